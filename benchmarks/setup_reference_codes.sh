@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install the reference codes that benchmarks/graph_build.py compares against (upstream alignn
+# and jarvis-tools) into benchmarks/.reference-site, layered over the matgnn venv with --target.
+# They never enter matgnn's own environment. Packages they need that the venv already has
+# (numpy, scipy, scikit-learn, pandas, ase, spglib, pydantic, ...) are reused.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-$here/../.venv/bin/python}"
+"$python" -m pip install -q --disable-pip-version-check --no-deps --upgrade \
+  --target "$here/.reference-site" \
+  alignn==2026.8.11 jarvis-tools==2026.6.12 toolz xmltodict lmdb pydantic-settings
+echo "reference codes installed in $here/.reference-site"

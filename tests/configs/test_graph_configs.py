@@ -1,0 +1,31 @@
+"""Every configs/graph/*.yaml composes with Hydra and instantiates a GraphConfig that builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from matgnn.graphs import GraphConfig, build_graph
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+GRAPH_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "graph").glob("*.yaml"))
+
+
+def test_graph_group_is_not_empty() -> None:
+    assert {"cgcnn", "alignn", "matformer", "potnet"} <= set(GRAPH_CONFIGS)
+
+
+@pytest.mark.parametrize("name", GRAPH_CONFIGS)
+def test_graph_config_composes_and_builds(name: str, mp_structures) -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR / "graph"), version_base="1.3"):
+        cfg = compose(config_name=name)
+    config = instantiate(cfg)
+    assert isinstance(config, GraphConfig)
+    assert GraphConfig.from_dict(cfg) == config
+    graph = build_graph(mp_structures[0], config)
+    assert graph.edge_index.size(1) > 0
+    assert ("lg_edge_index" in graph) == config.line_graph
+    assert ("potential_sums" in graph) == bool(config.potentials)

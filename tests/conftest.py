@@ -1,0 +1,53 @@
+"""Shared fixtures: real MP structures (shipped sample) and random triclinic cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from matgnn.samples import mp_sample_structures
+
+
+def random_structure(
+    seed: int, num_atoms: int, lattice: Lattice | None = None, min_dist: float = 1.0
+) -> Structure:
+    """Random atoms (kept >= min_dist apart, periodic images included) in a triclinic cell."""
+    rng = np.random.default_rng(seed)
+    if lattice is None:
+        a, b, c = rng.uniform(3.0, 7.0, size=3)
+        alpha, beta, gamma = rng.uniform(60.0, 120.0, size=3)
+        lattice = Lattice.from_parameters(a, b, c, alpha, beta, gamma)
+    species: list[str] = []
+    coords: list[np.ndarray] = []
+    elements = ["Li", "O", "Si", "Fe", "Cs"]
+    while len(coords) < num_atoms:
+        trial = rng.random(3)
+        candidate = Structure(lattice, [*species, "H"], [*coords, trial])
+        if len(coords) == 0 or candidate.distance_matrix[-1, :-1].min() >= min_dist:
+            species.append(elements[len(coords) % len(elements)])
+            coords.append(trial)
+    return Structure(lattice, species, coords)
+
+
+@pytest.fixture(scope="session")
+def mp_structures() -> list[Structure]:
+    return mp_sample_structures(40)[1]
+
+
+@pytest.fixture(scope="session")
+def skewed_structure() -> Structure:
+    """A very skewed (but valid) triclinic cell: b and c lean far over a (angles ~15-25 deg)."""
+    lattice = Lattice([[3.1, 0.0, 0.0], [8.6, 2.1, 0.0], [-6.2, 1.4, 2.3]])
+    return random_structure(11, 5, lattice, min_dist=0.9)
+
+
+@pytest.fixture(scope="session")
+def large_structure() -> Structure:
+    """A 200+ atom cell: a real MP structure repeated to more than 200 atoms."""
+    _, structures = mp_sample_structures(60)
+    base = next(s for s in structures if 6 <= len(s) <= 12)
+    repeats = int(np.ceil((201 / len(base)) ** (1 / 3)))
+    supercell = base * (repeats, repeats, repeats)
+    assert len(supercell) >= 200
+    return supercell
