@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Element, Structure
 from torch_geometric.transforms import BaseTransform
 
 from matgnn.graphs.config import GraphConfig
@@ -18,7 +18,12 @@ from matgnn.graphs.lattice import lattice_self_edges
 from matgnn.graphs.line_graph import line_graph_edges
 from matgnn.graphs.neighbors import knn_neighbors, radius_neighbors, symmetrize
 from matgnn.graphs.potentials import pair_potential_sums
-from matgnn.graphs.structures import StructureLike, check_structure, to_structure
+from matgnn.graphs.structures import (
+    StructureLike,
+    check_min_distance,
+    structure_arrays,
+    to_structure,
+)
 
 _FLOAT_FIELDS = ("pos", "frac_coords", "lattice", "potential_sums")
 
@@ -27,12 +32,11 @@ def _numpy(graph: CrystalGraph, key: str) -> np.ndarray:
     return graph[key].numpy()
 
 
-def structure_to_graph(structure: Structure, name: str) -> CrystalGraph:
-    """Atoms only (no edges), in float64. Fractional coordinates are kept as given."""
-    lattice = np.array(structure.lattice.matrix, dtype=np.float64)
-    frac = np.array(structure.frac_coords, dtype=np.float64)
+def structure_to_graph(structure: Structure, name: str | None = None) -> CrystalGraph:
+    """Validated atoms only (no edges), in float64. Fractional coordinates are kept as given."""
+    lattice, frac, numbers = structure_arrays(structure, name)
     graph = CrystalGraph(
-        atomic_numbers=torch.tensor(structure.atomic_numbers, dtype=torch.long),
+        atomic_numbers=torch.from_numpy(numbers),
         pos=torch.from_numpy(frac @ lattice),
         frac_coords=torch.from_numpy(frac),
         lattice=torch.from_numpy(lattice).unsqueeze(0),
@@ -40,8 +44,17 @@ def structure_to_graph(structure: Structure, name: str) -> CrystalGraph:
         cell_offset=torch.zeros(0, 3, dtype=torch.long),
         edge_type=torch.zeros(0, dtype=torch.long),
     )
-    graph.name = name
+    if name is not None:
+        graph.name = name
     return graph
+
+
+def graph_name(graph: CrystalGraph) -> str:
+    """The graph's name, or its reduced formula (computed only when an error needs it)."""
+    if "name" in graph:
+        return str(graph.name)
+    symbols = [Element.from_Z(int(z)).symbol for z in graph.atomic_numbers]
+    return Composition(" ".join(symbols)).reduced_formula
 
 
 class PeriodicNeighbors(BaseTransform):
@@ -52,6 +65,7 @@ class PeriodicNeighbors(BaseTransform):
 
     def forward(self, graph: CrystalGraph) -> CrystalGraph:
         cfg = self.config
+
         cart, lattice = _numpy(graph, "pos"), _numpy(graph, "lattice")[0]
         num_atoms = cart.shape[0]
         if cfg.mode == "radius":
@@ -67,6 +81,12 @@ class PeriodicNeighbors(BaseTransform):
                 max_cutoff=cfg.max_cutoff,
                 tie_tol=cfg.tie_tolerance,
             )
+        # every mode keeps each atom's nearest neighbour, so overlaps show up here
+        if nl.distance.size and nl.distance.min() < cfg.min_distance:
+            numbers = _numpy(graph, "atomic_numbers")
+            check_min_distance(
+                nl.center, nl.neighbor, nl.distance, numbers, graph_name(graph), cfg.min_distance
+            )
         if cfg.symmetric and cfg.mode == "knn":
             nl = symmetrize(nl, num_atoms)
         lonely = np.flatnonzero(np.bincount(nl.center, minlength=num_atoms) == 0)
@@ -74,7 +94,7 @@ class PeriodicNeighbors(BaseTransform):
             largest = cfg.max_cutoff if cfg.grow_cutoff else cutoff
             z = graph.atomic_numbers[int(lonely[0])].item()
             raise ValueError(
-                f"{getattr(graph, 'name', '<structure>')}: atom {int(lonely[0])} (Z={z}) has no "
+                f"{graph_name(graph)}: atom {int(lonely[0])} (Z={z}) has no "
                 f"neighbour within {largest:g} Å (the largest cutoff allowed by this graph "
                 f"config); {lonely.size} such atom(s)"
             )
@@ -155,7 +175,6 @@ class GraphBuilder:
 
     def __call__(self, obj: StructureLike, name: str | None = None) -> CrystalGraph:
         structure, label = to_structure(obj, name)
-        check_structure(structure, label, self.config.min_distance)
         graph = structure_to_graph(structure, label)
         for step in self.steps:
             graph = step(graph)

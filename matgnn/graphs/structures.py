@@ -14,7 +14,6 @@ import numpy as np
 from ase import Atoms
 from pymatgen.core import Element, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
-from pymatgen.optimization.neighbors import find_points_in_spheres
 
 StructureLike = Structure | Atoms | str | Path
 
@@ -79,14 +78,14 @@ def _read_file(path: Path, name: str) -> Structure:
             ) from None
 
 
-def to_structure(obj: StructureLike, name: str | None = None) -> tuple[Structure, str]:
-    """Convert ``obj`` to a pymatgen ``Structure`` and return it with its display name.
+def to_structure(obj: StructureLike, name: str | None = None) -> tuple[Structure, str | None]:
+    """Convert ``obj`` to a pymatgen ``Structure``; return it with its name (None: unnamed).
 
     Accepts a ``Structure``, an ASE ``Atoms``, a path (CIF, POSCAR/CONTCAR, extxyz, anything
     pymatgen or ASE reads) or CIF/POSCAR/extxyz text. Raises ``ValueError`` naming the input.
     """
     if isinstance(obj, Structure):
-        return obj, structure_name(obj, name)
+        return obj, name
     if isinstance(obj, Path) or (isinstance(obj, str) and _looks_like_path(obj)):
         path = Path(obj)
         label = name or str(path)
@@ -105,62 +104,68 @@ def to_structure(obj: StructureLike, name: str | None = None) -> tuple[Structure
     raise ValueError(f"{name or '<input>'}: unsupported structure type {type(obj).__name__}")
 
 
-def check_structure(structure: Structure, name: str, min_distance: float = 0.1) -> None:
-    """Raise ``ValueError`` (prefixed with ``name``) if ``structure`` cannot become a graph.
+def structure_arrays(
+    structure: Structure, name: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate ``structure`` and return (lattice [3, 3], frac [N, 3], atomic numbers [N]).
 
-    Rejects: no sites, disordered or non-element sites, NaN/inf lattice or coordinates,
-    zero or negative cell volume (left-handed basis), atoms closer than ``min_distance`` Å
-    (periodic images included).
+    Raises ``ValueError`` (prefixed with the structure's name) for: no sites, disordered or
+    non-element sites, NaN/inf lattice or coordinates, zero or negative cell volume
+    (left-handed basis). Overlapping atoms are found from the neighbour list
+    (:func:`check_min_distance`), which the graph needs anyway.
     """
+
+    def fail(problem: str) -> ValueError:
+        return ValueError(f"{structure_name(structure, name)}: {problem}")
+
     if len(structure) == 0:
-        raise ValueError(f"{name}: empty structure (no sites)")
-    for idx, site in enumerate(structure):
-        if not site.is_ordered:
-            raise ValueError(
-                f"{name}: site {idx} is disordered ({site.species_string}); matgnn needs "
-                "fully ordered structures (order it first, e.g. with OrderDisorderedStructure)"
-            )
-        specie = site.specie
-        if not isinstance(getattr(specie, "element", specie), Element):
-            raise ValueError(f"{name}: site {idx} has unknown element {specie!s}")
-    matrix = np.asarray(structure.lattice.matrix, dtype=float)
+        raise fail("empty structure (no sites)")
+    try:
+        species = structure.species  # raises AttributeError for a disordered site
+    except AttributeError:
+        idx = next(i for i, site in enumerate(structure) if not site.is_ordered)
+        raise fail(
+            f"site {idx} is disordered ({structure[idx].species_string}); matgnn needs fully "
+            "ordered structures (order it first, e.g. with OrderDisorderedStructure)"
+        ) from None
+    numbers = np.array([getattr(sp, "Z", 0) for sp in species], dtype=np.int64)
+    if (numbers <= 0).any():
+        idx = int(np.flatnonzero(numbers <= 0)[0])
+        raise fail(f"site {idx} has unknown element {structure[idx].species_string}")
+    matrix = np.array(structure.lattice.matrix, dtype=np.float64)
     if not np.all(np.isfinite(matrix)):
-        raise ValueError(f"{name}: lattice contains NaN or inf: {matrix.tolist()}")
-    frac = np.asarray(structure.frac_coords, dtype=float)
+        raise fail(f"lattice contains NaN or inf: {matrix.tolist()}")
+    frac = np.array(structure.frac_coords, dtype=np.float64)
     if not np.all(np.isfinite(frac)):
         bad = np.flatnonzero(~np.isfinite(frac).all(axis=1)).tolist()
-        raise ValueError(f"{name}: NaN or inf coordinates at sites {bad}")
+        raise fail(f"NaN or inf coordinates at sites {bad}")
     det = float(np.linalg.det(matrix))
     scale = float(np.prod(np.linalg.norm(matrix, axis=1)))
-    if abs(det) <= 1e-6 * max(scale, 1e-300) or abs(det) < 1e-6:
-        raise ValueError(f"{name}: zero cell volume ({det:.3g} Å^3; degenerate lattice vectors)")
+    if abs(det) <= 1e-6 * scale or abs(det) < 1e-6:
+        raise fail(f"zero cell volume ({det:.3g} Å^3; degenerate lattice vectors)")
     if det < 0:
-        raise ValueError(
-            f"{name}: negative cell volume ({det:.3g} Å^3): the lattice basis is left-handed; "
+        raise fail(
+            f"negative cell volume ({det:.3g} Å^3): the lattice basis is left-handed; "
             "swap two lattice vectors"
         )
-    check_overlaps(matrix, frac, structure, name, min_distance)
+    return matrix, frac, numbers
 
 
-def check_overlaps(
-    matrix: np.ndarray, frac: np.ndarray, structure: Structure, name: str, min_distance: float
+def check_min_distance(
+    center: np.ndarray,
+    neighbor: np.ndarray,
+    distance: np.ndarray,
+    numbers: np.ndarray,
+    name: str,
+    min_distance: float,
 ) -> None:
-    cart = frac @ matrix
-    centers, neighbors, images, dists = find_points_in_spheres(
-        cart,
-        cart,
-        r=float(min_distance),
-        pbc=np.ones(3, dtype=np.int64),
-        lattice=matrix,
-        tol=1e-8,
-    )
-    is_self = (centers == neighbors) & np.all(images == 0, axis=1)
-    close = np.flatnonzero(~is_self & (dists < min_distance))
+    """Raise if any neighbour pair (periodic images included) is closer than ``min_distance``."""
+    close = np.flatnonzero(distance < min_distance)
     if close.size:
-        k = close[np.argmin(dists[close])]
-        i, j = int(centers[k]), int(neighbors[k])
-        what = "an image of itself" if i == j else f"atom {j} ({structure[j].species_string})"
+        k = close[np.argmin(distance[close])]
+        i, j = int(center[k]), int(neighbor[k])
+        what = "an image of itself" if i == j else f"atom {j} ({Element.from_Z(numbers[j])})"
         raise ValueError(
-            f"{name}: overlapping atoms: atom {i} ({structure[i].species_string}) and {what} "
-            f"are {dists[k]:.4f} Å apart (< min_distance {min_distance} Å)"
+            f"{name}: overlapping atoms: atom {i} ({Element.from_Z(numbers[i])}) and {what} "
+            f"are {distance[k]:.4f} Å apart (< min_distance {min_distance} Å)"
         )
