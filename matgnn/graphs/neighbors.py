@@ -162,6 +162,3 @@ def symmetrize(nl: NeighborList, num_atoms: int) -> NeighborList:
     _, first = np.unique(key, return_index=True)
     return NeighborList(center[first], neighbor[first], offset[first], distance[first])
 
-
-def neighbor_counts(nl: NeighborList, num_atoms: int) -> np.ndarray:
-    return np.bincount(nl.center, minlength=num_atoms)
