@@ -161,4 +161,3 @@ def symmetrize(nl: NeighborList, num_atoms: int) -> NeighborList:
         key = key * base + (offset[:, axis] + span)
     _, first = np.unique(key, return_index=True)
     return NeighborList(center[first], neighbor[first], offset[first], distance[first])
-
