@@ -65,7 +65,6 @@ class PeriodicNeighbors(BaseTransform):
 
     def forward(self, graph: CrystalGraph) -> CrystalGraph:
         cfg = self.config
-
         cart, lattice = _numpy(graph, "pos"), _numpy(graph, "lattice")[0]
         num_atoms = cart.shape[0]
         if cfg.mode == "radius":

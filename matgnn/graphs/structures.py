@@ -18,14 +18,20 @@ from pymatgen.io.ase import AseAtomsAdaptor
 StructureLike = Structure | Atoms | str | Path
 
 
-def structure_name(structure: Structure, fallback: str | None = None) -> str:
-    """A human-readable name for error messages: ``fallback``, the ``id`` property, or formula."""
-    if fallback:
-        return str(fallback)
+def id_property(structure: Structure) -> str | None:
+    """The structure's own id (``properties`` keys id, material_id, name), if it has one."""
     props = getattr(structure, "properties", None) or {}
     for key in ("id", "material_id", "name"):
         if props.get(key):
             return str(props[key])
+    return None
+
+
+def structure_name(structure: Structure, fallback: str | None = None) -> str:
+    """A human-readable name for error messages: ``fallback``, the ``id`` property, or formula."""
+    label = fallback or id_property(structure)
+    if label:
+        return str(label)
     try:
         return structure.composition.reduced_formula
     except Exception:  # composition of an invalid structure may itself fail
@@ -85,7 +91,7 @@ def to_structure(obj: StructureLike, name: str | None = None) -> tuple[Structure
     pymatgen or ASE reads) or CIF/POSCAR/extxyz text. Raises ``ValueError`` naming the input.
     """
     if isinstance(obj, Structure):
-        return obj, name
+        return obj, name or id_property(obj)
     if isinstance(obj, Path) or (isinstance(obj, str) and _looks_like_path(obj)):
         path = Path(obj)
         label = name or str(path)

@@ -98,3 +98,9 @@ def test_invalid_config_values() -> None:
         GraphConfig(potentials=("yukawa",))
     with pytest.raises(ValueError, match="unknown GraphConfig fields"):
         GraphConfig.from_dict({"cutof": 5.0})
+
+
+def test_id_property_names_neighbour_stage_errors() -> None:
+    s = Structure(Lattice.cubic(30.0), ["Ar"], [[0, 0, 0]], properties={"id": "mp-lonely"})
+    with pytest.raises(ValueError, match=r"^mp-lonely: atom 0 \(Z=18\) has no neighbour"):
+        build_graph(s, GraphConfig(mode="radius", cutoff=8.0))
