@@ -20,15 +20,14 @@ from omegaconf import OmegaConf
 from matgnn.graphs import GraphConfig, build_graphs
 from matgnn.samples import mp_sample_structures
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "graph"
-
 
 def load_config(name: str) -> GraphConfig:
-    path = Path(name) if name.endswith(".yaml") else CONFIG_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise SystemExit(f"unknown graph config {name!r}; known: {known}")
-    return GraphConfig.from_dict(OmegaConf.to_container(OmegaConf.load(path)))
+    if name.endswith(".yaml"):
+        return GraphConfig.from_dict(OmegaConf.to_container(OmegaConf.load(name)))
+    try:
+        return GraphConfig.preset(name)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def collect(inputs: list[str]) -> list[Path]:

@@ -14,7 +14,7 @@ from torch_geometric.transforms import BaseTransform
 
 from matgnn.graphs.config import GraphConfig
 from matgnn.graphs.data import EDGE_LATTICE, EDGE_NEIGHBOR, CrystalGraph
-from matgnn.graphs.lattice import lattice_self_edges
+from matgnn.graphs.lattice import lattice_self_edges, reduced_basis
 from matgnn.graphs.line_graph import line_graph_edges
 from matgnn.graphs.neighbors import knn_neighbors, radius_neighbors, symmetrize
 from matgnn.graphs.potentials import pair_potential_sums
@@ -108,11 +108,13 @@ class PeriodicNeighbors(BaseTransform):
 class LatticeEdges(BaseTransform):
     """Append Matformer lattice self-edges (``edge_type == 1``)."""
 
-    def __init__(self, symmetric: bool = True) -> None:
+    def __init__(self, symmetric: bool = True, basis: str = "cell") -> None:
         self.symmetric = symmetric
+        self.basis = basis
 
     def forward(self, graph: CrystalGraph) -> CrystalGraph:
-        edge_index, cell_offset = lattice_self_edges(graph.num_nodes, self.symmetric)
+        basis = reduced_basis(_numpy(graph, "lattice")[0]) if self.basis == "niggli" else None
+        edge_index, cell_offset = lattice_self_edges(graph.num_nodes, self.symmetric, basis)
         graph.edge_index = torch.cat([graph.edge_index, torch.from_numpy(edge_index)], dim=1)
         graph.cell_offset = torch.cat([graph.cell_offset, torch.from_numpy(cell_offset)])
         graph.edge_type = torch.cat(
@@ -163,7 +165,7 @@ class GraphBuilder:
         self.config = config
         steps: list[BaseTransform] = [PeriodicNeighbors(config)]
         if config.lattice_edges:
-            steps.append(LatticeEdges(symmetric=config.symmetric))
+            steps.append(LatticeEdges(symmetric=config.symmetric, basis=config.lattice_edge_basis))
         if config.line_graph:
             steps.append(LineGraph(backtracking=config.line_graph_backtracking))
         if config.potentials:

@@ -40,6 +40,8 @@ class GraphConfig:
         max_cutoff: largest cutoff ever searched; an atom with no neighbour within it is an error.
         tie_tolerance: distances closer than this (Å) count as ties.
         lattice_edges: Matformer lattice self-edges (Yan et al. 2022), ``edge_type == 1``.
+        lattice_edge_basis: ``"cell"`` (the vectors of the cell as given, as in Matformer) or
+            ``"niggli"`` (those of the Niggli-reduced cell: the same for every choice of cell).
         line_graph: precompute the ALIGNN line graph (``lg_edge_index``).
         line_graph_backtracking: keep line-graph pairs whose second bond is the exact reverse
             of the first (angle 0); DGL's ``line_graph`` and ALIGNN keep them.
@@ -59,6 +61,7 @@ class GraphConfig:
     max_cutoff: float = 24.0
     tie_tolerance: float = 1e-6
     lattice_edges: bool = False
+    lattice_edge_basis: str = "cell"
     line_graph: bool = False
     line_graph_backtracking: bool = True
     potentials: tuple[str, ...] = field(default_factory=tuple)
@@ -82,6 +85,11 @@ class GraphConfig:
             raise ValueError(
                 f"GraphConfig.max_cutoff ({self.max_cutoff}) must be >= cutoff ({self.cutoff})"
             )
+        if self.lattice_edge_basis not in ("cell", "niggli"):
+            raise ValueError(
+                f"GraphConfig.lattice_edge_basis must be 'cell' or 'niggli', "
+                f"got {self.lattice_edge_basis!r}"
+            )
         if self.mode == "radius" and not self.symmetric:
             raise ValueError("a radius graph is always symmetric: set symmetric=True")
         unknown = [p for p in self.potentials if p not in POTENTIAL_NAMES]
@@ -102,6 +110,20 @@ class GraphConfig:
         if "potentials" in values and isinstance(values["potentials"], Iterable):
             values["potentials"] = tuple(values["potentials"])
         return cls(**values)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> GraphConfig:
+        """The option ``configs/graph/<name>.yaml`` with ``overrides`` applied.
+
+        Model configs point at a preset (``_target_: matgnn.graphs.GraphConfig.preset``) so that
+        each graph setting is written once, in the graph config group.
+        """
+        from omegaconf import OmegaConf
+
+        from matgnn.config_dir import option_path
+
+        values = OmegaConf.to_container(OmegaConf.load(option_path("graph", name)), resolve=True)
+        return cls.from_dict({**values, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -47,3 +47,31 @@ def test_lattice_edge_lengths_give_lattice_parameters(mp_structures) -> None:
     alpha = np.degrees(np.arccos((lengths[(0, 1, 1)] ** 2 - b * b - c * c) / (2 * b * c)))
     np.testing.assert_allclose([a, b, c], structure.lattice.abc, rtol=1e-5)
     np.testing.assert_allclose([alpha, beta, gamma], structure.lattice.angles, atol=1e-3)
+
+
+def _lattice_edge_lengths(structure, basis: str) -> np.ndarray:
+    config = GraphConfig(mode="knn", lattice_edges=True, lattice_edge_basis=basis)
+    g = build_graph(structure, config)
+    vec = edge_vectors(g.pos, g.lattice, g.edge_index, g.cell_offset, None)
+    return np.sort(vec[g.edge_type == EDGE_LATTICE].norm(dim=-1).numpy())
+
+
+def test_niggli_lattice_edges_do_not_depend_on_the_cell(mp_structures) -> None:
+    from pymatgen.core import Structure
+
+    structure = mp_structures[9]
+    sheared = np.array([[1, 2, 0], [0, 1, 0], [1, 0, 1]]) @ structure.lattice.matrix
+    other = Structure(
+        sheared,
+        structure.species,
+        structure.cart_coords,
+        coords_are_cartesian=True,
+        to_unit_cell=True,
+    )
+    np.testing.assert_allclose(
+        _lattice_edge_lengths(other, "niggli"),
+        _lattice_edge_lengths(structure, "niggli"),
+        rtol=1e-6,  # float32 graphs
+    )
+    cell = _lattice_edge_lengths(other, "cell")
+    assert not np.allclose(cell, _lattice_edge_lengths(structure, "cell"))

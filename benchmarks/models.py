@@ -1,0 +1,115 @@
+"""Parameter counts next to the papers' figures, and CPU forward+backward time per batch of 64
+real MP structures, for every default model side by side in one run.
+
+    .venv/bin/python benchmarks/models.py [--batch 64] [--repeat 3] [--data-dir ../shared/data]
+
+Structures: the first ``--batch`` rows of ``<data-dir>/mp36k/mp36k_with_ehull.csv.gz`` (or of
+the shipped sample when that file is absent) that every model's graph accepts; a structure
+with an atom that has no neighbour within the e3nn radius (5 Å, e.g. bcc Cs) is skipped and
+counted. Graphs are built once per model (not timed). A
+step is ``model(batch)["y"]`` -> MSE against the formation energies -> ``backward()``, in train
+mode; the first step is a warm-up and the reported time is the median of ``--repeat`` steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from pymatgen.core import Structure
+from torch_geometric.data import Batch
+
+from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.graphs import GraphConfig, build_graph
+from matgnn.samples import mp_sample_frame
+
+# Figures quoted by the issue from the papers; None where the issue gives none.
+PAPER_PARAMETERS = {
+    "cgcnn": None,
+    "alignn": 4.0e6,
+    "matformer": 2.9e6,
+    "potnet": None,
+    "e3nn": None,
+}
+
+
+def load(n: int, data_dir: Path) -> tuple[list[Structure], torch.Tensor, str]:
+    path = data_dir / "mp36k" / "mp36k_with_ehull.csv.gz"
+    if path.is_file():
+        frame, source = pd.read_csv(path, nrows=4 * n), str(path)
+    else:
+        frame, source = mp_sample_frame().iloc[: 4 * n], "shipped sample (matgnn/resources)"
+    graphs = [GraphConfig.preset(name) for name in group_options("graph")]
+    structures, targets, skipped = [], [], 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cif, target in zip(frame["cif"], frame["formation_energy_per_atom"], strict=True):
+            structure = Structure.from_str(cif, fmt="cif")
+            try:
+                for graph in graphs:
+                    build_graph(structure, graph)
+            except ValueError:
+                skipped += 1
+                continue
+            structures.append(structure)
+            targets.append(target)
+            if len(structures) == n:
+                break
+    return structures, torch.tensor(targets), f"{source} ({skipped} skipped)"
+
+
+def step_seconds(model: torch.nn.Module, batch: Batch, target: torch.Tensor, repeat: int) -> float:
+    model.train()
+    times = []
+    for i in range(repeat + 1):
+        model.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        loss = torch.nn.functional.mse_loss(model(batch)["y"], target.to(torch.float32))
+        loss.backward()
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).parents[1] / "../shared/data"
+    )
+    args = parser.parse_args()
+
+    structures, target, source = load(args.batch, args.data_dir)
+    atoms = sum(len(s) for s in structures)
+    print(f"structures: {len(structures)} from {source}, {atoms} atoms")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32")
+    header = (
+        f"{'model':<10} {'params':>10} {'paper':>8} {'ratio':>6} {'edges':>7} {'fwd+bwd s':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in ("cgcnn", "alignn", "matformer", "potnet", "e3nn"):
+        torch.manual_seed(0)
+        model = instantiate(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"))
+        params = sum(p.numel() for p in model.parameters())
+        batch = Batch.from_data_list([build_graph(s, model.graph_config()) for s in structures])
+        edges = batch.edge_index.size(1) + getattr(batch, "pot_edge_index", torch.zeros(2, 0)).size(
+            1
+        )
+        seconds = step_seconds(model, batch, target, args.repeat)
+        paper = PAPER_PARAMETERS[name]
+        paper_text = f"{paper / 1e6:.1f}M" if paper else "-"
+        ratio = f"{params / paper:.2f}" if paper else "-"
+        print(f"{name:<10} {params:>10,} {paper_text:>8} {ratio:>6} {edges:>7} {seconds:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Models: backbones behind one interface (:class:`CrystalModel`)."""
+
+from matgnn.models.alignn import ALIGNN
+from matgnn.models.base import (
+    Backbone,
+    CrystalModel,
+    FeatureSpec,
+    GraphRequirements,
+    Head,
+    NodeFeatures,
+)
+from matgnn.models.cgcnn import CGCNN
+from matgnn.models.equivariant import EquivariantNetwork
+from matgnn.models.matformer import Matformer
+from matgnn.models.potnet import PotNet
+
+__all__ = [
+    "ALIGNN",
+    "CGCNN",
+    "Backbone",
+    "CrystalModel",
+    "EquivariantNetwork",
+    "FeatureSpec",
+    "GraphRequirements",
+    "Head",
+    "Matformer",
+    "NodeFeatures",
+    "PotNet",
+]

@@ -1,0 +1,69 @@
+"""Edge-gated graph convolution (Bresson & Laurent, arXiv:1711.07553) in the form used by
+ALIGNN (Choudhary & DeCost, "Atomistic Line Graph Neural Network for improved materials property
+predictions", npj Comput. Mater. 7, 185 (2021))."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.utils import scatter
+
+
+class EdgeGatedGraphConv(nn.Module):
+    r"""Node and edge update with normalised sigmoid edge gates.
+
+    .. math::
+        m_{ij} &= A h_i + B h_j + C e_{ij}, \qquad \eta_{ij} = \sigma(m_{ij}) \\
+        h_i' &= h_i + \mathrm{SiLU}\Big(\mathrm{BN}\big(U h_i + \frac{\sum_j \eta_{ij} \odot V h_j}
+            {\sum_j \eta_{ij} + 10^{-6}}\big)\Big) \\
+        e_{ij}' &= e_{ij} + \mathrm{SiLU}(\mathrm{BN}(m_{ij}))
+
+    ``i`` is the receiving node (``dst``) and ``j`` the sender (``src``). Residual connections
+    as in the reference ``EdgeGatedGraphConv(residual=True)``.
+
+    Args:
+        in_features: width of node and edge inputs.
+        out_features: width of node and edge outputs (equal to ``in_features`` when residual).
+        residual: add the inputs to the outputs.
+        update_edges: also return updated edge features; the last layer of a stack, whose edge
+            output nobody reads, sets this to False (the edge gates still act on the nodes).
+
+    Shapes:
+        x ``[N, in]``, edge_index ``[2, E]``, edge_attr ``[E, in]`` ->
+        (``[N, out]``, ``[E, out]`` or ``None`` without ``update_edges``).
+    """
+
+    def __init__(
+        self, in_features: int, out_features: int, residual: bool = True, update_edges: bool = True
+    ) -> None:
+        super().__init__()
+        if residual and in_features != out_features:
+            raise ValueError("a residual EdgeGatedGraphConv needs in_features == out_features")
+        self.residual = residual
+        self.src_gate = nn.Linear(in_features, out_features)
+        self.dst_gate = nn.Linear(in_features, out_features)
+        self.edge_gate = nn.Linear(in_features, out_features)
+        self.bn_edges = nn.BatchNorm1d(out_features) if update_edges else None
+        self.self_update = nn.Linear(in_features, out_features)
+        self.neighbor_update = nn.Linear(in_features, out_features)
+        self.bn_nodes = nn.BatchNorm1d(out_features)
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        src, dst = edge_index
+        m = self.src_gate(x)[src] + self.dst_gate(x)[dst] + self.edge_gate(edge_attr)
+        gate = torch.sigmoid(m)
+        weighted = scatter(
+            gate * self.neighbor_update(x)[src], dst, dim=0, dim_size=x.size(0), reduce="sum"
+        )
+        norm = scatter(gate, dst, dim=0, dim_size=x.size(0), reduce="sum")
+        h = self.self_update(x) + weighted / (norm + 1e-6)
+        h = F.silu(self.bn_nodes(h))
+        if self.residual:
+            h = x + h
+        if self.bn_edges is None:
+            return h, None
+        e = F.silu(self.bn_edges(m))
+        return h, edge_attr + e if self.residual else e

@@ -1,0 +1,32 @@
+"""Small MLP helpers."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from torch import nn
+
+
+def activation(name: str) -> nn.Module:
+    """An activation module by its ``torch.nn`` class name (``"SiLU"``, ``"Softplus"``, ...)."""
+    cls = getattr(nn, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"unknown activation {name!r}: give a torch.nn class name like 'SiLU'")
+    return cls()
+
+
+def mlp(
+    dims: Sequence[int], act: str = "SiLU", batch_norm: bool = False, activate_last: bool = False
+) -> nn.Sequential:
+    """``Linear -> [BatchNorm] -> act`` for each step of ``dims``; the last step has no
+    activation unless ``activate_last``."""
+    layers: list[nn.Module] = []
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(dims)):
+        layers.append(nn.Linear(d_in, d_out))
+        last = i == len(dims) - 2
+        if not last or activate_last:
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(d_out))
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
