@@ -194,6 +194,13 @@ class CrystalModel(nn.Module):
                 "Build the graphs with model.graph_config()."
             )
 
+    def predict(self, structures, names=None, batch_size: int = 64):
+        """Main output for each valid input; invalid ones are reported, not raised
+        (:func:`matgnn.predict.predict`)."""
+        from matgnn.predict import predict
+
+        return predict(self, structures, names, batch_size)
+
     def forward(self, batch: Data | Batch) -> dict[str, Tensor]:
         self.check_batch(batch)
         features = self.backbone(batch)

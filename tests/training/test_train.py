@@ -1,0 +1,135 @@
+"""Smoke-train every model on the embedded task, resume from a checkpoint, predict from files,
+and reject bad rows by id."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
+from pymatgen.core import Lattice, Structure
+
+from matgnn import load_model
+from matgnn.config_dir import CONFIG_DIR
+from matgnn.data import CrystalDataModule, Records
+from matgnn.graphs import GraphConfig
+from matgnn.predict import main as predict_main
+from matgnn.samples import mp_sample_structures
+from matgnn.train import run
+
+SMALL = {
+    "cgcnn": [],
+    "alignn": [
+        "model.backbone.hidden_features=32",
+        "model.backbone.alignn_layers=1",
+        "model.backbone.gcn_layers=1",
+    ],
+    "matformer": ["model.backbone.hidden_features=32", "model.backbone.num_layers=1"],
+    "potnet": ["model.backbone.hidden_features=32", "model.heads.y.hidden=[32]"],
+    "e3nn": ["model.backbone.mul=4", "model.backbone.irreps_out=16x0e"],
+}
+
+
+def train_config(tmp_path: Path, model: str, *extra: str):
+    overrides = [
+        f"model={model}",
+        f"paths.output_dir={tmp_path}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "task.data.source.limit=60",
+        "task.data.batch_size=16",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "+trainer.enable_progress_bar=false",
+        *SMALL[model],
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+@pytest.mark.parametrize("model", list(SMALL))
+def test_smoke_train_every_model(tmp_path, model):
+    metrics = run(train_config(tmp_path, model))
+    assert np.isfinite(metrics["test_mae"])
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "test_parity.png").stat().st_size > 1000
+    with open(tmp_path / "test_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and rows[0]["id"].startswith("mp-")
+
+
+def test_resume_from_last_checkpoint(tmp_path):
+    # A constant learning rate: OneCycleLR's step count is fixed by the first run's max_epochs,
+    # so a resumed OneCycle run must keep max_epochs (as after an interruption).
+    run(train_config(tmp_path, "cgcnn", "scheduler=null"))
+    first = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    run(train_config(tmp_path, "cgcnn", "scheduler=null", "trainer.max_epochs=3", "ckpt_path=last"))
+    resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert first["epoch"] == 0 and resumed["epoch"] == 2
+    assert resumed["global_step"] == first["global_step"] + 4
+
+
+def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
+    run(train_config(tmp_path, "cgcnn"))
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    _, structures = mp_sample_structures(3)
+    for i, structure in enumerate(structures):
+        structure.to(filename=str(folder / f"good_{i}.cif"))
+    structures[0].to(filename=str(folder / "POSCAR_good"), fmt="poscar")
+    (folder / "empty.cif").write_text("")
+    (folder / "notes.txt").write_text("this is not a crystal\n")
+    overlapping = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.001, 0, 0]])
+    overlapping.to(filename=str(folder / "overlap.cif"))
+    flat = Structure(Lattice([[4, 0, 0], [0, 4, 0], [4, 4, 0]]), ["Na"], [[0, 0, 0]])
+    flat.to(filename=str(folder / "zero_volume.POSCAR"), fmt="poscar")
+    output = tmp_path / "predictions.csv"
+    code = predict_main(
+        [f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}", f"input={folder}", f"output={output}"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 1
+    with open(output) as handle:
+        rows = {r["file"]: float(r["prediction"]) for r in csv.DictReader(handle)}
+    assert set(rows) == {"good_0.cif", "good_1.cif", "good_2.cif", "POSCAR_good"}
+    for bad in ("empty.cif", "notes.txt", "overlap.cif", "zero_volume.POSCAR"):
+        assert f"rejected {bad}:" in printed
+    assert "Traceback" not in printed
+    direct = model.predict(structures)
+    assert rows["good_1.cif"] == pytest.approx(float(direct.values[1]), rel=1e-5)
+    assert rows["POSCAR_good"] == pytest.approx(rows["good_0.cif"], rel=1e-5)
+
+
+def _records_with(bad_target: float, bad_cif: str) -> Records:
+    ids, structures = mp_sample_structures(20)
+    cifs = [s.to(fmt="cif") for s in structures]
+    targets = np.linspace(-1.0, 1.0, 20)
+    targets[3] = bad_target
+    cifs[5] = bad_cif
+    return Records(ids, cifs, targets, name="bad_rows")
+
+
+def test_bad_rows_are_reported_by_id_and_never_trained_on():
+    records = _records_with(float("nan"), "data_broken\n_cell_length_a 1\n")
+    data = CrystalDataModule(lambda: records, GraphConfig.preset("cgcnn"), skip_invalid=True)
+    data.setup()
+    assert set(data.rejected) == {records.ids[3], records.ids[5]}
+    assert "nan" in data.rejected[records.ids[3]]
+    kept = {g.sample_id for subset in data.subsets.values() for g in subset}
+    assert len(kept) == 18 and records.ids[3] not in kept and records.ids[5] not in kept
+
+    strict = CrystalDataModule(lambda: records, GraphConfig.preset("cgcnn"), skip_invalid=False)
+    with pytest.raises(ValueError, match=records.ids[3]):
+        strict.setup()
+
+
+@pytest.mark.parametrize("override", ["model=no_such_model", "task=no_such_task"])
+def test_unknown_names_give_hydra_errors(override):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        with pytest.raises(MissingConfigException):
+            compose(config_name="train", overrides=[override])
