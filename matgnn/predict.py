@@ -58,7 +58,7 @@ def predict(
         chunk = graphs[start : start + batch_size]
         try:
             out = model(Batch.from_data_list([g for _, g in chunk]))["y"]
-        except ValueError as exc:  # e.g. an element outside the CGCNN table
+        except ValueError:  # e.g. an element outside the CGCNN table: find which, one by one
             for name, graph in chunk:
                 try:
                     value = model(Batch.from_data_list([graph]))["y"][0]
@@ -67,7 +67,6 @@ def predict(
                 else:
                     result.names.append(name)
                     result.values.append(value)
-            del exc
             continue
         result.names.extend(name for name, _ in chunk)
         result.values.extend(out)
