@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from matgnn.nn.embedding import MAX_Z
 from matgnn.nn.pooling import pool
+
+
+def composition_counts(graphs: Sequence) -> Tensor:
+    """``[M, 119]`` atom counts per element of each graph: the input of
+    :meth:`TargetNormalizer.fit`."""
+    return torch.stack([torch.bincount(g.atomic_numbers, minlength=MAX_Z + 1) for g in graphs])
 
 
 class TargetNormalizer(nn.Module):

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from matgnn.graphs.config import GraphConfig
+from matgnn.graphs.data import EDGE_LATTICE
 from matgnn.graphs.geometry import cartesian_positions, edge_vectors
 
 MAIN_OUTPUT = "y"
@@ -186,7 +187,7 @@ class CrystalModel(nn.Module):
                 problems.append(f"it lacks the potential sums {list(needs.potentials)}")
         if needs.lattice_edges:
             edge_type = getattr(batch, "edge_type", None)
-            if edge_type is None or not bool((edge_type == 1).any()):
+            if edge_type is None or not bool((edge_type == EDGE_LATTICE).any()):
                 problems.append("it has no lattice self-edges")
         if problems:
             raise ValueError(

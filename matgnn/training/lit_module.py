@@ -15,6 +15,7 @@ import torchmetrics
 from hydra.utils import instantiate
 from torch import Tensor
 
+from matgnn.heads.normalizer import composition_counts
 from matgnn.training.plots import parity_plot
 
 REGRESSION_LOSSES = {"mae": F.l1_loss, "mse": F.mse_loss, "huber": F.huber_loss}
@@ -82,15 +83,15 @@ class CrystalLitModule(L.LightningModule):
         if self.task_type != "regression":
             return
         targets = torch.cat([g.y for g in graphs]).to(torch.float64)
-        counts = torch.stack([torch.bincount(g.atomic_numbers, minlength=119) for g in graphs])
         self.model.heads["y"].normalizer.fit(
-            targets, counts, element_reference=self.hparams.element_reference
+            targets, composition_counts(graphs), element_reference=self.hparams.element_reference
         )
 
     def forward(self, batch) -> dict[str, Tensor]:
         return self.model(batch)
 
-    def _step(self, batch, stage: str) -> Tensor:
+    def _step(self, batch, stage: str) -> tuple[Tensor, Tensor]:
+        """Loss of one batch (logged, metrics updated) and the main output."""
         prediction = self.model(batch)["y"]
         target = batch.y
         if self.task_type == "regression":
@@ -104,17 +105,16 @@ class CrystalLitModule(L.LightningModule):
             probability = prediction.detach().softmax(-1)[:, 1]
             self.metrics[f"{stage}_"].update(probability, target)
         self.log(f"{stage}_loss", loss, batch_size=target.size(0), prog_bar=stage != "test")
-        return loss
+        return loss, prediction
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
-        prediction = self.model(batch)["y"].detach().cpu()
+        prediction = self._step(batch, "test")[1].detach().cpu()
         if self.task_type == "classification":
             prediction = prediction.softmax(-1)[:, 1]
         for sid, t, p in zip(batch.sample_id, batch.y.cpu(), prediction, strict=True):

@@ -19,6 +19,20 @@ from matgnn.models import CrystalModel
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 MODEL_NAMES = ("cgcnn", "alignn", "matformer", "potnet", "e3nn")
 
+# Narrow versions of each default model, for optimisation and training smoke tests
+# (a few seconds each).
+SMALL = {
+    "cgcnn": ["model.backbone.hidden_features=32"],
+    "alignn": [
+        "model.backbone.hidden_features=64",
+        "model.backbone.alignn_layers=2",
+        "model.backbone.gcn_layers=2",
+    ],
+    "matformer": ["model.backbone.hidden_features=64", "model.backbone.num_layers=2"],
+    "potnet": ["model.backbone.hidden_features=64", "model.heads.y.hidden=[64]"],
+    "e3nn": ["model.backbone.mul=8", "model.backbone.irreps_out=32x0e"],
+}
+
 
 def compose_model_config(name: str, overrides: Sequence[str] = ()):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):

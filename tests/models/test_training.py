@@ -9,21 +9,9 @@ from torch_geometric.data import Batch
 
 from matgnn.graphs import build_graph
 from matgnn.heads import TensorHead
+from matgnn.heads.normalizer import composition_counts
 from matgnn.samples import mp_sample_frame, mp_sample_structures
-from tests.models.helpers import MODEL_NAMES, batch_of, make_model
-
-# Narrow versions of each default model, for the optimisation test (a few seconds each).
-SMALL = {
-    "cgcnn": ["model.backbone.hidden_features=32"],
-    "alignn": [
-        "model.backbone.hidden_features=64",
-        "model.backbone.alignn_layers=2",
-        "model.backbone.gcn_layers=2",
-    ],
-    "matformer": ["model.backbone.hidden_features=64", "model.backbone.num_layers=2"],
-    "potnet": ["model.backbone.hidden_features=64", "model.heads.y.hidden=[64]"],
-    "e3nn": ["model.backbone.mul=8", "model.backbone.irreps_out=32x0e"],
-}
+from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -67,9 +55,7 @@ def test_a_few_steps_reduce_the_loss(name):
     model = make_model(name, SMALL[name])
     graph = model.graph_config()
     graphs = [build_graph(s, graph) for s in structures]
-    counts = torch.stack([torch.bincount(g.atomic_numbers, minlength=119) for g in graphs]).to(
-        target.dtype
-    )
+    counts = composition_counts(graphs).to(target.dtype)
     model.heads["y"].normalizer.fit(target, counts)
     batch = Batch.from_data_list(graphs)
 

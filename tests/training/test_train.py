@@ -20,18 +20,7 @@ from matgnn.graphs import GraphConfig
 from matgnn.predict import main as predict_main
 from matgnn.samples import mp_sample_structures
 from matgnn.train import run
-
-SMALL = {
-    "cgcnn": [],
-    "alignn": [
-        "model.backbone.hidden_features=32",
-        "model.backbone.alignn_layers=1",
-        "model.backbone.gcn_layers=1",
-    ],
-    "matformer": ["model.backbone.hidden_features=32", "model.backbone.num_layers=1"],
-    "potnet": ["model.backbone.hidden_features=32", "model.heads.y.hidden=[32]"],
-    "e3nn": ["model.backbone.mul=4", "model.backbone.irreps_out=16x0e"],
-}
+from tests.models.helpers import SMALL
 
 
 def train_config(tmp_path: Path, model: str, *extra: str):
