@@ -9,12 +9,19 @@ import pandas as pd
 from pymatgen.core import Structure
 
 MP_SAMPLE = "mp36k_sample.csv.gz"
+PHDOS_SAMPLE = "phdos_sample.csv.gz"
 
 
 def mp_sample_frame() -> pd.DataFrame:
     """The 1,500-row Materials Project sample: mp_id, targets and CIF text."""
     with resources.as_file(resources.files("matgnn.resources") / MP_SAMPLE) as path:
         return pd.read_csv(path)
+
+
+def phdos_sample_frame() -> pd.DataFrame:
+    """400 rows of Chen et al.'s phonon DOS table with ``row`` (in the full table) and ``split``."""
+    with resources.as_file(resources.files("matgnn.resources") / PHDOS_SAMPLE) as path:
+        return pd.read_csv(path, index_col="row")
 
 
 def mp_sample_structures(n: int | None = None) -> tuple[list[str], list[Structure]]:

@@ -1,11 +1,11 @@
-"""``CrystalDataModule``: records -> graphs (cached) with targets -> seeded splits -> loaders."""
+"""``CrystalDataModule``: records -> graphs (cached) with targets -> splits -> loaders."""
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -13,6 +13,15 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from matgnn.data.records import Records
+from matgnn.data.splits import (
+    SPLIT_KINDS,
+    SUBSETS,
+    carve_validation,
+    check_split,
+    random_split,
+    read_split_file,
+    write_split_file,
+)
 from matgnn.graphs import GraphConfig, build_graphs
 from matgnn.graphs.data import CrystalGraph
 
@@ -20,7 +29,16 @@ log = logging.getLogger(__name__)
 
 
 class CrystalDataModule(L.LightningDataModule):
-    """Graphs with targets, split by a seeded random permutation.
+    """Graphs with targets, split three ways, batched by PyG loaders.
+
+    ``split.kind`` chooses the split:
+
+    * ``random`` (default): seeded permutation into ``train``/``val``/``test`` fractions.
+    * ``source``: the source's own split (:attr:`Records.split`: official Matbench folds,
+      CDVAE/JARVIS/Chen split files). If it has no ``val``, a seeded ``val`` fraction of
+      ``train`` is held out.
+    * ``file``: a split file at ``split.path`` (see :mod:`matgnn.data.splits`), e.g. the
+      ``split.json`` every training run writes.
 
     Rows whose structure cannot be built, or whose target is NaN/inf, are reported by id and
     skipped (``skip_invalid=True``) or raise a ``ValueError`` naming the first one.
@@ -28,8 +46,10 @@ class CrystalDataModule(L.LightningDataModule):
     Args:
         source: callable returning :class:`Records` (a Hydra ``_partial_`` loader).
         graph: the model's graph config (``model.graph_config()``).
-        task_type: ``"regression"`` (float targets) or ``"classification"`` (int labels).
-        split: fractions ``train``, ``val``, ``test`` and ``seed``.
+        task_type: ``"regression"``/``"dos"`` (float targets) or ``"classification"``
+            (int labels).
+        split: ``kind`` (random, source, file), fractions ``train`` and ``val``, ``seed`` and
+            ``path`` (for ``file``).
         batch_size: graphs per batch.
         num_workers: DataLoader workers.
         cache_dir: on-disk graph cache; ``None`` disables it.
@@ -41,7 +61,7 @@ class CrystalDataModule(L.LightningDataModule):
         source: Callable[[], Records],
         graph: GraphConfig,
         task_type: str = "regression",
-        split: Mapping[str, float] | None = None,
+        split: Mapping[str, Any] | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
         cache_dir: str | Path | None = None,
@@ -51,7 +71,9 @@ class CrystalDataModule(L.LightningDataModule):
         self.source = source
         self.graph = graph
         self.task_type = task_type
-        self.split = dict(split or {"train": 0.8, "val": 0.1, "test": 0.1, "seed": 0})
+        self.split = {"kind": "random", "train": 0.8, "val": 0.1, "seed": 0, **(split or {})}
+        if self.split["kind"] not in SPLIT_KINDS:
+            raise ValueError(f"split.kind must be one of {SPLIT_KINDS}, got {self.split['kind']!r}")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.cache_dir = cache_dir
@@ -64,14 +86,34 @@ class CrystalDataModule(L.LightningDataModule):
             return
         records = self.source()
         graphs = self._graphs_with_targets(records)
-        order = np.random.default_rng(int(self.split.get("seed", 0))).permutation(len(graphs))
-        n_train = math.floor(self.split["train"] * len(graphs))
-        n_val = math.floor(self.split["val"] * len(graphs))
-        bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val)}
-        bounds["test"] = (n_train + n_val, len(graphs))
-        self.subsets = {k: [graphs[i] for i in order[a:b]] for k, (a, b) in bounds.items()}
+        by_id = {g.sample_id: g for g in graphs}
+        split = self._split_ids(records, list(by_id))
+        self.subsets = {k: [by_id[i] for i in split[k] if i in by_id] for k in SUBSETS}
         sizes = {k: len(v) for k, v in self.subsets.items()}
         log.info("%s: %s graphs, %d rejected", records.name, sizes, len(self.rejected))
+        if not self.subsets["train"] or not self.subsets["test"]:
+            raise ValueError(f"{records.name}: empty train or test subset: {sizes}")
+
+    def _split_ids(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
+        kind, seed = self.split["kind"], int(self.split["seed"])
+        if kind == "random":
+            return random_split(
+                built_ids, float(self.split["train"]), float(self.split["val"]), seed
+            )
+        if kind == "source":
+            if records.split is None:
+                raise ValueError(
+                    f"{records.name}: split.kind=source, but the source defines no split"
+                )
+            split = records.split
+        else:
+            split = read_split_file(self.split["path"])
+        check_split(split, records.name)
+        return carve_validation(split, float(self.split["val"]), seed)
+
+    def save_split(self, path: str | Path) -> None:
+        """Write the ids of each subset (JSON) so that ``split.kind=file`` can reuse them."""
+        write_split_file({k: [g.sample_id for g in v] for k, v in self.subsets.items()}, path)
 
     def _graphs_with_targets(self, records: Records) -> list[CrystalGraph]:
         targets = np.asarray(records.targets)
@@ -97,6 +139,8 @@ class CrystalDataModule(L.LightningDataModule):
             log.warning("%s: rejected %s: %s", records.name, sid, why)
         row = {sid: i for i, sid in enumerate(records.ids)}
         dtype = torch.long if self.task_type == "classification" else torch.get_default_dtype()
+        if self.task_type == "classification":
+            targets = targets.astype(np.int64)
         graphs = []
         for sid, graph in zip(built.ids, built.graphs, strict=True):
             value = torch.as_tensor(targets[row[sid]], dtype=dtype)

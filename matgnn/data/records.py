@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +19,16 @@ class Records:
         structures: pymatgen ``Structure``, ASE ``Atoms``, CIF/POSCAR text or a path.
         targets: ``[M]`` or ``[M, T]`` float (regression) or int (classification) array.
         name: dataset name (cache file name).
+        split: the source's own split, ``{"train": ids, "test": ids}`` with an optional
+            ``"val"`` (official benchmark folds, published split files); ``None`` if the
+            source defines none.
     """
 
     ids: Sequence[str]
     structures: Sequence[StructureLike]
     targets: np.ndarray
     name: str
+    split: Mapping[str, Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
         if not (len(self.ids) == len(self.structures) == len(self.targets)):
@@ -34,3 +38,12 @@ class Records:
             )
         if len(set(self.ids)) != len(self.ids):
             raise ValueError(f"{self.name}: ids are not unique")
+        if self.split is not None:
+            known = set(self.ids)
+            for subset, members in self.split.items():
+                missing = [sid for sid in members if sid not in known]
+                if missing:
+                    raise ValueError(
+                        f"{self.name}: split {subset!r} names {len(missing)} ids that are not "
+                        f"in the records, e.g. {missing[0]!r}"
+                    )

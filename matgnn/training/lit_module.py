@@ -16,29 +16,72 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from matgnn.heads.normalizer import composition_counts
-from matgnn.training.plots import parity_plot
+from matgnn.training.losses import REGRESSION_LOSSES, SPECTRUM_LOSSES, earth_movers_distance
+from matgnn.training.plots import dos_plot, parity_plot
 
-REGRESSION_LOSSES = {"mae": F.l1_loss, "mse": F.mse_loss, "huber": F.huber_loss}
+TASK_TYPES = ("regression", "classification", "dos")
+
+
+class EarthMoversDistance(torchmetrics.Metric):
+    """Mean per-crystal Wasserstein-1 distance (in bins) of area-normalised spectra."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state(
+            "total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, prediction: Tensor, target: Tensor) -> None:
+        self.total += earth_movers_distance(prediction, target).double() * target.size(0)
+        self.count += target.size(0)
+
+    def compute(self) -> Tensor:
+        return self.total / self.count
+
+
+def task_metrics(task_type: str) -> dict[str, torchmetrics.Metric]:
+    if task_type == "regression":
+        return {
+            "mae": torchmetrics.MeanAbsoluteError(),
+            "rmse": torchmetrics.MeanSquaredError(squared=False),
+            "r2": torchmetrics.R2Score(),
+        }
+    if task_type == "classification":
+        return {
+            "accuracy": torchmetrics.Accuracy(task="binary"),
+            "roc_auc": torchmetrics.AUROC(task="binary"),
+            "f1": torchmetrics.F1Score(task="binary"),
+        }
+    return {
+        "mae": torchmetrics.MeanAbsoluteError(),
+        "rmse": torchmetrics.MeanSquaredError(squared=False),
+        "emd": EarthMoversDistance(),
+    }
 
 
 class CrystalLitModule(L.LightningModule):
     """Loss, metrics, normaliser fitting and optimisation around a :class:`CrystalModel`.
 
     Regression losses are computed in normalised units (divided by the head's fitted std);
-    metrics are in physical units. The checkpoint carries the resolved model config, so
-    :func:`matgnn.training.load_model` rebuilds the model from it alone.
+    metrics are in physical units. Classification uses cross-entropy on the logits (metrics on
+    the probability of class 1). ``dos`` tasks compare ``[B, K]`` spectra from a
+    :class:`~matgnn.heads.VectorHead` with a spectral loss (:mod:`matgnn.training.losses`).
+    The checkpoint carries the resolved model config, so :func:`matgnn.training.load_model`
+    rebuilds the model from it alone.
 
     Args:
         model: resolved model config (a ``configs/model/*.yaml`` node as a dict).
-        task_type: ``"regression"`` or ``"classification"``.
-        loss: ``"mae"``, ``"mse"`` or ``"huber"`` (regression); classification uses
-            cross-entropy.
+        task_type: ``"regression"``, ``"classification"`` or ``"dos"``.
+        loss: ``"mae"``, ``"mse"`` or ``"huber"`` (regression); ``"mse"``, ``"mae"``,
+            ``"emd"`` or ``"cosine"`` (dos); classification uses cross-entropy.
         optimizer: Hydra config of a ``_partial_`` optimizer (default AdamW, lr 1e-3).
         scheduler: Hydra config of a ``_partial_`` scheduler or ``None``; ``OneCycleLR`` gets
             ``total_steps`` from the trainer.
         element_reference: fit per-element reference values before mean/std.
         target_name: column name for prediction files and plots.
-        output_dir: where the test predictions CSV and parity plot go.
+        output_dir: where the test predictions CSV and parity (or DOS) plot go.
+        grid: the spectrum's x values for the DOS plot (default: bin numbers).
     """
 
     def __init__(
@@ -51,32 +94,25 @@ class CrystalLitModule(L.LightningModule):
         element_reference: bool = False,
         target_name: str = "target",
         output_dir: str | None = None,
+        grid: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
+        allowed = {"regression": REGRESSION_LOSSES, "dos": SPECTRUM_LOSSES}.get(task_type)
+        if allowed is not None and loss not in allowed:
+            raise ValueError(f"{task_type} loss must be one of {sorted(allowed)}, got {loss!r}")
         self.model = instantiate(model)
         self.task_type = task_type
-        if task_type == "regression" and loss not in REGRESSION_LOSSES:
-            raise ValueError(f"loss must be one of {sorted(REGRESSION_LOSSES)}, got {loss!r}")
-        if task_type == "regression":
-            metrics = {
-                "mae": torchmetrics.MeanAbsoluteError(),
-                "rmse": torchmetrics.MeanSquaredError(squared=False),
-                "r2": torchmetrics.R2Score(),
-            }
-        else:
-            metrics = {
-                "accuracy": torchmetrics.Accuracy(task="binary"),
-                "roc_auc": torchmetrics.AUROC(task="binary"),
-                "f1": torchmetrics.F1Score(task="binary"),
-            }
+        metrics = task_metrics(task_type)
         self.metrics = torch.nn.ModuleDict(
             {
                 stage: torchmetrics.MetricCollection({k: m.clone() for k, m in metrics.items()})
                 for stage in ("train_", "val_", "test_")
             }
         )
-        self._test_rows: list[tuple[str, float, float]] = []
+        self._test_rows: list[tuple[str, np.ndarray, np.ndarray]] = []
 
     def fit_normalizer(self, graphs: list) -> None:
         """Fit the main head's normaliser on the training graphs (regression only)."""
@@ -100,6 +136,13 @@ class CrystalLitModule(L.LightningModule):
                 std = std.squeeze(-1)
             loss = REGRESSION_LOSSES[self.hparams.loss](prediction / std, target / std)
             self.metrics[f"{stage}_"].update(prediction.detach().flatten(), target.flatten())
+        elif self.task_type == "dos":
+            loss = SPECTRUM_LOSSES[self.hparams.loss](prediction, target)
+            self.metrics[f"{stage}_"]["mae"].update(prediction.detach().flatten(), target.flatten())
+            self.metrics[f"{stage}_"]["rmse"].update(
+                prediction.detach().flatten(), target.flatten()
+            )
+            self.metrics[f"{stage}_"]["emd"].update(prediction.detach(), target)
         else:
             loss = F.cross_entropy(prediction, target)
             probability = prediction.detach().softmax(-1)[:, 1]
@@ -118,7 +161,9 @@ class CrystalLitModule(L.LightningModule):
         if self.task_type == "classification":
             prediction = prediction.softmax(-1)[:, 1]
         for sid, t, p in zip(batch.sample_id, batch.y.cpu(), prediction, strict=True):
-            self._test_rows.append((sid, float(t.flatten()[0]), float(p.flatten()[0])))
+            self._test_rows.append(
+                (sid, t.flatten().double().numpy(), p.flatten().double().numpy())
+            )
 
     def _log_metrics(self, stage: str) -> None:
         collection = self.metrics[f"{stage}_"]
@@ -141,14 +186,26 @@ class CrystalLitModule(L.LightningModule):
         out = Path(self.hparams.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         name = self.hparams.target_name
+        ids = [r[0] for r in self._test_rows]
+        target = np.stack([r[1] for r in self._test_rows])
+        prediction = np.stack([r[2] for r in self._test_rows])
+        columns = (
+            [name] if target.shape[1] == 1 else [f"{name}_{k}" for k in range(target.shape[1])]
+        )
         with open(out / "test_predictions.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["id", name, f"predicted_{name}"])
-            writer.writerows(self._test_rows)
+            writer.writerow(["id", *columns, *(f"predicted_{c}" for c in columns)])
+            for sid, t, p in zip(ids, target, prediction, strict=True):
+                writer.writerow([sid, *t.tolist(), *p.tolist()])
         if self.task_type == "regression":
-            target = np.array([r[1] for r in self._test_rows])
-            prediction = np.array([r[2] for r in self._test_rows])
-            parity_plot(target, prediction, out / "test_parity.png", name)
+            for k, column in enumerate(columns):
+                suffix = "" if len(columns) == 1 else f"_{column}"
+                parity_plot(
+                    target[:, k], prediction[:, k], out / f"test_parity{suffix}.png", column
+                )
+        elif self.task_type == "dos":
+            grid = np.asarray(self.hparams.grid or np.arange(target.shape[1]), dtype=float)
+            dos_plot(grid, target, prediction, ids, out / "test_dos.png")
 
     def configure_optimizers(self):
         config = self.hparams.optimizer or {

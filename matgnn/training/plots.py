@@ -25,3 +25,37 @@ def parity_plot(target: np.ndarray, prediction: np.ndarray, path: Path, label: s
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def dos_plot(
+    grid: np.ndarray,
+    target: np.ndarray,
+    prediction: np.ndarray,
+    ids: list[str],
+    path: Path,
+    xlabel: str = "frequency (cm$^{-1}$)",
+) -> None:
+    """Predicted spectra over the true ones for 12 test crystals, chosen at evenly spaced
+    quantiles of the per-crystal MSE (best top left, worst bottom right), as in Chen et al.'s
+    figures. Shapes: ``grid`` ``[K]``, ``target``/``prediction`` ``[N, K]``."""
+    error = ((prediction - target) ** 2).mean(axis=1)
+    order = np.argsort(error)
+    picks = order[
+        np.unique(np.linspace(0, len(order) - 1, min(12, len(order))).round().astype(int))
+    ]
+    rows = int(np.ceil(len(picks) / 4))
+    fig, axes = plt.subplots(rows, 4, figsize=(12, 2.4 * rows), dpi=110, squeeze=False)
+    for ax in axes.flat[len(picks) :]:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, picks, strict=False):
+        ax.fill_between(grid, target[i], color="0.8", label="true")
+        ax.plot(grid, prediction[i], color="C3", lw=1.5, label="predicted")
+        ax.set_title(f"{ids[i]}  MSE {error[i]:.3g}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    fig.suptitle(f"test set: median MSE {np.median(error):.3g} (n = {len(error)})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -29,7 +29,7 @@ def test_task_builds_a_datamodule(task):
     cfg = compose_train(f"task={task}")
     data = instantiate(cfg.task.data)(graph=GraphConfig.preset("cgcnn"))
     assert isinstance(data, CrystalDataModule)
-    assert cfg.task.task_type in ("regression", "classification")
+    assert cfg.task.task_type in ("regression", "classification", "dos")
 
 
 def test_cpu_trainer_callbacks_and_csv_logger_instantiate(tmp_path):

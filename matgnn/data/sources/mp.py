@@ -15,11 +15,22 @@ import pandas as pd
 from matgnn.data.records import Records
 from matgnn.samples import mp_sample_frame
 
-MP_TARGETS = ("formation_energy_per_atom", "band_gap", "e_above_hull_mp2018_automatminer")
+MP_TARGETS = (
+    "formation_energy_per_atom",
+    "band_gap",
+    "e_above_hull_mp2018_automatminer",
+    "is_metal",
+)
 MP36K_FILE = Path("mp36k") / "mp36k_with_ehull.csv.gz"
 
 
 def records_from_frame(frame: pd.DataFrame, target: str, name: str) -> Records:
+    """Records of an MP table; ``target="is_metal"`` is 1 where ``band_gap == 0`` else 0, the
+    rule of Matbench's ``mp_is_metal`` (true on every one of its rows against ``mp_gap``)."""
+    if target == "is_metal" and "band_gap" in frame.columns:
+        frame = frame.assign(
+            is_metal=(frame["band_gap"] == 0).astype(np.int64).where(frame["band_gap"].notna())
+        )
     if target not in frame.columns:
         raise ValueError(f"{name}: no target column {target!r}; columns: {list(frame.columns)}")
     return Records(

@@ -1,0 +1,141 @@
+"""Ye et al., Nat. Commun. 9, 3800 (2018): perovskite and garnet formation energies relative to
+the binary oxides, with crystals made by substituting a prototype.
+
+Ye et al. computed every composition in a prototype cell (perovskite: the 40-atom Pnma CaTiO3
+cell, mp-4019; garnet: the 80-atom Y3Al5O12 primitive cell, mp-3050) and fitted a network on
+species descriptors. Their data (materialsvirtuallab/garnetdnn, BSD-3) hold compositions and DFT
+energies, not relaxed structures, so the crystals here are the prototypes with the species
+substituted site by site: lattice and coordinates are the prototype's (not relaxed), and on a
+mixed site the minority species takes the first sites of that site in prototype order (one
+ordering; Ye et al. enumerated several and kept the lowest energy). A graph model therefore
+sees composition and site occupancy, not relaxation.
+
+Targets:
+
+* perovskite: ``ye2018_perovskite_ef.csv`` (derived from garnetdnn's
+  ``perov_calc_entries.json`` and binary-oxide entries with garnetdnn's own ``get_tote``
+  formula; method and provenance in ``../shared/data/matbench_partial/README.md``), rows with
+  ``status == ok`` and, by default, the lowest-energy ordering of each composition (656 rows).
+* garnet: the same table built from garnetdnn's ``garnet_calc_entries.json``, with site columns
+  ``C_site_species``, ``A_site_species``, ``D_site_species``. **That file was not reachable
+  here** (every garnet data blob of garnetdnn is larger than what could be retrieved), so no
+  garnet table exists and :func:`ye2018_garnet` raises ``FileNotFoundError`` until one is
+  supplied.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Species, Structure
+
+from matgnn.data.records import Records
+
+YE_DIR = "ye2018"
+PEROVSKITE_TABLE = "ye2018_perovskite_ef.csv"
+GARNET_TABLE = "ye2018_garnet_ef.csv"
+TARGET = "ef_vs_binary_oxides_eV_per_atom"
+GARNETDNN_URL = "https://github.com/materialsvirtuallab/garnetdnn"
+# Prototype site -> indices of that site in the prototype CIF (checked by the tests with
+# pymatgen's SpacegroupAnalyzer: garnet 12c Y, 8a Al (octahedral), 12d Al (tetrahedral)).
+PEROVSKITE_SITES = {"A": ("Ca", None), "B": ("Ti", None)}
+GARNET_SITES = {"C": ("Y", None), "A": ("Al", range(24, 32)), "D": ("Al", range(12, 24))}
+
+
+def prototype(name: str) -> Structure:
+    """The prototype shipped in ``matgnn/resources/ye2018`` (``perovskite`` or ``garnet``)."""
+    file = {"perovskite": "proto_mp-4019.cif", "garnet": "proto_mp-3050.cif"}[name]
+    with resources.as_file(resources.files("matgnn.resources") / YE_DIR / file) as path:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Structure.from_file(path)
+
+
+def parse_site(text: str) -> dict[str, float]:
+    """``"Y3+:0.75;Sm3+:0.25"`` -> ``{"Y": 0.75, "Sm": 0.25}`` (element symbols)."""
+    site = {}
+    for part in text.split(";"):
+        species, fraction = part.split(":")
+        site[Species.from_str(species).symbol] = float(fraction)
+    return site
+
+
+def substitute(
+    proto: Structure,
+    sites: Mapping[str, tuple[str, range | None]],
+    occupancy: Mapping[str, Mapping[str, float]],
+) -> Structure:
+    """Put species on the prototype's sites.
+
+    Args:
+        proto: prototype crystal.
+        sites: site label -> (prototype element, its indices or ``None`` for every site of it).
+        occupancy: site label -> {element: fraction of that site}; fractions must give whole
+            numbers of atoms; the minority species takes the first sites in prototype order.
+    """
+    structure = proto.copy()
+    for label, (element, indices) in sites.items():
+        members = [i for i in (indices or range(len(proto))) if proto[i].specie.symbol == element]
+        counts = {el: f * len(members) for el, f in occupancy[label].items()}
+        if any(abs(c - round(c)) > 1e-6 for c in counts.values()) or round(
+            sum(counts.values())
+        ) != len(members):
+            raise ValueError(
+                f"site {label}: fractions {dict(occupancy[label])} do not fill {len(members)} sites"
+            )
+        order = sorted(counts, key=lambda el: (counts[el], el))  # minority first
+        labels = [el for el in order for _ in range(round(counts[el]))]
+        for index, element_on_site in zip(members, labels, strict=True):
+            structure.replace(index, element_on_site)
+    return structure
+
+
+def ye2018_perovskite(
+    data_dir: str | Path, lowest_energy_only: bool = True, limit: int | None = None
+) -> Records:
+    """Perovskite Ef vs binary oxides (eV/atom) on substituted CaTiO3 prototypes."""
+    frame = _table(data_dir, PEROVSKITE_TABLE)
+    frame = frame[frame["status"] == "ok"]
+    if lowest_energy_only:
+        frame = frame[frame["is_lowest_energy_for_composition"]]
+    return _records(frame, "perovskite", PEROVSKITE_SITES, "ye2018_perovskite", limit)
+
+
+def ye2018_garnet(data_dir: str | Path, limit: int | None = None) -> Records:
+    """Garnet Ef vs binary oxides on substituted Y3Al5O12 prototypes (table not available here)."""
+    frame = _table(data_dir, GARNET_TABLE)
+    return _records(frame[frame["status"] == "ok"], "garnet", GARNET_SITES, "ye2018_garnet", limit)
+
+
+def _table(data_dir: str | Path, name: str) -> pd.DataFrame:
+    path = Path(data_dir) / YE_DIR / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found. It is derived from {GARNETDNN_URL} (data/*_calc_entries.json and "
+            "binary_oxides_entries_dict.json) with garnetdnn's get_tote formula; the garnet "
+            "entries could not be retrieved for this project, so no garnet table exists."
+        )
+    return pd.read_csv(path)
+
+
+def _records(frame, kind, sites, name, limit) -> Records:
+    if limit:
+        frame = frame.iloc[:limit]
+    proto = prototype(kind)
+    structures = [
+        substitute(
+            proto, sites, {label: parse_site(row[f"{label}_site_species"]) for label in sites}
+        )
+        for _, row in frame.iterrows()
+    ]
+    return Records(
+        ids=[f"{kind}-{i}" for i in frame["entry_id"]],
+        structures=structures,
+        targets=frame[TARGET].to_numpy(dtype=np.float64),
+        name=name + (f"-first{limit}" if limit else ""),
+    )

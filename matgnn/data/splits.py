@@ -1,0 +1,82 @@
+"""Train/val/test splits: seeded random, the source's own (official folds), or a split file.
+
+A split is a dict ``{"train": ids, "val": ids, "test": ids}``. Split files are JSON (lists of
+ids, or the JARVIS-Leaderboard form ``{"train": {id: target}, ...}``) or CSV with columns
+``id,split``. Every run writes the split it used to ``split.json``, which ``kind: file`` reads
+back.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+SUBSETS = ("train", "val", "test")
+SPLIT_KINDS = ("random", "source", "file")
+
+
+def random_split(ids: Sequence[str], train: float, val: float, seed: int) -> dict[str, list[str]]:
+    """Seeded permutation cut into ``train``/``val`` fractions; the rest is ``test``."""
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_train = math.floor(train * len(ids))
+    n_val = math.floor(val * len(ids))
+    cuts = {"train": (0, n_train), "val": (n_train, n_train + n_val)}
+    cuts["test"] = (n_train + n_val, len(ids))
+    return {k: [ids[i] for i in order[a:b]] for k, (a, b) in cuts.items()}
+
+
+def carve_validation(
+    split: Mapping[str, Sequence[str]], fraction: float, seed: int
+) -> dict[str, list[str]]:
+    """Add a seeded ``val`` subset taken from ``train`` when the split has none (Matbench folds
+    give only train and test)."""
+    result = {k: list(v) for k, v in split.items()}
+    if "val" in result:
+        return result
+    train = result["train"]
+    order = np.random.default_rng(seed).permutation(len(train))
+    n_val = max(1, math.floor(fraction * len(train))) if fraction > 0 else 0
+    result["val"] = [train[i] for i in order[:n_val]]
+    result["train"] = [train[i] for i in order[n_val:]]
+    return result
+
+
+def read_split_file(path: str | Path) -> dict[str, list[str]]:
+    """Read a JSON or CSV split file (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file {path} not found")
+    if path.suffix == ".csv":
+        split: dict[str, list[str]] = {}
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                split.setdefault(row["split"], []).append(row["id"])
+    else:
+        raw = json.loads(path.read_text())
+        split = {k: [str(i) for i in v] for k, v in raw.items()}
+    check_split(split, str(path))
+    return split
+
+
+def write_split_file(split: Mapping[str, Sequence[str]], path: str | Path) -> None:
+    Path(path).write_text(json.dumps({k: list(split[k]) for k in SUBSETS if k in split}))
+
+
+def check_split(split: Mapping[str, Sequence[str]], where: str) -> None:
+    """Subsets must be named train/val/test, include train and test, and not overlap."""
+    unknown = set(split) - set(SUBSETS)
+    if unknown or not {"train", "test"} <= set(split):
+        raise ValueError(
+            f"{where}: a split needs train and test (and may have val); got {sorted(split)}"
+        )
+    seen: dict[str, str] = {}
+    for subset, members in split.items():
+        for sid in members:
+            if sid in seen:
+                raise ValueError(f"{where}: {sid!r} is in both {seen[sid]} and {subset}")
+            seen[sid] = subset

@@ -1,0 +1,79 @@
+"""Splits: seeded random, the source's own (with a carved validation set), and split files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from matgnn.data import CrystalDataModule, Records
+from matgnn.data.splits import carve_validation, check_split, random_split, read_split_file
+from matgnn.graphs import GraphConfig
+from matgnn.samples import mp_sample_structures
+
+IDS = [f"x{i}" for i in range(100)]
+
+
+def test_random_split_is_seeded_disjoint_and_complete():
+    a, b = random_split(IDS, 0.8, 0.1, seed=3), random_split(IDS, 0.8, 0.1, seed=3)
+    assert a == b and random_split(IDS, 0.8, 0.1, seed=4) != a
+    assert [len(a[k]) for k in ("train", "val", "test")] == [80, 10, 10]
+    assert sorted(a["train"] + a["val"] + a["test"]) == sorted(IDS)
+
+
+def test_validation_is_carved_from_train_only_when_missing():
+    split = carve_validation({"train": IDS[:90], "test": IDS[90:]}, 0.1, seed=0)
+    assert len(split["val"]) == 9 and len(split["train"]) == 81 and split["test"] == IDS[90:]
+    assert not set(split["val"]) & set(split["train"])
+    given = {"train": IDS[:80], "val": IDS[80:90], "test": IDS[90:]}
+    assert carve_validation(given, 0.1, seed=0) == given
+
+
+def test_overlapping_or_incomplete_splits_are_rejected():
+    with pytest.raises(ValueError, match="x5"):
+        check_split({"train": IDS[:10], "test": IDS[5:20]}, "demo")
+    with pytest.raises(ValueError, match="train and test"):
+        check_split({"train": IDS[:10]}, "demo")
+
+
+def test_split_files_json_leaderboard_and_csv(tmp_path):
+    (tmp_path / "lists.json").write_text(json.dumps({"train": ["a", "b"], "test": ["c"]}))
+    board = {"train": {"a": 1.0, "b": 2.0}, "val": {"d": 0.5}, "test": {"c": 3.0}}
+    (tmp_path / "board.json").write_text(json.dumps(board))
+    (tmp_path / "split.csv").write_text("id,split\na,train\nc,test\nb,train\n")
+    assert read_split_file(tmp_path / "lists.json") == {"train": ["a", "b"], "test": ["c"]}
+    assert read_split_file(tmp_path / "board.json")["val"] == ["d"]
+    assert read_split_file(tmp_path / "split.csv") == {"train": ["a", "b"], "test": ["c"]}
+
+
+@pytest.fixture(scope="module")
+def records():
+    ids, structures = mp_sample_structures(30)
+    split = {"train": ids[:20], "test": ids[20:]}
+    return Records(ids, structures, np.linspace(0.0, 1.0, 30), name="split_demo", split=split)
+
+
+def test_records_reject_a_split_with_unknown_ids(records):
+    with pytest.raises(ValueError, match="not in the records"):
+        Records(records.ids, records.structures, records.targets, "bad", {"train": ["nope"], "test": []})
+
+
+def test_source_split_is_kept_and_saved_split_is_reused(records, tmp_path):
+    graph = GraphConfig.preset("cgcnn")
+    data = CrystalDataModule(lambda: records, graph, split={"kind": "source", "val": 0.2, "seed": 1})
+    data.setup()
+    subset_ids = {k: [g.sample_id for g in v] for k, v in data.subsets.items()}
+    assert subset_ids["test"] == records.ids[20:]
+    assert len(subset_ids["val"]) == 4 and set(subset_ids["train"] + subset_ids["val"]) == set(records.ids[:20])
+    data.save_split(tmp_path / "split.json")
+    again = CrystalDataModule(lambda: records, graph, split={"kind": "file", "path": tmp_path / "split.json"})
+    again.setup()
+    assert {k: [g.sample_id for g in v] for k, v in again.subsets.items()} == subset_ids
+
+
+def test_source_split_without_a_source_split_is_an_error(records):
+    plain = Records(records.ids, records.structures, records.targets, name="no_split")
+    data = CrystalDataModule(lambda: plain, GraphConfig.preset("cgcnn"), split={"kind": "source"})
+    with pytest.raises(ValueError, match="defines no split"):
+        data.setup()
