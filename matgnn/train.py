@@ -36,11 +36,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
         task_type=cfg.task.task_type,
         loss=cfg.task.loss,
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.scheduler else None,
+        scheduler=(
+            OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
+        ),
         element_reference=cfg.element_reference,
         target_name=cfg.task.target,
         output_dir=str(output_dir),
         grid=spectrum_grid(cfg.task.get("grid")),
+        monitor=cfg.task.monitor,
     )
     data = instantiate(cfg.task.data)(graph=lit.model.graph_config())
     data.setup("fit")

@@ -60,7 +60,9 @@ def shared_data_dir():
     import os
     from pathlib import Path
 
-    path = Path(os.environ.get("MATGNN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    path = Path(
+        os.environ.get("MATGNN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
     if not path.is_dir():
         pytest.skip(f"needs the shared data folder {path}")
     return path

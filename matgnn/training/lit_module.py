@@ -82,6 +82,7 @@ class CrystalLitModule(L.LightningModule):
         target_name: column name for prediction files and plots.
         output_dir: where the test predictions CSV and parity (or DOS) plot go.
         grid: the spectrum's x values for the DOS plot (default: bin numbers).
+        monitor: the metric a ``ReduceLROnPlateau`` schedule watches.
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class CrystalLitModule(L.LightningModule):
         target_name: str = "target",
         output_dir: str | None = None,
         grid: list[float] | None = None,
+        monitor: str = "val_loss",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -218,10 +220,18 @@ class CrystalLitModule(L.LightningModule):
             return optimizer
         factory = instantiate(self.hparams.scheduler)
         kwargs = {}
-        if getattr(factory, "func", None) is torch.optim.lr_scheduler.OneCycleLR:
+        one_cycle = getattr(factory, "func", None) is torch.optim.lr_scheduler.OneCycleLR
+        if one_cycle:
             kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
         scheduler = factory(optimizer, **kwargs)
+        # OneCycle is defined in optimiser steps; every other schedule here counts epochs
+        # (MultiStepLR milestones, ExponentialLR gamma per epoch, ReduceLROnPlateau).
+        interval = "step" if one_cycle else "epoch"
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": interval,
+                "monitor": self.hparams.monitor,
+            },
         }

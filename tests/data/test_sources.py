@@ -33,7 +33,10 @@ def test_structure_tasks_are_the_nine_matbench_structure_tasks():
 
 
 def test_mbids_follow_matbench_data_ops_load():
-    assert mbids("matbench_mp_e_form", [0, 41], 132752) == ["mb-mp-e-form-000001", "mb-mp-e-form-000042"]
+    assert mbids("matbench_mp_e_form", [0, 41], 132752) == [
+        "mb-mp-e-form-000001",
+        "mb-mp-e-form-000042",
+    ]
     assert mbids("matbench_phonons", [9], 1265) == ["mb-phonons-0010"]
 
 
@@ -41,7 +44,7 @@ def test_local_full_file_gets_mbids_and_official_folds(tmp_path):
     """A file in the format matminer caches (0-based rows). Its 40 rows are real MP structures
     with their own formation energies, standing in for the first 40 official rows: the test
     checks ids and folds, not the data."""
-    ids, structures = mp_sample_structures(40)
+    _, structures = mp_sample_structures(40)
     e_form = mp_sample_frame()["formation_energy_per_atom"].to_numpy()[:40]
     store_dataframe_as_json(
         pd.DataFrame({"structure": structures, "e_form": e_form}),
@@ -126,7 +129,9 @@ def test_substitution_puts_the_right_counts_on_each_site():
         {"A": parse_site("Y3+:0.75;Sm3+:0.25"), "B": parse_site("Ga3+:1")},
     )
     assert perovskite.composition == Composition("Sm2Y6Ga8O24")
-    grossular = substitute(prototype("garnet"), GARNET_SITES, {"C": {"Ca": 1}, "A": {"Al": 1}, "D": {"Si": 1}})
+    grossular = substitute(
+        prototype("garnet"), GARNET_SITES, {"C": {"Ca": 1}, "A": {"Al": 1}, "D": {"Si": 1}}
+    )
     assert grossular.composition.reduced_formula == Composition("Ca3Al2Si3O12").reduced_formula
     with pytest.raises(ValueError, match="do not fill"):
         substitute(prototype("perovskite"), PEROVSKITE_SITES, {"A": {"Y": 0.3}, "B": {"Ga": 1}})

@@ -56,18 +56,26 @@ def records():
 
 def test_records_reject_a_split_with_unknown_ids(records):
     with pytest.raises(ValueError, match="not in the records"):
-        Records(records.ids, records.structures, records.targets, "bad", {"train": ["nope"], "test": []})
+        Records(
+            records.ids, records.structures, records.targets, "bad", {"train": ["nope"], "test": []}
+        )
 
 
 def test_source_split_is_kept_and_saved_split_is_reused(records, tmp_path):
     graph = GraphConfig.preset("cgcnn")
-    data = CrystalDataModule(lambda: records, graph, split={"kind": "source", "val": 0.2, "seed": 1})
+    data = CrystalDataModule(
+        lambda: records, graph, split={"kind": "source", "val": 0.2, "seed": 1}
+    )
     data.setup()
     subset_ids = {k: [g.sample_id for g in v] for k, v in data.subsets.items()}
     assert subset_ids["test"] == records.ids[20:]
-    assert len(subset_ids["val"]) == 4 and set(subset_ids["train"] + subset_ids["val"]) == set(records.ids[:20])
+    assert len(subset_ids["val"]) == 4 and set(subset_ids["train"] + subset_ids["val"]) == set(
+        records.ids[:20]
+    )
     data.save_split(tmp_path / "split.json")
-    again = CrystalDataModule(lambda: records, graph, split={"kind": "file", "path": tmp_path / "split.json"})
+    again = CrystalDataModule(
+        lambda: records, graph, split={"kind": "file", "path": tmp_path / "split.json"}
+    )
     again.setup()
     assert {k: [g.sample_id for g in v] for k, v in again.subsets.items()} == subset_ids
 

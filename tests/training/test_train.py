@@ -14,7 +14,7 @@ from hydra.errors import MissingConfigException
 from pymatgen.core import Lattice, Structure
 
 from matgnn import load_model
-from matgnn.config_dir import CONFIG_DIR
+from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule, Records
 from matgnn.graphs import GraphConfig
 from matgnn.predict import main as predict_main
@@ -51,12 +51,39 @@ def test_smoke_train_every_model(tmp_path, model):
     assert len(rows) == 6 and rows[0]["id"].startswith("mp-")
 
 
+@pytest.mark.parametrize("model", list(SMALL))
+def test_smoke_train_every_model_on_classification(tmp_path, model):
+    metrics = run(train_config(tmp_path, model, "task=mp_sample_is_metal"))
+    assert 0.0 <= metrics["test_roc_auc"] <= 1.0 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    head = checkpoint["hyper_parameters"]["model"]["heads"]["y"]
+    assert head["_target_"] == "matgnn.heads.ClassificationHead"
+    with open(tmp_path / "test_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(0.0 <= float(r["predicted_is_metal"]) <= 1.0 for r in rows)
+    assert {r["is_metal"] for r in rows} <= {"0.0", "1.0"}
+
+
+@pytest.mark.parametrize("model", list(SMALL))
+def test_smoke_train_every_model_on_phonon_dos(tmp_path, model):
+    metrics = run(train_config(tmp_path, model, "task=phonon_dos_sample"))
+    assert np.isfinite(metrics["test_emd"]) and np.isfinite(metrics["test_mae"])
+    assert (tmp_path / "test_dos.png").stat().st_size > 5000
+    with open(tmp_path / "test_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    predicted = np.array([[float(r[f"predicted_phdos_{k}"]) for k in range(51)] for r in rows])
+    assert (predicted >= 0).all()
+    np.testing.assert_allclose(predicted.max(axis=1), 1.0, rtol=1e-5)
+    model_back = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert type(model_back.heads["y"]).__name__ == "VectorHead"
+
+
 def test_resume_from_last_checkpoint(tmp_path):
     # A constant learning rate: OneCycleLR's step count is fixed by the first run's max_epochs,
     # so a resumed OneCycle run must keep max_epochs (as after an interruption).
-    run(train_config(tmp_path, "cgcnn", "scheduler=null"))
+    run(train_config(tmp_path, "cgcnn", "scheduler=none"))
     first = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    run(train_config(tmp_path, "cgcnn", "scheduler=null", "trainer.max_epochs=3", "ckpt_path=last"))
+    run(train_config(tmp_path, "cgcnn", "scheduler=none", "trainer.max_epochs=3", "ckpt_path=last"))
     resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert first["epoch"] == 0 and resumed["epoch"] == 2
     assert resumed["global_step"] == first["global_step"] + 4
@@ -122,3 +149,37 @@ def test_unknown_names_give_hydra_errors(override):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         with pytest.raises(MissingConfigException):
             compose(config_name="train", overrides=[override])
+
+
+EMBEDDED_TASK = {
+    "regression": "mp_sample_eform",
+    "classification": "mp_sample_is_metal",
+    "dos": "phonon_dos_sample",
+}
+
+
+def experiment_model(name: str) -> str:
+    text = (CONFIG_DIR / "experiment" / f"{name}.yaml").read_text()
+    return text.split("override /model:")[1].split()[0]
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_smoke_run_every_experiment(tmp_path, experiment):
+    """Each experiment with its model, optimiser and schedule, on the embedded task of its task
+    type (its own data set is not part of a fresh clone), narrowed and cut to two batches."""
+    model = experiment_model(experiment)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        task_type = compose(
+            config_name="train", overrides=[f"experiment={experiment}", "paths.output_dir=x"]
+        ).task.task_type
+    cfg = train_config(
+        tmp_path, model, f"experiment={experiment}", f"task={EMBEDDED_TASK[task_type]}"
+    )
+    metrics = run(cfg)
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_tensorboard_logger_writes_event_files(tmp_path):
+    run(train_config(tmp_path, "cgcnn", "logger=tensorboard"))
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))

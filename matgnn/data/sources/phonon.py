@@ -6,7 +6,8 @@ the authors' own train/valid/test index files. The table is ``data.csv`` of the 
 tutorial (ninarina12/phononDoS_tutorial, MIT): columns ``mp_id`` (first 883 rows only),
 ``structure`` (``str(ase.Atoms.todict())``), ``phfreq`` and ``phdos`` (Python lists).
 
-``data_dir=None`` downloads the table and index files from the tutorial repository; otherwise
+``data_dir=None`` downloads the table and index files from the tutorial repository (URLs not
+checked from here: no machine of this project reaches GitHub); otherwise
 ``<data_dir>/phonon_dos_chen2021/phdos_1522.csv`` and ``idx_{train,valid,test}.txt`` are read.
 """
 
@@ -25,7 +26,14 @@ from matgnn.samples import phdos_sample_frame
 
 CHEN_DIR = "phonon_dos_chen2021"
 CHEN_TABLE = "phdos_1522.csv"
-CHEN_URL = "https://raw.githubusercontent.com/ninarina12/phononDoS_tutorial/main/data/"
+CHEN_URL = "https://raw.githubusercontent.com/ninarina12/phononDoS_tutorial/main/"
+# Where the tutorial repository keeps each file (its data.csv and idx_test.txt sit at the top).
+REMOTE_FILES = {
+    "phdos_1522.csv": "data.csv",
+    "idx_train.txt": "data/idx_train.txt",
+    "idx_valid.txt": "data/idx_valid.txt",
+    "idx_test.txt": "idx_test.txt",
+}
 INDEX_FILES = {"train": "idx_train.txt", "val": "idx_valid.txt", "test": "idx_test.txt"}
 FREQUENCIES_CM = np.linspace(0.0, 1000.0, 51)
 
@@ -85,7 +93,7 @@ def _local_or_download(data_dir: str | Path | None) -> Path:
         return folder
     folder = Path.home() / ".cache" / "matgnn" / CHEN_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    for local, remote in [(CHEN_TABLE, "data.csv"), *[(f, f) for f in INDEX_FILES.values()]]:
+    for local, remote in REMOTE_FILES.items():
         if not (folder / local).is_file():
             urllib.request.urlretrieve(CHEN_URL + remote, folder / local)
     return folder

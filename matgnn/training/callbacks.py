@@ -1,0 +1,23 @@
+"""Training callbacks of our own (Lightning's cover checkpoints, early stopping, LR logging)."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+
+
+class EpochTimer(L.Callback):
+    """Logs ``train_epoch_time_s``: wall time of each training epoch (validation excluded)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.times: list[float] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        elapsed = time.perf_counter() - self.started
+        self.times.append(elapsed)
+        pl_module.log("train_epoch_time_s", elapsed, on_epoch=True, on_step=False)
