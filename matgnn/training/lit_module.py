@@ -140,11 +140,8 @@ class CrystalLitModule(L.LightningModule):
             self.metrics[f"{stage}_"].update(prediction.detach().flatten(), target.flatten())
         elif self.task_type == "dos":
             loss = SPECTRUM_LOSSES[self.hparams.loss](prediction, target)
-            self.metrics[f"{stage}_"]["mae"].update(prediction.detach().flatten(), target.flatten())
-            self.metrics[f"{stage}_"]["rmse"].update(
-                prediction.detach().flatten(), target.flatten()
-            )
-            self.metrics[f"{stage}_"]["emd"].update(prediction.detach(), target)
+            # MAE and RMSE average over every bin of every crystal; EMD needs [B, K]
+            self.metrics[f"{stage}_"].update(prediction.detach(), target)
         else:
             loss = F.cross_entropy(prediction, target)
             probability = prediction.detach().softmax(-1)[:, 1]
