@@ -9,6 +9,8 @@ with an atom that has no neighbour within the e3nn radius (5 Å, e.g. bcc Cs) is
 counted. Graphs are built once per model (not timed). A
 step is ``model(batch)["y"]`` -> MSE against the formation energies -> ``backward()``, in train
 mode; the first step is a warm-up and the reported time is the median of ``--repeat`` steps.
+``--allocator retain`` applies :func:`matgnn.training.allocator.retain_freed_memory` first, as
+``matgnn.train`` does by default; ``default`` leaves glibc's malloc as it is.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch_geometric.data import Batch
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.graphs import GraphConfig, build_graph
 from matgnn.samples import mp_sample_frame
+from matgnn.training.allocator import retain_freed_memory
 
 # Figures quoted by the issue from the papers; None where the issue gives none.
 PAPER_PARAMETERS = {
@@ -85,12 +88,18 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=Path(__file__).parents[1] / "../shared/data"
     )
+    parser.add_argument("--allocator", choices=["retain", "default"], default="retain")
     args = parser.parse_args()
+    if args.allocator == "retain" and not retain_freed_memory():
+        print("retain_freed_memory: not glibc, allocator left as it is")
 
     structures, target, source = load(args.batch, args.data_dir)
     atoms = sum(len(s) for s in structures)
     print(f"structures: {len(structures)} from {source}, {atoms} atoms")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32, "
+        f"allocator {args.allocator}"
+    )
     header = (
         f"{'model':<10} {'params':>10} {'paper':>8} {'ratio':>6} {'edges':>7} {'fwd+bwd s':>10}"
     )

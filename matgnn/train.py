@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from matgnn.config_dir import CONFIG_DIR
 from matgnn.training import CrystalLitModule
+from matgnn.training.allocator import retain_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit, then test the best checkpoint; returns the test metrics."""
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("retain_freed_memory", False):
+        retain_freed_memory()
     output_dir = Path(cfg.paths.output_dir)
     apply_task_head(cfg)
     lit = CrystalLitModule(

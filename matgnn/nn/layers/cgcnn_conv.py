@@ -37,7 +37,7 @@ class CGCNNConv(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         src, dst = edge_index
-        z = torch.cat([x[dst], x[src], edge_attr], dim=-1)
+        z = torch.cat([x.index_select(0, dst), x.index_select(0, src), edge_attr], dim=-1)
         gate, core = self.bn_messages(self.linear(z)).chunk(2, dim=-1)
         messages = torch.sigmoid(gate) * F.softplus(core)
         summed = scatter(messages, dst, dim=0, dim_size=x.size(0), reduce="sum")

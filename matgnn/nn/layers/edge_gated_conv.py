@@ -53,10 +53,18 @@ class EdgeGatedGraphConv(nn.Module):
         self, x: Tensor, edge_index: Tensor, edge_attr: Tensor
     ) -> tuple[Tensor, Tensor | None]:
         src, dst = edge_index
-        m = self.src_gate(x)[src] + self.dst_gate(x)[dst] + self.edge_gate(edge_attr)
+        m = (
+            self.src_gate(x).index_select(0, src)
+            + self.dst_gate(x).index_select(0, dst)
+            + self.edge_gate(edge_attr)
+        )
         gate = torch.sigmoid(m)
         weighted = scatter(
-            gate * self.neighbor_update(x)[src], dst, dim=0, dim_size=x.size(0), reduce="sum"
+            gate * self.neighbor_update(x).index_select(0, src),
+            dst,
+            dim=0,
+            dim_size=x.size(0),
+            reduce="sum",
         )
         norm = scatter(gate, dst, dim=0, dim_size=x.size(0), reduce="sum")
         h = self.self_update(x) + weighted / (norm + 1e-6)

@@ -148,7 +148,7 @@ class GatePointConv(nn.Module):
         weights = self.radial(edge_basis)
         self_term = self.self_connection(x, node_attr)
         h = self.lin1(x, node_attr)
-        messages = self.tensor_product(h[src], edge_sh, weights)
+        messages = self.tensor_product(h.index_select(0, src), edge_sh, weights)
         h = scatter(messages, dst, dim=0, dim_size=x.size(0), reduce="sum")
         h = self.lin2(h / math.sqrt(self.num_neighbors), node_attr)
         out = math.sin(math.pi / 8) * self_term + self.mix.to(h.dtype) * h

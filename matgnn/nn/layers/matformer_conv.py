@@ -60,11 +60,11 @@ class MatformerConv(nn.Module):
         value = self.lin_value(x).view(-1, h, c)
         edge = self.lin_edge(edge_attr).view(-1, h, c)
 
-        q_i = query[dst]
+        q_i = query.index_select(0, dst)
         q = torch.cat([q_i, q_i, q_i], dim=-1)
-        k = torch.cat([key[dst], key[src], edge], dim=-1)
+        k = torch.cat([key.index_select(0, dst), key.index_select(0, src), edge], dim=-1)
         alpha = torch.sigmoid(self.layer_norm(q * k / math.sqrt(3 * c)))
-        v = torch.cat([value[dst], value[src], edge], dim=-1)
+        v = torch.cat([value.index_select(0, dst), value.index_select(0, src), edge], dim=-1)
         messages = self.msg_layer(self.lin_msg_update(v) * alpha)
 
         out = scatter(messages, dst, dim=0, dim_size=x.size(0), reduce="sum")
