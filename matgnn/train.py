@@ -18,6 +18,7 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from matgnn.config_dir import CONFIG_DIR
@@ -51,7 +52,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     data = instantiate(cfg.task.data)(graph=lit.model.graph_config())
     data.setup("fit")
     output_dir.mkdir(parents=True, exist_ok=True)
-    data.save_split(output_dir / "split.json")
+    if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
+        data.save_split(output_dir / "split.json")
     lit.fit_normalizer(data.subsets["train"])
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]

@@ -21,6 +21,34 @@ from matgnn.training.plots import dos_plot, parity_plot
 
 TASK_TYPES = ("regression", "classification", "dos")
 
+TestRow = tuple[str, np.ndarray, np.ndarray]
+
+
+def distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def is_global_zero() -> bool:
+    return not distributed() or torch.distributed.get_rank() == 0
+
+
+def gather_rows(rows: list[TestRow]) -> list[TestRow]:
+    """Every process's test rows, on every process (DDP); one row per id.
+
+    Under DDP each process tests a shard, and ``DistributedSampler`` pads the shards to equal
+    length by repeating crystals: the repeats are dropped so the predictions CSV has each test
+    crystal once. Without a process group this returns ``rows`` unchanged.
+    """
+    if not distributed():
+        return rows
+    shards: list[list[TestRow] | None] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(shards, rows)
+    unique: dict[str, TestRow] = {}
+    for shard in shards:
+        for row in shard or []:
+            unique.setdefault(row[0], row)
+    return list(unique.values())
+
 
 class EarthMoversDistance(torchmetrics.Metric):
     """Mean per-crystal Wasserstein-1 distance (in bins) of area-normalised spectra."""
@@ -114,7 +142,7 @@ class CrystalLitModule(L.LightningModule):
                 for stage in ("train_", "val_", "test_")
             }
         )
-        self._test_rows: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self._test_rows: list[TestRow] = []
 
     def fit_normalizer(self, graphs: list) -> None:
         """Fit the main head's normaliser on the training graphs (regression only)."""
@@ -180,14 +208,15 @@ class CrystalLitModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
-        if not self._test_rows or self.hparams.output_dir is None:
+        rows = gather_rows(self._test_rows)
+        if not rows or self.hparams.output_dir is None or not is_global_zero():
             return
         out = Path(self.hparams.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         name = self.hparams.target_name
-        ids = [r[0] for r in self._test_rows]
-        target = np.stack([r[1] for r in self._test_rows])
-        prediction = np.stack([r[2] for r in self._test_rows])
+        ids = [r[0] for r in rows]
+        target = np.stack([r[1] for r in rows])
+        prediction = np.stack([r[2] for r in rows])
         columns = (
             [name] if target.shape[1] == 1 else [f"{name}_{k}" for k in range(target.shape[1])]
         )
