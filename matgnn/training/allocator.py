@@ -8,9 +8,9 @@ that doubled or tripled the step time of ALIGNN and Matformer (``benchmarks/mode
 measured with and without). ``mallopt(M_MMAP_MAX, 0)`` makes glibc serve them from the heap
 and ``M_TRIM_THRESHOLD`` keeps the freed heap for reuse: the same effect as running with
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` (or with jemalloc / tcmalloc, as PyTorch's
-CPU performance guide suggests), but applied from inside the process. The price is that the
-resident size stays at its peak until the process ends, which is what a training run does
-anyway.
+CPU performance guide suggests), but applied from inside the process. The price: up to 2 GiB
+of freed heap stays resident for reuse, and the process cannot hand back memory freed below
+the top of the heap.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
+import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from matgnn.training import callbacks
@@ -17,7 +18,8 @@ class FakeClock:
         return self.now
 
 
-def test_epoch_timer_excludes_validation(monkeypatch, tmp_path):
+@pytest.mark.parametrize("val_check_interval", [1.0, 1])  # end of epoch; after every batch
+def test_epoch_timer_excludes_validation(monkeypatch, tmp_path, val_check_interval):
     clock = FakeClock()
     monkeypatch.setattr(callbacks, "time", clock)
 
@@ -36,6 +38,7 @@ def test_epoch_timer_excludes_validation(monkeypatch, tmp_path):
         limit_train_batches=3,
         limit_val_batches=2,
         num_sanity_val_steps=1,
+        val_check_interval=val_check_interval,
         callbacks=[timer],
         logger=False,
         enable_checkpointing=False,
