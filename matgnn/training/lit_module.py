@@ -28,10 +28,6 @@ def distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
-def is_global_zero() -> bool:
-    return not distributed() or torch.distributed.get_rank() == 0
-
-
 def gather_rows(rows: list[TestRow]) -> list[TestRow]:
     """Every process's test rows, on every process (DDP); one row per id.
 
@@ -209,7 +205,7 @@ class CrystalLitModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
         rows = gather_rows(self._test_rows)
-        if not rows or self.hparams.output_dir is None or not is_global_zero():
+        if not rows or self.hparams.output_dir is None or not self.trainer.is_global_zero:
             return
         out = Path(self.hparams.output_dir)
         out.mkdir(parents=True, exist_ok=True)
