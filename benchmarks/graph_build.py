@@ -32,13 +32,14 @@ from omegaconf import OmegaConf
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
+from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.graphs import GraphBuilder, GraphConfig
 from matgnn.graphs.line_graph import line_graph_edges
 from matgnn.samples import mp_sample_frame
 
 HERE = Path(__file__).resolve().parent
-CONFIGS = HERE.parent / "configs" / "graph"
-OURS = ("cgcnn", "alignn", "matformer", "potnet", "radius", "e3nn")
+CONFIGS = CONFIG_DIR / "graph"
+OURS = tuple(group_options("graph"))  # every graph preset
 
 
 def load_structures(n: int, data_dir: Path) -> tuple[list[Structure], str]:

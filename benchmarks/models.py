@@ -105,7 +105,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for name in ("cgcnn", "alignn", "matformer", "potnet", "e3nn"):
+    for name in group_options("model"):
         torch.manual_seed(0)
         model = instantiate(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"))
         params = sum(p.numel() for p in model.parameters())
@@ -114,7 +114,7 @@ def main() -> None:
             1
         )
         seconds = step_seconds(model, batch, target, args.repeat)
-        paper = PAPER_PARAMETERS[name]
+        paper = PAPER_PARAMETERS.get(name)
         paper_text = f"{paper / 1e6:.1f}M" if paper else "-"
         ratio = f"{params / paper:.2f}" if paper else "-"
         print(f"{name:<10} {params:>10,} {paper_text:>8} {ratio:>6} {edges:>7} {seconds:>10.3f}")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
-import torch
 from torch_geometric.loader import DataLoader
 
 from matgnn.data.records import Records
@@ -24,6 +22,7 @@ from matgnn.data.splits import (
 )
 from matgnn.graphs import GraphConfig, build_graphs
 from matgnn.graphs.data import CrystalGraph
+from matgnn.outputs import Output
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +39,17 @@ class CrystalDataModule(L.LightningDataModule):
     * ``file``: a split file at ``split.path`` (see :mod:`matgnn.data.splits`), e.g. the
       ``split.json`` every training run writes.
 
-    Rows whose structure cannot be built, or whose target is NaN/inf, are reported by id and
-    skipped (``skip_invalid=True``) or raise a ``ValueError`` naming the first one.
+    Each graph gets one target field per declared output (``graph[output.key]``, e.g.
+    ``target_formation_energy_per_atom``), read from the records' column ``output.target``.
+    Rows whose structure cannot be built, or whose target any output refuses (NaN/inf, wrong
+    shape, a per-atom target whose length is not the number of atoms, a label out of range),
+    are reported by id and skipped (``skip_invalid=True``) or raise a ``ValueError`` naming
+    the first one.
 
     Args:
         source: callable returning :class:`Records` (a Hydra ``_partial_`` loader).
         graph: the model's graph config (``model.graph_config()``).
-        task_type: ``"regression"``/``"dos"`` (float targets) or ``"classification"``
-            (int labels).
+        outputs: the model's declared outputs (``model.outputs``).
         split: ``kind`` (random, source, file), fractions ``train`` and ``val``, ``seed`` and
             ``path`` (for ``file``).
         batch_size: graphs per batch.
@@ -60,7 +62,7 @@ class CrystalDataModule(L.LightningDataModule):
         self,
         source: Callable[[], Records],
         graph: GraphConfig,
-        task_type: str = "regression",
+        outputs: Sequence[Output],
         split: Mapping[str, Any] | None = None,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -70,7 +72,7 @@ class CrystalDataModule(L.LightningDataModule):
         super().__init__()
         self.source = source
         self.graph = graph
-        self.task_type = task_type
+        self.outputs = tuple(outputs)
         self.split = {"kind": "random", "train": 0.8, "val": 0.1, "seed": 0, **(split or {})}
         if self.split["kind"] not in SPLIT_KINDS:
             raise ValueError(f"split.kind must be one of {SPLIT_KINDS}, got {self.split['kind']!r}")
@@ -111,20 +113,40 @@ class CrystalDataModule(L.LightningDataModule):
         check_split(split, records.name)
         return carve_validation(split, float(self.split["val"]), seed)
 
+    def split_ids(self) -> dict[str, list[str]]:
+        """The ids of each subset."""
+        return {k: [g.sample_id for g in v] for k, v in self.subsets.items()}
+
     def save_split(self, path: str | Path) -> None:
         """Write the ids of each subset (JSON) so that ``split.kind=file`` can reuse them."""
-        write_split_file({k: [g.sample_id for g in v] for k, v in self.subsets.items()}, path)
+        write_split_file(self.split_ids(), path)
+
+    def _target_problems(self, records: Records, rows, num_atoms=None) -> dict[str, str]:
+        """``{id: reason}`` for the rows whose target some output refuses."""
+        problems = {}
+        for k, i in enumerate(rows):
+            for output in self.outputs:
+                atoms = None if num_atoms is None else num_atoms[k]
+                problem = output.target_problem(records.targets[output.target][i], atoms)
+                if problem:
+                    problems[records.ids[i]] = problem
+                    break
+        return problems
+
+    def _fail_or_report(self, records: Records, problems: dict[str, str]) -> None:
+        if problems and not self.skip_invalid:
+            sid, why = next(iter(problems.items()))
+            raise ValueError(f"{records.name}: {sid}: {why}")
 
     def _graphs_with_targets(self, records: Records) -> list[CrystalGraph]:
-        targets = np.asarray(records.targets)
-        bad_target = {
-            sid: f"target is {value}"
-            for sid, value in zip(records.ids, targets.reshape(len(targets), -1), strict=True)
-            if not np.isfinite(value).all()
-        }
-        if bad_target and not self.skip_invalid:
-            sid, why = next(iter(bad_target.items()))
-            raise ValueError(f"{records.name}: {sid}: {why}")
+        missing = sorted({o.target for o in self.outputs} - set(records.targets))
+        if missing:
+            raise ValueError(
+                f"{records.name}: no target column {missing} for the task's outputs; the "
+                f"source has {sorted(records.targets)}"
+            )
+        bad_target = self._target_problems(records, range(len(records.ids)))
+        self._fail_or_report(records, bad_target)
         keep = [i for i, sid in enumerate(records.ids) if sid not in bad_target]
         built = build_graphs(
             [records.structures[i] for i in keep],
@@ -134,17 +156,19 @@ class CrystalDataModule(L.LightningDataModule):
             dataset=records.name,
             skip_invalid=self.skip_invalid,
         )
-        self.rejected = {**bad_target, **built.failures}
+        row = {sid: i for i, sid in enumerate(records.ids)}
+        rows = [row[sid] for sid in built.ids]
+        bad_atoms = self._target_problems(records, rows, [g.num_nodes for g in built.graphs])
+        self._fail_or_report(records, bad_atoms)
+        self.rejected = {**bad_target, **built.failures, **bad_atoms}
         for sid, why in self.rejected.items():
             log.warning("%s: rejected %s: %s", records.name, sid, why)
-        row = {sid: i for i, sid in enumerate(records.ids)}
-        dtype = torch.long if self.task_type == "classification" else torch.get_default_dtype()
-        if self.task_type == "classification":
-            targets = targets.astype(np.int64)
         graphs = []
         for sid, graph in zip(built.ids, built.graphs, strict=True):
-            value = torch.as_tensor(targets[row[sid]], dtype=dtype)
-            graph.y = value.reshape(1, -1) if value.ndim else value.reshape(1)
+            if sid in bad_atoms:
+                continue
+            for output in self.outputs:
+                graph[output.key] = output.target_tensor(records.targets[output.target][row[sid]])
             graph.sample_id = sid
             graphs.append(graph)
         return graphs

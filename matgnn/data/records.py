@@ -12,12 +12,14 @@ from matgnn.graphs.structures import StructureLike
 
 @dataclass
 class Records:
-    """Parallel lists of ids, structures (anything ``build_graph`` reads) and targets.
+    """Parallel lists of ids, structures (anything ``build_graph`` reads) and named targets.
 
     Args:
         ids: one unique id per row (used in error messages, caches and prediction files).
         structures: pymatgen ``Structure``, ASE ``Atoms``, CIF/POSCAR text or a path.
-        targets: ``[M]`` or ``[M, T]`` float (regression) or int (classification) array.
+        targets: ``{column name: values}``, each with one entry per row: an ``[M]`` or
+            ``[M, ...]`` array, or a list of per-row arrays (per-atom targets, ragged). A
+            task's outputs name the column they are trained on (``Output.target``).
         name: dataset name (cache file name).
         split: the source's own split, ``{"train": ids, "test": ids}`` with an optional
             ``"val"`` (official benchmark folds, published split files); ``None`` if the
@@ -26,16 +28,24 @@ class Records:
 
     ids: Sequence[str]
     structures: Sequence[StructureLike]
-    targets: np.ndarray
+    targets: Mapping[str, np.ndarray | Sequence]
     name: str
     split: Mapping[str, Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
-        if not (len(self.ids) == len(self.structures) == len(self.targets)):
-            raise ValueError(
-                f"{self.name}: {len(self.ids)} ids, {len(self.structures)} structures and "
-                f"{len(self.targets)} targets"
+        if not isinstance(self.targets, Mapping):
+            raise TypeError(
+                f"{self.name}: targets must be a mapping {{column name: values}}, got "
+                f"{type(self.targets).__name__}"
             )
+        if len(self.ids) != len(self.structures):
+            raise ValueError(f"{self.name}: {len(self.ids)} ids, {len(self.structures)} structures")
+        for column, values in self.targets.items():
+            if len(values) != len(self.ids):
+                raise ValueError(
+                    f"{self.name}: target {column!r} has {len(values)} values for "
+                    f"{len(self.ids)} rows"
+                )
         if len(set(self.ids)) != len(self.ids):
             raise ValueError(f"{self.name}: ids are not unique")
         if self.split is not None:

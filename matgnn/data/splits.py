@@ -9,6 +9,7 @@ back.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -63,8 +64,18 @@ def read_split_file(path: str | Path) -> dict[str, list[str]]:
     return split
 
 
+def split_json(split: Mapping[str, Sequence[str]]) -> str:
+    """The split file's text: ``{"train": [...], "val": [...], "test": [...]}``."""
+    return json.dumps({k: list(split[k]) for k in SUBSETS if k in split})
+
+
+def split_sha256(split: Mapping[str, Sequence[str]]) -> str:
+    """SHA-256 of the split file's text (recorded in checkpoints as data provenance)."""
+    return hashlib.sha256(split_json(split).encode()).hexdigest()
+
+
 def write_split_file(split: Mapping[str, Sequence[str]], path: str | Path) -> None:
-    Path(path).write_text(json.dumps({k: list(split[k]) for k in SUBSETS if k in split}))
+    Path(path).write_text(split_json(split))
 
 
 def check_split(split: Mapping[str, Sequence[str]], where: str) -> None:

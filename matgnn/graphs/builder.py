@@ -1,4 +1,5 @@
-"""Compose the graph: structure -> neighbours -> lattice edges -> line graph -> potentials.
+"""Compose the graph: structure -> (primitive cell) -> neighbours -> lattice edges -> line
+graph -> potentials. Every graph is stamped with its config's fingerprint.
 
 Each step is a small PyG ``BaseTransform`` with one job and one return type (``CrystalGraph``),
 tested on its own; :class:`GraphBuilder` chains the ones a :class:`GraphConfig` asks for.
@@ -21,6 +22,7 @@ from matgnn.graphs.potentials import pair_potential_sums
 from matgnn.graphs.structures import (
     StructureLike,
     check_min_distance,
+    primitive_cell,
     structure_arrays,
     to_structure,
 )
@@ -174,9 +176,14 @@ class GraphBuilder:
             )
         self.steps = steps
 
+        self.fingerprint = config.fingerprint()
+
     def __call__(self, obj: StructureLike, name: str | None = None) -> CrystalGraph:
         structure, label = to_structure(obj, name)
+        if self.config.cell == "primitive":
+            structure = primitive_cell(structure, label, self.config.primitive_tolerance)
         graph = structure_to_graph(structure, label)
+        graph.graph_fingerprint = self.fingerprint
         for step in self.steps:
             graph = step(graph)
         dtype = torch.get_default_dtype()

@@ -32,7 +32,7 @@ from matgnn.graphs.data import CrystalGraph
 from matgnn.graphs.structures import StructureLike
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: graphs carry graph_fingerprint
 
 
 class CacheError(RuntimeError):

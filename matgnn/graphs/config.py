@@ -11,6 +11,9 @@ from typing import Any
 
 POTENTIAL_NAMES = ("coulomb", "london", "pauli")
 MODES = ("radius", "knn")
+CELLS = ("as_given", "primitive")
+#: fingerprint -> config, for every config fingerprinted in this process (error messages).
+_FINGERPRINTED: dict[str, GraphConfig] = {}
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,13 @@ class GraphConfig:
       - ALIGNN (Choudhary & DeCost 2021, jarvis ``nearest_neighbor_edges`` +
         ``build_undirected_edgedata``): ``symmetric=True, keep_ties=True, grow_cutoff=True``.
       - PotNet (Lin et al. 2023) uses the ALIGNN routine with ``cutoff=4, max_neighbors=16``.
+
+    Cell (``cell``): ``"as_given"`` builds the graph of the cell as given; ``"primitive"`` first
+    reduces the structure to its Niggli-reduced primitive cell (pymatgen
+    ``get_primitive_structure``, positions kept, not symmetrised), so that every supercell and
+    every choice of unit cell of a crystal gives the same graph. Models whose input depends on
+    the cell itself (Matformer's lattice self-edges, PotNet's all-pairs sums) need it to be
+    invariant to supercells.
 
     Args:
         mode: ``"radius"`` or ``"knn"``.
@@ -50,6 +60,8 @@ class GraphConfig:
         pauli_alpha: decay constant alpha of the Pauli term exp(-alpha d), 1/Å.
         potential_rtol: relative tolerance of the lattice sums.
         min_distance: two atoms closer than this (Å) are rejected as overlapping.
+        cell: ``"as_given"`` or ``"primitive"`` (see above).
+        primitive_tolerance: site tolerance (Å) of the primitive-cell search.
     """
 
     mode: str = "radius"
@@ -68,6 +80,8 @@ class GraphConfig:
     pauli_alpha: float = 3.0
     potential_rtol: float = 1e-8
     min_distance: float = 0.1
+    cell: str = "as_given"
+    primitive_tolerance: float = 0.01
 
     def __post_init__(self) -> None:
         pots = self.potentials
@@ -90,6 +104,8 @@ class GraphConfig:
                 f"GraphConfig.lattice_edge_basis must be 'cell' or 'niggli', "
                 f"got {self.lattice_edge_basis!r}"
             )
+        if self.cell not in CELLS:
+            raise ValueError(f"GraphConfig.cell must be one of {CELLS}, got {self.cell!r}")
         if self.mode == "radius" and not self.symmetric:
             raise ValueError("a radius graph is always symmetric: set symmetric=True")
         unknown = [p for p in self.potentials if p not in POTENTIAL_NAMES]
@@ -125,12 +141,30 @@ class GraphConfig:
         values = OmegaConf.to_container(OmegaConf.load(option_path("graph", name)), resolve=True)
         return cls.from_dict({**values, **overrides})
 
+    def to_config(self) -> dict[str, Any]:
+        """Hydra config of exactly this graph, as data (``_target_`` + every field): what a
+        checkpoint stores, so that editing a preset never changes a trained model's graph."""
+        return {"_target_": f"{type(self).__module__}.{type(self).__qualname__}", **self.to_dict()}
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["potentials"] = list(self.potentials)
         return out
 
     def fingerprint(self) -> str:
-        """Stable hash of every field (used in cache keys)."""
+        """Stable hash of every field: the cache key, and the stamp on every graph built with
+        this config (``CrystalGraph.graph_fingerprint``)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, default=float)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        _FINGERPRINTED.setdefault(digest, self)
+        return digest
+
+    def differences(self, other: GraphConfig) -> dict[str, tuple[Any, Any]]:
+        """``{field: (self's value, other's value)}`` for every field that differs."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return {k: (v, theirs[k]) for k, v in mine.items() if theirs[k] != v}
+
+    @staticmethod
+    def from_fingerprint(fingerprint: str) -> GraphConfig | None:
+        """The config with this fingerprint, if this process has fingerprinted it."""
+        return _FINGERPRINTED.get(fingerprint)

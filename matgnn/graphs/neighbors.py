@@ -122,6 +122,9 @@ def knn_neighbors(
       equivalent neighbours survive rounding, so the graph does not depend on orientation).
     * ``grow_cutoff=True``: while the atom with fewest neighbours has fewer than k, the cutoff
       grows by :func:`alignn_grown_cutoff` (jarvis' rule), never beyond ``max_cutoff``.
+    * The cutoff is inclusive up to ``tie_tol``: a neighbour at ``cutoff + tie_tol`` is in. The
+      grown cutoff is a lattice length, so an atom's own images lie exactly on it; without the
+      tolerance, rounding (a rotation of the crystal) decides whether they are neighbours.
 
     The search first uses a radius sized from the cell's density and widens it only where an
     atom's selection is not provably complete, which gives exactly the same result as one
@@ -132,13 +135,14 @@ def knn_neighbors(
     """
     num_atoms = cart.shape[0]
     while True:
-        radius = min(_initial_knn_radius(lattice, num_atoms, k), cutoff)
+        limit = cutoff + tie_tol
+        radius = min(_initial_knn_radius(lattice, num_atoms, k), limit)
         while True:
             nl, rank = _rank_within_center(radius_neighbors(cart, lattice, radius), num_atoms)
             selected, complete_to = _knn_from_sorted(nl, rank, k, keep_ties, tie_tol, num_atoms)
-            if radius >= cutoff or bool(np.all(complete_to < radius)):
+            if radius >= limit or bool(np.all(complete_to < radius)):
                 break
-            radius = min(radius * 1.5, cutoff)
+            radius = min(radius * 1.5, limit)
         if grow_cutoff and np.isinf(complete_to).any():
             # some atom has fewer than k neighbours within the cutoff: ALIGNN enlarges it
             grown = alignn_grown_cutoff(lattice, cutoff)

@@ -157,6 +157,28 @@ def structure_arrays(
     return matrix, frac, numbers
 
 
+def primitive_cell(structure: Structure, name: str | None, tolerance: float) -> Structure:
+    """The Niggli-reduced primitive cell of ``structure`` (pymatgen ``get_primitive_structure``
+    with a site tolerance of ``tolerance`` Å; positions are not symmetrised). Every supercell
+    and every choice of unit cell of one crystal gives the same lattice and the same atoms.
+    The structure is validated first, so bad input fails with :func:`structure_arrays`'s
+    message rather than inside pymatgen's search."""
+    structure_arrays(structure, name)
+    try:
+        primitive = structure.get_primitive_structure(tolerance=tolerance, use_site_props=False)
+        reduced = primitive.get_reduced_structure()
+    except Exception as exc:
+        raise ValueError(
+            f"{structure_name(structure, name)}: primitive-cell search failed ({exc})"
+        ) from None
+    if len(structure) % len(reduced):
+        raise ValueError(
+            f"{structure_name(structure, name)}: primitive-cell search gave {len(reduced)} "
+            f"atoms, which does not divide the {len(structure)} of the cell"
+        )
+    return reduced
+
+
 def check_min_distance(
     center: np.ndarray,
     neighbor: np.ndarray,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from matgnn.heads.normalizer import TargetNormalizer
-from matgnn.models.base import FeatureSpec, Head, NodeFeatures
+from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.mlp import activation as make_activation
 from matgnn.nn.mlp import mlp
 from matgnn.nn.pooling import pool

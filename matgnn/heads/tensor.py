@@ -6,7 +6,7 @@ import torch
 from e3nn import io, o3
 from torch import Tensor
 
-from matgnn.models.base import FeatureSpec, Head, NodeFeatures
+from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.pooling import pool
 
 

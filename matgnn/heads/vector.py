@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from matgnn.models.base import FeatureSpec, Head, NodeFeatures
+from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.mlp import activation as make_activation
 from matgnn.nn.mlp import mlp
 from matgnn.nn.pooling import pool

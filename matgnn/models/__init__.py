@@ -1,14 +1,8 @@
 """Models: backbones behind one interface (:class:`CrystalModel`)."""
 
+from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, Head, NodeFeatures
 from matgnn.models.alignn import ALIGNN
-from matgnn.models.base import (
-    Backbone,
-    CrystalModel,
-    FeatureSpec,
-    GraphRequirements,
-    Head,
-    NodeFeatures,
-)
+from matgnn.models.base import CrystalModel
 from matgnn.models.cgcnn import CGCNN
 from matgnn.models.equivariant import EquivariantNetwork
 from matgnn.models.matformer import Matformer

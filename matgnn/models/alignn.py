@@ -6,7 +6,7 @@ from torch import nn
 from torch_geometric.data import Data
 
 from matgnn.graphs.geometry import bond_cosines
-from matgnn.models.base import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import atom_input
 from matgnn.nn.layers import ALIGNNConv, EdgeGatedGraphConv
 from matgnn.nn.mlp import mlp

@@ -1,148 +1,49 @@
-"""The model interface: a backbone maps a batched ``CrystalGraph`` to per-atom features; heads
-map those to named outputs; :class:`CrystalModel` ties them to the graph config they need."""
+""":class:`CrystalModel`: a backbone, the graph config it was built for, and one head per
+declared output."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import torch
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from matgnn.graphs.config import GraphConfig
-from matgnn.graphs.data import EDGE_LATTICE
-from matgnn.graphs.geometry import cartesian_positions, edge_vectors
+from matgnn.inference import Predictions, predict
+from matgnn.interfaces import Backbone, Head, HeadFactory
+from matgnn.outputs import Output, ScalarOutput
 
-MAIN_OUTPUT = "y"
-
-
-@dataclass(frozen=True)
-class GraphRequirements:
-    """Graph parts a backbone consumes.
-
-    Args:
-        line_graph: needs ``lg_edge_index`` (ALIGNN).
-        lattice_edges: needs the Matformer lattice self-edges.
-        potentials: needs ``potential_sums`` with exactly these columns, in this order.
-        radius_cutoff: needs a radius graph reaching at least this far (a smooth-cutoff model
-            would see a k-NN graph's arbitrary edge set as a discontinuity).
-    """
-
-    line_graph: bool = False
-    lattice_edges: bool = False
-    potentials: tuple[str, ...] = ()
-    radius_cutoff: float | None = None
-
-    def missing_in(self, graph: GraphConfig) -> list[str]:
-        """What ``graph`` fails to provide, in words (empty when it satisfies every need)."""
-        missing = []
-        if self.line_graph and not graph.line_graph:
-            missing.append("a line graph (line_graph: true)")
-        if self.lattice_edges and not graph.lattice_edges:
-            missing.append("lattice self-edges (lattice_edges: true)")
-        if tuple(graph.potentials) != tuple(self.potentials):
-            missing.append(
-                f"potential sums {list(self.potentials)} in this order "
-                f"(the graph has {list(graph.potentials)})"
-            )
-        if self.radius_cutoff is not None and (
-            graph.mode != "radius" or graph.cutoff < self.radius_cutoff
-        ):
-            missing.append(
-                f"a radius graph with cutoff >= {self.radius_cutoff} Å "
-                f"(the graph has mode={graph.mode!r}, cutoff={graph.cutoff})"
-            )
-        return missing
+#: the head a model config defines for a bare ``instantiate(configs/model/<name>.yaml)``; the
+#: trainer uses it as the template of every scalar output's head.
+DEFAULT_HEAD = "y"
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
-    """What a backbone emits per atom: ``scalar_features`` invariant channels and, for an
-    equivariant backbone, the e3nn irreps of its full feature vector."""
-
-    scalar_features: int
-    irreps: str | None = None
-
-
-@dataclass
-class NodeFeatures:
-    """Per-atom output of a backbone plus what heads need to pool it.
-
-    Shapes:
-        scalars ``[N, scalar_features]`` (invariant), irreps ``[N, Irreps(irreps).dim]`` or
-        ``None``, atomic_numbers ``[N]``, batch ``[N]``.
-    """
-
-    scalars: Tensor
-    atomic_numbers: Tensor
-    batch: Tensor
-    num_crystals: int
-    irreps: Tensor | None = None
-
-
-class Backbone(nn.Module, ABC):
-    """Base class of the message-passing part of every model.
-
-    Subclasses set :attr:`requirements` and :attr:`feature_spec` in ``__init__`` and implement
-    :meth:`forward`. :meth:`edge_vectors` gives differentiable edge vectors from fractional
-    coordinates, lattice and cell offsets, so forces and stress by autograd stay possible.
-    """
-
-    requirements: GraphRequirements
-    feature_spec: FeatureSpec
-
-    @abstractmethod
-    def forward(self, batch: Data) -> NodeFeatures: ...
-
-    @staticmethod
-    def crystal_index(batch: Data) -> Tensor:
-        if getattr(batch, "batch", None) is not None:
-            return batch.batch
-        return torch.zeros(batch.num_nodes, dtype=torch.long, device=batch.atomic_numbers.device)
-
-    @classmethod
-    def edge_vectors(cls, batch: Data) -> Tensor:
-        """``r_e`` [E, 3] from ``frac_coords @ lattice`` (see :mod:`matgnn.graphs.geometry`)."""
-        index = cls.crystal_index(batch)
-        pos = cartesian_positions(batch.frac_coords, batch.lattice, index)
-        return edge_vectors(pos, batch.lattice, batch.edge_index, batch.cell_offset, index)
-
-    def node_features(
-        self, batch: Data, scalars: Tensor, irreps: Tensor | None = None
-    ) -> NodeFeatures:
-        return NodeFeatures(
-            scalars=scalars,
-            atomic_numbers=batch.atomic_numbers,
-            batch=self.crystal_index(batch),
-            num_crystals=int(batch.lattice.size(0)),
-            irreps=irreps,
-        )
-
-
-class Head(nn.Module, ABC):
-    """Maps :class:`NodeFeatures` to one named output of shape ``[num_crystals, ...]``."""
-
-    @abstractmethod
-    def forward(self, features: NodeFeatures) -> Tensor: ...
-
-
-HeadFactory = Callable[..., Head]
+def _as_output(item: Any) -> Output:
+    """An :class:`Output`; Hydra hands instantiated dataclasses inside a list back as
+    structured configs, which ``OmegaConf.to_object`` turns into the instances again."""
+    if OmegaConf.is_config(item):
+        item = OmegaConf.to_object(item)
+    if not isinstance(item, Output):
+        raise TypeError(f"outputs must be matgnn.outputs.Output objects, got {item!r}")
+    return item
 
 
 class CrystalModel(nn.Module):
-    """A backbone, its graph config and one or more heads behind one interface.
+    """A backbone, its graph config and one head per output, behind one interface.
 
-    ``forward(batch)`` returns ``{name: head(features)}``; the key ``"y"`` holds the main
-    output. Heads may be given built, or as factories (Hydra ``_partial_: true``) that are
-    called with ``features=backbone.feature_spec`` so their input width always matches.
+    ``forward(batch)`` returns ``{output name: head(features)}``. Heads may be given built, or
+    as factories (Hydra ``_partial_: true``) that are called with
+    ``features=backbone.feature_spec`` so that their input width always matches.
 
     Args:
-        graph: the graph the backbone consumes; checked against ``backbone.requirements`` here,
-            and every batch is checked against it in :meth:`forward`.
-        backbone: a :class:`Backbone`.
-        heads: ``{name: Head or factory}``; must contain ``"y"``.
+        graph: the graph the backbone consumes; checked against ``backbone.requirements`` here.
+            Every batch must carry this config's fingerprint (:meth:`check_batch`).
+        backbone: a :class:`~matgnn.interfaces.Backbone`.
+        heads: ``{output name: Head or factory}``.
+        outputs: the declared outputs (:mod:`matgnn.outputs`), one per head, in reporting
+            order; ``None`` declares a :class:`~matgnn.outputs.ScalarOutput` per head.
     """
 
     def __init__(
@@ -150,19 +51,27 @@ class CrystalModel(nn.Module):
         graph: GraphConfig | Mapping,
         backbone: Backbone,
         heads: Mapping[str, Head | HeadFactory],
+        outputs: Sequence[Output] | None = None,
     ) -> None:
         super().__init__()
         self.graph = graph if isinstance(graph, GraphConfig) else GraphConfig.from_dict(graph)
+        self.graph_fingerprint = self.graph.fingerprint()
         missing = backbone.requirements.missing_in(self.graph)
         if missing:
             raise ValueError(
                 f"{type(backbone).__name__} needs a graph with {'; '.join(missing)}, "
                 f"but the graph config is {self.graph}"
             )
-        if MAIN_OUTPUT not in heads:
-            raise ValueError(
-                f"heads must include the main output {MAIN_OUTPUT!r}, got {list(heads)}"
-            )
+        if not heads:
+            raise ValueError("a CrystalModel needs at least one head")
+        self.outputs: tuple[Output, ...] = (
+            tuple(_as_output(o) for o in outputs)
+            if outputs is not None
+            else tuple(ScalarOutput(name) for name in heads)
+        )
+        names = [o.name for o in self.outputs]
+        if sorted(names) != sorted(heads) or len(set(names)) != len(names):
+            raise ValueError(f"outputs {names} and heads {sorted(heads)} must match one to one")
         self.backbone = backbone
         self.heads = nn.ModuleDict(
             {
@@ -170,36 +79,56 @@ class CrystalModel(nn.Module):
                 for name, head in heads.items()
             }
         )
+        if self.graph.cell == "primitive":
+            per_atom = [n for n, h in self.heads.items() if getattr(h, "readout", "") == "sum"]
+            per_atom += [o.name for o in self.outputs if o.level == "atom"]
+            if per_atom:
+                raise ValueError(
+                    f"outputs {per_atom} are extensive or per atom, but the graph is built on "
+                    "the primitive cell (cell: primitive), whose atoms are not the input's: "
+                    "use ++model.graph.cell=as_given, or a mean readout"
+                )
+        #: training provenance (task, data, split hash, matgnn version); set by load_model.
+        self.provenance: dict[str, Any] = {}
 
     def graph_config(self) -> GraphConfig:
         """The :class:`GraphConfig` to build this model's input graphs with."""
         return self.graph
 
+    def output(self, name: str) -> Output:
+        return next(o for o in self.outputs if o.name == name)
+
     def check_batch(self, batch: Data) -> None:
-        """Fail early, in words, when ``batch`` was built with a different graph config."""
-        needs = self.backbone.requirements
-        problems = []
-        if needs.line_graph and getattr(batch, "lg_edge_index", None) is None:
-            problems.append("it has no line graph (lg_edge_index)")
-        if needs.potentials:
-            sums = getattr(batch, "potential_sums", None)
-            if sums is None or sums.size(-1) != len(needs.potentials):
-                problems.append(f"it lacks the potential sums {list(needs.potentials)}")
-        if needs.lattice_edges:
-            edge_type = getattr(batch, "edge_type", None)
-            if edge_type is None or not bool((edge_type == EDGE_LATTICE).any()):
-                problems.append("it has no lattice self-edges")
-        if problems:
+        """Refuse, in words, a batch built with any other graph config than this model's."""
+        stamps = getattr(batch, "graph_fingerprint", None)
+        if stamps is None:
             raise ValueError(
-                f"{type(self.backbone).__name__} cannot use this batch: {'; '.join(problems)}. "
-                "Build the graphs with model.graph_config()."
+                f"{type(self.backbone).__name__} cannot use this batch: its graphs carry no "
+                "graph_fingerprint (not made by matgnn.graphs.build_graph). Build them with "
+                "build_graph(structure, model.graph_config())."
             )
+        others = sorted({stamps} if isinstance(stamps, str) else set(stamps))
+        wrong = [s for s in others if s != self.graph_fingerprint]
+        if not wrong:
+            return
+        known = GraphConfig.from_fingerprint(wrong[0])
+        detail = (
+            "; differences (batch vs model): "
+            + ", ".join(
+                f"{k}={b!r} vs {m!r}" for k, (m, b) in self.graph.differences(known).items()
+            )
+            if known is not None
+            else ""
+        )
+        raise ValueError(
+            f"{type(self.backbone).__name__} cannot use this batch: it was built with graph "
+            f"config {wrong[0]}, the model needs {self.graph_fingerprint} ({self.graph}){detail}. "
+            "Build the graphs with model.graph_config()."
+        )
 
-    def predict(self, structures, names=None, batch_size: int = 64):
-        """Main output for each valid input; invalid ones are reported, not raised
-        (:func:`matgnn.predict.predict`)."""
-        from matgnn.predict import predict
-
+    def predict(self, structures, names=None, batch_size: int = 64) -> Predictions:
+        """Every output for each valid input; invalid inputs are reported, not raised
+        (:func:`matgnn.inference.predict`)."""
         return predict(self, structures, names, batch_size)
 
     def forward(self, batch: Data | Batch) -> dict[str, Tensor]:

@@ -12,7 +12,7 @@ from e3nn.math import soft_one_hot_linspace
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from matgnn.models.base import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import MAX_Z
 from matgnn.nn.layers import GatePointConv
 from matgnn.nn.radial import cosine_cutoff

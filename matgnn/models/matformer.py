@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torch_geometric.data import Data
 
-from matgnn.models.base import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import atom_input
 from matgnn.nn.layers import MatformerConv
 from matgnn.nn.radial import GaussianBasis

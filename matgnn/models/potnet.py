@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
 
-from matgnn.models.base import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import atom_input
 from matgnn.nn.layers import PotNetConv
 from matgnn.nn.radial import GaussianBasis, MultiquadricBasis

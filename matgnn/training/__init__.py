@@ -1,6 +1,5 @@
-"""Lightning training: the shared LightningModule, plots and checkpoint loading."""
+"""Lightning training: the shared LightningModule and callbacks."""
 
-from matgnn.training.checkpoint import load_model
 from matgnn.training.lit_module import CrystalLitModule
 
-__all__ = ["CrystalLitModule", "load_model"]
+__all__ = ["CrystalLitModule"]

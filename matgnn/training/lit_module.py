@@ -1,27 +1,23 @@
-"""``CrystalLitModule``: one LightningModule for every model and task."""
+"""``CrystalLitModule``: one LightningModule for every model and every declared output."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 import torchmetrics
 from hydra.utils import instantiate
 from torch import Tensor
 
 from matgnn.heads.normalizer import composition_counts
-from matgnn.training.losses import REGRESSION_LOSSES, SPECTRUM_LOSSES, earth_movers_distance
-from matgnn.training.plots import dos_plot, parity_plot
+from matgnn.outputs import write_prediction_tables
 
-TASK_TYPES = ("regression", "classification", "dos")
-
-TestRow = tuple[str, np.ndarray, np.ndarray]
+#: one test crystal: (id, atomic numbers, {output: target}, {output: presented prediction})
+TestRow = tuple[str, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]
 
 
 def distributed() -> bool:
@@ -46,132 +42,82 @@ def gather_rows(rows: list[TestRow]) -> list[TestRow]:
     return list(unique.values())
 
 
-class EarthMoversDistance(torchmetrics.Metric):
-    """Mean per-crystal Wasserstein-1 distance (in bins) of area-normalised spectra."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state(
-            "total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
-        )
-        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, prediction: Tensor, target: Tensor) -> None:
-        self.total += earth_movers_distance(prediction, target).double() * target.size(0)
-        self.count += target.size(0)
-
-    def compute(self) -> Tensor:
-        return self.total / self.count
-
-
-def task_metrics(task_type: str) -> dict[str, torchmetrics.Metric]:
-    if task_type == "regression":
-        return {
-            "mae": torchmetrics.MeanAbsoluteError(),
-            "rmse": torchmetrics.MeanSquaredError(squared=False),
-            "r2": torchmetrics.R2Score(),
-        }
-    if task_type == "classification":
-        return {
-            "accuracy": torchmetrics.Accuracy(task="binary"),
-            "roc_auc": torchmetrics.AUROC(task="binary"),
-            "f1": torchmetrics.F1Score(task="binary"),
-        }
-    return {
-        "mae": torchmetrics.MeanAbsoluteError(),
-        "rmse": torchmetrics.MeanSquaredError(squared=False),
-        "emd": EarthMoversDistance(),
-    }
+def split_rows(values: Tensor, batch, level: str) -> list[Tensor]:
+    """A batched output or target ``[B, ...]`` (crystal level) or ``[N, ...]`` (atom level)
+    as one tensor per crystal."""
+    if level == "atom":
+        return list(values.split(torch.bincount(batch.batch, minlength=batch.num_graphs).tolist()))
+    return list(values)
 
 
 class CrystalLitModule(L.LightningModule):
-    """Loss, metrics, normaliser fitting and optimisation around a :class:`CrystalModel`.
+    """Losses, metrics, normaliser fitting and optimisation for a
+    :class:`~matgnn.models.CrystalModel` and its declared outputs.
 
-    Regression losses are computed in normalised units (divided by the head's fitted std);
-    metrics are in physical units. Classification uses cross-entropy on the logits (metrics on
-    the probability of class 1). ``dos`` tasks compare ``[B, K]`` spectra from a
-    :class:`~matgnn.heads.VectorHead` with a spectral loss (:mod:`matgnn.training.losses`).
-    The checkpoint carries the resolved model config, so :func:`matgnn.training.load_model`
-    rebuilds the model from it alone.
+    Everything that depends on the kind of target is asked of the model's outputs
+    (:mod:`matgnn.outputs`): the loss is ``sum_k weight_k * output_k.compute_loss(...)``, each
+    output logs its own metrics as ``<stage>_<output>_<metric>`` (``val_band_gap_mae``), and the
+    test set's predictions of every output go to one CSV (plus per-atom rows in a second file)
+    with each output's own plots. The total loss is logged as ``<stage>_loss``.
+
+    The checkpoint carries the resolved model config (graph as data, heads, outputs) and the
+    ``provenance``, so :func:`matgnn.load_model` rebuilds the model from the file alone.
 
     Args:
-        model: resolved model config (a ``configs/model/*.yaml`` node as a dict).
-        task_type: ``"regression"``, ``"classification"`` or ``"dos"``.
-        loss: ``"mae"``, ``"mse"`` or ``"huber"`` (regression); ``"mse"``, ``"mae"``,
-            ``"emd"`` or ``"cosine"`` (dos); classification uses cross-entropy.
+        model: resolved model config (a ``configs/model/*.yaml`` node as a dict, with one head
+            per output and the ``outputs`` list).
         optimizer: Hydra config of a ``_partial_`` optimizer (default AdamW, lr 1e-3).
         scheduler: Hydra config of a ``_partial_`` scheduler or ``None``; ``OneCycleLR`` gets
             ``total_steps`` from the trainer.
-        element_reference: fit per-element reference values before mean/std.
-        target_name: column name for prediction files and plots.
-        output_dir: where the test predictions CSV and parity (or DOS) plot go.
-        grid: the spectrum's x values for the DOS plot (default: bin numbers).
+        output_dir: where the test predictions CSV and plots go.
         monitor: the metric a ``ReduceLROnPlateau`` schedule watches.
+        provenance: what the model was trained on (task, data, split hash, version).
     """
 
     def __init__(
         self,
         model: Mapping[str, Any],
-        task_type: str = "regression",
-        loss: str = "mae",
         optimizer: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
-        element_reference: bool = False,
-        target_name: str = "target",
         output_dir: str | None = None,
-        grid: list[float] | None = None,
         monitor: str = "val_loss",
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if task_type not in TASK_TYPES:
-            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
-        allowed = {"regression": REGRESSION_LOSSES, "dos": SPECTRUM_LOSSES}.get(task_type)
-        if allowed is not None and loss not in allowed:
-            raise ValueError(f"{task_type} loss must be one of {sorted(allowed)}, got {loss!r}")
         self.model = instantiate(model)
-        self.task_type = task_type
-        metrics = task_metrics(task_type)
+        self.outputs = self.model.outputs
         self.metrics = torch.nn.ModuleDict(
             {
-                stage: torchmetrics.MetricCollection({k: m.clone() for k, m in metrics.items()})
-                for stage in ("train_", "val_", "test_")
+                f"{stage}_{output.name}": torchmetrics.MetricCollection(output.metrics())
+                for stage in ("train", "val", "test")
+                for output in self.outputs
             }
         )
         self._test_rows: list[TestRow] = []
 
-    def fit_normalizer(self, graphs: list) -> None:
-        """Fit the main head's normaliser on the training graphs (regression only)."""
-        if self.task_type != "regression":
-            return
-        targets = torch.cat([g.y for g in graphs]).to(torch.float64)
-        self.model.heads["y"].normalizer.fit(
-            targets, composition_counts(graphs), element_reference=self.hparams.element_reference
-        )
+    def fit_normalizer(self, graphs: Sequence) -> None:
+        """Fit each output's head normalisation on the training graphs."""
+        compositions = composition_counts(graphs)
+        for output in self.outputs:
+            targets = torch.cat([g[output.key] for g in graphs])
+            output.fit(self.model.heads[output.name], targets, compositions)
 
     def forward(self, batch) -> dict[str, Tensor]:
         return self.model(batch)
 
-    def _step(self, batch, stage: str) -> tuple[Tensor, Tensor]:
-        """Loss of one batch (logged, metrics updated) and the main output."""
-        prediction = self.model(batch)["y"]
-        target = batch.y
-        if self.task_type == "regression":
-            std = self.model.heads["y"].normalizer.std
-            if prediction.ndim == 1:
-                std = std.squeeze(-1)
-            loss = REGRESSION_LOSSES[self.hparams.loss](prediction / std, target / std)
-            self.metrics[f"{stage}_"].update(prediction.detach().flatten(), target.flatten())
-        elif self.task_type == "dos":
-            loss = SPECTRUM_LOSSES[self.hparams.loss](prediction, target)
-            # MAE and RMSE average over every bin of every crystal; EMD needs [B, K]
-            self.metrics[f"{stage}_"].update(prediction.detach(), target)
-        else:
-            loss = F.cross_entropy(prediction, target)
-            probability = prediction.detach().softmax(-1)[:, 1]
-            self.metrics[f"{stage}_"].update(probability, target)
-        self.log(f"{stage}_loss", loss, batch_size=target.size(0), prog_bar=stage != "test")
-        return loss, prediction
+    def _step(self, batch, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        """Weighted loss of one batch (logged, metrics updated) and the raw outputs."""
+        predictions = self.model(batch)
+        total = 0.0
+        for output in self.outputs:
+            prediction, target = predictions[output.name], batch[output.key]
+            loss = output.compute_loss(prediction, target, self.model.heads[output.name])
+            total = total + output.weight * loss
+            inputs = output.metric_inputs(prediction.detach(), target)
+            self.metrics[f"{stage}_{output.name}"].update(*inputs)
+        self.log(f"{stage}_loss", total, batch_size=batch.num_graphs, prog_bar=stage != "test")
+        return total, predictions
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         return self._step(batch, "train")[0]
@@ -180,18 +126,34 @@ class CrystalLitModule(L.LightningModule):
         self._step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        prediction = self._step(batch, "test")[1].detach().cpu()
-        if self.task_type == "classification":
-            prediction = prediction.softmax(-1)[:, 1]
-        for sid, t, p in zip(batch.sample_id, batch.y.cpu(), prediction, strict=True):
+        predictions = self._step(batch, "test")[1]
+        columns = {}
+        for output in self.outputs:
+            presented = output.present(predictions[output.name].detach()).cpu().double()
+            target = batch[output.key].cpu().double()
+            columns[output.name] = (
+                split_rows(target, batch, output.level),
+                split_rows(presented, batch, output.level),
+            )
+        numbers = split_rows(batch.atomic_numbers.cpu(), batch, "atom")
+        for k, sid in enumerate(batch.sample_id):
             self._test_rows.append(
-                (sid, t.flatten().double().numpy(), p.flatten().double().numpy())
+                (
+                    sid,
+                    numbers[k].numpy(),
+                    {name: t[k].numpy() for name, (t, _) in columns.items()},
+                    {name: p[k].numpy() for name, (_, p) in columns.items()},
+                )
             )
 
     def _log_metrics(self, stage: str) -> None:
-        collection = self.metrics[f"{stage}_"]
-        self.log_dict({f"{stage}_{k}": v for k, v in collection.compute().items()}, prog_bar=True)
-        collection.reset()
+        for output in self.outputs:
+            collection = self.metrics[f"{stage}_{output.name}"]
+            values = collection.compute()
+            self.log_dict(
+                {f"{stage}_{output.name}_{k}": v for k, v in values.items()}, prog_bar=True
+            )
+            collection.reset()
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")
@@ -207,29 +169,32 @@ class CrystalLitModule(L.LightningModule):
         rows = gather_rows(self._test_rows)
         if not rows or self.hparams.output_dir is None or not self.trainer.is_global_zero:
             return
-        out = Path(self.hparams.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        name = self.hparams.target_name
+        self.write_test_outputs(rows, Path(self.hparams.output_dir))
+
+    def write_test_outputs(self, rows: list[TestRow], directory: Path) -> None:
+        """``test_predictions.csv`` (and ``test_predictions_atoms.csv`` for per-atom outputs)
+        plus each output's plots."""
+        directory.mkdir(parents=True, exist_ok=True)
         ids = [r[0] for r in rows]
-        target = np.stack([r[1] for r in rows])
-        prediction = np.stack([r[2] for r in rows])
-        columns = (
-            [name] if target.shape[1] == 1 else [f"{name}_{k}" for k in range(target.shape[1])]
+        targets = {o.name: [r[2][o.name] for r in rows] for o in self.outputs}
+        predictions = {o.name: [r[3][o.name] for r in rows] for o in self.outputs}
+        write_prediction_tables(
+            directory / "test_predictions.csv",
+            self.outputs,
+            ids,
+            predictions,
+            targets,
+            atomic_numbers=[r[1] for r in rows],
         )
-        with open(out / "test_predictions.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", *columns, *(f"predicted_{c}" for c in columns)])
-            for sid, t, p in zip(ids, target, prediction, strict=True):
-                writer.writerow([sid, *t.tolist(), *p.tolist()])
-        if self.task_type == "regression":
-            for k, column in enumerate(columns):
-                suffix = "" if len(columns) == 1 else f"_{column}"
-                parity_plot(
-                    target[:, k], prediction[:, k], out / f"test_parity{suffix}.png", column
+        for output in self.outputs:
+            if output.level == "crystal":
+                output.plot(
+                    ids,
+                    np.stack(targets[output.name]),
+                    np.stack(predictions[output.name]),
+                    directory,
+                    "test",
                 )
-        elif self.task_type == "dos":
-            grid = np.asarray(self.hparams.grid or np.arange(target.shape[1]), dtype=float)
-            dos_plot(grid, target, prediction, ids, out / "test_dos.png")
 
     def configure_optimizers(self):
         config = self.hparams.optimizer or {

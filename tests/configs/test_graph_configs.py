@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.graphs import GraphConfig, build_graph
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-GRAPH_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "graph").glob("*.yaml"))
+GRAPH_CONFIGS = group_options("graph")
 
 
 def test_graph_group_is_not_empty() -> None:

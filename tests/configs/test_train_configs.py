@@ -9,6 +9,8 @@ from hydra.utils import instantiate
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule
 from matgnn.graphs import GraphConfig
+from matgnn.outputs import Output, TensorOutput
+from matgnn.train import model_config, task_outputs
 
 GROUPS = ("task", "trainer", "logger", "callbacks", "paths", "optimizer", "scheduler", "experiment")
 
@@ -26,11 +28,21 @@ def test_option_composes(group, option):
 
 
 @pytest.mark.parametrize("task", group_options("task"))
-def test_task_builds_a_datamodule(task):
+def test_task_declares_outputs_and_builds_a_datamodule(task):
+    """Every task declares its outputs; a tensor task composes with the equivariant model, the
+    others with CGCNN, into a model config with one head per output."""
     cfg = compose_train(f"task={task}")
-    data = instantiate(cfg.task.data)(graph=GraphConfig.preset("cgcnn"))
+    outputs = task_outputs(cfg)
+    assert outputs and all(isinstance(o, Output) for o in outputs)
+    names = [o.name for o in outputs]
+    assert len(set(names)) == len(names)
+    tensor = any(isinstance(o, TensorOutput) for o in outputs)
+    cfg = compose_train(f"task={task}", *(["model=e3nn"] if tensor else []))
+    model = model_config(cfg)
+    assert sorted(model["heads"]) == sorted(names)
+    graph = GraphConfig.from_dict(model["graph"])
+    data = instantiate(cfg.task.data)(graph=graph, outputs=outputs)
     assert isinstance(data, CrystalDataModule)
-    assert cfg.task.task_type in ("regression", "classification", "dos")
 
 
 def test_cpu_trainer_callbacks_and_csv_logger_instantiate(tmp_path):

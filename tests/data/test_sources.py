@@ -58,7 +58,7 @@ def test_local_full_file_gets_mbids_and_official_folds(tmp_path):
     assert records.ids[0] == "mb-mp-e-form-000001" and len(records.ids) == 40
     assert records.split["test"] == [i for i in fold.test if i in set(records.ids)]
     assert set(records.split["train"]) | set(records.split["test"]) == set(records.ids)
-    np.testing.assert_allclose(records.targets, e_form)
+    np.testing.assert_allclose(records.targets["e_form"], e_form)
 
 
 def test_composition_tasks_and_unknown_tasks_are_refused(tmp_path):
@@ -73,15 +73,15 @@ def test_matbench_partial_file_runs_through_the_same_path(shared_data_dir):
     assert len(records.ids) == 1261  # 4 of 1,265 official rows have no structure
     assert len(records.split["train"]) == 1009 and len(records.split["test"]) == 252
     is_metal = matbench("matbench_mp_is_metal", fold=0, data_dir=shared_data_dir, limit=500)
-    assert set(np.unique(is_metal.targets)) == {0, 1}
+    assert set(np.unique(is_metal.targets["is_metal"])) == {0, 1}
     assert is_metal.ids[0].startswith("mb-mp-is-metal-")
 
 
 def test_phonon_dos_sample_keeps_chens_split_and_normalisation():
     records = phonon_dos_sample()
-    assert records.targets.shape == (400, 51)
+    assert records.targets["phdos"].shape == (400, 51)
     assert {k: len(v) for k, v in records.split.items()} == {"train": 300, "val": 50, "test": 50}
-    np.testing.assert_allclose(records.targets.max(axis=1), 1.0)
+    np.testing.assert_allclose(records.targets["phdos"].max(axis=1), 1.0)
     assert records.ids[0].startswith("mp-") and len(records.structures[0]) > 0
 
 
@@ -89,7 +89,7 @@ def test_chen_table_and_split_files(shared_data_dir):
     from matgnn.data.sources.phonon import chen2021_phonon_dos
 
     records = chen2021_phonon_dos(shared_data_dir)
-    assert records.targets.shape == (1522, 51)
+    assert records.targets["phdos"].shape == (1522, 51)
     assert {k: len(v) for k, v in records.split.items()} == {"train": 1192, "val": 141, "test": 189}
 
 

@@ -10,6 +10,7 @@ import pytest
 from matgnn.data import CrystalDataModule, Records
 from matgnn.data.splits import carve_validation, check_split, random_split, read_split_file
 from matgnn.graphs import GraphConfig
+from matgnn.outputs import ScalarOutput
 from matgnn.samples import mp_sample_structures
 
 IDS = [f"x{i}" for i in range(100)]
@@ -51,7 +52,9 @@ def test_split_files_json_leaderboard_and_csv(tmp_path):
 def records():
     ids, structures = mp_sample_structures(30)
     split = {"train": ids[:20], "test": ids[20:]}
-    return Records(ids, structures, np.linspace(0.0, 1.0, 30), name="split_demo", split=split)
+    return Records(
+        ids, structures, {"y": np.linspace(0.0, 1.0, 30)}, name="split_demo", split=split
+    )
 
 
 def test_records_reject_a_split_with_unknown_ids(records):
@@ -64,7 +67,7 @@ def test_records_reject_a_split_with_unknown_ids(records):
 def test_source_split_is_kept_and_saved_split_is_reused(records, tmp_path):
     graph = GraphConfig.preset("cgcnn")
     data = CrystalDataModule(
-        lambda: records, graph, split={"kind": "source", "val": 0.2, "seed": 1}
+        lambda: records, graph, [ScalarOutput("y")], split={"kind": "source", "val": 0.2, "seed": 1}
     )
     data.setup()
     subset_ids = {k: [g.sample_id for g in v] for k, v in data.subsets.items()}
@@ -74,7 +77,10 @@ def test_source_split_is_kept_and_saved_split_is_reused(records, tmp_path):
     )
     data.save_split(tmp_path / "split.json")
     again = CrystalDataModule(
-        lambda: records, graph, split={"kind": "file", "path": tmp_path / "split.json"}
+        lambda: records,
+        graph,
+        [ScalarOutput("y")],
+        split={"kind": "file", "path": tmp_path / "split.json"},
     )
     again.setup()
     assert {k: [g.sample_id for g in v] for k, v in again.subsets.items()} == subset_ids
@@ -82,6 +88,11 @@ def test_source_split_is_kept_and_saved_split_is_reused(records, tmp_path):
 
 def test_source_split_without_a_source_split_is_an_error(records):
     plain = Records(records.ids, records.structures, records.targets, name="no_split")
-    data = CrystalDataModule(lambda: plain, GraphConfig.preset("cgcnn"), split={"kind": "source"})
+    data = CrystalDataModule(
+        lambda: plain,
+        GraphConfig.preset("cgcnn"),
+        outputs=[ScalarOutput("y")],
+        split={"kind": "source"},
+    )
     with pytest.raises(ValueError, match="defines no split"):
         data.setup()

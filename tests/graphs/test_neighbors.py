@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from matgnn.graphs import GraphConfig, build_graph
 from matgnn.graphs.neighbors import (
     alignn_grown_cutoff,
     knn_neighbors,
     radius_neighbors,
     symmetrize,
 )
+from matgnn.testing import random_rotation, rotated
 from tests.conftest import random_structure
 from tests.graphs.reference import brute_force_neighbors, distance_of
 
@@ -149,3 +151,25 @@ def test_symmetrize_adds_reverses_without_duplicates(mp_structures) -> None:
     assert len(entries) == len(sym)
     assert as_set(nl) <= entries
     assert all((j, i, -a, -b, -c) in entries for i, j, a, b, c in entries)
+
+
+def test_grown_cutoff_on_a_lattice_length_is_rotation_stable():
+    """A full-Heusler-like primitive fcc cell (ScGa2Ru, mp-973067, a = b = c = 4.4647 Å) has
+    fewer than 16 neighbours within PotNet's 4 Å, so the cutoff grows to the lattice length,
+    where the 12 fcc images of each atom lie exactly. They must be in whatever the rotation
+    (the cutoff is inclusive up to tie_tolerance); rounding used to drop some (104 vs 102
+    edges) and change PotNet's output by 6%."""
+    conventional = 4.4647 * 2**0.5
+    lattice = Lattice(0.5 * conventional * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]]))
+    structure = Structure(
+        lattice,
+        ["Sc", "Ga", "Ga", "Ru"],
+        [[0, 0, 0], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75], [0.5, 0.5, 0.5]],
+    )
+    config = GraphConfig.preset("potnet", cell="as_given")
+    counts = {
+        build_graph(rotated(structure, random_rotation(seed)), config).edge_index.size(1)
+        for seed in range(20)
+    }
+    assert counts == {build_graph(structure, config).edge_index.size(1)}
+    assert counts.pop() == 4 * (14 + 12)  # 14 neighbours within 4 Å, then the 12 fcc images

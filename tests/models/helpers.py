@@ -1,26 +1,26 @@
-"""Shared helpers for the model tests: compose model configs, build batches, transform cells."""
+"""Shared helpers for the model tests: compose model configs, build batches; the cell
+transforms are the public ones of :mod:`matgnn.testing`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from pymatgen.core import Structure
-from scipy.spatial.transform import Rotation
 from torch_geometric.data import Batch
 
+from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.graphs import GraphConfig, build_graph
 from matgnn.models import CrystalModel
+from matgnn.testing import other_cell, permuted, random_rotation, rotated, translated
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-MODEL_NAMES = ("cgcnn", "alignn", "matformer", "potnet", "e3nn")
+#: every model config: a model added as configs/model/<name>.yaml is tested without edits here
+MODEL_NAMES = tuple(group_options("model"))
 
-# Narrow versions of each default model, for optimisation and training smoke tests
-# (a few seconds each).
+# Optional narrowing of the default models for the optimisation and training smoke tests (a few
+# seconds each); a model that is not listed runs at its default size.
 SMALL = {
     "cgcnn": ["model.backbone.hidden_features=32"],
     "alignn": [
@@ -49,35 +49,15 @@ def batch_of(structures: Sequence[Structure], graph: GraphConfig) -> Batch:
     return Batch.from_data_list([build_graph(s, graph) for s in structures])
 
 
-def random_rotation(seed: int) -> np.ndarray:
-    return Rotation.random(random_state=seed).as_matrix()
-
-
-def rotated(structure: Structure, rotation: np.ndarray) -> Structure:
-    """The same crystal with lattice rows (and so every Cartesian position) rotated."""
-    lattice = structure.lattice.matrix @ rotation.T
-    return Structure(lattice, structure.species, structure.frac_coords)
-
-
-def translated(structure: Structure, shift: np.ndarray) -> Structure:
-    """Every atom moved by a Cartesian ``shift`` and wrapped back into the cell."""
-    moved = structure.copy()
-    moved.translate_sites(list(range(len(moved))), shift, frac_coords=False, to_unit_cell=True)
-    return moved
-
-
-def permuted(structure: Structure, seed: int) -> Structure:
-    order = np.random.default_rng(seed).permutation(len(structure))
-    return Structure(
-        structure.lattice,
-        [structure.species[i] for i in order],
-        structure.frac_coords[order],
-    )
-
-
-def other_cell(structure: Structure) -> Structure:
-    """The same crystal in a different (sheared, unimodular) unit cell, atoms wrapped in."""
-    basis = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1]])
-    lattice = basis @ structure.lattice.matrix
-    cart = structure.cart_coords
-    return Structure(lattice, structure.species, cart, coords_are_cartesian=True, to_unit_cell=True)
+__all__ = [
+    "MODEL_NAMES",
+    "SMALL",
+    "batch_of",
+    "compose_model_config",
+    "make_model",
+    "other_cell",
+    "permuted",
+    "random_rotation",
+    "rotated",
+    "translated",
+]

@@ -1,5 +1,7 @@
-"""Every invariant model is unchanged by rotation, translation, permutation, a supercell and an
-equivalent unit cell; extensive heads scale with the supercell. Float64, tolerance 1e-8."""
+"""Every model is, by default, unchanged by rotation, translation, permutation, a supercell and
+an equivalent unit cell (matgnn.testing.assert_invariant); extensive heads scale with the
+supercell; the published cell-dependent semantics stay available and are shown to differ.
+Float64, tolerance 1e-8."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from matgnn.graphs import GraphConfig, build_graph
 from matgnn.heads import ClassificationHead, RegressionHead, VectorHead
+from matgnn.testing import assert_invariant
 from tests.models.helpers import (
     MODEL_NAMES,
     batch_of,
@@ -39,57 +43,44 @@ def all_outputs(model, batch) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_invariant_model(name, float64, small_structures):
+def test_every_model_is_invariant_by_default(name, small_structures):
+    """matgnn.testing.assert_invariant (float64): rotation, translation, permutation, another
+    unit cell and the supercells 2x1x1 and 1x2x2 leave every default model unchanged."""
     model = make_model(name)
-    graph = model.graph_config()
-    reference = all_outputs(model, batch_of(small_structures, graph))["y"]
-    assert reference.shape == (len(small_structures),)
-    assert torch.isfinite(reference).all()
-    for label, structures in cell_preserving_variants(small_structures).items():
-        out = all_outputs(model, batch_of(structures, graph))["y"]
-        torch.testing.assert_close(out, reference, **TOL, msg=lambda m, lb=label: f"{lb}: {m}")
+    for structure in small_structures:
+        changes = assert_invariant(model, structure, rtol=1e-8, atol=1e-8)
+        assert set(changes) >= {"rotation", "supercell 2x1x1", "other unit cell"}
 
 
-# Matformer and PotNet are cell-dependent by construction: see the two tests after this one.
-@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n not in ("matformer", "potnet")])
-def test_intensive_output_unchanged_by_supercell(name, float64, small_structures):
-    model = make_model(name)
-    graph = model.graph_config()
-    reference = all_outputs(model, batch_of(small_structures, graph))["y"]
-    for scaling in [(2, 1, 1), (1, 2, 2)]:
-        out = all_outputs(model, batch_of([s * scaling for s in small_structures], graph))["y"]
-        torch.testing.assert_close(out, reference, **TOL)
-
-
-def test_matformer_supercell(float64, small_structures):
-    """Matformer's lattice self-edges are the cell's lattice vectors (Yan et al. 2022), so a
-    supercell is a different input; its neighbour part alone is supercell-invariant."""
-    without = make_model(
-        "matformer", ["++model.graph.lattice_edges=false", "model.backbone.lattice_edges=false"]
+def test_assert_invariant_fails_on_a_cell_dependent_model(small_structures):
+    """The helper can fail: Matformer with the published cell-as-given lattice edges (a
+    supercell is another lattice) and PotNet over the given cell's pairs."""
+    matformer = make_model(
+        "matformer", ["++model.graph.cell=as_given", "++model.graph.lattice_edge_basis=cell"]
     )
-    graph = without.graph_config()
-    reference = all_outputs(without, batch_of(small_structures, graph))["y"]
-    out = all_outputs(without, batch_of([s * (2, 1, 1) for s in small_structures], graph))["y"]
-    torch.testing.assert_close(out, reference, **TOL)
-
-    with_lattice = make_model("matformer")
-    graph = with_lattice.graph_config()
-    reference = all_outputs(with_lattice, batch_of(small_structures, graph))["y"]
-    out = all_outputs(with_lattice, batch_of([s * (2, 1, 1) for s in small_structures], graph))
-    assert not torch.allclose(out["y"], reference, rtol=1e-3, atol=1e-3)
+    potnet = make_model("potnet", ["++model.graph.cell=as_given"])
+    for model in (matformer, potnet):
+        with pytest.raises(AssertionError, match="supercell 2x1x1"):
+            assert_invariant(model, small_structures[0], rtol=1e-6, atol=1e-6)
 
 
-def test_potnet_supercell(float64, small_structures):
-    """PotNet passes a non-linear message along every atom pair of the cell (Lin et al. 2023):
-    a supercell has more pairs, each carrying part of the lattice sum, so it is a different
-    input. What does hold: the sums of the copies of a pair add up to the primitive-cell sum
-    (tested in tests/graphs/test_potentials.py), and the output is the same for any equivalent
-    cell of the same lattice (test_invariant_model)."""
-    model = make_model("potnet")
-    graph = model.graph_config()
-    reference = all_outputs(model, batch_of(small_structures, graph))["y"]
-    out = all_outputs(model, batch_of([s * (2, 1, 1) for s in small_structures], graph))["y"]
-    assert not torch.allclose(out, reference, rtol=1e-3, atol=1e-3)
+def test_cgcnn_default_graph_keeps_ties_the_published_cut_does_not(mp_structures):
+    """The default CGCNN graph keeps every neighbour tied with the 12th, so equidistant
+    neighbours are never split by float noise (same graph after a rotation); CGCNN's own cut
+    (keep_ties: false) keeps exactly 12, choosing among ties by rounding."""
+    published = GraphConfig.preset("cgcnn", keep_ties=False)
+    default = GraphConfig.preset("cgcnn")
+    rotation = random_rotation(3)
+    with_ties = 0
+    for structure in mp_structures[:60]:
+        graph = build_graph(structure, default)
+        turned = build_graph(rotated(structure, rotation), default)
+        assert graph.edge_index.size(1) == turned.edge_index.size(1)
+        counts = np.bincount(graph.edge_index[1], minlength=graph.num_nodes)
+        with_ties += int((counts > 12).any())
+        exact = np.bincount(build_graph(structure, published).edge_index[1])
+        assert (exact == 12).all()
+    assert with_ties > 0, "no crystal with ties at the 12th neighbour among the first 60"
 
 
 def test_extensive_head_scales_with_supercell(float64, small_structures):

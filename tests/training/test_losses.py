@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from matgnn.training.losses import SPECTRUM_LOSSES, cosine_loss, earth_movers_distance
+from matgnn.outputs.losses import SPECTRUM_LOSSES, cosine_loss, earth_movers_distance
 
 
 def delta(position: int, bins: int = 51, height: float = 1.0) -> torch.Tensor:

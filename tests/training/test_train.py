@@ -1,9 +1,13 @@
-"""Smoke-train every model on the embedded task, resume from a checkpoint, predict from files,
-and reject bad rows by id."""
+"""Smoke-train every model on the embedded tasks (scalar, binary and multi-class, DOS, two
+outputs, crystal and per-atom tensors), resume, predict from files with the same columns as
+the test predictions, give every run its own folder, and reject bad rows by id."""
 
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +16,20 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from pymatgen.core import Lattice, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 
 from matgnn import load_model
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule, Records
+from matgnn.data.sources.tensors import born_charges_sample
 from matgnn.graphs import GraphConfig
+from matgnn.outputs import ClassOutput, ScalarOutput, SpectrumOutput, TensorOutput
+from matgnn.outputs.tensor import COMPONENTS
 from matgnn.predict import main as predict_main
 from matgnn.samples import mp_sample_structures
-from matgnn.train import run
-from tests.models.helpers import SMALL
+from matgnn.testing import assert_equivariant
+from matgnn.train import run, task_outputs
+from tests.models.helpers import MODEL_NAMES, SMALL
 
 
 def train_config(tmp_path: Path, model: str, *extra: str):
@@ -33,49 +42,128 @@ def train_config(tmp_path: Path, model: str, *extra: str):
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=2",
         "+trainer.enable_progress_bar=false",
-        *SMALL[model],
+        *SMALL.get(model, []),
         *extra,
     ]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
 
 
-@pytest.mark.parametrize("model", list(SMALL))
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_smoke_train_every_model(tmp_path, model):
     metrics = run(train_config(tmp_path, model))
-    assert np.isfinite(metrics["test_mae"])
+    assert np.isfinite(metrics["test_formation_energy_per_atom_mae"])
+    assert metrics["test_formation_energy_per_atom_mae_predict_train_mean"] > 0
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert (tmp_path / "test_parity.png").stat().st_size > 1000
-    with open(tmp_path / "test_predictions.csv") as handle:
-        rows = list(csv.DictReader(handle))
+    assert (tmp_path / "test_parity_formation_energy_per_atom.png").stat().st_size > 1000
+    rows = read_rows(tmp_path / "test_predictions.csv")
     assert len(rows) == 6 and rows[0]["id"].startswith("mp-")
+    assert list(rows[0]) == [
+        "id",
+        "formation_energy_per_atom",
+        "predicted_formation_energy_per_atom",
+    ]
 
 
-@pytest.mark.parametrize("model", list(SMALL))
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_smoke_train_every_model_on_classification(tmp_path, model):
     metrics = run(train_config(tmp_path, model, "task=mp_sample_is_metal"))
-    assert 0.0 <= metrics["test_roc_auc"] <= 1.0 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert 0.0 <= metrics["test_is_metal_roc_auc"] <= 1.0
+    assert 0.0 <= metrics["test_is_metal_accuracy"] <= 1.0
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    head = checkpoint["hyper_parameters"]["model"]["heads"]["y"]
+    head = checkpoint["hyper_parameters"]["model"]["heads"]["is_metal"]
     assert head["_target_"] == "matgnn.heads.ClassificationHead"
-    with open(tmp_path / "test_predictions.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert rows and all(0.0 <= float(r["predicted_is_metal"]) <= 1.0 for r in rows)
-    assert {r["is_metal"] for r in rows} <= {"0.0", "1.0"}
+    rows = read_rows(tmp_path / "test_predictions.csv")
+    assert rows and {r["is_metal"] for r in rows} <= {"0", "1"}
+    for r in rows:
+        p = [float(r["probability_is_metal_nonmetal"]), float(r["probability_is_metal_metal"])]
+        assert sum(p) == pytest.approx(1.0) and int(r["predicted_is_metal"]) == int(np.argmax(p))
 
 
-@pytest.mark.parametrize("model", list(SMALL))
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_smoke_train_every_model_on_phonon_dos(tmp_path, model):
     metrics = run(train_config(tmp_path, model, "task=phonon_dos_sample"))
-    assert np.isfinite(metrics["test_emd"]) and np.isfinite(metrics["test_mae"])
-    assert (tmp_path / "test_dos.png").stat().st_size > 5000
-    with open(tmp_path / "test_predictions.csv") as handle:
-        rows = list(csv.DictReader(handle))
+    assert np.isfinite(metrics["test_phdos_emd"]) and np.isfinite(metrics["test_phdos_mae"])
+    assert (tmp_path / "test_phdos.png").stat().st_size > 5000
+    rows = read_rows(tmp_path / "test_predictions.csv")
     predicted = np.array([[float(r[f"predicted_phdos_{k}"]) for k in range(51)] for r in rows])
     assert (predicted >= 0).all()
     np.testing.assert_allclose(predicted.max(axis=1), 1.0, rtol=1e-5)
     model_back = load_model(tmp_path / "checkpoints" / "last.ckpt")
-    assert type(model_back.heads["y"]).__name__ == "VectorHead"
+    assert type(model_back.heads["phdos"]).__name__ == "VectorHead"
+
+
+def test_two_outputs_train_together(tmp_path):
+    """Formation energy and band gap, one head and one normaliser each, one weighted loss."""
+    metrics = run(train_config(tmp_path, "cgcnn", "task=mp_sample_eform_gap"))
+    for name in ("formation_energy_per_atom", "band_gap"):
+        assert np.isfinite(metrics[f"test_{name}_mae"])
+        assert (tmp_path / f"test_parity_{name}.png").is_file()
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert [o.name for o in model.outputs] == ["formation_energy_per_atom", "band_gap"]
+    eform = model.heads["formation_energy_per_atom"].normalizer.mean.item()
+    gap = model.heads["band_gap"].normalizer.mean.item()
+    assert eform < 0 < gap  # each head was fitted on its own target
+    assert list(read_rows(tmp_path / "test_predictions.csv")[0]) == [
+        "id",
+        "formation_energy_per_atom",
+        "predicted_formation_energy_per_atom",
+        "band_gap",
+        "predicted_band_gap",
+    ]
+
+
+def test_multi_class_classification_trains(tmp_path):
+    metrics = run(train_config(tmp_path, "cgcnn", "task=mp_sample_crystal_system"))
+    assert 0.0 <= metrics["test_crystal_system_accuracy"] <= 1.0
+    assert 0.0 <= metrics["test_crystal_system_roc_auc"] <= 1.0
+    rows = read_rows(tmp_path / "test_predictions.csv")
+    classes = ["triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal"]
+    columns = [f"probability_crystal_system_{c}" for c in [*classes, "cubic"]]
+    assert set(columns) <= set(rows[0])
+    for r in rows:
+        assert sum(float(r[c]) for c in columns) == pytest.approx(1.0)
+        assert 0 <= int(r["predicted_crystal_system"]) < 7
+
+
+def test_tensor_head_trains_on_real_dielectric_tensors(tmp_path):
+    """The symmetric TensorHead on the e3nn backbone, trained through matgnn.train on the
+    shipped dielectric tensors; predictions are symmetric 3x3 tensors in named columns."""
+    metrics = run(train_config(tmp_path, "e3nn", "task=dielectric_sample"))
+    assert np.isfinite(metrics["test_e_electronic_mae"])
+    assert 0 < metrics["test_e_electronic_frobenius"] < 10
+    rows = read_rows(tmp_path / "test_predictions.csv")
+    tensor = np.array([[float(r[f"predicted_e_electronic_{c}"]) for c in COMPONENTS] for r in rows])
+    tensor = tensor.reshape(-1, 3, 3)
+    np.testing.assert_allclose(tensor, tensor.transpose(0, 2, 1), atol=1e-5)
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    _, structures = mp_sample_structures(2)
+    assert_equivariant(model, structures[1])
+
+
+def test_per_atom_born_charges_train_with_the_sum_rule(tmp_path):
+    """Per-atom general tensors (Born charges) and a per-crystal tensor at once; per-atom
+    predictions in test_predictions_atoms.csv, summing to zero over each crystal."""
+    metrics = run(train_config(tmp_path, "e3nn", "task=born_charges_sample"))
+    assert np.isfinite(metrics["test_becs_mae"]) and np.isfinite(metrics["test_eps_mae"])
+    atoms = read_rows(tmp_path / "test_predictions_atoms.csv")
+    assert list(atoms[0])[:3] == ["id", "atom", "Z"]
+    by_crystal: dict[str, np.ndarray] = {}
+    for r in atoms:
+        z = np.array([float(r[f"predicted_becs_{c}"]) for c in COMPONENTS])
+        by_crystal[r["id"]] = by_crystal.get(r["id"], 0) + z
+    assert len(by_crystal) == 6  # 60 crystals, 10% test
+    assert max(np.abs(v).max() for v in by_crystal.values()) < 1e-4
+    crystals = read_rows(tmp_path / "test_predictions.csv")
+    assert {r["id"] for r in crystals} == set(by_crystal) and "predicted_eps_xx" in crystals[0]
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    records = born_charges_sample(limit=3)
+    assert_equivariant(model, AseAtomsAdaptor.get_structure(records.structures[2]))
 
 
 def test_resume_from_last_checkpoint(tmp_path):
@@ -85,8 +173,65 @@ def test_resume_from_last_checkpoint(tmp_path):
     first = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     run(train_config(tmp_path, "cgcnn", "scheduler=none", "trainer.max_epochs=3", "ckpt_path=last"))
     resumed = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert first["epoch"] == 0 and resumed["epoch"] == 2
+    assert first["epoch"] == 0
+    assert resumed["loops"]["fit_loop"]["epoch_progress"]["total"]["started"] == 3
     assert resumed["global_step"] == first["global_step"] + 4
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    run(train_config(tmp_path, "cgcnn", "scheduler=none"))
+    other = train_config(tmp_path, "cgcnn", "scheduler=none", "ckpt_path=last")
+    other.model.backbone.num_layers = 2
+    with pytest.raises(ValueError, match="another model config"):
+        run(other)
+
+
+def matgnn_train(cwd: Path, *overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
+    """``python -m matgnn.train`` as a user runs it, in ``cwd`` (configs come from the
+    installed package, not the working directory)."""
+    command = [
+        sys.executable,
+        "-m",
+        "matgnn.train",
+        *(["-m"] if multirun else []),
+        "task.data.source.limit=60",
+        "task.data.batch_size=16",
+        "+trainer.limit_train_batches=2",
+        "+trainer.enable_progress_bar=false",
+        "paths.cache_dir=cache",
+        *SMALL["cgcnn"],
+        *overrides,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_every_run_gets_its_own_folder_and_resume_continues_it(tmp_path):
+    """Two plain runs get two time-stamped folders (run_name); `resume=<folder>` continues the
+    named run in place from its last.ckpt."""
+    matgnn_train(tmp_path, "trainer.max_epochs=1", "run_name=first", "scheduler=none")
+    matgnn_train(tmp_path, "trainer.max_epochs=1", "scheduler=none")
+    runs = sorted(p.name for p in (tmp_path / "outputs" / "mp_sample_eform" / "cgcnn").iterdir())
+    assert len(runs) == 2 and "first" in runs
+    first = tmp_path / "outputs" / "mp_sample_eform" / "cgcnn" / "first"
+    step = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    matgnn_train(tmp_path, f"resume={first}", "trainer.max_epochs=2", "scheduler=none")
+    resumed = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == step + 2
+    assert len(list(first.parent.iterdir())) == 2  # no third folder
+
+
+def test_multirun_jobs_get_their_own_folders(tmp_path):
+    """`-m seed=0,1`: each job its own subfolder with its own split.json and predictions."""
+    matgnn_train(tmp_path, "seed=0,1", "trainer.max_epochs=1", "run_name=sweep", multirun=True)
+    jobs = sorted((tmp_path / "multirun" / "sweep").glob("*_mp_sample_eform_cgcnn"))
+    assert [j.name.split("_")[0] for j in jobs] == ["0", "1"]
+    splits = [json.loads((j / "split.json").read_text())["test"] for j in jobs]
+    assert splits[0] != splits[1]  # seeded differently, not overwritten
+    for job, test_ids in zip(jobs, splits, strict=True):
+        assert sorted(r["id"] for r in read_rows(job / "test_predictions.csv")) == sorted(test_ids)
+        assert (job / "checkpoints" / "best.ckpt").is_file()
 
 
 def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
@@ -110,15 +255,32 @@ def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert code == 1
-    with open(output) as handle:
-        rows = {r["file"]: float(r["prediction"]) for r in csv.DictReader(handle)}
+    table = read_rows(output)
+    train_columns = list(read_rows(tmp_path / "test_predictions.csv")[0])
+    assert list(table[0]) == [c for c in train_columns if c.startswith(("id", "predicted_"))]
+    rows = {r["id"]: float(r["predicted_formation_energy_per_atom"]) for r in table}
     assert set(rows) == {"good_0.cif", "good_1.cif", "good_2.cif", "POSCAR_good"}
     for bad in ("empty.cif", "notes.txt", "overlap.cif", "zero_volume.POSCAR"):
         assert f"rejected {bad}:" in printed
     assert "Traceback" not in printed
-    direct = model.predict(structures)
-    assert rows["good_1.cif"] == pytest.approx(float(direct.values[1]), rel=1e-5)
+    direct = model.predict(structures)["formation_energy_per_atom"]
+    assert rows["good_1.cif"] == pytest.approx(float(direct[1]), rel=1e-5)
     assert rows["POSCAR_good"] == pytest.approx(rows["good_0.cif"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ckpt=x.ckpt"], "missing input"),
+        (["ckpt=x.ckpt", "input=.", "outptu=p.csv"], "unknown argument 'outptu=p.csv'"),
+        (["ckpt=x.ckpt", "input=.", "--verbose"], "unknown argument '--verbose'"),
+        (["ckpt=no_such.ckpt", "input=."], "no such checkpoint"),
+        (["ckpt=x.ckpt", "input=.", "batch_size=0"], "batch_size"),
+    ],
+)
+def test_predict_rejects_bad_arguments(argv, message, capsys):
+    assert predict_main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
 def _records_with(bad_target: float, bad_cif: str) -> Records:
@@ -127,19 +289,24 @@ def _records_with(bad_target: float, bad_cif: str) -> Records:
     targets = np.linspace(-1.0, 1.0, 20)
     targets[3] = bad_target
     cifs[5] = bad_cif
-    return Records(ids, cifs, targets, name="bad_rows")
+    return Records(ids, cifs, {"y": targets}, name="bad_rows")
 
 
 def test_bad_rows_are_reported_by_id_and_never_trained_on():
     records = _records_with(float("nan"), "data_broken\n_cell_length_a 1\n")
-    data = CrystalDataModule(lambda: records, GraphConfig.preset("cgcnn"), skip_invalid=True)
+    outputs = [ScalarOutput("y")]
+    data = CrystalDataModule(
+        lambda: records, GraphConfig.preset("cgcnn"), outputs, skip_invalid=True
+    )
     data.setup()
     assert set(data.rejected) == {records.ids[3], records.ids[5]}
     assert "nan" in data.rejected[records.ids[3]]
     kept = {g.sample_id for subset in data.subsets.values() for g in subset}
     assert len(kept) == 18 and records.ids[3] not in kept and records.ids[5] not in kept
 
-    strict = CrystalDataModule(lambda: records, GraphConfig.preset("cgcnn"), skip_invalid=False)
+    strict = CrystalDataModule(
+        lambda: records, GraphConfig.preset("cgcnn"), outputs, skip_invalid=False
+    )
     with pytest.raises(ValueError, match=records.ids[3]):
         strict.setup()
 
@@ -151,10 +318,12 @@ def test_unknown_names_give_hydra_errors(override):
             compose(config_name="train", overrides=[override])
 
 
+# the embedded task of each kind of output (an experiment's own data set is not in a clone)
 EMBEDDED_TASK = {
-    "regression": "mp_sample_eform",
-    "classification": "mp_sample_is_metal",
-    "dos": "phonon_dos_sample",
+    ScalarOutput: "mp_sample_eform",
+    ClassOutput: "mp_sample_is_metal",
+    SpectrumOutput: "phonon_dos_sample",
+    TensorOutput: "dielectric_sample",
 }
 
 
@@ -169,12 +338,11 @@ def test_smoke_run_every_experiment(tmp_path, experiment):
     type (its own data set is not part of a fresh clone), narrowed and cut to two batches."""
     model = experiment_model(experiment)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        task_type = compose(
+        cfg = compose(
             config_name="train", overrides=[f"experiment={experiment}", "paths.output_dir=x"]
-        ).task.task_type
-    cfg = train_config(
-        tmp_path, model, f"experiment={experiment}", f"task={EMBEDDED_TASK[task_type]}"
-    )
+        )
+    kind = type(task_outputs(cfg)[0])
+    cfg = train_config(tmp_path, model, f"experiment={experiment}", f"task={EMBEDDED_TASK[kind]}")
     metrics = run(cfg)
     assert metrics and all(np.isfinite(v) for v in metrics.values())
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
@@ -189,10 +357,6 @@ def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
     """``trainer=ddp`` as shipped (Lightning's subprocess launcher re-runs the command, so it
     runs as a command, not inside pytest), on 2 CPU processes with gloo. Each process tests a
     shard; the predictions CSV must hold every test crystal of split.json exactly once."""
-    import json
-    import subprocess
-    import sys
-
     command = [
         sys.executable,
         "-m",

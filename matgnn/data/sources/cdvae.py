@@ -46,7 +46,7 @@ def cdvae_perov5(
     return Records(
         ids=ids,
         structures=labelled["structure"].tolist(),
-        targets=labelled[target].to_numpy(dtype=np.float64),
+        targets={target: labelled[target].to_numpy(dtype=np.float64)},
         name=f"perov_5-{target}" + (f"-first{limit}" if limit else ""),
         split=split,
     )

@@ -74,7 +74,7 @@ def jarvis_dft3d(
     return Records(
         ids=ids,
         structures=labelled["structure"].tolist(),
-        targets=labelled[target].to_numpy(dtype=np.float64),
+        targets={target: labelled[target].to_numpy(dtype=np.float64)},
         name=f"jarvis_dft3d-{target}"
         + ("" if data_dir is None else "-local")
         + (f"-first{limit}" if limit else ""),

@@ -96,7 +96,7 @@ def matbench(
     return Records(
         ids=frame.index.tolist(),
         structures=frame[metadata.input_type].tolist(),
-        targets=targets,
+        targets={metadata.target: targets},
         name=f"{task}-fold{fold}" + (f"-first{limit}" if limit else ""),
         split=split,
     )

@@ -36,6 +36,8 @@ REMOTE_FILES = {
 }
 INDEX_FILES = {"train": "idx_train.txt", "val": "idx_valid.txt", "test": "idx_test.txt"}
 FREQUENCIES_CM = np.linspace(0.0, 1000.0, 51)
+#: the target's name: the max-normalised 51-bin DOS
+TARGET = "phdos"
 
 
 def chen2021_phonon_dos(data_dir: str | Path | None = None, limit: int | None = None) -> Records:
@@ -74,7 +76,9 @@ def records_from_chen_frame(
     structures = [Atoms(**ast.literal_eval(s)) for s in frame["structure"]]
     position = {row: i for i, row in enumerate(frame.index)}
     split = {k: [ids[position[r]] for r in rows if r in position] for k, rows in split_rows.items()}
-    return Records(ids=ids, structures=structures, targets=targets, name=name, split=split)
+    return Records(
+        ids=ids, structures=structures, targets={TARGET: targets}, name=name, split=split
+    )
 
 
 def chen_ids(frame: pd.DataFrame) -> list[str]:

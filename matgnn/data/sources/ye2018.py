@@ -136,6 +136,6 @@ def _records(frame, kind, sites, name, limit) -> Records:
     return Records(
         ids=[f"{kind}-{i}" for i in frame["entry_id"]],
         structures=structures,
-        targets=frame[TARGET].to_numpy(dtype=np.float64),
+        targets={TARGET: frame[TARGET].to_numpy(dtype=np.float64)},
         name=name + (f"-first{limit}" if limit else ""),
     )

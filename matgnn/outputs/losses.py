@@ -24,16 +24,24 @@ REGRESSION_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
+def earth_movers_distances(prediction: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
+    """Per-crystal 1-D Wasserstein-1 distance (in bins) between area-normalised spectra.
+
+    Shapes:
+        prediction, target: ``[B, K]`` -> ``[B]``.
+    """
+    p = prediction / prediction.sum(-1, keepdim=True).clamp_min(eps)
+    q = target / target.sum(-1, keepdim=True).clamp_min(eps)
+    return (torch.cumsum(p, -1) - torch.cumsum(q, -1)).abs().sum(-1)
+
+
 def earth_movers_distance(prediction: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
-    """Mean over crystals of the 1-D Wasserstein-1 distance (in bins) between area-normalised
-    spectra.
+    """Mean over crystals of :func:`earth_movers_distances` (a loss).
 
     Shapes:
         prediction, target: ``[B, K]`` -> scalar.
     """
-    p = prediction / prediction.sum(-1, keepdim=True).clamp_min(eps)
-    q = target / target.sum(-1, keepdim=True).clamp_min(eps)
-    return (torch.cumsum(p, -1) - torch.cumsum(q, -1)).abs().sum(-1).mean()
+    return earth_movers_distances(prediction, target, eps).mean()
 
 
 def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:

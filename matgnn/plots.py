@@ -1,14 +1,14 @@
-"""PNG plots a person would rather look at than read."""
+"""PNG plots a person would rather look at than read.
+
+Drawn with matplotlib's object API (``Figure``), not ``pyplot``: importing this module or
+plotting never switches the backend of a user's notebook or application."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 
 def parity_plot(target: np.ndarray, prediction: np.ndarray, path: Path, label: str) -> None:
@@ -16,7 +16,8 @@ def parity_plot(target: np.ndarray, prediction: np.ndarray, path: Path, label: s
     mae = float(np.mean(np.abs(prediction - target)))
     low = float(min(target.min(), prediction.min()))
     high = float(max(target.max(), prediction.max()))
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    fig = Figure(figsize=(4.5, 4.5), dpi=120)
+    ax = fig.subplots()
     ax.plot([low, high], [low, high], color="0.5", lw=1)
     ax.scatter(target, prediction, s=6, alpha=0.6)
     ax.set_xlabel(f"true {label}")
@@ -24,7 +25,6 @@ def parity_plot(target: np.ndarray, prediction: np.ndarray, path: Path, label: s
     ax.set_title(f"test MAE {mae:.4g} (n = {len(target)})")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def dos_plot(
@@ -44,7 +44,8 @@ def dos_plot(
         np.unique(np.linspace(0, len(order) - 1, min(12, len(order))).round().astype(int))
     ]
     rows = int(np.ceil(len(picks) / 4))
-    fig, axes = plt.subplots(rows, 4, figsize=(12, 2.4 * rows), dpi=110, squeeze=False)
+    fig = Figure(figsize=(12, 2.4 * rows), dpi=110)
+    axes = fig.subplots(rows, 4, squeeze=False)
     for ax in axes.flat[len(picks) :]:
         ax.axis("off")
     for ax, i in zip(axes.flat, picks, strict=False):
@@ -58,4 +59,3 @@ def dos_plot(
     fig.suptitle(f"test set: median MSE {np.median(error):.3g} (n = {len(error)})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

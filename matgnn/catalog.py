@@ -1,0 +1,103 @@
+"""What the config groups hold, as tables: every model of ``configs/model/`` and every task of
+``configs/task/``, read from the configs themselves (their header comments, declared outputs,
+splits). The README's tables are generated here, so adding a model or a task touches only its
+own files:
+
+    python -m matgnn.catalog                     # print both tables
+    python -m matgnn.catalog --update README.md  # rewrite the README's generated tables
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from matgnn.config_dir import CONFIG_DIR, group_options
+
+MARKERS = {"models": "models", "tasks": "tasks"}
+
+
+def header(group: str, name: str) -> str:
+    """The leading comment block of ``configs/<group>/<name>.yaml`` as one paragraph."""
+    lines = []
+    for line in (CONFIG_DIR / group / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(x for x in lines if x).replace("|", "\\|")
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=["paths.output_dir=.", *overrides])
+
+
+def task_table() -> str:
+    from hydra.utils import instantiate
+
+    rows = ["| task | outputs | split | description |", "|---|---|---|---|"]
+    for name in group_options("task"):
+        cfg = _compose(f"task={name}")
+        outputs = [instantiate(c) for c in cfg.task.outputs.values()]
+        described = ", ".join(
+            f"`{o.name}` ({type(o).__name__.removesuffix('Output').lower()}"
+            + (f", {o.units}" if o.units else "")
+            + ")"
+            for o in outputs
+        )
+        split = cfg.task.data.split.kind
+        rows.append(f"| `{name}` | {described} | {split} | {header('task', name)} |")
+    return "\n".join(rows)
+
+
+def model_table() -> str:
+    rows = ["| model | graph | description |", "|---|---|---|"]
+    for name in group_options("model"):
+        cfg = _compose(f"model={name}")
+        rows.append(f"| `{name}` | `{cfg.model.graph.name}` | {header('model', name)} |")
+    return "\n".join(rows)
+
+
+TABLES = {"models": model_table, "tasks": task_table}
+
+
+def _replace_block(text: str, name: str, table: str, path: Path) -> str:
+    start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{path}: no {start.strip()} ... {end} block")
+    before, rest = text.split(start, 1)
+    return before + start + table + "\n" + end + rest.split(end, 1)[1]
+
+
+def rendered(path: Path) -> str:
+    """The text of ``path`` with every table between ``<!-- <name>:start -->`` and
+    ``<!-- <name>:end -->`` generated anew."""
+    new = path.read_text()
+    for name, make in TABLES.items():
+        new = _replace_block(new, name, make(), path)
+    return new
+
+
+def update(path: Path) -> bool:
+    """Rewrite the generated tables of ``path``; returns whether the file changed."""
+    text = path.read_text()
+    new = rendered(path)
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", type=Path, help="a Markdown file with the table markers")
+    args = parser.parse_args()
+    if args.update:
+        print(f"{args.update}: {'updated' if update(args.update) else 'already up to date'}")
+    else:
+        print(model_table(), "", task_table(), sep="\n")
+
+
+if __name__ == "__main__":
+    main()

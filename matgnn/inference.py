@@ -1,0 +1,107 @@
+"""Predict with a model: structures in, every declared output out, bad inputs reported.
+
+Imports no model class (the model is used through ``graph_config()``, ``outputs`` and
+``__call__``), so :mod:`matgnn.models` can use it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_geometric.data import Batch
+
+from matgnn.graphs import build_graph
+from matgnn.graphs.data import CrystalGraph
+from matgnn.graphs.structures import StructureLike
+from matgnn.outputs import Output, write_prediction_tables
+
+
+@dataclass
+class Predictions:
+    """Predictions of the accepted inputs and the reasons for the rejected ones.
+
+    Attributes:
+        outputs: the model's declared outputs.
+        names: names of the accepted inputs, in input order.
+        values: ``{output name: [one array per accepted input]}``, as reported
+            (probabilities for classifiers; ``[N, ...]`` per crystal for per-atom outputs).
+        atomic_numbers: the atoms of each accepted input (rows of per-atom outputs).
+        rejected: ``{name: reason}`` of the inputs that could not be predicted.
+    """
+
+    outputs: Sequence[Output]
+    names: list[str] = field(default_factory=list)
+    values: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    atomic_numbers: list[np.ndarray] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, output: str) -> np.ndarray | list[np.ndarray]:
+        """One output's values: stacked ``[M, ...]`` per crystal, or a list per atom."""
+        values = self.values[output]
+        level = next(o.level for o in self.outputs if o.name == output)
+        return values if level == "atom" else np.stack(values) if values else np.empty(0)
+
+    def to_csv(self, path: str | Path) -> list[Path]:
+        """Write the prediction tables (:mod:`matgnn.outputs.table`); returns the files."""
+        return write_prediction_tables(
+            path, self.outputs, self.names, self.values, atomic_numbers=self.atomic_numbers
+        )
+
+    def _add(
+        self, name: str, graph: CrystalGraph, out: dict[str, torch.Tensor], crystal: int, atom: int
+    ) -> None:
+        """Append crystal ``crystal`` of a batched output ``out`` whose atoms start at ``atom``."""
+        self.names.append(name)
+        self.atomic_numbers.append(graph.atomic_numbers.numpy())
+        atoms = slice(atom, atom + graph.num_nodes)
+        for output in self.outputs:
+            presented = output.present(out[output.name])
+            row = presented[atoms] if output.level == "atom" else presented[crystal]
+            self.values.setdefault(output.name, []).append(row.double().numpy())
+
+
+@torch.no_grad()
+def predict(
+    model,
+    structures: Sequence[StructureLike],
+    names: Sequence[str] | None = None,
+    batch_size: int = 64,
+) -> Predictions:
+    """Build each input's graph with ``model.graph_config()`` and run the model in eval mode.
+
+    Invalid inputs (unreadable, empty, zero volume, NaN, overlapping atoms, unknown elements,
+    disordered sites, an element outside the model's table, ...) are collected in ``rejected``
+    by name instead of raising.
+    """
+    names = [str(n) for n in (names if names is not None else range(len(structures)))]
+    model.eval()
+    result = Predictions(outputs=model.outputs)
+    graphs: list[tuple[str, CrystalGraph]] = []
+    for name, structure in zip(names, structures, strict=True):
+        try:
+            graphs.append((name, build_graph(structure, model.graph_config(), name=name)))
+        except ValueError as exc:
+            result.rejected[name] = str(exc)
+    for start in range(0, len(graphs), batch_size):
+        chunk = graphs[start : start + batch_size]
+        try:
+            batch = Batch.from_data_list([g for _, g in chunk])
+            out = {k: v.cpu() for k, v in model(batch).items()}
+        except ValueError:  # e.g. an element outside the CGCNN table: find which, one by one
+            for name, graph in chunk:
+                try:
+                    single = {k: v.cpu() for k, v in model(Batch.from_data_list([graph])).items()}
+                except ValueError as exc:
+                    result.rejected[name] = str(exc)
+                else:
+                    result._add(name, graph, single, 0, 0)
+            continue
+        atom = 0
+        for k, (name, graph) in enumerate(chunk):
+            result._add(name, graph, out, k, atom)
+            atom += graph.num_nodes
+    return result

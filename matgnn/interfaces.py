@@ -1,0 +1,131 @@
+"""The interface every model part implements: a :class:`Backbone` maps a batched
+``CrystalGraph`` to :class:`NodeFeatures`; a :class:`Head` maps those to one output.
+
+This module imports no backbone and no head, so heads, backbones and
+:class:`matgnn.models.CrystalModel` all depend on it and never on each other."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from matgnn.graphs.config import GraphConfig
+from matgnn.graphs.geometry import cartesian_positions, edge_vectors
+
+
+@dataclass(frozen=True)
+class GraphRequirements:
+    """Graph parts a backbone consumes.
+
+    Args:
+        line_graph: needs ``lg_edge_index`` (ALIGNN).
+        lattice_edges: needs the Matformer lattice self-edges.
+        potentials: needs ``potential_sums`` with exactly these columns, in this order.
+        radius_cutoff: needs a radius graph reaching at least this far (a smooth-cutoff model
+            would see a k-NN graph's arbitrary edge set as a discontinuity).
+    """
+
+    line_graph: bool = False
+    lattice_edges: bool = False
+    potentials: tuple[str, ...] = ()
+    radius_cutoff: float | None = None
+
+    def missing_in(self, graph: GraphConfig) -> list[str]:
+        """What ``graph`` fails to provide, in words (empty when it satisfies every need)."""
+        missing = []
+        if self.line_graph and not graph.line_graph:
+            missing.append("a line graph (line_graph: true)")
+        if self.lattice_edges and not graph.lattice_edges:
+            missing.append("lattice self-edges (lattice_edges: true)")
+        if tuple(graph.potentials) != tuple(self.potentials):
+            missing.append(
+                f"potential sums {list(self.potentials)} in this order "
+                f"(the graph has {list(graph.potentials)})"
+            )
+        if self.radius_cutoff is not None and (
+            graph.mode != "radius" or graph.cutoff < self.radius_cutoff
+        ):
+            missing.append(
+                f"a radius graph with cutoff >= {self.radius_cutoff} Å "
+                f"(the graph has mode={graph.mode!r}, cutoff={graph.cutoff})"
+            )
+        return missing
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a backbone emits per atom: ``scalar_features`` invariant channels and, for an
+    equivariant backbone, the e3nn irreps of its full feature vector."""
+
+    scalar_features: int
+    irreps: str | None = None
+
+
+@dataclass
+class NodeFeatures:
+    """Per-atom output of a backbone plus what heads need to pool it.
+
+    Shapes:
+        scalars ``[N, scalar_features]`` (invariant), irreps ``[N, Irreps(irreps).dim]`` or
+        ``None``, atomic_numbers ``[N]``, batch ``[N]``.
+    """
+
+    scalars: Tensor
+    atomic_numbers: Tensor
+    batch: Tensor
+    num_crystals: int
+    irreps: Tensor | None = None
+
+
+class Backbone(nn.Module, ABC):
+    """Base class of the message-passing part of every model.
+
+    Subclasses set :attr:`requirements` and :attr:`feature_spec` in ``__init__`` and implement
+    :meth:`forward`. :meth:`edge_vectors` gives differentiable edge vectors from fractional
+    coordinates, lattice and cell offsets, so forces and stress by autograd stay possible.
+    """
+
+    requirements: GraphRequirements
+    feature_spec: FeatureSpec
+
+    @abstractmethod
+    def forward(self, batch: Data) -> NodeFeatures: ...
+
+    @staticmethod
+    def crystal_index(batch: Data) -> Tensor:
+        if getattr(batch, "batch", None) is not None:
+            return batch.batch
+        return torch.zeros(batch.num_nodes, dtype=torch.long, device=batch.atomic_numbers.device)
+
+    @classmethod
+    def edge_vectors(cls, batch: Data) -> Tensor:
+        """``r_e`` [E, 3] from ``frac_coords @ lattice`` (see :mod:`matgnn.graphs.geometry`)."""
+        index = cls.crystal_index(batch)
+        pos = cartesian_positions(batch.frac_coords, batch.lattice, index)
+        return edge_vectors(pos, batch.lattice, batch.edge_index, batch.cell_offset, index)
+
+    def node_features(
+        self, batch: Data, scalars: Tensor, irreps: Tensor | None = None
+    ) -> NodeFeatures:
+        return NodeFeatures(
+            scalars=scalars,
+            atomic_numbers=batch.atomic_numbers,
+            batch=self.crystal_index(batch),
+            num_crystals=int(batch.lattice.size(0)),
+            irreps=irreps,
+        )
+
+
+class Head(nn.Module, ABC):
+    """Maps :class:`NodeFeatures` to one named output of shape ``[num_crystals, ...]``."""
+
+    @abstractmethod
+    def forward(self, features: NodeFeatures) -> Tensor: ...
+
+
+HeadFactory = Callable[..., Head]

@@ -1,0 +1,175 @@
+"""``assert_invariant`` and ``assert_equivariant``: the symmetry contract of every model."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+from torch import Tensor
+from torch_geometric.data import Batch
+
+from matgnn.graphs import build_graph
+from matgnn.testing.transforms import (
+    other_cell,
+    permutation,
+    permuted,
+    random_rotation,
+    rotated,
+    supercell,
+    translated,
+)
+
+SHIFT = (0.37, -1.21, 2.93)
+#: heads whose output rotates (rank-2 Cartesian tensors) rather than staying invariant
+TENSOR_HEADS = ("TensorHead", "AtomTensorHead")
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _evaluate(model, structure: Structure, float64: bool) -> dict[str, Tensor]:
+    dtype = torch.float64 if float64 else torch.get_default_dtype()
+    with _default_dtype(dtype), torch.no_grad():
+        graph = build_graph(structure, model.graph_config())
+        return {k: v.to(torch.float64) for k, v in model(Batch.from_data_list([graph])).items()}
+
+
+@contextlib.contextmanager
+def _prepared(model, float64: bool) -> Iterator[None]:
+    """Eval mode, and float64 parameters if asked, for the duration of a check; the model is
+    restored afterwards (converted in place: e3nn's CartesianTensor does not survive a
+    deepcopy). float32 -> float64 -> float32 is exact."""
+    training = model.training
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    model.eval()
+    if float64:
+        model.double()
+    try:
+        yield
+    finally:
+        if float64 and dtype is not None:
+            model.to(dtype)
+        model.train(training)
+
+
+def _kind(model, name: str) -> str:
+    head = model.heads[name]
+    if type(head).__name__ in TENSOR_HEADS:
+        return "atom tensor" if type(head).__name__ == "AtomTensorHead" else "tensor"
+    return "extensive" if getattr(head, "readout", "mean") == "sum" else "invariant"
+
+
+def _compare(failures: list[str], label: str, got: Tensor, want: Tensor, rtol, atol) -> None:
+    if got.shape != want.shape:
+        failures.append(f"{label}: shape {tuple(got.shape)} instead of {tuple(want.shape)}")
+        return
+    excess = (got - want).abs() - (atol + rtol * want.abs())
+    if bool((excess > 0).any()):
+        change = float(((got - want).abs() / want.abs().clamp_min(atol)).max())
+        failures.append(f"{label}: relative change {change:.3g} (rtol {rtol:g}, atol {atol:g})")
+
+
+def _raise(failures: list[str], model, structure: Structure) -> None:
+    if failures:
+        name = type(model.backbone).__name__
+        raise AssertionError(
+            f"{name} on {structure.composition.reduced_formula} ({len(structure)} atoms):\n  "
+            + "\n  ".join(failures)
+        )
+
+
+def assert_invariant(
+    model,
+    structure: Structure,
+    *,
+    rtol: float = 1e-7,
+    atol: float = 1e-7,
+    float64: bool = True,
+    seed: int = 0,
+    supercells: tuple[tuple[int, int, int], ...] = ((2, 1, 1), (1, 2, 2)),
+) -> dict[str, float]:
+    """Assert that ``model``'s scalar, class and vector outputs do not change when
+    ``structure`` is rotated, translated, its atoms permuted, replaced by a supercell or
+    described in another unit cell; sum-readout (extensive) outputs must scale with the
+    supercell. Tensor heads are skipped here (see :func:`assert_equivariant`).
+
+    The model runs in eval mode and float64 (``float64=True``, restored afterwards) so that
+    ``rtol`` can be tight.
+    Raises ``AssertionError`` listing every transform and output that failed; returns the
+    largest relative change per transform.
+    """
+    with _prepared(model, float64):
+        reference = _evaluate(model, structure, float64)
+        names = [n for n in reference if _kind(model, n) in ("invariant", "extensive")]
+        if not names:
+            raise ValueError("assert_invariant: the model has no invariant output to check")
+        variants: dict[str, tuple[Structure, int]] = {
+            "rotation": (rotated(structure, random_rotation(seed)), 1),
+            "translation": (translated(structure, SHIFT), 1),
+            "permutation": (permuted(structure, seed), 1),
+            "other unit cell": (other_cell(structure), 1),
+        }
+        for scaling in supercells:
+            label = "supercell " + "x".join(map(str, scaling))
+            variants[label] = (supercell(structure, scaling), int(np.prod(scaling)))
+        failures: list[str] = []
+        changes: dict[str, float] = {}
+        for label, (variant, cells) in variants.items():
+            out = _evaluate(model, variant, float64)
+            changes[label] = 0.0
+            for name in names:
+                want = reference[name] * (cells if _kind(model, name) == "extensive" else 1)
+                delta = (out[name] - want).abs() / want.abs().clamp_min(atol)
+                changes[label] = max(changes[label], float(delta.max()))
+                _compare(failures, f"{label}, output {name!r}", out[name], want, rtol, atol)
+        _raise(failures, model, structure)
+        return changes
+
+
+def assert_equivariant(
+    model,
+    structure: Structure,
+    *,
+    rtol: float = 1e-7,
+    atol: float = 1e-7,
+    float64: bool = True,
+    seeds: tuple[int, ...] = (0, 1, 2),
+) -> None:
+    """Assert that every rank-2 tensor head of ``model`` is equivariant on ``structure``:
+    a rotation R turns each predicted tensor T into ``R T R^T`` (per crystal, or per atom);
+    translation leaves it unchanged; a permutation of the atoms permutes per-atom tensors.
+    Raises ``AssertionError`` listing what failed."""
+    with _prepared(model, float64):
+        reference = _evaluate(model, structure, float64)
+        names = [n for n in reference if _kind(model, n) in ("tensor", "atom tensor")]
+        if not names:
+            raise ValueError("assert_equivariant: the model has no tensor head")
+        failures: list[str] = []
+        for seed in seeds:
+            rotation = torch.as_tensor(random_rotation(seed), dtype=torch.float64)
+            out = _evaluate(model, translated(rotated(structure, rotation.numpy()), SHIFT), float64)
+            for name in names:
+                want = rotation @ reference[name] @ rotation.T
+                _compare(failures, f"rotation {seed}, head {name!r}", out[name], want, rtol, atol)
+            order = torch.as_tensor(permutation(len(structure), seed))
+            out = _evaluate(model, permuted(structure, seed), float64)
+            for name in names:
+                want = (
+                    reference[name][order]
+                    if _kind(model, name) == "atom tensor"
+                    else reference[name]
+                )
+                _compare(
+                    failures, f"permutation {seed}, head {name!r}", out[name], want, rtol, atol
+                )
+        _raise(failures, model, structure)

@@ -1,0 +1,114 @@
+"""The package as users get it: a wheel that carries its configs and trains from an empty
+directory, console scripts, the package list of pyproject.toml, a light ``import matgnn``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "matgnn").rglob("__init__.py")
+    }
+    assert found | {"matgnn.configs"} == listed
+
+
+def test_readme_tables_are_generated_from_the_configs():
+    """The model and task tables of README.md are those of ``python -m matgnn.catalog``: a new
+    model or task appears by regenerating, never by hand-editing a list."""
+    from matgnn.catalog import rendered
+
+    readme = REPO / "README.md"
+    assert rendered(readme) == readme.read_text(), (
+        "README tables are stale: run python -m matgnn.catalog --update README.md"
+    )
+
+
+def test_import_and_load_model_need_neither_lightning_nor_pyplot(tmp_path):
+    """``import matgnn`` and ``load_model`` leave Lightning unimported and matplotlib's backend
+    as the user set it (checked in a fresh interpreter, on a checkpoint made by training)."""
+    from matgnn.train import run
+    from tests.training.test_train import train_config
+
+    run(train_config(tmp_path, "cgcnn"))
+    code = f"""
+import sys, matplotlib
+matplotlib.use("svg")
+import matgnn
+model = matgnn.load_model({str(tmp_path / "checkpoints" / "last.ckpt")!r})
+assert model.outputs[0].name == "formation_energy_per_atom"
+heavy = ("lightning", "lightning.pytorch", "matplotlib.pyplot")
+print(sorted(m for m in heavy if m in sys.modules))
+print(matplotlib.get_backend())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:2] == ["[]", "svg"]
+
+
+@pytest.mark.slow
+def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
+    """Build the wheel, install it (not editable) into a folder of its own, and run the console
+    scripts from an empty directory: no checkout, no configs/ on disk."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "dist"), str(REPO)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    wheel = next((tmp_path / "dist").glob("matgnn-*.whl"))
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+         "--target", str(site), str(wheel)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    assert (site / "matgnn" / "configs" / "train.yaml").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def call(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=empty, env=env, timeout=600
+        )
+
+    where = call(sys.executable, "-c", "import matgnn.config_dir as c; print(c.CONFIG_DIR)")
+    assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
+    train = call(
+        str(site / "bin" / "matgnn-train"),
+        "trainer.max_epochs=1",
+        "run_name=wheel",
+        "task.data.source.limit=60",
+        "+trainer.enable_progress_bar=false",
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    run_dir = empty / "outputs" / "mp_sample_eform" / "cgcnn" / "wheel"
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    assert checkpoint.is_file()
+    cif = empty / "NaCl.cif"
+    cif.write_text(
+        "data_NaCl\n_cell_length_a 5.64\n_cell_length_b 5.64\n_cell_length_c 5.64\n"
+        "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+        "_symmetry_space_group_name_H-M 'F m -3 m'\n_symmetry_Int_Tables_number 225\n"
+        "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+        "_atom_site_fract_y\n_atom_site_fract_z\nNa1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n"
+    )
+    predict = call(
+        str(site / "bin" / "matgnn-predict"), f"ckpt={checkpoint}", f"input={cif}", "output=p.csv"
+    )
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    lines = (empty / "p.csv").read_text().splitlines()
+    assert lines[0] == "id,predicted_formation_energy_per_atom" and lines[1].startswith("NaCl.cif,")
