@@ -1,9 +1,11 @@
-"""Shared fixtures: real MP structures (shipped sample) and random triclinic cells."""
+"""Shared fixtures: real MP structures (shipped sample), random triclinic cells, and float64 for
+the symmetry tests (so that invariance can be checked to 1e-8)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 
 from matgnn.samples import mp_sample_structures
@@ -66,3 +68,20 @@ def shared_data_dir():
     if not path.is_dir():
         pytest.skip(f"needs the shared data folder {path}")
     return path
+
+
+@pytest.fixture
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="session")
+def small_structures(mp_structures):
+    """Three real MP structures of 2-8 atoms and two random triclinic cells (no symmetry, so a
+    rotation cannot hide behind a symmetric output); small enough for 4 M-parameter models."""
+    picked = [s for s in mp_structures if 2 <= len(s) <= 8][:3]
+    assert len(picked) == 3
+    return [*picked, random_structure(3, 5), random_structure(4, 4)]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import torch
-from e3nn import io, o3
 from torch import Tensor
 
-from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.heads.tensor import TensorHead
+from matgnn.interfaces import FeatureSpec, NodeFeatures
 from matgnn.nn.pooling import pool
 
 
-class AtomTensorHead(Head):
+class AtomTensorHead(TensorHead):
     """Map each atom's equivariant features linearly to the irreps of a Cartesian tensor and
-    return one 3x3 matrix per atom.
+    return one 3x3 matrix per atom (no pooling).
 
     ``formula="ij"`` is a general tensor (``0e + 1e + 2e``, Born effective charges Z*);
     ``"ij=ji"`` a symmetric one. With ``sum_rule=True`` each crystal's mean tensor is
@@ -30,26 +30,16 @@ class AtomTensorHead(Head):
     """
 
     def __init__(self, features: FeatureSpec, formula: str = "ij", sum_rule: bool = True) -> None:
-        super().__init__()
-        if features.irreps is None:
-            raise ValueError(
-                "AtomTensorHead needs an equivariant backbone (features with irreps), such as "
-                "model=e3nn; invariant backbones only give scalars"
-            )
+        super().__init__(features, formula)
         self.sum_rule = sum_rule
-        self.cartesian = io.CartesianTensor(formula)
-        self.linear = o3.Linear(o3.Irreps(features.irreps), self.cartesian)
-        self.register_buffer("scale", torch.ones(()))
-        self.register_buffer("isotropic_mean", torch.zeros(()))
 
     def forward(self, features: NodeFeatures) -> Tensor:
         if features.irreps is None:
-            raise ValueError("AtomTensorHead got no equivariant features from the backbone")
-        matrix = self.cartesian.to_cartesian(self.linear(features.irreps))
+            raise ValueError("AtomTensorHead got no equivariant features")
+        matrix = self.cartesian_tensors(features.irreps)
         if self.sum_rule:
             mean = pool(matrix.flatten(1), features.batch, features.num_crystals, "mean")
-            matrix = matrix - mean.index_select(0, features.batch).view_as(matrix)
-            return self.scale * matrix
+            return self.scale * (matrix - mean.index_select(0, features.batch).view_as(matrix))
         eye = torch.eye(3, dtype=matrix.dtype, device=matrix.device)
         return self.scale * matrix + self.isotropic_mean * eye
 
@@ -57,9 +47,9 @@ class AtomTensorHead(Head):
     def fit(self, targets: Tensor) -> None:
         """``scale`` = RMS of the per-atom targets ``[sum N, 3, 3]`` around their isotropic
         mean (kept at 0 with ``sum_rule``, where every crystal's mean is 0)."""
-        iso = torch.diagonal(targets, dim1=-2, dim2=-1).mean(dim=-1)
-        mean = torch.zeros_like(iso.mean()) if self.sum_rule else iso.mean()
-        rest = targets - mean * torch.eye(3, dtype=targets.dtype)
-        rms = rest.pow(2).mean().sqrt()
-        self.isotropic_mean.copy_(mean)
+        if not self.sum_rule:
+            super().fit(targets)
+            return
+        rms = targets.pow(2).mean().sqrt()
+        self.isotropic_mean.zero_()
         self.scale.copy_(rms if rms > 0 else torch.ones_like(rms))

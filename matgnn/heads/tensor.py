@@ -31,19 +31,23 @@ class TensorHead(Head):
         super().__init__()
         if features.irreps is None:
             raise ValueError(
-                "TensorHead needs an equivariant backbone (features with irreps), such as "
-                "model=e3nn; invariant backbones only give scalars"
+                f"{type(self).__name__} needs an equivariant backbone (features with irreps), "
+                "such as model=e3nn; invariant backbones only give scalars"
             )
         self.cartesian = io.CartesianTensor(formula)
         self.linear = o3.Linear(o3.Irreps(features.irreps), self.cartesian)
         self.register_buffer("scale", torch.ones(()))
         self.register_buffer("isotropic_mean", torch.zeros(()))
 
+    def cartesian_tensors(self, irreps: Tensor) -> Tensor:
+        """``[M, irreps dim]`` equivariant features -> ``[M, 3, 3]`` raw Cartesian tensors."""
+        return self.cartesian.to_cartesian(self.linear(irreps))
+
     def forward(self, features: NodeFeatures) -> Tensor:
         if features.irreps is None:
-            raise ValueError("TensorHead got no equivariant features from the backbone")
+            raise ValueError(f"{type(self).__name__} got no equivariant features")
         pooled = pool(features.irreps, features.batch, features.num_crystals, "mean")
-        matrix = self.cartesian.to_cartesian(self.linear(pooled))
+        matrix = self.cartesian_tensors(pooled)
         eye = torch.eye(3, dtype=matrix.dtype, device=matrix.device)
         return self.scale * matrix + self.isotropic_mean * eye
 

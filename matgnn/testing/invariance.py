@@ -12,6 +12,7 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from matgnn.graphs import build_graph
+from matgnn.heads import AtomTensorHead, TensorHead
 from matgnn.testing.transforms import (
     other_cell,
     permutation,
@@ -23,8 +24,6 @@ from matgnn.testing.transforms import (
 )
 
 SHIFT = (0.37, -1.21, 2.93)
-#: heads whose output rotates (rank-2 Cartesian tensors) rather than staying invariant
-TENSOR_HEADS = ("TensorHead", "AtomTensorHead")
 
 
 @contextlib.contextmanager
@@ -64,8 +63,10 @@ def _prepared(model, float64: bool) -> Iterator[None]:
 
 def _kind(model, name: str) -> str:
     head = model.heads[name]
-    if type(head).__name__ in TENSOR_HEADS:
-        return "atom tensor" if type(head).__name__ == "AtomTensorHead" else "tensor"
+    if isinstance(head, AtomTensorHead):
+        return "atom tensor"
+    if isinstance(head, TensorHead):
+        return "tensor"
     return "extensive" if getattr(head, "readout", "mean") == "sum" else "invariant"
 
 

@@ -41,9 +41,12 @@ def permuted(structure: Structure, seed: int) -> Structure:
     )
 
 
-def other_cell(structure: Structure) -> Structure:
-    """The same crystal in a different (sheared, unimodular) unit cell, atoms wrapped in."""
-    basis = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1]])
+def other_cell(structure: Structure, basis: Sequence[Sequence[int]] | None = None) -> Structure:
+    """The same crystal in another unit cell, lattice ``basis @ L`` for a unimodular integer
+    ``basis`` (default a shear), atoms wrapped in."""
+    basis = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1]] if basis is None else basis)
+    if round(abs(np.linalg.det(basis))) != 1:
+        raise ValueError(f"other_cell: basis {basis.tolist()} is not unimodular")
     lattice = basis @ structure.lattice.matrix
     return Structure(
         lattice,

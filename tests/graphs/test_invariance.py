@@ -10,6 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from matgnn.graphs import GraphConfig, build_graph
 from matgnn.graphs.geometry import edge_vectors
+from matgnn.testing import other_cell
 
 CONFIGS = {
     "radius": GraphConfig(mode="radius", cutoff=6.0),
@@ -58,16 +59,7 @@ def translated(structure: Structure, shift: np.ndarray) -> Structure:
 
 def other_basis(structure: Structure) -> Structure:
     """Same crystal, lattice basis M @ L with a unimodular integer M; atoms wrapped into it."""
-    m = np.array([[1, 1, 0], [0, 1, 0], [1, -1, 1]])
-    assert round(np.linalg.det(m)) == 1
-    lattice = Lattice(m @ structure.lattice.matrix)
-    return Structure(
-        lattice,
-        structure.species,
-        structure.cart_coords,
-        coords_are_cartesian=True,
-        to_unit_cell=True,
-    )
+    return other_cell(structure, [[1, 1, 0], [0, 1, 0], [1, -1, 1]])
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,177 @@
+"""``Output``: what a model predicts for one named target, and how that target is stored,
+trained, scored and reported.
+
+A task declares its outputs (``configs/task/*.yaml``, ``outputs:``); the trainer, the data
+module, ``predict`` and the checkpoint read everything kind-specific from them, so a new kind of
+target is a new ``Output`` subclass and no ``if`` in the trainer (after schnetpack's
+``ModelOutput``). Outputs are frozen dataclasses of plain values: :meth:`Output.to_config`
+round-trips through Hydra's ``instantiate``, which is how a checkpoint carries them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+LEVELS = ("crystal", "atom")
+
+
+@dataclass(frozen=True)
+class Output(ABC):
+    """One named model output.
+
+    Args:
+        name: identifier of the output: the key of its head in ``CrystalModel.heads``, the
+            prefix of its metrics (``val_<name>_mae``) and its columns in prediction files
+            (default: ``target`` made an identifier, ``"log10(G_VRH)"`` -> ``log10_G_VRH``).
+        target: the column of the data source it is trained on (default: ``name``).
+        loss: loss name, one of the subclass's :attr:`losses`.
+        weight: weight of this output's loss in the total loss.
+        units: physical units of the target (plots, model cards).
+    """
+
+    name: str | None = None
+    target: str | None = None
+    loss: str = "mae"
+    weight: float = 1.0
+    units: str = ""
+
+    #: ``"crystal"`` (one value per crystal, stored ``[1, ...]`` on a graph) or ``"atom"`` (one
+    #: per atom, stored ``[N, ...]``).
+    level: ClassVar[str] = "crystal"
+    #: loss name -> ``f(prediction, target, head)``.
+    losses: ClassVar[Mapping[str, Callable[[Tensor, Tensor, nn.Module], Tensor]]] = {}
+    #: dtype of the stored target: ``"float"`` (the default float dtype) or ``"long"``.
+    target_dtype: ClassVar[str] = "float"
+
+    def __post_init__(self) -> None:
+        if self.name is None and self.target is None:
+            raise ValueError("an output needs a name or a target")
+        if self.name is None:
+            object.__setattr__(self, "name", re.sub(r"\W+", "_", str(self.target)).strip("_"))
+        if not self.name or not self.name.replace("_", "a").isalnum():
+            raise ValueError(
+                f"output name {self.name!r} must be a non-empty identifier (letters, digits, _)"
+            )
+        if self.target is None:
+            object.__setattr__(self, "target", self.name)
+        if self.loss not in self.losses:
+            raise ValueError(
+                f"output {self.name!r}: loss must be one of {sorted(self.losses)}, "
+                f"got {self.loss!r}"
+            )
+        if not float(self.weight) >= 0:
+            raise ValueError(f"output {self.name!r}: weight must be >= 0, got {self.weight}")
+
+    # --- configuration -----------------------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        """``{"_target_": <class>, **fields}``: ``hydra.utils.instantiate`` rebuilds it."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        cls = type(self)
+        return {"_target_": f"{cls.__module__}.{cls.__qualname__}", **values}
+
+    @property
+    def key(self) -> str:
+        """Field of ``CrystalGraph`` that holds this output's target."""
+        return f"target_{self.name}"
+
+    # --- data --------------------------------------------------------------------------
+    @property
+    def value_shape(self) -> tuple[int, ...]:
+        """Shape of one crystal's (or one atom's) value; ``()`` for a scalar."""
+        return ()
+
+    def target_problem(self, value: Any, num_atoms: int | None = None) -> str | None:
+        """Why ``value`` cannot be a target of this output (wrong shape, NaN), else ``None``.
+        ``num_atoms`` is given once the structure is read (needed by per-atom targets)."""
+        array = np.asarray(value, dtype=float)
+        expected = self.value_shape
+        if self.level == "atom":
+            if num_atoms is not None and array.shape != (num_atoms, *expected):
+                return (
+                    f"{self.name}: per-atom target of shape {array.shape}, expected "
+                    f"{(num_atoms, *expected)} for {num_atoms} atoms"
+                )
+        elif array.shape != expected:
+            return f"{self.name}: target of shape {array.shape}, expected {expected}"
+        if not np.isfinite(array).all():
+            return f"{self.name}: target is {np.asarray(value).tolist()} (not finite)"
+        return None
+
+    def target_tensor(self, value: Any) -> Tensor:
+        """One crystal's target as stored on its graph: ``[1, *shape]`` or ``[N, *shape]``."""
+        dtype = torch.long if self.target_dtype == "long" else torch.get_default_dtype()
+        array = np.asarray(value)
+        tensor = torch.as_tensor(array.astype(np.int64) if dtype == torch.long else array)
+        tensor = tensor.to(dtype)
+        return tensor if self.level == "atom" else tensor.reshape(1, *self.value_shape)
+
+    # --- model -------------------------------------------------------------------------
+    @abstractmethod
+    def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
+        """Hydra config of this output's default head. ``template`` is the model's own
+        regression head (``model.heads.y``): its hidden widths and activation carry over."""
+
+    def fit(self, head: nn.Module, targets: Tensor, compositions: Tensor) -> None:  # noqa: B027
+        """Fit the head's target normalisation on the training targets (default: nothing).
+
+        Shapes:
+            targets ``[M, *shape]`` (crystal level) or ``[sum N, *shape]`` (atom level);
+            compositions ``[M, 119]`` atom counts per element.
+        """
+
+    def present(self, raw: Tensor) -> Tensor:
+        """The model's raw output as reported (probabilities for a classifier)."""
+        return raw
+
+    # --- training ----------------------------------------------------------------------
+    def compute_loss(self, prediction: Tensor, target: Tensor, head: nn.Module) -> Tensor:
+        return self.losses[self.loss](prediction, target, head)
+
+    @abstractmethod
+    def metrics(self) -> dict[str, Any]:
+        """Fresh ``torchmetrics`` metrics by name (logged as ``<stage>_<name>_<metric>``)."""
+
+    def metric_inputs(self, prediction: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """What the metrics are updated with (default: the prediction and target as they are)."""
+        return prediction, target
+
+    # --- reporting ---------------------------------------------------------------------
+    def baselines(self, train: Tensor, test: Tensor) -> dict[str, float]:
+        """Test metrics of trivial predictors fitted on the training targets, the floor a
+        model must beat (default: none)."""
+        return {}
+
+    def columns(self) -> list[str]:
+        """Names of the value columns (``name`` for a scalar, ``name_<i>``, ``name_xx``...)."""
+        return [self.name]
+
+    def target_values(self, target: np.ndarray) -> list[float]:
+        return np.asarray(target, dtype=float).reshape(-1).tolist()
+
+    def prediction_columns(self) -> list[str]:
+        return [f"predicted_{c}" for c in self.columns()]
+
+    def prediction_values(self, prediction: np.ndarray) -> list[float]:
+        """One crystal's (or atom's) presented prediction as CSV values."""
+        return np.asarray(prediction, dtype=float).reshape(-1).tolist()
+
+    def plot(  # noqa: B027
+        self,
+        ids: Sequence[str],
+        targets: np.ndarray,
+        predictions: np.ndarray,
+        directory: Path,
+        prefix: str,
+    ) -> None:
+        """Write this output's test plots (PNG) into ``directory`` (default: none)."""

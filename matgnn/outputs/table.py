@@ -1,0 +1,75 @@
+"""Prediction tables: the one CSV layout that ``matgnn.train`` (test set) and
+``matgnn.predict`` both write.
+
+Crystal-level outputs go to one row per crystal: ``id``, then for each output its target
+columns (when targets are known) and its prediction columns (``<name>`` /
+``predicted_<name>``; ``<name>_<i>`` for vectors; ``<name>_xx`` ... ``<name>_zz`` for
+tensors; ``predicted_<name>`` label and ``probability_<name>_<class>`` for classifiers).
+Atom-level outputs go to a second file (``<stem>_atoms.csv``), one row per atom:
+``id, atom, Z``, then the same columns.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from matgnn.outputs.base import Output
+
+
+def prediction_table(
+    outputs: Sequence[Output],
+    ids: Sequence[str],
+    predictions: Mapping[str, Sequence[np.ndarray]],
+    targets: Mapping[str, Sequence[np.ndarray]] | None = None,
+    atomic_numbers: Sequence[np.ndarray] | None = None,
+) -> tuple[list[str], list[list]]:
+    """Header and rows for ``outputs`` (all of one level). Atom-level outputs need
+    ``atomic_numbers`` (one array per crystal) and give one row per atom."""
+    per_atom = bool(outputs) and outputs[0].level == "atom"
+    if any(o.level != outputs[0].level for o in outputs):
+        raise ValueError("prediction_table: outputs of mixed levels")
+    header = ["id", *(["atom", "Z"] if per_atom else [])]
+    for output in outputs:
+        header += (output.columns() if targets is not None else []) + output.prediction_columns()
+    rows: list[list] = []
+    for k, sid in enumerate(ids):
+        atoms = range(len(atomic_numbers[k])) if per_atom else [None]
+        for atom in atoms:
+            row: list = [sid, *([atom, int(atomic_numbers[k][atom])] if per_atom else [])]
+            for output in outputs:
+                if targets is not None:
+                    value = targets[output.name][k]
+                    row += output.target_values(value if atom is None else value[atom])
+                value = predictions[output.name][k]
+                row += output.prediction_values(value if atom is None else value[atom])
+            rows.append(row)
+    return header, rows
+
+
+def write_prediction_tables(
+    path: str | Path,
+    outputs: Sequence[Output],
+    ids: Sequence[str],
+    predictions: Mapping[str, Sequence[np.ndarray]],
+    targets: Mapping[str, Sequence[np.ndarray]] | None = None,
+    atomic_numbers: Sequence[np.ndarray] | None = None,
+) -> list[Path]:
+    """Write ``path`` (crystal-level outputs) and ``<stem>_atoms.csv`` beside it (atom-level
+    outputs), each only when there are such outputs; returns the files written."""
+    path = Path(path)
+    written = []
+    for level, target in (("crystal", path), ("atom", path.with_name(f"{path.stem}_atoms.csv"))):
+        chosen = [o for o in outputs if o.level == level]
+        if not chosen:
+            continue
+        header, rows = prediction_table(chosen, ids, predictions, targets, atomic_numbers)
+        with open(target, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+        written.append(target)
+    return written
