@@ -83,5 +83,8 @@ class ScalarOutput(Output):
 
         label = f"{self.name} ({self.units})" if self.units else self.name
         parity_plot(
-            targets.reshape(-1), predictions.reshape(-1), directory / f"{prefix}_parity_{self.name}.png", label
+            targets.reshape(-1),
+            predictions.reshape(-1),
+            directory / f"{prefix}_parity_{self.name}.png",
+            label,
         )

@@ -68,6 +68,7 @@ class SpectrumOutput(Output):
         import torchmetrics  # imported when training, not by load_model (it imports pyplot)
 
         from matgnn.outputs.metrics import EarthMoversDistance
+
         return {
             "mae": torchmetrics.MeanAbsoluteError(),
             "rmse": torchmetrics.MeanSquaredError(squared=False),

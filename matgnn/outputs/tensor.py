@@ -63,6 +63,7 @@ class TensorOutput(Output):
         import torchmetrics  # imported when training, not by load_model (it imports pyplot)
 
         from matgnn.outputs.metrics import RelativeFrobeniusError
+
         return {
             "mae": torchmetrics.MeanAbsoluteError(),
             "rmse": torchmetrics.MeanSquaredError(squared=False),

@@ -64,7 +64,14 @@ def test_prediction_table_rows_per_crystal_and_per_atom():
     header, rows = prediction_table(
         [label], ["a"], {"c": [np.array([0.2, 0.7, 0.1])]}, {"c": [np.array([1])]}
     )
-    assert header == ["id", "c", "predicted_c", "probability_c_x", "probability_c_y", "probability_c_z"]
+    assert header == [
+        "id",
+        "c",
+        "predicted_c",
+        "probability_c_x",
+        "probability_c_y",
+        "probability_c_z",
+    ]
     assert rows == [["a", 1, 1, 0.2, 0.7, 0.1]]
     becs = AtomTensorOutput("becs")
     values = np.arange(18.0).reshape(2, 3, 3)
@@ -82,7 +89,9 @@ def test_data_module_rejects_bad_targets_by_id():
     eps[6] = np.nan
     records = Records(ids, structures, {"becs": becs, "eps": eps}, name="bad_tensors")
     outputs = [AtomTensorOutput("becs"), TensorOutput("eps")]
-    data = CrystalDataModule(lambda: records, GraphConfig.preset("e3nn"), outputs, skip_invalid=True)
+    data = CrystalDataModule(
+        lambda: records, GraphConfig.preset("e3nn"), outputs, skip_invalid=True
+    )
     data.setup()
     assert set(data.rejected) == {ids[2], ids[4], ids[6]}
     assert "for" in data.rejected[ids[2]] and "atoms" in data.rejected[ids[2]]
