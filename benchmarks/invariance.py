@@ -29,7 +29,7 @@ from matgnn.samples import mp_sample_frame
 from matgnn.testing import assert_invariant
 
 PUBLISHED = {
-    "cgcnn": ["++model.graph.keep_ties=false"],
+    "cgcnn": ["++model.graph.keep_ties=false", "++model.graph.tie_weights=false"],
     "matformer": ["++model.graph.cell=as_given", "++model.graph.lattice_edge_basis=cell"],
     "potnet": ["++model.graph.cell=as_given"],
 }

@@ -33,7 +33,6 @@ from omegaconf import DictConfig, OmegaConf
 from matgnn import __version__
 from matgnn.config_dir import CONFIG_PATH
 from matgnn.data.splits import split_sha256
-from matgnn.graphs.config import GraphConfig
 from matgnn.models.base import DEFAULT_HEAD
 from matgnn.outputs import Output
 from matgnn.training import CrystalLitModule
@@ -119,12 +118,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     model = model_config(cfg)
     ckpt_path = checkpoint_to_resume(cfg, output_dir, model)
-    graph = GraphConfig.from_dict(model["graph"])
-    data = instantiate(cfg.task.data)(graph=graph, outputs=task_outputs(cfg))
-    data.setup("fit")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
-        data.save_split(output_dir / "split.json")
+    # the model first: a head that the backbone cannot feed fails before any graph is built
     lit = CrystalLitModule(
         model=model,
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
@@ -133,8 +127,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
         ),
         output_dir=str(output_dir),
         monitor=cfg.task.monitor,
-        provenance=provenance(cfg, data.split_ids()),
     )
+    data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
+    data.setup("fit")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
+        data.save_split(output_dir / "split.json")
+    lit.provenance = provenance(cfg, data.split_ids())
     lit.fit_normalizer(data.subsets["train"])
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]

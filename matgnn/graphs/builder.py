@@ -17,7 +17,7 @@ from matgnn.graphs.config import GraphConfig
 from matgnn.graphs.data import EDGE_LATTICE, EDGE_NEIGHBOR, CrystalGraph
 from matgnn.graphs.lattice import lattice_self_edges, reduced_basis
 from matgnn.graphs.line_graph import line_graph_edges
-from matgnn.graphs.neighbors import knn_neighbors, radius_neighbors, symmetrize
+from matgnn.graphs.neighbors import knn_neighbors, radius_neighbors, symmetrize, tie_weights
 from matgnn.graphs.potentials import pair_potential_sums
 from matgnn.graphs.structures import (
     StructureLike,
@@ -27,7 +27,7 @@ from matgnn.graphs.structures import (
     to_structure,
 )
 
-_FLOAT_FIELDS = ("pos", "frac_coords", "lattice", "potential_sums")
+_FLOAT_FIELDS = ("pos", "frac_coords", "lattice", "potential_sums", "edge_weight")
 
 
 def _numpy(graph: CrystalGraph, key: str) -> np.ndarray:
@@ -104,6 +104,9 @@ class PeriodicNeighbors(BaseTransform):
         graph.edge_index = torch.from_numpy(np.stack([nl.neighbor[order], nl.center[order]]))
         graph.cell_offset = torch.from_numpy(np.ascontiguousarray(nl.offset[order]))
         graph.edge_type = torch.full((len(order),), EDGE_NEIGHBOR, dtype=torch.long)
+        if cfg.tie_weights:
+            weights = tie_weights(nl.take(order), cfg.max_neighbors, cfg.tie_tolerance, num_atoms)
+            graph.edge_weight = torch.from_numpy(weights)
         return graph
 
 

@@ -45,6 +45,12 @@ class GraphConfig:
         max_neighbors: k for ``mode="knn"``.
         symmetric: add the reverse ``j -> i`` (offset ``-n``) of every ``i -> j`` image edge.
         keep_ties: k-NN keeps every neighbour tied (within ``tie_tolerance``) with the k-th.
+        tie_weights: with ``keep_ties`` on a directed k-NN graph, share the slots left at the
+            k-th distance evenly among the neighbours tied there (``edge_weight``: 1 for the
+            closer ones, ``slots / tied`` for the tied ones), so each atom keeps exactly k
+            neighbours' worth of weight, whichever way the tie would have been broken: the
+            expectation of CGCNN's exact cut over every tie-breaking, which equals it wherever
+            there is no tie.
         grow_cutoff: ALIGNN rule: while some atom has fewer than k neighbours, enlarge the
             cutoff to ``max(a, b, c)`` (or double it when it already exceeds that).
         max_cutoff: largest cutoff ever searched; an atom with no neighbour within it is an error.
@@ -69,6 +75,7 @@ class GraphConfig:
     max_neighbors: int = 12
     symmetric: bool = True
     keep_ties: bool = False
+    tie_weights: bool = False
     grow_cutoff: bool = False
     max_cutoff: float = 24.0
     tie_tolerance: float = 1e-6
@@ -103,6 +110,11 @@ class GraphConfig:
             raise ValueError(
                 f"GraphConfig.lattice_edge_basis must be 'cell' or 'niggli', "
                 f"got {self.lattice_edge_basis!r}"
+            )
+        if self.tie_weights and not (self.mode == "knn" and self.keep_ties and not self.symmetric):
+            raise ValueError(
+                "GraphConfig.tie_weights needs a directed k-NN graph that keeps ties "
+                "(mode=knn, keep_ties=True, symmetric=False)"
             )
         if self.cell not in CELLS:
             raise ValueError(f"GraphConfig.cell must be one of {CELLS}, got {self.cell!r}")

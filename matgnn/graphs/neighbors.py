@@ -87,6 +87,31 @@ def _knn_from_sorted(
     return nl.take(keep), kth + (tie_tol if keep_ties else 0.0)
 
 
+def tie_weights(nl: NeighborList, k: int, tie_tol: float, num_atoms: int) -> np.ndarray:
+    """Edge weights that share each centre's slots left at its k-th distance among the
+    neighbours tied there (see ``GraphConfig.tie_weights``).
+
+    ``nl`` is a k-NN selection with ties kept, sorted by (centre, distance). A centre with at
+    most k entries gets weight 1 everywhere; otherwise the entries closer than
+    ``d_k - tie_tol`` get 1 and the ``t`` entries tied with the k-th share the ``s`` remaining
+    slots, ``s / t`` each, so every centre's weights sum to k.
+    """
+    counts = np.bincount(nl.center, minlength=num_atoms)
+    starts = np.cumsum(counts) - counts
+    weights = np.ones(len(nl))
+    crowded = counts > k
+    if not crowded.any():
+        return weights
+    kth = np.full(num_atoms, np.inf)
+    kth[crowded] = nl.distance[starts[crowded] + k - 1]
+    tied = nl.distance >= kth[nl.center] - tie_tol
+    tied_count = np.bincount(nl.center[tied], minlength=num_atoms)
+    closer = counts - tied_count
+    share = (k - closer) / np.maximum(tied_count, 1)
+    weights[tied] = share[nl.center[tied]]
+    return weights
+
+
 def _initial_knn_radius(lattice: np.ndarray, num_atoms: int, k: int) -> float:
     """Radius expected to hold ~1.8 k neighbours at the cell's average density."""
     volume = abs(float(np.linalg.det(lattice)))

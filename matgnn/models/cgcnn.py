@@ -47,6 +47,7 @@ class CGCNN(Backbone):
         distance = self.edge_vectors(batch).norm(dim=-1)
         edge_attr = self.distance_basis(distance)
         x = self.embedding(self.atom_input(batch.atomic_numbers))
+        weight = getattr(batch, "edge_weight", None)  # ties shared (GraphConfig.tie_weights)
         for conv in self.convs:
-            x = conv(x, batch.edge_index, edge_attr)
+            x = conv(x, batch.edge_index, edge_attr, weight)
         return self.node_features(batch, x)

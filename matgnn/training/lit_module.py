@@ -71,7 +71,9 @@ class CrystalLitModule(L.LightningModule):
             ``total_steps`` from the trainer.
         output_dir: where the test predictions CSV and plots go.
         monitor: the metric a ``ReduceLROnPlateau`` schedule watches.
-        provenance: what the model was trained on (task, data, split hash, version).
+        provenance: what the model was trained on (task, data, split hash, version); may be
+            set later as :attr:`provenance`, and is written into every checkpoint's
+            ``hyper_parameters``.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class CrystalLitModule(L.LightningModule):
         self.save_hyperparameters()
         self.model = instantiate(model)
         self.outputs = self.model.outputs
+        self.provenance: dict[str, Any] = dict(provenance or {})
         self.metrics = torch.nn.ModuleDict(
             {
                 f"{stage}_{output.name}": torchmetrics.MetricCollection(output.metrics())
@@ -95,6 +98,9 @@ class CrystalLitModule(L.LightningModule):
             }
         )
         self._test_rows: list[TestRow] = []
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint.setdefault("hyper_parameters", {})["provenance"] = self.provenance
 
     def fit_normalizer(self, graphs: Sequence) -> None:
         """Fit each output's head normalisation on the training graphs."""

@@ -64,11 +64,12 @@ def test_assert_invariant_fails_on_a_cell_dependent_model(small_structures):
             assert_invariant(model, small_structures[0], rtol=1e-6, atol=1e-6)
 
 
-def test_cgcnn_default_graph_keeps_ties_the_published_cut_does_not(mp_structures):
-    """The default CGCNN graph keeps every neighbour tied with the 12th, so equidistant
-    neighbours are never split by float noise (same graph after a rotation); CGCNN's own cut
-    (keep_ties: false) keeps exactly 12, choosing among ties by rounding."""
-    published = GraphConfig.preset("cgcnn", keep_ties=False)
+def test_cgcnn_default_graph_shares_tied_slots_the_published_cut_does_not(mp_structures):
+    """The default CGCNN graph keeps every neighbour tied with the 12th and shares the slots
+    left among them (edge_weight), so each atom has exactly 12 neighbours' worth of weight and
+    the weighted graph is the same after a rotation; CGCNN's own cut (keep_ties: false) keeps
+    exactly 12 edges, choosing among ties by rounding."""
+    published = GraphConfig.preset("cgcnn", keep_ties=False, tie_weights=False)
     default = GraphConfig.preset("cgcnn")
     rotation = random_rotation(3)
     with_ties = 0
@@ -76,11 +77,29 @@ def test_cgcnn_default_graph_keeps_ties_the_published_cut_does_not(mp_structures
         graph = build_graph(structure, default)
         turned = build_graph(rotated(structure, rotation), default)
         assert graph.edge_index.size(1) == turned.edge_index.size(1)
+        weight = np.bincount(
+            graph.edge_index[1], weights=graph.edge_weight, minlength=len(structure)
+        )
+        np.testing.assert_allclose(weight, 12.0, rtol=1e-6)  # float32 weights
         counts = np.bincount(graph.edge_index[1], minlength=graph.num_nodes)
         with_ties += int((counts > 12).any())
         exact = np.bincount(build_graph(structure, published).edge_index[1])
         assert (exact == 12).all()
     assert with_ties > 0, "no crystal with ties at the 12th neighbour among the first 60"
+
+
+def test_cgcnn_without_ties_is_the_published_cgcnn(float64, small_structures):
+    """Where no neighbour ties with the 12th (random triclinic cells), the tie-weighted default
+    graph is CGCNN's own graph with unit weights: the same model gives the same output."""
+    model = make_model("cgcnn")
+    published = GraphConfig.preset("cgcnn", keep_ties=False, tie_weights=False)
+    for structure in small_structures[3:]:
+        graph = build_graph(structure, model.graph_config())
+        assert bool((graph.edge_weight == 1).all())
+        own = all_outputs(model, batch_of([structure], model.graph_config()))["y"]
+        batch = batch_of([structure], published)
+        batch.graph_fingerprint = [model.graph_fingerprint]  # same edges: let it through
+        torch.testing.assert_close(all_outputs(model, batch)["y"], own, rtol=1e-12, atol=1e-12)
 
 
 def test_extensive_head_scales_with_supercell(float64, small_structures):

@@ -5,6 +5,7 @@ the test predictions, give every run its own folder, and reject bad rows by id."
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from hydra.errors import MissingConfigException
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+import matgnn
 from matgnn import load_model
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule, Records
@@ -178,6 +180,13 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert resumed["global_step"] == first["global_step"] + 4
 
 
+def test_a_tensor_task_on_an_invariant_model_fails_before_building_graphs(tmp_path):
+    cfg = train_config(tmp_path, "cgcnn", "task=dielectric_sample")
+    with pytest.raises(Exception, match="needs an equivariant backbone") as error:
+        run(cfg)
+    assert not (tmp_path / "cache").exists() and "TensorHead" in str(error.value)
+
+
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     run(train_config(tmp_path, "cgcnn", "scheduler=none"))
     other = train_config(tmp_path, "cgcnn", "scheduler=none", "ckpt_path=last")
@@ -237,6 +246,12 @@ def test_multirun_jobs_get_their_own_folders(tmp_path):
 def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
     run(train_config(tmp_path, "cgcnn"))
     model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    split_text = (tmp_path / "split.json").read_text()
+    assert model.provenance["split_sha256"] == hashlib.sha256(split_text.encode()).hexdigest()
+    assert model.provenance["task"] == "mp_sample_eform"
+    assert model.provenance["targets"] == {"formation_energy_per_atom": "formation_energy_per_atom"}
+    assert model.provenance["matgnn_version"] == matgnn.__version__
+    assert model.graph_config() == GraphConfig.preset("cgcnn")
     folder = tmp_path / "inputs"
     folder.mkdir()
     _, structures = mp_sample_structures(3)
@@ -369,13 +384,11 @@ def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
         "+trainer.enable_progress_bar=false",
         "task.data.source.limit=60",
         "task.data.batch_size=8",
-        f"paths.output_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path}",  # the run folder (paths.output_dir follows it)
         f"paths.cache_dir={tmp_path / 'cache'}",
         *SMALL["cgcnn"],
     ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2]
-    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stderr + result.stdout
     test_ids = json.loads((tmp_path / "split.json").read_text())["test"]

@@ -18,7 +18,8 @@ class CGCNNConv(nn.Module):
             \sigma(z_{ij} W_f + b_f) \odot g(z_{ij} W_s + b_s)\big)\Big)
 
     with ``g = softplus`` and the gate/core pre-activations batch-normalised together, as in
-    the reference ``ConvLayer`` (one ``Linear(2F + E, 2F)`` split into halves).
+    the reference ``ConvLayer`` (one ``Linear(2F + E, 2F)`` split into halves). Optional edge
+    weights ``w_ij`` scale each message in the sum (``GraphConfig.tie_weights``).
 
     Args:
         atom_features: width F of the atom features.
@@ -26,7 +27,7 @@ class CGCNNConv(nn.Module):
 
     Shapes:
         x ``[N, F]``, edge_index ``[2, E]`` (src = neighbour j, dst = centre i),
-        edge_attr ``[E, edge_features]`` -> ``[N, F]``.
+        edge_attr ``[E, edge_features]``, edge_weight ``[E]`` or ``None`` -> ``[N, F]``.
     """
 
     def __init__(self, atom_features: int, edge_features: int) -> None:
@@ -35,10 +36,14 @@ class CGCNNConv(nn.Module):
         self.bn_messages = nn.BatchNorm1d(2 * atom_features)
         self.bn_sum = nn.BatchNorm1d(atom_features)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_weight: Tensor | None = None
+    ) -> Tensor:
         src, dst = edge_index
         z = torch.cat([x.index_select(0, dst), x.index_select(0, src), edge_attr], dim=-1)
         gate, core = self.bn_messages(self.linear(z)).chunk(2, dim=-1)
         messages = torch.sigmoid(gate) * F.softplus(core)
+        if edge_weight is not None:
+            messages = messages * edge_weight.unsqueeze(-1)
         summed = scatter(messages, dst, dim=0, dim_size=x.size(0), reduce="sum")
         return F.softplus(x + self.bn_sum(summed))
