@@ -7,7 +7,7 @@ set -euo pipefail
 OUT=${1:-/tmp/matgnn_kill_resume}
 PY=${PY:-.venv/bin/python}
 rm -rf "$OUT"
-ARGS=(model=cgcnn task=mp_sample_eform trainer.max_epochs=8 "paths.output_dir=$OUT"
+ARGS=(model=cgcnn task=mp_sample_eform trainer.max_epochs=8 "hydra.run.dir=$OUT"
       "paths.cache_dir=$OUT/cache" +trainer.enable_progress_bar=false)
 "$PY" -m matgnn.train "${ARGS[@]}" >"$OUT.first.log" 2>&1 &
 PID=$!
