@@ -39,7 +39,8 @@ from matgnn.data.records import Records
 YE_DIR = "ye2018"
 PEROVSKITE_TABLE = "ye2018_perovskite_ef.csv"
 GARNET_TABLE = "ye2018_garnet_ef.csv"
-TARGET = "ef_vs_binary_oxides_eV_per_atom"
+TARGET = "ef_vs_binary_oxides_eV_per_atom"  # the column of the table
+TARGET_NAME = "ef_vs_binary_oxides"  # the target as the tasks name it (eV/atom)
 GARNETDNN_URL = "https://github.com/materialsvirtuallab/garnetdnn"
 # Prototype site -> indices of that site in the prototype CIF (checked by the tests with
 # pymatgen's SpacegroupAnalyzer: garnet 12c Y, 8a Al (octahedral), 12d Al (tetrahedral)).
@@ -136,6 +137,6 @@ def _records(frame, kind, sites, name, limit) -> Records:
     return Records(
         ids=[f"{kind}-{i}" for i in frame["entry_id"]],
         structures=structures,
-        targets={TARGET: frame[TARGET].to_numpy(dtype=np.float64)},
+        targets={TARGET_NAME: frame[TARGET].to_numpy(dtype=np.float64)},
         name=name + (f"-first{limit}" if limit else ""),
     )
