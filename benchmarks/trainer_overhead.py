@@ -1,0 +1,138 @@
+"""Trainer step time against the pure optimisation step, on the same batch (issue "Training
+speed and memory": the trainer should cost at most 1.3x the model).
+
+For every model of ``configs/model/`` (default size, float32, CPU): one batch of ``--batch``
+structures of the embedded task ``mp_sample_eform`` (graphs built as ``matgnn.train`` builds
+them, with their targets), then
+
+* pure: ``model(batch)`` -> the task's loss -> ``backward`` -> AdamW ``step`` -> ``zero_grad``;
+* trainer: ``lightning.Trainer.fit`` of :class:`~matgnn.training.CrystalLitModule` (the
+  optimiser and scheduler configs of ``matgnn.train``) on a loader that yields that same batch
+  ``--warmup + --steps`` times, timed from one batch's start to the next (so the loader's
+  collation, every hook and the logging are in).
+
+Both take the median over ``--steps`` steps after ``--warmup``; the ratio is trainer / pure.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/trainer_overhead.py --steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch_geometric.loader import DataLoader
+
+from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.train import model_config
+from matgnn.training import CrystalLitModule
+from matgnn.training.allocator import retain_freed_memory
+
+
+class StepTimer(L.Callback):
+    """Time from one batch's start to the next one's: the step, every hook and logging call,
+    and the loader's collation of the next batch."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.starts.append(time.perf_counter())
+
+    @property
+    def times(self) -> list[float]:
+        return [b - a for a, b in zip(self.starts, self.starts[1:], strict=False)]
+
+
+def configs(model: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=[f"model={model}", "paths.output_dir=."])
+
+
+def graphs_with_targets(cfg, n: int):
+    lit = CrystalLitModule(model=model_config(cfg))
+    data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
+    data.cache_dir = None
+    data.setup("fit")
+    return data.subsets["train"][:n]
+
+
+def pure_step_seconds(lit: CrystalLitModule, batch, steps: int, warmup: int) -> float:
+    optimizer = torch.optim.AdamW(lit.parameters(), lr=1e-3)
+    lit.train()
+    times = []
+    for k in range(warmup + steps):
+        start = time.perf_counter()
+        predictions = lit.model(batch)
+        loss = sum(
+            o.weight * o.compute_loss(predictions[o.name], batch[o.key], lit.model.heads[o.name])
+            for o in lit.outputs
+        )
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if k >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def trainer_step_seconds(cfg, graphs, steps: int, warmup: int) -> float:
+    lit = CrystalLitModule(
+        model=model_config(cfg),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+    )
+    lit.fit_normalizer(graphs)
+    loader = DataLoader(graphs * (steps + warmup), batch_size=len(graphs), shuffle=False)
+    timer = StepTimer()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        limit_val_batches=0,
+    )
+    trainer.fit(lit, train_dataloaders=loader)
+    return statistics.median(timer.times[warmup:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--models", nargs="*", default=group_options("model"))
+    args = parser.parse_args()
+    retain_freed_memory()  # as matgnn.train does
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+    print(f"{'model':<10} {'atoms':>6} {'pure s':>8} {'trainer s':>10} {'ratio':>6}")
+    for name in args.models:
+        cfg = configs(name)
+        graphs = graphs_with_targets(cfg, args.batch)
+        torch.manual_seed(0)
+        lit = CrystalLitModule(model=model_config(cfg))
+        lit.fit_normalizer(graphs)
+        batch = next(iter(DataLoader(graphs, batch_size=len(graphs))))
+        pure = pure_step_seconds(lit, batch, args.steps, args.warmup)
+        torch.manual_seed(0)
+        trained = trainer_step_seconds(cfg, graphs, args.steps, args.warmup)
+        atoms = sum(g.num_nodes for g in graphs)
+        print(f"{name:<10} {atoms:>6} {pure:>8.3f} {trained:>10.3f} {trained / pure:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
