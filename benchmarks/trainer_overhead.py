@@ -72,11 +72,7 @@ def pure_step_seconds(lit: CrystalLitModule, batch, steps: int, warmup: int) -> 
     times = []
     for k in range(warmup + steps):
         start = time.perf_counter()
-        predictions = lit.model(batch)
-        loss = sum(
-            o.weight * o.compute_loss(predictions[o.name], batch[o.key], lit.model.heads[o.name])
-            for o in lit.outputs
-        )
+        loss = lit.weighted_loss(lit.model(batch), batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

@@ -51,17 +51,24 @@ class Predictions:
             path, self.outputs, self.names, self.values, atomic_numbers=self.atomic_numbers
         )
 
-    def _add(
-        self, name: str, graph: CrystalGraph, out: dict[str, torch.Tensor], crystal: int, atom: int
-    ) -> None:
-        """Append crystal ``crystal`` of a batched output ``out`` whose atoms start at ``atom``."""
-        self.names.append(name)
-        self.atomic_numbers.append(graph.atomic_numbers.numpy())
-        atoms = slice(atom, atom + graph.num_nodes)
+    def _add(self, names: Sequence[str], batch: Batch, out: dict[str, torch.Tensor]) -> None:
+        """Append the crystals of ``batch`` (named ``names``) and the model's output ``out``."""
+        self.names.extend(names)
+        numbers = split_rows(batch.atomic_numbers, batch, "atom")
+        self.atomic_numbers.extend(n.numpy() for n in numbers)
         for output in self.outputs:
-            presented = output.present(out[output.name])
-            row = presented[atoms] if output.level == "atom" else presented[crystal]
-            self.values.setdefault(output.name, []).append(row.double().numpy())
+            presented = output.present(out[output.name]).double()
+            rows = split_rows(presented, batch, output.level)
+            self.values.setdefault(output.name, []).extend(r.numpy() for r in rows)
+
+
+def split_rows(values: torch.Tensor, batch: Batch, level: str) -> list[torch.Tensor]:
+    """A batched output or target, ``[B, ...]`` (crystal level) or ``[N, ...]`` (atom level),
+    as one tensor per crystal of ``batch``."""
+    if level == "atom":
+        sizes = torch.bincount(batch.batch, minlength=batch.num_graphs).tolist()
+        return list(values.split(sizes))
+    return list(values)
 
 
 @torch.no_grad()
@@ -88,20 +95,18 @@ def predict(
             result.rejected[name] = str(exc)
     for start in range(0, len(graphs), batch_size):
         chunk = graphs[start : start + batch_size]
+        batch = Batch.from_data_list([g for _, g in chunk])
         try:
-            batch = Batch.from_data_list([g for _, g in chunk])
             out = {k: v.cpu() for k, v in model(batch).items()}
         except ValueError:  # e.g. an element outside the CGCNN table: find which, one by one
             for name, graph in chunk:
+                single = Batch.from_data_list([graph])
                 try:
-                    single = {k: v.cpu() for k, v in model(Batch.from_data_list([graph])).items()}
+                    out = {k: v.cpu() for k, v in model(single).items()}
                 except ValueError as exc:
                     result.rejected[name] = str(exc)
                 else:
-                    result._add(name, graph, single, 0, 0)
+                    result._add([name], single, out)
             continue
-        atom = 0
-        for k, (name, graph) in enumerate(chunk):
-            result._add(name, graph, out, k, atom)
-            atom += graph.num_nodes
+        result._add([name for name, _ in chunk], batch, out)
     return result

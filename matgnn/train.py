@@ -18,7 +18,7 @@ ckpt_path=last``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from matgnn import __version__
+from matgnn.checkpoint import read_checkpoint
 from matgnn.config_dir import CONFIG_PATH
 from matgnn.data.splits import split_sha256
 from matgnn.models.base import DEFAULT_HEAD
@@ -69,7 +70,9 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
     return model
 
 
-def provenance(cfg: DictConfig, split: Mapping[str, list[str]]) -> dict[str, Any]:
+def provenance(
+    cfg: DictConfig, outputs: Sequence[Output], split: Mapping[str, list[str]]
+) -> dict[str, Any]:
     """What a checkpoint records about how it was made."""
     source = OmegaConf.to_container(cfg.task.data.source, resolve=True)
     return {
@@ -78,7 +81,7 @@ def provenance(cfg: DictConfig, split: Mapping[str, list[str]]) -> dict[str, Any
         "model": HydraConfig.get().runtime.choices.get("model")
         if HydraConfig.initialized()
         else None,
-        "targets": {o.name: o.target for o in task_outputs(cfg)},
+        "targets": {o.name: o.target for o in outputs},
         "data_source": {k: v for k, v in source.items() if k != "_partial_"},
         "split_sha256": split_sha256(split),
         "split_sizes": {k: len(v) for k, v in split.items()},
@@ -98,7 +101,7 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path, model: dict) -> str 
             raise FileNotFoundError(f"resume: no {ckpt_path} (has this run saved a checkpoint?)")
     if ckpt_path is None:
         return None
-    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)["hyper_parameters"]
+    saved = read_checkpoint(ckpt_path)["hyper_parameters"]
     if saved["model"] != model:
         keys = sorted(
             k for k in set(saved["model"]) | set(model) if saved["model"].get(k) != model.get(k)
@@ -133,7 +136,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
         data.save_split(output_dir / "split.json")
-    lit.provenance = provenance(cfg, data.split_ids())
+    lit.provenance = provenance(cfg, lit.outputs, data.split_ids())
     lit.fit_normalizer(data.subsets["train"])
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]

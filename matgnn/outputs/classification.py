@@ -59,9 +59,6 @@ class ClassOutput(Output):
             return f"{self.name}: label {label:g} is not one of 0..{self.num_classes - 1}"
         return None
 
-    def target_tensor(self, value: Any) -> Tensor:
-        return super().target_tensor(value).reshape(1)
-
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "_target_": "matgnn.heads.ClassificationHead",

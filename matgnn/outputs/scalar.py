@@ -55,9 +55,6 @@ class ScalarOutput(Output):
             targets.to(torch.float64), compositions, element_reference=self.element_reference
         )
 
-    def target_tensor(self, value: Any) -> Tensor:
-        return super().target_tensor(value).reshape(1)
-
     def baselines(self, train: Tensor, test: Tensor) -> dict[str, float]:
         """MAE of predicting the training mean for every test crystal."""
         return {"mae_predict_train_mean": float((test - train.mean()).abs().mean())}

@@ -70,14 +70,16 @@ def _kind(model, name: str) -> str:
     return "extensive" if getattr(head, "readout", "mean") == "sum" else "invariant"
 
 
-def _compare(failures: list[str], label: str, got: Tensor, want: Tensor, rtol, atol) -> None:
+def _compare(failures: list[str], label: str, got: Tensor, want: Tensor, rtol, atol) -> float:
+    """Record a failure when ``got`` differs from ``want`` beyond ``atol + rtol |want|``;
+    returns the largest relative change (inf for a shape mismatch)."""
     if got.shape != want.shape:
         failures.append(f"{label}: shape {tuple(got.shape)} instead of {tuple(want.shape)}")
-        return
-    excess = (got - want).abs() - (atol + rtol * want.abs())
-    if bool((excess > 0).any()):
-        change = float(((got - want).abs() / want.abs().clamp_min(atol)).max())
+        return float("inf")
+    change = float(((got - want).abs() / want.abs().clamp_min(atol)).max())
+    if bool(((got - want).abs() > atol + rtol * want.abs()).any()):
         failures.append(f"{label}: relative change {change:.3g} (rtol {rtol:g}, atol {atol:g})")
+    return change
 
 
 def _raise(failures: list[str], model, structure: Structure) -> None:
@@ -130,9 +132,10 @@ def assert_invariant(
             changes[label] = 0.0
             for name in names:
                 want = reference[name] * (cells if _kind(model, name) == "extensive" else 1)
-                delta = (out[name] - want).abs() / want.abs().clamp_min(atol)
-                changes[label] = max(changes[label], float(delta.max()))
-                _compare(failures, f"{label}, output {name!r}", out[name], want, rtol, atol)
+                change = _compare(
+                    failures, f"{label}, output {name!r}", out[name], want, rtol, atol
+                )
+                changes[label] = max(changes[label], change)
         _raise(failures, model, structure)
         return changes
 

@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from matgnn.heads.normalizer import composition_counts
+from matgnn.inference import split_rows
 from matgnn.outputs import write_prediction_tables
 
 #: one test crystal: (id, atomic numbers, {output: target}, {output: presented prediction})
@@ -40,14 +41,6 @@ def gather_rows(rows: list[TestRow]) -> list[TestRow]:
         for row in shard or []:
             unique.setdefault(row[0], row)
     return list(unique.values())
-
-
-def split_rows(values: Tensor, batch, level: str) -> list[Tensor]:
-    """A batched output or target ``[B, ...]`` (crystal level) or ``[N, ...]`` (atom level)
-    as one tensor per crystal."""
-    if level == "atom":
-        return list(values.split(torch.bincount(batch.batch, minlength=batch.num_graphs).tolist()))
-    return list(values)
 
 
 class CrystalLitModule(L.LightningModule):
@@ -112,15 +105,22 @@ class CrystalLitModule(L.LightningModule):
     def forward(self, batch) -> dict[str, Tensor]:
         return self.model(batch)
 
+    def weighted_loss(self, predictions: dict[str, Tensor], batch) -> Tensor:
+        """``sum_k weight_k * loss_k`` over the outputs, each loss in its output's units."""
+        return sum(
+            output.weight
+            * output.compute_loss(
+                predictions[output.name], batch[output.key], self.model.heads[output.name]
+            )
+            for output in self.outputs
+        )
+
     def _step(self, batch, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         """Weighted loss of one batch (logged, metrics updated) and the raw outputs."""
         predictions = self.model(batch)
-        total = 0.0
+        total = self.weighted_loss(predictions, batch)
         for output in self.outputs:
-            prediction, target = predictions[output.name], batch[output.key]
-            loss = output.compute_loss(prediction, target, self.model.heads[output.name])
-            total = total + output.weight * loss
-            inputs = output.metric_inputs(prediction.detach(), target)
+            inputs = output.metric_inputs(predictions[output.name].detach(), batch[output.key])
             self.metrics[f"{stage}_{output.name}"].update(*inputs)
         self.log(f"{stage}_loss", total, batch_size=batch.num_graphs, prog_bar=stage != "test")
         return total, predictions
