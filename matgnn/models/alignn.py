@@ -58,6 +58,7 @@ class ALIGNN(Backbone):
                 [edge_basis, embedding_features, hidden_features],
                 batch_norm=True,
                 activate_last=True,
+                recompute=True,
             ),
         )
         self.angle_embedding = nn.Sequential(
@@ -66,8 +67,11 @@ class ALIGNN(Backbone):
                 [angle_basis, embedding_features, hidden_features],
                 batch_norm=True,
                 activate_last=True,
+                recompute=True,
             ),
         )
+        # The bond and angle embeddings run over every edge and angle: they keep only their
+        # inputs for the backward pass (``recompute``, same parameters).
         # The last ALIGNN layer's angle output and the last GCN layer's edge output are never
         # read: those layers keep their gates but have no output BatchNorm (the reference keeps
         # two unused ones, 1,024 parameters that get no gradient).

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from matgnn.nn.recomputed_mlp import RecomputedMLP
+
 
 def activation(name: str) -> nn.Module:
     """An activation module by its ``torch.nn`` class name (``"SiLU"``, ``"Softplus"``, ...)."""
@@ -17,10 +19,17 @@ def activation(name: str) -> nn.Module:
 
 
 def mlp(
-    dims: Sequence[int], act: str = "SiLU", batch_norm: bool = False, activate_last: bool = False
+    dims: Sequence[int],
+    act: str = "SiLU",
+    batch_norm: bool = False,
+    activate_last: bool = False,
+    recompute: bool = False,
 ) -> nn.Sequential:
     """``Linear -> [BatchNorm] -> act`` for each step of ``dims``; the last step has no
-    activation unless ``activate_last``."""
+    activation unless ``activate_last``. With ``recompute``, a
+    :class:`~matgnn.nn.recomputed_mlp.RecomputedMLP` (same parameters and keys) that keeps only
+    the input of each ``Linear -> BatchNorm -> SiLU`` block for the backward pass: for MLPs
+    applied to very many rows (ALIGNN's bond-angle embedding)."""
     layers: list[nn.Module] = []
     for i, (d_in, d_out) in enumerate(itertools.pairwise(dims)):
         layers.append(nn.Linear(d_in, d_out))
@@ -29,4 +38,4 @@ def mlp(
             if batch_norm:
                 layers.append(nn.BatchNorm1d(d_out))
             layers.append(activation(act))
-    return nn.Sequential(*layers)
+    return (RecomputedMLP if recompute else nn.Sequential)(*layers)

@@ -1,0 +1,226 @@
+"""The per-edge half of the edge-gated graph convolution as one autograd function.
+
+:class:`~matgnn.nn.layers.EdgeGatedGraphConv` spends almost all of its time and memory on
+per-edge tensors (on ALIGNN's line graph, about 100k angles x 256 features, 100 MB each, for a
+batch of 64 MP crystals). Written as separate autograd ops, one layer keeps five of them alive
+for the backward pass (the gate input, the gate, the gathered neighbour values, the batch-norm
+output and the input features) and allocates about a dozen more. This function computes the same
+quantities with in-place ops on a few buffers and keeps only two per-edge tensors (the gate input
+``m`` and the input features ``e``); the gate, the gathered values and the batch-norm output are
+recomputed in the backward pass, which costs three cheap elementwise passes and saves about
+half of the per-edge traffic. ``benchmarks/alignn_upstream.py`` measures the effect.
+
+Only first derivatives are supported (``once_differentiable``): forces by autograd work, training
+on forces (a gradient of a gradient) does not.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+def compute_dtype(reference: Tensor) -> torch.dtype:
+    device = reference.device.type
+    if torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return reference.dtype
+
+
+class _EdgeGating(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        src_term: Tensor,
+        dst_term: Tensor,
+        edge_attr: Tensor,
+        edge_weight: Tensor,
+        values: Tensor,
+        src: Tensor,
+        dst: Tensor,
+        bn_weight: Tensor | None,
+        bn_bias: Tensor | None,
+        running_mean: Tensor | None,
+        running_var: Tensor | None,
+        bn_training: bool,
+        momentum: float,
+        eps: float,
+        update_edges: bool,
+        residual: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        dtype = compute_dtype(edge_attr)
+        src_term, dst_term, edge_attr, edge_weight, values = (
+            t.to(dtype) for t in (src_term, dst_term, edge_attr, edge_weight, values)
+        )
+        num_nodes = src_term.size(0)
+        m = src_term.index_select(0, src)
+        m.add_(dst_term.index_select(0, dst))
+        m.addmm_(edge_attr, edge_weight.t())
+        gate = torch.sigmoid(m)
+        messages = values.index_select(0, src).mul_(gate)
+        weighted = messages.new_zeros(num_nodes, m.size(1)).index_add_(0, dst, messages)
+        del messages
+        norm = gate.new_zeros(num_nodes, m.size(1)).index_add_(0, dst, gate)
+        del gate
+        mean = invstd = m.new_empty(0)
+        if update_edges:
+            out, mean, invstd = torch.native_batch_norm(
+                m, bn_weight, bn_bias, running_mean, running_var, bn_training, momentum, eps
+            )
+            F.silu(out, inplace=True)
+            if residual:
+                out.add_(edge_attr)
+        else:
+            out = m.new_empty(0)
+        ctx.save_for_backward(
+            m, edge_attr, edge_weight, values, src, dst,
+            bn_weight, bn_bias, running_mean, running_var, mean, invstd,
+        )  # fmt: skip
+        ctx.bn_training, ctx.eps = bn_training, eps
+        ctx.update_edges, ctx.residual = update_edges, residual
+        return weighted, norm, out
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: FunctionCtx, grad_weighted: Tensor, grad_norm: Tensor, grad_out: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        (
+            m, edge_attr, edge_weight, values, src, dst,
+            bn_weight, bn_bias, running_mean, running_var, mean, invstd,
+        ) = ctx.saved_tensors  # fmt: skip
+        dtype = m.dtype
+        grad_weighted, grad_norm = grad_weighted.to(dtype), grad_norm.to(dtype)
+        gate = torch.sigmoid(m)
+        grad_messages = grad_weighted.index_select(0, dst)
+        # d gate = d weighted[dst] * values[src] + d norm[dst]; then through the sigmoid.
+        grad_m = values.index_select(0, src).mul_(grad_messages)
+        grad_values = torch.zeros_like(values).index_add_(0, src, grad_messages.mul_(gate))
+        del grad_messages
+        grad_m.add_(grad_norm.index_select(0, dst))
+        torch.ops.aten.sigmoid_backward.grad_input(grad_m, gate, grad_input=grad_m)
+        del gate
+        grad_bn_weight = grad_bn_bias = None
+        if ctx.update_edges:
+            grad_out = grad_out.to(dtype)
+            if not ctx.bn_training:
+                mean, invstd = running_mean, (running_var + ctx.eps).rsqrt()
+            scale = invstd if bn_weight is None else bn_weight * invstd
+            shift = -mean * scale if bn_bias is None else bn_bias - mean * scale
+            normalized = torch.addcmul(shift.to(dtype), m, scale.to(dtype))
+            grad_normalized = torch.ops.aten.silu_backward.grad_input(
+                grad_out, normalized, grad_input=normalized
+            )
+            grad_bn_m, grad_bn_weight, grad_bn_bias = torch.ops.aten.native_batch_norm_backward(
+                grad_normalized,
+                m,
+                bn_weight,
+                running_mean,
+                running_var,
+                mean if ctx.bn_training else None,
+                invstd if ctx.bn_training else None,
+                ctx.bn_training,
+                ctx.eps,
+                [True, bn_weight is not None, bn_bias is not None],
+            )
+            del grad_normalized
+            grad_m.add_(grad_bn_m)
+            del grad_bn_m
+        num_nodes = values.size(0)
+        grad_src_term = grad_m.new_zeros(num_nodes, grad_m.size(1)).index_add_(0, src, grad_m)
+        grad_dst_term = grad_m.new_zeros(num_nodes, grad_m.size(1)).index_add_(0, dst, grad_m)
+        if ctx.update_edges and ctx.residual:
+            grad_edge_attr = torch.addmm(grad_out, grad_m, edge_weight)
+        else:
+            grad_edge_attr = grad_m @ edge_weight
+        grad_edge_weight = grad_m.t() @ edge_attr
+        return (
+            grad_src_term,
+            grad_dst_term,
+            grad_edge_attr,
+            grad_edge_weight,
+            grad_values,
+            None,
+            None,
+            grad_bn_weight,
+            grad_bn_bias,
+            *(None,) * 7,
+        )
+
+
+def batch_norm_arguments(bn: nn.BatchNorm1d) -> tuple:
+    """``(weight, bias, running_mean, running_var, training, momentum, eps)`` as
+    ``nn.BatchNorm1d.forward`` would pass them to ``F.batch_norm``, with its running-stats
+    bookkeeping (``num_batches_tracked``, cumulative averaging when ``momentum`` is None)."""
+    momentum = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:
+            momentum = 1.0 / float(bn.num_batches_tracked)
+    training = bn.training or (bn.running_mean is None and bn.running_var is None)
+    use_running = not bn.training or bn.track_running_stats
+    return (
+        bn.weight,
+        bn.bias,
+        bn.running_mean if use_running else None,
+        bn.running_var if use_running else None,
+        training,
+        momentum,
+        bn.eps,
+    )
+
+
+def edge_gating(
+    src_term: Tensor,
+    dst_term: Tensor,
+    edge_attr: Tensor,
+    edge_weight: Tensor,
+    values: Tensor,
+    edge_index: Tensor,
+    bn_edges: nn.BatchNorm1d | None,
+    residual: bool,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    r"""Gate, aggregate and (optionally) update the edges of an edge-gated convolution.
+
+    .. math::
+        m_{ij} &= s_j + d_i + W e_{ij}, \qquad \eta_{ij} = \sigma(m_{ij}) \\
+        \mathrm{weighted}_i &= \sum_j \eta_{ij} \odot v_j, \qquad
+        \mathrm{norm}_i = \sum_j \eta_{ij} \\
+        e_{ij}' &= [e_{ij} +] \mathrm{SiLU}(\mathrm{BN}(m_{ij}))
+
+    ``j`` is the sender (``edge_index[0]``) and ``i`` the receiver (``edge_index[1]``); the bias
+    of the edge term belongs in ``src_term``.
+
+    Args:
+        src_term: ``s``, the sender's gate term (with the edge term's bias added).
+        dst_term: ``d``, the receiver's gate term.
+        edge_attr: ``e``, the edge features.
+        edge_weight: ``W``, the edge term's weight (``[F_out, F_in]``, as ``nn.Linear``).
+        values: ``v``, the sender's values to aggregate.
+        edge_index: senders and receivers.
+        bn_edges: the edge batch norm, or None to skip the edge update.
+        residual: add ``e`` to the updated edges.
+
+    Shapes:
+        src_term, dst_term, values ``[N, F]``, edge_attr ``[E, F_in]``, edge_index ``[2, E]``
+        -> weighted ``[N, F]``, norm ``[N, F]``, updated edges ``[E, F]`` or None.
+    """
+    if bn_edges is None:
+        bn = (None, None, None, None, False, 0.0, 0.0)
+    else:
+        bn = batch_norm_arguments(bn_edges)
+    weighted, norm, out = _EdgeGating.apply(
+        src_term,
+        dst_term,
+        edge_attr,
+        edge_weight,
+        values,
+        edge_index[0],
+        edge_index[1],
+        *bn,
+        bn_edges is not None,
+        residual,
+    )
+    return weighted, norm, out if bn_edges is not None else None

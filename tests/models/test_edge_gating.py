@@ -1,0 +1,180 @@
+"""The fused edge-gated convolution and the recomputed MLP against the plain autograd
+formulas they replace."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.utils import scatter
+
+from matgnn.nn.edge_gating import edge_gating
+from matgnn.nn.layers import EdgeGatedGraphConv
+from matgnn.nn.mlp import mlp
+from matgnn.nn.recomputed_mlp import RecomputedMLP
+
+
+def reference_forward(layer: EdgeGatedGraphConv, x, edge_index, edge_attr):
+    """The layer's update rule written with one autograd op per term (the code before fusion)."""
+    src, dst = edge_index
+    m = (
+        layer.src_gate(x).index_select(0, src)
+        + layer.dst_gate(x).index_select(0, dst)
+        + layer.edge_gate(edge_attr)
+    )
+    gate = torch.sigmoid(m)
+    weighted = scatter(
+        gate * layer.neighbor_update(x).index_select(0, src), dst, 0, dim_size=x.size(0)
+    )
+    norm = scatter(gate, dst, 0, dim_size=x.size(0))
+    h = layer.self_update(x) + weighted / (norm + 1e-6)
+    h = F.silu(layer.bn_nodes(h))
+    if layer.residual:
+        h = x + h
+    if layer.bn_edges is None:
+        return h, None
+    e = F.silu(layer.bn_edges(m))
+    return h, edge_attr + e if layer.residual else e
+
+
+def graph(num_nodes=9, num_edges=40, features=6, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_nodes, features, generator=generator, dtype=torch.float64)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=generator)
+    edge_attr = torch.randn(num_edges, features, generator=generator, dtype=torch.float64)
+    return x, edge_index, edge_attr
+
+
+def layer_pair(features, residual, update_edges, train):
+    torch.manual_seed(1)
+    layer = EdgeGatedGraphConv(
+        features, features if residual else features + 2, residual, update_edges
+    ).double()
+    # Non-trivial batch-norm parameters and running statistics.
+    for bn in (layer.bn_nodes, layer.bn_edges):
+        if bn is not None:
+            nn.init.normal_(bn.weight, 1.0, 0.3)
+            nn.init.normal_(bn.bias, 0.0, 0.3)
+            bn.running_mean.normal_(0, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    layer.train(train)
+    return layer, copy.deepcopy(layer)
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize(("residual", "update_edges"), [(True, True), (True, False), (False, True)])
+def test_fused_layer_matches_reference_values_and_gradients(train, residual, update_edges):
+    x, edge_index, edge_attr = graph()
+    fused, reference = layer_pair(6, residual, update_edges, train)
+    inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
+    ref_inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
+    h, e = fused(inputs[0], edge_index, inputs[1])
+    h_ref, e_ref = reference_forward(reference, ref_inputs[0], edge_index, ref_inputs[1])
+    torch.testing.assert_close(h, h_ref)
+    if update_edges:
+        torch.testing.assert_close(e, e_ref)
+        loss, ref_loss = (h.sin().sum() + e.cos().sum()), (h_ref.sin().sum() + e_ref.cos().sum())
+    else:
+        assert e is None and e_ref is None
+        loss, ref_loss = h.sin().sum(), h_ref.sin().sum()
+    loss.backward()
+    ref_loss.backward()
+    for a, b in zip(inputs, ref_inputs, strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    ref_params = dict(reference.named_parameters())
+    for name, p in fused.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, msg=name)
+    ref_buffers = dict(reference.named_buffers())
+    for name, b in fused.named_buffers():
+        torch.testing.assert_close(b, ref_buffers[name], msg=name)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_edge_gating_gradcheck(train):
+    _, edge_index, edge_attr = graph(num_nodes=5, num_edges=14, features=3, seed=2)
+    bn = nn.BatchNorm1d(3).double().train(train)
+    bn.running_var.fill_(1.5)
+    generator = torch.Generator().manual_seed(3)
+    tensors = [
+        torch.randn(5, 3, generator=generator, dtype=torch.float64, requires_grad=True),
+        torch.randn(5, 3, generator=generator, dtype=torch.float64, requires_grad=True),
+        edge_attr.clone().requires_grad_(),
+        torch.randn(3, 3, generator=generator, dtype=torch.float64, requires_grad=True),
+        torch.randn(5, 3, generator=generator, dtype=torch.float64, requires_grad=True),
+    ]
+
+    def function(*args):
+        return edge_gating(*args, edge_index, bn, residual=True)
+
+    assert torch.autograd.gradcheck(function, tensors)
+
+
+def test_bf16_autocast_follows_float32():
+    x, edge_index, edge_attr = graph(num_nodes=30, num_edges=300, features=16, seed=4)
+    fused, _ = layer_pair(16, True, True, True)
+    fused.float()
+    x, edge_attr = x.float().requires_grad_(), edge_attr.float()
+    h32, e32 = fused(x, edge_index, edge_attr)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h16, e16 = fused(x, edge_index, edge_attr)
+    assert e16.dtype == torch.bfloat16
+    torch.testing.assert_close(h16.float(), h32, rtol=0.05, atol=0.05)
+    torch.testing.assert_close(e16.float(), e32, rtol=0.05, atol=0.05)
+    (h16.float().sum() + e16.float().sum()).backward()
+    assert all(p.grad.dtype == torch.float32 for p in fused.parameters())
+    assert all(torch.isfinite(p.grad).all() for p in fused.parameters())
+
+
+def test_second_derivative_is_refused_clearly():
+    x, edge_index, edge_attr = graph()
+    layer, _ = layer_pair(6, True, True, True)
+    x.requires_grad_()
+    h, _ = layer(x, edge_index, edge_attr)
+    (grad,) = torch.autograd.grad(h.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"once_differentiable|twice"):
+        grad.sum().backward()
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_recomputed_mlp_matches_sequential(train):
+    torch.manual_seed(5)
+    plain = mlp([7, 5, 9], batch_norm=True, activate_last=True).double()
+    for module in plain:
+        if isinstance(module, nn.BatchNorm1d):
+            nn.init.normal_(module.weight, 1.0, 0.3)
+            nn.init.normal_(module.bias, 0.0, 0.3)
+            module.running_var.uniform_(0.5, 2.0)
+    recomputed = mlp([7, 5, 9], batch_norm=True, activate_last=True, recompute=True).double()
+    assert isinstance(recomputed, RecomputedMLP)
+    recomputed.load_state_dict(plain.state_dict())
+    plain.train(train)
+    recomputed.train(train)
+    x = torch.randn(30, 7, dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = plain(xa), recomputed(xb)
+    torch.testing.assert_close(yb, ya)
+    ya.tanh().sum().backward()
+    yb.tanh().sum().backward()
+    torch.testing.assert_close(xb.grad, xa.grad)
+    grads = {n: p.grad for n, p in plain.named_parameters()}
+    for name, p in recomputed.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], msg=name)
+    buffers = dict(plain.named_buffers())
+    for name, b in recomputed.named_buffers():
+        torch.testing.assert_close(b, buffers[name], msg=name)
+
+
+def test_recomputed_mlp_gradcheck_and_autocast():
+    torch.manual_seed(6)
+    block = mlp([4, 3], batch_norm=True, activate_last=True, recompute=True).double()
+    x = torch.randn(12, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(block, (x,))
+    block.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = block(x.detach().float())
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in block.parameters())
