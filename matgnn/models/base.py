@@ -4,8 +4,10 @@ declared output."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
@@ -134,4 +136,15 @@ class CrystalModel(nn.Module):
     def forward(self, batch: Data | Batch) -> dict[str, Tensor]:
         self.check_batch(batch)
         features = self.backbone(batch)
-        return {name: head(features) for name, head in self.heads.items()}
+        device = features.scalars.device.type
+        if not torch.is_autocast_enabled(device):
+            return {name: head(features) for name, head in self.heads.items()}
+        # Mixed precision: the backbone runs in the autocast dtype, the readout and heads in
+        # float32, so that predictions, losses and target normalisation keep full precision.
+        features = replace(
+            features,
+            scalars=features.scalars.float(),
+            irreps=None if features.irreps is None else features.irreps.float(),
+        )
+        with torch.autocast(device, enabled=False):
+            return {name: head(features) for name, head in self.heads.items()}

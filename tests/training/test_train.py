@@ -396,3 +396,13 @@ def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
         predicted = [row["id"] for row in csv.DictReader(handle)]
     assert len(test_ids) == 6
     assert sorted(predicted) == sorted(test_ids)
+
+
+def test_bf16_mixed_precision_trains_and_predicts_in_float32(tmp_path):
+    metrics = run(train_config(tmp_path, "alignn", "trainer.precision=bf16-mixed"))
+    assert np.isfinite(metrics["test_formation_energy_per_atom_mae"])
+    rows = read_rows(tmp_path / "test_predictions.csv")
+    predicted = [float(r["predicted_formation_energy_per_atom"]) for r in rows]
+    # float32 predictions: bf16 would round every value to 8 significant bits
+    bf16_rounded = torch.tensor(predicted).bfloat16().float().tolist()
+    assert any(abs(a - b) > 0 for a, b in zip(predicted, bf16_rounded, strict=True))
