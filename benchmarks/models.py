@@ -9,6 +9,10 @@ with an atom that has no neighbour within the e3nn radius (5 Å, e.g. bcc Cs) is
 counted. Graphs are built once per model (not timed). A
 step is ``model(batch)["y"]`` -> MSE against the formation energies -> ``backward()``, in train
 mode; the first step is a warm-up and the reported time is the median of ``--repeat`` steps.
+Each model runs in its own process, so that ``step MB``, the growth of the peak resident set
+(``VmHWM``) over the resident set before the first step, is that model's: activations,
+gradients and transient buffers of one fp32 step. ``bf16 s`` is the same step under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (as ``trainer.precision=bf16-mixed``).
 ``--allocator retain`` applies :func:`matgnn.training.allocator.retain_freed_memory` first, as
 ``matgnn.train`` does by default; ``default`` leaves glibc's malloc as it is.
 """
@@ -16,9 +20,13 @@ mode; the first step is a warm-up and the reported time is the median of ``--rep
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +40,9 @@ from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.graphs import GraphConfig, build_graph
 from matgnn.samples import mp_sample_frame
 from matgnn.training.allocator import retain_freed_memory
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process import reset_peak, resident_mb
 
 # Figures quoted by the issue from the papers; None where the issue gives none.
 PAPER_PARAMETERS = {
@@ -68,17 +79,47 @@ def load(n: int, data_dir: Path) -> tuple[list[Structure], torch.Tensor, str]:
     return structures, torch.tensor(targets), f"{source} ({skipped} skipped)"
 
 
-def step_seconds(model: torch.nn.Module, batch: Batch, target: torch.Tensor, repeat: int) -> float:
+def step_seconds(
+    model: torch.nn.Module, batch: Batch, target: torch.Tensor, repeat: int, bf16: bool = False
+) -> float:
     model.train()
     times = []
     for i in range(repeat + 1):
         model.zero_grad(set_to_none=True)
         start = time.perf_counter()
-        loss = torch.nn.functional.mse_loss(model(batch)["y"], target.to(torch.float32))
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            prediction = model(batch)["y"]
+        loss = torch.nn.functional.mse_loss(prediction, target.to(torch.float32))
         loss.backward()
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def one_model(name: str, args: argparse.Namespace) -> dict:
+    """Measure one model in this process: fp32 step (and its peak resident-set growth), then
+    the bf16-autocast step."""
+    if args.allocator == "retain":
+        retain_freed_memory()
+    structures, target, source = load(args.batch, args.data_dir)
+    torch.manual_seed(0)
+    model = instantiate(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"))
+    batch = Batch.from_data_list([build_graph(s, model.graph_config()) for s in structures])
+    edges = batch.edge_index.size(1) + getattr(batch, "pot_edge_index", torch.zeros(2, 0)).size(1)
+    reset_peak()
+    before = resident_mb()
+    fp32 = step_seconds(model, batch, target, args.repeat)
+    step_mb = resident_mb("VmHWM") - before
+    bf16 = step_seconds(model, batch, target, args.repeat, bf16=True)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "edges": edges,
+        "fp32": fp32,
+        "bf16": bf16,
+        "step_mb": step_mb,
+        "atoms": sum(len(s) for s in structures),
+        "source": source,
+    }
 
 
 def main() -> None:
@@ -89,35 +130,43 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(__file__).parents[1] / "../shared/data"
     )
     parser.add_argument("--allocator", choices=["retain", "default"], default="retain")
+    parser.add_argument("--models", nargs="+", default=group_options("model"))
+    parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.allocator == "retain" and not retain_freed_memory():
-        print("retain_freed_memory: not glibc, allocator left as it is")
-
-    structures, target, source = load(args.batch, args.data_dir)
-    atoms = sum(len(s) for s in structures)
-    print(f"structures: {len(structures)} from {source}, {atoms} atoms")
+    if args.only:
+        print(json.dumps(one_model(args.only, args)))
+        return
     print(
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32, "
-        f"allocator {args.allocator}"
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, "
+        f"allocator {args.allocator}, one process per model"
     )
     header = (
-        f"{'model':<10} {'params':>10} {'paper':>8} {'ratio':>6} {'edges':>7} {'fwd+bwd s':>10}"
+        f"{'model':<10} {'params':>10} {'paper':>8} {'ratio':>6} {'edges':>7} "
+        f"{'fp32 s':>8} {'bf16 s':>8} {'fp32/bf16':>9} {'step MB':>8}"
     )
     print(header)
     print("-" * len(header))
-    for name in group_options("model"):
-        torch.manual_seed(0)
-        model = instantiate(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"))
-        params = sum(p.numel() for p in model.parameters())
-        batch = Batch.from_data_list([build_graph(s, model.graph_config()) for s in structures])
-        edges = batch.edge_index.size(1) + getattr(batch, "pot_edge_index", torch.zeros(2, 0)).size(
-            1
-        )
-        seconds = step_seconds(model, batch, target, args.repeat)
+    source = ""
+    for name in args.models:
+        command = [sys.executable, __file__, "--only", name, "--batch", str(args.batch)]
+        command += ["--repeat", str(args.repeat), "--data-dir", str(args.data_dir)]
+        command += ["--allocator", args.allocator]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            print(done.stderr[-3000:])
+            raise SystemExit(f"model {name} failed")
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        source = f"{row['source']}, {row['atoms']} atoms"
         paper = PAPER_PARAMETERS.get(name)
         paper_text = f"{paper / 1e6:.1f}M" if paper else "-"
-        ratio = f"{params / paper:.2f}" if paper else "-"
-        print(f"{name:<10} {params:>10,} {paper_text:>8} {ratio:>6} {edges:>7} {seconds:>10.3f}")
+        ratio = f"{row['params'] / paper:.2f}" if paper else "-"
+        print(
+            f"{name:<10} {row['params']:>10,} {paper_text:>8} {ratio:>6} {row['edges']:>7} "
+            f"{row['fp32']:>8.3f} {row['bf16']:>8.3f} {row['fp32'] / row['bf16']:>9.2f} "
+            f"{row['step_mb']:>8.0f}",
+            flush=True,
+        )
+    print(f"structures: {args.batch} from {source}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ model's default config, AdamW + OneCycle over the epochs given, the best-validat
 tested. Time per epoch is the median ``train_epoch_time_s`` (training only, from the
 ``EpochTimer`` callback); with ``--limit-batches-for model=N`` an epoch is cut to N batches
 and its time scaled to the 79 batches of a full epoch (the MAE of such a run means little).
+``--seeds`` and ``--precisions`` (``32-true``, ``bf16-mixed``) repeat each model; the seed draws
+the split and the initial weights, so each precision sees the same splits.
 Writes ``mp2018_5k.csv`` and a Markdown table to ``--out``.
 """
 
@@ -29,15 +31,28 @@ TARGET = "formation_energy_per_atom"  # the output of task mp2018_eform
 
 
 def one_model(
-    model: str, epochs: int, out: Path, data_dir: str, limit_batches: int | None = None
+    model: str,
+    epochs: int,
+    out: Path,
+    data_dir: str,
+    limit_batches: int | None = None,
+    seed: int = 0,
+    precision: str = "32-true",
 ) -> dict:
+    out = (
+        out / model
+        if (seed, precision) == (0, "32-true")
+        else out / model / f"{precision}_seed{seed}"
+    )
     overrides = [
         f"model={model}",
         "task=mp2018_eform",
         "task.data.source.limit=6250",
         f"trainer.max_epochs={epochs}",
         f"paths.data_dir={data_dir}",
-        f"paths.output_dir={out / model}",
+        f"paths.output_dir={out}",
+        f"seed={seed}",
+        f"trainer.precision={precision}",
         "+trainer.enable_progress_bar=false",
     ]
     if limit_batches:
@@ -47,12 +62,14 @@ def one_model(
     start = time.perf_counter()
     metrics = run(cfg)
     wall = time.perf_counter() - start
-    logged = pd.concat(pd.read_csv(p) for p in (out / model / "logs").glob("version_*/metrics.csv"))
+    logged = pd.concat(pd.read_csv(p) for p in (out / "logs").glob("version_*/metrics.csv"))
     epoch_times = logged["train_epoch_time_s"].dropna().tolist()
     # a shortened epoch is scaled to the full 5,000 structures (79 batches of 64)
     scale = 1.0 if not limit_batches else 79 / limit_batches
     return {
         "model": model,
+        "precision": precision,
+        "seed": seed,
         "epochs": len(epoch_times),
         "batches_per_epoch": limit_batches or 79,
         "train_s_per_epoch": statistics.median(epoch_times) * scale,
@@ -76,13 +93,20 @@ def main() -> None:
         default=[],
         help="model=batches: time a shortened epoch and scale it to 79 batches",
     )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--precisions", nargs="+", default=["32-true"])
     args = parser.parse_args()
     epochs = {m: args.epochs for m in args.models}
     epochs.update({k: int(v) for k, v in (item.split("=") for item in args.epochs_for)})
     limits = {k: int(v) for k, v in (item.split("=") for item in args.limit_batches_for)}
     rows = []
-    for model in args.models:
-        rows.append(one_model(model, epochs[model], args.out, args.data_dir, limits.get(model)))
+    runs = [(m, s, p) for m in args.models for s in args.seeds for p in args.precisions]
+    for model, seed, precision in runs:
+        rows.append(
+            one_model(
+                model, epochs[model], args.out, args.data_dir, limits.get(model), seed, precision
+            )
+        )
         table = pd.DataFrame(rows)
         args.out.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out / "mp2018_5k.csv", index=False)

@@ -12,6 +12,9 @@ them, with their targets), then
   collation, every hook and the logging are in).
 
 Both take the median over ``--steps`` steps after ``--warmup``; the ratio is trainer / pure.
+The data path is timed apart: ``collate s`` is the DataLoader alone collating one batch of those
+graphs (median over ``--steps``), ``cache load s/batch`` the start-up reload of the task's graphs
+from a warm on-disk cache, per ``--batch`` graphs.
 
     PYTHONPATH=. .venv/bin/python benchmarks/trainer_overhead.py --steps 8
 """
@@ -19,7 +22,9 @@ Both take the median over ``--steps`` steps after ``--warmup``; the ratio is tra
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
 
 import lightning as L
@@ -58,12 +63,34 @@ def configs(model: str):
         return compose(config_name="train", overrides=[f"model={model}", "paths.output_dir=."])
 
 
-def graphs_with_targets(cfg, n: int):
+def graphs_with_targets(cfg, n: int, cache_dir: str) -> tuple[list, float]:
+    """The first ``n`` training graphs, and the seconds per graph of reloading the task's graphs
+    from a warm on-disk cache (what every run after the first does at start-up)."""
     lit = CrystalLitModule(model=model_config(cfg))
-    data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
-    data.cache_dir = None
+
+    def datamodule():
+        data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
+        data.cache_dir = cache_dir
+        return data
+
+    datamodule().setup("fit")  # builds and writes the cache
+    data = datamodule()
+    start = time.perf_counter()
     data.setup("fit")
-    return data.subsets["train"][:n]
+    graphs = [g for subset in data.subsets.values() for g in subset]
+    load_per_graph = (time.perf_counter() - start) / len(graphs)
+    return data.subsets["train"][:n], load_per_graph
+
+
+def collate_seconds(graphs, steps: int) -> float:
+    """Median seconds to collate one batch, as the trainer's DataLoader does."""
+    loader = DataLoader(graphs * steps, batch_size=len(graphs), shuffle=False)
+    times, start = [], time.perf_counter()
+    for _ in loader:
+        now = time.perf_counter()
+        times.append(now - start)
+        start = now
+    return statistics.median(times)
 
 
 def pure_step_seconds(lit: CrystalLitModule, batch, steps: int, warmup: int) -> float:
@@ -115,10 +142,15 @@ def main() -> None:
     args = parser.parse_args()
     retain_freed_memory()  # as matgnn.train does
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
-    print(f"{'model':<10} {'atoms':>6} {'pure s':>8} {'trainer s':>10} {'ratio':>6}")
+    print(
+        f"{'model':<10} {'atoms':>6} {'pure s':>8} {'trainer s':>10} {'ratio':>6} "
+        f"{'collate s':>10} {'collate/pure':>12} {'cache load s/batch':>18}"
+    )
+    cache_dir = tempfile.mkdtemp(prefix="matgnn-overhead-")
     for name in args.models:
         cfg = configs(name)
-        graphs = graphs_with_targets(cfg, args.batch)
+        graphs, load_per_graph = graphs_with_targets(cfg, args.batch, cache_dir)
+        collate = collate_seconds(graphs, args.steps)
         torch.manual_seed(0)
         lit = CrystalLitModule(model=model_config(cfg))
         lit.fit_normalizer(graphs)
@@ -127,7 +159,12 @@ def main() -> None:
         torch.manual_seed(0)
         trained = trainer_step_seconds(cfg, graphs, args.steps, args.warmup)
         atoms = sum(g.num_nodes for g in graphs)
-        print(f"{name:<10} {atoms:>6} {pure:>8.3f} {trained:>10.3f} {trained / pure:>6.2f}")
+        print(
+            f"{name:<10} {atoms:>6} {pure:>8.3f} {trained:>10.3f} {trained / pure:>6.2f} "
+            f"{collate:>10.4f} {collate / pure:>12.3f} {load_per_graph * args.batch:>18.4f}",
+            flush=True,
+        )
+    shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
