@@ -74,6 +74,10 @@ class _EdgeGating(torch.autograd.Function):
                 out.add_(edge_attr)
         else:
             out = m.new_empty(0)
+        # Training-mode backward needs the batch statistics, not the running ones, which the
+        # next forward updates in place (saving them would break two forwards, one backward).
+        if bn_training:
+            running_mean = running_var = None
         ctx.save_for_backward(
             m, edge_attr, edge_weight, values, src, dst,
             bn_weight, bn_bias, running_mean, running_var, mean, invstd,

@@ -45,6 +45,8 @@ class _LinearBatchNormSiLU(torch.autograd.Function):
         )
         del y
         F.silu(out, inplace=True)
+        if bn_training:  # as in edge_gating: the running statistics are not needed
+            running_mean = running_var = None
         ctx.save_for_backward(
             x, weight, bias, bn_weight, bn_bias, running_mean, running_var, mean, invstd
         )

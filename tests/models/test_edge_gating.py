@@ -178,3 +178,22 @@ def test_recomputed_mlp_gradcheck_and_autocast():
     assert y.dtype == torch.bfloat16
     y.float().sum().backward()
     assert all(p.grad.dtype == torch.float32 for p in block.parameters())
+
+
+def test_two_forward_passes_then_one_backward():
+    """The running statistics are updated at every training forward; the backward of an
+    earlier pass uses the batch statistics it saved (gradients equal one pass at a time)."""
+    x, edge_index, edge_attr = graph()
+    layer, _ = layer_pair(6, True, True, True)
+    embed = mlp([6, 6], batch_norm=True, activate_last=True, recompute=True).double()
+    first = layer(embed(x), edge_index, edge_attr)
+    second = layer(embed(x * 2), edge_index, edge_attr)
+    (first[0].sum() + first[1].sum() + second[0].sum() + second[1].sum()).backward()
+    together = [p.grad.clone() for p in layer.parameters()]
+    layer.zero_grad()
+    embed.zero_grad()
+    for scale in (1, 2):
+        h, e = layer(embed(x * scale), edge_index, edge_attr)
+        (h.sum() + e.sum()).backward()
+    for joint, separate in zip(together, layer.parameters(), strict=True):
+        torch.testing.assert_close(joint, separate.grad)
