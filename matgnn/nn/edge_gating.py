@@ -102,8 +102,9 @@ class _EdgeGating(torch.autograd.Function):
         # d gate = d weighted[dst] * values[src] + d norm[dst]; then through the sigmoid.
         grad_m = values.index_select(0, src).mul_(grad_messages)
         grad_values = torch.zeros_like(values).index_add_(0, src, grad_messages.mul_(gate))
+        # reuse that buffer for d norm[dst]: one per-edge buffer less at the peak
+        grad_m.add_(torch.index_select(grad_norm, 0, dst, out=grad_messages))
         del grad_messages
-        grad_m.add_(grad_norm.index_select(0, dst))
         torch.ops.aten.sigmoid_backward.grad_input(grad_m, gate, grad_input=grad_m)
         del gate
         grad_bn_weight = grad_bn_bias = None
