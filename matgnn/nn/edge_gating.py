@@ -29,6 +29,46 @@ def compute_dtype(reference: Tensor) -> torch.dtype:
     return reference.dtype
 
 
+def batch_norm_silu_backward(
+    grad_out: Tensor,
+    x: Tensor,
+    bn_weight: Tensor | None,
+    bn_bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    mean: Tensor,
+    invstd: Tensor,
+    training: bool,
+    eps: float,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Gradients of ``SiLU(BN(x))`` with respect to ``x`` and the batch-norm weight and bias,
+    recomputing the normalised values from ``x`` (``mean``, ``invstd``: the batch statistics
+    that ``torch.native_batch_norm`` returned in training; unused in eval mode)."""
+    dtype = x.dtype
+    if training:
+        stats_mean, stats_invstd = mean, invstd
+    else:
+        stats_mean, stats_invstd = running_mean, (running_var + eps).rsqrt()
+    scale = stats_invstd if bn_weight is None else bn_weight * stats_invstd
+    shift = -stats_mean * scale if bn_bias is None else bn_bias - stats_mean * scale
+    normalized = torch.addcmul(shift.to(dtype), x, scale.to(dtype))
+    grad_normalized = torch.ops.aten.silu_backward.grad_input(
+        grad_out, normalized, grad_input=normalized
+    )
+    return torch.ops.aten.native_batch_norm_backward(
+        grad_normalized,
+        x,
+        bn_weight,
+        running_mean,
+        running_var,
+        mean if training else None,
+        invstd if training else None,
+        training,
+        eps,
+        [True, bn_weight is not None, bn_bias is not None],
+    )
+
+
 class _EdgeGating(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -110,27 +150,10 @@ class _EdgeGating(torch.autograd.Function):
         grad_bn_weight = grad_bn_bias = None
         if ctx.update_edges:
             grad_out = grad_out.to(dtype)
-            if not ctx.bn_training:
-                mean, invstd = running_mean, (running_var + ctx.eps).rsqrt()
-            scale = invstd if bn_weight is None else bn_weight * invstd
-            shift = -mean * scale if bn_bias is None else bn_bias - mean * scale
-            normalized = torch.addcmul(shift.to(dtype), m, scale.to(dtype))
-            grad_normalized = torch.ops.aten.silu_backward.grad_input(
-                grad_out, normalized, grad_input=normalized
-            )
-            grad_bn_m, grad_bn_weight, grad_bn_bias = torch.ops.aten.native_batch_norm_backward(
-                grad_normalized,
-                m,
-                bn_weight,
-                running_mean,
-                running_var,
-                mean if ctx.bn_training else None,
-                invstd if ctx.bn_training else None,
-                ctx.bn_training,
-                ctx.eps,
-                [True, bn_weight is not None, bn_bias is not None],
-            )
-            del grad_normalized
+            grad_bn_m, grad_bn_weight, grad_bn_bias = batch_norm_silu_backward(
+                grad_out, m, bn_weight, bn_bias, running_mean, running_var,
+                mean, invstd, ctx.bn_training, ctx.eps,
+            )  # fmt: skip
             grad_m.add_(grad_bn_m)
             del grad_bn_m
         num_nodes = values.size(0)

@@ -18,7 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from matgnn.nn.edge_gating import batch_norm_arguments, compute_dtype
+from matgnn.nn.edge_gating import (
+    batch_norm_arguments,
+    batch_norm_silu_backward,
+    compute_dtype,
+)
 
 
 class _LinearBatchNormSiLU(torch.autograd.Function):
@@ -62,27 +66,11 @@ class _LinearBatchNormSiLU(torch.autograd.Function):
         dtype = x.dtype
         grad_out = grad_out.to(dtype)
         y = F.linear(x, weight, bias)
-        if not ctx.bn_training:
-            mean, invstd = running_mean, (running_var + ctx.eps).rsqrt()
-        scale = invstd if bn_weight is None else bn_weight * invstd
-        shift = -mean * scale if bn_bias is None else bn_bias - mean * scale
-        normalized = torch.addcmul(shift.to(dtype), y, scale.to(dtype))
-        grad_normalized = torch.ops.aten.silu_backward.grad_input(
-            grad_out, normalized, grad_input=normalized
-        )
-        grad_y, grad_bn_weight, grad_bn_bias = torch.ops.aten.native_batch_norm_backward(
-            grad_normalized,
-            y,
-            bn_weight,
-            running_mean,
-            running_var,
-            mean if ctx.bn_training else None,
-            invstd if ctx.bn_training else None,
-            ctx.bn_training,
-            ctx.eps,
-            [True, bn_weight is not None, bn_bias is not None],
-        )
-        del grad_normalized, y
+        grad_y, grad_bn_weight, grad_bn_bias = batch_norm_silu_backward(
+            grad_out, y, bn_weight, bn_bias, running_mean, running_var,
+            mean, invstd, ctx.bn_training, ctx.eps,
+        )  # fmt: skip
+        del y
         grad_x = grad_y @ weight if ctx.needs_input_grad[0] else None
         grad_weight = grad_y.t() @ x
         grad_bias = None if bias is None else grad_y.sum(0)
