@@ -265,6 +265,17 @@ def matgl_m3gnet(structures, target, steps: int, bf16: bool) -> Row | None:
     return Row("matgl M3GNet (reference)", g.edge_index.size(1), angles, *measured)
 
 
+def gemm_rate(repeat: int = 5) -> float:
+    """GFLOP/s of a ``[100000, 256] @ [256, 256]`` float32 product here (the shape of ALIGNN's
+    largest per-angle GEMM): the rate that bounds every row's matrix-product time."""
+    a, b = torch.randn(100_000, 256), torch.randn(256, 256)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * 100_000 * 256 * 256 * repeat / (time.perf_counter() - start) / 1e9
+
+
 def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     """Measure one row in this process and print it as JSON on the last line."""
     if args.allocator == "retain":
@@ -331,6 +342,11 @@ def main() -> None:
                 flush=True,
             )
     print(f"\nstructures: {args.batch} from {source}")
+    rate = gemm_rate()
+    print(f"fp32 GEMM rate, [100000, 256] @ [256, 256]: {rate:.0f} GFLOP/s")
+    for (_, precision), row in rows.items():
+        if precision == "fp32":
+            print(f"GEMM floor {row.name}: {row.gemm_gflop / rate:.2f} s of {row.seconds:.2f} s")
     if ("upstream", "fp32") not in rows:
         return
     comparisons = [
