@@ -59,3 +59,21 @@ def dos_plot(
     fig.suptitle(f"test set: median MSE {np.median(error):.3g} (n = {len(error)})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def learning_curves_plot(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, ylabel: str
+) -> None:
+    """One line per run (``{label: (epochs, values)}``) on a log scale, e.g. the validation
+    MAE of each Matbench fold against the epoch."""
+    fig = Figure(figsize=(6, 4), dpi=120)
+    ax = fig.subplots()
+    for label, (epochs, values) in curves.items():
+        ax.plot(epochs, values, lw=1.2, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if all((v > 0).all() for _, v in curves.values()):
+        ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)

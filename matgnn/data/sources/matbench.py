@@ -18,6 +18,8 @@ import bz2
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -102,9 +104,38 @@ def matbench(
     )
 
 
+_frames: dict[tuple[str, str | None], pd.DataFrame] | None = None
+
+
+@contextmanager
+def frames_kept() -> Iterator[None]:
+    """Within this block :func:`load_frame` reads each (task, data_dir) once and then returns
+    the same DataFrame (the Matbench runner loads one task for five folds)."""
+    global _frames
+    outer = _frames
+    _frames = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _frames = outer
+
+
 def load_frame(task: str, data_dir: str | Path | None) -> pd.DataFrame:
     """The task's DataFrame indexed by mbid: a local copy in ``data_dir`` if there is one, else
-    the official loader (which downloads once to ``$MATMINER_DATA``)."""
+    the official loader (which downloads once to ``$MATMINER_DATA``).
+
+    A composition task's official target table (``matbench_targets/<task>.json.bz2``: mbid,
+    composition, target) is a complete local copy: its input is the composition."""
+    key = (task, None if data_dir is None else str(data_dir))
+    if _frames is not None and key in _frames:
+        return _frames[key]
+    frame = _load_frame(task, data_dir)
+    if _frames is not None:
+        _frames[key] = frame
+    return frame
+
+
+def _load_frame(task: str, data_dir: str | Path | None) -> pd.DataFrame:
     if data_dir is not None:
         folder = Path(data_dir)
         path = local_file(task, folder)
@@ -112,6 +143,12 @@ def load_frame(task: str, data_dir: str | Path | None) -> pd.DataFrame:
             return read_matbench_json(path, task)
         if task in ROW_ALIGNED and local_file(ROW_ALIGNED[task], folder) is not None:
             return _row_aligned_frame(task, folder)
+        table = folder / TARGETS_DIR / f"{task}.json.bz2"
+        if _input_type(task) == "composition" and table.is_file():
+            from matbench.metadata import mbv01_metadata
+
+            columns = [mbv01_metadata[task].input_type, mbv01_metadata[task].target]
+            return read_target_table(table)[columns]
         log.warning("%s: no local copy in %s; loading through matbench/matminer", task, folder)
     from matbench.data_ops import load
 
@@ -122,6 +159,19 @@ def load_frame(task: str, data_dir: str | Path | None) -> pd.DataFrame:
             f"{task}: no local copy in {data_dir} (looked for {task}.json.gz and "
             f"{PARTIAL_DIR}/{task}_partial.json.gz) and matminer could not load it: {error}"
         ) from error
+
+
+def _input_type(task: str) -> str:
+    from matbench.metadata import mbv01_metadata
+
+    return mbv01_metadata[task].input_type
+
+
+def read_target_table(path: Path) -> pd.DataFrame:
+    """An official target table (bz2 JSON ``{"mbid": [...], "composition": [...], <target>:
+    [...], ...}``) indexed by mbid."""
+    with bz2.open(path) as handle:
+        return pd.DataFrame(json.load(handle)).set_index("mbid")
 
 
 def local_file(task: str, data_dir: Path) -> Path | None:
@@ -167,8 +217,7 @@ def _row_aligned_frame(task: str, data_dir: Path) -> pd.DataFrame:
     if path is None or not table.is_file():
         raise FileNotFoundError(f"{task}: needs {sibling}'s structures and {table} in {data_dir}")
     structures = read_matbench_json(path, sibling)
-    with bz2.open(table) as handle:
-        official = pd.DataFrame(json.load(handle)).set_index("mbid")
+    official = read_target_table(table)
     target = mbv01_metadata[task].target
     row = {sid: int(sid.rsplit("-", 1)[1]) - 1 for sid in structures.index}
     own_ids = mbids(task, [row[s] for s in structures.index], mbv01_metadata[task].n_samples)

@@ -1,0 +1,337 @@
+"""``python -m matgnn.matbench model=<name> task=matbench_<task> [folds=[...]]``: train one
+model per official fold, predict the fold's test rows, record them through matbench.
+
+For each requested fold that the submission folder has not recorded yet:
+
+1. train with :func:`matgnn.train.run` on the fold's training rows (the task config's source
+   gives the official fold; a seeded ``task.data.split.val`` share of it is held out for early
+   stopping and the best checkpoint), into ``<submission>/<task>/fold_<k>``; a fold whose run
+   was killed resumes from its ``last.ckpt``;
+2. predict the fold's test inputs as matbench hands them out
+   (``MatbenchTask.get_test_data(fold, include_target=False)``) with the best checkpoint;
+3. write the fold's ``record.json`` (:class:`~matgnn.matbench.submission.FoldRecord`).
+
+When every official fold is recorded: a complete copy goes through ``MatbenchTask.record`` into
+``results.json.gz`` (validated on reading back); a partial copy only gets
+``partial_scores.json``, labelled as not a submission. A bad request (unknown task, a
+composition task, a fold out of range, no data) is one line on stderr and exit status 2, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from matgnn.config_dir import CONFIG_PATH, group_options
+from matgnn.data.sources.matbench import frames_kept
+from matgnn.matbench.data import MatbenchData, MatbenchError, check_folds, task_metadata
+from matgnn.matbench.submission import (
+    FoldRecord,
+    SubmissionFolder,
+    requirements,
+)
+
+log = logging.getLogger(__name__)
+
+#: what info.json lists as requirements (name==installed version)
+REQUIREMENTS = (
+    "matgnn",
+    "matbench",
+    "torch",
+    "torch-geometric",
+    "lightning",
+    "hydra-core",
+    "e3nn",
+    "pymatgen",
+    "matminer",
+    "numpy",
+    "scikit-learn",
+)
+# Hydra config groups whose option a request may name on the command line
+CHECKED_GROUPS = ("model", "task", "trainer", "optimizer", "scheduler", "logger")
+
+
+def check_request(argv: list[str]) -> None:
+    """Refuse an unknown task or option before Hydra composes anything (one line, exit 2)."""
+    for argument in argv:
+        key, sep, value = argument.partition("=")
+        key = key.lstrip("+~")
+        if not sep or key not in CHECKED_GROUPS or "," in value:
+            continue
+        if key == "task":
+            matbench_task_name(value)
+        elif value not in group_options(key):
+            raise MatbenchError(f"unknown {key} {value!r}; choose one of {group_options(key)}")
+
+
+def matbench_task_name(option: str) -> str:
+    """The Matbench task of the task config ``option`` (``matbench_phonons``), or a one-line
+    reason why it is not one."""
+    from matbench.metadata import mbv01_metadata
+
+    structure = [t for t in group_options("task") if t in mbv01_metadata]
+    if option in mbv01_metadata and mbv01_metadata[option].input_type != "structure":
+        raise MatbenchError(
+            f"{option} is a composition task (its input is a chemical formula); matgnn's models "
+            f"need crystal structures: choose one of {structure}"
+        )
+    if option not in group_options("task"):
+        raise MatbenchError(f"unknown task {option!r}; Matbench tasks: {structure}")
+    if option not in mbv01_metadata:
+        raise MatbenchError(f"task {option!r} is not a Matbench task; choose one of {structure}")
+    return option
+
+
+def fold_config(cfg: DictConfig, fold: int, fold_dir: Path) -> DictConfig:
+    """The training config of one fold: its official split, its own run folder, and the run's
+    ``last.ckpt`` to resume from when an earlier attempt left one."""
+    fold_cfg = copy.deepcopy(cfg)
+    fold_cfg.task.fold = fold
+    fold_cfg.paths.output_dir = str(fold_dir)
+    fold_cfg.ckpt_path = "last" if (fold_dir / "checkpoints" / "last.ckpt").is_file() else None
+    return fold_cfg
+
+
+def predict_fold(model, data: MatbenchData, fold: int) -> tuple[list[str], np.ndarray]:
+    """Predictions of the fold's test rows (official order), from inputs alone: matbench's
+    ``get_test_data(fold, include_target=False)`` for a complete copy, the rows present
+    otherwise. Regression: the value; classification: the probability of ``True``."""
+    from matgnn.inference import predict
+
+    rows = data.fold_rows(fold)
+    if data.complete:
+        inputs = data.matbench_task().get_test_data(fold, include_target=False)
+        ids, structures = list(inputs.index), list(inputs)
+    else:
+        ids, structures = rows.test, data.inputs(rows.test)
+    predictions = predict(model, structures, ids)
+    if predictions.rejected:
+        first = next(iter(predictions.rejected.items()))
+        raise MatbenchError(
+            f"{data.task} fold {fold}: {len(predictions.rejected)} test structures could not "
+            f"be predicted (first: {first[0]}: {first[1]}); matbench needs every test row"
+        )
+    output = model.outputs[0]
+    values = np.asarray(predictions[output.name], dtype=float)
+    if data.metadata.task_type == "classification":
+        values = values.reshape(len(ids), -1)[:, -1]  # probability of class 1 (True)
+    return ids, values.reshape(len(ids), -1)[:, 0]
+
+
+def fold_params(cfg: DictConfig, fold_dir: Path, metrics: dict[str, float]) -> dict[str, Any]:
+    """What ``MatbenchTask.record(params=...)`` keeps about the fold's model."""
+    from matgnn.checkpoint import read_checkpoint
+
+    best = read_checkpoint(fold_dir / "checkpoints" / "best.ckpt")
+    curve = validation_curve(fold_dir)
+    return {
+        "model": HydraConfig.get().runtime.choices.get("model"),
+        "seed": int(cfg.seed),
+        "max_epochs": int(cfg.trainer.max_epochs),
+        "epochs_trained": 0 if curve is None else len(curve[1]),
+        "best_epoch": int(best["epoch"]),
+        "batch_size": int(cfg.task.data.batch_size),
+        "optimizer": str(cfg.optimizer._target_),
+        "lr": float(cfg.optimizer.lr),
+        "validation_fraction": float(cfg.task.data.split.val),
+        "training_test_metrics": {k: float(v) for k, v in metrics.items()},
+    }
+
+
+def validation_curve(fold_dir: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The validation MAE (or loss) of a fold's run by epoch, from its CSV logs (all versions:
+    a resumed run writes a new one): ``(metric, epochs, values)``."""
+    import pandas as pd
+
+    logs = sorted(fold_dir.glob("logs/version_*/metrics.csv"))
+    if not logs:
+        return None
+    frame = pd.concat([pd.read_csv(p) for p in logs], ignore_index=True)
+    columns = [c for c in frame.columns if c.startswith("val_") and c.endswith("_mae")]
+    metric = columns[0] if columns else "val_loss"
+    if metric not in frame:
+        return None
+    series = frame[["epoch", metric]].dropna().drop_duplicates("epoch", keep="last")
+    return metric, series["epoch"].to_numpy(), series[metric].to_numpy()
+
+
+def learning_curves(task_dir: Path) -> Path | None:
+    """``learning_curves.png``: the validation MAE of every fold against the epoch."""
+    from matgnn.plots import learning_curves_plot
+
+    curves, metric = {}, "val_loss"
+    for fold_dir in sorted(task_dir.glob("fold_*")):
+        curve = validation_curve(fold_dir)
+        if curve is not None:
+            metric, epochs, values = curve
+            curves[fold_dir.name] = (epochs, values)
+    if not curves:
+        return None
+    path = task_dir / "learning_curves.png"
+    learning_curves_plot(curves, path, metric)
+    return path
+
+
+def run_matbench(cfg: DictConfig) -> SubmissionFolder:
+    """Run the requested folds (see module docstring); returns the submission folder."""
+    from matgnn.checkpoint import load_model
+    from matgnn.train import run as train_run
+
+    task = matbench_task_name(str(cfg.task.get("matbench_task") or cfg.task.get("name")))
+    metadata = task_metadata(task)
+    folds = check_folds(task, OmegaConf.to_container(cfg.folds, resolve=True))
+    limit = cfg.task.data.source.get("limit")
+    with frames_kept():
+        data = MatbenchData.load(task, cfg.paths.data_dir)
+        if limit:
+            data.frame = data.frame.iloc[: int(limit)]
+        folder = SubmissionFolder(cfg.submission_dir)
+        task_dir = folder.task_dir(task)
+        handler = start_task_folder(cfg, task_dir)
+        try:
+            log.info(
+                "%s (%s, %d of %d rows, %s copy) folds %s into %s",
+                task,
+                metadata.unit,
+                len(data.frame),
+                metadata.n_samples,
+                "complete" if data.complete else "PARTIAL",
+                folds,
+                folder.root,
+            )
+            for fold in folds:
+                if fold in folder.recorded_folds(task):
+                    log.info("%s fold %d: already recorded, skipped", task, fold)
+                    continue
+                fold_dir = folder.fold_dir(task, fold)
+                fold_cfg = fold_config(cfg, fold, fold_dir)
+                if fold_cfg.ckpt_path:
+                    log.info("%s fold %d: resuming from %s", task, fold, fold_dir)
+                start = time.perf_counter()
+                metrics = train_run(fold_cfg)
+                model = load_model(fold_dir / "checkpoints" / "best.ckpt")
+                ids, values = predict_fold(model, data, fold)
+                record = FoldRecord.make(
+                    data,
+                    fold,
+                    ids,
+                    values,
+                    params=fold_params(fold_cfg, fold_dir, metrics),
+                    wall_time_s=round(time.perf_counter() - start, 1),
+                )
+                folder.write_record(record)
+                log.info("%s fold %d: %s (%.0f s)", task, fold, record.scores, record.wall_time_s)
+                if not data.complete:
+                    folder.write_partial_scores(data)
+            learning_curves(task_dir)
+            folder.write_info(info(cfg))
+            if data.complete and folder.all_recorded(task):
+                folder.write_results(data, user_metadata(cfg, task))
+            elif not data.complete:
+                log.warning(
+                    "%s: partial copy (%d of %d rows): scores in %s, not a submission",
+                    task,
+                    len(data.frame),
+                    metadata.n_samples,
+                    folder.root / "partial_scores.json",
+                )
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    return folder
+
+
+def start_task_folder(cfg: DictConfig, task_dir: Path) -> logging.Handler:
+    """Create the task folder with the resolved config and command line; refuse to mix a
+    different model or training recipe into folds recorded before. Returns the log handler
+    that copies this run's log into ``run.log``."""
+    config = OmegaConf.to_yaml(cfg, resolve=True)
+    recipe = _recipe(cfg)
+    saved = task_dir / "config.yaml"
+    if saved.is_file() and any(task_dir.glob("fold_*/record.json")):
+        earlier = _recipe(OmegaConf.load(saved))
+        if earlier != recipe:
+            changed = sorted(k for k in recipe if recipe[k] != earlier.get(k))
+            raise MatbenchError(
+                f"{task_dir} holds folds recorded with another {changed}; use another "
+                "submission_dir or the original overrides"
+            )
+    task_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(config)
+    command = shlex.join([sys.executable, "-m", "matgnn.matbench", *sys.argv[1:]])
+    with open(task_dir / "command.txt", "a") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
+    if logging.getLogger("matgnn").getEffectiveLevel() > logging.INFO:
+        logging.getLogger("matgnn").setLevel(logging.INFO)  # run.log keeps the fold lines
+    handler = logging.FileHandler(task_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
+def _recipe(cfg: DictConfig) -> dict[str, Any]:
+    """The parts of a config that make a fold's model: mixing two recipes in one task of a
+    submission is refused."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    recipe = {k: plain.get(k) for k in ("model", "optimizer", "scheduler", "seed")}
+    recipe["max_epochs"] = plain.get("trainer", {}).get("max_epochs")
+    recipe["task"] = {k: v for k, v in plain.get("task", {}).items() if k != "fold"}
+    return recipe
+
+
+def info(cfg: DictConfig) -> dict[str, Any]:
+    """info.json of the submission (the leaderboard's fields); ``notes`` joins the notes of
+    every task run into this folder (``<task>: <notes>``)."""
+    notes = []
+    for saved in sorted(Path(cfg.submission_dir).glob("*/config.yaml")):
+        task_notes = OmegaConf.load(saved).get("notes")
+        if task_notes:
+            notes.append(f"{saved.parent.name}: {task_notes}")
+    return {
+        "authors": cfg.authors,
+        "algorithm": cfg.submission.algorithm,
+        "algorithm_long": " ".join(str(cfg.submission.algorithm_long).split()),
+        "bibtex_refs": " ".join(str(cfg.submission.bibtex_refs).split()),
+        "notes": "; ".join(notes) or None,
+        "requirements": {"python": requirements(REQUIREMENTS)},
+    }
+
+
+def user_metadata(cfg: DictConfig, task: str) -> dict[str, Any]:
+    """``MatbenchBenchmark.add_metadata``: what produced the recorded folds."""
+    return {
+        "algorithm": str(cfg.submission.algorithm),
+        "model": str(HydraConfig.get().runtime.choices.get("model")),
+        "command": shlex.join(["python", "-m", "matgnn.matbench", *sys.argv[1:]]),
+        "requirements": requirements(REQUIREMENTS),
+        "config_of_last_task": f"{task}/config.yaml",
+    }
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="matbench")
+def _main(cfg: DictConfig) -> None:
+    try:
+        run_matbench(cfg)
+    except MatbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    try:
+        check_request(sys.argv[1:])
+    except MatbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    _main()

@@ -1,0 +1,158 @@
+"""``python -m matgnn.matbench``: bad requests refused in one line (exit 2, nothing written),
+folds trained and recorded, recorded folds skipped, a killed fold resumed from last.ckpt.
+
+Runs on the shipped partial copy of matbench_phonons (tests/matbench/data, 80 real rows), so no
+``../shared`` is needed; the complete-copy recording path is tested in test_submission.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+
+from matgnn.config_dir import CONFIG_DIR
+from matgnn.matbench import runner
+from matgnn.matbench.submission import INFO, NOT_A_SUBMISSION, PARTIAL_SCORES, RESULTS
+from tests.matbench import DATA
+from tests.models.helpers import SMALL
+
+FAST = [
+    "task.data.batch_size=16",
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "+trainer.enable_progress_bar=false",
+    *SMALL["cgcnn"],
+]
+
+
+def matbench_cli(cwd: Path, *overrides: str, env: dict | None = None):
+    command = [sys.executable, "-m", "matgnn.matbench", "paths.cache_dir=cache", *overrides]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=cwd, env=env or os.environ.copy()
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["task=matbench_nonsense"], "unknown task 'matbench_nonsense'; Matbench tasks: ["),
+        (["task=matbench_steels"], "matbench_steels is a composition task"),
+        (["task=mp2018_eform"], "task 'mp2018_eform' is not a Matbench task"),
+        (["model=schnet"], "unknown model 'schnet'"),
+        (["folds=[0,5]"], "fold(s) [5] out of range: matbench_phonons has folds 0-4"),
+        (["folds=[]"], "fold(s) [] out of range"),
+    ],
+)
+def test_bad_request_is_one_line_exit_2_and_writes_nothing(tmp_path, overrides, message):
+    result = matbench_cli(tmp_path, f"paths.data_dir={DATA}", *overrides)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_local_copy_and_no_network_is_one_line_exit_2(tmp_path):
+    """No copy in data_dir: matbench's loader tries to download, which fails here (a dead proxy
+    stands in for no network, so the test means the same on a connected machine)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    env = os.environ.copy()
+    dead = "http://127.0.0.1:9"
+    env.update(HTTP_PROXY=dead, HTTPS_PROXY=dead, http_proxy=dead, https_proxy=dead)
+    env["MATMINER_DATA"] = str(tmp_path / "matminer")
+    result = matbench_cli(
+        work, "task=matbench_jdft2d", f"paths.data_dir={tmp_path / 'empty'}", env=env
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: matbench_jdft2d: no local copy in"), lines
+    assert list(work.iterdir()) == []
+
+
+def test_folds_are_recorded_skipped_when_done_and_partial_data_is_not_a_submission(tmp_path):
+    common = [f"paths.data_dir={DATA}", "submission_root=subs", *FAST]
+    result = matbench_cli(tmp_path, "folds=[0,1]", *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = tmp_path / "subs" / "matbench_v0.1_matgnn_cgcnn"
+    task_dir = root / "matbench_phonons"
+    records = {f: task_dir / f"fold_{f}" / "record.json" for f in range(3)}
+    assert records[0].is_file() and records[1].is_file() and not records[2].exists()
+    first = records[0].read_text()
+    record = json.loads(first)
+    assert record["complete_data"] is False
+    assert record["rows"]["test_present"] == len(record["ids"]) == len(record["predictions"])
+    assert record["rows"]["test_official"] == 253
+    assert record["params"]["epochs_trained"] == 1
+    for name in ("checkpoints/best.ckpt", "test_predictions.csv", "split.json"):
+        assert (task_dir / "fold_0" / name).is_file(), name
+    assert (task_dir / "learning_curves.png").is_file()
+    assert (task_dir / "config.yaml").is_file() and (task_dir / "run.log").is_file()
+    # partial copy: scored with matbench's metrics, labelled, and no results.json.gz
+    assert not (root / RESULTS).exists()
+    scores = json.loads((root / PARTIAL_SCORES).read_text())
+    assert scores["WARNING"] == NOT_A_SUBMISSION
+    assert scores["tasks"]["matbench_phonons"]["folds_recorded"] == [0, 1]
+    assert scores["tasks"]["matbench_phonons"]["rows"] == {"present": 80, "official": 1265}
+    info = json.loads((root / INFO).read_text())
+    assert info["algorithm"] == "matgnn CGCNN"
+    assert any(r.startswith("matbench==") for r in info["requirements"]["python"])
+    assert set(info) == {
+        "authors", "algorithm", "algorithm_long", "bibtex_refs", "notes", "requirements"
+    }  # fmt: skip
+
+    # a second run with more folds skips the recorded ones and leaves them untouched
+    result = matbench_cli(tmp_path, "folds=[0,1,2]", *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert records[0].read_text() == first and records[2].is_file()
+    assert "fold 0: already recorded, skipped" in (task_dir / "run.log").read_text()
+    # another recipe cannot be mixed into the recorded folds
+    result = matbench_cli(tmp_path, "folds=[3]", *common, "optimizer.lr=0.01")
+    assert (
+        result.returncode == 2
+        and "holds folds recorded with another ['optimizer', 'scheduler']" in (result.stderr)
+    )
+    assert not (task_dir / "fold_3").exists()
+
+
+def compose_matbench(tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="matbench",
+            overrides=[
+                f"paths.data_dir={DATA}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                f"submission_root={tmp_path / 'subs'}",
+                *FAST,
+                *overrides,
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def test_a_fold_killed_after_training_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed after training")
+
+    monkeypatch.setattr(runner, "predict_fold", killed)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_matbench(compose_matbench(tmp_path, "folds=[4]", "scheduler=none"))
+    fold_dir = tmp_path / "subs" / "matbench_v0.1_matgnn_cgcnn" / "matbench_phonons" / "fold_4"
+    assert (fold_dir / "checkpoints" / "last.ckpt").is_file()
+    assert not (fold_dir / "record.json").exists()
+
+    monkeypatch.undo()
+    cfg = compose_matbench(tmp_path, "folds=[4]", "scheduler=none", "trainer.max_epochs=2")
+    assert runner.fold_config(cfg, 4, fold_dir).ckpt_path == "last"
+    runner.run_matbench(cfg)
+    record = json.loads((fold_dir / "record.json").read_text())
+    assert record["params"]["epochs_trained"] == 2  # one epoch before the kill, one after
+    assert "resuming from" in (fold_dir.parent / "run.log").read_text()
