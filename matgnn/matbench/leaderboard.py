@@ -5,9 +5,10 @@ submission folders (never by hand):
 
 For every ``matbench_v0.1_matgnn_*`` folder under ``--root``: the tasks of ``results.json.gz``
 (read back through matbench, which validates them: leaderboard-comparable) and of
-``partial_scores.json`` (partial copies: marked, not comparable). ``--update`` replaces the block
-between ``<!-- matbench-leaderboard:start -->`` and ``<!-- matbench-leaderboard:end -->`` in each
-file; without it the table is printed.
+``partial_scores.json`` (partial copies: marked, not comparable), and a per-fold table from the
+folds' records. ``--update`` replaces the blocks between ``<!-- matbench-leaderboard:start -->``
+/ ``<!-- matbench-leaderboard:end -->`` and ``<!-- matbench-folds:start -->`` /
+``<!-- matbench-folds:end -->`` in each file; without it the tables are printed.
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matgnn.matbench.data import task_metadata
-from matgnn.matbench.submission import PARTIAL_SCORES, PREFIX, RESULTS, read_results
+from matgnn.matbench.submission import (
+    PARTIAL_SCORES,
+    PREFIX,
+    RESULTS,
+    SubmissionFolder,
+    read_results,
+)
 
 START = "<!-- matbench-leaderboard:start -->"
 END = "<!-- matbench-leaderboard:end -->"
+FOLDS_START = "<!-- matbench-folds:start -->"
+FOLDS_END = "<!-- matbench-folds:end -->"
 
 #: Leaderboard entries to compare with: Matbench v0.1, snapshot of January 2024 (mean MAE over
 #: the five folds), as quoted in issue 11 of this project.
@@ -109,16 +118,47 @@ def table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def update(path: Path, text: str) -> bool:
-    """Replace the marked block of ``path`` with ``text``; returns whether it changed."""
+def fold_table(root: Path) -> str:
+    """Per submission, task and fold: rows present, MAE, epochs trained (best epoch) and wall
+    time, from the folds' ``record.json``."""
+    lines = [
+        "| algorithm | task | fold | test rows (present/official) | MAE | epochs (best) | "
+        "wall time (s) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for folder in sorted(root.glob(f"{PREFIX}*")):
+        submission = SubmissionFolder(folder)
+        for task in submission.tasks():
+            for fold in submission.recorded_folds(task):
+                r = submission.read_record(task, fold)
+                epochs = r.params.get("epochs_trained", "")
+                best = r.params.get("best_epoch")
+                epochs = f"{epochs} ({best + 1})" if best is not None else epochs
+                wall = "" if r.wall_time_s is None else f"{r.wall_time_s:.0f}"
+                lines.append(
+                    f"| matgnn {folder.name.removeprefix(PREFIX)} | {task} | {fold} | "
+                    f"{r.rows['test_present']}/{r.rows['test_official']} | "
+                    f"{r.scores['mae']:.4g} | {epochs} | {wall} |"
+                )
+    return "\n".join(lines)
+
+
+def update(path: Path, text: str, start: str = START, end: str = END) -> bool:
+    """Replace the block between ``start`` and ``end`` in ``path`` with ``text`` (a file
+    without the block is left alone); returns whether it changed."""
     content = path.read_text()
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(content):
-        raise ValueError(f"{path} has no {START} ... {END} block")
-    new = pattern.sub(lambda _: f"{START}\n{text}\n{END}", content)
+        return False
+    new = pattern.sub(lambda _: f"{start}\n{text}\n{end}", content)
     if new != content:
         path.write_text(new)
     return new != content
+
+
+def blocks(root: Path) -> dict[tuple[str, str], str]:
+    """Every generated block: ``{(start, end): text}``."""
+    return {(START, END): table(root), (FOLDS_START, FOLDS_END): fold_table(root)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,11 +166,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path("benchmarks/matbench"))
     parser.add_argument("--update", type=Path, nargs="*", default=[])
     args = parser.parse_args(argv)
-    text = table(args.root)
+    generated = blocks(args.root)
     if not args.update:
-        print(text)
+        print("\n\n".join(generated.values()))
     for path in args.update:
-        print(f"{path}: {'updated' if update(path, text) else 'unchanged'}")
+        changed = [update(path, text, *marks) for marks, text in generated.items()]
+        print(f"{path}: {'updated' if any(changed) else 'unchanged'}")
 
 
 if __name__ == "__main__":

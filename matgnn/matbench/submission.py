@@ -132,7 +132,7 @@ class SubmissionFolder:
         return self.fold_dir(task, fold) / RECORD
 
     def tasks(self) -> list[str]:
-        return sorted(p.parent.parent.name for p in self.root.glob(f"*/fold_*/{RECORD}"))
+        return sorted({p.parent.parent.name for p in self.root.glob(f"*/fold_*/{RECORD}")})
 
     def recorded_folds(self, task: str) -> list[int]:
         return [f for f in official_folds(task) if self.record_path(task, f).is_file()]

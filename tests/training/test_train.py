@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -178,6 +179,42 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert first["epoch"] == 0
     assert resumed["loops"]["fit_loop"]["epoch_progress"]["total"]["started"] == 3
     assert resumed["global_step"] == first["global_step"] + 4
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAtEpoch(L.Callback):
+    """Dies at the start of epoch ``epoch``, as a killed job would (no end-of-training save)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise Killed(f"killed at epoch {self.epoch}")
+
+
+def test_last_checkpoint_is_the_latest_epoch_when_a_run_dies(tmp_path):
+    """best.ckpt monitors the epoch number (min), so it improves only at epoch 0; the run
+    dies at the start of epoch 2. last.ckpt, what the run resumes from, must be epoch 1's."""
+    cfg = train_config(
+        tmp_path,
+        "cgcnn",
+        "scheduler=none",
+        "trainer.max_epochs=4",
+        "callbacks.checkpoint.monitor=epoch",
+        "+callbacks.kill._target_=tests.training.test_train.KillAtEpoch",
+        "+callbacks.kill.epoch=2",
+    )
+    with pytest.raises(Killed):
+        run(cfg)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert best["global_step"] == 2  # 2 batches per epoch (limit_train_batches)
+    assert last["global_step"] == 4
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
 def test_a_tensor_task_on_an_invariant_model_fails_before_building_graphs(tmp_path):
