@@ -185,7 +185,7 @@ def learning_curves(task_dir: Path) -> Path | None:
 
 def run_matbench(cfg: DictConfig) -> SubmissionFolder:
     """Run the requested folds (see module docstring); returns the submission folder."""
-    from matgnn.checkpoint import load_model
+    from matgnn.checkpoint import load_model, slim_checkpoint
     from matgnn.train import run as train_run
 
     task = matbench_task_name(str(cfg.task.get("matbench_task") or cfg.task.get("name")))
@@ -230,6 +230,7 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                     params=fold_params(fold_cfg, fold_dir, metrics),
                     wall_time_s=round(time.perf_counter() - start, 1),
                 )
+                slim_checkpoint(fold_dir / "checkpoints" / "best.ckpt", fold_dir / "model.ckpt")
                 folder.write_record(record)
                 log.info("%s fold %d: %s (%.0f s)", task, fold, record.scores, record.wall_time_s)
                 if not data.complete:

@@ -10,8 +10,10 @@ format, plus one folder per task with everything that produced it)::
     partial_scores.json       tasks run on partial copies: NOT a submission (see its header)
     <task>/config.yaml        the resolved config of the run, and command.txt its command line
     <task>/fold_<k>/          the fold's training run (checkpoints, logs, split.json, test
-                              predictions, parity plot) and record.json: the fold's predictions
-                              per official test id, scores, rows present, wall time
+                              predictions, parity plot), model.ckpt (the best checkpoint
+                              without optimizer state: ``matgnn.load_model`` reads it) and
+                              record.json: the fold's predictions per official test id,
+                              scores, rows present, wall time
 
 A fold counts as recorded when its ``record.json`` exists; it is written last and never
 overwritten, so a killed run restarts at the first fold without one.

@@ -12,12 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
+from matgnn.checkpoint import load_model
 from matgnn.config_dir import CONFIG_DIR
-from matgnn.matbench import runner
+from matgnn.matbench import MatbenchData, runner
 from matgnn.matbench.submission import INFO, NOT_A_SUBMISSION, PARTIAL_SCORES, RESULTS
 from tests.matbench import DATA
 from tests.models.helpers import SMALL
@@ -90,8 +92,17 @@ def test_folds_are_recorded_skipped_when_done_and_partial_data_is_not_a_submissi
     assert record["rows"]["test_present"] == len(record["ids"]) == len(record["predictions"])
     assert record["rows"]["test_official"] == 253
     assert record["params"]["epochs_trained"] == 1
-    for name in ("checkpoints/best.ckpt", "test_predictions.csv", "split.json"):
+    for name in ("checkpoints/best.ckpt", "model.ckpt", "test_predictions.csv", "split.json"):
         assert (task_dir / "fold_0" / name).is_file(), name
+    # the slim model.ckpt is the best model: its predictions are the recorded ones
+    model = load_model(task_dir / "fold_0" / "model.ckpt")
+    data = MatbenchData.load("matbench_phonons", DATA)
+    ids, values = runner.predict_fold(model, data, 0)
+    assert ids == record["ids"]
+    np.testing.assert_allclose(values, record["predictions"], rtol=1e-6)
+    assert (task_dir / "fold_0" / "model.ckpt").stat().st_size < 0.5 * (
+        task_dir / "fold_0" / "checkpoints" / "best.ckpt"
+    ).stat().st_size
     assert (task_dir / "learning_curves.png").is_file()
     assert (task_dir / "config.yaml").is_file() and (task_dir / "run.log").is_file()
     # partial copy: scored with matbench's metrics, labelled, and no results.json.gz

@@ -214,7 +214,10 @@ def test_last_checkpoint_is_the_latest_epoch_when_a_run_dies(tmp_path):
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert best["global_step"] == 2  # 2 batches per epoch (limit_train_batches)
     assert last["global_step"] == 4
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "best.ckpt",
+        "last.ckpt",
+    ]
 
 
 def test_a_tensor_task_on_an_invariant_model_fails_before_building_graphs(tmp_path):
