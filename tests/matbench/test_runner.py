@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from matgnn.checkpoint import load_model
 from matgnn.config_dir import CONFIG_DIR
 from matgnn.matbench import MatbenchData, runner
-from matgnn.matbench.submission import INFO, NOT_A_SUBMISSION, PARTIAL_SCORES, RESULTS
+from matgnn.matbench.submission import INFO, NOT_A_SUBMISSION, PARTIAL_SCORES, RESULTS, read_results
 from tests.matbench import DATA
 from tests.models.helpers import SMALL
 
@@ -167,3 +167,34 @@ def test_a_fold_killed_after_training_resumes_from_its_last_checkpoint(tmp_path,
     record = json.loads((fold_dir / "record.json").read_text())
     assert record["params"]["epochs_trained"] == 2  # one epoch before the kill, one after
     assert "resuming from" in (fold_dir.parent / "run.log").read_text()
+
+
+def test_complete_copy_goes_through_training_to_a_valid_results_file(tmp_path, monkeypatch):
+    """The complete-copy path end to end (train, get_test_data, record, results.json.gz): the
+    shipped 80 phonons rows become a complete task by restricting matbench's official folds to
+    them (5 folds of 16 test rows), in matbench itself, so its record/validate check them."""
+    import matbench.metadata
+    import matbench.task
+    from matbench.util import RecursiveDotDict
+
+    ids = MatbenchData.load("matbench_phonons", DATA).frame.index.tolist()
+    splits = dict(matbench.metadata.mbv01_validation.splits)
+    splits["matbench_phonons"] = {
+        f"fold_{k}": {"train": [i for i in ids if i not in ids[k::5]], "test": ids[k::5]}
+        for k in range(5)
+    }
+    small = RecursiveDotDict({**matbench.metadata.mbv01_validation, "splits": splits})
+    monkeypatch.setattr(matbench.metadata, "mbv01_validation", small)
+    monkeypatch.setattr(matbench.task, "mbv01_validation", small)
+
+    folder = runner.run_matbench(compose_matbench(tmp_path, "scheduler=none"))
+    assert not (folder.root / PARTIAL_SCORES).exists()
+    benchmark = read_results(folder.root / RESULTS)
+    assert benchmark.is_valid
+    task = benchmark.tasks_map["matbench_phonons"]
+    for fold in range(5):
+        record = folder.read_record("matbench_phonons", fold)
+        assert record.complete_data and record.ids == ids[fold::5]
+        assert task.results[f"fold_{fold}"]["scores"]["mae"] == pytest.approx(record.scores["mae"])
+        assert task.results[f"fold_{fold}"]["parameters"]["epochs_trained"] == 1
+    assert benchmark.user_metadata["algorithm"] == "matgnn CGCNN"
