@@ -222,12 +222,15 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                 metrics = train_run(fold_cfg)
                 model = load_model(fold_dir / "checkpoints" / "best.ckpt")
                 ids, values = predict_fold(model, data, fold)
+                params = fold_params(fold_cfg, fold_dir, metrics)
+                # the wall time is this attempt's only
+                params["resumed_from_last_ckpt"] = bool(fold_cfg.ckpt_path)
                 record = FoldRecord.make(
                     data,
                     fold,
                     ids,
                     values,
-                    params=fold_params(fold_cfg, fold_dir, metrics),
+                    params=params,
                     wall_time_s=round(time.perf_counter() - start, 1),
                 )
                 slim_checkpoint(fold_dir / "checkpoints" / "best.ckpt", fold_dir / "model.ckpt")
@@ -240,6 +243,7 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
             if data.complete and folder.all_recorded(task):
                 folder.write_results(data, user_metadata(cfg, task))
             elif not data.complete:
+                folder.write_partial_scores(data)
                 log.warning(
                     "%s: partial copy (%d of %d rows): scores in %s, not a submission",
                     task,

@@ -166,6 +166,7 @@ def test_a_fold_killed_after_training_resumes_from_its_last_checkpoint(tmp_path,
     runner.run_matbench(cfg)
     record = json.loads((fold_dir / "record.json").read_text())
     assert record["params"]["epochs_trained"] == 2  # one epoch before the kill, one after
+    assert record["params"]["resumed_from_last_ckpt"] is True
     assert "resuming from" in (fold_dir.parent / "run.log").read_text()
 
 
