@@ -291,7 +291,13 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     plain = OmegaConf.to_container(cfg, resolve=True)
     recipe = {k: plain.get(k) for k in ("model", "optimizer", "scheduler", "seed")}
     recipe["max_epochs"] = plain.get("trainer", {}).get("max_epochs")
-    recipe["task"] = {k: v for k, v in plain.get("task", {}).items() if k != "fold"}
+    # the task minus the fold and what only labels the results (units)
+    task = {k: v for k, v in plain.get("task", {}).items() if k not in ("fold", "units")}
+    task["outputs"] = {
+        name: {k: v for k, v in (output or {}).items() if k != "units"}
+        for name, output in (task.get("outputs") or {}).items()
+    }
+    recipe["task"] = task
     return recipe
 
 

@@ -130,6 +130,9 @@ def test_folds_are_recorded_skipped_when_done_and_partial_data_is_not_a_submissi
         and "holds folds recorded with another ['optimizer', 'scheduler']" in (result.stderr)
     )
     assert not (task_dir / "fold_3").exists()
+    # what only labels the results (units) is not part of the recipe
+    result = matbench_cli(tmp_path, "folds=[0]", *common, "task.units=THz")
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def compose_matbench(tmp_path: Path, *overrides: str):
