@@ -6,7 +6,7 @@
 #   CGCNN    phonons      5 folds, 300 epochs, AdamW 1e-3 one-cycle, batch 64
 #   CGCNN    perovskites  5 folds (partial copy), 100 epochs, AdamW 1e-3 one-cycle, batch 64
 #   e3nn     phonons      5 folds, 40 epochs, r_max 4 A, AdamW 5e-3 wd 0.05 one-cycle, batch 64
-#   ALIGNN   phonons      fold 0 only, 50 epochs, AdamW 1e-3 one-cycle, batch 64
+#   ALIGNN   phonons      fold 0 only, 30 epochs, AdamW 1e-3 one-cycle, batch 64
 set -euo pipefail
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 run() { python -m matgnn.matbench paths.data_dir="$DATA" callbacks.early_stopping.patience=100 "$@"; }
@@ -17,5 +17,5 @@ run model=cgcnn task=matbench_perovskites trainer.max_epochs=100 \
     'notes="100 epochs per fold (CPU budget; 2 cores)"'
 run model=e3nn task=matbench_phonons trainer.max_epochs=40 model.backbone.r_max=4.0 \
     optimizer.lr=5e-3 optimizer.weight_decay=0.05 'notes="40 epochs per fold (CPU budget; 2 cores)"'
-run model=alignn task=matbench_phonons 'folds=[0]' trainer.max_epochs=50 \
-    'notes="50 epochs, fold 0 only (CPU budget; 2 cores)"'
+run model=alignn task=matbench_phonons 'folds=[0]' trainer.max_epochs=30 \
+    'notes="30 epochs, fold 0 only (CPU budget; 2 cores)"'

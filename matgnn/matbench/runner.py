@@ -103,10 +103,18 @@ def fold_config(cfg: DictConfig, fold: int, fold_dir: Path) -> DictConfig:
     return fold_cfg
 
 
-def predict_fold(model, data: MatbenchData, fold: int) -> tuple[list[str], np.ndarray]:
+def predict_fold(
+    model, data: MatbenchData, fold: int, unpredictable: str = "error"
+) -> tuple[list[str], np.ndarray, dict[str, str]]:
     """Predictions of the fold's test rows (official order), from inputs alone: matbench's
     ``get_test_data(fold, include_target=False)`` for a complete copy, the rows present
-    otherwise. Regression: the value; classification: the probability of ``True``."""
+    otherwise. Regression: the value; classification: the probability of ``True``.
+
+    A test structure the model cannot take (e.g. an atom with no neighbour within an e3nn
+    radius) fails the fold (``unpredictable="error"``) or, with ``"train_mean"``, gets the mean
+    target (classification: the share of ``True``) of the fold's training rows; those ids and
+    reasons are returned (and recorded in the fold's params) so that no fallback is silent.
+    """
     from matgnn.inference import predict
 
     rows = data.fold_rows(fold)
@@ -116,17 +124,31 @@ def predict_fold(model, data: MatbenchData, fold: int) -> tuple[list[str], np.nd
     else:
         ids, structures = rows.test, data.inputs(rows.test)
     predictions = predict(model, structures, ids)
-    if predictions.rejected:
-        first = next(iter(predictions.rejected.items()))
+    rejected = dict(predictions.rejected)
+    if rejected and unpredictable != "train_mean":
+        first = next(iter(rejected.items()))
         raise MatbenchError(
-            f"{data.task} fold {fold}: {len(predictions.rejected)} test structures could not "
-            f"be predicted (first: {first[0]}: {first[1]}); matbench needs every test row"
+            f"{data.task} fold {fold}: {len(rejected)} test structures could not be predicted "
+            f"(first: {first[1]}); matbench needs every test row (unpredictable=train_mean "
+            "predicts the training mean for them, recorded in the fold's params)"
         )
     output = model.outputs[0]
-    values = np.asarray(predictions[output.name], dtype=float)
+    values = np.asarray(predictions[output.name], dtype=float).reshape(len(predictions.names), -1)
     if data.metadata.task_type == "classification":
-        values = values.reshape(len(ids), -1)[:, -1]  # probability of class 1 (True)
-    return ids, values.reshape(len(ids), -1)[:, 0]
+        values = values[:, -1:]  # probability of class 1 (True)
+    by_id = dict(zip(predictions.names, values[:, 0], strict=True))
+    if rejected:
+        fallback = float(np.mean(np.asarray(data.targets(rows.train), dtype=float)))
+        log.warning(
+            "%s fold %d: %d test structures predicted as the training mean %.6g: %s",
+            data.task,
+            fold,
+            len(rejected),
+            fallback,
+            rejected,
+        )
+        by_id.update(dict.fromkeys(rejected, fallback))
+    return ids, np.array([by_id[i] for i in ids]), rejected
 
 
 def fold_params(cfg: DictConfig, fold_dir: Path, metrics: dict[str, float]) -> dict[str, Any]:
@@ -221,8 +243,11 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                 start = time.perf_counter()
                 metrics = train_run(fold_cfg)
                 model = load_model(fold_dir / "checkpoints" / "best.ckpt")
-                ids, values = predict_fold(model, data, fold)
+                ids, values, rejected = predict_fold(
+                    model, data, fold, str(cfg.get("unpredictable", "error"))
+                )
                 params = fold_params(fold_cfg, fold_dir, metrics)
+                params["predicted_as_training_mean"] = rejected
                 # the wall time is this attempt's only
                 params["resumed_from_last_ckpt"] = bool(fold_cfg.ckpt_path)
                 record = FoldRecord.make(

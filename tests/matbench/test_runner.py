@@ -97,8 +97,9 @@ def test_folds_are_recorded_skipped_when_done_and_partial_data_is_not_a_submissi
     # the slim model.ckpt is the best model: its predictions are the recorded ones
     model = load_model(task_dir / "fold_0" / "model.ckpt")
     data = MatbenchData.load("matbench_phonons", DATA)
-    ids, values = runner.predict_fold(model, data, 0)
-    assert ids == record["ids"]
+    ids, values, rejected = runner.predict_fold(model, data, 0)
+    assert ids == record["ids"] and rejected == {}
+    assert record["params"]["predicted_as_training_mean"] == {}
     np.testing.assert_allclose(values, record["predictions"], rtol=1e-6)
     assert (task_dir / "fold_0" / "model.ckpt").stat().st_size < 0.5 * (
         task_dir / "fold_0" / "checkpoints" / "best.ckpt"
@@ -202,3 +203,32 @@ def test_complete_copy_goes_through_training_to_a_valid_results_file(tmp_path, m
         assert task.results[f"fold_{fold}"]["scores"]["mae"] == pytest.approx(record.scores["mae"])
         assert task.results[f"fold_{fold}"]["parameters"]["epochs_trained"] == 1
     assert benchmark.user_metadata["algorithm"] == "matgnn CGCNN"
+
+
+def test_an_unpredictable_test_structure_fails_the_fold_or_gets_the_training_mean(
+    tmp_path, monkeypatch
+):
+    """A test structure the model rejects (here the first, by a wrapped predict): with
+    unpredictable=error the fold stops with a one-line reason; with train_mean it is predicted
+    as the fold's training mean, and its id and reason are recorded."""
+    import matgnn.inference
+
+    real_predict = matgnn.inference.predict
+
+    def predict_rejecting_first(model, structures, names, **kwargs):
+        result = real_predict(model, structures[1:], names[1:], **kwargs)
+        result.rejected[names[0]] = f"{names[0]}: atom 0 has no neighbour (test)"
+        return result
+
+    monkeypatch.setattr(matgnn.inference, "predict", predict_rejecting_first)
+    with pytest.raises(runner.MatbenchError, match="1 test structures could not be predicted"):
+        runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=error"))
+    runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=train_mean"))
+    fold_dir = tmp_path / "subs" / "matbench_v0.1_matgnn_cgcnn" / "matbench_phonons" / "fold_0"
+    record = json.loads((fold_dir / "record.json").read_text())
+    first = record["ids"][0]
+    assert list(record["params"]["predicted_as_training_mean"]) == [first]
+    data = MatbenchData.load("matbench_phonons", DATA)
+    train = data.fold_rows(0).train
+    assert record["predictions"][0] == pytest.approx(np.mean(data.targets(train)))
+    assert len(set(record["predictions"])) > 1  # the others are the model's
