@@ -119,12 +119,12 @@ def table(root: Path) -> str:
 
 
 def fold_table(root: Path) -> str:
-    """Per submission, task and fold: rows present, MAE, epochs trained (best epoch) and wall
-    time, from the folds' ``record.json``."""
+    """Per submission, task and fold: rows present, MAE, epochs trained (best epoch), wall
+    time and the test ids predicted as the training mean, from the folds' ``record.json``."""
     lines = [
         "| algorithm | task | fold | test rows (present/official) | MAE | epochs (best) | "
-        "wall time (s) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "wall time (s) | predicted as training mean |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for folder in sorted(root.glob(f"{PREFIX}*")):
         submission = SubmissionFolder(folder)
@@ -135,10 +135,13 @@ def fold_table(root: Path) -> str:
                 best = r.params.get("best_epoch")
                 epochs = f"{epochs} ({best + 1})" if best is not None else epochs
                 wall = "" if r.wall_time_s is None else f"{r.wall_time_s:.0f}"
+                if r.params.get("resumed_from_last_ckpt"):
+                    wall += " (resumed: last attempt only)"
+                fallback = ", ".join(r.params.get("predicted_as_training_mean") or {})
                 lines.append(
                     f"| matgnn {folder.name.removeprefix(PREFIX)} | {task} | {fold} | "
                     f"{r.rows['test_present']}/{r.rows['test_official']} | "
-                    f"{r.scores['mae']:.4g} | {epochs} | {wall} |"
+                    f"{r.scores['mae']:.4g} | {epochs} | {wall} | {fallback} |"
                 )
     return "\n".join(lines)
 
