@@ -63,9 +63,21 @@ def model_table() -> str:
 TABLES = {"models": model_table, "tasks": task_table}
 
 
-def _replace_block(text: str, name: str, table: str, path: Path) -> str:
-    start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
-    if start not in text or end not in text:
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+
+
+def has_block(text: str, name: str) -> bool:
+    """Whether ``text`` has a generated block ``name`` (see :func:`replace_block`)."""
+    start, end = _markers(name)
+    return start in text and end in text
+
+
+def replace_block(text: str, name: str, table: str, path: Path) -> str:
+    """``text`` with the lines between ``<!-- <name>:start -->`` and ``<!-- <name>:end -->``
+    replaced by ``table``; a clear error names ``path`` when the block is missing."""
+    start, end = _markers(name)
+    if not has_block(text, name):
         raise ValueError(f"{path}: no {start.strip()} ... {end} block")
     before, rest = text.split(start, 1)
     return before + start + table + "\n" + end + rest.split(end, 1)[1]
@@ -76,7 +88,7 @@ def rendered(path: Path) -> str:
     ``<!-- <name>:end -->`` generated anew."""
     new = path.read_text()
     for name, make in TABLES.items():
-        new = _replace_block(new, name, make(), path)
+        new = replace_block(new, name, make(), path)
     return new
 
 

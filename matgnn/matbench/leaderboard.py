@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from matgnn.catalog import has_block, replace_block
 from matgnn.matbench.data import task_metadata
 from matgnn.matbench.submission import (
     PARTIAL_SCORES,
@@ -28,10 +28,9 @@ from matgnn.matbench.submission import (
     read_results,
 )
 
-START = "<!-- matbench-leaderboard:start -->"
-END = "<!-- matbench-leaderboard:end -->"
-FOLDS_START = "<!-- matbench-folds:start -->"
-FOLDS_END = "<!-- matbench-folds:end -->"
+#: names of the generated blocks (``<!-- <name>:start -->`` ... ``<!-- <name>:end -->``)
+SUMMARY = "matbench-leaderboard"
+FOLDS = "matbench-folds"
 
 #: Leaderboard entries to compare with: Matbench v0.1, snapshot of January 2024 (mean MAE over
 #: the five folds), as quoted in issue 11 of this project.
@@ -146,22 +145,22 @@ def fold_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def update(path: Path, text: str, start: str = START, end: str = END) -> bool:
-    """Replace the block between ``start`` and ``end`` in ``path`` with ``text`` (a file
-    without the block is left alone); returns whether it changed."""
+def update(path: Path, generated: dict[str, str]) -> bool:
+    """Replace each generated block that ``path`` has (:func:`matgnn.catalog.replace_block`;
+    a file may hold only some of them); returns whether the file changed."""
     content = path.read_text()
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if not pattern.search(content):
-        return False
-    new = pattern.sub(lambda _: f"{start}\n{text}\n{end}", content)
+    new = content
+    for name, text in generated.items():
+        if has_block(new, name):
+            new = replace_block(new, name, text, path)
     if new != content:
         path.write_text(new)
     return new != content
 
 
-def blocks(root: Path) -> dict[tuple[str, str], str]:
-    """Every generated block: ``{(start, end): text}``."""
-    return {(START, END): table(root), (FOLDS_START, FOLDS_END): fold_table(root)}
+def blocks(root: Path) -> dict[str, str]:
+    """Every generated block: ``{name: text}``."""
+    return {SUMMARY: table(root), FOLDS: fold_table(root)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -173,8 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.update:
         print("\n\n".join(generated.values()))
     for path in args.update:
-        changed = [update(path, text, *marks) for marks, text in generated.items()]
-        print(f"{path}: {'updated' if any(changed) else 'unchanged'}")
+        print(f"{path}: {'updated' if update(path, generated) else 'unchanged'}")
 
 
 if __name__ == "__main__":
