@@ -61,11 +61,13 @@ def load_model(path: str | Path) -> CrystalModel:
 SLIM_KEYS = ("hyper_parameters", "state_dict", "epoch", "global_step", "pytorch-lightning_version")
 
 
-def slim_checkpoint(source: str | Path, target: str | Path) -> Path:
-    """Copy a training checkpoint without what only resuming needs (optimizer and scheduler
-    state, loops, callbacks): a third of the size for AdamW, still read by :func:`load_model`
-    (e.g. the per-fold ``model.ckpt`` of a Matbench submission)."""
-    checkpoint = read_checkpoint(source)
+def slim_checkpoint(checkpoint: dict[str, Any] | str | Path, target: str | Path) -> Path:
+    """Save a training checkpoint (a file, or the dict :func:`read_checkpoint` returned)
+    without what only resuming needs (optimizer and scheduler state, loops, callbacks): a third
+    of the size for AdamW, still read by :func:`load_model` (e.g. the per-fold ``model.ckpt``
+    of a Matbench submission)."""
+    if not isinstance(checkpoint, dict):
+        checkpoint = read_checkpoint(checkpoint)
     target = Path(target)
     torch.save({k: checkpoint[k] for k in SLIM_KEYS if k in checkpoint}, target)
     return target

@@ -13,6 +13,7 @@ copy is scored on the rows present, never recorded (:mod:`matgnn.matbench.submis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -66,10 +67,6 @@ class FoldRows:
     official_train: int
     official_test: int
 
-    @property
-    def complete(self) -> bool:
-        return len(self.train) == self.official_train and len(self.test) == self.official_test
-
     def counts(self) -> dict[str, int]:
         return {
             "train_present": len(self.train),
@@ -89,14 +86,17 @@ class MatbenchData:
     source: str
 
     @classmethod
-    def load(cls, task: str, data_dir: str | Path | None) -> MatbenchData:
+    def load(cls, task: str, data_dir: str | Path | None, limit: int | None = None) -> MatbenchData:
         """Load ``task`` from ``data_dir`` (or matbench's loader when ``None``); a failure
-        (no local copy and no download) is a :class:`MatbenchError` in one line."""
+        (no local copy and no download) is a :class:`MatbenchError` in one line. ``limit``
+        keeps the first rows only, as the training source does (smoke runs)."""
         task_metadata(task)
         try:
             frame = load_frame(task, data_dir)
         except (OSError, RuntimeError) as error:
             raise MatbenchError(str(error).splitlines()[0]) from error
+        if limit:
+            frame = frame.iloc[: int(limit)]
         source = str(data_dir) if data_dir is not None else "matbench.data_ops.load"
         return cls(task=task, frame=frame, source=source)
 
@@ -117,9 +117,10 @@ class MatbenchData:
         test = [i for i in split.test if i in present]
         return FoldRows(train, test, len(split.train), len(split.test))
 
-    @property
+    @cached_property
     def complete(self) -> bool:
-        """Every official id of the task is present."""
+        """Every official id of the task is present (computed once: ``frame`` is not meant to
+        change after loading)."""
         split = self.validation["fold_0"]
         official = set(split.train) | set(split.test)
         return official <= set(self.frame.index)

@@ -58,6 +58,8 @@ REQUIREMENTS = (
     "numpy",
     "scikit-learn",
 )
+#: what to do with a test structure the model cannot take (see :func:`predict_fold`)
+UNPREDICTABLE = ("error", "train_mean")
 # Hydra config groups whose option a request may name on the command line
 CHECKED_GROUPS = ("model", "task", "trainer", "optimizer", "scheduler", "logger")
 
@@ -151,18 +153,17 @@ def predict_fold(
     return ids, np.array([by_id[i] for i in ids]), rejected
 
 
-def fold_params(cfg: DictConfig, fold_dir: Path, metrics: dict[str, float]) -> dict[str, Any]:
+def fold_params(
+    cfg: DictConfig, fold_dir: Path, metrics: dict[str, float], best_epoch: int
+) -> dict[str, Any]:
     """What ``MatbenchTask.record(params=...)`` keeps about the fold's model."""
-    from matgnn.checkpoint import read_checkpoint
-
-    best = read_checkpoint(fold_dir / "checkpoints" / "best.ckpt")
     curve = validation_curve(fold_dir)
     return {
         "model": HydraConfig.get().runtime.choices.get("model"),
         "seed": int(cfg.seed),
         "max_epochs": int(cfg.trainer.max_epochs),
         "epochs_trained": 0 if curve is None else len(curve[1]),
-        "best_epoch": int(best["epoch"]),
+        "best_epoch": int(best_epoch),
         "batch_size": int(cfg.task.data.batch_size),
         "optimizer": str(cfg.optimizer._target_),
         "lr": float(cfg.optimizer.lr),
@@ -207,17 +208,17 @@ def learning_curves(task_dir: Path) -> Path | None:
 
 def run_matbench(cfg: DictConfig) -> SubmissionFolder:
     """Run the requested folds (see module docstring); returns the submission folder."""
-    from matgnn.checkpoint import load_model, slim_checkpoint
+    from matgnn.checkpoint import model_from_checkpoint, read_checkpoint, slim_checkpoint
     from matgnn.train import run as train_run
 
     task = matbench_task_name(str(cfg.task.get("matbench_task") or cfg.task.get("name")))
     metadata = task_metadata(task)
     folds = check_folds(task, OmegaConf.to_container(cfg.folds, resolve=True))
-    limit = cfg.task.data.source.get("limit")
+    unpredictable = str(cfg.get("unpredictable", "error"))
+    if unpredictable not in UNPREDICTABLE:
+        raise MatbenchError(f"unpredictable={unpredictable!r}; choose one of {UNPREDICTABLE}")
     with frames_kept():
-        data = MatbenchData.load(task, cfg.paths.data_dir)
-        if limit:
-            data.frame = data.frame.iloc[: int(limit)]
+        data = MatbenchData.load(task, cfg.paths.data_dir, cfg.task.data.source.get("limit"))
         folder = SubmissionFolder(cfg.submission_dir)
         task_dir = folder.task_dir(task)
         handler = start_task_folder(cfg, task_dir)
@@ -242,11 +243,10 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                     log.info("%s fold %d: resuming from %s", task, fold, fold_dir)
                 start = time.perf_counter()
                 metrics = train_run(fold_cfg)
-                model = load_model(fold_dir / "checkpoints" / "best.ckpt")
-                ids, values, rejected = predict_fold(
-                    model, data, fold, str(cfg.get("unpredictable", "error"))
-                )
-                params = fold_params(fold_cfg, fold_dir, metrics)
+                best = read_checkpoint(fold_dir / "checkpoints" / "best.ckpt")
+                model = model_from_checkpoint(best).eval()
+                ids, values, rejected = predict_fold(model, data, fold, unpredictable)
+                params = fold_params(fold_cfg, fold_dir, metrics, best["epoch"])
                 params["predicted_as_training_mean"] = rejected
                 # the wall time is this attempt's only
                 params["resumed_from_last_ckpt"] = bool(fold_cfg.ckpt_path)
@@ -258,7 +258,7 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                     params=params,
                     wall_time_s=round(time.perf_counter() - start, 1),
                 )
-                slim_checkpoint(fold_dir / "checkpoints" / "best.ckpt", fold_dir / "model.ckpt")
+                slim_checkpoint(best, fold_dir / "model.ckpt")
                 folder.write_record(record)
                 log.info("%s fold %d: %s (%.0f s)", task, fold, record.scores, record.wall_time_s)
                 if not data.complete:

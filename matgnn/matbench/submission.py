@@ -258,7 +258,8 @@ def read_results(path: str | Path):
 
 def requirements(packages: Sequence[str]) -> list[str]:
     """``name==version`` of the installed ``packages`` (info.json's requirements)."""
-    return [f"{p}=={_version(p)}" for p in packages if _version(p) is not None]
+    versions = {p: _version(p) for p in packages}
+    return [f"{p}=={v}" for p, v in versions.items() if v is not None]
 
 
 def _version(package: str) -> str | None:
