@@ -58,7 +58,16 @@ def load_model(path: str | Path) -> CrystalModel:
 
 
 #: what :func:`slim_checkpoint` keeps: enough for :func:`load_model` and to know the epoch
-SLIM_KEYS = ("hyper_parameters", "state_dict", "epoch", "global_step", "pytorch-lightning_version")
+SLIM_KEYS = (
+    "hyper_parameters",
+    "state_dict",
+    "epoch",
+    "global_step",
+    "pytorch-lightning_version",
+    # matgnn.uncertainty: the estimator, its calibration and an ensemble's members
+    "uncertainty",
+    "ensemble_state_dicts",
+)
 
 
 def slim_checkpoint(checkpoint: dict[str, Any] | str | Path, target: str | Path) -> Path:

@@ -1,12 +1,18 @@
 """Predict with a trained checkpoint:
-``python -m matgnn.predict ckpt=<path> input=<file or folder> [output=<csv>] [batch_size=64]``
-(or the console script ``matgnn-predict``).
+``python -m matgnn.predict ckpt=<path> input=<file or folder> [output=<csv>] [batch_size=64]
+[uncertainty=true|false]`` (or the console script ``matgnn-predict``).
 
 Reads CIF, POSCAR/CONTCAR, extxyz (anything pymatgen or ASE reads); no id_prop.csv needed.
 Every readable, valid structure gets a row with every output of the model, in the columns of
 the training run's ``test_predictions.csv`` (``id`` is the file name; per-atom outputs go to
 ``<output stem>_atoms.csv``); every rejected file is printed with its reason. Exit status: 0
 when every file was predicted, 1 when some were rejected, 2 on a usage error.
+
+A checkpoint of a run trained with ``uncertainty=<estimator>`` predicts with its estimator and
+calibration by default: the table then has ``std_<name>``, ``aleatoric_std_<name>``,
+``epistemic_std_<name>`` (regression) or ``entropy_<name>``, ``mutual_information_<name>``
+(classification) columns (:mod:`matgnn.uncertainty`); ``uncertainty=false`` predicts with the
+single model only.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from matgnn.checkpoint import load_model
+from matgnn.checkpoint import model_from_checkpoint, read_checkpoint
 from matgnn.inference import predict
+from matgnn.uncertainty.model import UncertainModel, estimator_from_checkpoint, has_uncertainty
 
-ARGUMENTS = ("ckpt", "input", "output", "batch_size")
+ARGUMENTS = ("ckpt", "input", "output", "batch_size", "uncertainty")
 
 
 def structure_files(path: Path) -> list[Path]:
@@ -40,13 +47,24 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
         raise ValueError(f"missing {' and '.join(missing)}")
     if "batch_size" in args and not (args["batch_size"].isdigit() and int(args["batch_size"])):
         raise ValueError(f"batch_size must be a positive integer, got {args['batch_size']!r}")
+    if args.get("uncertainty", "true") not in ("true", "false"):
+        raise ValueError(f"uncertainty must be true or false, got {args['uncertainty']!r}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_arguments(sys.argv[1:] if argv is None else argv)
-        model = load_model(args["ckpt"])
+        checkpoint = read_checkpoint(args["ckpt"])
+        wanted = args.get("uncertainty", "true") == "true"
+        model = (
+            UncertainModel(
+                estimator_from_checkpoint(checkpoint),
+                checkpoint["uncertainty"].get("calibration"),
+            )
+            if wanted and has_uncertainty(checkpoint)
+            else model_from_checkpoint(checkpoint).eval()
+        )
         source = Path(args["input"])
         if not source.exists():
             raise ValueError(f"input {source} does not exist")
@@ -54,8 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"matgnn-predict: {exc}\n\n{__doc__}", file=sys.stderr)
         return 2
     files = structure_files(source)
-    result = predict(model, files, [f.name for f in files], int(args.get("batch_size", 64)))
-    written = result.to_csv(Path(args.get("output", "predictions.csv")))
+    batch_size = int(args.get("batch_size", 64))
+    output = Path(args.get("output", "predictions.csv"))
+    if isinstance(model, UncertainModel):
+        result = model.predict(files, [f.name for f in files], batch_size)
+        written = [result.to_csv(output)]
+    else:
+        result = predict(model, files, [f.name for f in files], batch_size)
+        written = result.to_csv(output)
     print(
         f"predicted {len(result.names)} of {len(files)} files -> "
         + ", ".join(str(p) for p in written)

@@ -17,36 +17,61 @@ ckpt_path=last``.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from matgnn import __version__
 from matgnn.checkpoint import read_checkpoint
 from matgnn.config_dir import CONFIG_PATH
 from matgnn.data.splits import split_sha256
 from matgnn.models.base import DEFAULT_HEAD
-from matgnn.outputs import Output
+from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.training import CrystalLitModule
 from matgnn.training.allocator import retain_freed_memory
+from matgnn.uncertainty.estimators import dropout_layers
 
 log = logging.getLogger(__name__)
 
 
+def uncertainty_settings(cfg: DictConfig) -> dict[str, Any] | None:
+    """``cfg.uncertainty`` as a dict when an estimator is chosen (``uncertainty=<name>``)."""
+    settings = cfg.get("uncertainty")
+    if not settings or not settings.get("estimator"):
+        return None
+    return OmegaConf.to_container(settings, resolve=True)
+
+
 def task_outputs(cfg: DictConfig) -> list[Output]:
-    """The task's declared outputs (``task.outputs``: ``{key: output config}``)."""
+    """The task's declared outputs (``task.outputs``: ``{key: output config}``); with
+    ``uncertainty=mean_variance`` every scalar output gets a variance
+    (:class:`~matgnn.outputs.GaussianOutput`)."""
     outputs = [instantiate(c) for c in (cfg.task.get("outputs") or {}).values() if c is not None]
     if not outputs:
         raise ValueError(f"task {cfg.task.get('name')!r} declares no outputs (task.outputs)")
+    settings = uncertainty_settings(cfg)
+    if settings and settings["estimator"] == "mean_variance":
+        scalars = [o for o in outputs if type(o) is ScalarOutput]
+        if not scalars:
+            raise ValueError(
+                f"uncertainty=mean_variance needs a scalar regression output, but task "
+                f"{cfg.task.get('name')!r} has {[type(o).__name__ for o in outputs]}: use "
+                "uncertainty=ensemble or mc_dropout"
+            )
+        outputs = [GaussianOutput.from_scalar(o) if o in scalars else o for o in outputs]
     return outputs
 
 
@@ -113,14 +138,21 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path, model: dict) -> str 
     return ckpt_path
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then test the best checkpoint; returns the test metrics."""
+@dataclass
+class FittedRun:
+    """What :func:`fit_and_test` leaves: test metrics, the best checkpoint and the data."""
+
+    metrics: dict[str, float]
+    best_checkpoint: str
+    data: Any
+
+
+def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
+    """Fit, then test the best checkpoint, in ``cfg.paths.output_dir``."""
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("retain_freed_memory", False):
-        retain_freed_memory()
     output_dir = Path(cfg.paths.output_dir)
     model = model_config(cfg)
-    ckpt_path = checkpoint_to_resume(cfg, output_dir, model)
+    ckpt_path = ckpt_path or checkpoint_to_resume(cfg, output_dir, model)
     # the model first: a head that the backbone cannot feed fails before any graph is built
     lit = CrystalLitModule(
         model=model,
@@ -131,8 +163,20 @@ def run(cfg: DictConfig) -> dict[str, float]:
         output_dir=str(output_dir),
         monitor=cfg.task.monitor,
     )
+    settings = uncertainty_settings(cfg)
+    if settings and settings["estimator"] == "mc_dropout" and not dropout_layers(lit.model):
+        raise ValueError(
+            "uncertainty=mc_dropout, but every dropout probability of the model is 0: set "
+            "uncertainty.dropout (or model.backbone.dropout / model.heads.y.dropout) above 0"
+        )
     data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
     data.setup("fit")
+    if settings and settings.get("calibrate", True) and not data.subsets.get("val"):
+        raise ValueError(
+            f"uncertainty.calibrate=true needs a validation split, and task "
+            f"{cfg.task.get('name')!r} has none: give it one (task.data.split.val > 0) or set "
+            "uncertainty.calibrate=false"
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
         data.save_split(output_dir / "split.json")
@@ -150,8 +194,110 @@ def run(cfg: DictConfig) -> dict[str, float]:
         test = torch.cat([g[output.key] for g in data.subsets["test"]]).double()
         for name, value in output.baselines(train, test).items():
             metrics[f"test_{output.name}_{name}"] = value
+    return FittedRun(metrics, best, data)
+
+
+def member_config(cfg: DictConfig, k: int) -> DictConfig:
+    """Ensemble member ``k``: its own folder ``members/<k>``, seed ``seed + k`` for weights and
+    batches, the split of the ensemble's seed, no uncertainty of its own."""
+    member = copy.deepcopy(cfg)
+    split_seed = OmegaConf.select(cfg, "task.data.split.seed")
+    with open_dict(member):
+        member.paths.output_dir = str(Path(cfg.paths.output_dir) / "members" / str(k))
+        member.seed = int(cfg.seed) + k
+        if split_seed is not None:
+            member.task.data.split.seed = int(split_seed)
+        member.uncertainty = {"estimator": None}
+        member.resume = None
+        member.ckpt_path = None
+    return member
+
+
+def run_ensemble(cfg: DictConfig, size: int) -> tuple[list[str], Any, dict[str, float]]:
+    """Train (or pick up) ``size`` members; returns their best checkpoints, the data and the
+    mean of their test metrics. A finished member (``done.json``) is not retrained; a member
+    killed mid-training resumes from its ``last.ckpt``."""
+    if size < 2:
+        raise ValueError(f"uncertainty=ensemble needs uncertainty.size >= 2, got {size}")
+    checkpoints, member_metrics, data = [], [], None
+    for k in range(size):
+        member = member_config(cfg, k)
+        folder = Path(member.paths.output_dir)
+        done = folder / "done.json"
+        if done.is_file():
+            record = json.loads(done.read_text())
+            log.info("ensemble member %d: done before (%s)", k, record["best_checkpoint"])
+        else:
+            last = folder / "checkpoints" / "last.ckpt"
+            fitted = fit_and_test(member, str(last) if last.is_file() else None)
+            data = fitted.data
+            record = {"best_checkpoint": fitted.best_checkpoint, "metrics": fitted.metrics}
+            done.write_text(json.dumps(record, indent=2))
+        checkpoints.append(record["best_checkpoint"])
+        member_metrics.append(record["metrics"])
+    if data is None:  # every member was done: rebuild the (same) split
+        first = member_config(cfg, 0)
+        outputs = task_outputs(first)
+        graph = instantiate(model_config(first)["graph"])
+        data = instantiate(first.task.data)(graph=graph, outputs=outputs)
+        data.setup("fit")
+    data.save_split(Path(cfg.paths.output_dir) / "split.json")
+    mean = {
+        f"{key}_member_mean": float(np.mean([m[key] for m in member_metrics]))
+        for key in member_metrics[0]
+    }
+    return checkpoints, data, mean
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Fit, then test the best checkpoint; returns the test metrics. With
+    ``uncertainty=<estimator>``: also calibrate on the validation split, score the test split
+    (:mod:`matgnn.uncertainty.report`) and store estimator and calibration in
+    ``checkpoints/best.ckpt``."""
+    if cfg.get("retain_freed_memory", False):
+        retain_freed_memory()
+    settings = uncertainty_settings(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    if settings and settings["estimator"] == "ensemble":
+        checkpoints, data, metrics = run_ensemble(cfg, int(settings.get("size", 5)))
+    else:
+        fitted = fit_and_test(cfg)
+        checkpoints, data, metrics = [fitted.best_checkpoint], fitted.data, fitted.metrics
+    if settings:
+        metrics.update(add_uncertainty(settings, checkpoints, data, output_dir))
     log.info("test metrics: %s; outputs in %s", metrics, output_dir)
     return metrics
+
+
+def add_uncertainty(
+    settings: Mapping[str, Any], checkpoints: Sequence[str], data: Any, output_dir: Path
+) -> dict[str, float]:
+    """Build the estimator from the trained checkpoint(s), calibrate and report it, and save it
+    into ``output_dir/checkpoints/best.ckpt``; returns the test metrics of the uncertainty
+    (``test_<output>_<metric>_<state>``), calibrated where calibration was asked for."""
+    from matgnn.checkpoint import model_from_checkpoint
+    from matgnn.uncertainty import UncertainModel, build_estimator
+    from matgnn.uncertainty.report import calibrate_and_report
+
+    dicts = [read_checkpoint(c) for c in checkpoints]
+    models = [model_from_checkpoint(d).eval() for d in dicts]
+    uncertain = UncertainModel(build_estimator(settings, models))
+    report = calibrate_and_report(
+        uncertain,
+        data.subsets.get("val") or [],
+        data.subsets["test"],
+        output_dir,
+        calibrate=bool(settings.get("calibrate", True)),
+    )
+    target = output_dir / "checkpoints" / "best.ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    uncertain.save(dicts[0], target)
+    return {
+        f"test_{output}_{metric}_{state}": value
+        for state, per_output in report["test"].items()
+        for output, values in per_output.items()
+        for metric, value in values.items()
+    }
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")

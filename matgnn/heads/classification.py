@@ -21,6 +21,7 @@ class ClassificationHead(Head):
         hidden: widths of the hidden layers.
         activation: ``torch.nn`` activation class name.
         readout: ``"mean"`` or ``"sum"``.
+        dropout: dropout probability before every ``Linear`` of the MLP (MC dropout).
 
     Shapes:
         NodeFeatures -> ``[B, num_classes]``.
@@ -33,12 +34,15 @@ class ClassificationHead(Head):
         hidden: Sequence[int] = (),
         activation: str = "SiLU",
         readout: str = "mean",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.readout = readout
-        self.mlp = mlp([features.scalar_features, *hidden, num_classes], act=activation)
+        self.mlp = mlp(
+            [features.scalar_features, *hidden, num_classes], act=activation, dropout=dropout
+        )
 
     def forward(self, features: NodeFeatures) -> Tensor:
         pooled = pool(features.scalars, features.batch, features.num_crystals, self.readout)

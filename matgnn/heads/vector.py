@@ -30,6 +30,7 @@ class VectorHead(Head):
         activation: non-negative ``torch.nn`` activation applied to the bins.
         normalize: ``"max"`` (peak = 1), ``"sum"`` (bins sum to 1) or ``"none"``.
         eps: floor of the normaliser.
+        dropout: dropout probability before every ``Linear`` of the MLP (MC dropout).
 
     Shapes:
         NodeFeatures -> ``[B, num_bins]``, every entry >= 0.
@@ -43,13 +44,14 @@ class VectorHead(Head):
         activation: str = "Softplus",
         normalize: str = "max",
         eps: float = 1e-8,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
         self.normalize = normalize
         self.eps = eps
-        self.mlp = mlp([features.scalar_features, *hidden, num_bins], act="SiLU")
+        self.mlp = mlp([features.scalar_features, *hidden, num_bins], act="SiLU", dropout=dropout)
         self.activation = make_activation(activation)
 
     def forward(self, features: NodeFeatures) -> Tensor:

@@ -25,6 +25,7 @@ import logging
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,19 +106,32 @@ def fold_config(cfg: DictConfig, fold: int, fold_dir: Path) -> DictConfig:
     return fold_cfg
 
 
-def predict_fold(
-    model, data: MatbenchData, fold: int, unpredictable: str = "error"
-) -> tuple[list[str], np.ndarray, dict[str, str]]:
+@dataclass
+class FoldPredictions:
+    """A fold's test predictions in official order, their stds (regression with
+    ``uncertainty=<estimator>``, else ``None``) and the ids predicted as the training mean."""
+
+    ids: list[str]
+    values: np.ndarray
+    rejected: dict[str, str]
+    std: np.ndarray | None = None
+
+
+def predict_fold(model, data: MatbenchData, fold: int, unpredictable: str = "error"):
     """Predictions of the fold's test rows (official order), from inputs alone: matbench's
     ``get_test_data(fold, include_target=False)`` for a complete copy, the rows present
-    otherwise. Regression: the value; classification: the probability of ``True``.
+    otherwise. Regression: the value; classification: the probability of ``True``. ``model`` is
+    a :class:`~matgnn.models.CrystalModel`, or a :class:`~matgnn.uncertainty.UncertainModel`,
+    whose calibrated std goes with a regression task's predictions (``task.record(std=...)``).
 
     A test structure the model cannot take (e.g. an atom with no neighbour within an e3nn
     radius) fails the fold (``unpredictable="error"``) or, with ``"train_mean"``, gets the mean
-    target (classification: the share of ``True``) of the fold's training rows; those ids and
-    reasons are returned (and recorded in the fold's params) so that no fallback is silent.
+    target (classification: the share of ``True``) of the fold's training rows, and as std the
+    std of those targets; those ids and reasons are returned (and recorded in the fold's
+    params) so that no fallback is silent.
     """
     from matgnn.inference import predict
+    from matgnn.uncertainty import UncertainModel
 
     rows = data.fold_rows(fold)
     if data.complete:
@@ -125,7 +139,18 @@ def predict_fold(
         ids, structures = list(inputs.index), list(inputs)
     else:
         ids, structures = rows.test, data.inputs(rows.test)
-    predictions = predict(model, structures, ids)
+    output = model.outputs[0]
+    classification = data.metadata.task_type == "classification"
+    std_by_id = None
+    if isinstance(model, UncertainModel):
+        predictions = model.predict(structures, ids)
+        summary = predictions[output.name]
+        values = summary["probability" if classification else "mean"]
+        if not classification:
+            std_by_id = dict(zip(predictions.names, summary["std"].reshape(-1), strict=True))
+    else:
+        predictions = predict(model, structures, ids)
+        values = predictions[output.name]
     rejected = dict(predictions.rejected)
     if rejected and unpredictable != "train_mean":
         first = next(iter(rejected.items()))
@@ -134,13 +159,13 @@ def predict_fold(
             f"(first: {first[1]}); matbench needs every test row (unpredictable=train_mean "
             "predicts the training mean for them, recorded in the fold's params)"
         )
-    output = model.outputs[0]
-    values = np.asarray(predictions[output.name], dtype=float).reshape(len(predictions.names), -1)
-    if data.metadata.task_type == "classification":
+    values = np.asarray(values, dtype=float).reshape(len(predictions.names), -1)
+    if classification:
         values = values[:, -1:]  # probability of class 1 (True)
     by_id = dict(zip(predictions.names, values[:, 0], strict=True))
     if rejected:
-        fallback = float(np.mean(np.asarray(data.targets(rows.train), dtype=float)))
+        train = np.asarray(data.targets(rows.train), dtype=float)
+        fallback = float(np.mean(train))
         log.warning(
             "%s fold %d: %d test structures predicted as the training mean %.6g: %s",
             data.task,
@@ -150,7 +175,14 @@ def predict_fold(
             rejected,
         )
         by_id.update(dict.fromkeys(rejected, fallback))
-    return ids, np.array([by_id[i] for i in ids]), rejected
+        if std_by_id is not None:
+            std_by_id.update(dict.fromkeys(rejected, float(np.std(train))))
+    return FoldPredictions(
+        ids=list(ids),
+        values=np.array([by_id[i] for i in ids]),
+        rejected=rejected,
+        std=None if std_by_id is None else np.array([std_by_id[i] for i in ids]),
+    )
 
 
 def fold_params(
@@ -210,6 +242,11 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
     """Run the requested folds (see module docstring); returns the submission folder."""
     from matgnn.checkpoint import model_from_checkpoint, read_checkpoint, slim_checkpoint
     from matgnn.train import run as train_run
+    from matgnn.uncertainty.model import (
+        UncertainModel,
+        estimator_from_checkpoint,
+        has_uncertainty,
+    )
 
     task = matbench_task_name(str(cfg.task.get("matbench_task") or cfg.task.get("name")))
     metadata = task_metadata(task)
@@ -244,18 +281,27 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                 start = time.perf_counter()
                 metrics = train_run(fold_cfg)
                 best = read_checkpoint(fold_dir / "checkpoints" / "best.ckpt")
-                model = model_from_checkpoint(best).eval()
-                ids, values, rejected = predict_fold(model, data, fold, unpredictable)
+                model = (
+                    UncertainModel(
+                        estimator_from_checkpoint(best), best["uncertainty"].get("calibration")
+                    )
+                    if has_uncertainty(best)
+                    else model_from_checkpoint(best).eval()
+                )
+                predicted = predict_fold(model, data, fold, unpredictable)
                 params = fold_params(fold_cfg, fold_dir, metrics, best["epoch"])
-                params["predicted_as_training_mean"] = rejected
+                params["predicted_as_training_mean"] = predicted.rejected
+                if has_uncertainty(best):
+                    params["uncertainty"] = best["uncertainty"]
                 # the wall time is this attempt's only
                 params["resumed_from_last_ckpt"] = bool(fold_cfg.ckpt_path)
                 record = FoldRecord.make(
                     data,
                     fold,
-                    ids,
-                    values,
+                    predicted.ids,
+                    predicted.values,
                     params=params,
+                    std=predicted.std,
                     wall_time_s=round(time.perf_counter() - start, 1),
                 )
                 slim_checkpoint(best, fold_dir / "model.ckpt")
@@ -315,6 +361,8 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     submission is refused."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     recipe = {k: plain.get(k) for k in ("model", "optimizer", "scheduler", "seed")}
+    # folds recorded before uncertainty existed had none
+    recipe["uncertainty"] = plain.get("uncertainty") or {"estimator": None}
     recipe["max_epochs"] = plain.get("trainer", {}).get("max_epochs")
     # the task minus the fold and what only labels the results (units)
     task = {k: v for k, v in plain.get("task", {}).items() if k not in ("fold", "units")}

@@ -32,6 +32,7 @@ class ALIGNN(Backbone):
         edge_basis: RBF bins for bond lengths.
         angle_basis: RBF bins for bond-angle cosines.
         distance_max: last bond-length RBF centre, Å.
+        dropout: dropout probability on the atom features after every layer (MC dropout).
     """
 
     def __init__(
@@ -44,10 +45,12 @@ class ALIGNN(Backbone):
         edge_basis: int = 80,
         angle_basis: int = 40,
         distance_max: float = 8.0,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.requirements = GraphRequirements(line_graph=alignn_layers > 0)
         self.feature_spec = FeatureSpec(scalar_features=hidden_features)
+        self.dropout = nn.Dropout(dropout)
         self.atom_input = atom_input(atom_features, hidden_features)
         self.atom_embedding = mlp(
             [self.atom_input.out_features, hidden_features], batch_norm=True, activate_last=True
@@ -92,6 +95,8 @@ class ALIGNN(Backbone):
             t = self.angle_embedding(bond_cosines(edge_vec, batch.lg_edge_index))
             for layer in self.alignn_layers:
                 x, e, t = layer(x, e, t, batch.edge_index, batch.lg_edge_index)
+                x = self.dropout(x)
         for layer in self.gcn_layers:
             x, e = layer(x, batch.edge_index, e)
+            x = self.dropout(x)
         return self.node_features(batch, x)

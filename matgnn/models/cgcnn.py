@@ -24,6 +24,7 @@ class CGCNN(Backbone):
         num_layers: number of convolutions (``n_conv``).
         distance_max: last Gaussian centre, Å.
         distance_step: centre spacing and Gaussian width, Å.
+        dropout: dropout probability on the atom features after every layer (MC dropout).
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class CGCNN(Backbone):
         num_layers: int = 3,
         distance_max: float = 8.0,
         distance_step: float = 0.2,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.requirements = GraphRequirements()
@@ -42,6 +44,7 @@ class CGCNN(Backbone):
         num_basis = round(distance_max / distance_step) + 1
         self.distance_basis = GaussianBasis(0.0, distance_max, num_basis, width=distance_step)
         self.convs = nn.ModuleList(CGCNNConv(hidden_features, num_basis) for _ in range(num_layers))
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, batch: Data) -> NodeFeatures:
         distance = self.edge_vectors(batch).norm(dim=-1)
@@ -49,5 +52,5 @@ class CGCNN(Backbone):
         x = self.embedding(self.atom_input(batch.atomic_numbers))
         weight = getattr(batch, "edge_weight", None)  # ties shared (GraphConfig.tie_weights)
         for conv in self.convs:
-            x = conv(x, batch.edge_index, edge_attr, weight)
+            x = self.dropout(conv(x, batch.edge_index, edge_attr, weight))
         return self.node_features(batch, x)

@@ -9,6 +9,7 @@ import math
 import torch.nn.functional as F
 from e3nn import o3
 from e3nn.math import soft_one_hot_linspace
+from e3nn.nn import Dropout
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -44,6 +45,8 @@ class EquivariantNetwork(Backbone):
         radial_neurons: width of the radial MLP.
         num_neighbors: typical neighbour count within ``r_max`` (sum normalisation).
         irreps_out: irreps of the per-atom output features; must contain ``0e``.
+        dropout: probability of dropping a whole irrep of the features after every layer
+            (``e3nn.nn.Dropout``: equivariant, for MC dropout).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class EquivariantNetwork(Backbone):
         radial_neurons: int = 100,
         num_neighbors: float = 30.0,
         irreps_out: str = "64x0e + 16x2e",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.r_max = float(r_max)
@@ -83,6 +87,7 @@ class EquivariantNetwork(Backbone):
         irreps_hidden = o3.Irreps([(mul, (l, p)) for l in range(lmax + 1) for p in (-1, 1)])
         self.embedding = nn.Embedding(MAX_Z + 1, embedding_features)
         layers = []
+        dropouts = []
         irreps = irreps_attr
         for _ in range(num_layers):
             conv = GatePointConv(
@@ -98,6 +103,7 @@ class EquivariantNetwork(Backbone):
             )
             irreps = conv.irreps_out
             layers.append(conv)
+            dropouts.append(Dropout(irreps, dropout))
         layers.append(
             GatePointConv(
                 irreps,
@@ -111,7 +117,9 @@ class EquivariantNetwork(Backbone):
                 gate=False,
             )
         )
+        dropouts.append(Dropout(self.irreps_out, dropout))
         self.layers = nn.ModuleList(layers)
+        self.dropouts = nn.ModuleList(dropouts)
 
     def edge_attributes(self, edge_vec: Tensor) -> tuple[Tensor, Tensor]:
         """Spherical harmonics times the smooth cutoff, and the scaled Gaussian radial basis."""
@@ -129,8 +137,8 @@ class EquivariantNetwork(Backbone):
         edge_sh, edge_basis = self.edge_attributes(self.edge_vectors(batch))
         attr = F.relu(self.embedding(batch.atomic_numbers))
         x = attr
-        for layer in self.layers:
-            x = layer(x, attr, batch.edge_index, edge_sh, edge_basis)
+        for layer, dropout in zip(self.layers, self.dropouts, strict=True):
+            x = dropout(layer(x, attr, batch.edge_index, edge_sh, edge_basis))
         return self.node_features(batch, x[:, self.scalar_slice], irreps=x)
 
     def extra_repr(self) -> str:

@@ -28,6 +28,7 @@ class Matformer(Backbone):
         edge_basis: RBF bins for edge lengths.
         distance_max: last RBF centre, Å.
         lattice_edges: consume the lattice self-edges (Matformer's periodic encoding).
+        dropout: dropout probability on the atom features after every layer (MC dropout).
     """
 
     def __init__(
@@ -39,10 +40,12 @@ class Matformer(Backbone):
         edge_basis: int = 128,
         distance_max: float = 8.0,
         lattice_edges: bool = True,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.requirements = GraphRequirements(lattice_edges=lattice_edges)
         self.feature_spec = FeatureSpec(scalar_features=hidden_features)
+        self.dropout = nn.Dropout(dropout)
         self.atom_input = atom_input(atom_features, hidden_features)
         self.atom_embedding = nn.Linear(self.atom_input.out_features, hidden_features)
         self.edge_embedding = nn.Sequential(
@@ -59,5 +62,5 @@ class Matformer(Backbone):
         e = self.edge_embedding(self.edge_vectors(batch).norm(dim=-1))
         x = self.atom_embedding(self.atom_input(batch.atomic_numbers))
         for layer in self.layers:
-            x = layer(x, batch.edge_index, e)
+            x = self.dropout(layer(x, batch.edge_index, e))
         return self.node_features(batch, x)

@@ -41,6 +41,7 @@ class PotNet(Backbone):
         coefficients: weight of each sum in ``s_ij``.
         rbf_min: first centre of both expansions.
         rbf_max: last centre of both expansions.
+        dropout: dropout probability on the atom features after every layer (MC dropout).
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class PotNet(Backbone):
         coefficients: Sequence[float] = (-0.801, -0.074, 0.145),
         rbf_min: float = -4.0,
         rbf_max: float = 4.0,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if len(potentials) != len(coefficients):
@@ -62,6 +64,7 @@ class PotNet(Backbone):
             )
         self.requirements = GraphRequirements(potentials=tuple(potentials))
         self.feature_spec = FeatureSpec(scalar_features=hidden_features)
+        self.dropout = nn.Dropout(dropout)
         self.atom_input = atom_input(atom_features, hidden_features)
         self.atom_embedding = nn.Linear(self.atom_input.out_features, hidden_features)
         self.edge_embedding = nn.Sequential(
@@ -87,5 +90,5 @@ class PotNet(Backbone):
         edge_attr = torch.cat([local, infinite], dim=0)
         x = self.atom_embedding(self.atom_input(batch.atomic_numbers))
         for conv in self.convs:
-            x = conv(x, edge_index, edge_attr)
+            x = self.dropout(conv(x, edge_index, edge_attr))
         return self.node_features(batch, x)

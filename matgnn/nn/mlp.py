@@ -24,14 +24,22 @@ def mlp(
     batch_norm: bool = False,
     activate_last: bool = False,
     recompute: bool = False,
+    dropout: float = 0.0,
 ) -> nn.Sequential:
     """``Linear -> [BatchNorm] -> act`` for each step of ``dims``; the last step has no
     activation unless ``activate_last``. With ``recompute``, a
     :class:`~matgnn.nn.recomputed_mlp.RecomputedMLP` (same parameters and keys) that keeps only
     the input of each ``Linear -> BatchNorm -> SiLU`` block for the backward pass: for MLPs
-    applied to very many rows (ALIGNN's bond-angle embedding)."""
+    applied to very many rows (ALIGNN's bond-angle embedding). ``dropout > 0`` puts an
+    ``nn.Dropout`` before every ``Linear`` (what MC dropout samples, Gal & Ghahramani 2016)."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if dropout and recompute:
+        raise ValueError("a recomputed MLP cannot have dropout (its backward pass replays it)")
     layers: list[nn.Module] = []
     for i, (d_in, d_out) in enumerate(itertools.pairwise(dims)):
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(d_in, d_out))
         last = i == len(dims) - 2
         if not last or activate_last:

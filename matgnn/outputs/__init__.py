@@ -2,6 +2,7 @@
 
 from matgnn.outputs.base import Output
 from matgnn.outputs.classification import ClassOutput
+from matgnn.outputs.gaussian import GaussianOutput
 from matgnn.outputs.scalar import ScalarOutput
 from matgnn.outputs.spectrum import SpectrumOutput
 from matgnn.outputs.table import prediction_table, write_prediction_tables
@@ -10,6 +11,7 @@ from matgnn.outputs.tensor import AtomTensorOutput, TensorOutput
 __all__ = [
     "AtomTensorOutput",
     "ClassOutput",
+    "GaussianOutput",
     "Output",
     "ScalarOutput",
     "SpectrumOutput",

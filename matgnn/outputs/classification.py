@@ -66,6 +66,7 @@ class ClassOutput(Output):
             "num_classes": self.num_classes,
             "hidden": list(template.get("hidden", [])),
             "activation": template.get("activation", "SiLU"),
+            **({"dropout": template["dropout"]} if "dropout" in template else {}),
         }
 
     def present(self, raw: Tensor) -> Tensor:

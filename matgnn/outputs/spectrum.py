@@ -62,6 +62,7 @@ class SpectrumOutput(Output):
             "hidden": list(template.get("hidden", [])),
             "activation": "Softplus",
             "normalize": self.normalize,
+            **({"dropout": template["dropout"]} if "dropout" in template else {}),
         }
 
     def metrics(self) -> dict[str, Any]:

@@ -12,7 +12,17 @@ from matgnn.graphs import GraphConfig
 from matgnn.outputs import Output, TensorOutput
 from matgnn.train import model_config, task_outputs
 
-GROUPS = ("task", "trainer", "logger", "callbacks", "paths", "optimizer", "scheduler", "experiment")
+GROUPS = (
+    "task",
+    "trainer",
+    "logger",
+    "callbacks",
+    "paths",
+    "optimizer",
+    "scheduler",
+    "experiment",
+    "uncertainty",
+)
 
 
 def compose_train(*overrides: str):
@@ -79,3 +89,15 @@ def test_task_source_provides_every_output_target(task, shared_data_dir):
         pytest.skip(f"{task}: no local copy ({str(missing)[:120]})")
     assert {o.target for o in task_outputs(cfg)} <= set(records.targets)
     assert len(records.ids) == 30
+
+
+@pytest.mark.parametrize("model", group_options("model"))
+@pytest.mark.parametrize("task", ["mp_sample_eform", "mp_sample_is_metal", "phonon_dos_sample"])
+def test_mc_dropout_puts_dropout_into_every_model_and_head(model, task):
+    from matgnn.uncertainty.estimators import dropout_layers
+
+    cfg = compose_train(f"model={model}", f"task={task}", "uncertainty=mc_dropout")
+    built = instantiate(model_config(cfg))
+    probabilities = {layer.p for layer in dropout_layers(built)}
+    assert probabilities == {cfg.uncertainty.dropout}
+    assert dropout_layers(built.backbone) and all(dropout_layers(h) for h in built.heads.values())

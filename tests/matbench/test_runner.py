@@ -98,7 +98,8 @@ def test_folds_are_recorded_skipped_when_done_and_partial_data_is_not_a_submissi
     # the slim model.ckpt is the best model: its predictions are the recorded ones
     model = load_model(task_dir / "fold_0" / "model.ckpt")
     data = MatbenchData.load("matbench_phonons", DATA)
-    ids, values, rejected = runner.predict_fold(model, data, 0)
+    predicted = runner.predict_fold(model, data, 0)
+    ids, values, rejected = predicted.ids, predicted.values, predicted.rejected
     assert ids == record["ids"] and rejected == {}
     assert record["params"]["predicted_as_training_mean"] == {}
     np.testing.assert_allclose(values, record["predictions"], rtol=1e-6)
@@ -233,3 +234,28 @@ def test_an_unpredictable_test_structure_fails_the_fold_or_gets_the_training_mea
     train = data.fold_rows(0).train
     assert record["predictions"][0] == pytest.approx(np.mean(data.targets(train)))
     assert len(set(record["predictions"])) > 1  # the others are the model's
+
+
+def test_a_run_with_uncertainty_records_the_calibrated_std(tmp_path):
+    result = matbench_cli(
+        tmp_path,
+        f"paths.data_dir={DATA}",
+        "submission_root=subs",
+        "folds=[0]",
+        "uncertainty=mc_dropout",
+        "uncertainty.passes=4",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    fold_dir = tmp_path / "subs" / "matbench_v0.1_matgnn_cgcnn" / "matbench_phonons" / "fold_0"
+    record = json.loads((fold_dir / "record.json").read_text())
+    assert len(record["std"]) == len(record["predictions"]) and min(record["std"]) > 0
+    calibration = record["params"]["uncertainty"]["calibration"]["last_phdos_peak"]
+    assert calibration["std_scale"] > 0
+    # the slim model.ckpt keeps the estimator: the recorded stds come back from it
+    from matgnn.uncertainty import load_uncertain_model
+
+    model = load_uncertain_model(fold_dir / "model.ckpt")
+    predicted = runner.predict_fold(model, MatbenchData.load("matbench_phonons", DATA), 0)
+    np.testing.assert_allclose(predicted.std, record["std"], rtol=1e-6)
+    np.testing.assert_allclose(predicted.values, record["predictions"], rtol=1e-6)

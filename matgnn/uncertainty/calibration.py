@@ -1,0 +1,85 @@
+"""Recalibration fitted on the validation split, one parameter per output.
+
+* Regression: std scaling (Levi et al. 2022, "Evaluating and calibrating uncertainty
+  prediction in regression tasks"; Kuleshov et al. 2018 for the idea): every predicted std is
+  multiplied by ``s``. The ``s`` that minimises the Gaussian NLL on the validation split has
+  the closed form ``s² = mean(((y - mean) / std)²)``.
+* Classification: temperature scaling (Guo et al., ICML 2017) of every draw's probabilities,
+  ``p_T ∝ p^(1/T)`` (the same as dividing the logits by ``T``), before they are averaged; ``T``
+  minimises the NLL of the averaged probabilities on the validation split.
+
+A calibration is a plain dict ``{output name: {"std_scale": s} | {"temperature": T}}``, which is
+how a checkpoint stores it (``checkpoint["uncertainty"]["calibration"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from matgnn.outputs import ClassOutput, Output
+
+#: probabilities are clipped to this before a log (an exact 0 would make the NLL infinite)
+PROBABILITY_FLOOR = 1e-12
+
+
+def fit_std_scale(mean: np.ndarray, std: np.ndarray, target: np.ndarray) -> float:
+    """``s`` minimising the Gaussian NLL of ``N(mean, (s std)²)`` over every value."""
+    mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
+    if not (std > 0).all():
+        raise ValueError(
+            f"cannot calibrate: {int((std <= 0).sum())} of {std.size} predicted stds are 0 "
+            "(a single deterministic model has no spread; use an ensemble, mc_dropout or "
+            "mean_variance)"
+        )
+    return float(np.sqrt(np.mean(((target - mean) / std) ** 2)))
+
+
+def temper(draws: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities ``[..., C]`` raised to ``1/T`` and renormalised."""
+    logp = np.log(np.clip(draws, PROBABILITY_FLOOR, 1.0)) / temperature
+    logp -= logp.max(axis=-1, keepdims=True)
+    p = np.exp(logp)
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def class_nll(probability: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of integer ``labels`` under ``probability [M, C]``."""
+    chosen = probability[np.arange(len(labels)), np.asarray(labels, dtype=int)]
+    return float(-np.log(np.clip(chosen, PROBABILITY_FLOOR, 1.0)).mean())
+
+
+def fit_temperature(draws: np.ndarray, labels: np.ndarray) -> float:
+    """``T`` in ``[0.05, 20]`` minimising the NLL of the mean tempered draws ``[S, M, C]``."""
+    result = minimize_scalar(
+        lambda log_t: class_nll(temper(draws, float(np.exp(log_t))).mean(axis=0), labels),
+        bounds=(np.log(0.05), np.log(20.0)),
+        method="bounded",
+    )
+    return float(np.exp(result.x))
+
+
+def fit(output: Output, draws: np.ndarray, summary: Mapping[str, np.ndarray], target) -> dict:
+    """The calibration parameter of ``output`` from validation draws, summary and targets."""
+    if isinstance(output, ClassOutput):
+        return {"temperature": fit_temperature(draws, np.asarray(target).reshape(-1))}
+    return {"std_scale": fit_std_scale(summary["mean"], summary["std"], target)}
+
+
+def apply_to_draws(output: Output, draws: np.ndarray, parameters: Mapping | None) -> np.ndarray:
+    """Draws with the classification temperature applied (regression draws unchanged)."""
+    if parameters and isinstance(output, ClassOutput):
+        return temper(draws, parameters["temperature"])
+    return draws
+
+
+def apply_to_summary(
+    output: Output, summary: dict[str, np.ndarray], parameters: Mapping | None
+) -> dict[str, np.ndarray]:
+    """A regression summary with every std scaled (classification summaries unchanged)."""
+    if not parameters or isinstance(output, ClassOutput):
+        return summary
+    scale = parameters["std_scale"]
+    return {k: v * scale if k.endswith("std") else v for k, v in summary.items()}

@@ -1,0 +1,137 @@
+"""Scores of predicted uncertainty, through uncertainty-toolbox (Chung et al. 2021) where it
+has the metric.
+
+Regression (every component of every crystal pooled): MAE; Gaussian NLL, miscalibration area
+and sharpness from uncertainty-toolbox; the fraction of targets inside the central 95%
+interval (uncertainty-toolbox ``get_proportion_in_interval``, nominal 0.95); the Spearman rank
+correlation between absolute error and std (scipy).
+
+Classification: accuracy, NLL, expected calibration error (torchmetrics, 15 bins), mean
+entropy and mutual information, and how well each ranks the misclassified crystals first
+(ROC-AUC of entropy / mutual information against "prediction is wrong").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from matgnn.uncertainty.calibration import class_nll
+
+#: nominal level of the reported interval coverage
+COVERAGE_LEVEL = 0.95
+
+
+def regression_metrics(mean, std, target) -> dict[str, float]:
+    """Uncertainty metrics of Gaussian predictions ``N(mean, std²)`` of ``target``."""
+    import uncertainty_toolbox as uct
+    from scipy.stats import spearmanr
+
+    mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
+    std = np.clip(std, 1e-12, None)  # toolbox refuses std == 0 (a model with no spread)
+    error = np.abs(target - mean)
+    return {
+        "mae": float(error.mean()),
+        "nll": float(uct.metrics_scoring_rule.nll_gaussian(mean, std, target)),
+        "miscalibration_area": float(
+            uct.metrics_calibration.miscalibration_area(mean, std, target, vectorized=True)
+        ),
+        "sharpness": float(uct.metrics_calibration.sharpness(std)),
+        "coverage_95": float(
+            uct.metrics_calibration.get_proportion_in_interval(
+                mean, std, target, quantile=COVERAGE_LEVEL
+            )
+        ),
+        "spearman_error_std": float(spearmanr(error, std).statistic)
+        if np.ptp(std) > 0
+        else float("nan"),
+    }
+
+
+def classification_metrics(probability, entropy, mutual_information, labels) -> dict[str, float]:
+    """Scores of mean class probabilities ``[M, C]`` and their uncertainty for ``labels``."""
+    import torch
+    from torchmetrics.functional.classification import binary_auroc, multiclass_calibration_error
+
+    probability = np.asarray(probability, dtype=float)
+    labels = np.asarray(labels).reshape(-1).astype(int)
+    wrong = probability.argmax(-1) != labels
+    metrics = {
+        "accuracy": float(1.0 - wrong.mean()),
+        "nll": class_nll(probability, labels),
+        "ece": float(
+            multiclass_calibration_error(
+                torch.as_tensor(probability),
+                torch.as_tensor(labels),
+                num_classes=probability.shape[1],
+                n_bins=15,
+            )
+        ),
+        "mean_entropy": float(np.mean(entropy)),
+        "mean_mutual_information": float(np.mean(mutual_information)),
+    }
+    for name, score in (("entropy", entropy), ("mutual_information", mutual_information)):
+        metrics[f"error_auroc_{name}"] = (
+            float(binary_auroc(torch.as_tensor(score), torch.as_tensor(wrong.astype(int))))
+            if 0 < wrong.sum() < len(wrong)
+            else float("nan")
+        )
+    return metrics
+
+
+def regression_calibration_plot(curves: dict[str, tuple], path: Path, title: str) -> Path:
+    """Observed vs expected proportion in centred intervals, one curve per ``label: (mean,
+    std, target)`` (uncertainty-toolbox's calibration curve), saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import uncertainty_toolbox as uct
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="0.5", label="ideal")
+    for label, (mean, std, target) in curves.items():
+        mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
+        expected, observed = uct.metrics_calibration.get_proportion_lists_vectorized(
+            mean, np.clip(std, 1e-12, None), target
+        )
+        area = uct.metrics_calibration.miscalibration_area_from_proportions(expected, observed)
+        ax.plot(expected, observed, label=f"{label} (area {area:.3f})")
+    ax.set(xlabel="expected proportion in interval", ylabel="observed proportion", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def reliability_plot(curves: dict[str, tuple], path: Path, title: str, bins: int = 10) -> Path:
+    """Accuracy against confidence in ``bins`` equal-width bins, one curve per
+    ``label: (probability [M, C], labels)``, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="0.5", label="ideal")
+    edges = np.linspace(0, 1, bins + 1)
+    for label, (probability, labels) in curves.items():
+        probability = np.asarray(probability)
+        confidence = probability.max(-1)
+        correct = probability.argmax(-1) == np.asarray(labels).reshape(-1)
+        which = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
+        filled = [b for b in range(bins) if (which == b).any()]
+        ax.plot(
+            [confidence[which == b].mean() for b in filled],
+            [correct[which == b].mean() for b in filled],
+            "o-",
+            label=label,
+        )
+    ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,294 @@
+""":class:`UncertainModel`: an estimator with its calibration, saved in and loaded from a
+checkpoint, predicting means with stds (regression) or probabilities with entropy and mutual
+information (classification).
+
+A checkpoint carries it as ``checkpoint["uncertainty"] = {"estimator": ..., <settings>,
+"calibration": {output: {...}}}``; an ensemble checkpoint also carries every member's weights
+in ``checkpoint["ensemble_state_dicts"]`` (its ``state_dict`` is member 0's, so
+:func:`matgnn.checkpoint.load_model` still reads it as a single model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Batch
+
+from matgnn.checkpoint import model_from_checkpoint, read_checkpoint
+from matgnn.graphs import build_graph
+from matgnn.graphs.data import CrystalGraph
+from matgnn.outputs import ClassOutput, Output
+from matgnn.uncertainty import calibration as calib
+from matgnn.uncertainty.estimators import Ensemble, Estimator, MCDropout, MeanVariance
+from matgnn.uncertainty.summary import fields, summarize
+
+
+@dataclass
+class UncertainPredictions:
+    """Per output: the draws and their summary over the accepted inputs, crystal by crystal.
+
+    Attributes:
+        outputs: the model's declared outputs.
+        names: names of the accepted inputs, in input order.
+        summaries: ``{output: {field: [M, ...]}}`` (:mod:`matgnn.uncertainty.summary`), crystal
+            level; for per-atom outputs the rows are atoms, in input order.
+        draws: ``{output: [S, rows, ...]}`` (after calibration).
+        rejected: ``{name: reason}`` of the inputs that could not be predicted.
+    """
+
+    outputs: Sequence[Output]
+    names: list[str] = field(default_factory=list)
+    summaries: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    draws: dict[str, np.ndarray] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, output: str) -> dict[str, np.ndarray]:
+        return self.summaries[output]
+
+    def to_csv(self, path: str | Path, targets: Mapping[str, np.ndarray] | None = None) -> Path:
+        """One row per crystal: ``id``, then per crystal-level output its target columns
+        (when ``targets`` ``{output: [M, ...]}`` are given) and its summary columns
+        (``<name>`` mean and ``std_<name>``, ``aleatoric_std_<name>``, ``epistemic_std_<name>``
+        per component; ``predicted_<name>``, ``probability_<name>_<class>``,
+        ``entropy_<name>``, ``mutual_information_<name>`` for classifiers)."""
+        import csv
+
+        chosen = [o for o in self.outputs if o.level == "crystal"]
+        header, columns = ["id"], []
+        for output in chosen:
+            if targets is not None:
+                rows = [output.target_values(t) for t in np.asarray(targets[output.name])]
+                for j, name in enumerate(output.columns()):
+                    header.append(name)
+                    columns.append([row[j] for row in rows])
+            for name, values in uncertainty_columns(output, self.summaries[output.name]).items():
+                header.append(name)
+                columns.append(values)
+        path = Path(path)
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for k, sid in enumerate(self.names):
+                writer.writerow([sid, *(c[k] for c in columns)])
+        return path
+
+
+def uncertainty_columns(output: Output, summary: Mapping[str, np.ndarray]) -> dict[str, list]:
+    """Named columns of one output's summary (one value per crystal)."""
+    if isinstance(output, ClassOutput):
+        probability = summary["probability"]
+        columns: dict[str, list] = {f"predicted_{output.name}": probability.argmax(-1).tolist()}
+        for c, cls in enumerate(output.class_names()):
+            columns[f"probability_{output.name}_{cls}"] = probability[:, c].tolist()
+        columns[f"entropy_{output.name}"] = summary["entropy"].tolist()
+        columns[f"mutual_information_{output.name}"] = summary["mutual_information"].tolist()
+        return columns
+    names = output.columns()
+    columns = {}
+    for key in fields(output):
+        prefix = "predicted" if key == "mean" else key
+        values = summary[key].reshape(len(summary[key]), -1)
+        for j, name in enumerate(names):
+            columns[f"{prefix}_{name}"] = values[:, j].tolist()
+    return columns
+
+
+class UncertainModel:
+    """An :class:`~matgnn.uncertainty.estimators.Estimator` and its calibration.
+
+    Args:
+        estimator: draws predictions.
+        calibration: ``{output name: parameters}`` (:mod:`matgnn.uncertainty.calibration`);
+            empty means uncalibrated.
+    """
+
+    def __init__(self, estimator: Estimator, calibration: Mapping[str, Mapping] | None = None):
+        self.estimator = estimator
+        self.calibration = {k: dict(v) for k, v in (calibration or {}).items()}
+
+    @property
+    def outputs(self) -> tuple[Output, ...]:
+        return self.estimator.outputs
+
+    def graph_config(self):
+        return self.estimator.graph_config()
+
+    # --- prediction --------------------------------------------------------------------
+    def raw_draws(self, graphs: Sequence[CrystalGraph], batch_size: int = 64) -> dict:
+        """Uncalibrated draws ``{output: [S, rows, ...]}`` for ``graphs``, in order."""
+        chunks: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.outputs}
+        for start in range(0, len(graphs), batch_size):
+            batch = Batch.from_data_list(list(graphs[start : start + batch_size]))
+            for name, value in self.estimator.draws(batch).items():
+                chunks[name].append(value)
+        return {
+            name: torch.cat(values, dim=1).numpy() if values else np.empty((0, 0))
+            for name, values in chunks.items()
+        }
+
+    def summarize(
+        self, draws: Mapping[str, np.ndarray], calibrated: bool = True
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+        """(draws, summaries) per output, with or without the calibration applied."""
+        out_draws, summaries = {}, {}
+        for output in self.outputs:
+            parameters = self.calibration.get(output.name) if calibrated else None
+            d = calib.apply_to_draws(output, draws[output.name], parameters)
+            out_draws[output.name] = d
+            summaries[output.name] = calib.apply_to_summary(
+                output, summarize(output, d), parameters
+            )
+        return out_draws, summaries
+
+    def predict_graphs(
+        self,
+        graphs: Sequence[CrystalGraph],
+        batch_size: int = 64,
+        calibrated: bool = True,
+        names: Sequence[str] | None = None,
+    ) -> UncertainPredictions:
+        """Predict graphs (named ``names``, default: their ``sample_id`` or position)."""
+        draws, summaries = self.summarize(self.raw_draws(graphs, batch_size), calibrated)
+        return UncertainPredictions(
+            outputs=self.outputs,
+            names=[str(n) for n in names]
+            if names is not None
+            else [str(getattr(g, "sample_id", k)) for k, g in enumerate(graphs)],
+            summaries=summaries,
+            draws=draws,
+        )
+
+    def predict(
+        self, structures: Sequence[Any], names: Sequence[str] | None = None, batch_size: int = 64
+    ) -> UncertainPredictions:
+        """Build each input's graph and predict; invalid inputs are collected in ``rejected``
+        (as :func:`matgnn.inference.predict` does)."""
+        names = [str(n) for n in (names if names is not None else range(len(structures)))]
+        graphs, rejected = [], {}
+        for name, structure in zip(names, structures, strict=True):
+            try:
+                graphs.append((name, build_graph(structure, self.graph_config(), name=name)))
+            except ValueError as exc:
+                rejected[name] = str(exc)
+        try:
+            if graphs:
+                self.estimator.models[0](Batch.from_data_list([g for _, g in graphs]))
+        except ValueError:  # e.g. an element outside the CGCNN table: find which, one by one
+            kept = []
+            for name, graph in graphs:
+                try:
+                    self.estimator.models[0](Batch.from_data_list([graph]))
+                except ValueError as exc:
+                    rejected[name] = str(exc)
+                else:
+                    kept.append((name, graph))
+            graphs = kept
+        result = self.predict_graphs(
+            [g for _, g in graphs], batch_size, names=[n for n, _ in graphs]
+        )
+        result.rejected = rejected
+        return result
+
+    # --- calibration -------------------------------------------------------------------
+    def calibrate(self, graphs: Sequence[CrystalGraph], batch_size: int = 64) -> dict:
+        """Fit one calibration parameter per output on ``graphs`` (the validation split, with
+        targets) and keep it; returns the parameters."""
+        if not graphs:
+            raise ValueError(
+                "calibration needs a validation split, and this one is empty (set a validation "
+                "fraction, e.g. task.data.split.val > 0, or calibrate=false)"
+            )
+        draws = self.raw_draws(graphs, batch_size)
+        _, summaries = self.summarize(draws, calibrated=False)
+        self.calibration = {
+            o.name: calib.fit(o, draws[o.name], summaries[o.name], targets(graphs, o))
+            for o in self.outputs
+        }
+        return self.calibration
+
+    # --- checkpoint --------------------------------------------------------------------
+    def settings(self) -> dict:
+        return {**self.estimator.settings(), "calibration": self.calibration}
+
+    def save(self, checkpoint: Mapping[str, Any], path: str | Path) -> Path:
+        """``checkpoint`` (member 0's, a dict) with this estimator and calibration, and for an
+        ensemble every member's weights, saved to ``path``."""
+        data = dict(checkpoint)
+        data["uncertainty"] = self.settings()
+        if isinstance(self.estimator, Ensemble):
+            data["ensemble_state_dicts"] = [
+                {f"model.{k}": v for k, v in m.state_dict().items()} for m in self.estimator.models
+            ]
+        path = Path(path)
+        torch.save(data, path)
+        return path
+
+
+def targets(graphs: Sequence[CrystalGraph], output: Output) -> np.ndarray:
+    """The stored targets of ``output`` over ``graphs``, rows concatenated."""
+    return torch.cat([g[output.key] for g in graphs]).double().numpy()
+
+
+def estimator_from_checkpoint(checkpoint: Mapping[str, Any]) -> Estimator:
+    """The estimator a checkpoint's ``uncertainty`` settings describe."""
+    settings = checkpoint["uncertainty"]
+    kind = settings.get("estimator")
+    if kind == "ensemble":
+        models = []
+        for state in checkpoint["ensemble_state_dicts"]:
+            member = model_from_checkpoint({**checkpoint, "state_dict": state})
+            models.append(member.eval())
+        return Ensemble(models)
+    model = model_from_checkpoint(dict(checkpoint)).eval()
+    if kind == "mc_dropout":
+        return MCDropout(model, passes=settings["passes"], seed=settings.get("seed", 0))
+    if kind == "mean_variance":
+        return MeanVariance(model)
+    raise ValueError(f"unknown uncertainty estimator {kind!r} in the checkpoint")
+
+
+def has_uncertainty(checkpoint: Mapping[str, Any]) -> bool:
+    return "uncertainty" in checkpoint
+
+
+def load_uncertain_model(path: str | Path) -> UncertainModel:
+    """The :class:`UncertainModel` stored in a checkpoint written by a run with
+    ``uncertainty=<estimator>`` (safe load, ``weights_only=True``)."""
+    checkpoint = read_checkpoint(path)
+    if not has_uncertainty(checkpoint):
+        raise ValueError(
+            f"{path}: this checkpoint has no uncertainty estimator (train with "
+            "uncertainty=ensemble|mc_dropout|mean_variance)"
+        )
+    return UncertainModel(
+        estimator_from_checkpoint(checkpoint), checkpoint["uncertainty"].get("calibration")
+    )
+
+
+def build_estimator(settings: Mapping[str, Any], models: Sequence) -> Estimator:
+    """An estimator from run settings (``cfg.uncertainty``) and trained models."""
+    kind = settings.get("estimator")
+    if kind == "ensemble":
+        return Ensemble(models)
+    if len(models) != 1:
+        raise ValueError(f"{kind} uses one model, got {len(models)}")
+    if kind == "mc_dropout":
+        return MCDropout(models[0], passes=int(settings.get("passes", 30)), seed=0)
+    if kind == "mean_variance":
+        return MeanVariance(models[0])
+    raise ValueError(
+        f"unknown uncertainty estimator {kind!r}: one of ensemble, mc_dropout, mean_variance"
+    )
+
+
+__all__ = [
+    "UncertainModel",
+    "UncertainPredictions",
+    "build_estimator",
+    "load_uncertain_model",
+]

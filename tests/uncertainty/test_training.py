@@ -1,0 +1,141 @@
+"""``python -m matgnn.train ... uncertainty=<estimator>`` end to end on the embedded tasks: the
+run calibrates on its validation split, reports, stores estimator and calibration in
+``best.ckpt``; predict writes std columns; bad requests fail before anything is written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from matgnn.checkpoint import load_model, read_checkpoint
+from matgnn.config_dir import CONFIG_DIR
+from matgnn.predict import main as predict_main
+from matgnn.samples import mp_sample_structures
+from matgnn.train import run
+from matgnn.uncertainty import Ensemble, MCDropout, MeanVariance, load_uncertain_model
+from tests.models.helpers import SMALL
+
+
+def config(tmp_path, *extra: str):
+    overrides = [
+        f"paths.output_dir={tmp_path}",
+        f"paths.cache_dir={tmp_path.parent / 'cache'}",
+        "task.data.source.limit=60",
+        "task.data.batch_size=16",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "+trainer.enable_progress_bar=false",
+        *SMALL["cgcnn"],
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize(
+    ("task", "uncertainty", "estimator", "columns"),
+    [
+        ("mp_sample_eform", "mc_dropout", MCDropout, "std_formation_energy_per_atom"),
+        (
+            "mp_sample_eform",
+            "mean_variance",
+            MeanVariance,
+            "aleatoric_std_formation_energy_per_atom",
+        ),
+        ("mp_sample_is_metal", "ensemble", Ensemble, "mutual_information_is_metal"),
+    ],
+)
+def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
+    tmp_path, task, uncertainty, estimator, columns
+):
+    out = tmp_path / "run"
+    extra = ["uncertainty.size=2"] if uncertainty == "ensemble" else []
+    metrics = run(config(out, f"task={task}", f"uncertainty={uncertainty}", *extra))
+    report = json.loads((out / "uncertainty_metrics.json").read_text())
+    assert set(report["test"]) == {"uncalibrated", "calibrated"}
+    (name,) = report["uncertainty"]["calibration"]
+    parameter = report["uncertainty"]["calibration"][name]
+    assert set(parameter) == ({"temperature"} if task.endswith("is_metal") else {"std_scale"})
+    assert all(np.isfinite(v) and v > 0 for v in parameter.values())
+    test = report["test"]["calibrated"][name]
+    assert metrics[f"test_{name}_{next(iter(test))}_calibrated"] == test[next(iter(test))]
+    if "std_scale" in parameter:
+        assert 0 <= test["coverage_95"] <= 1 and np.isfinite(test["nll"])
+    assert (out / f"test_calibration_{name}.png").stat().st_size > 5_000
+    table = rows(out / "test_uncertainty.csv")
+    assert table and columns in table[0] and name in table[0]  # the target column too
+
+    # the checkpoint carries estimator and calibration; it is still a plain model checkpoint
+    checkpoint = read_checkpoint(out / "checkpoints" / "best.ckpt")
+    assert checkpoint["uncertainty"]["calibration"] == report["uncertainty"]["calibration"]
+    uncertain = load_uncertain_model(out / "checkpoints" / "best.ckpt")
+    assert isinstance(uncertain.estimator, estimator)
+    load_model(out / "checkpoints" / "best.ckpt")
+    if uncertainty == "ensemble":
+        assert len(uncertain.estimator.models) == 2
+        assert (out / "members" / "1" / "done.json").is_file()
+
+    # predict from files: the std columns by default, none with uncertainty=false
+    ids, structures = mp_sample_structures(3)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for sid, structure in zip(ids, structures, strict=True):
+        structure.to(filename=str(inputs / f"{sid}.cif"))
+    ckpt = f"ckpt={out / 'checkpoints' / 'best.ckpt'}"
+    assert predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'p.csv'}"]) == 0
+    predicted = rows(tmp_path / "p.csv")
+    assert len(predicted) == 3 and columns in predicted[0]
+    assert (
+        predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'q.csv'}", "uncertainty=false"])
+        == 0
+    )
+    assert columns not in rows(tmp_path / "q.csv")[0]
+
+
+def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):
+    out = tmp_path / "run"
+    cfg = config(out, "uncertainty=ensemble", "uncertainty.size=2")
+    first = run(cfg)
+    done = (out / "members" / "0" / "done.json").read_text()
+    shutil.rmtree(out / "members" / "1")  # member 1 never ran
+    second = run(cfg)
+    assert (out / "members" / "0" / "done.json").read_text() == done
+    assert (out / "members" / "1" / "done.json").is_file()
+    # same seeds, same members: the same ensemble
+    key = "test_formation_energy_per_atom_mae_calibrated"
+    assert second[key] == pytest.approx(first[key], rel=1e-5)
+    splits = [json.loads((out / "members" / k / "split.json").read_text()) for k in "01"]
+    assert splits[0] == splits[1]  # members differ in seed, not in split
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["uncertainty=mc_dropout", "uncertainty.dropout=0.0"], "every dropout probability"),
+        (["uncertainty=mean_variance", "task=mp_sample_is_metal"], "needs a scalar regression"),
+        (["uncertainty=ensemble", "uncertainty.size=1"], "size >= 2"),
+        (["uncertainty=mc_dropout", "task.data.split.val=0.0"], "needs a validation split"),
+    ],
+)
+def test_bad_uncertainty_requests_fail_before_anything_is_written(tmp_path, overrides, message):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        run(config(out, *overrides))
+    assert not (out / "checkpoints").exists() and not (out / "members").exists()
+
+
+def test_a_checkpoint_without_uncertainty_is_refused_by_load_uncertain_model(tmp_path):
+    out = tmp_path / "run"
+    run(config(out))
+    with pytest.raises(ValueError, match="no uncertainty estimator"):
+        load_uncertain_model(out / "checkpoints" / "best.ckpt")
