@@ -151,14 +151,17 @@ class UncertainModel:
         batch_size: int = 64,
         calibrated: bool = True,
         names: Sequence[str] | None = None,
+        draws: dict | None = None,
     ) -> UncertainPredictions:
-        """Predict graphs (named ``names``, default: their ``sample_id`` or position)."""
-        draws, summaries = self.summarize(self.raw_draws(graphs, batch_size), calibrated)
+        """Predict graphs (named ``names``, default: their ``sample_id`` or position; ``draws``:
+        their raw draws, when already computed)."""
+        draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
+        draws, summaries = self.summarize(draws, calibrated)
+        if names is None:
+            names = [getattr(g, "sample_id", k) for k, g in enumerate(graphs)]
         return UncertainPredictions(
             outputs=self.outputs,
-            names=[str(n) for n in names]
-            if names is not None
-            else [str(getattr(g, "sample_id", k)) for k, g in enumerate(graphs)],
+            names=[str(n) for n in names],
             summaries=summaries,
             draws=draws,
         )
@@ -195,15 +198,18 @@ class UncertainModel:
         return result
 
     # --- calibration -------------------------------------------------------------------
-    def calibrate(self, graphs: Sequence[CrystalGraph], batch_size: int = 64) -> dict:
+    def calibrate(
+        self, graphs: Sequence[CrystalGraph], batch_size: int = 64, draws: dict | None = None
+    ) -> dict:
         """Fit one calibration parameter per output on ``graphs`` (the validation split, with
-        targets) and keep it; returns the parameters."""
+        targets; ``draws``: their raw draws, when already computed) and keep it; returns the
+        parameters."""
         if not graphs:
             raise ValueError(
                 "calibration needs a validation split, and this one is empty (set a validation "
                 "fraction, e.g. task.data.split.val > 0, or calibrate=false)"
             )
-        draws = self.raw_draws(graphs, batch_size)
+        draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
         _, summaries = self.summarize(draws, calibrated=False)
         self.calibration = {
             o.name: calib.fit(o, draws[o.name], summaries[o.name], targets(graphs, o))

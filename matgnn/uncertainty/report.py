@@ -58,21 +58,19 @@ def calibrate_and_report(
     without it, write the report files into ``directory``; returns the report."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    val_draws = model.raw_draws(val, batch_size) if val else None
     if calibrate:
-        model.calibrate(val, batch_size)
+        model.calibrate(val, batch_size, draws=val_draws)
     states = STATES if calibrate else STATES[:1]
     report: dict[str, Any] = {"uncertainty": model.settings()}
     test_draws = model.raw_draws(test, batch_size)
-    for split, graphs, draws in (
-        ("val", val, model.raw_draws(val, batch_size) if val else None),
-        ("test", test, test_draws),
-    ):
+    for split, graphs, draws in (("val", val, val_draws), ("test", test, test_draws)):
         if draws is None:
             continue
         report[split] = {
             state: score(model, draws, graphs, state == "calibrated") for state in states
         }
-    prediction = model.predict_graphs(test, batch_size, calibrated=calibrate)
+    prediction = model.predict_graphs(test, calibrated=calibrate, draws=test_draws)
     prediction.to_csv(
         directory / "test_uncertainty.csv",
         targets={o.name: targets(test, o) for o in model.outputs if o.level == "crystal"},

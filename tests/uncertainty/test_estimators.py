@@ -112,10 +112,10 @@ def test_mc_dropout_on_a_model_without_dropout_is_refused():
 def test_an_ensemble_of_models_for_other_graphs_or_tasks_is_refused():
     model = make_model("cgcnn", SMALL["cgcnn"])
     other_graph = make_model("cgcnn", [*SMALL["cgcnn"], "+model.graph.max_neighbors=8"])
-    with pytest.raises(ValueError, match="another graph config .*max_neighbors"):
+    with pytest.raises(ValueError, match=r"another graph config .*max_neighbors"):
         Ensemble([model, other_graph])
     other_task = with_head(model, ScalarOutput("band_gap"))
-    with pytest.raises(ValueError, match="other outputs .*an ensemble needs one task"):
+    with pytest.raises(ValueError, match=r"other outputs .*an ensemble needs one task"):
         Ensemble([model, other_task])
     with pytest.raises(ValueError, match="at least 2 models"):
         Ensemble([model])
