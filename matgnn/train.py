@@ -71,7 +71,8 @@ def task_outputs(cfg: DictConfig) -> list[Output]:
                 f"{cfg.task.get('name')!r} has {[type(o).__name__ for o in outputs]}: use "
                 "uncertainty=ensemble or mc_dropout"
             )
-        outputs = [GaussianOutput.from_scalar(o) if o in scalars else o for o in outputs]
+        loss = settings.get("loss", "gaussian_nll")
+        outputs = [GaussianOutput.from_scalar(o, loss) if o in scalars else o for o in outputs]
     return outputs
 
 
@@ -263,24 +264,34 @@ def run(cfg: DictConfig) -> dict[str, float]:
     else:
         fitted = fit_and_test(cfg)
         checkpoints, data, metrics = [fitted.best_checkpoint], fitted.data, fitted.metrics
-    if settings:
-        metrics.update(add_uncertainty(settings, checkpoints, data, output_dir))
+    if settings and rank_zero_only.rank == 0:  # DDP runs this in every process
+        accelerator = str(cfg.trainer.get("accelerator", "cpu"))
+        device = (
+            "cuda"
+            if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+            else "cpu"
+        )
+        metrics.update(add_uncertainty(settings, checkpoints, data, output_dir, device))
     log.info("test metrics: %s; outputs in %s", metrics, output_dir)
     return metrics
 
 
 def add_uncertainty(
-    settings: Mapping[str, Any], checkpoints: Sequence[str], data: Any, output_dir: Path
+    settings: Mapping[str, Any],
+    checkpoints: Sequence[str],
+    data: Any,
+    output_dir: Path,
+    device: str = "cpu",
 ) -> dict[str, float]:
-    """Build the estimator from the trained checkpoint(s), calibrate and report it, and save it
-    into ``output_dir/checkpoints/best.ckpt``; returns the test metrics of the uncertainty
-    (``test_<output>_<metric>_<state>``), calibrated where calibration was asked for."""
+    """Build the estimator from the trained checkpoint(s) on ``device``, calibrate and report
+    it, and save it into ``output_dir/checkpoints/best.ckpt``; returns the test metrics of the
+    uncertainty (``test_<output>_<metric>_<state>``), before and after calibration."""
     from matgnn.checkpoint import model_from_checkpoint
     from matgnn.uncertainty import UncertainModel, build_estimator
     from matgnn.uncertainty.report import calibrate_and_report
 
     dicts = [read_checkpoint(c) for c in checkpoints]
-    models = [model_from_checkpoint(d).eval() for d in dicts]
+    models = [model_from_checkpoint(d).eval().to(device) for d in dicts]
     uncertain = UncertainModel(build_estimator(settings, models))
     report = calibrate_and_report(
         uncertain,

@@ -8,6 +8,7 @@
 #   ensemble       5 members, seeds 0-4
 #   mc_dropout     dropout 0.1 on atom features and head, 30 passes
 #   mean_variance  Gaussian NLL head
+#   mean_variance_beta  the same head trained with the beta-NLL (beta 0.5)
 # Then: python benchmarks/uncertainty/table.py <runs folder> --update README.md
 set -euo pipefail
 RUNS=${1:-runs/uncertainty_phonons}
@@ -22,3 +23,6 @@ for estimator in mean_variance mc_dropout ensemble; do
     [ -f "$RUNS/$estimator/uncertainty_metrics.json" ] && continue
     train uncertainty=$estimator hydra.run.dir="$RUNS/$estimator"
 done
+if [ ! -f "$RUNS/mean_variance_beta/uncertainty_metrics.json" ]; then
+    train uncertainty=mean_variance uncertainty.loss=beta_nll hydra.run.dir="$RUNS/mean_variance_beta"
+fi

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-ESTIMATORS = ("ensemble", "mc_dropout", "mean_variance")
+ESTIMATORS = ("ensemble", "mc_dropout", "mean_variance", "mean_variance_beta")
 KEPT = ("uncertainty_metrics.json", "test_uncertainty.csv", "train.log")
 COLUMNS = (
     ("mae", "MAE (cm^-1)", "{:.2f}"),

@@ -53,13 +53,11 @@ class GaussianOutput(ScalarOutput):
     losses: ClassVar = {"gaussian_nll": _gaussian_nll, "beta_nll": _beta_nll}
 
     @classmethod
-    def from_scalar(cls, output: ScalarOutput) -> GaussianOutput:
-        """The same target with a variance head (``uncertainty=mean_variance``); a regression
-        loss other than the NLL is replaced by ``gaussian_nll``."""
+    def from_scalar(cls, output: ScalarOutput, loss: str = "gaussian_nll") -> GaussianOutput:
+        """The same target with a variance head and the loss ``loss``
+        (``uncertainty=mean_variance``)."""
         fields = {f.name: getattr(output, f.name) for f in dataclasses.fields(output)}
-        if fields["loss"] not in cls.losses:
-            fields["loss"] = "gaussian_nll"
-        return cls(**fields)
+        return cls(**{**fields, "loss": loss})
 
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
         return {**super().head_config(template), "variance": True}

@@ -12,6 +12,7 @@ from matgnn.uncertainty.model import (
     UncertainModel,
     UncertainPredictions,
     build_estimator,
+    ensemble_from_checkpoints,
     load_uncertain_model,
 )
 from matgnn.uncertainty.summary import summarize
@@ -24,6 +25,7 @@ __all__ = [
     "UncertainModel",
     "UncertainPredictions",
     "build_estimator",
+    "ensemble_from_checkpoints",
     "load_uncertain_model",
     "summarize",
 ]

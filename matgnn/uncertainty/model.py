@@ -122,8 +122,9 @@ class UncertainModel:
     def raw_draws(self, graphs: Sequence[CrystalGraph], batch_size: int = 64) -> dict:
         """Uncalibrated draws ``{output: [S, rows, ...]}`` for ``graphs``, in order."""
         chunks: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.outputs}
+        device = next(self.estimator.model.parameters()).device
         for start in range(0, len(graphs), batch_size):
-            batch = Batch.from_data_list(list(graphs[start : start + batch_size]))
+            batch = Batch.from_data_list(list(graphs[start : start + batch_size])).to(device)
             for name, value in self.estimator.draws(batch).items():
                 chunks[name].append(value)
         return {
@@ -276,6 +277,14 @@ def load_uncertain_model(path: str | Path) -> UncertainModel:
     )
 
 
+def ensemble_from_checkpoints(paths: Sequence[str | Path]) -> UncertainModel:
+    """An uncalibrated ensemble of separately trained checkpoints (same task, same graph
+    config; anything else is refused in words). Calibrate it with
+    :meth:`UncertainModel.calibrate` on validation graphs, then :meth:`UncertainModel.save`."""
+    models = [model_from_checkpoint(read_checkpoint(p)).eval() for p in paths]
+    return UncertainModel(Ensemble(models))
+
+
 def build_estimator(settings: Mapping[str, Any], models: Sequence) -> Estimator:
     """An estimator from run settings (``cfg.uncertainty``) and trained models."""
     kind = settings.get("estimator")
@@ -296,5 +305,6 @@ __all__ = [
     "UncertainModel",
     "UncertainPredictions",
     "build_estimator",
+    "ensemble_from_checkpoints",
     "load_uncertain_model",
 ]

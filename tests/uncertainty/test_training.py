@@ -139,3 +139,22 @@ def test_a_checkpoint_without_uncertainty_is_refused_by_load_uncertain_model(tmp
     run(config(out))
     with pytest.raises(ValueError, match="no uncertainty estimator"):
         load_uncertain_model(out / "checkpoints" / "best.ckpt")
+
+
+def test_separately_trained_checkpoints_make_an_ensemble_only_for_one_task(tmp_path):
+    from matgnn.uncertainty import ensemble_from_checkpoints
+
+    runs = {}
+    for name, extra in (
+        ("a", []),
+        ("b", ["seed=1"]),
+        ("gap", ["task=mp_sample_eform_gap"]),
+    ):
+        run(config(tmp_path / name, *extra))
+        runs[name] = tmp_path / name / "checkpoints" / "best.ckpt"
+    ensemble = ensemble_from_checkpoints([runs["a"], runs["b"]])
+    ids, structures = mp_sample_structures(4)
+    result = ensemble.predict(structures, ids)
+    assert (result["formation_energy_per_atom"]["epistemic_std"] > 0).all()
+    with pytest.raises(ValueError, match="an ensemble needs one task"):
+        ensemble_from_checkpoints([runs["a"], runs["gap"]])
