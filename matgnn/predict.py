@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = Path(args.get("output", "predictions.csv"))
     if isinstance(model, UncertainModel):
         result = model.predict(files, [f.name for f in files], batch_size)
-        written = [result.to_csv(output)]
+        written = result.to_csv(output)
     else:
         result = predict(model, files, [f.name for f in files], batch_size)
         written = result.to_csv(output)

@@ -3,7 +3,8 @@
 * Regression: std scaling (Levi et al. 2022, "Evaluating and calibrating uncertainty
   prediction in regression tasks"; Kuleshov et al. 2018 for the idea): every predicted std is
   multiplied by ``s``. The ``s`` that minimises the Gaussian NLL on the validation split has
-  the closed form ``s² = mean(((y - mean) / std)²)``.
+  the closed form ``s² = mean(((y - mean) / std)²)``, over the values with a std above 0 (a
+  tensor component that symmetry fixes has none, whatever the estimator).
 * Classification: temperature scaling (Guo et al., ICML 2017) of every draw's probabilities,
   ``p_T ∝ p^(1/T)`` (the same as dividing the logits by ``T``), before they are averaged; ``T``
   minimises the NLL of the averaged probabilities on the validation split.
@@ -28,13 +29,14 @@ PROBABILITY_FLOOR = 1e-12
 def fit_std_scale(mean: np.ndarray, std: np.ndarray, target: np.ndarray) -> float:
     """``s`` minimising the Gaussian NLL of ``N(mean, (s std)²)`` over every value."""
     mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
-    if not (std > 0).all():
+    spread = std > 0  # a component fixed by symmetry (e.g. zero by equivariance) has std 0
+    if not spread.any():
         raise ValueError(
-            f"cannot calibrate: {int((std <= 0).sum())} of {std.size} predicted stds are 0 "
-            "(a single deterministic model has no spread; use an ensemble, mc_dropout or "
-            "mean_variance)"
+            f"cannot calibrate: all {std.size} predicted stds are 0 (a single deterministic "
+            "model has no spread; use an ensemble, mc_dropout or mean_variance)"
         )
-    return float(np.sqrt(np.mean(((target - mean) / std) ** 2)))
+    z = (target[spread] - mean[spread]) / std[spread]
+    return float(np.sqrt(np.mean(z**2)))
 
 
 def temper(draws: np.ndarray, temperature: float) -> np.ndarray:

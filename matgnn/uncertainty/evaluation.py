@@ -1,9 +1,11 @@
 """Scores of predicted uncertainty, through uncertainty-toolbox (Chung et al. 2021) where it
 has the metric.
 
-Regression (every component of every crystal pooled): MAE; Gaussian NLL, miscalibration area
-and sharpness from uncertainty-toolbox; the fraction of targets inside the central 95%
-interval (uncertainty-toolbox ``get_proportion_in_interval``, nominal 0.95); the Spearman rank
+Regression (every component of every crystal pooled): MAE over all values; over the values
+whose std is above 0 (the others, e.g. tensor components fixed by symmetry, are counted as
+``zero_std_fraction``): Gaussian NLL, miscalibration area and sharpness from
+uncertainty-toolbox, the fraction of targets inside the central 95% interval
+(uncertainty-toolbox ``get_proportion_in_interval``, nominal 0.95), and the Spearman rank
 correlation between absolute error and std (scipy).
 
 Classification: accuracy, NLL, expected calibration error (torchmetrics, 15 bins), mean
@@ -29,10 +31,15 @@ def regression_metrics(mean, std, target) -> dict[str, float]:
     from scipy.stats import spearmanr
 
     mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
-    std = np.clip(std, 1e-12, None)  # toolbox refuses std == 0 (a model with no spread)
     error = np.abs(target - mean)
+    spread = std > 0
+    metrics = {"mae": float(error.mean()), "zero_std_fraction": float(1 - spread.mean())}
+    if spread.sum() < 2:
+        return metrics
+    # values with std 0 (fixed by symmetry, or a model with no spread) have no distribution
+    mean, std, target, error = mean[spread], std[spread], target[spread], error[spread]
     return {
-        "mae": float(error.mean()),
+        **metrics,
         "nll": float(uct.metrics_scoring_rule.nll_gaussian(mean, std, target)),
         "miscalibration_area": float(
             uct.metrics_calibration.miscalibration_area(mean, std, target, vectorized=True)

@@ -46,36 +46,65 @@ class UncertainPredictions:
     summaries: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     draws: dict[str, np.ndarray] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
+    atomic_numbers: list[np.ndarray] = field(default_factory=list)
 
     def __getitem__(self, output: str) -> dict[str, np.ndarray]:
         return self.summaries[output]
 
-    def to_csv(self, path: str | Path, targets: Mapping[str, np.ndarray] | None = None) -> Path:
-        """One row per crystal: ``id``, then per crystal-level output its target columns
-        (when ``targets`` ``{output: [M, ...]}`` are given) and its summary columns
-        (``<name>`` mean and ``std_<name>``, ``aleatoric_std_<name>``, ``epistemic_std_<name>``
-        per component; ``predicted_<name>``, ``probability_<name>_<class>``,
-        ``entropy_<name>``, ``mutual_information_<name>`` for classifiers)."""
-        import csv
+    def to_csv(
+        self, path: str | Path, targets: Mapping[str, np.ndarray] | None = None
+    ) -> list[Path]:
+        """Write ``path``, one row per crystal, and for per-atom outputs
+        ``<stem>_atoms.csv`` beside it, one row per atom (``id, atom, Z``); returns the files.
 
-        chosen = [o for o in self.outputs if o.level == "crystal"]
-        header, columns = ["id"], []
-        for output in chosen:
-            if targets is not None:
-                rows = [output.target_values(t) for t in np.asarray(targets[output.name])]
-                for j, name in enumerate(output.columns()):
-                    header.append(name)
-                    columns.append([row[j] for row in rows])
-            for name, values in uncertainty_columns(output, self.summaries[output.name]).items():
-                header.append(name)
-                columns.append(values)
+        Columns: per output its target columns (when ``targets`` ``{output: rows}`` are given)
+        and its summary columns (``predicted_<name>``, ``std_<name>``,
+        ``aleatoric_std_<name>``, ``epistemic_std_<name>`` per component;
+        ``predicted_<name>``, ``probability_<name>_<class>``, ``entropy_<name>``,
+        ``mutual_information_<name>`` for classifiers)."""
         path = Path(path)
-        with open(path, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for k, sid in enumerate(self.names):
-                writer.writerow([sid, *(c[k] for c in columns)])
-        return path
+        written = []
+        for level, target in (
+            ("crystal", path),
+            ("atom", path.with_name(f"{path.stem}_atoms.csv")),
+        ):
+            chosen = [o for o in self.outputs if o.level == level]
+            if not chosen:
+                continue
+            if level == "atom":
+                keys = [
+                    [sid, atom, int(z)]
+                    for sid, numbers in zip(self.names, self.atomic_numbers, strict=True)
+                    for atom, z in enumerate(numbers)
+                ]
+                header = ["id", "atom", "Z"]
+            else:
+                keys, header = [[sid] for sid in self.names], ["id"]
+            columns = []
+            for output in chosen:
+                if targets is not None:
+                    rows = [output.target_values(t) for t in np.asarray(targets[output.name])]
+                    for j, name in enumerate(output.columns()):
+                        header.append(name)
+                        columns.append([row[j] for row in rows])
+                summary = self.summaries[output.name]
+                for name, values in uncertainty_columns(output, summary).items():
+                    header.append(name)
+                    columns.append(values)
+            _write_csv(
+                target, header, [[*key, *(c[k] for c in columns)] for k, key in enumerate(keys)]
+            )
+            written.append(target)
+        return written
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def uncertainty_columns(output: Output, summary: Mapping[str, np.ndarray]) -> dict[str, list]:
@@ -165,6 +194,7 @@ class UncertainModel:
             names=[str(n) for n in names],
             summaries=summaries,
             draws=draws,
+            atomic_numbers=[g.atomic_numbers.numpy() for g in graphs],
         )
 
     def predict(

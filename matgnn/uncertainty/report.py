@@ -73,7 +73,7 @@ def calibrate_and_report(
     prediction = model.predict_graphs(test, calibrated=calibrate, draws=test_draws)
     prediction.to_csv(
         directory / "test_uncertainty.csv",
-        targets={o.name: targets(test, o) for o in model.outputs if o.level == "crystal"},
+        targets={o.name: targets(test, o) for o in model.outputs},
     )
     for output in model.outputs:
         target = targets(test, output)

@@ -173,6 +173,13 @@ def test_std_scaling_recovers_the_true_scale():
     assert fit_std_scale(mean, std * 3, target) == pytest.approx(1 / 3, rel=0.02)
     with pytest.raises(ValueError, match="stds are 0"):
         fit_std_scale(mean, np.zeros_like(std), target)
+    # values with std 0 (fixed by symmetry) are left out of the fit and of the metrics
+    with_fixed = np.concatenate([std / 2, np.zeros(100)])
+    mean2, target2 = np.concatenate([mean, np.zeros(100)]), np.concatenate([target, np.ones(100)])
+    assert fit_std_scale(mean2, with_fixed, target2) == pytest.approx(2.0, rel=0.02)
+    metrics = regression_metrics(mean2, with_fixed * 2, target2)
+    assert metrics["zero_std_fraction"] == pytest.approx(100 / len(mean2))
+    assert metrics["coverage_95"] == pytest.approx(0.95, abs=0.006)
 
 
 def test_temperature_scaling_undoes_overconfidence():

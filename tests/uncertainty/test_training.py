@@ -158,3 +158,30 @@ def test_separately_trained_checkpoints_make_an_ensemble_only_for_one_task(tmp_p
     assert (result["formation_energy_per_atom"]["epistemic_std"] > 0).all()
     with pytest.raises(ValueError, match="an ensemble needs one task"):
         ensemble_from_checkpoints([runs["a"], runs["gap"]])
+
+
+def test_per_atom_and_tensor_outputs_get_uncertainty_rows_per_atom(tmp_path):
+    out = tmp_path / "run"
+    overrides = [
+        f"paths.output_dir={out}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "model=e3nn",
+        "task=born_charges_sample",
+        "task.data.source.limit=30",
+        "trainer.max_epochs=1",
+        "+trainer.enable_progress_bar=false",
+        "uncertainty=mc_dropout",
+        "uncertainty.passes=3",
+        *SMALL["e3nn"],
+    ]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        run(compose(config_name="train", overrides=overrides))
+    crystals = rows(out / "test_uncertainty.csv")
+    atoms = rows(out / "test_uncertainty_atoms.csv")
+    assert crystals and "epistemic_std_eps_xx" in crystals[0] and "eps_xx" in crystals[0]
+    assert {"id", "atom", "Z", "becs_xx", "predicted_becs_xx", "std_becs_zz"} <= set(atoms[0])
+    assert len(atoms) > len(crystals)
+    # dropout spreads the predictions, except in components that the site symmetry fixes
+    assert any(float(r["epistemic_std_becs_xx"]) > 0 for r in atoms)
+    report = json.loads((out / "uncertainty_metrics.json").read_text())
+    assert 0 <= report["test"]["calibrated"]["becs"]["zero_std_fraction"] < 1
