@@ -57,19 +57,20 @@ def uncertainty_settings(cfg: DictConfig) -> dict[str, Any] | None:
 
 def task_outputs(cfg: DictConfig) -> list[Output]:
     """The task's declared outputs (``task.outputs``: ``{key: output config}``); with
-    ``uncertainty=mean_variance`` every scalar output gets a variance
+    ``uncertainty.variance_head`` (``uncertainty=mean_variance``, or an ensemble of
+    mean-variance members) every scalar output gets a variance
     (:class:`~matgnn.outputs.GaussianOutput`)."""
     outputs = [instantiate(c) for c in (cfg.task.get("outputs") or {}).values() if c is not None]
     if not outputs:
         raise ValueError(f"task {cfg.task.get('name')!r} declares no outputs (task.outputs)")
-    settings = uncertainty_settings(cfg)
-    if settings and settings["estimator"] == "mean_variance":
+    settings = cfg.get("uncertainty") or {}
+    if settings.get("variance_head"):
         scalars = [o for o in outputs if type(o) is ScalarOutput]
         if not scalars:
             raise ValueError(
-                f"uncertainty=mean_variance needs a scalar regression output, but task "
-                f"{cfg.task.get('name')!r} has {[type(o).__name__ for o in outputs]}: use "
-                "uncertainty=ensemble or mc_dropout"
+                f"a variance head (uncertainty=mean_variance, or uncertainty.variance_head) "
+                f"needs a scalar regression output, but task {cfg.task.get('name')!r} has "
+                f"{[type(o).__name__ for o in outputs]}: use uncertainty=ensemble or mc_dropout"
             )
         loss = settings.get("loss", "gaussian_nll")
         outputs = [GaussianOutput.from_scalar(o, loss) if o in scalars else o for o in outputs]
@@ -208,7 +209,11 @@ def member_config(cfg: DictConfig, k: int) -> DictConfig:
         member.seed = int(cfg.seed) + k
         if split_seed is not None:
             member.task.data.split.seed = int(split_seed)
-        member.uncertainty = {"estimator": None}
+        member.uncertainty = {
+            "estimator": None,
+            "variance_head": bool(cfg.uncertainty.get("variance_head", False)),
+            "loss": cfg.uncertainty.get("loss", "gaussian_nll"),
+        }
         member.resume = None
         member.ckpt_path = None
     return member

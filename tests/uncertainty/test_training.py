@@ -45,22 +45,32 @@ def rows(path):
 @pytest.mark.parametrize(
     ("task", "uncertainty", "estimator", "columns"),
     [
-        ("mp_sample_eform", "mc_dropout", MCDropout, "std_formation_energy_per_atom"),
+        ("mp_sample_eform", ["uncertainty=mc_dropout"], MCDropout, "std_formation_energy_per_atom"),
         (
             "mp_sample_eform",
-            "mean_variance",
+            ["uncertainty=mean_variance"],
             MeanVariance,
             "aleatoric_std_formation_energy_per_atom",
         ),
-        ("mp_sample_is_metal", "ensemble", Ensemble, "mutual_information_is_metal"),
+        (
+            "mp_sample_is_metal",
+            ["uncertainty=ensemble", "uncertainty.size=2"],
+            Ensemble,
+            "mutual_information_is_metal",
+        ),
+        (  # Lakshminarayanan et al.'s full recipe: members with a variance head
+            "mp_sample_eform",
+            ["uncertainty=ensemble", "uncertainty.size=2", "uncertainty.variance_head=true"],
+            Ensemble,
+            "aleatoric_std_formation_energy_per_atom",
+        ),
     ],
 )
 def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     tmp_path, task, uncertainty, estimator, columns
 ):
     out = tmp_path / "run"
-    extra = ["uncertainty.size=2"] if uncertainty == "ensemble" else []
-    metrics = run(config(out, f"task={task}", f"uncertainty={uncertainty}", *extra))
+    metrics = run(config(out, f"task={task}", *uncertainty))
     report = json.loads((out / "uncertainty_metrics.json").read_text())
     assert set(report["test"]) == {"uncalibrated", "calibrated"}
     (name,) = report["uncertainty"]["calibration"]
@@ -81,7 +91,7 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     uncertain = load_uncertain_model(out / "checkpoints" / "best.ckpt")
     assert isinstance(uncertain.estimator, estimator)
     load_model(out / "checkpoints" / "best.ckpt")
-    if uncertainty == "ensemble":
+    if estimator is Ensemble:
         assert len(uncertain.estimator.models) == 2
         assert (out / "members" / "1" / "done.json").is_file()
 
@@ -95,6 +105,13 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     assert predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'p.csv'}"]) == 0
     predicted = rows(tmp_path / "p.csv")
     assert len(predicted) == 3 and columns in predicted[0]
+    if "uncertainty.variance_head=true" in uncertainty:  # both parts of the std
+        for row in predicted:
+            aleatoric = float(row["aleatoric_std_formation_energy_per_atom"])
+            epistemic = float(row["epistemic_std_formation_energy_per_atom"])
+            std = float(row["std_formation_energy_per_atom"])
+            assert aleatoric > 0 and epistemic > 0
+            assert std == pytest.approx((aleatoric**2 + epistemic**2) ** 0.5)
     assert (
         predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'q.csv'}", "uncertainty=false"])
         == 0
