@@ -19,22 +19,11 @@ from matgnn.samples import mp_sample_structures
 from matgnn.train import run
 from matgnn.uncertainty import Ensemble, MCDropout, MeanVariance, load_uncertain_model
 from tests.models.helpers import SMALL
+from tests.training.test_train import train_config
 
 
 def config(tmp_path, *extra: str):
-    overrides = [
-        f"paths.output_dir={tmp_path}",
-        f"paths.cache_dir={tmp_path.parent / 'cache'}",
-        "task.data.source.limit=60",
-        "task.data.batch_size=16",
-        "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=2",
-        "+trainer.enable_progress_bar=false",
-        *SMALL["cgcnn"],
-        *extra,
-    ]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    return train_config(tmp_path, "cgcnn", *extra)
 
 
 def rows(path):
