@@ -5,9 +5,12 @@
   multiplied by ``s``. The ``s`` that minimises the Gaussian NLL on the validation split has
   the closed form ``s² = mean(((y - mean) / std)²)``, over the values with a std above 0 (a
   tensor component that symmetry fixes has none, whatever the estimator).
-* Classification: temperature scaling (Guo et al., ICML 2017) of every draw's probabilities,
-  ``p_T ∝ p^(1/T)`` (the same as dividing the logits by ``T``), before they are averaged; ``T``
-  minimises the NLL of the averaged probabilities on the validation split.
+* Classification: temperature scaling (Guo et al., ICML 2017) of the averaged probabilities,
+  ``p_T ∝ p̄^(1/T)`` (for one draw the same as dividing the logits by ``T``); ``T`` minimises
+  their NLL on the validation split. Pool, then calibrate (Rahaman & Thiery, NeurIPS 2021:
+  calibrating the members of an ensemble before pooling them leaves the pool miscalibrated);
+  it keeps the most probable class, so accuracy does not change. The entropy is that of the
+  calibrated probabilities; the mutual information stays that of the draws.
 
 A calibration is a plain dict ``{output name: {"std_scale": s} | {"temperature": T}}``, which is
 how a checkpoint stores it (``checkpoint["uncertainty"]["calibration"]``).
@@ -53,35 +56,41 @@ def class_nll(probability: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.log(np.clip(chosen, PROBABILITY_FLOOR, 1.0)).mean())
 
 
-def fit_temperature(draws: np.ndarray, labels: np.ndarray) -> float:
-    """``T`` in ``[0.05, 20]`` minimising the NLL of the mean tempered draws ``[S, M, C]``."""
+#: the search interval of the temperature
+TEMPERATURE_BOUNDS = (0.01, 100.0)
+
+
+def fit_temperature(probability: np.ndarray, labels: np.ndarray) -> float:
+    """``T`` in :data:`TEMPERATURE_BOUNDS` minimising the NLL of ``probability [M, C]``
+    tempered (a bound is returned when the optimum lies beyond it)."""
+    low, high = np.log(TEMPERATURE_BOUNDS)
     result = minimize_scalar(
-        lambda log_t: class_nll(temper(draws, float(np.exp(log_t))).mean(axis=0), labels),
-        bounds=(np.log(0.05), np.log(20.0)),
+        lambda log_t: class_nll(temper(probability, float(np.exp(log_t))), labels),
+        bounds=(low, high),
         method="bounded",
     )
     return float(np.exp(result.x))
 
 
-def fit(output: Output, draws: np.ndarray, summary: Mapping[str, np.ndarray], target) -> dict:
-    """The calibration parameter of ``output`` from validation draws, summary and targets."""
+def fit(output: Output, summary: Mapping[str, np.ndarray], target) -> dict:
+    """The calibration parameter of ``output`` from a validation summary and its targets."""
     if isinstance(output, ClassOutput):
-        return {"temperature": fit_temperature(draws, np.asarray(target).reshape(-1))}
+        labels = np.asarray(target).reshape(-1)
+        return {"temperature": fit_temperature(summary["probability"], labels)}
     return {"std_scale": fit_std_scale(summary["mean"], summary["std"], target)}
 
 
-def apply_to_draws(output: Output, draws: np.ndarray, parameters: Mapping | None) -> np.ndarray:
-    """Draws with the classification temperature applied (regression draws unchanged)."""
-    if parameters and isinstance(output, ClassOutput):
-        return temper(draws, parameters["temperature"])
-    return draws
-
-
-def apply_to_summary(
+def apply(
     output: Output, summary: dict[str, np.ndarray], parameters: Mapping | None
 ) -> dict[str, np.ndarray]:
-    """A regression summary with every std scaled (classification summaries unchanged)."""
-    if not parameters or isinstance(output, ClassOutput):
+    """A summary calibrated: regression stds scaled, or classification probabilities tempered
+    (and their entropy recomputed)."""
+    if not parameters:
         return summary
+    if isinstance(output, ClassOutput):
+        from matgnn.uncertainty.summary import entropy
+
+        probability = temper(summary["probability"], parameters["temperature"])
+        return {**summary, "probability": probability, "entropy": entropy(probability)}
     scale = parameters["std_scale"]
     return {k: v * scale if k.endswith("std") else v for k, v in summary.items()}

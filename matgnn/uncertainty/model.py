@@ -37,7 +37,7 @@ class UncertainPredictions:
         names: names of the accepted inputs, in input order.
         summaries: ``{output: {field: [M, ...]}}`` (:mod:`matgnn.uncertainty.summary`), crystal
             level; for per-atom outputs the rows are atoms, in input order.
-        draws: ``{output: [S, rows, ...]}`` (after calibration).
+        draws: ``{output: [S, rows, ...]}``, as the estimator drew them.
         rejected: ``{name: reason}`` of the inputs that could not be predicted.
     """
 
@@ -163,17 +163,16 @@ class UncertainModel:
 
     def summarize(
         self, draws: Mapping[str, np.ndarray], calibrated: bool = True
-    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
-        """(draws, summaries) per output, with or without the calibration applied."""
-        out_draws, summaries = {}, {}
-        for output in self.outputs:
-            parameters = self.calibration.get(output.name) if calibrated else None
-            d = calib.apply_to_draws(output, draws[output.name], parameters)
-            out_draws[output.name] = d
-            summaries[output.name] = calib.apply_to_summary(
-                output, summarize(output, d), parameters
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """The summary of every output's draws, with or without the calibration applied."""
+        return {
+            o.name: calib.apply(
+                o,
+                summarize(o, draws[o.name]),
+                self.calibration.get(o.name) if calibrated else None,
             )
-        return out_draws, summaries
+            for o in self.outputs
+        }
 
     def predict_graphs(
         self,
@@ -186,7 +185,7 @@ class UncertainModel:
         """Predict graphs (named ``names``, default: their ``sample_id`` or position; ``draws``:
         their raw draws, when already computed)."""
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
-        draws, summaries = self.summarize(draws, calibrated)
+        summaries = self.summarize(draws, calibrated)
         if names is None:
             names = [getattr(g, "sample_id", k) for k, g in enumerate(graphs)]
         return UncertainPredictions(
@@ -241,10 +240,9 @@ class UncertainModel:
                 "fraction, e.g. task.data.split.val > 0, or calibrate=false)"
             )
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
-        _, summaries = self.summarize(draws, calibrated=False)
+        summaries = self.summarize(draws, calibrated=False)
         self.calibration = {
-            o.name: calib.fit(o, draws[o.name], summaries[o.name], targets(graphs, o))
-            for o in self.outputs
+            o.name: calib.fit(o, summaries[o.name], targets(graphs, o)) for o in self.outputs
         }
         return self.calibration
 

@@ -33,7 +33,7 @@ STATES = ("uncalibrated", "calibrated")
 
 def score(model: UncertainModel, draws: dict, graphs: Sequence[CrystalGraph], calibrated: bool):
     """``{output: metrics}`` of ``draws`` (raw) for ``graphs`` (with targets)."""
-    _, summaries = model.summarize(draws, calibrated)
+    summaries = model.summarize(draws, calibrated)
     scores = {}
     for output in model.outputs:
         summary, target = summaries[output.name], targets(graphs, output)
@@ -79,7 +79,7 @@ def calibrate_and_report(
         target = targets(test, output)
         curves = {}
         for state in states:
-            _, summaries = model.summarize(test_draws, state == "calibrated")
+            summaries = model.summarize(test_draws, state == "calibrated")
             s = summaries[output.name]
             curves[state] = (
                 (s["probability"], target)

@@ -188,9 +188,27 @@ def test_temperature_scaling_undoes_overconfidence():
     true = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     labels = np.array([rng.choice(4, p=p) for p in true])
     overconfident = temper(true, 1 / 3)  # logits times 3
-    assert fit_temperature(overconfident[None], labels) == pytest.approx(3.0, rel=0.05)
+    assert fit_temperature(overconfident, labels) == pytest.approx(3.0, rel=0.05)
     entropy = -(true * np.log(true)).sum(-1)
     calibrated = classification_metrics(true, entropy, np.zeros(len(true)), labels)
     sharp = classification_metrics(overconfident, entropy, np.zeros(len(true)), labels)
     assert calibrated["ece"] < 0.02 < sharp["ece"]
     assert calibrated["nll"] < sharp["nll"]
+
+
+def test_calibrating_a_classifier_keeps_its_predictions_and_mutual_information(structures):
+    model = make_model("cgcnn", SMALL["cgcnn"])
+    classifier = with_head(model, ClassOutput("c", num_classes=3))
+    other = copy.deepcopy(classifier)
+    torch.nn.init.normal_(other.heads["c"].mlp[-1].weight)
+    uncertain = UncertainModel(Ensemble([classifier, other]), {"c": {"temperature": 0.3}})
+    graphs = graphs_for(model, structures)
+    draws = uncertain.raw_draws(graphs)
+    raw = uncertain.summarize(draws, calibrated=False)["c"]
+    calibrated = uncertain.summarize(draws, calibrated=True)["c"]
+    np.testing.assert_array_equal(
+        raw["probability"].argmax(-1), calibrated["probability"].argmax(-1)
+    )
+    assert (calibrated["probability"].max(-1) > raw["probability"].max(-1)).all()  # T < 1
+    np.testing.assert_allclose(calibrated["mutual_information"], raw["mutual_information"])
+    np.testing.assert_allclose(calibrated["probability"].sum(-1), 1.0)
