@@ -114,7 +114,7 @@ def evaluate(checkpoint: Path, out: Path, draws: int, passes: int | None, limit:
         graphs.append(build_graph(structure, model.graph_config(), name=row["id"]))
     prepared = time.perf_counter() - start
     start = time.perf_counter()
-    result = model.predict_graphs(graphs, batch_size=64)
+    result = model.predict_graphs(graphs, draws=model.raw_draws(graphs, progress=True))
     predicted = time.perf_counter() - start
     summary = result.summaries[model.outputs[0].name]
     for k, row in enumerate(rows):

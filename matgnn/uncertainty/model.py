@@ -148,11 +148,17 @@ class UncertainModel:
         return self.estimator.graph_config()
 
     # --- prediction --------------------------------------------------------------------
-    def raw_draws(self, graphs: Sequence[CrystalGraph], batch_size: int = 64) -> dict:
-        """Uncalibrated draws ``{output: [S, rows, ...]}`` for ``graphs``, in order."""
+    def raw_draws(
+        self, graphs: Sequence[CrystalGraph], batch_size: int = 64, progress: bool = False
+    ) -> dict:
+        """Uncalibrated draws ``{output: [S, rows, ...]}`` for ``graphs``, in order (with a
+        progress bar over the batches when ``progress``)."""
+        from tqdm import tqdm
+
         chunks: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.outputs}
         device = next(self.estimator.model.parameters()).device
-        for start in range(0, len(graphs), batch_size):
+        starts = range(0, len(graphs), batch_size)
+        for start in tqdm(starts, desc=self.estimator.name, disable=not progress, leave=False):
             batch = Batch.from_data_list(list(graphs[start : start + batch_size])).to(device)
             for name, value in self.estimator.draws(batch).items():
                 chunks[name].append(value)

@@ -58,12 +58,12 @@ def calibrate_and_report(
     without it, write the report files into ``directory``; returns the report."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    val_draws = model.raw_draws(val, batch_size) if val else None
+    val_draws = model.raw_draws(val, batch_size, progress=True) if val else None
     if calibrate:
         model.calibrate(val, batch_size, draws=val_draws)
     states = STATES if calibrate else STATES[:1]
     report: dict[str, Any] = {"uncertainty": model.settings()}
-    test_draws = model.raw_draws(test, batch_size)
+    test_draws = model.raw_draws(test, batch_size, progress=True)
     for split, graphs, draws in (("val", val, val_draws), ("test", test, test_draws)):
         if draws is None:
             continue
