@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -71,12 +70,5 @@ class GaussianOutput(ScalarOutput):
     def prediction_columns(self) -> list[str]:
         return [f"predicted_{self.name}", f"std_{self.name}"]
 
-    def plot(
-        self,
-        ids: Sequence[str],
-        targets: np.ndarray,
-        predictions: np.ndarray,
-        directory: Path,
-        prefix: str,
-    ) -> None:
-        super().plot(ids, targets, np.asarray(predictions)[..., 0], directory, prefix)
+    def point_predictions(self, predictions: np.ndarray) -> np.ndarray:
+        return np.asarray(predictions)[..., 0]

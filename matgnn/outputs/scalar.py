@@ -55,6 +55,10 @@ class ScalarOutput(Output):
             targets.to(torch.float64), compositions, element_reference=self.element_reference
         )
 
+    def point_predictions(self, predictions: np.ndarray) -> np.ndarray:
+        """The predicted values alone, from reported predictions (here: as they are)."""
+        return np.asarray(predictions)
+
     def baselines(self, train: Tensor, test: Tensor) -> dict[str, float]:
         """MAE of predicting the training mean for every test crystal."""
         return {"mae_predict_train_mean": float((test - train.mean()).abs().mean())}
@@ -81,7 +85,7 @@ class ScalarOutput(Output):
         label = f"{self.name} ({self.units})" if self.units else self.name
         parity_plot(
             targets.reshape(-1),
-            predictions.reshape(-1),
+            self.point_predictions(predictions).reshape(-1),
             directory / f"{prefix}_parity_{self.name}.png",
             label,
         )
