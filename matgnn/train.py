@@ -165,15 +165,17 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
         output_dir=str(output_dir),
         monitor=cfg.task.monitor,
     )
-    settings = uncertainty_settings(cfg)
-    if settings and settings["estimator"] == "mc_dropout" and not dropout_layers(lit.model):
+    settings = uncertainty_settings(cfg) or {}
+    if settings.get("estimator") == "mc_dropout" and not dropout_layers(lit.model):
         raise ValueError(
             "uncertainty=mc_dropout, but every dropout probability of the model is 0: set "
             "uncertainty.dropout (or model.backbone.dropout / model.heads.y.dropout) above 0"
         )
     data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
     data.setup("fit")
-    if settings and settings.get("calibrate", True) and not data.subsets.get("val"):
+    # an ensemble member carries its ensemble's `calibrate`, so that it fails before training
+    calibrate = (cfg.get("uncertainty") or {}).get("calibrate", bool(settings))
+    if calibrate and not data.subsets.get("val"):
         raise ValueError(
             f"uncertainty.calibrate=true needs a validation split, and task "
             f"{cfg.task.get('name')!r} has none: give it one (task.data.split.val > 0) or set "
@@ -211,6 +213,7 @@ def member_config(cfg: DictConfig, k: int) -> DictConfig:
             member.task.data.split.seed = int(split_seed)
         member.uncertainty = {
             "estimator": None,
+            "calibrate": bool(cfg.uncertainty.get("calibrate", True)),
             "variance_head": bool(cfg.uncertainty.get("variance_head", False)),
             "loss": cfg.uncertainty.get("loss", "gaussian_nll"),
         }
@@ -237,9 +240,13 @@ def run_ensemble(cfg: DictConfig, size: int) -> tuple[list[str], Any, dict[str, 
             last = folder / "checkpoints" / "last.ckpt"
             fitted = fit_and_test(member, str(last) if last.is_file() else None)
             data = fitted.data
-            record = {"best_checkpoint": fitted.best_checkpoint, "metrics": fitted.metrics}
+            best = Path(fitted.best_checkpoint).resolve()
+            record = {  # relative to the member's folder: the run folder may move
+                "best_checkpoint": str(best.relative_to(folder.resolve())),
+                "metrics": fitted.metrics,
+            }
             done.write_text(json.dumps(record, indent=2))
-        checkpoints.append(record["best_checkpoint"])
+        checkpoints.append(str(folder / record["best_checkpoint"]))
         member_metrics.append(record["metrics"])
     if data is None:  # every member was done: rebuild the (same) split
         first = member_config(cfg, 0)

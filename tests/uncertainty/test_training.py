@@ -131,6 +131,7 @@ def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):
         (["uncertainty=mean_variance", "task=mp_sample_is_metal"], "needs a scalar regression"),
         (["uncertainty=ensemble", "uncertainty.size=1"], "size >= 2"),
         (["uncertainty=mc_dropout", "task.data.split.val=0.0"], "needs a validation split"),
+        (["uncertainty=ensemble", "task.data.split.val=0.0"], "needs a validation split"),
     ],
 )
 def test_bad_uncertainty_requests_fail_before_anything_is_written(tmp_path, overrides, message):
