@@ -96,6 +96,11 @@ class Backbone(nn.Module, ABC):
     @abstractmethod
     def forward(self, batch: Data) -> NodeFeatures: ...
 
+    @abstractmethod
+    def message_passing_layers(self) -> list[nn.Module]:
+        """The message-passing layers in the order they run; every other parameter of the
+        backbone is part of its embeddings (what fine-tuning freezes layer by layer)."""
+
     @staticmethod
     def crystal_index(batch: Data) -> Tensor:
         if getattr(batch, "batch", None) is not None:

@@ -35,9 +35,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from matgnn import __version__
-from matgnn.checkpoint import read_checkpoint
+from matgnn.checkpoint import load_model, read_checkpoint
 from matgnn.config_dir import CONFIG_PATH
 from matgnn.data.splits import split_sha256
+from matgnn.finetune import copy_normalization, freeze, transfer
 from matgnn.models.base import DEFAULT_HEAD
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.training import CrystalLitModule
@@ -94,6 +95,15 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"task.heads names {unknown}, which are not outputs of the task")
     model["heads"] = {o.name: chosen.get(o.name) or o.head_config(template) for o in outputs}
     model["outputs"] = [o.to_config() for o in outputs]
+    source = (cfg.get("finetune") or {}).get("from")
+    if source:  # graph, backbone and matching heads as the checkpoint has them
+        saved = read_checkpoint(source)["hyper_parameters"]["model"]
+        model["graph"], model["backbone"] = saved["graph"], saved["backbone"]
+        same = {o["name"] for o in saved["outputs"]} & {o["name"] for o in model["outputs"]}
+        for name in same:
+            mine = next(o for o in model["outputs"] if o["name"] == name)
+            if mine in saved["outputs"] and name not in chosen:
+                model["heads"][name] = saved["heads"][name]
     return model
 
 
@@ -171,6 +181,8 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
             "uncertainty=mc_dropout, but every dropout probability of the model is 0: set "
             "uncertainty.dropout (or model.backbone.dropout / model.heads.y.dropout) above 0"
         )
+    finetune = OmegaConf.to_container(cfg.finetune, resolve=True) if cfg.get("finetune") else {}
+    source = start_from_checkpoint(lit, finetune, resuming=ckpt_path is not None)
     data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
     data.setup("fit")
     # an ensemble member carries its ensemble's `calibrate`, so that it fails before training
@@ -186,6 +198,8 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
         data.save_split(output_dir / "split.json")
     lit.provenance = provenance(cfg, lit.outputs, data.split_ids())
     lit.fit_normalizer(data.subsets["train"])
+    if source is not None and finetune.get("keep_normalization"):
+        copy_normalization(lit.model, source[0], source[1].copied_heads)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
@@ -199,6 +213,28 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
         for name, value in output.baselines(train, test).items():
             metrics[f"test_{output.name}_{name}"] = value
     return FittedRun(metrics, best, data)
+
+
+def start_from_checkpoint(lit: CrystalLitModule, finetune: Mapping[str, Any], resuming: bool):
+    """``finetune.from``: transfer the checkpoint's weights into ``lit.model`` (not when
+    resuming: the run's own checkpoint has them), then freeze ``finetune.freeze`` and set the
+    backbone's learning-rate scale. Returns (source model, transfer) or ``None``."""
+    lit.backbone_lr_scale = float(finetune.get("backbone_lr_scale", 1.0))
+    source = None
+    if finetune.get("from") and not resuming:
+        model = load_model(finetune["from"])
+        done = transfer(lit.model, model)
+        log.info(
+            "fine-tuning from %s: backbone loaded; heads copied %s, new %s",
+            finetune["from"],
+            done.copied_heads,
+            done.new_heads,
+        )
+        source = (model, done)
+    frozen = freeze(lit.model, str(finetune.get("freeze", "none")))
+    if frozen:
+        log.info("frozen: %d backbone tensors", len(frozen))
+    return source
 
 
 def member_config(cfg: DictConfig, k: int) -> DictConfig:

@@ -87,6 +87,9 @@ class ALIGNN(Backbone):
             for i in range(gcn_layers)
         )
 
+    def message_passing_layers(self) -> list[nn.Module]:
+        return [*self.alignn_layers, *self.gcn_layers]
+
     def forward(self, batch: Data) -> NodeFeatures:
         edge_vec = self.edge_vectors(batch)
         x = self.atom_embedding(self.atom_input(batch.atomic_numbers))

@@ -46,6 +46,9 @@ class CGCNN(Backbone):
         self.convs = nn.ModuleList(CGCNNConv(hidden_features, num_basis) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout)
 
+    def message_passing_layers(self) -> list[nn.Module]:
+        return list(self.convs)
+
     def forward(self, batch: Data) -> NodeFeatures:
         distance = self.edge_vectors(batch).norm(dim=-1)
         edge_attr = self.distance_basis(distance)

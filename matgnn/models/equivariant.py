@@ -133,6 +133,9 @@ class EquivariantNetwork(Backbone):
         ) * math.sqrt(self.num_basis)
         return sh, basis
 
+    def message_passing_layers(self) -> list[nn.Module]:
+        return list(self.layers)
+
     def forward(self, batch: Data) -> NodeFeatures:
         edge_sh, edge_basis = self.edge_attributes(self.edge_vectors(batch))
         attr = F.relu(self.embedding(batch.atomic_numbers))

@@ -58,6 +58,9 @@ class Matformer(Backbone):
             MatformerConv(hidden_features, heads) for _ in range(num_layers)
         )
 
+    def message_passing_layers(self) -> list[nn.Module]:
+        return list(self.layers)
+
     def forward(self, batch: Data) -> NodeFeatures:
         e = self.edge_embedding(self.edge_vectors(batch).norm(dim=-1))
         x = self.atom_embedding(self.atom_input(batch.atomic_numbers))

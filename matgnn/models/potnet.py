@@ -80,6 +80,9 @@ class PotNet(Backbone):
         self.potential_bn = nn.BatchNorm1d(hidden_features)
         self.convs = nn.ModuleList(PotNetConv(hidden_features) for _ in range(num_layers))
 
+    def message_passing_layers(self) -> list[nn.Module]:
+        return list(self.convs)
+
     def forward(self, batch: Data) -> NodeFeatures:
         local = self.edge_embedding(-0.75 / self.edge_vectors(batch).norm(dim=-1))
         combined = batch.potential_sums @ self.coefficients.to(batch.potential_sums.dtype)

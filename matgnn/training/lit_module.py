@@ -13,6 +13,7 @@ import torchmetrics
 from hydra.utils import instantiate
 from torch import Tensor
 
+from matgnn.finetune import frozen_modules, parameter_groups
 from matgnn.heads.normalizer import composition_counts
 from matgnn.inference import split_rows
 from matgnn.outputs import write_prediction_tables
@@ -91,6 +92,13 @@ class CrystalLitModule(L.LightningModule):
             }
         )
         self._test_rows: list[TestRow] = []
+        #: learning rate of the backbone relative to the heads' (``finetune.backbone_lr_scale``)
+        self.backbone_lr_scale = 1.0
+
+    def on_train_epoch_start(self) -> None:
+        # frozen parts keep their pretrained batch-norm statistics (fine-tuning)
+        for module in frozen_modules(self.model):
+            module.eval()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint.setdefault("hyper_parameters", {})["provenance"] = self.provenance
@@ -208,7 +216,10 @@ class CrystalLitModule(L.LightningModule):
             "_partial_": True,
             "lr": 1e-3,
         }
-        optimizer = instantiate(config)(self.parameters())
+        factory = instantiate(config)
+        lr = factory.keywords.get("lr", 1e-3)
+        groups = parameter_groups(self.model, lr, self.backbone_lr_scale)
+        optimizer = factory(groups)
         if not self.hparams.scheduler:
             return optimizer
         factory = instantiate(self.hparams.scheduler)
@@ -216,6 +227,9 @@ class CrystalLitModule(L.LightningModule):
         one_cycle = getattr(factory, "func", None) is torch.optim.lr_scheduler.OneCycleLR
         if one_cycle:
             kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+            # one peak per group, in the groups' ratio (fine-tuning: backbone vs heads)
+            peak = factory.keywords.get("max_lr", lr)
+            kwargs["max_lr"] = [peak * group["lr"] / lr for group in groups]
         scheduler = factory(optimizer, **kwargs)
         # OneCycle is defined in optimiser steps; every other schedule here counts epochs
         # (MultiStepLR milestones, ExponentialLR gamma per epoch, ReduceLROnPlateau).

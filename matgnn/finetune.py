@@ -1,0 +1,193 @@
+"""Start a model from a trained checkpoint: strict weight transfer with a readable diff, new heads
+for new targets, freezing, and the parameter split for separate learning rates.
+
+Users of alignn and matgl ask for exactly this (alignn #111 and #34, matgl #71 and #264). Their
+pain points were silent partial loads (``strict=False``), size-mismatch errors deep in torch when
+the head changes, and no way to freeze layers.
+
+* **Backbone**: loaded strictly. The graph config must be the checkpoint's (another cutoff or
+  neighbour rule changes what every weight means), and every backbone tensor must exist with
+  its shape. Otherwise :class:`TransferError` lists the missing, unexpected and reshaped keys.
+* **Heads**: a head of the new model is copied from the checkpoint's head of the same name when
+  both declare the same output (same kind, target and shape). Any other head starts fresh, and
+  the transfer says which; regression <-> classification <-> vector is a new head.
+* **Target normalisation** (head buffers: mean, std, per-element references) is refitted on
+  the new training split by default (``keep_normalization=False``). A copied head then starts
+  from the pretrained weights, de-normalised with statistics of the data it now sees: the
+  right choice when the new data are a different population of the same target (matgl #287
+  asks for the offsets precisely because they do not carry over). ``keep_normalization=True``
+  keeps the pretrained statistics, e.g. to continue training on more data of the same source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from matgnn.models import CrystalModel
+
+#: the freezing options of :func:`freeze`
+FREEZE_CHOICES = ("none", "embeddings", "backbone", "layers:<k>")
+
+
+class TransferError(ValueError):
+    """Weights that cannot be transferred, with what differs."""
+
+
+@dataclass
+class StateDiff:
+    """How a state dict differs from the one a module expects."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    reshaped: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.reshaped)
+
+    def __str__(self) -> str:
+        lines = []
+        if self.missing:
+            lines.append(
+                f"missing in the checkpoint ({len(self.missing)}): " + ", ".join(self.missing)
+            )
+        if self.unexpected:
+            lines.append(
+                f"in the checkpoint only ({len(self.unexpected)}): " + ", ".join(self.unexpected)
+            )
+        for key, theirs, ours in self.reshaped:
+            lines.append(f"shape of {key}: checkpoint {list(theirs)}, model {list(ours)}")
+        return "\n".join(lines)
+
+
+def state_diff(expected: Mapping[str, Tensor], given: Mapping[str, Tensor]) -> StateDiff:
+    """Missing, unexpected and reshaped keys of ``given`` against ``expected``."""
+    return StateDiff(
+        missing=sorted(set(expected) - set(given)),
+        unexpected=sorted(set(given) - set(expected)),
+        reshaped=[
+            (k, tuple(given[k].shape), tuple(expected[k].shape))
+            for k in sorted(set(expected) & set(given))
+            if given[k].shape != expected[k].shape
+        ],
+    )
+
+
+def load_strictly(module: nn.Module, state: Mapping[str, Tensor], what: str) -> None:
+    """``module.load_state_dict(state)``, or a :class:`TransferError` naming every difference."""
+    diff = state_diff(module.state_dict(), state)
+    if diff:
+        raise TransferError(f"{what}: the checkpoint's weights do not fit this model\n{diff}")
+    module.load_state_dict(state)
+
+
+@dataclass
+class Transfer:
+    """What :func:`transfer` did: heads copied from the checkpoint and heads started fresh."""
+
+    copied_heads: list[str]
+    new_heads: list[str]
+
+
+def transfer(model: CrystalModel, source: CrystalModel) -> Transfer:
+    """Copy ``source``'s backbone (strictly) and its matching heads into ``model``."""
+    differences = model.graph.differences(source.graph)
+    if differences:
+        listed = ", ".join(
+            f"{k}={theirs!r} vs {ours!r}" for k, (ours, theirs) in differences.items()
+        )
+        raise TransferError(
+            "fine-tuning needs the checkpoint's graph config; differences (checkpoint vs "
+            f"this run): {listed}. Use the pretrained model's model config."
+        )
+    load_strictly(model.backbone, source.backbone.state_dict(), "backbone")
+    copied, new = [], []
+    theirs = {o.name: o.to_config() for o in source.outputs}
+    for output in model.outputs:
+        head = model.heads[output.name]
+        if theirs.get(output.name) != output.to_config() or state_diff(
+            head.state_dict(), source.heads[output.name].state_dict()
+        ):
+            new.append(output.name)
+            continue
+        head.load_state_dict(source.heads[output.name].state_dict())
+        copied.append(output.name)
+    return Transfer(copied, new)
+
+
+def freeze(model: CrystalModel, what: str) -> list[str]:
+    """Stop gradients to part of the backbone; returns the frozen parameter names.
+
+    Args:
+        what: ``"none"``, ``"embeddings"`` (every backbone parameter outside the
+            message-passing layers), ``"backbone"`` (all of it) or ``"layers:<k>"`` (the
+            embeddings and the first ``k`` message-passing layers).
+    """
+    backbone = model.backbone
+    layers = backbone.message_passing_layers()
+    if what == "none":
+        chosen: list[nn.Module] = []
+    elif what == "backbone":
+        chosen = [backbone]
+    elif what == "embeddings" or what.startswith("layers:"):
+        k = 0 if what == "embeddings" else _layer_count(what, len(layers))
+        inside = {id(p) for layer in layers for p in layer.parameters()}
+        kept = {id(p) for layer in layers[:k] for p in layer.parameters()}
+        for parameter in backbone.parameters():
+            if id(parameter) not in inside or id(parameter) in kept:
+                parameter.requires_grad_(False)
+        chosen = []
+    else:
+        raise ValueError(f"finetune.freeze={what!r}; choose one of {', '.join(FREEZE_CHOICES)}")
+    for module in chosen:
+        module.requires_grad_(False)
+    return [f"backbone.{n}" for n, p in backbone.named_parameters() if not p.requires_grad]
+
+
+def _layer_count(what: str, available: int) -> int:
+    count = what.removeprefix("layers:")
+    if not count.isdigit() or not 0 < int(count) <= available:
+        raise ValueError(
+            f"finetune.freeze={what!r}: k must be an integer from 1 to {available} (the "
+            "number of message-passing layers)"
+        )
+    return int(count)
+
+
+def frozen_modules(model: nn.Module) -> list[nn.Module]:
+    """Modules with parameters, all frozen: kept in eval mode during training so that their
+    batch-norm statistics and dropout stay as pretrained."""
+    return [
+        m
+        for m in model.modules()
+        if any(True for _ in m.parameters(recurse=False))
+        and not any(p.requires_grad for p in m.parameters(recurse=False))
+    ]
+
+
+def parameter_groups(
+    model: CrystalModel, lr: float, backbone_lr_scale: float
+) -> list[dict[str, object]]:
+    """Optimizer groups: the trainable backbone at ``lr * backbone_lr_scale``, the heads at
+    ``lr``; frozen parameters are left out. With a scale of 1, one group (as a run without
+    fine-tuning has, so that its checkpoints resume)."""
+    if backbone_lr_scale == 1.0:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    heads = [p for p in model.heads.parameters() if p.requires_grad]
+    groups = [{"params": heads, "lr": lr}]
+    if backbone:
+        groups.insert(0, {"params": backbone, "lr": lr * backbone_lr_scale})
+    return groups
+
+
+@torch.no_grad()
+def copy_normalization(model: CrystalModel, source: CrystalModel, heads: list[str]) -> None:
+    """Put ``source``'s normalisation buffers back into the copied ``heads``."""
+    for name in heads:
+        target = dict(model.heads[name].named_buffers())
+        for key, value in source.heads[name].named_buffers():
+            target[key].copy_(value)
