@@ -60,7 +60,31 @@ def model_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"models": model_table, "tasks": task_table}
+def pretrained_table() -> str:
+    """The pretrained models shipped in the package, from their cards."""
+    import json
+
+    from matgnn.pretrained import CARD, PACKAGE_DIR
+
+    lines = [
+        "| name | task | data | test metrics | parameters | file | training |",
+        "|---|---|---|---|---:|---:|---|",
+    ]
+    for path in sorted(PACKAGE_DIR.glob(f"*/{CARD}")):
+        card = json.loads(path.read_text())
+        metrics = ", ".join(
+            f"{k.removeprefix('test_')} {v:.4g}"
+            for k, v in card["test_metrics"].items()
+            if k.endswith(("_mae", "_r2"))
+        )
+        lines.append(
+            f"| `{card['name']}` | {card['task']} | {card['data']} | {metrics} "
+            f"| {card['parameters']:,} | {card['size_mb']} MB | {card['budget']} |"
+        )
+    return "\n".join(lines)
+
+
+TABLES = {"models": model_table, "tasks": task_table, "pretrained": pretrained_table}
 
 
 def _markers(name: str) -> tuple[str, str]:

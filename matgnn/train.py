@@ -41,6 +41,7 @@ from matgnn.data.splits import split_sha256
 from matgnn.finetune import copy_normalization, freeze, transfer
 from matgnn.models.base import DEFAULT_HEAD
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
+from matgnn.pretrained import resolve_checkpoint
 from matgnn.training import CrystalLitModule
 from matgnn.training.allocator import retain_freed_memory
 from matgnn.uncertainty.estimators import dropout_layers
@@ -97,7 +98,7 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
     model["outputs"] = [o.to_config() for o in outputs]
     source = (cfg.get("finetune") or {}).get("from")
     if source:  # graph, backbone and matching heads as the checkpoint has them
-        saved = read_checkpoint(source)["hyper_parameters"]["model"]
+        saved = read_checkpoint(resolve_checkpoint(source))["hyper_parameters"]["model"]
         model["graph"], model["backbone"] = saved["graph"], saved["backbone"]
         same = {o["name"] for o in saved["outputs"]} & {o["name"] for o in model["outputs"]}
         for name in same:
@@ -222,7 +223,7 @@ def start_from_checkpoint(lit: CrystalLitModule, finetune: Mapping[str, Any], re
     lit.backbone_lr_scale = float(finetune.get("backbone_lr_scale", 1.0))
     source = None
     if finetune.get("from") and not resuming:
-        model = load_model(finetune["from"])
+        model = load_model(resolve_checkpoint(finetune["from"]))
         done = transfer(lit.model, model)
         log.info(
             "fine-tuning from %s: backbone loaded; heads copied %s, new %s",

@@ -87,6 +87,16 @@ def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
 
     where = call(sys.executable, "-c", "import matgnn.config_dir as c; print(c.CONFIG_DIR)")
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
+    # the shipped pretrained models are listed and load from the wheel (SHA-256 checked)
+    pretrained = call(
+        sys.executable,
+        "-c",
+        "from matgnn.pretrained import list_pretrained, load_pretrained, pretrained_file;"
+        "names = [r['name'] for r in list_pretrained()]; [load_pretrained(n) for n in names];"
+        "print(names, pretrained_file(names[0]))",
+    )
+    assert pretrained.returncode == 0, pretrained.stderr[-2000:]
+    assert "cgcnn_mp2018_eform" in pretrained.stdout and str(site) in pretrained.stdout
     train = call(
         str(site / "bin" / "matgnn-train"),
         "trainer.max_epochs=1",

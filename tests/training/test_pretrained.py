@@ -1,0 +1,92 @@
+"""Pretrained models: cards listed, files checked by SHA-256, local folders and URLs through
+one code path, the shipped models loadable and fine-tunable by name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from matgnn import pretrained
+from matgnn.pretrained import PACKAGE_DIR, list_pretrained, load_pretrained, sha256
+from matgnn.samples import mp_sample_structures
+from matgnn.train import run
+from tests.training.test_train import train_config
+
+SHIPPED = sorted(p.parent.name for p in PACKAGE_DIR.glob("*/card.json"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny trained run turned into a pretrained folder ``<root>/tiny`` by the card script."""
+    root = tmp_path_factory.mktemp("pretrained")
+    run_dir = root / "run"
+    run(train_config(run_dir, "cgcnn"))
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "overrides.yaml").write_text("- model=cgcnn\n")
+    script = PACKAGE_DIR.parents[2] / "benchmarks" / "pretrained" / "make_card.py"
+    result = subprocess.run(
+        [sys.executable, str(script), str(run_dir), "tiny", "--data", "60 MP crystals",
+         "--licence", "CC-BY-4.0", "--out", str(root / "models")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root / "models"
+
+
+def test_a_local_folder_is_listed_loaded_and_checked(trained, monkeypatch):
+    monkeypatch.setenv("MATGNN_PRETRAINED_DIR", str(trained))
+    rows = {r["name"]: r for r in list_pretrained()}
+    assert rows["tiny"]["available"] and rows["tiny"]["metric"].startswith("test MAE")
+    card = json.loads((trained / "tiny" / "card.json").read_text())
+    assert card["sha256"] == sha256(trained / "tiny" / "model.ckpt")
+    assert card["licence_of_data"] == "CC-BY-4.0" and card["parameters"] > 0
+    model = load_pretrained("tiny")
+    assert model.provenance["pretrained"] == "tiny"
+    ids, structures = mp_sample_structures(2)
+    assert np.isfinite(model.predict(structures, ids)["formation_energy_per_atom"]).all()
+    # a corrupt file is refused
+    with open(trained / "tiny" / "model.ckpt", "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(ValueError, match=r"SHA-256 .* the card says"):
+        load_pretrained("tiny")
+
+
+def test_a_card_with_a_url_is_fetched_and_checked(trained, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(trained / "tiny", mirror / "remote")
+    cards = tmp_path / "cards" / "tiny"
+    cards.mkdir(parents=True)
+    card = json.loads((mirror / "remote" / "card.json").read_text())
+    card["sha256"] = sha256(mirror / "remote" / "model.ckpt")
+    card["url"] = (mirror / "remote" / "model.ckpt").as_uri()  # file:// through urllib
+    (cards / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("MATGNN_PRETRAINED_DIR", str(tmp_path / "cards"))
+    monkeypatch.setattr(pretrained, "CACHE_DIR", tmp_path / "cache")
+    assert not {r["name"]: r for r in list_pretrained()}["tiny"]["available"]
+    load_pretrained("tiny")
+    assert (tmp_path / "cache" / "tiny" / "model.ckpt").is_file()
+
+
+def test_an_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="no pretrained model 'nope'; known"):
+        load_pretrained("nope")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_model_loads_predicts_and_fine_tunes_by_name(name, tmp_path):
+    model = load_pretrained(name)
+    ids, structures = mp_sample_structures(3)
+    values = model.predict(structures, ids)
+    assert not values.rejected
+    card = json.loads((PACKAGE_DIR / name / "card.json").read_text())
+    assert card["file"] == "model.ckpt" and card["licence_of_data"]
+    run(train_config(tmp_path, "cgcnn", f"finetune.from={name}", "finetune.freeze=embeddings"))
+
+
+def test_the_package_ships_at_least_one_model():
+    assert SHIPPED, f"no pretrained model in {PACKAGE_DIR}"
