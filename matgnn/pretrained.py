@@ -19,7 +19,6 @@ loaded, and loaded with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from matgnn.checkpoint import model_from_checkpoint, read_checkpoint
+from matgnn.graphs.cache import file_sha256
 from matgnn.models import CrystalModel
 
 PACKAGE_DIR = Path(__file__).parent / "resources" / "pretrained"
@@ -94,14 +94,6 @@ def list_pretrained() -> list[dict[str, Any]]:
     ]
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def pretrained_file(name: str) -> Path:
     """The checked checkpoint file of pretrained model ``name`` (fetched from the card's url
     when no folder on the search path has it)."""
@@ -124,7 +116,7 @@ def pretrained_file(name: str) -> Path:
             with urllib.request.urlopen(url) as response, open(partial, "wb") as handle:
                 shutil.copyfileobj(response, handle)
             partial.replace(path)
-    actual = sha256(path)
+    actual = file_sha256(path)
     if actual != card.card["sha256"]:
         raise ValueError(
             f"pretrained {name}: {path} has SHA-256 {actual}, the card says "

@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 from matgnn.checkpoint import read_checkpoint, slim_checkpoint
-from matgnn.pretrained import CARD, PACKAGE_DIR, sha256
+from matgnn.graphs.cache import file_sha256
+from matgnn.pretrained import CARD, PACKAGE_DIR
 
 
 def test_metrics(run: Path) -> dict[str, float]:
@@ -84,7 +85,7 @@ def main() -> None:
         "matgnn_version": provenance.get("matgnn_version"),
         "licence_of_data": args.licence,
         "file": target.name,
-        "sha256": sha256(target),
+        "sha256": file_sha256(target),
     }
     (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))

@@ -53,7 +53,8 @@ def structures_fingerprint(structures: Sequence[StructureLike], ids: Sequence[st
     return h.hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -98,7 +99,7 @@ class GraphCache:
         stale = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
         if stale:
             raise CacheError(f"stale cache {self.data_path}: {stale}")
-        if _sha256(self.data_path) != meta.get("sha256"):
+        if file_sha256(self.data_path) != meta.get("sha256"):
             raise CacheError(f"corrupt cache {self.data_path}: checksum mismatch")
         try:
             payload = torch.load(self.data_path, weights_only=True)
@@ -131,7 +132,7 @@ class GraphCache:
             "num_graphs": len(built.graphs),
             "ids": built.ids,
             "failures": built.failures,
-            "sha256": _sha256(self.data_path),
+            "sha256": file_sha256(self.data_path),
         }
         tmp_meta = self.meta_path.with_suffix(".json.tmp")
         tmp_meta.write_text(json.dumps(meta))

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from matgnn import pretrained
-from matgnn.pretrained import PACKAGE_DIR, list_pretrained, load_pretrained, sha256
+from matgnn.graphs.cache import file_sha256
+from matgnn.pretrained import PACKAGE_DIR, list_pretrained, load_pretrained
 from matgnn.samples import mp_sample_structures
 from matgnn.train import run
 from tests.training.test_train import train_config
@@ -43,7 +44,7 @@ def test_a_local_folder_is_listed_loaded_and_checked(trained, monkeypatch):
     rows = {r["name"]: r for r in list_pretrained()}
     assert rows["tiny"]["available"] and rows["tiny"]["metric"].startswith("test MAE")
     card = json.loads((trained / "tiny" / "card.json").read_text())
-    assert card["sha256"] == sha256(trained / "tiny" / "model.ckpt")
+    assert card["sha256"] == file_sha256(trained / "tiny" / "model.ckpt")
     assert card["licence_of_data"] == "CC-BY-4.0" and card["parameters"] > 0
     model = load_pretrained("tiny")
     assert model.provenance["pretrained"] == "tiny"
@@ -62,7 +63,7 @@ def test_a_card_with_a_url_is_fetched_and_checked(trained, tmp_path, monkeypatch
     cards = tmp_path / "cards" / "tiny"
     cards.mkdir(parents=True)
     card = json.loads((mirror / "remote" / "card.json").read_text())
-    card["sha256"] = sha256(mirror / "remote" / "model.ckpt")
+    card["sha256"] = file_sha256(mirror / "remote" / "model.ckpt")
     card["url"] = (mirror / "remote" / "model.ckpt").as_uri()  # file:// through urllib
     (cards / "card.json").write_text(json.dumps(card))
     monkeypatch.setenv("MATGNN_PRETRAINED_DIR", str(tmp_path / "cards"))
