@@ -62,16 +62,14 @@ def model_table() -> str:
 
 def pretrained_table() -> str:
     """The pretrained models shipped in the package, from their cards."""
-    import json
-
-    from matgnn.pretrained import CARD, PACKAGE_DIR
+    from matgnn.pretrained import PACKAGE_DIR, cards
 
     lines = [
         "| name | task | data | test metrics | parameters | file | training |",
         "|---|---|---|---|---:|---:|---|",
     ]
-    for path in sorted(PACKAGE_DIR.glob(f"*/{CARD}")):
-        card = json.loads(path.read_text())
+    for model in cards([PACKAGE_DIR]).values():
+        card = model.card
         metrics = ", ".join(
             f"{k.removeprefix('test_')} {v:.4g}"
             for k, v in card["test_metrics"].items()

@@ -94,11 +94,8 @@ class Transfer:
 
 def transfer(model: CrystalModel, source: CrystalModel) -> Transfer:
     """Copy ``source``'s backbone (strictly) and its matching heads into ``model``."""
-    differences = model.graph.differences(source.graph)
-    if differences:
-        listed = ", ".join(
-            f"{k}={theirs!r} vs {ours!r}" for k, (ours, theirs) in differences.items()
-        )
+    if model.graph.differences(source.graph):
+        listed = model.graph.described_differences(source.graph)
         raise TransferError(
             "fine-tuning needs the checkpoint's graph config; differences (checkpoint vs "
             f"this run): {listed}. Use the pretrained model's model config."

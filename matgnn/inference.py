@@ -71,6 +71,22 @@ def split_rows(values: torch.Tensor, batch: Batch, level: str) -> list[torch.Ten
     return list(values)
 
 
+def build_named_graphs(
+    structures: Sequence[StructureLike], names: Sequence[str] | None, config
+) -> tuple[list[tuple[str, CrystalGraph]], dict[str, str]]:
+    """``(name, graph)`` of every input that builds with ``config``, and ``{name: reason}`` of
+    the others (names default to the positions)."""
+    names = [str(n) for n in (names if names is not None else range(len(structures)))]
+    graphs: list[tuple[str, CrystalGraph]] = []
+    rejected: dict[str, str] = {}
+    for name, structure in zip(names, structures, strict=True):
+        try:
+            graphs.append((name, build_graph(structure, config, name=name)))
+        except ValueError as exc:
+            rejected[name] = str(exc)
+    return graphs, rejected
+
+
 @torch.no_grad()
 def predict(
     model,
@@ -84,15 +100,9 @@ def predict(
     disordered sites, an element outside the model's table, ...) are collected in ``rejected``
     by name instead of raising.
     """
-    names = [str(n) for n in (names if names is not None else range(len(structures)))]
     model.eval()
-    result = Predictions(outputs=model.outputs)
-    graphs: list[tuple[str, CrystalGraph]] = []
-    for name, structure in zip(names, structures, strict=True):
-        try:
-            graphs.append((name, build_graph(structure, model.graph_config(), name=name)))
-        except ValueError as exc:
-            result.rejected[name] = str(exc)
+    graphs, rejected = build_named_graphs(structures, names, model.graph_config())
+    result = Predictions(outputs=model.outputs, rejected=rejected)
     for start in range(0, len(graphs), batch_size):
         chunk = graphs[start : start + batch_size]
         batch = Batch.from_data_list([g for _, g in chunk])

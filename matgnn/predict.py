@@ -21,9 +21,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from matgnn.checkpoint import model_from_checkpoint, read_checkpoint
+from matgnn.checkpoint import read_checkpoint
 from matgnn.inference import predict
-from matgnn.uncertainty.model import UncertainModel, estimator_from_checkpoint, has_uncertainty
+from matgnn.uncertainty.model import UncertainModel, model_for_prediction
 
 ARGUMENTS = ("ckpt", "input", "output", "batch_size", "uncertainty")
 
@@ -56,15 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_arguments(sys.argv[1:] if argv is None else argv)
         checkpoint = read_checkpoint(args["ckpt"])
-        wanted = args.get("uncertainty", "true") == "true"
-        model = (
-            UncertainModel(
-                estimator_from_checkpoint(checkpoint),
-                checkpoint["uncertainty"].get("calibration"),
-            )
-            if wanted and has_uncertainty(checkpoint)
-            else model_from_checkpoint(checkpoint).eval()
-        )
+        model = model_for_prediction(checkpoint, args.get("uncertainty", "true") == "true")
         source = Path(args["input"])
         if not source.exists():
             raise ValueError(f"input {source} does not exist")

@@ -58,10 +58,10 @@ def search_path() -> list[Path]:
     return [*local, PACKAGE_DIR]
 
 
-def cards() -> dict[str, ModelCard]:
-    """Every model card on the search path, by name."""
+def cards(roots: list[Path] | None = None) -> dict[str, ModelCard]:
+    """Every model card in ``roots`` (default: the search path), by name; the first wins."""
     found: dict[str, ModelCard] = {}
-    for root in search_path():
+    for root in search_path() if roots is None else roots:
         for path in sorted(root.glob(f"*/{CARD}")) if root.is_dir() else []:
             card = json.loads(path.read_text())
             found.setdefault(

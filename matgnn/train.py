@@ -151,6 +151,13 @@ def checkpoint_to_resume(cfg: DictConfig, output_dir: Path, model: dict) -> str 
     return ckpt_path
 
 
+def set_up_data(cfg: DictConfig, graph: Any, outputs: Sequence[Output]) -> Any:
+    """The task's data module for ``graph`` and ``outputs``, with its graphs built and split."""
+    data = instantiate(cfg.task.data)(graph=graph, outputs=outputs)
+    data.setup("fit")
+    return data
+
+
 @dataclass
 class FittedRun:
     """What :func:`fit_and_test` leaves: test metrics, the best checkpoint and the data."""
@@ -184,8 +191,7 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
         )
     finetune = OmegaConf.to_container(cfg.finetune, resolve=True) if cfg.get("finetune") else {}
     source = start_from_checkpoint(lit, finetune, resuming=ckpt_path is not None)
-    data = instantiate(cfg.task.data)(graph=lit.model.graph_config(), outputs=lit.outputs)
-    data.setup("fit")
+    data = set_up_data(cfg, lit.model.graph_config(), lit.outputs)
     # an ensemble member carries its ensemble's `calibrate`, so that it fails before training
     calibrate = (cfg.get("uncertainty") or {}).get("calibrate", bool(settings))
     if calibrate and not data.subsets.get("val"):
@@ -287,10 +293,8 @@ def run_ensemble(cfg: DictConfig, size: int) -> tuple[list[str], Any, dict[str, 
         member_metrics.append(record["metrics"])
     if data is None:  # every member was done: rebuild the (same) split
         first = member_config(cfg, 0)
-        outputs = task_outputs(first)
         graph = instantiate(model_config(first)["graph"])
-        data = instantiate(first.task.data)(graph=graph, outputs=outputs)
-        data.setup("fit")
+        data = set_up_data(first, graph, task_outputs(first))
     data.save_split(Path(cfg.paths.output_dir) / "split.json")
     mean = {
         f"{key}_member_mean": float(np.mean([m[key] for m in member_metrics]))

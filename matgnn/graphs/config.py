@@ -176,6 +176,10 @@ class GraphConfig:
         mine, theirs = self.to_dict(), other.to_dict()
         return {k: (v, theirs[k]) for k, v in mine.items() if theirs[k] != v}
 
+    def described_differences(self, other: GraphConfig) -> str:
+        """The differing fields in words, ``"cutoff=5.0 vs 8.0, ..."`` (other's value first)."""
+        return ", ".join(f"{k}={b!r} vs {a!r}" for k, (a, b) in self.differences(other).items())
+
     @staticmethod
     def from_fingerprint(fingerprint: str) -> GraphConfig | None:
         """The config with this fingerprint, if this process has fingerprinted it."""

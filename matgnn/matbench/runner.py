@@ -240,13 +240,9 @@ def learning_curves(task_dir: Path) -> Path | None:
 
 def run_matbench(cfg: DictConfig) -> SubmissionFolder:
     """Run the requested folds (see module docstring); returns the submission folder."""
-    from matgnn.checkpoint import model_from_checkpoint, read_checkpoint, slim_checkpoint
+    from matgnn.checkpoint import read_checkpoint, slim_checkpoint
     from matgnn.train import run as train_run
-    from matgnn.uncertainty.model import (
-        UncertainModel,
-        estimator_from_checkpoint,
-        has_uncertainty,
-    )
+    from matgnn.uncertainty.model import has_uncertainty, model_for_prediction
 
     task = matbench_task_name(str(cfg.task.get("matbench_task") or cfg.task.get("name")))
     metadata = task_metadata(task)
@@ -281,13 +277,7 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                 start = time.perf_counter()
                 metrics = train_run(fold_cfg)
                 best = read_checkpoint(fold_dir / "checkpoints" / "best.ckpt")
-                model = (
-                    UncertainModel(
-                        estimator_from_checkpoint(best), best["uncertainty"].get("calibration")
-                    )
-                    if has_uncertainty(best)
-                    else model_from_checkpoint(best).eval()
-                )
+                model = model_for_prediction(best)
                 predicted = predict_fold(model, data, fold, unpredictable)
                 params = fold_params(fold_cfg, fold_dir, metrics, best["epoch"])
                 params["predicted_as_training_mean"] = predicted.rejected

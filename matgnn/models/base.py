@@ -115,10 +115,7 @@ class CrystalModel(nn.Module):
             return
         known = GraphConfig.from_fingerprint(wrong[0])
         detail = (
-            "; differences (batch vs model): "
-            + ", ".join(
-                f"{k}={b!r} vs {m!r}" for k, (m, b) in self.graph.differences(known).items()
-            )
+            "; differences (batch vs model): " + self.graph.described_differences(known)
             if known is not None
             else ""
         )

@@ -12,7 +12,7 @@ Atom-level outputs go to a second file (``<stem>_atoms.csv``), one row per atom:
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,29 @@ def prediction_table(
     return header, rows
 
 
+def write_level_tables(
+    path: str | Path,
+    outputs: Sequence[Output],
+    table: Callable[[list[Output]], tuple[list[str], list[list]]],
+) -> list[Path]:
+    """Write ``path`` (crystal-level outputs) and ``<stem>_atoms.csv`` beside it (atom-level
+    outputs), each only when there are such outputs, with the header and rows that
+    ``table(outputs of that level)`` gives; returns the files written."""
+    path = Path(path)
+    written = []
+    for level, target in (("crystal", path), ("atom", path.with_name(f"{path.stem}_atoms.csv"))):
+        chosen = [o for o in outputs if o.level == level]
+        if not chosen:
+            continue
+        header, rows = table(chosen)
+        with open(target, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+        written.append(target)
+    return written
+
+
 def write_prediction_tables(
     path: str | Path,
     outputs: Sequence[Output],
@@ -58,18 +81,10 @@ def write_prediction_tables(
     targets: Mapping[str, Sequence[np.ndarray]] | None = None,
     atomic_numbers: Sequence[np.ndarray] | None = None,
 ) -> list[Path]:
-    """Write ``path`` (crystal-level outputs) and ``<stem>_atoms.csv`` beside it (atom-level
-    outputs), each only when there are such outputs; returns the files written."""
-    path = Path(path)
-    written = []
-    for level, target in (("crystal", path), ("atom", path.with_name(f"{path.stem}_atoms.csv"))):
-        chosen = [o for o in outputs if o.level == level]
-        if not chosen:
-            continue
-        header, rows = prediction_table(chosen, ids, predictions, targets, atomic_numbers)
-        with open(target, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows(rows)
-        written.append(target)
-    return written
+    """The prediction tables (:func:`prediction_table`) of ``outputs``, written by
+    :func:`write_level_tables`; returns the files written."""
+    return write_level_tables(
+        path,
+        outputs,
+        lambda chosen: prediction_table(chosen, ids, predictions, targets, atomic_numbers),
+    )

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from matgnn.outputs import ClassOutput, Output
+from matgnn.uncertainty.summary import entropy
 
 #: probabilities are clipped to this before a log (an exact 0 would make the NLL infinite)
 PROBABILITY_FLOOR = 1e-12
@@ -88,8 +89,6 @@ def apply(
     if not parameters:
         return summary
     if isinstance(output, ClassOutput):
-        from matgnn.uncertainty.summary import entropy
-
         probability = temper(summary["probability"], parameters["temperature"])
         return {**summary, "probability": probability, "entropy": entropy(probability)}
     scale = parameters["std_scale"]

@@ -171,10 +171,7 @@ def check_compatible(models: Sequence[CrystalModel]) -> None:
     outputs = [o.to_config() for o in first.outputs]
     for k, model in enumerate(models[1:], start=1):
         if model.graph_fingerprint != first.graph_fingerprint:
-            differences = ", ".join(
-                f"{key}={theirs!r} vs {mine!r}"
-                for key, (mine, theirs) in first.graph.differences(model.graph).items()
-            )
+            differences = first.graph.described_differences(model.graph)
             raise ValueError(
                 f"model {k} was built for another graph config than model 0 ({differences}): "
                 "an ensemble needs one graph config"

@@ -20,9 +20,10 @@ import torch
 from torch_geometric.data import Batch
 
 from matgnn.checkpoint import model_from_checkpoint, read_checkpoint
-from matgnn.graphs import build_graph
 from matgnn.graphs.data import CrystalGraph
+from matgnn.inference import build_named_graphs
 from matgnn.outputs import ClassOutput, Output
+from matgnn.outputs.table import write_level_tables
 from matgnn.uncertainty import calibration as calib
 from matgnn.uncertainty.estimators import Ensemble, Estimator, MCDropout, MeanVariance
 from matgnn.uncertainty.summary import fields, summarize
@@ -55,56 +56,40 @@ class UncertainPredictions:
         self, path: str | Path, targets: Mapping[str, np.ndarray] | None = None
     ) -> list[Path]:
         """Write ``path``, one row per crystal, and for per-atom outputs
-        ``<stem>_atoms.csv`` beside it, one row per atom (``id, atom, Z``); returns the files.
+        ``<stem>_atoms.csv`` beside it, one row per atom (``id, atom, Z``), through
+        :func:`matgnn.outputs.table.write_level_tables`; returns the files.
 
         Columns: per output its target columns (when ``targets`` ``{output: rows}`` are given)
         and its summary columns (``predicted_<name>``, ``std_<name>``,
         ``aleatoric_std_<name>``, ``epistemic_std_<name>`` per component;
         ``predicted_<name>``, ``probability_<name>_<class>``, ``entropy_<name>``,
         ``mutual_information_<name>`` for classifiers)."""
-        path = Path(path)
-        written = []
-        for level, target in (
-            ("crystal", path),
-            ("atom", path.with_name(f"{path.stem}_atoms.csv")),
-        ):
-            chosen = [o for o in self.outputs if o.level == level]
-            if not chosen:
-                continue
-            if level == "atom":
-                keys = [
-                    [sid, atom, int(z)]
-                    for sid, numbers in zip(self.names, self.atomic_numbers, strict=True)
-                    for atom, z in enumerate(numbers)
-                ]
-                header = ["id", "atom", "Z"]
-            else:
-                keys, header = [[sid] for sid in self.names], ["id"]
-            columns = []
-            for output in chosen:
-                if targets is not None:
-                    rows = [output.target_values(t) for t in np.asarray(targets[output.name])]
-                    for j, name in enumerate(output.columns()):
-                        header.append(name)
-                        columns.append([row[j] for row in rows])
-                summary = self.summaries[output.name]
-                for name, values in uncertainty_columns(output, summary).items():
+        return write_level_tables(path, self.outputs, lambda chosen: self._table(chosen, targets))
+
+    def _table(
+        self, outputs: list[Output], targets: Mapping[str, np.ndarray] | None
+    ) -> tuple[list[str], list[list]]:
+        """Header and rows of ``outputs`` (all of one level)."""
+        if outputs[0].level == "atom":
+            keys = [
+                [sid, atom, int(z)]
+                for sid, numbers in zip(self.names, self.atomic_numbers, strict=True)
+                for atom, z in enumerate(numbers)
+            ]
+            header = ["id", "atom", "Z"]
+        else:
+            keys, header = [[sid] for sid in self.names], ["id"]
+        columns = []
+        for output in outputs:
+            if targets is not None:
+                rows = [output.target_values(t) for t in np.asarray(targets[output.name])]
+                for j, name in enumerate(output.columns()):
                     header.append(name)
-                    columns.append(values)
-            _write_csv(
-                target, header, [[*key, *(c[k] for c in columns)] for k, key in enumerate(keys)]
-            )
-            written.append(target)
-        return written
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    import csv
-
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+                    columns.append([row[j] for row in rows])
+            for name, values in uncertainty_columns(output, self.summaries[output.name]).items():
+                header.append(name)
+                columns.append(values)
+        return header, [[*key, *(c[k] for c in columns)] for k, key in enumerate(keys)]
 
 
 def uncertainty_columns(output: Output, summary: Mapping[str, np.ndarray]) -> dict[str, list]:
@@ -191,7 +176,16 @@ class UncertainModel:
         """Predict graphs (named ``names``, default: their ``sample_id`` or position; ``draws``:
         their raw draws, when already computed)."""
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
-        summaries = self.summarize(draws, calibrated)
+        return self.predictions(graphs, draws, self.summarize(draws, calibrated), names)
+
+    def predictions(
+        self,
+        graphs: Sequence[CrystalGraph],
+        draws: dict,
+        summaries: dict[str, dict[str, np.ndarray]],
+        names: Sequence[str] | None = None,
+    ) -> UncertainPredictions:
+        """:class:`UncertainPredictions` of ``graphs`` from their draws and summaries."""
         if names is None:
             names = [getattr(g, "sample_id", k) for k, g in enumerate(graphs)]
         return UncertainPredictions(
@@ -207,28 +201,23 @@ class UncertainModel:
     ) -> UncertainPredictions:
         """Build each input's graph and predict; invalid inputs are collected in ``rejected``
         (as :func:`matgnn.inference.predict` does)."""
-        names = [str(n) for n in (names if names is not None else range(len(structures)))]
-        graphs, rejected = [], {}
-        for name, structure in zip(names, structures, strict=True):
-            try:
-                graphs.append((name, build_graph(structure, self.graph_config(), name=name)))
-            except ValueError as exc:
-                rejected[name] = str(exc)
+        graphs, rejected = build_named_graphs(structures, names, self.graph_config())
         try:
-            if graphs:
-                self.estimator.models[0](Batch.from_data_list([g for _, g in graphs]))
+            draws = self.raw_draws([g for _, g in graphs], batch_size)
         except ValueError:  # e.g. an element outside the CGCNN table: find which, one by one
             kept = []
             for name, graph in graphs:
                 try:
-                    self.estimator.models[0](Batch.from_data_list([graph]))
+                    with torch.no_grad():
+                        self.estimator.model(Batch.from_data_list([graph]))
                 except ValueError as exc:
                     rejected[name] = str(exc)
                 else:
                     kept.append((name, graph))
             graphs = kept
+            draws = self.raw_draws([g for _, g in graphs], batch_size)
         result = self.predict_graphs(
-            [g for _, g in graphs], batch_size, names=[n for n, _ in graphs]
+            [g for _, g in graphs], names=[n for n, _ in graphs], draws=draws
         )
         result.rejected = rejected
         return result
@@ -278,19 +267,9 @@ def targets(graphs: Sequence[CrystalGraph], output: Output) -> np.ndarray:
 def estimator_from_checkpoint(checkpoint: Mapping[str, Any]) -> Estimator:
     """The estimator a checkpoint's ``uncertainty`` settings describe."""
     settings = checkpoint["uncertainty"]
-    kind = settings.get("estimator")
-    if kind == "ensemble":
-        models = []
-        for state in checkpoint["ensemble_state_dicts"]:
-            member = model_from_checkpoint({**checkpoint, "state_dict": state})
-            models.append(member.eval())
-        return Ensemble(models)
-    model = model_from_checkpoint(dict(checkpoint)).eval()
-    if kind == "mc_dropout":
-        return MCDropout(model, passes=settings["passes"], seed=settings.get("seed", 0))
-    if kind == "mean_variance":
-        return MeanVariance(model)
-    raise ValueError(f"unknown uncertainty estimator {kind!r} in the checkpoint")
+    states = checkpoint.get("ensemble_state_dicts") or [checkpoint["state_dict"]]
+    models = [model_from_checkpoint({**checkpoint, "state_dict": s}).eval() for s in states]
+    return build_estimator(settings, models)
 
 
 def has_uncertainty(checkpoint: Mapping[str, Any]) -> bool:
@@ -306,9 +285,22 @@ def load_uncertain_model(path: str | Path) -> UncertainModel:
             f"{path}: this checkpoint has no uncertainty estimator (train with "
             "uncertainty=ensemble|mc_dropout|mean_variance)"
         )
+    return uncertain_model_from_checkpoint(checkpoint)
+
+
+def uncertain_model_from_checkpoint(checkpoint: Mapping[str, Any]) -> UncertainModel:
+    """The :class:`UncertainModel` of a checkpoint dict that has ``uncertainty`` settings."""
     return UncertainModel(
         estimator_from_checkpoint(checkpoint), checkpoint["uncertainty"].get("calibration")
     )
+
+
+def model_for_prediction(checkpoint: Mapping[str, Any], uncertainty: bool = True):
+    """The :class:`UncertainModel` of a checkpoint with an estimator (when ``uncertainty``),
+    else its single :class:`~matgnn.models.CrystalModel` in eval mode."""
+    if uncertainty and has_uncertainty(checkpoint):
+        return uncertain_model_from_checkpoint(checkpoint)
+    return model_from_checkpoint(dict(checkpoint)).eval()
 
 
 def ensemble_from_checkpoints(paths: Sequence[str | Path]) -> UncertainModel:
@@ -327,7 +319,9 @@ def build_estimator(settings: Mapping[str, Any], models: Sequence) -> Estimator:
     if len(models) != 1:
         raise ValueError(f"{kind} uses one model, got {len(models)}")
     if kind == "mc_dropout":
-        return MCDropout(models[0], passes=int(settings.get("passes", 30)), seed=0)
+        return MCDropout(
+            models[0], passes=int(settings.get("passes", 30)), seed=int(settings.get("seed", 0))
+        )
     if kind == "mean_variance":
         return MeanVariance(models[0])
     raise ValueError(
@@ -341,4 +335,5 @@ __all__ = [
     "build_estimator",
     "ensemble_from_checkpoints",
     "load_uncertain_model",
+    "model_for_prediction",
 ]

@@ -12,14 +12,14 @@ before and after calibration, and write what a run folder keeps:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from matgnn.graphs.data import CrystalGraph
-from matgnn.outputs import ClassOutput
+from matgnn.outputs import ClassOutput, Output
 from matgnn.uncertainty.evaluation import (
     classification_metrics,
     regression_calibration_plot,
@@ -31,12 +31,15 @@ from matgnn.uncertainty.model import UncertainModel, targets
 STATES = ("uncalibrated", "calibrated")
 
 
-def score(model: UncertainModel, draws: dict, graphs: Sequence[CrystalGraph], calibrated: bool):
-    """``{output: metrics}`` of ``draws`` (raw) for ``graphs`` (with targets)."""
-    summaries = model.summarize(draws, calibrated)
+def score(
+    outputs: Sequence[Output],
+    summaries: Mapping[str, Mapping[str, np.ndarray]],
+    truth: Mapping[str, np.ndarray],
+) -> dict[str, dict[str, float]]:
+    """``{output: metrics}`` of summarised predictions against the targets ``truth``."""
     scores = {}
-    for output in model.outputs:
-        summary, target = summaries[output.name], targets(graphs, output)
+    for output in outputs:
+        summary, target = summaries[output.name], truth[output.name]
         if isinstance(output, ClassOutput):
             scores[output.name] = classification_metrics(
                 summary["probability"], summary["entropy"], summary["mutual_information"], target
@@ -55,7 +58,8 @@ def calibrate_and_report(
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Fit the calibration on ``val`` (when ``calibrate``), score ``val`` and ``test`` with and
-    without it, write the report files into ``directory``; returns the report."""
+    without it, write the report files into ``directory``; returns the report. Each split is
+    drawn once and summarised once per calibration state."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     val_draws = model.raw_draws(val, batch_size, progress=True) if val else None
@@ -64,23 +68,25 @@ def calibrate_and_report(
     states = STATES if calibrate else STATES[:1]
     report: dict[str, Any] = {"uncertainty": model.settings()}
     test_draws = model.raw_draws(test, batch_size, progress=True)
-    for split, graphs, draws in (("val", val, val_draws), ("test", test, test_draws)):
+    splits = {"val": (val, val_draws), "test": (test, test_draws)}
+    summaries, truth = {}, {}
+    for split, (graphs, draws) in splits.items():
         if draws is None:
             continue
-        report[split] = {
-            state: score(model, draws, graphs, state == "calibrated") for state in states
+        truth[split] = {o.name: targets(graphs, o) for o in model.outputs}
+        summaries[split] = {
+            state: model.summarize(draws, state == "calibrated") for state in states
         }
-    prediction = model.predict_graphs(test, calibrated=calibrate, draws=test_draws)
-    prediction.to_csv(
-        directory / "test_uncertainty.csv",
-        targets={o.name: targets(test, o) for o in model.outputs},
+        report[split] = {
+            state: score(model.outputs, summaries[split][state], truth[split]) for state in states
+        }
+    model.predictions(test, test_draws, summaries["test"][states[-1]]).to_csv(
+        directory / "test_uncertainty.csv", targets=truth["test"]
     )
     for output in model.outputs:
-        target = targets(test, output)
         curves = {}
         for state in states:
-            summaries = model.summarize(test_draws, state == "calibrated")
-            s = summaries[output.name]
+            s, target = summaries["test"][state][output.name], truth["test"][output.name]
             curves[state] = (
                 (s["probability"], target)
                 if isinstance(output, ClassOutput)
