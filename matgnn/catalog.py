@@ -60,13 +60,31 @@ def model_table() -> str:
     return "\n".join(rows)
 
 
+def element_range(symbols: list[str]) -> str:
+    """``"87: H-Pu without Ne, Ar, ..."``: a model card's training elements in a few words."""
+    from pymatgen.core import Element
+
+    if not symbols:
+        return "not recorded"
+    numbers = sorted(Element(s).Z for s in symbols)
+    gaps = [
+        Element.from_Z(z).symbol
+        for z in range(numbers[0], numbers[-1] + 1)
+        if z not in set(numbers)
+    ]
+    span = (
+        f"{len(numbers)}: {Element.from_Z(numbers[0]).symbol}-{Element.from_Z(numbers[-1]).symbol}"
+    )
+    return span + (f" without {', '.join(gaps)}" if gaps else "")
+
+
 def pretrained_table() -> str:
     """The pretrained models shipped in the package, from their cards."""
     from matgnn.pretrained import PACKAGE_DIR, cards
 
     lines = [
-        "| name | task | data | test metrics | parameters | file | training |",
-        "|---|---|---|---|---:|---:|---|",
+        "| name | task | data | test metrics | parameters | file | training | elements |",
+        "|---|---|---|---|---:|---:|---|---|",
     ]
     for model in cards([PACKAGE_DIR]).values():
         card = model.card
@@ -77,7 +95,8 @@ def pretrained_table() -> str:
         )
         lines.append(
             f"| `{card['name']}` | {card['task']} | {card['data']} | {metrics} "
-            f"| {card['parameters']:,} | {card['size_mb']} MB | {card['budget']} |"
+            f"| {card['parameters']:,} | {card['size_mb']} MB | {card['budget']} "
+            f"| {element_range(card.get('elements', []))} |"
         )
     return "\n".join(lines)
 

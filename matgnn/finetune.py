@@ -17,20 +17,34 @@ the head changes, and no way to freeze layers.
   right choice when the new data are a different population of the same target (matgl #287
   asks for the offsets precisely because they do not carry over). ``keep_normalization=True``
   keeps the pretrained statistics, e.g. to continue training on more data of the same source.
+* **Elements**: every run records the elements of its training split (``provenance["elements"]``).
+  An element of the new data that the checkpoint never saw is an error by default
+  (:func:`check_elements`), naming the elements and the structures that hold them: its input
+  (an embedding row, or the CGCNN feature vector through an embedding trained on other elements)
+  carries nothing learned about it. ``unseen_elements="allow"`` is the documented fallback:
+  training continues and fine-tuning learns the element from the new data alone, which needs
+  the embeddings trainable (not with ``freeze=embeddings|backbone|layers:k``: then a warning).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from pymatgen.core import Element
 from torch import Tensor, nn
 
+from matgnn.graphs.data import CrystalGraph
 from matgnn.models import CrystalModel
+
+log = logging.getLogger(__name__)
 
 #: the freezing options of :func:`freeze`
 FREEZE_CHOICES = ("none", "embeddings", "backbone", "layers:<k>")
+#: what :func:`check_elements` does with an element the checkpoint never saw
+UNSEEN_ELEMENTS = ("error", "allow")
 
 
 class TransferError(ValueError):
@@ -188,3 +202,70 @@ def copy_normalization(model: CrystalModel, source: CrystalModel, heads: list[st
         target = dict(model.heads[name].named_buffers())
         for key, value in source.heads[name].named_buffers():
             target[key].copy_(value)
+
+
+def elements_of(graphs: Iterable[CrystalGraph]) -> list[str]:
+    """The element symbols present in ``graphs``, by atomic number."""
+    numbers: set[int] = set()
+    for graph in graphs:
+        numbers.update(int(z) for z in torch.unique(graph.atomic_numbers))
+    return [Element.from_Z(z).symbol for z in sorted(numbers)]
+
+
+def unseen_elements(
+    seen: Sequence[str], subsets: Mapping[str, Sequence[CrystalGraph]]
+) -> dict[str, list[str]]:
+    """``{element: ids of the structures holding it}`` for the elements not in ``seen``."""
+    known = set(seen)
+    found: dict[str, list[str]] = {}
+    for graphs in subsets.values():
+        for graph in graphs:
+            for element in elements_of([graph]):
+                if element not in known:
+                    found.setdefault(element, []).append(str(graph.sample_id))
+    return dict(sorted(found.items(), key=lambda item: Element(item[0]).Z))
+
+
+def check_elements(
+    seen: Sequence[str] | None,
+    subsets: Mapping[str, Sequence[CrystalGraph]],
+    policy: str = "error",
+    source: str = "the checkpoint",
+    frozen: bool = False,
+) -> dict[str, list[str]]:
+    """Refuse (``policy="error"``) or allow with a warning (``"allow"``) data holding elements
+    that ``source`` was never trained on; returns them with their structure ids.
+
+    ``seen=None`` (a checkpoint from before elements were recorded) cannot be checked: a
+    warning says so. ``frozen``: the embeddings are frozen, so an allowed unseen element keeps
+    its untrained input.
+    """
+    if policy not in UNSEEN_ELEMENTS:
+        raise ValueError(
+            f"finetune.unseen_elements must be one of {UNSEEN_ELEMENTS}, got {policy!r}"
+        )
+    if seen is None:
+        log.warning("%s does not record its training elements: unseen elements not checked", source)
+        return {}
+    found = unseen_elements(seen, subsets)
+    if not found:
+        return found
+    listed = "; ".join(
+        f"{element} ({len(ids)} structures: {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
+        for element, ids in found.items()
+    )
+    message = f"{len(found)} elements that {source} never saw in training: {listed}"
+    if policy == "error":
+        raise TransferError(
+            f"{message}. The pretrained model has learned nothing about them. Drop those "
+            "structures, or set finetune.unseen_elements=allow to learn them from the new data "
+            "alone (with the embeddings trainable)"
+        )
+    log.warning(
+        "%s; finetune.unseen_elements=allow: %s",
+        message,
+        "but the embeddings are frozen, so they stay untrained"
+        if frozen
+        else "they are learned from the new data",
+    )
+    return found

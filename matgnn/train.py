@@ -13,6 +13,9 @@ holding the resolved config (``.hydra/``), ``checkpoints/best.ckpt`` and ``last.
 ``split.json``, the test predictions CSV and plots. Resume an interrupted run with
 ``resume=<its folder>`` (same overrides as the first run), or ``run_name=<name>
 ckpt_path=last``.
+
+From Python (a notebook): ``run(compose_config("model=cgcnn", "task=mp_sample_eform",
+output_dir="runs/demo"))`` does what the command line does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import hydra
 import lightning as L
 import numpy as np
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
@@ -36,9 +40,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from matgnn import __version__
 from matgnn.checkpoint import load_model, read_checkpoint
-from matgnn.config_dir import CONFIG_PATH
+from matgnn.config_dir import CONFIG_DIR, CONFIG_PATH
 from matgnn.data.splits import split_sha256
-from matgnn.finetune import copy_normalization, freeze, transfer
+from matgnn.finetune import check_elements, copy_normalization, elements_of, freeze, transfer
 from matgnn.models.base import DEFAULT_HEAD
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.pretrained import resolve_checkpoint
@@ -46,7 +50,19 @@ from matgnn.training import CrystalLitModule
 from matgnn.training.allocator import retain_freed_memory
 from matgnn.uncertainty.estimators import dropout_layers
 
+# every run writes its test metrics here (a JSON object, metric -> value)
+TEST_METRICS = "test_metrics.json"
+
 log = logging.getLogger(__name__)
+
+
+def compose_config(*overrides: str, output_dir: str | Path) -> DictConfig:
+    """The config of ``python -m matgnn.train <overrides>`` with its run folder ``output_dir``,
+    for :func:`run` from Python (a notebook, a script)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            config_name="train", overrides=[f"paths.output_dir={output_dir}", *overrides]
+        )
 
 
 def uncertainty_settings(cfg: DictConfig) -> dict[str, Any] | None:
@@ -203,7 +219,16 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
         data.save_split(output_dir / "split.json")
+    if source is not None:
+        check_elements(
+            source[0].provenance.get("elements"),
+            data.subsets,
+            policy=str(finetune.get("unseen_elements", "error")),
+            source=str(finetune["from"]),
+            frozen=str(finetune.get("freeze", "none")) != "none",
+        )
     lit.provenance = provenance(cfg, lit.outputs, data.split_ids())
+    lit.provenance["elements"] = elements_of(data.subsets["train"])
     lit.fit_normalizer(data.subsets["train"])
     if source is not None and finetune.get("keep_normalization"):
         copy_normalization(lit.model, source[0], source[1].copied_heads)
@@ -304,7 +329,8 @@ def run_ensemble(cfg: DictConfig, size: int) -> tuple[list[str], Any, dict[str, 
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then test the best checkpoint; returns the test metrics. With
+    """Fit, then test the best checkpoint; returns the test metrics and writes them to
+    ``<run>/test_metrics.json``. With
     ``uncertainty=<estimator>``: also calibrate on the validation split, score the test split
     (:mod:`matgnn.uncertainty.report`) and store estimator and calibration in
     ``checkpoints/best.ckpt``."""
@@ -325,6 +351,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
             else "cpu"
         )
         metrics.update(add_uncertainty(settings, checkpoints, data, output_dir, device))
+    if rank_zero_only.rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / TEST_METRICS).write_text(json.dumps(metrics, indent=1, sort_keys=True))
     log.info("test metrics: %s; outputs in %s", metrics, output_dir)
     return metrics
 

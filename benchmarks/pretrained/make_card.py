@@ -10,6 +10,10 @@ Writes ``<out>/<name>/model.ckpt`` (the run's best checkpoint without optimizer 
 * test metrics, read from the run's metrics CSV; the headline metric;
 * parameter count and file size;
 * the budget, the summed epoch times and the run's overrides;
+* the elements of the training split (what ``finetune.unseen_elements`` checks against):
+  the checkpoint's ``provenance["elements"]``, or, for a run made before runs recorded them,
+  read from the run's ``split.json`` and its data source (then written into the model file's
+  provenance too);
 * the data licence, and the file's SHA-256.
 """
 
@@ -21,6 +25,8 @@ import json
 from pathlib import Path
 
 import yaml
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from matgnn.checkpoint import read_checkpoint, slim_checkpoint
 from matgnn.graphs.cache import file_sha256
@@ -42,6 +48,24 @@ def test_metrics(run: Path) -> dict[str, float]:
     return metrics
 
 
+def training_elements(run: Path) -> list[str]:
+    """The elements of a run's training split, from its ``split.json`` and its data source."""
+    from pymatgen.core import Element
+
+    from matgnn.graphs.structures import to_structure
+
+    config = OmegaConf.load(run / ".hydra" / "config.yaml")
+    records = instantiate(config.task.data.source)()
+    train = set(json.loads((run / "split.json").read_text())["train"])
+    numbers = {
+        element.Z
+        for sid, structure in zip(records.ids, records.structures, strict=True)
+        if sid in train
+        for element in to_structure(structure, sid)[0].composition.elements
+    }
+    return [Element.from_Z(z).symbol for z in sorted(numbers)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
@@ -52,11 +76,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=PACKAGE_DIR)
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.run / "checkpoints" / "best.ckpt")
+    hyper = checkpoint["hyper_parameters"]
+    provenance = hyper.setdefault("provenance", {})
+    if "elements" not in provenance:
+        provenance["elements"] = training_elements(args.run)
     folder = args.out / args.name
     folder.mkdir(parents=True, exist_ok=True)
     target = slim_checkpoint(checkpoint, folder / "model.ckpt")
-    hyper = checkpoint["hyper_parameters"]
-    provenance = hyper.get("provenance", {})
     metrics = test_metrics(args.run)
     output = hyper["model"]["outputs"][0]["name"]
     units = hyper["model"]["outputs"][0].get("units", "")
@@ -81,6 +107,7 @@ def main() -> None:
         "budget": args.budget,
         "train_seconds": metrics["train_seconds"],
         "best_epoch": int(checkpoint.get("epoch", -1)),
+        "elements": provenance["elements"],
         "overrides": overrides,
         "matgnn_version": provenance.get("matgnn_version"),
         "licence_of_data": args.licence,

@@ -16,6 +16,7 @@ from matgnn.data.splits import (
     SUBSETS,
     carve_validation,
     check_split,
+    limit_train,
     random_split,
     read_split_file,
     write_split_file,
@@ -51,7 +52,9 @@ class CrystalDataModule(L.LightningDataModule):
         graph: the model's graph config (``model.graph_config()``).
         outputs: the model's declared outputs (``model.outputs``).
         split: ``kind`` (random, source, file), fractions ``train`` and ``val``, ``seed`` and
-            ``path`` (for ``file``).
+            ``path`` (for ``file``); ``train_size`` (an int) keeps that many seeded training
+            crystals (``train_seed``, default ``seed``; nested for one seed) and leaves ``val``
+            and ``test`` unchanged, for learning curves.
         batch_size: graphs per batch.
         num_workers: DataLoader workers.
         cache_dir: on-disk graph cache; ``None`` disables it.
@@ -97,6 +100,18 @@ class CrystalDataModule(L.LightningDataModule):
             raise ValueError(f"{records.name}: empty train or test subset: {sizes}")
 
     def _split_ids(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
+        split = self._full_split(records, built_ids)
+        size = self.split.get("train_size")
+        if size is None:
+            return split
+        seed = self.split.get("train_seed")
+        seed = int(self.split["seed"] if seed is None else seed)
+        try:
+            return limit_train(split, int(size), seed)
+        except ValueError as error:
+            raise ValueError(f"{records.name}: {error}") from None
+
+    def _full_split(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
         kind, seed = self.split["kind"], int(self.split["seed"])
         if kind == "random":
             return random_split(

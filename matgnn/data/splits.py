@@ -47,6 +47,24 @@ def carve_validation(
     return result
 
 
+def limit_train(
+    split: Mapping[str, Sequence[str]], size: int, seed: int
+) -> dict[str, list[str]]:
+    """Keep ``size`` seeded training ids; ``val`` and ``test`` stay as they are (learning curves).
+
+    The same seed gives nested subsets (the first ``size`` ids of one permutation), so a curve at
+    50/100/200 crystals adds crystals rather than redrawing them.
+    """
+    train = list(split["train"])
+    if not 0 < size <= len(train):
+        raise ValueError(
+            f"split.train_size={size}, but the training split has {len(train)} crystals "
+            "(set train_size to null for all of them)"
+        )
+    order = np.random.default_rng(seed).permutation(len(train))
+    return {**{k: list(v) for k, v in split.items()}, "train": [train[i] for i in order[:size]]}
+
+
 def read_split_file(path: str | Path) -> dict[str, list[str]]:
     """Read a JSON or CSV split file (see the module docstring)."""
     path = Path(path)

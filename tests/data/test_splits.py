@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from matgnn.data import CrystalDataModule, Records
-from matgnn.data.splits import carve_validation, check_split, random_split, read_split_file
+from matgnn.data.splits import (
+    carve_validation,
+    check_split,
+    limit_train,
+    random_split,
+    read_split_file,
+)
 from matgnn.graphs import GraphConfig
 from matgnn.outputs import ScalarOutput
 from matgnn.samples import mp_sample_structures
@@ -96,3 +102,28 @@ def test_source_split_without_a_source_split_is_an_error(records):
     )
     with pytest.raises(ValueError, match="defines no split"):
         data.setup()
+
+
+def test_limit_train_is_nested_seeded_and_leaves_val_and_test():
+    split = random_split(IDS, 0.8, 0.1, seed=0)
+    small, large = limit_train(split, 20, seed=1), limit_train(split, 50, seed=1)
+    assert len(small["train"]) == 20 and set(small["train"]) <= set(large["train"])
+    assert small["val"] == split["val"] and small["test"] == split["test"]
+    assert limit_train(split, 20, seed=2)["train"] != small["train"]
+    with pytest.raises(ValueError, match=r"train_size=81.*80 crystals"):
+        limit_train(split, 81, seed=0)
+
+
+def test_datamodule_train_size_keeps_val_and_test_of_the_full_split(records):
+    def module(**split):
+        data = CrystalDataModule(
+            lambda: records, GraphConfig.preset("cgcnn"), [ScalarOutput("y")], split=split
+        )
+        data.setup()
+        return data.split_ids()
+
+    full, limited = module(seed=0), module(seed=0, train_size=5, train_seed=3)
+    assert len(limited["train"]) == 5 and set(limited["train"]) <= set(full["train"])
+    assert limited["val"] == full["val"] and limited["test"] == full["test"]
+    with pytest.raises(ValueError, match=r"split_demo: split\.train_size=500"):
+        module(seed=0, train_size=500)

@@ -7,11 +7,15 @@ import csv
 
 import pytest
 import torch
+from pymatgen.core import Element
 from torch_geometric.data import Batch
 
 from matgnn import load_model
+from matgnn.checkpoint import read_checkpoint
 from matgnn.finetune import (
     TransferError,
+    check_elements,
+    elements_of,
     freeze,
     load_strictly,
     parameter_groups,
@@ -156,3 +160,51 @@ def test_finetuning_from_the_command_line(tmp_path):
     with open(next(tuned_dir.glob("logs/*/metrics.csv"))) as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("lr-AdamW/pg1")]
     assert float(rows[0]["lr-AdamW/pg1"]) == pytest.approx(0.1 * float(rows[0]["lr-AdamW/pg2"]))
+
+
+def test_unseen_elements_are_refused_by_name_or_allowed(structures, caplog):
+    config = make_model("cgcnn").graph_config()
+    graphs = [build_graph(s, config) for s in structures]
+    for k, graph in enumerate(graphs):
+        graph.sample_id = f"s{k}"
+    present = elements_of(graphs)
+    assert present == sorted(present, key=lambda e: Element(e).Z)
+    missing = present[-1]
+    holders = [g.sample_id for g in graphs if missing in elements_of([g])]
+    seen = present[:-1]
+    with pytest.raises(
+        TransferError,
+        match=rf"1 elements that demo never saw.*{missing} "
+        rf"\({len(holders)} structures: {holders[0]}",
+    ):
+        check_elements(seen, {"train": graphs}, source="demo")
+    assert check_elements(seen, {"test": graphs}, policy="allow") == {missing: holders}
+    assert "they are learned from the new data" in caplog.text
+    assert check_elements(present, {"train": graphs}) == {}
+    assert check_elements(None, {"train": graphs}) == {}
+    assert "does not record its training elements" in caplog.text
+    with pytest.raises(ValueError, match="unseen_elements must be one of"):
+        check_elements(seen, {"train": graphs}, policy="ignore")
+
+
+def test_runs_record_their_elements_and_finetuning_checks_them(tmp_path):
+    base = tmp_path / "base"
+    run(train_config(base, "cgcnn"))
+    checkpoint = read_checkpoint(base / "checkpoints" / "best.ckpt")
+    elements = checkpoint["hyper_parameters"]["provenance"]["elements"]
+    assert "O" in elements and len(elements) > 10
+
+    # a checkpoint that never saw oxygen: fine-tuning on oxides fails before training
+    checkpoint["hyper_parameters"]["provenance"]["elements"] = [e for e in elements if e != "O"]
+    no_oxygen = tmp_path / "no_oxygen.ckpt"
+    torch.save(checkpoint, no_oxygen)
+    with pytest.raises(TransferError, match=r"never saw in training: O \("):
+        run(train_config(tmp_path / "refused", "cgcnn", f"finetune.from={no_oxygen}"))
+    assert not (tmp_path / "refused" / "checkpoints").exists()
+    allowed = tmp_path / "allowed"
+    run(
+        train_config(
+            allowed, "cgcnn", f"finetune.from={no_oxygen}", "finetune.unseen_elements=allow"
+        )
+    )
+    assert (allowed / "test_metrics.json").is_file()

@@ -86,6 +86,8 @@ def test_every_shipped_model_loads_predicts_and_fine_tunes_by_name(name, tmp_pat
     assert not values.rejected
     card = json.loads((PACKAGE_DIR / name / "card.json").read_text())
     assert card["file"] == "model.ckpt" and card["licence_of_data"]
+    # the elements it was trained on, which fine-tuning checks new data against
+    assert card["elements"] == model.provenance["elements"] and len(card["elements"]) > 10
     run(train_config(tmp_path, "cgcnn", f"finetune.from={name}", "finetune.freeze=embeddings"))
 
 

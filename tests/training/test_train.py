@@ -31,14 +31,13 @@ from matgnn.outputs.tensor import COMPONENTS
 from matgnn.predict import main as predict_main
 from matgnn.samples import mp_sample_structures
 from matgnn.testing import assert_equivariant
-from matgnn.train import run, task_outputs
+from matgnn.train import compose_config, run, task_outputs
 from tests.models.helpers import MODEL_NAMES, SMALL
 
 
 def train_config(tmp_path: Path, model: str, *extra: str):
-    overrides = [
+    return compose_config(
         f"model={model}",
-        f"paths.output_dir={tmp_path}",
         f"paths.cache_dir={tmp_path / 'cache'}",
         "task.data.source.limit=60",
         "task.data.batch_size=16",
@@ -47,9 +46,8 @@ def train_config(tmp_path: Path, model: str, *extra: str):
         "+trainer.enable_progress_bar=false",
         *SMALL.get(model, []),
         *extra,
-    ]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        output_dir=tmp_path,
+    )
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -64,6 +62,7 @@ def test_smoke_train_every_model(tmp_path, model):
     assert metrics["test_formation_energy_per_atom_mae_predict_train_mean"] > 0
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "test_parity_formation_energy_per_atom.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "test_metrics.json").read_text()) == pytest.approx(metrics)
     rows = read_rows(tmp_path / "test_predictions.csv")
     assert len(rows) == 6 and rows[0]["id"].startswith("mp-")
     assert list(rows[0]) == [

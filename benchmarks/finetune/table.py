@@ -1,0 +1,171 @@
+"""The README table and plot of benchmarks/finetune/learning_curve.sh (issue 12).
+
+    python benchmarks/finetune/table.py [--collect <runs folder>] [--update README.md]
+
+``--collect`` reads every finished run ``<runs>/<arm>/n<size>_s<seed>`` (its
+``test_metrics.json``, ``split.json`` and metrics CSV) into
+``benchmarks/finetune/results/learning_curve.csv``: one row per run with the test MAE, RMSE and
+R2, the number of training crystals, the epochs run, the best epoch and the summed epoch time.
+The table (mean +- standard deviation over seeds, meV/atom) and
+``results/learning_curve.png`` are made from that CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+CURVE = RESULTS / "learning_curve.csv"
+PLOT = RESULTS / "learning_curve.png"
+ARMS = {
+    "scratch": "from scratch",
+    "finetune": "fine-tuned (all layers)",
+    "frozen": "fine-tuned (backbone frozen)",
+}
+TARGET = "ef_vs_binary_oxides"
+FIELDS = (
+    "arm", "size", "seed", "n_train", "mae", "rmse", "r2", "mae_predict_train_mean",
+    "epochs", "best_epoch", "train_seconds",
+)  # fmt: skip
+
+
+def run_row(run: Path, arm: str) -> dict[str, object]:
+    match = re.fullmatch(r"n(\w+)_s(\d+)", run.name)
+    if match is None:
+        raise ValueError(f"{run}: not a learning-curve run folder (n<size>_s<seed>)")
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    split = json.loads((run / "split.json").read_text())
+    epochs, seconds, best, best_mae = 0, 0.0, -1, np.inf
+    for path in sorted(run.glob("logs/*/metrics.csv")):
+        with open(path) as handle:
+            for row in csv.DictReader(handle):
+                if row.get("train_epoch_time_s"):
+                    seconds += float(row["train_epoch_time_s"])
+                    epochs = max(epochs, int(row["epoch"]) + 1)
+                val = row.get(f"val_{TARGET}_mae")
+                if val and float(val) < best_mae:
+                    best, best_mae = int(row["epoch"]), float(val)
+    return {
+        "arm": arm,
+        "size": match[1],
+        "seed": int(match[2]),
+        "n_train": len(split["train"]),
+        "mae": metrics[f"test_{TARGET}_mae"],
+        "rmse": metrics[f"test_{TARGET}_rmse"],
+        "r2": metrics[f"test_{TARGET}_r2"],
+        "mae_predict_train_mean": metrics[f"test_{TARGET}_mae_predict_train_mean"],
+        "epochs": epochs,
+        "best_epoch": best,
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def collect(runs: Path) -> None:
+    rows = [
+        run_row(run.parent, arm)
+        for arm in ARMS
+        for run in sorted((runs / arm).glob("n*_s*/test_metrics.json"))
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(CURVE, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(
+            sorted(rows, key=lambda r: (list(ARMS).index(r["arm"]), r["n_train"], r["seed"]))
+        )
+
+
+def read_curve() -> dict[str, dict[int, list[dict[str, float]]]]:
+    """``{arm: {n_train: [row per seed]}}`` from the stored CSV."""
+    curve: dict[str, dict[int, list[dict[str, float]]]] = {}
+    with open(CURVE) as handle:
+        for row in csv.DictReader(handle):
+            values = {k: float(v) for k, v in row.items() if k not in ("arm", "size")}
+            curve.setdefault(row["arm"], {}).setdefault(int(row["n_train"]), []).append(values)
+    return curve
+
+
+def mean_std(rows: list[dict[str, float]], key: str, scale: float = 1.0) -> tuple[float, float]:
+    values = np.array([r[key] for r in rows]) * scale
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def table() -> str:
+    curve = read_curve()
+    sizes = sorted({n for per_arm in curve.values() for n in per_arm})
+    arms = [a for a in ARMS if a in curve]
+    header = "| training crystals | " + " | ".join(ARMS[a] for a in arms)
+    lines = [header + " | predicting the training mean |", "|---:|" + "---:|" * (len(arms) + 1)]
+    for n in sizes:
+        cells = []
+        for arm in arms:
+            rows = curve[arm].get(n, [])
+            if not rows:
+                cells.append("")
+                continue
+            mean, std = mean_std(rows, "mae", 1000.0)
+            cells.append(f"{mean:.1f} +- {std:.1f} ({len(rows)})")
+        baseline = next(r for a in arms for r in curve[a].get(n, []))
+        lines.append(
+            f"| {n} | "
+            + " | ".join(cells)
+            + f" | {1000 * baseline['mae_predict_train_mean']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = read_curve()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for arm, label in ARMS.items():
+        if arm not in curve:
+            continue
+        sizes = sorted(curve[arm])
+        stats = [mean_std(curve[arm][n], "mae", 1000.0) for n in sizes]
+        ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o",
+                    capsize=3, label=label)  # fmt: skip
+    any_arm = next(iter(curve.values()))
+    sizes = sorted(any_arm)
+    ax.plot(sizes, [1000 * any_arm[n][0]["mae_predict_train_mean"] for n in sizes], "k:",
+            label="training mean")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("training crystals")
+    ax.set_ylabel("test MAE (meV/atom)")
+    ax.set_title("ye2018_perovskite: CGCNN, 66 test crystals")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--collect", type=Path)
+    parser.add_argument("--update", nargs="*", default=[])
+    args = parser.parse_args()
+    if args.collect:
+        collect(args.collect)
+    text = table()
+    print(text)
+    plot()
+    if args.update:
+        from matgnn.catalog import replace_block
+
+        for readme in args.update:
+            path = Path(readme)
+            path.write_text(replace_block(path.read_text(), "finetune-curve", text, path))
+
+
+if __name__ == "__main__":
+    main()
