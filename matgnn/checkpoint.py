@@ -70,13 +70,34 @@ SLIM_KEYS = (
 )
 
 
-def slim_checkpoint(checkpoint: dict[str, Any] | str | Path, target: str | Path) -> Path:
+#: :func:`slim_checkpoint` with ``half=True`` stores float32 tensors of at least this many values
+#: as float16; smaller ones (biases, normalisation statistics) stay exact
+HALF_MIN_SIZE = 1024
+
+
+def slim_checkpoint(
+    checkpoint: dict[str, Any] | str | Path, target: str | Path, half: bool = False
+) -> Path:
     """Save a training checkpoint (a file, or the dict :func:`read_checkpoint` returned)
     without what only resuming needs (optimizer and scheduler state, loops, callbacks): a third
     of the size for AdamW, still read by :func:`load_model` (e.g. the per-fold ``model.ckpt``
-    of a Matbench submission)."""
+    of a Matbench submission).
+
+    ``half=True`` halves it again: float32 weight tensors of :data:`HALF_MIN_SIZE` values or
+    more are stored as float16 (a pretrained model shipped in the package). Loading casts them
+    back to the model's float32 parameters (``load_state_dict`` copies across dtypes); the
+    rounding is a relative 5e-4 per weight, so check the predictions of the stored model.
+    """
     if not isinstance(checkpoint, dict):
         checkpoint = read_checkpoint(checkpoint)
     target = Path(target)
-    torch.save({k: checkpoint[k] for k in SLIM_KEYS if k in checkpoint}, target)
+    slim = {k: checkpoint[k] for k in SLIM_KEYS if k in checkpoint}
+    if half:
+        slim["state_dict"] = {
+            key: value.half()
+            if value.dtype == torch.float32 and value.numel() >= HALF_MIN_SIZE
+            else value
+            for key, value in slim["state_dict"].items()
+        }
+    torch.save(slim, target)
     return target

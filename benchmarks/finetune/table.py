@@ -5,7 +5,9 @@
 ``--collect`` reads every finished run ``<runs>/<arm>/n<size>_s<seed>`` (its
 ``test_metrics.json``, ``split.json`` and metrics CSV) into
 ``benchmarks/finetune/results/learning_curve.csv``: one row per run with the test MAE, RMSE and
-R2, the number of training crystals, the epochs run, the best epoch and the summed epoch time.
+R2, the number of training crystals, the epochs run, the best epoch and the summed epoch time;
+and the test predictions of the seed-0 runs into ``results/predictions/<arm>_n<size>_s0.csv``
+(for parity plots, e.g. in ``notebooks/02_finetuning.ipynb``).
 The table (mean +- standard deviation over seeds, meV/atom) and
 ``results/learning_curve.png`` are made from that CSV.
 """
@@ -16,12 +18,14 @@ import argparse
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 CURVE = RESULTS / "learning_curve.csv"
+PREDICTIONS = RESULTS / "predictions"
 PLOT = RESULTS / "learning_curve.png"
 ARMS = {
     "scratch": "from scratch",
@@ -72,7 +76,12 @@ def collect(runs: Path) -> None:
         for arm in ARMS
         for run in sorted((runs / arm).glob("n*_s*/test_metrics.json"))
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    PREDICTIONS.mkdir(parents=True, exist_ok=True)
+    for arm in ARMS:
+        for run in sorted((runs / arm).glob("n*_s0/test_metrics.json")):
+            shutil.copy2(
+                run.parent / "test_predictions.csv", PREDICTIONS / f"{arm}_{run.parent.name}.csv"
+            )
     with open(CURVE, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS)
         writer.writeheader()
@@ -110,7 +119,8 @@ def table() -> str:
                 cells.append("")
                 continue
             mean, std = mean_std(rows, "mae", 1000.0)
-            cells.append(f"{mean:.1f} +- {std:.1f} ({len(rows)})")
+            spread = f" +- {std:.1f}" if len(rows) > 1 else ""
+            cells.append(f"{mean:.1f}{spread} ({len(rows)})")
         baseline = next(r for a in arms for r in curve[a].get(n, []))
         lines.append(
             f"| {n} | "

@@ -14,7 +14,9 @@ Writes ``<out>/<name>/model.ckpt`` (the run's best checkpoint without optimizer 
   the checkpoint's ``provenance["elements"]``, or, for a run made before runs recorded them,
   read from the run's ``split.json`` and its data source (then written into the model file's
   provenance too);
-* the data licence, and the file's SHA-256.
+* the data licence, and the file's SHA-256;
+* with ``--half`` (a model too large to ship in float32): the weights stored as float16 and the
+  check of that on the run's test split (largest prediction difference, test MAE).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from matgnn.checkpoint import read_checkpoint, slim_checkpoint
+from matgnn.checkpoint import load_model, read_checkpoint, slim_checkpoint
 from matgnn.graphs.cache import file_sha256
 from matgnn.pretrained import CARD, PACKAGE_DIR
 
@@ -48,22 +51,48 @@ def test_metrics(run: Path) -> dict[str, float]:
     return metrics
 
 
+def split_rows(run: Path, subset: str) -> tuple[list[str], list]:
+    """Ids and structures of one subset of a run's ``split.json``, read through the run's data
+    source (``.hydra/config.yaml``)."""
+    config = OmegaConf.load(run / ".hydra" / "config.yaml")
+    records = instantiate(config.task.data.source)()
+    wanted = set(json.loads((run / "split.json").read_text())[subset])
+    rows = [k for k, sid in enumerate(records.ids) if sid in wanted]
+    return [records.ids[k] for k in rows], [records.structures[k] for k in rows]
+
+
 def training_elements(run: Path) -> list[str]:
     """The elements of a run's training split, from its ``split.json`` and its data source."""
     from pymatgen.core import Element
 
     from matgnn.graphs.structures import to_structure
 
-    config = OmegaConf.load(run / ".hydra" / "config.yaml")
-    records = instantiate(config.task.data.source)()
-    train = set(json.loads((run / "split.json").read_text())["train"])
+    ids, structures = split_rows(run, "train")
     numbers = {
         element.Z
-        for sid, structure in zip(records.ids, records.structures, strict=True)
-        if sid in train
+        for sid, structure in zip(ids, structures, strict=True)
         for element in to_structure(structure, sid)[0].composition.elements
     }
     return [Element.from_Z(z).symbol for z in sorted(numbers)]
+
+
+def stored_weights_check(run: Path, original: Path, stored: Path) -> dict[str, dict[str, float]]:
+    """Per output: how far the stored (float16) model's predictions on the run's test split are
+    from those of the float32 checkpoint (largest absolute difference, and that relative to the
+    largest absolute prediction)."""
+    ids, structures = split_rows(run, "test")
+    reference = load_model(original).predict(structures, ids)
+    check = load_model(stored).predict(structures, ids)
+    result = {}
+    for output in reference.outputs:
+        a, b = np.asarray(reference[output.name]), np.asarray(check[output.name])
+        difference = float(np.abs(a - b).max())
+        result[output.name] = {
+            "max_abs_difference": difference,
+            "relative_to_max_prediction": difference / float(np.abs(a).max()),
+            "test_crystals": len(check.names),
+        }
+    return result
 
 
 def main() -> None:
@@ -74,6 +103,11 @@ def main() -> None:
     parser.add_argument("--licence", required=True)
     parser.add_argument("--budget", default="")
     parser.add_argument("--out", type=Path, default=PACKAGE_DIR)
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        help="store large weight tensors as float16 (checked on the run's test split)",
+    )
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.run / "checkpoints" / "best.ckpt")
     hyper = checkpoint["hyper_parameters"]
@@ -82,7 +116,7 @@ def main() -> None:
         provenance["elements"] = training_elements(args.run)
     folder = args.out / args.name
     folder.mkdir(parents=True, exist_ok=True)
-    target = slim_checkpoint(checkpoint, folder / "model.ckpt")
+    target = slim_checkpoint(checkpoint, folder / "model.ckpt", half=args.half)
     metrics = test_metrics(args.run)
     output = hyper["model"]["outputs"][0]["name"]
     units = hyper["model"]["outputs"][0].get("units", "")
@@ -108,12 +142,19 @@ def main() -> None:
         "train_seconds": metrics["train_seconds"],
         "best_epoch": int(checkpoint.get("epoch", -1)),
         "elements": provenance["elements"],
+        "stored_dtype": "float16 (tensors of 1024+ values), float32 otherwise"
+        if args.half
+        else "float32",
         "overrides": overrides,
         "matgnn_version": provenance.get("matgnn_version"),
         "licence_of_data": args.licence,
         "file": target.name,
         "sha256": file_sha256(target),
     }
+    if args.half:
+        card["float16_check"] = stored_weights_check(
+            args.run, args.run / "checkpoints" / "best.ckpt", target
+        )
     (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
 

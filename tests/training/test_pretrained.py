@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from matgnn import pretrained
 from matgnn.graphs.cache import file_sha256
@@ -93,3 +94,25 @@ def test_every_shipped_model_loads_predicts_and_fine_tunes_by_name(name, tmp_pat
 
 def test_the_package_ships_at_least_one_model():
     assert SHIPPED, f"no pretrained model in {PACKAGE_DIR}"
+
+
+def test_half_precision_storage_is_smaller_and_predicts_nearly_the_same(tmp_path):
+    from matgnn import load_model
+    from matgnn.checkpoint import HALF_MIN_SIZE, slim_checkpoint
+
+    run(train_config(tmp_path, "cgcnn"))
+    best = tmp_path / "checkpoints" / "best.ckpt"
+    full = slim_checkpoint(best, tmp_path / "full.ckpt")
+    half = slim_checkpoint(best, tmp_path / "half.ckpt", half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    stored = torch.load(half, weights_only=True)["state_dict"]
+    assert {str(v.dtype) for k, v in stored.items() if v.numel() >= HALF_MIN_SIZE} == {
+        "torch.float16"
+    }
+    assert all(v.dtype != torch.float16 for v in stored.values() if v.numel() < HALF_MIN_SIZE)
+    ids, structures = mp_sample_structures(6)
+    a = load_model(full).predict(structures, ids)["formation_energy_per_atom"]
+    b = load_model(half).predict(structures, ids)["formation_energy_per_atom"]
+    model = load_model(half)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert np.abs(a - b).max() < 1e-2 * max(1.0, np.abs(a).max()) and not np.array_equal(a, b)
