@@ -29,14 +29,14 @@ the head changes, and no way to freeze layers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from pymatgen.core import Element
 from torch import Tensor, nn
 
 from matgnn.graphs.data import CrystalGraph
+from matgnn.graphs.elements import describe_unseen, unseen_elements
 from matgnn.models import CrystalModel
 
 log = logging.getLogger(__name__)
@@ -204,28 +204,6 @@ def copy_normalization(model: CrystalModel, source: CrystalModel, heads: list[st
             target[key].copy_(value)
 
 
-def elements_of(graphs: Iterable[CrystalGraph]) -> list[str]:
-    """The element symbols present in ``graphs``, by atomic number."""
-    numbers: set[int] = set()
-    for graph in graphs:
-        numbers.update(int(z) for z in torch.unique(graph.atomic_numbers))
-    return [Element.from_Z(z).symbol for z in sorted(numbers)]
-
-
-def unseen_elements(
-    seen: Sequence[str], subsets: Mapping[str, Sequence[CrystalGraph]]
-) -> dict[str, list[str]]:
-    """``{element: ids of the structures holding it}`` for the elements not in ``seen``."""
-    known = set(seen)
-    found: dict[str, list[str]] = {}
-    for graphs in subsets.values():
-        for graph in graphs:
-            for element in elements_of([graph]):
-                if element not in known:
-                    found.setdefault(element, []).append(str(graph.sample_id))
-    return dict(sorted(found.items(), key=lambda item: Element(item[0]).Z))
-
-
 def check_elements(
     seen: Sequence[str] | None,
     subsets: Mapping[str, Sequence[CrystalGraph]],
@@ -247,14 +225,10 @@ def check_elements(
     if seen is None:
         log.warning("%s does not record its training elements: unseen elements not checked", source)
         return {}
-    found = unseen_elements(seen, subsets)
+    found = unseen_elements(seen, ((g.sample_id, g) for graphs in subsets.values() for g in graphs))
     if not found:
         return found
-    listed = "; ".join(
-        f"{element} ({len(ids)} structures: {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})"
-        for element, ids in found.items()
-    )
-    message = f"{len(found)} elements that {source} never saw in training: {listed}"
+    message = f"{len(found)} elements that {source} never saw in training: {describe_unseen(found)}"
     if policy == "error":
         raise TransferError(
             f"{message}. The pretrained model has learned nothing about them. Drop those "

@@ -6,6 +6,7 @@ Imports no model class (the model is used through ``graph_config()``, ``outputs`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,11 @@ from torch_geometric.data import Batch
 
 from matgnn.graphs import build_graph
 from matgnn.graphs.data import CrystalGraph
+from matgnn.graphs.elements import describe_unseen, unseen_elements
 from matgnn.graphs.structures import StructureLike
 from matgnn.outputs import Output, write_prediction_tables
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Predictions:
             (probabilities for classifiers; ``[N, ...]`` per crystal for per-atom outputs).
         atomic_numbers: the atoms of each accepted input (rows of per-atom outputs).
         rejected: ``{name: reason}`` of the inputs that could not be predicted.
+        unseen_elements: ``{element: names}`` of the accepted inputs holding an element the
+            model never saw in training (``model.provenance["elements"]``): extrapolations.
     """
 
     outputs: Sequence[Output]
@@ -38,6 +44,7 @@ class Predictions:
     values: dict[str, list[np.ndarray]] = field(default_factory=dict)
     atomic_numbers: list[np.ndarray] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    unseen_elements: dict[str, list[str]] = field(default_factory=dict)
 
     def __getitem__(self, output: str) -> np.ndarray | list[np.ndarray]:
         """One output's values: stacked ``[M, ...]`` per crystal, or a list per atom."""
@@ -98,11 +105,20 @@ def predict(
 
     Invalid inputs (unreadable, empty, zero volume, NaN, overlapping atoms, unknown elements,
     disordered sites, an element outside the model's table, ...) are collected in ``rejected``
-    by name instead of raising.
+    by name instead of raising. Inputs with an element that the model's training data did not
+    hold are predicted, listed in ``unseen_elements`` and named in a logged warning.
     """
     model.eval()
     graphs, rejected = build_named_graphs(structures, names, model.graph_config())
     result = Predictions(outputs=model.outputs, rejected=rejected)
+    seen = (getattr(model, "provenance", None) or {}).get("elements")
+    if seen is not None:
+        result.unseen_elements = unseen_elements(seen, graphs)
+        if result.unseen_elements:
+            log.warning(
+                "elements the model never saw in training, predictions are extrapolations: %s",
+                describe_unseen(result.unseen_elements),
+            )
     for start in range(0, len(graphs), batch_size):
         chunk = graphs[start : start + batch_size]
         batch = Batch.from_data_list([g for _, g in chunk])

@@ -42,7 +42,8 @@ from matgnn import __version__
 from matgnn.checkpoint import load_model, read_checkpoint
 from matgnn.config_dir import CONFIG_DIR, CONFIG_PATH
 from matgnn.data.splits import split_sha256
-from matgnn.finetune import check_elements, copy_normalization, elements_of, freeze, transfer
+from matgnn.finetune import check_elements, copy_normalization, freeze, transfer
+from matgnn.graphs.elements import elements_of
 from matgnn.models.base import DEFAULT_HEAD
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.pretrained import resolve_checkpoint

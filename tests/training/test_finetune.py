@@ -15,13 +15,13 @@ from matgnn.checkpoint import read_checkpoint
 from matgnn.finetune import (
     TransferError,
     check_elements,
-    elements_of,
     freeze,
     load_strictly,
     parameter_groups,
     transfer,
 )
 from matgnn.graphs import build_graph
+from matgnn.graphs.elements import elements_of
 from matgnn.outputs import ClassOutput
 from matgnn.samples import mp_sample_structures
 from matgnn.train import run
@@ -187,7 +187,7 @@ def test_unseen_elements_are_refused_by_name_or_allowed(structures, caplog):
         check_elements(seen, {"train": graphs}, policy="ignore")
 
 
-def test_runs_record_their_elements_and_finetuning_checks_them(tmp_path):
+def test_runs_record_their_elements_and_finetuning_checks_them(tmp_path, caplog):
     base = tmp_path / "base"
     run(train_config(base, "cgcnn"))
     checkpoint = read_checkpoint(base / "checkpoints" / "best.ckpt")
@@ -198,6 +198,13 @@ def test_runs_record_their_elements_and_finetuning_checks_them(tmp_path):
     checkpoint["hyper_parameters"]["provenance"]["elements"] = [e for e in elements if e != "O"]
     no_oxygen = tmp_path / "no_oxygen.ckpt"
     torch.save(checkpoint, no_oxygen)
+    # predicting with it: predicted, listed as extrapolations and named in a warning
+    ids, structures = mp_sample_structures(20)
+    oxides = [i for i, s in zip(ids, structures, strict=True) if "O" in s.composition]
+    predictions = load_model(no_oxygen).predict(structures, ids)
+    assert predictions.names == ids and predictions.unseen_elements["O"] == oxides
+    assert not set(predictions.unseen_elements) & set(elements) - {"O"}
+    assert oxides and "never saw in training" in caplog.text
     with pytest.raises(TransferError, match=r"never saw in training: O \("):
         run(train_config(tmp_path / "refused", "cgcnn", f"finetune.from={no_oxygen}"))
     assert not (tmp_path / "refused" / "checkpoints").exists()

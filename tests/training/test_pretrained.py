@@ -89,7 +89,10 @@ def test_every_shipped_model_loads_predicts_and_fine_tunes_by_name(name, tmp_pat
     assert card["file"] == "model.ckpt" and card["licence_of_data"]
     # the elements it was trained on, which fine-tuning checks new data against
     assert card["elements"] == model.provenance["elements"] and len(card["elements"]) > 10
-    run(train_config(tmp_path, "cgcnn", f"finetune.from={name}", "finetune.freeze=embeddings"))
+    # a new scalar head on the pretrained backbone (the model group gives the head template)
+    run(
+        train_config(tmp_path, card["model"], f"finetune.from={name}", "finetune.freeze=embeddings")
+    )
 
 
 def test_the_package_ships_at_least_one_model():

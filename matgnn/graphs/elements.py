@@ -1,0 +1,42 @@
+"""Which elements a set of graphs holds, and which of them a model never saw in training
+(``model.provenance["elements"]``, recorded by every training run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from pymatgen.core import Element
+
+from matgnn.graphs.data import CrystalGraph
+
+
+def elements_of(graphs: Iterable[CrystalGraph]) -> list[str]:
+    """The element symbols present in ``graphs``, by atomic number."""
+    numbers: set[int] = set()
+    for graph in graphs:
+        numbers.update(int(z) for z in torch.unique(graph.atomic_numbers))
+    return [Element.from_Z(z).symbol for z in sorted(numbers)]
+
+
+def unseen_elements(
+    seen: Sequence[str], named_graphs: Iterable[tuple[str, CrystalGraph]]
+) -> dict[str, list[str]]:
+    """``{element: names of the graphs holding it}`` for the elements not in ``seen``, by
+    atomic number."""
+    known = set(seen)
+    found: dict[str, list[str]] = {}
+    for name, graph in named_graphs:
+        for element in elements_of([graph]):
+            if element not in known:
+                found.setdefault(element, []).append(str(name))
+    return dict(sorted(found.items(), key=lambda item: Element(item[0]).Z))
+
+
+def describe_unseen(found: dict[str, list[str]], shown: int = 3) -> str:
+    """``"Ne (2 structures: a, b); Ar (1 structures: c)"``."""
+    return "; ".join(
+        f"{element} ({len(names)} structures: {', '.join(names[:shown])}"
+        f"{', ...' if len(names) > shown else ''})"
+        for element, names in found.items()
+    )
