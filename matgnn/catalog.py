@@ -10,6 +10,7 @@ own files:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -122,6 +123,13 @@ def replace_block(text: str, name: str, table: str, path: Path) -> str:
         raise ValueError(f"{path}: no {start.strip()} ... {end} block")
     before, rest = text.split(start, 1)
     return before + start + table + "\n" + end + rest.split(end, 1)[1]
+
+
+def write_block(paths: Sequence[str | Path], name: str, table: str) -> None:
+    """Replace the block ``name`` of every file in ``paths`` by ``table`` (the benchmark
+    scripts' ``--update README.md``)."""
+    for path in map(Path, paths):
+        path.write_text(replace_block(path.read_text(), name, table, path))
 
 
 def rendered(path: Path) -> str:

@@ -276,12 +276,9 @@ def main() -> None:
     if args.checkpoint is not None:
         evaluate(args.checkpoint, args.out, args.draws, args.passes, args.limit)
     if args.update:
-        from matgnn.catalog import replace_block
+        from matgnn.catalog import write_block
 
-        table = markdown_table(read_levels(args.out / "levels.csv"))
-        for readme in args.update:
-            path = Path(readme)
-            path.write_text(replace_block(path.read_text(), "arise", table, path))
+        write_block(args.update, "arise", markdown_table(read_levels(args.out / "levels.csv")))
 
 
 if __name__ == "__main__":

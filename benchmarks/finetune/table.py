@@ -170,11 +170,9 @@ def main() -> None:
     print(text)
     plot()
     if args.update:
-        from matgnn.catalog import replace_block
+        from matgnn.catalog import write_block
 
-        for readme in args.update:
-            path = Path(readme)
-            path.write_text(replace_block(path.read_text(), "finetune-curve", text, path))
+        write_block(args.update, "finetune-curve", text)
 
 
 if __name__ == "__main__":

@@ -77,11 +77,9 @@ def main() -> None:
     text = table()
     print(text)
     if args.update:
-        from matgnn.catalog import replace_block
+        from matgnn.catalog import write_block
 
-        for readme in args.update:
-            path = Path(readme)
-            path.write_text(replace_block(path.read_text(), "uncertainty-phonons", text, path))
+        write_block(args.update, "uncertainty-phonons", text)
 
 
 if __name__ == "__main__":
