@@ -1,6 +1,7 @@
 """Predict with a trained checkpoint:
 ``python -m matgnn.predict ckpt=<path> input=<file or folder> [output=<csv>] [batch_size=64]
-[uncertainty=true|false]`` (or the console script ``matgnn-predict``).
+[uncertainty=true|false]`` (or the console script ``matgnn-predict``). ``ckpt`` may also name a
+pretrained model (``matgnn.pretrained.list_pretrained()``), e.g. ``ckpt=cgcnn_mp2018_eform``.
 
 Reads CIF, POSCAR/CONTCAR, extxyz (anything pymatgen or ASE reads); no id_prop.csv needed.
 Every readable, valid structure gets a row with every output of the model, in the columns of
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from matgnn.checkpoint import read_checkpoint
 from matgnn.inference import predict
+from matgnn.pretrained import resolve_checkpoint
 from matgnn.uncertainty.model import UncertainModel, model_for_prediction
 
 ARGUMENTS = ("ckpt", "input", "output", "batch_size", "uncertainty")
@@ -55,7 +57,7 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_arguments(sys.argv[1:] if argv is None else argv)
-        checkpoint = read_checkpoint(args["ckpt"])
+        checkpoint = read_checkpoint(resolve_checkpoint(args["ckpt"]))
         model = model_for_prediction(checkpoint, args.get("uncertainty", "true") == "true")
         source = Path(args["input"])
         if not source.exists():

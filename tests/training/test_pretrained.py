@@ -14,6 +14,7 @@ import torch
 
 from matgnn import pretrained
 from matgnn.graphs.cache import file_sha256
+from matgnn.predict import main as predict_main
 from matgnn.pretrained import PACKAGE_DIR, list_pretrained, load_pretrained
 from matgnn.samples import mp_sample_structures
 from matgnn.train import run
@@ -89,6 +90,11 @@ def test_every_shipped_model_loads_predicts_and_fine_tunes_by_name(name, tmp_pat
     assert card["file"] == "model.ckpt" and card["licence_of_data"]
     # the elements it was trained on, which fine-tuning checks new data against
     assert card["elements"] == model.provenance["elements"] and len(card["elements"]) > 10
+    # by name from the command line
+    structures[0].to(filename=str(tmp_path / "a.cif"))
+    assert predict_main([f"ckpt={name}", f"input={tmp_path / 'a.cif'}",
+                         f"output={tmp_path / 'p.csv'}"]) == 0  # fmt: skip
+    assert (tmp_path / "p.csv").read_text().count("\n") == 2
     # a new scalar head on the pretrained backbone (the model group gives the head template)
     run(
         train_config(tmp_path, card["model"], f"finetune.from={name}", "finetune.freeze=embeddings")

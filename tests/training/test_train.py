@@ -328,7 +328,7 @@ def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
         (["ckpt=x.ckpt"], "missing input"),
         (["ckpt=x.ckpt", "input=.", "outptu=p.csv"], "unknown argument 'outptu=p.csv'"),
         (["ckpt=x.ckpt", "input=.", "--verbose"], "unknown argument '--verbose'"),
-        (["ckpt=no_such.ckpt", "input=."], "no such checkpoint"),
+        (["ckpt=no_such.ckpt", "input=."], "neither a checkpoint file nor a pretrained model"),
         (["ckpt=x.ckpt", "input=.", "batch_size=0"], "batch_size"),
     ],
 )
