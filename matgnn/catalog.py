@@ -84,16 +84,13 @@ def pretrained_table() -> str:
     from matgnn.pretrained import PACKAGE_DIR, cards
 
     lines = [
-        "| name | task | data | test metrics | parameters | file | training | elements |",
+        "| name | task | data | test metric | parameters | file | training | elements |",
         "|---|---|---|---|---:|---:|---|---|",
     ]
     for model in cards([PACKAGE_DIR]).values():
         card = model.card
-        metrics = ", ".join(
-            f"{k.removeprefix('test_')} {v:.4g}"
-            for k, v in card["test_metrics"].items()
-            if k.endswith(("_mae", "_r2"))
-        )
+        r2 = [v for k, v in card["test_metrics"].items() if k.endswith("_r2")]
+        metrics = card["metric"] + (f", R² {r2[0]:.3f}" if r2 else "")
         lines.append(
             f"| `{card['name']}` | {card['task']} | {card['data']} | {metrics} "
             f"| {card['parameters']:,} | {card['size_mb']} MB | {card['budget']} "

@@ -79,7 +79,8 @@ def cards(roots: list[Path] | None = None) -> dict[str, ModelCard]:
 
 
 def list_pretrained() -> list[dict[str, Any]]:
-    """One row per pretrained model: name, task, data, metric, size and where it is."""
+    """One row per pretrained model: name, task, data, metric, size, training budget and
+    whether its file is here."""
     return [
         {
             "name": c.name,
@@ -88,6 +89,7 @@ def list_pretrained() -> list[dict[str, Any]]:
             "metric": c.metric,
             "parameters": c.card.get("parameters"),
             "size_mb": c.card.get("size_mb"),
+            "budget": c.card.get("budget", ""),
             "available": c.file.is_file(),
         }
         for c in cards().values()

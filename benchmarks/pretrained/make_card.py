@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,24 @@ def stored_weights_check(run: Path, original: Path, stored: Path) -> dict[str, d
     return result
 
 
+def headline(output: dict, metrics: dict[str, float]) -> str:
+    """The card's one-line metric: MAE for a scalar, MSE and Wasserstein distance (in the grid's
+    units, read from its label) for a spectrum, as Chen et al. report the phonon DOS."""
+    name = output["name"]
+    if "num_bins" not in output:
+        mae = metrics.get(f"test_{name}_mae", float("nan"))
+        return f"test MAE {mae:.4f} {output.get('units', '')}".strip()
+    step = (output["grid_stop"] - output["grid_start"]) / (output["num_bins"] - 1)
+    unit = re.search(r"\(([^()]*)\)\s*$", output.get("grid_label", ""))
+    unit = re.sub(r"[${}]", "", unit[1]) if unit else "grid units"
+    mse = metrics[f"test_{name}_rmse"] ** 2
+    wasserstein = metrics[f"test_{name}_emd"] * step
+    return (
+        f"test MSE {mse:.4f} ({output['normalize']}-normalised), "
+        f"Wasserstein {wasserstein:.1f} {unit}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path)
@@ -104,6 +123,11 @@ def main() -> None:
     parser.add_argument("--budget", default="")
     parser.add_argument("--out", type=Path, default=PACKAGE_DIR)
     parser.add_argument(
+        "--units",
+        default="",
+        help="units of the first output, for a run whose task did not state them",
+    )
+    parser.add_argument(
         "--half",
         action="store_true",
         help="store large weight tensors as float16 (checked on the run's test split)",
@@ -111,6 +135,11 @@ def main() -> None:
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.run / "checkpoints" / "best.ckpt")
     hyper = checkpoint["hyper_parameters"]
+    first = hyper["model"]["outputs"][0]
+    if args.units and first.get("units") not in ("", None, args.units):
+        parser.error(f"--units {args.units}, but the output says {first['units']}")
+    if args.units:
+        first["units"] = args.units
     provenance = hyper.setdefault("provenance", {})
     if "elements" not in provenance:
         provenance["elements"] = training_elements(args.run)
@@ -118,8 +147,6 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     target = slim_checkpoint(checkpoint, folder / "model.ckpt", half=args.half)
     metrics = test_metrics(args.run)
-    output = hyper["model"]["outputs"][0]["name"]
-    units = hyper["model"]["outputs"][0].get("units", "")
     parameters = sum(
         v.numel() for k, v in checkpoint["state_dict"].items() if "normalizer" not in k
     )
@@ -134,7 +161,7 @@ def main() -> None:
             "sha256": provenance.get("split_sha256"),
             "seed": provenance.get("seed"),
         },
-        "metric": f"test MAE {metrics.get(f'test_{output}_mae', float('nan')):.4f} {units}".strip(),
+        "metric": headline(hyper["model"]["outputs"][0], metrics),
         "test_metrics": {k: v for k, v in metrics.items() if k.startswith("test_")},
         "parameters": int(parameters),
         "size_mb": round(target.stat().st_size / 2**20, 2),
