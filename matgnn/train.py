@@ -217,10 +217,7 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
             f"{cfg.task.get('name')!r} has none: give it one (task.data.split.val > 0) or set "
             "uncertainty.calibrate=false"
         )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
-        data.save_split(output_dir / "split.json")
-    if source is not None:
+    if source is not None:  # before anything is written
         check_elements(
             source[0].provenance.get("elements"),
             data.subsets,
@@ -228,6 +225,9 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
             source=str(finetune["from"]),
             frozen=str(finetune.get("freeze", "none")) != "none",
         )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
+        data.save_split(output_dir / "split.json")
     lit.provenance = provenance(cfg, lit.outputs, data.split_ids())
     lit.provenance["elements"] = elements_of(data.subsets["train"])
     lit.fit_normalizer(data.subsets["train"])
