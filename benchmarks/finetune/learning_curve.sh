@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fine-tuning vs training from scratch (issue 12): a learning curve on ye2018_perovskite
 # (formation energy relative to the binary oxides, 656 crystals; seeded 80/10/10 split, seed 0:
-# 524 train / 65 val / 66 test). The validation and test crystals are the same in every run;
+# 524 train / 65 val / 67 test). The validation and test crystals are the same in every run;
 # only the training crystals are subsampled (task.data.split.train_size, nested per seed).
 #   bash benchmarks/finetune/learning_curve.sh [runs folder]   (from the repository root)
 # then: python benchmarks/finetune/table.py --collect <runs folder> --update README.md
@@ -10,6 +10,7 @@
 # epochs, batch 64, early stopping on the validation MAE with patience 50):
 #   scratch    random initialisation
 #   finetune   from the packaged cgcnn_mp2018_eform (every layer trained, new head)
+#   slow       the same with the backbone at a tenth of the head's learning rate
 #   frozen     from cgcnn_mp2018_eform with the backbone frozen (only the new head trains)
 # Training sizes 50 100 200 400 and all (524); seeds 0 1 2 (subset draw and initialisation).
 # A finished run (test_metrics.json) is skipped, so a stopped sweep continues where it was.
@@ -20,12 +21,13 @@ SEEDS=${SEEDS:-"0 1 2"}
 SIZES=${SIZES:-"50 100 200 400 all"}
 for seed in $SEEDS; do
     for size in $SIZES; do
-        for arm in scratch finetune frozen; do
+        for arm in scratch finetune slow frozen; do
             dir="$RUNS/$arm/n${size}_s${seed}"
             [ -f "$dir/test_metrics.json" ] && continue
             case $arm in
                 scratch) extra=() ;;
                 finetune) extra=(finetune.from=cgcnn_mp2018_eform) ;;
+                slow) extra=(finetune.from=cgcnn_mp2018_eform finetune.backbone_lr_scale=0.1) ;;
                 frozen) extra=(finetune.from=cgcnn_mp2018_eform finetune.freeze=backbone) ;;
             esac
             [ "$size" = all ] && train_size=null || train_size=$size

@@ -30,6 +30,7 @@ PLOT = RESULTS / "learning_curve.png"
 ARMS = {
     "scratch": "from scratch",
     "finetune": "fine-tuned (all layers)",
+    "slow": "fine-tuned (backbone lr x0.1)",
     "frozen": "fine-tuned (backbone frozen)",
 }
 TARGET = "ef_vs_binary_oxides"
@@ -150,9 +151,11 @@ def plot() -> None:
     ax.plot(sizes, [1000 * any_arm[n][0]["mae_predict_train_mean"] for n in sizes], "k:",
             label="training mean")  # fmt: skip
     ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("training crystals")
     ax.set_ylabel("test MAE (meV/atom)")
-    ax.set_title("ye2018_perovskite: CGCNN, 66 test crystals")
+    ax.set_title("ye2018_perovskite: CGCNN, 67 test crystals")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=120)

@@ -158,7 +158,8 @@ def build_graphs(
         dataset: file name of this dataset inside the cache.
         skip_invalid: record invalid structures in ``failures`` (id -> reason) instead of
             raising on the first.
-        progress: show a progress bar.
+        progress: show a progress bar when the output is a terminal (``False``: never); logs
+            and notebooks without widgets get none.
     """
     ids = [str(i) for i in (ids if ids is not None else range(len(structures)))]
     if len(ids) != len(structures):
@@ -179,7 +180,7 @@ def build_graphs(
     built = BuiltGraphs([], [])
     for sid, structure in tqdm(
         list(zip(ids, structures, strict=True)),
-        disable=not progress,
+        disable=None if progress else True,  # None: only on a terminal
         desc=f"graphs ({dataset})",
         unit="structure",
     ):
