@@ -10,7 +10,7 @@ own files:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -127,6 +127,29 @@ def write_block(paths: Sequence[str | Path], name: str, table: str) -> None:
     scripts' ``--update README.md``)."""
     for path in map(Path, paths):
         path.write_text(replace_block(path.read_text(), name, table, path))
+
+
+def table_script(
+    description: str,
+    block: str,
+    collect: Callable[[Path], None],
+    table: Callable[[], str],
+    after: Callable[[], None] | None = None,
+) -> None:
+    """The command line of a benchmark table script, ``[--collect <runs folder>] [--update
+    README.md ...]``: collect stored results from the runs, print the table (then ``after``,
+    e.g. a plot) and write it into the README block ``block``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--collect", type=Path)
+    parser.add_argument("--update", nargs="*", default=[])
+    args = parser.parse_args()
+    if args.collect:
+        collect(args.collect)
+    text = table()
+    print(text)
+    if after is not None:
+        after()
+    write_block(args.update, block, text)
 
 
 def rendered(path: Path) -> str:

@@ -14,7 +14,6 @@ The table (mean +- standard deviation over seeds, meV/atom) and
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
@@ -163,19 +162,9 @@ def plot() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collect", type=Path)
-    parser.add_argument("--update", nargs="*", default=[])
-    args = parser.parse_args()
-    if args.collect:
-        collect(args.collect)
-    text = table()
-    print(text)
-    plot()
-    if args.update:
-        from matgnn.catalog import write_block
+    from matgnn.catalog import table_script
 
-        write_block(args.update, "finetune-curve", text)
+    table_script(__doc__.split("\n\n")[0], "finetune-curve", collect, table, after=plot)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ state, test split (matbench_phonons fold 0).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -68,18 +67,9 @@ def table() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--collect", type=Path)
-    parser.add_argument("--update", nargs="*", default=[])
-    args = parser.parse_args()
-    if args.collect:
-        collect(args.collect)
-    text = table()
-    print(text)
-    if args.update:
-        from matgnn.catalog import write_block
+    from matgnn.catalog import table_script
 
-        write_block(args.update, "uncertainty-phonons", text)
+    table_script(__doc__.split("\n\n")[0], "uncertainty-phonons", collect, table)
 
 
 if __name__ == "__main__":
