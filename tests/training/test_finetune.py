@@ -122,6 +122,9 @@ def test_finetuning_from_the_command_line(tmp_path):
             "task=mp_sample_is_metal",
             f"finetune.from={checkpoint}",
             "finetune.freeze=backbone",
+            # validation and test hold elements that base's 48 training crystals lack (the
+            # check has its own test below)
+            "finetune.unseen_elements=allow",
         )
     )
     tuned = load_model(frozen / "checkpoints" / "last.ckpt")
@@ -139,6 +142,7 @@ def test_finetuning_from_the_command_line(tmp_path):
             "finetune.backbone_lr_scale=0.1",
             "finetune.keep_normalization=true",
             "seed=3",  # another split: refitted statistics would differ
+            "finetune.unseen_elements=allow",  # the other split holds elements base never saw
         )
     )
     tuned = load_model(tuned_dir / "checkpoints" / "last.ckpt")
@@ -154,7 +158,15 @@ def test_finetuning_from_the_command_line(tmp_path):
             getattr(tuned.heads[name].normalizer, key), getattr(source.heads[name].normalizer, key)
         )
     refitted_dir = tmp_path / "refitted"
-    run(train_config(refitted_dir, "cgcnn", f"finetune.from={checkpoint}", "seed=3"))
+    run(
+        train_config(
+            refitted_dir,
+            "cgcnn",
+            f"finetune.from={checkpoint}",
+            "seed=3",
+            "finetune.unseen_elements=allow",
+        )
+    )
     refitted = load_model(refitted_dir / "checkpoints" / "last.ckpt")
     assert not torch.equal(refitted.heads[name].normalizer.mean, source.heads[name].normalizer.mean)
     with open(next(tuned_dir.glob("logs/*/metrics.csv"))) as handle:
