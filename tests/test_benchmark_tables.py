@@ -29,6 +29,7 @@ BLOCKS = {
     "finetune-curve": lambda: script("benchmarks/finetune/table.py").table(),
     "uncertainty-phonons": lambda: script("benchmarks/uncertainty/table.py").table(),
     "arise": arise_table,
+    "ehull": lambda: script("benchmarks/stability/ehull.py").table(),
 }
 
 

@@ -1,0 +1,110 @@
+"""Energy above hull from stored test predictions (issue 13, "Energy above hull"): MAE, R2 and
+the stable / unstable classification the prediction implies.
+
+    python benchmarks/stability/ehull.py [--update README.md]
+
+Reads ``benchmarks/results/pretrained_<model>/test_predictions.csv.gz`` of the ``mp2018_ehull``
+runs listed in ``RUNS`` (columns ``id``, DFT value, prediction; eV/atom). For each:
+* MAE and R2 on the test split;
+* ROC AUC of the negated prediction for "stable", with stable = DFT Ehull <= 0 and <= 0.1
+  eV/atom, and the share of stable crystals at each threshold;
+* a parity plot, ``results/ehull_parity_<model>.png``.
+The numbers go to ``results/ehull.json``; the README block ``ehull`` is written from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import r2_score, roc_auc_score
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+STORED = HERE.parent / "results"
+#: model -> (stored run folder, its budget in words)
+RUNS = {
+    "CGCNN": ("pretrained_cgcnn_mp2018_ehull", "15 epochs, 594 s of epoch time (2 CPU cores)"),
+}
+THRESHOLDS = (0.0, 0.1)  # eV/atom
+
+
+def scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    result = {
+        "test_crystals": len(true),
+        "mae": float(np.abs(predicted - true).mean()),
+        "r2": float(r2_score(true, predicted)),
+    }
+    for threshold in THRESHOLDS:
+        stable = true <= threshold
+        result[f"stable_share_{threshold}"] = float(stable.mean())
+        result[f"roc_auc_{threshold}"] = float(roc_auc_score(stable, -predicted))
+    return result
+
+
+def parity(true: np.ndarray, predicted: np.ndarray, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    ax.scatter(true, predicted, s=4, alpha=0.4)
+    high = float(max(true.max(), predicted.max()))
+    ax.plot([0, high], [0, high], "k--", lw=1)
+    ax.set_xlabel("DFT E$_{hull}$ (eV/atom)")
+    ax.set_ylabel("predicted E$_{hull}$ (eV/atom)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate() -> dict[str, dict]:
+    RESULTS.mkdir(exist_ok=True)
+    results = {}
+    for model, (folder, budget) in RUNS.items():
+        table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
+        true, predicted = table.iloc[:, 1].to_numpy(), table.iloc[:, 2].to_numpy()
+        results[model] = {"run": folder, "budget": budget, **scores(true, predicted)}
+        mae = results[model]["mae"]
+        title = f"{model} on mp2018_ehull test ({len(true)}): MAE {mae:.4f} eV/atom"
+        parity(true, predicted, title, RESULTS / f"ehull_parity_{model.lower()}.png")
+    (RESULTS / "ehull.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def table(results: dict[str, dict] | None = None) -> str:
+    """The README table, from ``results`` or the stored ``results/ehull.json``."""
+    if results is None:
+        results = json.loads((RESULTS / "ehull.json").read_text())
+    lines = [
+        "| model | budget | test MAE (eV/atom) | R² | ROC AUC, stable at 0 | ROC AUC, stable at "
+        "<= 0.1 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for model, r in results.items():
+        lines.append(
+            f"| {model} | {r['budget']} | {r['mae']:.4f} | {r['r2']:.3f} | "
+            f"{r['roc_auc_0.0']:.3f} ({100 * r['stable_share_0.0']:.0f}% stable) | "
+            f"{r['roc_auc_0.1']:.3f} ({100 * r['stable_share_0.1']:.0f}% stable) |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", nargs="*", default=[])
+    args = parser.parse_args()
+    text = table(evaluate())
+    print(text)
+    from matgnn.catalog import write_block
+
+    write_block(args.update, "ehull", text)
+
+
+if __name__ == "__main__":
+    main()
