@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from matgnn.training.run_logs import training_summary
+
 RESULTS = Path(__file__).parent / "results"
 CURVE = RESULTS / "learning_curve.csv"
 PREDICTIONS = RESULTS / "predictions"
@@ -45,16 +47,7 @@ def run_row(run: Path, arm: str) -> dict[str, object]:
         raise ValueError(f"{run}: not a learning-curve run folder (n<size>_s<seed>)")
     metrics = json.loads((run / "test_metrics.json").read_text())
     split = json.loads((run / "split.json").read_text())
-    epochs, seconds, best, best_mae = 0, 0.0, -1, np.inf
-    for path in sorted(run.glob("logs/*/metrics.csv")):
-        with open(path) as handle:
-            for row in csv.DictReader(handle):
-                if row.get("train_epoch_time_s"):
-                    seconds += float(row["train_epoch_time_s"])
-                    epochs = max(epochs, int(row["epoch"]) + 1)
-                val = row.get(f"val_{TARGET}_mae")
-                if val and float(val) < best_mae:
-                    best, best_mae = int(row["epoch"]), float(val)
+    summary = training_summary(run)
     return {
         "arm": arm,
         "size": match[1],
@@ -64,9 +57,9 @@ def run_row(run: Path, arm: str) -> dict[str, object]:
         "rmse": metrics[f"test_{TARGET}_rmse"],
         "r2": metrics[f"test_{TARGET}_r2"],
         "mae_predict_train_mean": metrics[f"test_{TARGET}_mae_predict_train_mean"],
-        "epochs": epochs,
-        "best_epoch": best,
-        "train_seconds": round(seconds, 1),
+        "epochs": summary["epochs"],
+        "best_epoch": summary["best_epoch"],
+        "train_seconds": summary["train_seconds"],
     }
 
 

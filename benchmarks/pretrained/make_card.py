@@ -22,7 +22,6 @@ Writes ``<out>/<name>/model.ckpt`` (the run's best checkpoint without optimizer 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 from pathlib import Path
@@ -35,21 +34,7 @@ from omegaconf import OmegaConf
 from matgnn.checkpoint import load_model, read_checkpoint, slim_checkpoint
 from matgnn.graphs.cache import file_sha256
 from matgnn.pretrained import CARD, PACKAGE_DIR
-
-
-def test_metrics(run: Path) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    epoch_seconds = 0.0
-    for path in sorted(run.glob("logs/*/metrics.csv")):
-        with open(path) as handle:
-            for row in csv.DictReader(handle):
-                for key, value in row.items():
-                    if key.startswith("test_") and value:
-                        metrics[key] = float(value)
-                if row.get("train_epoch_time_s"):
-                    epoch_seconds += float(row["train_epoch_time_s"])
-    metrics["train_seconds"] = round(epoch_seconds, 1)
-    return metrics
+from matgnn.training.run_logs import training_summary
 
 
 def split_rows(run: Path, subset: str) -> tuple[list[str], list]:
@@ -146,7 +131,7 @@ def main() -> None:
     folder = args.out / args.name
     folder.mkdir(parents=True, exist_ok=True)
     target = slim_checkpoint(checkpoint, folder / "model.ckpt", half=args.half)
-    metrics = test_metrics(args.run)
+    metrics = training_summary(args.run)
     parameters = sum(
         v.numel() for k, v in checkpoint["state_dict"].items() if "normalizer" not in k
     )

@@ -42,6 +42,7 @@ from matgnn.matbench.submission import (
     SubmissionFolder,
     requirements,
 )
+from matgnn.training.run_logs import validation_curve
 
 log = logging.getLogger(__name__)
 
@@ -202,23 +203,6 @@ def fold_params(
         "validation_fraction": float(cfg.task.data.split.val),
         "training_test_metrics": {k: float(v) for k, v in metrics.items()},
     }
-
-
-def validation_curve(fold_dir: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
-    """The validation MAE (or loss) of a fold's run by epoch, from its CSV logs (all versions:
-    a resumed run writes a new one): ``(metric, epochs, values)``."""
-    import pandas as pd
-
-    logs = sorted(fold_dir.glob("logs/version_*/metrics.csv"))
-    if not logs:
-        return None
-    frame = pd.concat([pd.read_csv(p) for p in logs], ignore_index=True)
-    columns = [c for c in frame.columns if c.startswith("val_") and c.endswith("_mae")]
-    metric = columns[0] if columns else "val_loss"
-    if metric not in frame:
-        return None
-    series = frame[["epoch", metric]].dropna().drop_duplicates("epoch", keep="last")
-    return metric, series["epoch"].to_numpy(), series[metric].to_numpy()
 
 
 def learning_curves(task_dir: Path) -> Path | None:

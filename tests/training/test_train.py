@@ -32,6 +32,7 @@ from matgnn.predict import main as predict_main
 from matgnn.samples import mp_sample_structures
 from matgnn.testing import assert_equivariant
 from matgnn.train import compose_config, run, task_outputs
+from matgnn.training.run_logs import read_logs, training_summary
 from tests.models.helpers import MODEL_NAMES, SMALL
 
 
@@ -63,6 +64,13 @@ def test_smoke_train_every_model(tmp_path, model):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "test_parity_formation_energy_per_atom.png").stat().st_size > 1000
     assert json.loads((tmp_path / "test_metrics.json").read_text()) == pytest.approx(metrics)
+    summary = training_summary(tmp_path)  # what the CSV logs say of the run
+    assert summary["epochs"] == 1 and summary["best_epoch"] == 0
+    timer = read_logs(tmp_path)["train_epoch_time_s"].dropna()
+    assert len(timer) == 1 and summary["train_seconds"] == round(timer.sum(), 1)
+    assert summary["test_formation_energy_per_atom_mae"] == pytest.approx(
+        metrics["test_formation_energy_per_atom_mae"]
+    )
     rows = read_rows(tmp_path / "test_predictions.csv")
     assert len(rows) == 6 and rows[0]["id"].startswith("mp-")
     assert list(rows[0]) == [
