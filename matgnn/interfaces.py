@@ -7,7 +7,7 @@ This module imports no backbone and no head, so heads, backbones and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,12 +28,15 @@ class GraphRequirements:
         potentials: needs ``potential_sums`` with exactly these columns, in this order.
         radius_cutoff: needs a radius graph reaching at least this far (a smooth-cutoff model
             would see a k-NN graph's arbitrary edge set as a discontinuity).
+        site_descriptor_length: needs ``site_descriptor`` with this many values per crystal
+            (``GraphConfig.site_descriptors``).
     """
 
     line_graph: bool = False
     lattice_edges: bool = False
     potentials: tuple[str, ...] = ()
     radius_cutoff: float | None = None
+    site_descriptor_length: int | None = None
 
     def missing_in(self, graph: GraphConfig) -> list[str]:
         """What ``graph`` fails to provide, in words (empty when it satisfies every need)."""
@@ -54,6 +57,16 @@ class GraphRequirements:
                 f"a radius graph with cutoff >= {self.radius_cutoff} Å "
                 f"(the graph has mode={graph.mode!r}, cutoff={graph.cutoff})"
             )
+        if self.site_descriptor_length is not None:
+            from matgnn.graphs.site_descriptors import descriptor_length
+
+            have = descriptor_length(graph.site_descriptors, graph.species_per_site)
+            if have != self.site_descriptor_length:
+                missing.append(
+                    f"site descriptors of length {self.site_descriptor_length} (the graph's "
+                    f"site_descriptors={list(graph.site_descriptors)}, species_per_site="
+                    f"{graph.species_per_site} give {have})"
+                )
         return missing
 
 
@@ -100,6 +113,10 @@ class Backbone(nn.Module, ABC):
     def message_passing_layers(self) -> list[nn.Module]:
         """The message-passing layers in the order they run; every other parameter of the
         backbone is part of its embeddings (what fine-tuning freezes layer by layer)."""
+
+    def fit_to_training_data(self, graphs: Sequence[Data]) -> None:
+        """Fit any statistics the backbone keeps as buffers (e.g. input standardisation) on
+        the training graphs; called once by the trainer before training. Default: nothing."""
 
     @staticmethod
     def crystal_index(batch: Data) -> Tensor:

@@ -30,6 +30,8 @@ BLOCKS = {
     "uncertainty-phonons": lambda: script("benchmarks/uncertainty/table.py").table(),
     "arise": arise_table,
     "ehull": lambda: script("benchmarks/stability/ehull.py").table(),
+    "ye2018": lambda: script("benchmarks/stability/ye2018_table.py").table(),
+    "chen2021": lambda: script("benchmarks/phonons/chen2021_table.py").table(),
 }
 
 
@@ -41,4 +43,26 @@ def test_readme_block_is_the_scripts_table_of_the_committed_results(name):
     text = readme.read_text()
     assert replace_block(text, name, BLOCKS[name](), readme) == text, (
         f"README block {name!r} is stale: rerun its benchmark script with --update README.md"
+    )
+
+
+def test_stored_ye_network_reproduces_its_stored_test_predictions():
+    """The committed Ye et al. network of the results table (split seed 0, all perovskites),
+    loaded from its checkpoint, predicts the committed test predictions again from the
+    structures of the shipped table: checkpoint, descriptors and table agree."""
+    import numpy as np
+    import pandas as pd
+
+    from matgnn import load_model
+    from matgnn.data.sources.ye2018 import ye2018_perovskite_sample
+
+    results = REPO / "benchmarks" / "stability" / "results" / "ye2018"
+    model = load_model(results / "checkpoints" / "all_ye2018_net_s0.ckpt")
+    stored = pd.read_csv(results / "predictions" / "all_ye2018_net_s0.csv")
+    records = ye2018_perovskite_sample()
+    by_id = dict(zip(records.ids, records.structures, strict=True))
+    predicted = model.predict([by_id[i] for i in stored["id"]], list(stored["id"]))
+    assert not predicted.rejected
+    np.testing.assert_allclose(
+        predicted["ef_vs_binary_oxides"], stored["predicted_ef_vs_binary_oxides"], atol=1e-6
     )

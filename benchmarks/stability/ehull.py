@@ -3,8 +3,9 @@ the stable / unstable classification the prediction implies.
 
     python benchmarks/stability/ehull.py [--update README.md]
 
-Reads ``benchmarks/results/pretrained_<model>/test_predictions.csv.gz`` of the ``mp2018_ehull``
-runs listed in ``RUNS`` (columns ``id``, DFT value, prediction; eV/atom). For each:
+Reads ``benchmarks/results/<run>/test_predictions.csv.gz`` and ``metrics.csv`` of the
+``mp2018_ehull`` runs listed in ``RUNS`` (columns ``id``, DFT value, prediction; eV/atom; the
+same seeded test split for all). For each:
 * MAE and R2 on the test split;
 * ROC AUC of the negated prediction for "stable", with stable = DFT Ehull <= 0 and <= 0.1
   eV/atom, and the share of stable crystals at each threshold;
@@ -22,12 +23,17 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score, roc_auc_score
 
+from matgnn.training.run_logs import training_summary
+
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 STORED = HERE.parent / "results"
-#: model -> (stored run folder, its budget in words)
+#: model -> (stored run folder, its training data and settings in words); epochs and epoch
+#: time are read from the stored metrics.csv
 RUNS = {
-    "CGCNN": ("pretrained_cgcnn_mp2018_ehull", "15 epochs, 594 s of epoch time (2 CPU cores)"),
+    "CGCNN": ("pretrained_cgcnn_mp2018_ehull", "all 29,389 training crystals"),
+    "CGCNN (5k)": ("ehull_cgcnn_n5000", "5,000 of them (seeded subset)"),
+    "ALIGNN (5k)": ("ehull_alignn_n5000", "the same 5,000, bf16-mixed"),
 }
 THRESHOLDS = (0.0, 0.1)  # eV/atom
 
@@ -66,7 +72,11 @@ def parity(true: np.ndarray, predicted: np.ndarray, title: str, path: Path) -> N
 def evaluate() -> dict[str, dict]:
     RESULTS.mkdir(exist_ok=True)
     results = {}
-    for model, (folder, budget) in RUNS.items():
+    for model, (folder, data) in RUNS.items():
+        summary = training_summary(STORED / folder)
+        budget = (
+            f"{data}; {summary['epochs']} epochs, {summary['train_seconds']:.0f} s of epoch time"
+        )
         table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
         true, predicted = table.iloc[:, 1].to_numpy(), table.iloc[:, 2].to_numpy()
         results[model] = {"run": folder, "budget": budget, **scores(true, predicted)}
@@ -82,8 +92,8 @@ def table(results: dict[str, dict] | None = None) -> str:
     if results is None:
         results = json.loads((RESULTS / "ehull.json").read_text())
     lines = [
-        "| model | budget | test MAE (eV/atom) | R² | ROC AUC, stable at 0 | ROC AUC, stable at "
-        "<= 0.1 |",
+        "| model | budget (2 CPU cores) | test MAE (eV/atom) | R² | ROC AUC, stable at 0 | "
+        "ROC AUC, stable at <= 0.1 |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for model, r in results.items():

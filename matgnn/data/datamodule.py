@@ -114,9 +114,13 @@ class CrystalDataModule(L.LightningDataModule):
     def _full_split(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
         kind, seed = self.split["kind"], int(self.split["seed"])
         if kind == "random":
-            return random_split(
-                built_ids, float(self.split["train"]), float(self.split["val"]), seed
+            # drawn over every record, before any is rejected: one seed gives every model the
+            # same split, whatever its graphs reject (a rejected crystal leaves its subset)
+            split = random_split(
+                list(records.ids), float(self.split["train"]), float(self.split["val"]), seed
             )
+            built = set(built_ids)
+            return {k: [i for i in v if i in built] for k, v in split.items()}
         if kind == "source":
             if records.split is None:
                 raise ValueError(

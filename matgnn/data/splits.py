@@ -47,9 +47,7 @@ def carve_validation(
     return result
 
 
-def limit_train(
-    split: Mapping[str, Sequence[str]], size: int, seed: int
-) -> dict[str, list[str]]:
+def limit_train(split: Mapping[str, Sequence[str]], size: int, seed: int) -> dict[str, list[str]]:
     """Keep ``size`` seeded training ids; ``val`` and ``test`` stay as they are (learning curves).
 
     The same seed gives nested subsets (the first ``size`` ids of one permutation), so a curve at

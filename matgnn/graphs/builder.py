@@ -19,6 +19,7 @@ from matgnn.graphs.lattice import lattice_self_edges, reduced_basis
 from matgnn.graphs.line_graph import line_graph_edges
 from matgnn.graphs.neighbors import knn_neighbors, radius_neighbors, symmetrize, tie_weights
 from matgnn.graphs.potentials import pair_potential_sums
+from matgnn.graphs.site_descriptors import site_descriptor
 from matgnn.graphs.structures import (
     StructureLike,
     check_min_distance,
@@ -27,7 +28,14 @@ from matgnn.graphs.structures import (
     to_structure,
 )
 
-_FLOAT_FIELDS = ("pos", "frac_coords", "lattice", "potential_sums", "edge_weight")
+_FLOAT_FIELDS = (
+    "pos",
+    "frac_coords",
+    "lattice",
+    "potential_sums",
+    "edge_weight",
+    "site_descriptor",
+)
 
 
 def _numpy(graph: CrystalGraph, key: str) -> np.ndarray:
@@ -183,12 +191,22 @@ class GraphBuilder:
 
     def __call__(self, obj: StructureLike, name: str | None = None) -> CrystalGraph:
         structure, label = to_structure(obj, name)
+        descriptor = None
+        if self.config.site_descriptors:  # from the labelled input, before any cell change
+            descriptor = site_descriptor(
+                structure,
+                self.config.site_descriptors,
+                self.config.species_per_site,
+                label or structure.reduced_formula,
+            )
         if self.config.cell == "primitive":
             structure = primitive_cell(structure, label, self.config.primitive_tolerance)
         graph = structure_to_graph(structure, label)
         graph.graph_fingerprint = self.fingerprint
         for step in self.steps:
             graph = step(graph)
+        if descriptor is not None:
+            graph.site_descriptor = torch.from_numpy(descriptor).unsqueeze(0)
         dtype = torch.get_default_dtype()
         for key in _FLOAT_FIELDS:
             if key in graph:

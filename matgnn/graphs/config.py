@@ -68,6 +68,10 @@ class GraphConfig:
         min_distance: two atoms closer than this (Å) are rejected as overlapping.
         cell: ``"as_given"`` or ``"primitive"`` (see above).
         primitive_tolerance: site tolerance (Å) of the primitive-cell search.
+        site_descriptors: site specs (``"A"`` or ``"A:XII"``) of a labelled prototype: store
+            the Ye et al. site-occupancy descriptor in ``site_descriptor``
+            (:mod:`matgnn.graphs.site_descriptors`); empty (the default) stores none.
+        species_per_site: slots per site of that descriptor.
     """
 
     mode: str = "radius"
@@ -89,12 +93,22 @@ class GraphConfig:
     min_distance: float = 0.1
     cell: str = "as_given"
     primitive_tolerance: float = 0.01
+    site_descriptors: tuple[str, ...] = field(default_factory=tuple)
+    species_per_site: int = 1
 
     def __post_init__(self) -> None:
         pots = self.potentials
         if isinstance(pots, str):
             pots = (pots,)
         object.__setattr__(self, "potentials", tuple(str(p) for p in pots))
+        sites = self.site_descriptors
+        object.__setattr__(
+            self, "site_descriptors", (sites,) if isinstance(sites, str) else tuple(sites)
+        )
+        if self.species_per_site < 1:
+            raise ValueError(
+                f"GraphConfig.species_per_site must be >= 1, got {self.species_per_site}"
+            )
         for name in ("cutoff", "max_cutoff", "pauli_alpha", "potential_rtol"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"GraphConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -135,8 +149,9 @@ class GraphConfig:
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown GraphConfig fields {unknown}; known: {sorted(names)}")
-        if "potentials" in values and isinstance(values["potentials"], Iterable):
-            values["potentials"] = tuple(values["potentials"])
+        for key in ("potentials", "site_descriptors"):
+            if key in values and isinstance(values[key], Iterable):
+                values[key] = tuple(values[key])
         return cls(**values)
 
     @classmethod
@@ -161,12 +176,18 @@ class GraphConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["potentials"] = list(self.potentials)
+        out["site_descriptors"] = list(self.site_descriptors)
         return out
 
     def fingerprint(self) -> str:
         """Stable hash of every field: the cache key, and the stamp on every graph built with
-        this config (``CrystalGraph.graph_fingerprint``)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=float)
+        this config (``CrystalGraph.graph_fingerprint``). The site-descriptor fields, added
+        later, enter only when set, so that older configs keep their fingerprints."""
+        values = self.to_dict()
+        if not self.site_descriptors:
+            values.pop("site_descriptors")
+            values.pop("species_per_site")
+        blob = json.dumps(values, sort_keys=True, default=float)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
         _FINGERPRINTED.setdefault(digest, self)
         return digest

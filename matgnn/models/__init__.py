@@ -7,6 +7,7 @@ from matgnn.models.cgcnn import CGCNN
 from matgnn.models.equivariant import EquivariantNetwork
 from matgnn.models.matformer import Matformer
 from matgnn.models.potnet import PotNet
+from matgnn.models.site_descriptor_net import SiteDescriptorNetwork
 
 __all__ = [
     "ALIGNN",
@@ -20,4 +21,5 @@ __all__ = [
     "Matformer",
     "NodeFeatures",
     "PotNet",
+    "SiteDescriptorNetwork",
 ]

@@ -1,4 +1,5 @@
-"""Descriptions of the same crystal that a model must not tell apart."""
+"""Descriptions of the same crystal that a model must not tell apart (site properties, such
+as prototype site labels, travel with their atoms)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def rotated(structure: Structure, rotation: np.ndarray) -> Structure:
     """The same crystal with lattice rows (and so every Cartesian position) rotated:
     ``r -> R r``."""
     lattice = np.asarray(structure.lattice.matrix) @ np.asarray(rotation).T
-    return Structure(lattice, structure.species, structure.frac_coords)
+    return Structure(
+        lattice, structure.species, structure.frac_coords, site_properties=structure.site_properties
+    )
 
 
 def translated(structure: Structure, shift: Sequence[float]) -> Structure:
@@ -36,8 +39,12 @@ def permuted(structure: Structure, seed: int) -> Structure:
     """The atoms listed in another (seeded) order: atom ``k`` of the result is atom
     ``permutation(len(structure), seed)[k]`` of the input."""
     order = permutation(len(structure), seed)
+    properties = {k: [v[i] for i in order] for k, v in structure.site_properties.items()}
     return Structure(
-        structure.lattice, [structure.species[i] for i in order], structure.frac_coords[order]
+        structure.lattice,
+        [structure.species[i] for i in order],
+        structure.frac_coords[order],
+        site_properties=properties,
     )
 
 
@@ -54,6 +61,7 @@ def other_cell(structure: Structure, basis: Sequence[Sequence[int]] | None = Non
         structure.cart_coords,
         coords_are_cartesian=True,
         to_unit_cell=True,
+        site_properties=structure.site_properties,
     )
 
 

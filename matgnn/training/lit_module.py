@@ -104,7 +104,9 @@ class CrystalLitModule(L.LightningModule):
         checkpoint.setdefault("hyper_parameters", {})["provenance"] = self.provenance
 
     def fit_normalizer(self, graphs: Sequence) -> None:
-        """Fit each output's head normalisation on the training graphs."""
+        """Fit the backbone's input statistics and each output's head normalisation on the
+        training graphs."""
+        self.model.backbone.fit_to_training_data(graphs)
         compositions = composition_counts(graphs)
         for output in self.outputs:
             targets = torch.cat([g[output.key] for g in graphs])

@@ -11,10 +11,14 @@ import numpy as np
 
 
 def read_logs(run: Path) -> Any:
-    """Every logged row of ``run`` (a pandas DataFrame), or ``None`` when it logged nothing."""
+    """Every logged row of ``run`` (a pandas DataFrame), or ``None`` when it logged nothing. A
+    folder of stored results with the log copied to ``<run>/metrics.csv`` (as
+    ``benchmarks/results/pretrained_*``) reads too."""
     import pandas as pd
 
     logs = sorted(Path(run).glob("logs/version_*/metrics.csv"))
+    if not logs and (Path(run) / "metrics.csv").is_file():
+        logs = [Path(run) / "metrics.csv"]
     if not logs:
         return None
     return pd.concat([pd.read_csv(p) for p in logs], ignore_index=True)

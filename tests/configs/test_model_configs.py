@@ -16,7 +16,9 @@ PAPER_GRAPH = {"cgcnn": "cgcnn", "alignn": "alignn", "matformer": "matformer", "
 
 
 def test_every_model_option_is_tested():
-    assert set(group_options("model")) == {"cgcnn", "alignn", "matformer", "potnet", "e3nn"}
+    assert set(group_options("model")) == {
+        "cgcnn", "alignn", "matformer", "potnet", "e3nn", "ye2018_net"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", group_options("model"))
@@ -29,6 +31,8 @@ def test_model_config_composes_and_instantiates(name):
     assert isinstance(graph, GraphConfig)
     if name in PAPER_GRAPH:
         assert graph == GraphConfig.preset(PAPER_GRAPH[name])
+    elif name == "ye2018_net":
+        assert graph == GraphConfig.preset("ye2018_perovskite")
     else:
         assert graph == GraphConfig.preset("e3nn", cutoff=model.backbone.r_max)
 

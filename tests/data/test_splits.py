@@ -127,3 +127,22 @@ def test_datamodule_train_size_keeps_val_and_test_of_the_full_split(records):
     assert limited["val"] == full["val"] and limited["test"] == full["test"]
     with pytest.raises(ValueError, match=r"split_demo: split\.train_size=500"):
         module(seed=0, train_size=500)
+
+
+def test_a_rejected_crystal_leaves_the_random_split_of_the_others_unchanged(records):
+    """The seeded split is drawn over every record: a model whose graphs reject a crystal (here
+    a NaN target) gets the same split as one that rejects none, minus that crystal."""
+    graph = GraphConfig.preset("cgcnn")
+    plain = Records(records.ids, records.structures, records.targets, name="all_valid")
+    targets = records.targets["y"].copy()
+    targets[7] = np.nan
+    holed = Records(records.ids, records.structures, {"y": targets}, name="one_rejected")
+    subsets = []
+    for source in (plain, holed):
+        data = CrystalDataModule(lambda s=source: s, graph, [ScalarOutput("y")], split={"seed": 3})
+        data.setup()
+        subsets.append(data.split_ids())
+    assert set(subsets[1]) == set(subsets[0])
+    for name, ids in subsets[0].items():
+        assert subsets[1][name] == [i for i in ids if i != records.ids[7]]
+    assert any(records.ids[7] in ids for ids in subsets[0].values())

@@ -10,12 +10,19 @@ mixed site the minority species takes the first sites of that site in prototype 
 ordering; Ye et al. enumerated several and kept the lowest energy). A graph model therefore
 sees composition and site occupancy, not relaxation.
 
+Every crystal carries the site properties ``prototype_site`` (``"A"``, ``"B"``, ``"O"``; garnet
+``"C"``, ``"A"``, ``"D"``, ``"O"``) and ``oxidation_state``, from which Ye et al.'s own network
+reads its descriptors (:mod:`matgnn.graphs.site_descriptors`, ``model=ye2018_net``).
+
 Targets:
 
 * perovskite: ``ye2018_perovskite_ef.csv`` (derived from garnetdnn's
   ``perov_calc_entries.json`` and binary-oxide entries with garnetdnn's own ``get_tote``
   formula; method and provenance in ``../shared/data/matbench_partial/README.md``), rows with
-  ``status == ok`` and, by default, the lowest-energy ordering of each composition (656 rows).
+  ``status == ok`` and, by default, the lowest-energy ordering of each composition (656 rows:
+  244 unmixed, 260 A-mixed, 152 B-mixed; ``mixed=False`` keeps the unmixed). The whole table
+  (62 kB gzipped, BSD-3 as its source) also ships in ``matgnn/resources/ye2018``
+  (:func:`ye2018_perovskite_sample`).
 * garnet: the same table built from garnetdnn's ``garnet_calc_entries.json``, with site columns
   ``C_site_species``, ``A_site_species``, ``D_site_species``. **That file was not reachable
   here** (every garnet data blob of garnetdnn is larger than what could be retrieved), so no
@@ -59,11 +66,44 @@ def prototype(name: str) -> Structure:
 
 def parse_site(text: str) -> dict[str, float]:
     """``"Y3+:0.75;Sm3+:0.25"`` -> ``{"Y": 0.75, "Sm": 0.25}`` (element symbols)."""
+    return {Species.from_str(s).symbol: f for s, f in parse_site_species(text).items()}
+
+
+def parse_site_species(text: str) -> dict[str, float]:
+    """``"Y3+:0.75;Sm3+:0.25"`` -> ``{"Y3+": 0.75, "Sm3+": 0.25}`` (species, oxidation kept)."""
     site = {}
     for part in text.split(";"):
         species, fraction = part.split(":")
-        site[Species.from_str(species).symbol] = float(fraction)
+        site[str(Species.from_str(species))] = float(fraction)
     return site
+
+
+def label_sites(
+    structure: Structure,
+    sites: Mapping[str, tuple[str, range | None]],
+    proto: Structure,
+    species: Mapping[str, Mapping[str, float]],
+    anion: str = "O2-",
+) -> Structure:
+    """Attach ``prototype_site`` (site label; the anion sites get ``"O"``) and
+    ``oxidation_state`` site properties to a crystal made by :func:`substitute`, for models
+    that read the site occupancy (:mod:`matgnn.graphs.site_descriptors`)."""
+    labels = ["O"] * len(structure)
+    for label, (element, indices) in sites.items():
+        for i in indices or range(len(proto)):
+            if proto[i].specie.symbol == element:
+                labels[i] = label
+    oxidation = {
+        Species.from_str(s).symbol: Species.from_str(s).oxi_state
+        for site in species.values()
+        for s in site
+    }
+    oxidation[Species.from_str(anion).symbol] = Species.from_str(anion).oxi_state
+    structure.add_site_property("prototype_site", labels)
+    structure.add_site_property(
+        "oxidation_state", [int(oxidation[site.specie.symbol]) for site in structure]
+    )
+    return structure
 
 
 def substitute(
@@ -97,14 +137,41 @@ def substitute(
 
 
 def ye2018_perovskite(
-    data_dir: str | Path, lowest_energy_only: bool = True, limit: int | None = None
+    data_dir: str | Path,
+    lowest_energy_only: bool = True,
+    limit: int | None = None,
+    mixed: bool = True,
 ) -> Records:
-    """Perovskite Ef vs binary oxides (eV/atom) on substituted CaTiO3 prototypes."""
-    frame = _table(data_dir, PEROVSKITE_TABLE)
+    """Perovskite Ef vs binary oxides (eV/atom) on substituted CaTiO3 prototypes.
+
+    Args:
+        data_dir: folder holding ``ye2018/ye2018_perovskite_ef.csv``.
+        lowest_energy_only: one row per composition, its lowest-energy ordering.
+        limit: keep only the first rows.
+        mixed: include the compositions with a mixed A or B site (Ye et al.'s "all"); ``False``
+            keeps the unmixed ABO3 only (their "unmixed" model).
+    """
+    return _perovskite_records(_table(data_dir, PEROVSKITE_TABLE), lowest_energy_only, limit, mixed)
+
+
+def _perovskite_records(frame, lowest_energy_only, limit, mixed) -> Records:
     frame = frame[frame["status"] == "ok"]
     if lowest_energy_only:
         frame = frame[frame["is_lowest_energy_for_composition"]]
-    return _records(frame, "perovskite", PEROVSKITE_SITES, "ye2018_perovskite", limit)
+    name = "ye2018_perovskite"
+    if not mixed:
+        frame, name = frame[frame["mixed"] == "none"], "ye2018_perovskite_unmixed"
+    return _records(frame, "perovskite", PEROVSKITE_SITES, name, limit)
+
+
+def ye2018_perovskite_sample(limit: int | None = None, mixed: bool = True) -> Records:
+    """:func:`ye2018_perovskite` on the copy of the table shipped in ``matgnn/resources/ye2018``
+    (the whole 3,642-row table, 62 kB gzipped): runs on a fresh clone."""
+    with resources.as_file(resources.files("matgnn.resources") / YE_DIR) as folder:
+        frame = pd.read_csv(folder / (PEROVSKITE_TABLE + ".gz"))
+    records = _perovskite_records(frame, True, limit, mixed)
+    records.name = records.name.replace("ye2018_perovskite", "ye2018_perovskite_sample", 1)
+    return records
 
 
 def ye2018_garnet(data_dir: str | Path, limit: int | None = None) -> Records:
@@ -128,12 +195,11 @@ def _records(frame, kind, sites, name, limit) -> Records:
     if limit:
         frame = frame.iloc[:limit]
     proto = prototype(kind)
-    structures = [
-        substitute(
-            proto, sites, {label: parse_site(row[f"{label}_site_species"]) for label in sites}
-        )
-        for _, row in frame.iterrows()
-    ]
+    structures = []
+    for _, row in frame.iterrows():
+        species = {label: parse_site_species(row[f"{label}_site_species"]) for label in sites}
+        elements = {label: parse_site(row[f"{label}_site_species"]) for label in sites}
+        structures.append(label_sites(substitute(proto, sites, elements), sites, proto, species))
     return Records(
         ids=[f"{kind}-{i}" for i in frame["entry_id"]],
         structures=structures,

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Ye et al. 2018 perovskites (issue 13): their network and CGCNN on the same seeded 80/10/10
+# splits of ye2018_perovskite_unmixed (244 ABO3) and ye2018_perovskite (656: unmixed + A- or
+# B-mixed), 5 seeds (the seed draws the split and the initialisation).
+#   bash benchmarks/stability/ye2018_runs.sh [runs folder]   (from the repository root)
+# then: python benchmarks/stability/ye2018_table.py --runs <runs folder> --update README.md
+# Recipes: Ye network as garnetdnn (experiment=ye2018_net_perovskite[_unmixed]: Adam 1e-3, MSE,
+# batch 32, up to 3000 epochs, early stopping patience 500); CGCNN as the fine-tuning learning
+# curve (AdamW 1e-3 one-cycle over 200 epochs, batch 64, patience 50).
+# A finished run (test_metrics.json) is skipped, so a stopped sweep continues where it was.
+set -euo pipefail
+RUNS=${1:-runs/ye2018}
+DATA=${MATGNN_DATA_DIR:-../shared/data}
+SEEDS=${SEEDS:-"0 1 2 3 4"}
+MODELS=${MODELS:-"ye2018_net cgcnn"}
+for seed in $SEEDS; do
+    for subset in unmixed all; do
+        for model in $MODELS; do
+            dir="$RUNS/$subset/$model/s$seed"
+            [ -f "$dir/test_metrics.json" ] && continue
+            task=ye2018_perovskite; [ "$subset" = unmixed ] && task=ye2018_perovskite_unmixed
+            case $model in
+                ye2018_net)
+                    args=(experiment=ye2018_net_perovskite)
+                    [ "$subset" = unmixed ] && args=(experiment=ye2018_net_perovskite_unmixed) ;;
+                *)
+                    args=(model="$model" task=$task trainer.max_epochs=200
+                          callbacks.early_stopping.patience=50) ;;
+            esac
+            echo "### $subset $model seed=$seed $(date +%T)"
+            python -m matgnn.train "${args[@]}" paths.data_dir="$DATA" seed="$seed" \
+                +trainer.enable_progress_bar=false hydra.run.dir="$dir" \
+                2>&1 | grep -E "test metrics|Error|error" || true
+        done
+    done
+done
+echo YE2018-DONE
