@@ -9,7 +9,7 @@ same seeded test split for all). For each:
 * MAE and R2 on the test split;
 * ROC AUC of the negated prediction for "stable", with stable = DFT Ehull <= 0 and <= 0.1
   eV/atom, and the share of stable crystals at each threshold;
-* a parity plot, ``results/ehull_parity_<model>.png``.
+* a parity plot, ``results/ehull_parity_<model>.png`` (``cgcnn``, ``cgcnn_2k``, ``alignn_2k``).
 The numbers go to ``results/ehull.json``; the README block ``ehull`` is written from it.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,8 @@ STORED = HERE.parent / "results"
 #: time are read from the stored metrics.csv
 RUNS = {
     "CGCNN": ("pretrained_cgcnn_mp2018_ehull", "all 29,389 training crystals"),
-    "CGCNN (5k)": ("ehull_cgcnn_n5000", "5,000 of them (seeded subset)"),
-    "ALIGNN (5k)": ("ehull_alignn_n5000", "the same 5,000, bf16-mixed"),
+    "CGCNN (2k)": ("ehull_cgcnn_n2000", "2,000 of them (seeded subset)"),
+    "ALIGNN (2k)": ("ehull_alignn_n2000", "the same 2,000; bf16-mixed"),
 }
 THRESHOLDS = (0.0, 0.1)  # eV/atom
 
@@ -82,7 +83,8 @@ def evaluate() -> dict[str, dict]:
         results[model] = {"run": folder, "budget": budget, **scores(true, predicted)}
         mae = results[model]["mae"]
         title = f"{model} on mp2018_ehull test ({len(true)}): MAE {mae:.4f} eV/atom"
-        parity(true, predicted, title, RESULTS / f"ehull_parity_{model.lower()}.png")
+        slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
+        parity(true, predicted, title, RESULTS / f"ehull_parity_{slug}.png")
     (RESULTS / "ehull.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
