@@ -1,11 +1,12 @@
 """Ye et al.'s own published unmixed-perovskite network (garnetdnn's weights) on our derived
 table: does our data agree with theirs?
 
-    python benchmarks/stability/ye2018_published_model.py [--update README.md]
+    python benchmarks/stability/ye2018_published_model.py [--collect <data dir>] \
+        [--update README.md]
 
 ``garnetdnn_perovskite_unmix_model.json`` holds the published model's weights and input
 scaler (provenance inside). Applied to the descriptors ``matgnn`` builds for every unmixed
-composition of ``ye2018_perovskite`` (needs ``<data dir>/ye2018``; ``$MATGNN_DATA_DIR`` or
+composition of ``ye2018_perovskite`` (``--collect <data dir>``, which holds ``ye2018/``, e.g.
 ``../shared/data``), its error against our derived targets, by how the species of the
 composition were assigned (``species_source``: garnetdnn's web-app site lists, or the
 fallback over every binary-oxide species) and by site assignment. Most of these compositions
@@ -16,13 +17,13 @@ species or site assignment differ from Ye et al.'s. Written to
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from matgnn.catalog import table_script
 
 HERE = Path(__file__).parent
 MODEL = HERE / "garnetdnn_perovskite_unmix_model.json"
@@ -79,22 +80,10 @@ def table(frame: pd.DataFrame | None = None) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--update", nargs="*", default=[])
-    parser.add_argument("--stored", action="store_true", help="table from the stored CSV")
-    args = parser.parse_args()
-    if not args.stored:
-        RESULT.parent.mkdir(parents=True, exist_ok=True)
-        evaluate(Path(os.environ.get("MATGNN_DATA_DIR", "../shared/data"))).to_csv(
-            RESULT, index=False
-        )
-    text = table()
-    print(text)
-    from matgnn.catalog import write_block
-
-    write_block(args.update, "ye2018-published", text)
+def collect(data_dir: Path) -> None:
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    evaluate(data_dir).to_csv(RESULT, index=False)
 
 
 if __name__ == "__main__":
-    main()
+    table_script(__doc__.split("\n\n")[0], "ye2018-published", collect, table)
