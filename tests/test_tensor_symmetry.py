@@ -1,0 +1,71 @@
+"""matgnn.tensor_symmetry on the shipped real tensors: the dielectric and elastic tensors of
+matminer's sets sit in their structures' frames (Neumann's principle), and the check catches a
+tensor given in another frame."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+from pymatgen.core import Structure
+
+from matgnn.data.sources.tensors import dielectric_sample
+from matgnn.elasticity import voigt_to_cartesian
+from matgnn.tensor_symmetry import cartesian_rotations, symmetry_residual, transformed
+from matgnn.testing import random_rotation
+
+TOLERANCE = 1e-2  # relative; the data are rounded DFT values
+
+
+@pytest.fixture(scope="module")
+def dielectric():
+    return dielectric_sample(limit=60)
+
+
+@pytest.fixture(scope="module")
+def elastic():
+    with resources.as_file(resources.files("matgnn.resources") / "elastic_sample.json.gz") as p:
+        rows = json.loads(gzip.decompress(p.read_bytes()))
+    return [(Structure.from_str(r["cif"], fmt="cif"), np.array(r["elastic_tensor"])) for r in rows]
+
+
+def test_dielectric_tensors_are_invariant_under_their_crystals_operations(dielectric):
+    residuals = [
+        symmetry_residual(t, cartesian_rotations(s))
+        for s, t in zip(dielectric.structures, dielectric.targets["e_electronic"], strict=True)
+    ]
+    assert np.mean(np.array(residuals) < TOLERANCE) >= 0.95
+
+
+def test_elastic_tensors_are_invariant_under_their_crystals_operations(elastic):
+    """Measured on the CIF column of the first 40 rows: 24 below 1e-4, 35 below 1e-2, 2 at
+    0.02, 2 at 0.09 and one at 0.6 (another frame). The shared README reports 98.5% invariant
+    for the whole set with its own structures and tolerance; which entries to drop is for the
+    elastic task's loader to decide (issue 14)."""
+    residuals = np.array(
+        [symmetry_residual(voigt_to_cartesian(c), cartesian_rotations(s)) for s, c in elastic[:40]]
+    )
+    assert np.mean(residuals < TOLERANCE) >= 0.85
+    assert np.sum(residuals < 1e-4) >= 20
+
+
+def test_a_tensor_in_another_frame_is_caught(elastic):
+    """A cubic crystal's elastic tensor turned by a generic rotation is no longer invariant
+    under the crystal's own operations; turning the structure with it restores invariance."""
+    structure, c = next((s, c) for s, c in elastic if len(cartesian_rotations(s)) >= 48)
+    tensor = voigt_to_cartesian(c)
+    rotations = cartesian_rotations(structure)
+    assert symmetry_residual(tensor, rotations) < TOLERANCE
+    r = random_rotation(7)
+    turned = transformed(tensor, r)
+    assert symmetry_residual(turned, rotations) > 0.05
+    rotated = Structure(structure.lattice.matrix @ r.T, structure.species, structure.frac_coords)
+    assert symmetry_residual(turned, cartesian_rotations(rotated)) < TOLERANCE
+
+
+def test_rank_is_checked():
+    with pytest.raises(ValueError, match="rank-2"):
+        transformed(np.zeros((6, 6)), np.eye(3))
