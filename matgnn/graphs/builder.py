@@ -1,5 +1,7 @@
 """Compose the graph: structure -> (primitive cell) -> neighbours -> lattice edges -> line
-graph -> potentials. Every graph is stamped with its config's fingerprint.
+graph -> potentials. Every graph is stamped with its config's fingerprint. Site descriptors
+(``GraphConfig.site_descriptors``) are read from the labelled input structure itself, before
+any change of cell (:mod:`matgnn.graphs.site_descriptors`).
 
 Each step is a small PyG ``BaseTransform`` with one job and one return type (``CrystalGraph``),
 tested on its own; :class:`GraphBuilder` chains the ones a :class:`GraphConfig` asks for.

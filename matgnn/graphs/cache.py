@@ -29,6 +29,7 @@ from matgnn import __version__
 from matgnn.graphs.builder import GraphBuilder
 from matgnn.graphs.config import GraphConfig
 from matgnn.graphs.data import CrystalGraph
+from matgnn.graphs.site_descriptors import OXIDATION_PROPERTY, SITE_PROPERTY
 from matgnn.graphs.structures import StructureLike
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ class CacheError(RuntimeError):
 
 
 def structures_fingerprint(structures: Sequence[StructureLike], ids: Sequence[str]) -> str:
-    """Hash of the ids and (for pymatgen structures) lattice, coordinates and species."""
+    """Hash of the ids and (for pymatgen structures) lattice, coordinates, species and the site
+    properties a graph can depend on (the prototype site labels and oxidation states of
+    :mod:`matgnn.graphs.site_descriptors`; structures without them hash as before)."""
     h = hashlib.sha256()
     for sid, s in zip(ids, structures, strict=True):
         h.update(str(sid).encode())
@@ -48,6 +51,9 @@ def structures_fingerprint(structures: Sequence[StructureLike], ids: Sequence[st
             h.update(np.asarray(s.lattice.matrix, dtype=np.float64).tobytes())
             h.update(np.asarray(s.frac_coords, dtype=np.float64).tobytes())
             h.update(np.asarray(s.atomic_numbers, dtype=np.int64).tobytes())
+            for key in (SITE_PROPERTY, OXIDATION_PROPERTY):
+                if key in s.site_properties:
+                    h.update(f"{key}={s.site_properties[key]}".encode())
         else:
             h.update(str(s).encode())
     return h.hexdigest()

@@ -114,3 +114,17 @@ def test_configs_without_descriptors_keep_their_fingerprints():
     labelled = GraphConfig.preset("ye2018_perovskite")
     one_slot = GraphConfig.preset("ye2018_perovskite", species_per_site=1)
     assert labelled.fingerprint() != one_slot.fingerprint()
+
+
+def test_cache_fingerprint_follows_the_site_labels_and_oxidation_states():
+    from matgnn.graphs.cache import structures_fingerprint
+
+    s = perovskite("Mn2+:1", "Ti4+:1")
+    other = s.copy()
+    other.add_site_property(
+        "oxidation_state", [3 if ox == 2 else ox for ox in s.site_properties["oxidation_state"]]
+    )
+    plain = prototype("perovskite")
+    assert structures_fingerprint([s], ["x"]) != structures_fingerprint([other], ["x"])
+    assert structures_fingerprint([s], ["x"]) == structures_fingerprint([s.copy()], ["x"])
+    assert structures_fingerprint([plain], ["x"]) == structures_fingerprint([plain.copy()], ["x"])
