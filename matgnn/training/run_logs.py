@@ -27,7 +27,10 @@ def read_logs(run: Path) -> Any:
 def validation_curve(run: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
     """The validation MAE (of the first output; else the loss) by epoch: ``(metric, epochs,
     values)``, the last value of each epoch."""
-    frame = read_logs(run)
+    return _curve(read_logs(run))
+
+
+def _curve(frame: Any) -> tuple[str, np.ndarray, np.ndarray] | None:
     if frame is None:
         return None
     columns = [c for c in frame.columns if c.startswith("val_") and c.endswith("_mae")]
@@ -53,6 +56,6 @@ def training_summary(run: Path) -> dict[str, Any]:
     timed = frame.dropna(subset=["train_epoch_time_s"]) if "train_epoch_time_s" in frame else None
     summary["epochs"] = 0 if timed is None or timed.empty else int(timed["epoch"].max()) + 1
     summary["train_seconds"] = 0.0 if timed is None else round(timed["train_epoch_time_s"].sum(), 1)
-    curve = validation_curve(run)
+    curve = _curve(frame)
     summary["best_epoch"] = -1 if curve is None else int(curve[1][int(np.argmin(curve[2]))])
     return summary
