@@ -93,14 +93,18 @@ class CrystalDataModule(L.LightningDataModule):
         graphs = self._graphs_with_targets(records)
         by_id = {g.sample_id: g for g in graphs}
         split = self._split_ids(records, list(by_id))
-        self.subsets = {k: [by_id[i] for i in split[k] if i in by_id] for k in SUBSETS}
+        self.subsets = {k: [by_id[i] for i in split[k]] for k in SUBSETS}
         sizes = {k: len(v) for k, v in self.subsets.items()}
         log.info("%s: %s graphs, %d rejected", records.name, sizes, len(self.rejected))
         if not self.subsets["train"] or not self.subsets["test"]:
             raise ValueError(f"{records.name}: empty train or test subset: {sizes}")
 
     def _split_ids(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
-        split = self._full_split(records, built_ids)
+        """The split drawn over every record (so that one seed gives every model the same
+        split, whatever its graphs reject), less the rejected crystals; then the learning-curve
+        subset of the training crystals that were built."""
+        built = set(built_ids)
+        split = {k: [i for i in v if i in built] for k, v in self._full_split(records).items()}
         size = self.split.get("train_size")
         if size is None:
             return split
@@ -111,16 +115,12 @@ class CrystalDataModule(L.LightningDataModule):
         except ValueError as error:
             raise ValueError(f"{records.name}: {error}") from None
 
-    def _full_split(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
+    def _full_split(self, records: Records) -> dict[str, list[str]]:
         kind, seed = self.split["kind"], int(self.split["seed"])
         if kind == "random":
-            # drawn over every record, before any is rejected: one seed gives every model the
-            # same split, whatever its graphs reject (a rejected crystal leaves its subset)
-            split = random_split(
+            return random_split(
                 list(records.ids), float(self.split["train"]), float(self.split["val"]), seed
             )
-            built = set(built_ids)
-            return {k: [i for i in v if i in built] for k, v in split.items()}
         if kind == "source":
             if records.split is None:
                 raise ValueError(
