@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition, Element, Species
 
 _FORMULA_SUM = re.compile(r"_chemical_formula_sum\s+'?([^'\n]+)'?")
 
@@ -94,8 +94,7 @@ def formation_energy_from_elements(
         if species not in refs:
             raise KeyError(f"no binary-oxide reference for {species}")
         ref = refs[species]
-        element = re.match(r"[A-Z][a-z]?", species).group(0)
-        per_cation = ref.oxide[element]
+        per_cation = ref.oxide[Species.from_str(species).symbol]
         total += count / per_cation * ref.formation_energy_per_atom * ref.oxide.num_atoms
     return total / num_atoms
 

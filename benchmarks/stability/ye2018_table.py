@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Species
 
 from matgnn.catalog import table_script
 from matgnn.checkpoint import slim_checkpoint
@@ -105,7 +104,7 @@ def candidates(folder: Path) -> pd.DataFrame:
     table.index = [f"perovskite-{i}" for i in table["entry_id"]]
     counts = []
     for formula, species in zip(table["formula"], table["oxidation_states"], strict=True):
-        by_element = {re.match(r"[A-Z][a-z]?", s).group(0): s for s in species.split()}
+        by_element = {Species.from_str(s).symbol: s for s in species.split()}
         composition = Composition(formula)
         counts.append(
             {by_element[el.symbol]: amt for el, amt in composition.items() if el.symbol != "O"}
