@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
 from matgnn.data.sources.ye2018 import ye2018_perovskite_sample
 from matgnn.graphs import GraphConfig
 from matgnn.heads import RegressionHead
 from matgnn.models import CrystalModel, SiteDescriptorNetwork
 from matgnn.testing import other_cell, permuted, random_rotation, rotated, translated
-from tests.models.helpers import batch_of, compose_model_config
+from tests.models.helpers import batch_of, make_model
 
 UNMIXED = ["++model.graph.species_per_site=1", "model.backbone.num_descriptors=4",
            "model.backbone.hidden=[12]"]  # fmt: skip
@@ -24,12 +23,11 @@ def records():
 
 
 def model_of(overrides=(), fitted_on=None) -> CrystalModel:
-    torch.manual_seed(0)
-    model = instantiate(compose_model_config("ye2018_net", overrides))
+    model = make_model("ye2018_net", overrides)
     if fitted_on is not None:
         graphs = batch_of(fitted_on, model.graph_config()).to_data_list()
         model.backbone.fit_to_training_data(graphs)
-    return model.eval()
+    return model
 
 
 def test_parameter_counts_match_the_published_keras_models():
