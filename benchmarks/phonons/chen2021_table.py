@@ -42,6 +42,7 @@ from matgnn.catalog import table_script
 from matgnn.checkpoint import slim_checkpoint
 from matgnn.data.sources.phonon import FREQUENCIES_CM, chen2021_phonon_dos
 from matgnn.phonons import average_frequency, heat_capacity, wasserstein_distance
+from matgnn.plots import learning_curves_plot
 from matgnn.training.run_logs import read_logs, training_summary
 
 HERE = Path(__file__).parent
@@ -73,7 +74,11 @@ def collect(runs: Path) -> None:
         if model == "e3nn":
             shutil.copyfile(run / "test_predictions.csv.gz", PREDICTIONS / f"{model}.csv.gz")
         elif source.is_file():
-            pd.read_csv(source).to_csv(PREDICTIONS / f"{model}.csv.gz", index=False)
+            pd.read_csv(source).to_csv(
+                PREDICTIONS / f"{model}.csv.gz",
+                index=False,
+                compression={"method": "gzip", "mtime": 0},
+            )
         else:
             continue
         if model == "cgcnn":  # small enough to commit (0.4 MB without optimizer state)
@@ -98,8 +103,9 @@ def collect(runs: Path) -> None:
     pd.DataFrame({"id": records.ids, "num_atoms": [len(s) for s in records.structures]}).to_csv(
         RESULTS / "num_atoms.csv", index=False
     )
-    scores().to_csv(RESULTS / "metrics.csv", index=False)
-    examples()
+    frames = load()
+    scores(frames).to_csv(RESULTS / "metrics.csv", index=False)
+    examples(frames)
     learning_curves()
 
 
@@ -134,15 +140,15 @@ def max_normalised(predicted: np.ndarray) -> np.ndarray:
     return np.divide(clipped, peak, out=np.zeros_like(clipped), where=peak > 0)
 
 
-def scores() -> pd.DataFrame:
+def scores(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     atoms = pd.read_csv(RESULTS / "num_atoms.csv").set_index("id")["num_atoms"]
     rows = []
-    for model, frame in load().items():
+    for model, frame in frames.items():
         per_cell = atoms.loc[frame.index].to_numpy(dtype=float)
         true, raw = _arrays(frame)
         predicted = max_normalised(raw)
-        empty = int(np.sum(predicted.sum(axis=1) <= 0))
         usable = predicted.sum(axis=1) > 0
+        empty = int(np.sum(~usable))
         grid = FREQUENCIES_CM
         rows.append(
             {
@@ -169,23 +175,23 @@ def scores() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def examples() -> None:
+def examples(frames: dict[str, pd.DataFrame]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frames = load()
-    true, e3nn = _arrays(frames["e3nn"])
-    distance = wasserstein_distance(FREQUENCIES_CM, true, max_normalised(e3nn))
+    true = _arrays(frames["e3nn"])[0]
+    predicted = {model: max_normalised(_arrays(frame)[1]) for model, frame in frames.items()}
+    distance = wasserstein_distance(FREQUENCIES_CM, true, predicted["e3nn"])
     order = np.argsort(distance)
     middle = len(order) // 2
     picks = [*order[:2], *order[middle : middle + 2], *order[-2:]]
     fig, axes = plt.subplots(2, 3, figsize=(11, 5.5), sharex=True)
     for ax, index in zip(axes.flat, picks, strict=True):
         ax.fill_between(FREQUENCIES_CM, true[index], color="0.8", label="DFT")
-        for model, frame in frames.items():
-            ax.plot(FREQUENCIES_CM, max_normalised(_arrays(frame)[1])[index], lw=1, label=model)
+        for model, values in predicted.items():
+            ax.plot(FREQUENCIES_CM, values[index], lw=1, label=model)
         ax.set_title(f"{frames['e3nn'].index[index]} (e3nn W {distance[index]:.0f} cm$^{{-1}}$)")
     for ax in axes[1]:
         ax.set_xlabel("frequency (cm$^{-1}$)")
@@ -197,25 +203,15 @@ def examples() -> None:
 
 
 def learning_curves() -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    curves = {}
     for model in MODELS:
         path = RESULTS / "logs" / f"{model}.csv"
-        if not path.is_file():
-            continue
-        frame = pd.read_csv(path)[["epoch", "val_phdos_mae"]].dropna()
-        ax.plot(frame["epoch"], frame["val_phdos_mae"], label=model)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation MAE (max-normalised DOS)")
-    ax.set_title("Phonon DOS, Chen split: validation curves", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "learning_curves.png", dpi=110)
-    plt.close(fig)
+        if path.is_file():
+            frame = pd.read_csv(path)[["epoch", "val_phdos_mae"]].dropna()
+            curves[model] = (frame["epoch"].to_numpy(), frame["val_phdos_mae"].to_numpy())
+    learning_curves_plot(
+        curves, RESULTS / "learning_curves.png", "validation MAE (max-normalised DOS)"
+    )
 
 
 def table() -> str:
