@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score, roc_auc_score
 
+from matgnn.plots import parity_plot
 from matgnn.training.run_logs import training_summary
 
 HERE = Path(__file__).parent
@@ -52,24 +53,6 @@ def scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return result
 
 
-def parity(true: np.ndarray, predicted: np.ndarray, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    ax.scatter(true, predicted, s=4, alpha=0.4)
-    high = float(max(true.max(), predicted.max()))
-    ax.plot([0, high], [0, high], "k--", lw=1)
-    ax.set_xlabel("DFT E$_{hull}$ (eV/atom)")
-    ax.set_ylabel("predicted E$_{hull}$ (eV/atom)")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def evaluate() -> dict[str, dict]:
     RESULTS.mkdir(exist_ok=True)
     results = {}
@@ -81,10 +64,9 @@ def evaluate() -> dict[str, dict]:
         table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
         true, predicted = table.iloc[:, 1].to_numpy(), table.iloc[:, 2].to_numpy()
         results[model] = {"run": folder, "budget": budget, **scores(true, predicted)}
-        mae = results[model]["mae"]
-        title = f"{model} on mp2018_ehull test ({len(true)}): MAE {mae:.4f} eV/atom"
         slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
-        parity(true, predicted, title, RESULTS / f"ehull_parity_{slug}.png")
+        path = RESULTS / f"ehull_parity_{slug}.png"
+        parity_plot(true, predicted, path, f"E_hull (eV/atom), {model}")
     (RESULTS / "ehull.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
