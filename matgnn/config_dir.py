@@ -35,3 +35,9 @@ def option_path(group: str, name: str) -> Path:
     if not path.is_file():
         raise ValueError(f"unknown {group} config {name!r}; known: {group_options(group)}")
     return path
+
+
+def default_data_dir() -> Path:
+    """``paths.data_dir`` as ``configs/paths/default.yaml`` resolves it outside a Hydra run
+    (``$MATGNN_DATA_DIR``, else ``../shared/data``): for scripts that read data sets directly."""
+    return Path(OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml").data_dir)

@@ -30,7 +30,6 @@ The CGCNN run's best checkpoint is kept as ``results/chen2021/checkpoints/cgcnn.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from sklearn.metrics import r2_score
 
 from matgnn.catalog import table_script
 from matgnn.checkpoint import slim_checkpoint
+from matgnn.config_dir import default_data_dir
 from matgnn.data.sources.phonon import FREQUENCIES_CM, chen2021_phonon_dos
 from matgnn.phonons import average_frequency, heat_capacity, wasserstein_distance
 from matgnn.plots import learning_curves_plot
@@ -98,8 +98,7 @@ def collect(runs: Path) -> None:
             }
         )
     pd.DataFrame(rows).to_csv(RESULTS / "runs.csv", index=False)
-    data_dir = Path(os.environ.get("MATGNN_DATA_DIR", "../shared/data"))
-    records = chen2021_phonon_dos(data_dir)
+    records = chen2021_phonon_dos(default_data_dir())
     pd.DataFrame({"id": records.ids, "num_atoms": [len(s) for s in records.structures]}).to_csv(
         RESULTS / "num_atoms.csv", index=False
     )

@@ -29,7 +29,6 @@ Without ``--collect`` the table is made from the stored ``metrics.csv`` and ``ru
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from pymatgen.core import Composition, Species
 
 from matgnn.catalog import table_script
 from matgnn.checkpoint import slim_checkpoint
+from matgnn.config_dir import default_data_dir
 from matgnn.stability import (
     HullEvaluator,
     classification,
@@ -60,10 +60,6 @@ PUBLISHED = {
     "unmixed": "21-34 meV/atom (240 unmixed, 10-fold CV)",
     "all": "up to 39 meV/atom (302 mixed added)",
 }
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("MATGNN_DATA_DIR", "../shared/data"))
 
 
 def collect(runs: Path) -> None:
@@ -94,7 +90,7 @@ def collect(runs: Path) -> None:
             }
         )
     pd.DataFrame(rows).to_csv(RESULTS / "runs.csv", index=False)
-    evaluate(data_dir()).to_csv(RESULTS / "metrics.csv", index=False)
+    evaluate(default_data_dir()).to_csv(RESULTS / "metrics.csv", index=False)
 
 
 def candidates(folder: Path) -> pd.DataFrame:

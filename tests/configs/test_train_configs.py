@@ -106,3 +106,14 @@ def test_mc_dropout_puts_dropout_into_every_model_and_head(model, task):
     probabilities = {layer.p for layer in dropout_layers(built)}
     assert probabilities == {cfg.uncertainty.dropout}
     assert dropout_layers(built.backbone) and all(dropout_layers(h) for h in built.heads.values())
+
+
+def test_default_data_dir_is_the_paths_config_default(monkeypatch):
+    from pathlib import Path
+
+    from matgnn.config_dir import default_data_dir
+
+    monkeypatch.setenv("MATGNN_DATA_DIR", "/somewhere/data")
+    assert default_data_dir() == Path("/somewhere/data")
+    monkeypatch.delenv("MATGNN_DATA_DIR")
+    assert default_data_dir() == Path("../shared/data")
