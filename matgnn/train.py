@@ -44,6 +44,7 @@ from matgnn.config_dir import CONFIG_DIR, CONFIG_PATH
 from matgnn.data.splits import split_sha256
 from matgnn.finetune import check_elements, copy_normalization, freeze, transfer
 from matgnn.graphs.elements import elements_of
+from matgnn.heads.tensor import with_irreps
 from matgnn.models.base import DEFAULT_HEAD
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.pretrained import resolve_checkpoint
@@ -112,6 +113,17 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"task.heads names {unknown}, which are not outputs of the task")
     model["heads"] = {o.name: chosen.get(o.name) or o.head_config(template) for o in outputs}
+    needed = [o.irreps for o in outputs if o.irreps]
+    backbone = model.get("backbone") or {}
+    if needed and backbone.get("irreps_out"):  # equivariant heads: the backbone emits them
+        irreps = with_irreps(backbone["irreps_out"], needed)
+        if irreps != backbone["irreps_out"]:
+            log.info(
+                "backbone irreps_out %s -> %s (the task's tensor heads)",
+                backbone["irreps_out"],
+                irreps,
+            )
+            backbone["irreps_out"] = irreps
     model["outputs"] = [o.to_config() for o in outputs]
     source = (cfg.get("finetune") or {}).get("from")
     if source:  # graph, backbone and matching heads as the checkpoint has them
@@ -228,6 +240,7 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None) -> FittedRun:
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
         data.save_split(output_dir / "split.json")
+        data.save_rejected(output_dir / "rejected.csv")
     lit.provenance = provenance(cfg, lit.outputs, data.split_ids())
     lit.provenance["elements"] = elements_of(data.subsets["train"])
     lit.fit_normalizer(data.subsets["train"])

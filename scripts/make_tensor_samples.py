@@ -6,6 +6,10 @@ Run from the repository root: python scripts/make_tensor_samples.py. Copies the 
 * ``dielectric_constant.json.gz`` (matminer dataset, Petousis et al. 2017) ->
   ``dielectric_sample.json.gz``: columns material_id, structure (as pymatgen's dict),
   e_electronic and e_total (the dataset's own JSON strings), nsites;
+* ``elastic_tensor_2015.json.gz`` (matminer dataset, de Jong et al. 2015) ->
+  ``elastic_sample.json.gz``: columns material_id, formula, structure (as pymatgen's dict: the
+  frame of the tensor; the CIF's lattice is re-oriented for some rows), elastic_tensor (6x6
+  Voigt, GPa) and the stored moduli K_VRH, G_VRH, K_Voigt, G_Voigt, K_Reuss, G_Reuss;
 * ``phonon_becs_epsilon.xyz.gz`` (shiangfang/e3nn-models) -> ``becs_sample.xyz.gz``: the first
   entries' lines, byte for byte.
 
@@ -43,6 +47,29 @@ def dielectric(rows: int) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB, {len(records)} rows)")
 
 
+ELASTIC_COLUMNS = ("K_VRH", "G_VRH", "K_Voigt", "G_Voigt", "K_Reuss", "G_Reuss")
+
+
+def elastic(rows: int) -> None:
+    from matminer.datasets import load_dataset
+
+    frame = load_dataset("elastic_tensor_2015", data_home=str(SOURCE)).iloc[:rows]
+    records = [
+        {
+            "material_id": row["material_id"],
+            "formula": row["formula"],
+            "structure": row["structure"].as_dict(),
+            "elastic_tensor": [list(map(float, r)) for r in row["elastic_tensor"]],
+            **{c: float(row[c]) for c in ELASTIC_COLUMNS},
+        }
+        for _, row in frame.iterrows()
+    ]
+    path = OUT / "elastic_sample.json.gz"
+    with gzip.GzipFile(path, "wb", mtime=0) as handle:
+        handle.write(json.dumps(records).encode())
+    print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB, {len(records)} rows)")
+
+
 def born_charges(rows: int) -> None:
     with gzip.open(SOURCE / "phonon_becs_epsilon.xyz.gz", "rt") as handle:
         lines = handle.read().splitlines(keepends=True)
@@ -61,9 +88,15 @@ def born_charges(rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=150)
+    parser.add_argument("--only", choices=("dielectric", "elastic", "born_charges"))
     args = parser.parse_args()
-    dielectric(args.rows)
-    born_charges(args.rows)
+    for name, write in (
+        ("dielectric", dielectric),
+        ("elastic", elastic),
+        ("born_charges", born_charges),
+    ):
+        if args.only in (None, name):
+            write(args.rows)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -139,6 +140,15 @@ class CrystalDataModule(L.LightningDataModule):
     def save_split(self, path: str | Path) -> None:
         """Write the ids of each subset (JSON) so that ``split.kind=file`` can reuse them."""
         write_split_file(self.split_ids(), path)
+
+    def save_rejected(self, path: str | Path) -> None:
+        """Write the crystals left out and why (CSV ``id,reason``); nothing when none were."""
+        if not self.rejected:
+            return
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "reason"])
+            writer.writerows(self.rejected.items())
 
     def _target_problems(self, records: Records, rows, num_atoms=None) -> dict[str, str]:
         """``{id: reason}`` for the rows whose target some output refuses."""

@@ -36,12 +36,11 @@ class AtomTensorHead(TensorHead):
     def forward(self, features: NodeFeatures) -> Tensor:
         if features.irreps is None:
             raise ValueError("AtomTensorHead got no equivariant features")
-        matrix = self.cartesian_tensors(features.irreps)
+        irreps = self.linear(features.irreps)
         if self.sum_rule:
-            mean = pool(matrix.flatten(1), features.batch, features.num_crystals, "mean")
-            return self.scale * (matrix - mean.index_select(0, features.batch).view_as(matrix))
-        eye = torch.eye(3, dtype=matrix.dtype, device=matrix.device)
-        return self.scale * matrix + self.isotropic_mean * eye
+            mean = pool(irreps, features.batch, features.num_crystals, "mean")
+            return self.to_cartesian(self.scale * (irreps - mean.index_select(0, features.batch)))
+        return self.to_cartesian(self.scale * irreps + self.mean_irreps)
 
     @torch.no_grad()
     def fit(self, targets: Tensor) -> None:
@@ -50,6 +49,6 @@ class AtomTensorHead(TensorHead):
         if not self.sum_rule:
             super().fit(targets)
             return
-        rms = targets.pow(2).mean().sqrt()
-        self.isotropic_mean.zero_()
+        rms = targets.to(torch.float64).pow(2).mean().sqrt()
+        self.mean_irreps.zero_()
         self.scale.copy_(rms if rms > 0 else torch.ones_like(rms))

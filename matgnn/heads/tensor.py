@@ -1,4 +1,4 @@
-"""Equivariant rank-2 tensor head (e.g. the dielectric tensor) on an e3nn backbone."""
+"""Equivariant Cartesian tensor head (dielectric tensor, elastic tensor) on an e3nn backbone."""
 
 from __future__ import annotations
 
@@ -12,19 +12,35 @@ from matgnn.nn.pooling import pool
 
 class TensorHead(Head):
     """Mean-pool the equivariant features, map them linearly to the irreps of a Cartesian
-    tensor, and return the 3x3 matrix.
+    tensor, and return the tensor in the structure's Cartesian frame.
 
-    ``formula="ij=ji"`` is a symmetric tensor, irreps ``1x0e + 1x2e`` (dielectric, polarisability);
-    ``"ij"`` a general one (``0e + 1e + 2e``). ``e3nn.o3.Linear`` only mixes equal irreps and
-    pooling is linear, so a rotation R of the structure turns the output T into ``R T R^T``.
-    De-normalisation keeps equivariance: ``T = scale * T_raw + isotropic_mean * I``.
+    The tensor's symmetries are an e3nn ``CartesianTensor`` index formula, which fixes its
+    irreps: ``"ij=ji"`` a symmetric rank-2 tensor (``0e + 2e``: dielectric, polarisability),
+    ``"ij"`` a general one (``0e + 1e + 2e``), ``"ijkl=jikl=klij"`` a rank-4 tensor with the
+    minor and major symmetries of the elastic tensor (``2x0e + 2x2e + 4e``, 21 components).
+    ``e3nn.o3.Linear`` only mixes equal irreps and pooling is linear, so a rotation R of the
+    structure rotates the output (``R T R^T``; ``T'_ijkl = R_ia R_jb R_kc R_ld T_abcd``), and
+    the output has the formula's symmetries exactly.
+
+    Update rule::
+
+        T = Q(scale * Linear(mean_i h_i) + m)
+
+    with ``Q`` the change of basis from irreps to Cartesian components (computed once, in
+    float64), ``m`` the mean ``0e`` (isotropic) irreps of the training tensors, whose Cartesian
+    form :attr:`isotropic_mean` is ``eps I`` for a dielectric and ``lambda d_ij d_kl + mu (d_ik
+    d_jl + d_il d_jk)`` for an elastic tensor, and ``scale`` the RMS of the training tensors'
+    components around it. De-normalising in irreps space keeps equivariance exact: a Cartesian
+    isotropic tensor rounded to float32 component by component is not quite isotropic.
 
     Args:
-        features: what the backbone emits; must carry irreps (an equivariant backbone).
+        features: what the backbone emits; must carry irreps (an equivariant backbone) with
+            every irrep of the formula (else a clear error: add them to
+            ``model.backbone.irreps_out``).
         formula: e3nn ``CartesianTensor`` index formula.
 
     Shapes:
-        NodeFeatures -> ``[B, 3, 3]``.
+        NodeFeatures -> ``[B, 3, 3]`` (rank 2) or ``[B, 3, 3, 3, 3]`` (rank 4).
     """
 
     def __init__(self, features: FeatureSpec, formula: str = "ij=ji") -> None:
@@ -34,35 +50,120 @@ class TensorHead(Head):
                 f"{type(self).__name__} needs an equivariant backbone (features with irreps), "
                 "such as model=e3nn; invariant backbones only give scalars"
             )
+        self.formula = formula
         self.cartesian = io.CartesianTensor(formula)
-        self.linear = o3.Linear(o3.Irreps(features.irreps), self.cartesian)
+        irreps_in = o3.Irreps(features.irreps)
+        missing = missing_irreps(irreps_in, self.cartesian)
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
+                f"{self.cartesian}, but the backbone emits {irreps_in}, without {missing} "
+                f"(whose part of the tensor would stay zero); add them to "
+                f"model.backbone.irreps_out"
+            )
+        self.linear = o3.Linear(irreps_in, self.cartesian)
+        # the change of basis, computed once in float64 (float32 is off by 2e-8, enough to
+        # break rotation exactness at 1e-7); a cache per device and dtype, not state
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            self._basis64 = self.cartesian.reduced_tensor_products().change_of_basis
+        finally:
+            torch.set_default_dtype(previous)
+        self._bases: dict[tuple[torch.device, torch.dtype], Tensor] = {}
         self.register_buffer("scale", torch.ones(()))
-        self.register_buffer("isotropic_mean", torch.zeros(()))
+        self.register_buffer("mean_irreps", torch.zeros(self._basis64.shape[0]))
 
-    def cartesian_tensors(self, irreps: Tensor) -> Tensor:
-        """``[M, irreps dim]`` equivariant features -> ``[M, 3, 3]`` raw Cartesian tensors."""
-        return self.cartesian.to_cartesian(self.linear(irreps))
+    @property
+    def isotropic_mean(self) -> Tensor:
+        """The Cartesian tensor added to every prediction (the mean isotropic part of the
+        training tensors)."""
+        return self.to_cartesian(self.mean_irreps)
+
+    @property
+    def rank(self) -> int:
+        return self._basis64.dim() - 1
+
+    def change_of_basis(self, like: Tensor) -> Tensor:
+        """``Q`` ``[irreps dim, 3, ..., 3]`` on the device and in the dtype of ``like``."""
+        key = (like.device, like.dtype)
+        if key not in self._bases:
+            self._bases[key] = self._basis64.to(device=like.device, dtype=like.dtype)
+        return self._bases[key]
+
+    def to_cartesian(self, irreps: Tensor) -> Tensor:
+        """``[M, irreps dim]`` -> ``[M, 3, ..., 3]`` (the formula's symmetries exact)."""
+        basis = self.change_of_basis(irreps)
+        flat = irreps @ basis.flatten(1)
+        return flat.view(*irreps.shape[:-1], *basis.shape[1:])
+
+    def from_cartesian(self, tensors: Tensor) -> Tensor:
+        """``[M, 3, ..., 3]`` -> ``[M, irreps dim]`` (the projection onto the formula's
+        symmetric subspace; ``change_of_basis`` is orthonormal)."""
+        basis = self.change_of_basis(tensors)
+        return tensors.flatten(-self.rank) @ basis.flatten(1).T
+
+    def _scalar_mask(self, like: Tensor) -> Tensor:
+        mask = torch.zeros(self._basis64.shape[0], dtype=like.dtype, device=like.device)
+        for (_, ir), part in zip(self.cartesian, self.cartesian.slices(), strict=True):
+            if ir.l == 0:
+                mask[part] = 1.0
+        return mask
+
+    def isotropic_part(self, tensors: Tensor) -> Tensor:
+        """The ``0e`` (rotation-invariant) part of ``[M, 3, ..., 3]`` tensors: ``trace/3 I`` for
+        rank 2, the Voigt-average isotropic tensor ``K_V, G_V`` for an elastic tensor."""
+        coefficients = self.from_cartesian(tensors)
+        return self.to_cartesian(coefficients * self._scalar_mask(coefficients))
 
     def forward(self, features: NodeFeatures) -> Tensor:
         if features.irreps is None:
             raise ValueError(f"{type(self).__name__} got no equivariant features")
         pooled = pool(features.irreps, features.batch, features.num_crystals, "mean")
-        matrix = self.cartesian_tensors(pooled)
-        eye = torch.eye(3, dtype=matrix.dtype, device=matrix.device)
-        return self.scale * matrix + self.isotropic_mean * eye
+        return self.to_cartesian(self.scale * self.linear(pooled) + self.mean_irreps)
 
     @torch.no_grad()
     def fit(self, targets: Tensor) -> None:
-        """Set ``isotropic_mean`` to the mean trace/3 and ``scale`` to the RMS of the remainder.
+        """Set ``mean_irreps`` to the mean ``0e`` irreps of the training tensors (their mean
+        isotropic part) and ``scale`` to the RMS of their components around it.
 
         Args:
-            targets: ``[M, 3, 3]`` training tensors.
+            targets: ``[M, 3, ..., 3]`` training tensors.
         """
-        iso = torch.diagonal(targets, dim1=-2, dim2=-1).mean(dim=-1)
-        rest = targets - iso[:, None, None] * torch.eye(3, dtype=targets.dtype)
-        rms = rest.pow(2).mean().sqrt()
-        self.isotropic_mean.copy_(iso.mean())
+        targets = targets.to(torch.float64)
+        coefficients = self.from_cartesian(targets).mean(dim=0)
+        mean = coefficients * self._scalar_mask(coefficients)
+        rms = (targets - self.to_cartesian(mean)).pow(2).mean().sqrt()
+        self.mean_irreps.copy_(mean)
         self.scale.copy_(rms if rms > 0 else torch.ones_like(rms))
 
 
-__all__ = ["TensorHead"]
+def missing_irreps(available: o3.Irreps, needed: o3.Irreps) -> str:
+    """The irreps of ``needed`` that ``available`` lacks, as an irreps string (``""``: none)."""
+    return str(o3.Irreps([(1, ir) for ir in missing_irreps_of(available, str(needed))]))
+
+
+def with_irreps(irreps: str, needed: list[str]) -> str:
+    """``irreps`` plus each irrep of ``needed`` that it lacks, with the multiplicity of its
+    widest ``l > 0`` channel (16 if none): ``"64x0e + 16x2e"`` + ``["2x0e + 2x2e + 4e"]`` ->
+    ``"64x0e + 16x2e + 16x4e"``."""
+    have = o3.Irreps(irreps)
+    mul = max((m for m, ir in have if ir.l > 0), default=16)
+    added: list[o3.Irrep] = []
+    for text in needed:
+        added += [ir for ir in missing_irreps_of(have, text) if ir not in added]
+    if not added:
+        return irreps
+    return str((have + o3.Irreps([(mul, ir) for ir in added])).sort().irreps.simplify())
+
+
+def missing_irreps_of(have: o3.Irreps, needed: str) -> list[o3.Irrep]:
+    present = {ir for _, ir in have}
+    out: list[o3.Irrep] = []
+    for _, ir in o3.Irreps(needed):
+        if ir not in present and ir not in out:
+            out.append(ir)
+    return out
+
+
+__all__ = ["TensorHead", "missing_irreps", "with_irreps"]

@@ -6,11 +6,12 @@ from matgnn.outputs.gaussian import GaussianOutput
 from matgnn.outputs.scalar import ScalarOutput
 from matgnn.outputs.spectrum import SpectrumOutput
 from matgnn.outputs.table import prediction_table, write_prediction_tables
-from matgnn.outputs.tensor import AtomTensorOutput, TensorOutput
+from matgnn.outputs.tensor import AtomTensorOutput, ElasticTensorOutput, TensorOutput
 
 __all__ = [
     "AtomTensorOutput",
     "ClassOutput",
+    "ElasticTensorOutput",
     "GaussianOutput",
     "Output",
     "ScalarOutput",

@@ -117,6 +117,12 @@ class Output(ABC):
         return tensor if self.level == "atom" else tensor.reshape(1, *self.value_shape)
 
     # --- model -------------------------------------------------------------------------
+    @property
+    def irreps(self) -> str | None:
+        """The irreps (beyond scalars) that this output's head needs from an equivariant
+        backbone, which ``matgnn.train`` adds to ``model.backbone.irreps_out`` (``None``: none)."""
+        return None
+
     @abstractmethod
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
         """Hydra config of this output's default head. ``template`` is the model's own

@@ -44,3 +44,30 @@ class RelativeFrobeniusError(_PerItemMean):
     def per_item(self, prediction: Tensor, target: Tensor) -> Tensor:
         difference = (prediction - target).flatten(1).norm(dim=1)
         return difference / target.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+class ComponentError(torchmetrics.Metric):
+    """Mean absolute (``squared=False``) or root-mean-square (``squared=True``) error over the
+    components of tensors ``[B, 3, ..., 3]``, or over the flat components ``index`` only (the
+    21 independent components of an elastic tensor, not its 81 Cartesian ones)."""
+
+    def __init__(self, index: Tensor | None = None, squared: bool = False) -> None:
+        super().__init__()
+        self.squared = squared
+        self.index = None if index is None else torch.as_tensor(index, dtype=torch.long)
+        self.add_state(
+            "total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, prediction: Tensor, target: Tensor) -> None:
+        difference = (prediction - target).flatten(1)
+        if self.index is not None:
+            difference = difference[:, self.index.to(difference.device)]
+        values = difference.pow(2) if self.squared else difference.abs()
+        self.total += values.double().sum()
+        self.count += values.numel()
+
+    def compute(self) -> Tensor:
+        mean = self.total / self.count
+        return mean.sqrt() if self.squared else mean

@@ -1,8 +1,14 @@
 """Checks that tests, and users adding a model or head, call on real structures:
-:func:`assert_invariant` (rotation, translation, permutation, supercell, another unit cell) and
-:func:`assert_equivariant` (tensor heads: ``T -> R T R^T``)."""
+:func:`assert_invariant` (rotation, translation, permutation, supercell, another unit cell),
+:func:`assert_equivariant` (tensor heads: ``T -> R T R^T``) and :func:`assert_crystal_symmetric`
+(a crystal's own symmetry operations leave its predicted tensors unchanged)."""
 
-from matgnn.testing.invariance import assert_equivariant, assert_invariant
+from matgnn.testing.invariance import (
+    assert_crystal_symmetric,
+    assert_equivariant,
+    assert_invariant,
+    rotate_tensors,
+)
 from matgnn.testing.transforms import (
     other_cell,
     permuted,
@@ -13,11 +19,13 @@ from matgnn.testing.transforms import (
 )
 
 __all__ = [
+    "assert_crystal_symmetric",
     "assert_equivariant",
     "assert_invariant",
     "other_cell",
     "permuted",
     "random_rotation",
+    "rotate_tensors",
     "rotated",
     "supercell",
     "translated",

@@ -1,4 +1,5 @@
-"""``assert_invariant`` and ``assert_equivariant``: the symmetry contract of every model."""
+"""``assert_invariant``, ``assert_equivariant`` and ``assert_crystal_symmetric``: the symmetry
+contract of every model."""
 
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ from matgnn.testing.transforms import (
 )
 
 SHIFT = (0.37, -1.21, 2.93)
+_LETTERS = "abcdefgh"
+
+
+def rotate_tensors(tensors: Tensor, rotation: Tensor) -> Tensor:
+    """Rotate a batch of Cartesian tensors ``[M, 3, ..., 3]`` of any rank:
+    ``T'_ij.. = R_ia R_jb .. T_ab..`` (``R T R^T`` for rank 2)."""
+    rank = tensors.dim() - 1
+    old, new = _LETTERS[:rank], _LETTERS[rank : 2 * rank].upper()
+    factors = ",".join(f"{n}{o}" for n, o in zip(new, old, strict=True))
+    rotation = rotation.to(tensors.dtype)
+    return torch.einsum(f"{factors},z{old}->z{new}", *([rotation] * rank), tensors)
 
 
 @contextlib.contextmanager
@@ -149,8 +161,9 @@ def assert_equivariant(
     float64: bool = True,
     seeds: tuple[int, ...] = (0, 1, 2),
 ) -> None:
-    """Assert that every rank-2 tensor head of ``model`` is equivariant on ``structure``:
-    a rotation R turns each predicted tensor T into ``R T R^T`` (per crystal, or per atom);
+    """Assert that every tensor head of ``model`` is equivariant on ``structure``: a rotation R
+    turns each predicted tensor T into ``R T R^T`` (rank 2; ``R_ia R_jb R_kc R_ld T_abcd`` for
+    rank 4), per crystal or per atom;
     translation leaves it unchanged; a permutation of the atoms permutes per-atom tensors.
     Raises ``AssertionError`` listing what failed."""
     with _prepared(model, float64):
@@ -163,7 +176,7 @@ def assert_equivariant(
             rotation = torch.as_tensor(random_rotation(seed), dtype=torch.float64)
             out = _evaluate(model, translated(rotated(structure, rotation.numpy()), SHIFT), float64)
             for name in names:
-                want = rotation @ reference[name] @ rotation.T
+                want = rotate_tensors(reference[name], rotation)
                 _compare(failures, f"rotation {seed}, head {name!r}", out[name], want, rtol, atol)
             order = torch.as_tensor(permutation(len(structure), seed))
             out = _evaluate(model, permuted(structure, seed), float64)
@@ -177,3 +190,61 @@ def assert_equivariant(
                     failures, f"permutation {seed}, head {name!r}", out[name], want, rtol, atol
                 )
         _raise(failures, model, structure)
+
+
+def _site_images(structure: Structure, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """``image[k]``: the site that the operation ``x -> R x + t`` moves site ``k`` onto."""
+    moved = structure.cart_coords @ rotation.T + translation
+    frac = structure.lattice.get_fractional_coords(moved)
+    delta = frac[:, None, :] - structure.frac_coords[None, :, :]
+    delta -= np.round(delta)
+    distance = np.linalg.norm(delta @ structure.lattice.matrix, axis=-1)
+    image = distance.argmin(axis=1)
+    if len(set(image.tolist())) != len(structure):
+        raise ValueError("a symmetry operation does not map the sites one to one")
+    return image
+
+
+def assert_crystal_symmetric(
+    model,
+    structure: Structure,
+    *,
+    symprec: float = 1e-3,
+    tolerance: float = 1e-4,
+    float64: bool = True,
+) -> int:
+    """Assert Neumann's principle for every tensor head of ``model`` on ``structure``: each
+    symmetry operation ``(R, t)`` of the crystal (spglib, tolerance ``symprec`` Å) leaves a
+    per-crystal tensor unchanged, ``R T R^T = T`` (rank 4 alike), and maps the per-atom tensor
+    of site k onto that of its image site, ``Z_image(k) = R Z_k R^T``. Follows from
+    equivariance; this checks it on the crystal's own operations. Stored crystals are
+    symmetric only to about 1e-6 (a = b to 1e-6 Å, 120.000006 degrees), so a change up to
+    ``tolerance`` times the largest component passes. Returns the number of operations
+    checked; raises ``AssertionError`` listing what failed."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    operations = SpacegroupAnalyzer(structure, symprec=symprec).get_symmetry_operations(
+        cartesian=True
+    )
+    with _prepared(model, float64):
+        reference = _evaluate(model, structure, float64)
+    names = [n for n in reference if _kind(model, n) in ("tensor", "atom tensor")]
+    if not names:
+        raise ValueError("assert_crystal_symmetric: the model has no tensor head")
+    failures: list[str] = []
+    for k, op in enumerate(operations):
+        rotation = torch.as_tensor(op.rotation_matrix, dtype=torch.float64)
+        for name in names:
+            rotated_tensors = rotate_tensors(reference[name], rotation)
+            if _kind(model, name) == "atom tensor":
+                image = torch.as_tensor(
+                    _site_images(structure, op.rotation_matrix, op.translation_vector)
+                )
+                want = torch.empty_like(rotated_tensors)
+                want[image] = rotated_tensors
+            else:
+                want = rotated_tensors
+            atol = tolerance * float(reference[name].abs().max())
+            _compare(failures, f"operation {k}, head {name!r}", reference[name], want, 0.0, atol)
+    _raise(failures, model, structure)
+    return len(operations)

@@ -24,13 +24,19 @@ import matgnn
 from matgnn import load_model
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule, Records
-from matgnn.data.sources.tensors import born_charges_sample
+from matgnn.data.sources.tensors import born_charges_sample, elastic_sample
 from matgnn.graphs import GraphConfig
-from matgnn.outputs import ClassOutput, ScalarOutput, SpectrumOutput, TensorOutput
+from matgnn.outputs import (
+    ClassOutput,
+    ElasticTensorOutput,
+    ScalarOutput,
+    SpectrumOutput,
+    TensorOutput,
+)
 from matgnn.outputs.tensor import COMPONENTS
 from matgnn.predict import main as predict_main
 from matgnn.samples import mp_sample_structures
-from matgnn.testing import assert_equivariant
+from matgnn.testing import assert_crystal_symmetric, assert_equivariant
 from matgnn.train import compose_config, run, task_outputs
 from matgnn.training.run_logs import read_logs, training_summary
 from tests.models.helpers import DESCRIPTOR_MODELS, MODEL_NAMES, SMALL
@@ -174,6 +180,46 @@ def test_per_atom_born_charges_train_with_the_sum_rule(tmp_path):
     model = load_model(tmp_path / "checkpoints" / "last.ckpt")
     records = born_charges_sample(limit=3)
     assert_equivariant(model, AseAtomsAdaptor.get_structure(records.structures[2]))
+
+
+def test_elastic_tensor_trains_through_the_task_with_voigt_columns(tmp_path):
+    """The 4th-rank head through matgnn.train: the backbone gets its 4e channels (recorded in
+    the checkpoint), predictions carry the 21 named Voigt components, baselines are logged,
+    and the reloaded model is equivariant and obeys its crystals' symmetry."""
+    metrics = run(train_config(tmp_path, "e3nn", "task=elastic_sample"))
+    for key in ("mae", "frobenius", "mae_train_mean", "mae_own_isotropic_part"):
+        assert np.isfinite(metrics[f"test_elastic_tensor_{key}"])
+    rows = read_rows(tmp_path / "test_predictions.csv")
+    voigt = [f"{a}{b}" for a in range(1, 7) for b in range(a, 7)]
+    assert list(rows[0]) == [
+        "id",
+        *(f"elastic_tensor_{v}" for v in voigt),
+        *(f"predicted_elastic_tensor_{v}" for v in voigt),
+    ]
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert "4e" in str(model.backbone.irreps_out)
+    records = elastic_sample(limit=10, frame_tolerance=None)
+    structure = next(s for s in records.structures if len(s) <= 6)
+    assert_equivariant(model, structure)
+    assert assert_crystal_symmetric(model, structure) >= 1
+    # predict from a file: the same named columns; the tensor in the file's frame (a POSCAR
+    # keeps the lattice matrix, so here the structure's)
+    structure.to(filename=str(tmp_path / "POSCAR"), fmt="poscar")
+    code = predict_main(
+        [
+            f"ckpt={tmp_path / 'checkpoints' / 'last.ckpt'}",
+            f"input={tmp_path / 'POSCAR'}",
+            f"output={tmp_path / 'predicted.csv'}",
+        ]
+    )
+    assert code == 0
+    (row,) = read_rows(tmp_path / "predicted.csv")
+    assert list(row) == ["id", *(f"predicted_elastic_tensor_{v}" for v in voigt)]
+    direct = model.predict([structure])["elastic_tensor"]
+    assert direct.shape == (1, 3, 3, 3, 3)
+    c = np.asarray(direct[0], dtype=float)
+    assert float(row["predicted_elastic_tensor_12"]) == pytest.approx(c[0, 0, 1, 1], rel=1e-5)
+    assert float(row["predicted_elastic_tensor_46"]) == pytest.approx(c[1, 2, 0, 1], rel=1e-5)
 
 
 def test_resume_from_last_checkpoint(tmp_path):
@@ -386,6 +432,7 @@ EMBEDDED_TASK = {
     ClassOutput: "mp_sample_is_metal",
     SpectrumOutput: "phonon_dos_sample",
     TensorOutput: "dielectric_sample",
+    ElasticTensorOutput: "elastic_sample",
 }
 
 

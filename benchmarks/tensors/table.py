@@ -1,0 +1,403 @@
+"""Tensor properties with the equivariant heads (issue 14): the e3nn network with a TensorHead
+on the dielectric tensors (Petousis 2017), the elastic tensors (de Jong 2015) and the Born
+charges, against a scalar model (CGCNN) that predicts the derived scalars directly on the same
+rows and split, and against two trivial predictors.
+
+    python benchmarks/tensors/table.py [--collect <runs folder>] [--update README.md]
+
+``--collect`` copies from ``<runs>/<run>`` (the runs of ``run.sh``) the test predictions to
+``results/predictions/<run>.csv.gz`` (and the per-atom ones of the Born-charge run), the logs
+to ``results/logs/<run>.csv`` and the budget (epochs, best epoch, summed epoch time) to
+``results/runs.csv``; it checks that each tensor run and its scalar run have the same test
+crystals (same rows, same seed: the same split), and stores each tensor run's training-mean
+tensor (``results/train_means.json``, from the run's ``split.json`` and the data set in
+``paths.data_dir``) for the baseline. Everything below is computed from these stored files.
+
+Metrics, on the test crystals (one seed, split seed 0):
+
+* component MAE: over the 9 components of a 3x3 tensor, over the 21 independent Voigt
+  components ``C_IJ, I <= J`` (GPa) of an elastic tensor;
+* relative Frobenius error: mean over crystals of ``||P - T||_F / ||T||_F`` (Cartesian tensors,
+  so the same in every frame);
+* derived scalars from the predicted tensor: the mean dielectric constant ``trace / 3`` and
+  the refractive index ``n = sqrt(trace / 3)`` of the electronic tensor; the Voigt-Reuss-Hill
+  ``K_VRH`` and ``G_VRH`` (:func:`matgnn.elasticity.vrh_moduli`) against the data set's stored
+  moduli, also as MAE of ``log10`` (Matbench's ``log_kvrh`` / ``log_gvrh`` metric), on the
+  crystals with positive moduli.
+
+Predictors: the e3nn TensorHead; the scalar model as an isotropic tensor (``eps I`` from its
+mean dielectric constant; ``lambda d d + mu (d d + d d)`` with ``lambda = K - 2G/3``, ``mu = G``
+from its K_VRH and G_VRH); the training-mean tensor; and each test tensor's own isotropic part
+(``trace/3 I``; the Voigt-average isotropic tensor): the best any scalar-only prediction can
+score on the component metrics, an oracle, not a model.
+
+Also ``results/elastic_parity.png``: predicted against DFT K_VRH and G_VRH (tensor-derived,
+e3nn; direct, CGCNN), and ``results/elastic_components.png``: the 21 Voigt components.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matgnn.catalog import table_script
+from matgnn.config_dir import default_data_dir
+from matgnn.elasticity import voigt_to_cartesian, vrh_moduli
+from matgnn.outputs.tensor import COMPONENTS
+from matgnn.training.run_logs import read_logs, training_summary
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+PREDICTIONS = RESULTS / "predictions"
+#: run folder -> (task, model, the scalar run on the same split or None)
+RUNS = {
+    "e3nn_dielectric_electronic": ("dielectric_electronic", "e3nn", "cgcnn_dielectric_scalars"),
+    "e3nn_dielectric_total": ("dielectric_total", "e3nn", "cgcnn_dielectric_scalars"),
+    "e3nn_elastic_tensor": ("elastic_tensor", "e3nn", "cgcnn_elastic_moduli"),
+    "e3nn_born_charges": ("born_charges", "e3nn", None),
+    "cgcnn_dielectric_scalars": ("dielectric_scalars", "cgcnn", None),
+    "cgcnn_elastic_moduli": ("elastic_moduli", "cgcnn", None),
+}
+VOIGT = [f"{a}{b}" for a in range(1, 7) for b in range(a, 7)]
+RUNS_TARGET = {"dielectric_electronic": "e_electronic", "dielectric_total": "e_total"}
+# Matbench v0.1 leaderboard entries on the scalar moduli (10,987 MP crystals, 5 folds, MAE of
+# log10 GPa): log_kvrh as quoted in issue 11 (Jan 2024 snapshot); log_gvrh from a copy of the
+# leaderboard (blog.csdn.net/m0_43414114/article/details/128379650, Dec 2022).
+MATBENCH = {"log10 K_VRH": ("coNGN", 0.0491), "log10 G_VRH": ("ALIGNN", 0.0715)}
+
+
+# --- collect -------------------------------------------------------------------------------
+def _train_mean(run: Path, task: str) -> list:
+    """The mean training tensor of ``run`` (its split.json over the task's data set)."""
+    from matgnn.data.sources import tensors
+
+    split = json.loads((run / "split.json").read_text())
+    train = set(split["train"])
+    data_dir = default_data_dir()
+    if task.startswith("dielectric"):
+        records, column = tensors.dielectric(data_dir), RUNS_TARGET[task]
+    elif task == "elastic_tensor":
+        records, column = tensors.elastic_tensor(data_dir), "elastic_tensor"
+    else:
+        records, column = tensors.born_charges(data_dir), "eps"
+    pairs = zip(records.ids, records.targets[column], strict=True)
+    values = [np.asarray(v) for i, v in pairs if i in train]
+    return np.mean(values, axis=0).tolist()
+
+
+def collect(runs: Path) -> None:
+    PREDICTIONS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "logs").mkdir(exist_ok=True)
+    budget, means = [], {}
+    for name, (task, model, scalar) in RUNS.items():
+        run = runs / name
+        for file in ("test_predictions.csv", "test_predictions_atoms.csv"):
+            if (run / file).is_file():
+                suffix = "_atoms" if "atoms" in file else ""
+                pd.read_csv(run / file).to_csv(
+                    PREDICTIONS / f"{name}{suffix}.csv.gz",
+                    index=False,
+                    compression={"method": "gzip", "mtime": 0},
+                )
+        frame = read_logs(run)
+        if frame is not None:
+            frame.to_csv(RESULTS / "logs" / f"{name}.csv", index=False)
+        summary = training_summary(run)
+        budget.append(
+            {
+                "run": name,
+                "task": task,
+                "model": model,
+                "epochs": summary["epochs"],
+                "best_epoch": summary["best_epoch"],
+                "train_minutes": round(summary["train_seconds"] / 60, 1),
+            }
+        )
+        if scalar is not None:
+            mine = json.loads((run / "split.json").read_text())["test"]
+            theirs = json.loads((runs / scalar / "split.json").read_text())["test"]
+            if sorted(mine) != sorted(theirs):
+                raise ValueError(f"{name} and {scalar} have different test crystals")
+        if model == "e3nn":
+            means[name] = _train_mean(run, task)
+        shutil.copyfile(run / "test_metrics.json", RESULTS / f"{name}_test_metrics.json")
+    pd.DataFrame(budget).to_csv(RESULTS / "runs.csv", index=False)
+    (RESULTS / "train_means.json").write_text(json.dumps(means))
+
+
+# --- metrics -------------------------------------------------------------------------------
+def _read(name: str, suffix: str = "") -> pd.DataFrame:
+    return pd.read_csv(PREDICTIONS / f"{name}{suffix}.csv.gz")
+
+
+def _tensors(frame: pd.DataFrame, name: str, prefix: str = "") -> np.ndarray:
+    return frame[[f"{prefix}{name}_{c}" for c in COMPONENTS]].to_numpy().reshape(-1, 3, 3)
+
+
+def _voigt(frame: pd.DataFrame, prefix: str = "") -> np.ndarray:
+    upper = frame[[f"{prefix}elastic_tensor_{v}" for v in VOIGT]].to_numpy()
+    out = np.zeros((len(frame), 6, 6))
+    rows, cols = np.triu_indices(6)
+    out[:, rows, cols] = upper
+    out[:, cols, rows] = upper
+    return out
+
+
+def _frobenius(prediction: np.ndarray, target: np.ndarray) -> float:
+    p, t = prediction.reshape(len(target), -1), target.reshape(len(target), -1)
+    return float(np.mean(np.linalg.norm(p - t, axis=1) / np.linalg.norm(t, axis=1)))
+
+
+def _row(task, predictor, budget, mae, frobenius, **scalars) -> dict:
+    return {
+        "task": task,
+        "predictor": predictor,
+        "budget": budget,
+        "component MAE": mae,
+        "rel. Frobenius": frobenius,
+        **scalars,
+    }
+
+
+def _budget(name: str) -> str:
+    runs = pd.read_csv(RESULTS / "runs.csv").set_index("run")
+    r = runs.loc[name]
+    return f"{r.epochs} ep ({r.train_minutes:g} min), best {r.best_epoch}"
+
+
+def _isotropic(mean: np.ndarray) -> np.ndarray:
+    return mean[:, None, None] * np.eye(3)
+
+
+def dielectric_rows(name: str, column: str, refractive: bool) -> list[dict]:
+    task = RUNS[name][0]
+    frame = _read(name)
+    target = _tensors(frame, column)
+    scalar = _read(RUNS[name][2]).set_index("id").loc[frame["id"]]
+    means = json.loads((RESULTS / "train_means.json").read_text())
+    true_mean = np.trace(target, axis1=1, axis2=2) / 3
+    predictors = {
+        "e3nn TensorHead": (_tensors(frame, column, "predicted_"), _budget(name)),
+        "CGCNN scalar x I": (
+            _isotropic(scalar[f"predicted_{column}_mean"].to_numpy()),
+            _budget(RUNS[name][2]),
+        ),
+        "training-mean tensor": (np.broadcast_to(means[name], target.shape), "-"),
+        "own isotropic part (oracle)": (_isotropic(true_mean), "-"),
+    }
+    rows = []
+    for label, (prediction, budget) in predictors.items():
+        mean = np.trace(prediction, axis1=1, axis2=2) / 3
+        scalars = {"mean eps MAE": float(np.abs(mean - true_mean).mean())}
+        if refractive:
+            n = np.sqrt(np.clip(mean, 0, None))
+            scalars["n MAE"] = float(np.abs(n - np.sqrt(true_mean)).mean())
+        mae = float(np.abs(prediction - target).mean())
+        rows.append(_row(task, label, budget, mae, _frobenius(prediction, target), **scalars))
+    return rows
+
+
+def _isotropic_voigt(bulk: np.ndarray, shear: np.ndarray) -> np.ndarray:
+    lame = bulk - 2 * shear / 3
+    c = np.zeros((len(bulk), 6, 6))
+    c[:, :3, :3] = lame[:, None, None]
+    for i in range(3):
+        c[:, i, i] = lame + 2 * shear
+        c[:, i + 3, i + 3] = shear
+    return c
+
+
+def _own_isotropic_voigt(voigt: np.ndarray) -> np.ndarray:
+    moduli = vrh_moduli(voigt)
+    return _isotropic_voigt(moduli["K_V"], moduli["G_V"])
+
+
+def elastic_rows() -> list[dict]:
+    name = "e3nn_elastic_tensor"
+    frame = _read(name)
+    target = _voigt(frame)
+    scalar = _read(RUNS[name][2]).set_index("id").loc[frame["id"]]
+    true_k, true_g = scalar["K_VRH"].to_numpy(), scalar["G_VRH"].to_numpy()
+    means = json.loads((RESULTS / "train_means.json").read_text())
+    from matgnn.elasticity import cartesian_to_voigt
+
+    mean_voigt = cartesian_to_voigt(np.asarray(means[name]))
+    predictors = {
+        "e3nn TensorHead": (_voigt(frame, "predicted_"), _budget(name)),
+        "CGCNN K, G -> isotropic": (
+            _isotropic_voigt(
+                scalar["predicted_K_VRH"].to_numpy(), scalar["predicted_G_VRH"].to_numpy()
+            ),
+            _budget(RUNS[name][2]),
+        ),
+        "training-mean tensor": (np.broadcast_to(mean_voigt, target.shape), "-"),
+        "own isotropic part (oracle)": (_own_isotropic_voigt(target), "-"),
+    }
+    rows = []
+    upper = np.triu_indices(6)
+    for label, (prediction, budget) in predictors.items():
+        if label.startswith("CGCNN"):  # the scalar model's own moduli, not via a tensor
+            k, g = scalar["predicted_K_VRH"].to_numpy(), scalar["predicted_G_VRH"].to_numpy()
+        else:
+            moduli = vrh_moduli(prediction)
+            k, g = moduli["K_VRH"], moduli["G_VRH"]
+        positive = (k > 0) & (g > 0) & (true_k > 0) & (true_g > 0)
+        rows.append(
+            _row(
+                "elastic_tensor",
+                label,
+                budget,
+                float(np.abs(prediction - target)[:, upper[0], upper[1]].mean()),
+                _frobenius(voigt_to_cartesian(prediction), voigt_to_cartesian(target)),
+                **{
+                    "K_VRH MAE": float(np.abs(k - true_k).mean()),
+                    "G_VRH MAE": float(np.abs(g - true_g).mean()),
+                    "log10 K_VRH MAE": float(
+                        np.abs(np.log10(k[positive]) - np.log10(true_k[positive])).mean()
+                    ),
+                    "log10 G_VRH MAE": float(
+                        np.abs(np.log10(g[positive]) - np.log10(true_g[positive])).mean()
+                    ),
+                    "not positive definite": int(
+                        sum(np.linalg.eigvalsh(c).min() <= 0 for c in prediction)
+                    ),
+                },
+            )
+        )
+    return rows
+
+
+def born_rows() -> list[dict]:
+    name = "e3nn_born_charges"
+    atoms = _read(name, "_atoms")
+    crystals = _read(name)
+    becs, predicted = _tensors(atoms, "becs"), _tensors(atoms, "becs", "predicted_")
+    eps, eps_predicted = _tensors(crystals, "eps"), _tensors(crystals, "eps", "predicted_")
+    sums = pd.DataFrame(predicted.reshape(len(atoms), 9)).groupby(atoms["id"].to_numpy()).sum()
+    means = json.loads((RESULTS / "train_means.json").read_text())
+    own = _isotropic(np.trace(becs, axis1=1, axis2=2) / 3)
+    return [
+        _row(
+            "born_charges (Z*, per atom)",
+            "e3nn AtomTensorHead",
+            _budget(name),
+            float(np.abs(predicted - becs).mean()),
+            _frobenius(predicted, becs),
+            **{"max abs sum over a crystal": float(sums.abs().to_numpy().max())},
+        ),
+        _row(
+            "born_charges (Z*, per atom)",
+            "zero tensor (the training mean, by the sum rule)",
+            "-",
+            float(np.abs(becs).mean()),
+            1.0,
+        ),
+        _row(
+            "born_charges (Z*, per atom)",
+            "own isotropic part (oracle)",
+            "-",
+            float(np.abs(own - becs).mean()),
+            _frobenius(own, becs),
+        ),
+        _row(
+            "born_charges (eps_inf)",
+            "e3nn TensorHead",
+            _budget(name),
+            float(np.abs(eps_predicted - eps).mean()),
+            _frobenius(eps_predicted, eps),
+        ),
+        _row(
+            "born_charges (eps_inf)",
+            "training-mean tensor",
+            "-",
+            float(np.abs(np.asarray(means[name]) - eps).mean()),
+            _frobenius(np.broadcast_to(means[name], eps.shape), eps),
+        ),
+    ]
+
+
+def _format(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{value:.3g}"
+
+
+def _markdown(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_format(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table() -> str:
+    runs = pd.read_csv(RESULTS / "runs.csv")
+    counts = {name: len(_read(name)) for name in RUNS if (PREDICTIONS / f"{name}.csv.gz").is_file()}
+    parts = [
+        "Dielectric tensors (matminer `dielectric_constant`, Petousis 2017; test crystals: "
+        f"{counts['e3nn_dielectric_electronic']}):",
+        "",
+        _markdown(
+            dielectric_rows("e3nn_dielectric_electronic", "e_electronic", True)
+            + dielectric_rows("e3nn_dielectric_total", "e_total", False)
+        ),
+        "",
+        f"Elastic tensors (matminer `elastic_tensor_2015`, de Jong 2015; GPa; test crystals: "
+        f"{counts['e3nn_elastic_tensor']}):",
+        "",
+        _markdown(elastic_rows()),
+        "",
+        f"Born effective charges (e) and epsilon-infinity (test crystals: "
+        f"{counts['e3nn_born_charges']}, atoms: {len(_read('e3nn_born_charges', '_atoms'))}):",
+        "",
+        _markdown(born_rows()),
+        "",
+        "Matbench v0.1 on the scalar moduli (10,987 MP crystals, 5 folds; not our data or "
+        "split): "
+        + "; ".join(f"{k} MAE {v[1]} ({v[0]})" for k, v in MATBENCH.items())
+        + f". Budget: {int(runs.epochs.sum())} epochs in "
+        f"{runs.train_minutes.sum():.0f} min of training on 2 CPU cores, one seed.",
+    ]
+    return "\n".join(parts)
+
+
+def plots() -> None:
+    from matplotlib.figure import Figure
+
+    frame = _read("e3nn_elastic_tensor")
+    scalar = _read("cgcnn_elastic_moduli").set_index("id").loc[frame["id"]]
+    moduli = vrh_moduli(_voigt(frame, "predicted_"))
+    fig = Figure(figsize=(9, 4.5), dpi=120)
+    for ax, key in zip(fig.subplots(1, 2), ("K_VRH", "G_VRH"), strict=True):
+        true = scalar[key].to_numpy()
+        ax.scatter(true, moduli[key], s=8, alpha=0.6, label="e3nn tensor -> VRH")
+        ax.scatter(true, scalar[f"predicted_{key}"], s=8, alpha=0.6, label="CGCNN direct")
+        high = float(max(true.max(), np.nanmax(moduli[key])))
+        ax.plot([0, high], [0, high], color="0.5", lw=1)
+        ax.set_xlabel(f"DFT {key} (GPa)")
+        ax.set_ylabel(f"predicted {key} (GPa)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "elastic_parity.png")
+    target, predicted = _voigt(frame), _voigt(frame, "predicted_")
+    rows, cols = np.triu_indices(6)
+    fig = Figure(figsize=(4.5, 4.5), dpi=120)
+    ax = fig.subplots()
+    ax.scatter(target[:, rows, cols].ravel(), predicted[:, rows, cols].ravel(), s=4, alpha=0.4)
+    high = float(target.max())
+    ax.plot([target.min(), high], [target.min(), high], color="0.5", lw=1)
+    ax.set_xlabel("DFT C_IJ (GPa)")
+    ax.set_ylabel("e3nn C_IJ (GPa)")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "elastic_components.png")
+
+
+if __name__ == "__main__":
+    table_script(__doc__.splitlines()[0], "tensors", collect, table, plots)
