@@ -33,6 +33,7 @@ BLOCKS = {
     "ye2018": lambda: script("benchmarks/stability/ye2018_table.py").table(),
     "ye2018-published": lambda: script("benchmarks/stability/ye2018_published_model.py").table(),
     "chen2021": lambda: script("benchmarks/phonons/chen2021_table.py").table(),
+    "tensors": lambda: script("benchmarks/tensors/table.py").table(),
 }
 
 

@@ -19,4 +19,7 @@ run cgcnn_dielectric_scalars cgcnn dielectric_scalars 6
 run cgcnn_elastic_moduli cgcnn elastic_moduli 6
 run e3nn_dielectric_total e3nn dielectric_total 12
 run e3nn_born_charges e3nn born_charges 14
+# the same scalars from the same backbone (e3nn with regression heads)
+run e3nn_elastic_moduli e3nn elastic_moduli 10
+run e3nn_dielectric_scalars e3nn dielectric_scalars 10
 echo CHAIN-DONE

@@ -53,16 +53,22 @@ from matgnn.training.run_logs import read_logs, training_summary
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 PREDICTIONS = RESULTS / "predictions"
-#: run folder -> (task, model, the scalar run on the same split or None)
+DIELECTRIC_SCALARS = ("cgcnn_dielectric_scalars", "e3nn_dielectric_scalars")
+ELASTIC_SCALARS = ("cgcnn_elastic_moduli", "e3nn_elastic_moduli")
+#: run folder -> (task, model, the scalar runs on the same split)
 RUNS = {
-    "e3nn_dielectric_electronic": ("dielectric_electronic", "e3nn", "cgcnn_dielectric_scalars"),
-    "e3nn_dielectric_total": ("dielectric_total", "e3nn", "cgcnn_dielectric_scalars"),
-    "e3nn_elastic_tensor": ("elastic_tensor", "e3nn", "cgcnn_elastic_moduli"),
-    "e3nn_born_charges": ("born_charges", "e3nn", None),
-    "cgcnn_dielectric_scalars": ("dielectric_scalars", "cgcnn", None),
-    "cgcnn_elastic_moduli": ("elastic_moduli", "cgcnn", None),
+    "e3nn_dielectric_electronic": ("dielectric_electronic", "e3nn", DIELECTRIC_SCALARS),
+    "e3nn_dielectric_total": ("dielectric_total", "e3nn", DIELECTRIC_SCALARS),
+    "e3nn_elastic_tensor": ("elastic_tensor", "e3nn", ELASTIC_SCALARS),
+    "e3nn_born_charges": ("born_charges", "e3nn", ()),
+    "cgcnn_dielectric_scalars": ("dielectric_scalars", "cgcnn", ()),
+    "cgcnn_elastic_moduli": ("elastic_moduli", "cgcnn", ()),
+    "e3nn_dielectric_scalars": ("dielectric_scalars", "e3nn", ()),
+    "e3nn_elastic_moduli": ("elastic_moduli", "e3nn", ()),
 }
+LABELS = {"cgcnn": "CGCNN", "e3nn": "e3nn"}
 VOIGT = [f"{a}{b}" for a in range(1, 7) for b in range(a, 7)]
+TENSOR_TASKS = ("dielectric_electronic", "dielectric_total", "elastic_tensor", "born_charges")
 RUNS_TARGET = {"dielectric_electronic": "e_electronic", "dielectric_total": "e_total"}
 # Matbench v0.1 leaderboard entries on the scalar moduli (10,987 MP crystals, 5 folds, MAE of
 # log10 GPa): log_kvrh as quoted in issue 11 (Jan 2024 snapshot); log_gvrh from a copy of the
@@ -95,6 +101,9 @@ def collect(runs: Path) -> None:
     budget, means = [], {}
     for name, (task, model, scalar) in RUNS.items():
         run = runs / name
+        if not (run / "test_metrics.json").is_file():
+            print(f"{name}: no finished run in {run}, left out")
+            continue
         for file in ("test_predictions.csv", "test_predictions_atoms.csv"):
             if (run / file).is_file():
                 suffix = "_atoms" if "atoms" in file else ""
@@ -117,12 +126,12 @@ def collect(runs: Path) -> None:
                 "train_minutes": round(summary["train_seconds"] / 60, 1),
             }
         )
-        if scalar is not None:
+        for other in scalar:
             mine = json.loads((run / "split.json").read_text())["test"]
-            theirs = json.loads((runs / scalar / "split.json").read_text())["test"]
+            theirs = json.loads((runs / other / "split.json").read_text())["test"]
             if sorted(mine) != sorted(theirs):
-                raise ValueError(f"{name} and {scalar} have different test crystals")
-        if model == "e3nn":
+                raise ValueError(f"{name} and {other} have different test crystals")
+        if task in TENSOR_TASKS:
             means[name] = _train_mean(run, task)
         shutil.copyfile(run / "test_metrics.json", RESULTS / f"{name}_test_metrics.json")
     pd.DataFrame(budget).to_csv(RESULTS / "runs.csv", index=False)
@@ -169,6 +178,10 @@ def _budget(name: str) -> str:
     return f"{r.epochs} ep ({r.train_minutes:g} min), best {r.best_epoch}"
 
 
+def _present(runs: tuple[str, ...]) -> list[str]:
+    return [r for r in runs if (PREDICTIONS / f"{r}.csv.gz").is_file()]
+
+
 def _isotropic(mean: np.ndarray) -> np.ndarray:
     return mean[:, None, None] * np.eye(3)
 
@@ -177,18 +190,17 @@ def dielectric_rows(name: str, column: str, refractive: bool) -> list[dict]:
     task = RUNS[name][0]
     frame = _read(name)
     target = _tensors(frame, column)
-    scalar = _read(RUNS[name][2]).set_index("id").loc[frame["id"]]
     means = json.loads((RESULTS / "train_means.json").read_text())
     true_mean = np.trace(target, axis1=1, axis2=2) / 3
-    predictors = {
-        "e3nn TensorHead": (_tensors(frame, column, "predicted_"), _budget(name)),
-        "CGCNN scalar x I": (
+    predictors = {"e3nn TensorHead": (_tensors(frame, column, "predicted_"), _budget(name))}
+    for run in _present(RUNS[name][2]):
+        scalar = _read(run).set_index("id").loc[frame["id"]]
+        predictors[f"{LABELS[RUNS[run][1]]} scalar head x I"] = (
             _isotropic(scalar[f"predicted_{column}_mean"].to_numpy()),
-            _budget(RUNS[name][2]),
-        ),
-        "training-mean tensor": (np.broadcast_to(means[name], target.shape), "-"),
-        "own isotropic part (oracle)": (_isotropic(true_mean), "-"),
-    }
+            _budget(run),
+        )
+    predictors["training-mean tensor"] = (np.broadcast_to(means[name], target.shape), "-")
+    predictors["own isotropic part (oracle)"] = (_isotropic(true_mean), "-")
     rows = []
     for label, (prediction, budget) in predictors.items():
         mean = np.trace(prediction, axis1=1, axis2=2) / 3
@@ -220,28 +232,27 @@ def elastic_rows() -> list[dict]:
     name = "e3nn_elastic_tensor"
     frame = _read(name)
     target = _voigt(frame)
-    scalar = _read(RUNS[name][2]).set_index("id").loc[frame["id"]]
-    true_k, true_g = scalar["K_VRH"].to_numpy(), scalar["G_VRH"].to_numpy()
+    scalars = {
+        run: _read(run).set_index("id").loc[frame["id"]] for run in _present(ELASTIC_SCALARS)
+    }
+    first = next(iter(scalars.values()))
+    true_k, true_g = first["K_VRH"].to_numpy(), first["G_VRH"].to_numpy()
     means = json.loads((RESULTS / "train_means.json").read_text())
     from matgnn.elasticity import cartesian_to_voigt
 
     mean_voigt = cartesian_to_voigt(np.asarray(means[name]))
-    predictors = {
-        "e3nn TensorHead": (_voigt(frame, "predicted_"), _budget(name)),
-        "CGCNN K, G -> isotropic": (
-            _isotropic_voigt(
-                scalar["predicted_K_VRH"].to_numpy(), scalar["predicted_G_VRH"].to_numpy()
-            ),
-            _budget(RUNS[name][2]),
-        ),
-        "training-mean tensor": (np.broadcast_to(mean_voigt, target.shape), "-"),
-        "own isotropic part (oracle)": (_own_isotropic_voigt(target), "-"),
-    }
+    predictors = {"e3nn TensorHead": (_voigt(frame, "predicted_"), _budget(name), None)}
+    for run, scalar in scalars.items():
+        k, g = scalar["predicted_K_VRH"].to_numpy(), scalar["predicted_G_VRH"].to_numpy()
+        label = f"{LABELS[RUNS[run][1]]} scalar heads K, G -> isotropic"
+        predictors[label] = (_isotropic_voigt(k, g), _budget(run), (k, g))
+    predictors["training-mean tensor"] = (np.broadcast_to(mean_voigt, target.shape), "-", None)
+    predictors["own isotropic part (oracle)"] = (_own_isotropic_voigt(target), "-", None)
     rows = []
     upper = np.triu_indices(6)
-    for label, (prediction, budget) in predictors.items():
-        if label.startswith("CGCNN"):  # the scalar model's own moduli, not via a tensor
-            k, g = scalar["predicted_K_VRH"].to_numpy(), scalar["predicted_G_VRH"].to_numpy()
+    for label, (prediction, budget, direct) in predictors.items():
+        if direct is not None:  # the scalar model's own moduli, not via a tensor
+            k, g = direct
         else:
             moduli = vrh_moduli(prediction)
             k, g = moduli["K_VRH"], moduli["G_VRH"]
@@ -372,7 +383,7 @@ def plots() -> None:
     from matplotlib.figure import Figure
 
     frame = _read("e3nn_elastic_tensor")
-    scalar = _read("cgcnn_elastic_moduli").set_index("id").loc[frame["id"]]
+    scalar = _read(ELASTIC_SCALARS[0]).set_index("id").loc[frame["id"]]
     moduli = vrh_moduli(_voigt(frame, "predicted_"))
     fig = Figure(figsize=(9, 4.5), dpi=120)
     for ax, key in zip(fig.subplots(1, 2), ("K_VRH", "G_VRH"), strict=True):

@@ -189,7 +189,7 @@ class CrystalDataModule(L.LightningDataModule):
         rows = [row[sid] for sid in built.ids]
         bad_atoms = self._target_problems(records, rows, [g.num_nodes for g in built.graphs])
         self._fail_or_report(records, bad_atoms)
-        self.rejected = {**bad_target, **built.failures, **bad_atoms}
+        self.rejected = {**records.dropped, **bad_target, **built.failures, **bad_atoms}
         for sid, why in self.rejected.items():
             log.warning("%s: rejected %s: %s", records.name, sid, why)
         graphs = []

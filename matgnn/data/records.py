@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,8 @@ class Records:
         split: the source's own split, ``{"train": ids, "test": ids}`` with an optional
             ``"val"`` (official benchmark folds, published split files); ``None`` if the
             source defines none.
+        dropped: ``{id: reason}`` of the rows the source itself left out (a tensor not in its
+            structure's frame); reported with the data module's own rejections.
     """
 
     ids: Sequence[str]
@@ -31,6 +33,7 @@ class Records:
     targets: Mapping[str, np.ndarray | Sequence]
     name: str
     split: Mapping[str, Sequence[str]] | None = None
+    dropped: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.targets, Mapping):

@@ -40,7 +40,19 @@ def test_elastic_loader_drops_the_tensors_out_of_frame_by_id(caplog):
     assert not dropped & set(records.ids)
     assert all(sid in caplog.text for sid in dropped)
     assert "147 of 150" in caplog.text
+    assert set(records.dropped) == dropped
     assert len(elastic_sample(frame_tolerance=None).ids) == 150
+
+
+def test_crystals_dropped_by_the_loader_are_reported_with_the_rejected(tmp_path):
+    records = elastic_sample()
+    data = CrystalDataModule(
+        lambda: records, GraphConfig.preset("e3nn"), [ElasticTensorOutput("elastic_tensor")]
+    )
+    data.setup()
+    assert set(records.dropped) <= set(data.rejected)
+    data.save_rejected(tmp_path / "rejected.csv")
+    assert "mp-10172" in (tmp_path / "rejected.csv").read_text()
 
 
 def test_elastic_targets_are_cartesian_with_the_stored_moduli():
@@ -76,11 +88,11 @@ def test_a_tensor_turned_into_another_frame_is_dropped(caplog):
     tensor = np.asarray(records.targets["e_electronic"][row])
     r = random_rotation(3)
     turned = r @ tensor @ r.T
-    mask = in_structure_frame(
+    dropped = in_structure_frame(
         ["a", "b"], [structure, structure], [tensor, turned], "test", tolerance=0.01
     )
-    assert mask.tolist() == [True, False]
-    assert in_structure_frame(["a"], [structure], [turned], "test", tolerance=None).all()
+    assert list(dropped) == ["b"] and "symmetry operations change the tensor" in dropped["b"]
+    assert in_structure_frame(["a"], [structure], [turned], "test", tolerance=None) == {}
 
 
 def test_bad_tensors_are_rejected_by_id_and_never_trained_on(tmp_path):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -78,18 +79,17 @@ def in_structure_frame(
     name: str,
     tolerance: float | None,
     symprec: float = 0.01,
-) -> np.ndarray:
-    """``[M]`` mask of the tensors that their crystal's symmetry operations leave unchanged to
-    ``tolerance`` (relative to the largest component); logs the share and the ids of the rest.
-    ``tolerance=None`` keeps every row unchecked. A tensor of the wrong shape or with a
-    non-finite entry is kept here, for the data module to reject it by id with its problem."""
-    keep = np.ones(len(ids), dtype=bool)
+) -> dict[str, str]:
+    """``{id: reason}`` of the tensors that their crystal's symmetry operations change by more
+    than ``tolerance`` (relative to the largest component); logs the share and the ids.
+    ``tolerance=None`` checks nothing. A tensor of the wrong shape or with a non-finite entry is
+    passed, for the data module to reject it by id with its problem."""
     if tolerance is None:
-        return keep
-    dropped, checked = [], 0
+        return {}
+    dropped, checked = {}, 0
     rows = zip(ids, structures, tensors, strict=True)
-    for row, (sid, structure, tensor) in enumerate(
-        tqdm(rows, total=len(ids), desc=f"{name}: frame check", disable=len(ids) < 500)
+    for sid, structure, tensor in tqdm(
+        rows, total=len(ids), desc=f"{name}: frame check", disable=len(ids) < 500
     ):
         tensor = np.asarray(tensor, dtype=float)
         if tensor.shape not in ((3, 3), (3, 3, 3, 3)) or not np.isfinite(tensor).all():
@@ -97,8 +97,11 @@ def in_structure_frame(
         checked += 1
         residual = symmetry_residual(tensor, cartesian_rotations(structure, symprec))
         if residual > tolerance:
-            keep[row] = False
-            dropped.append(f"{sid} ({residual:.3f})")
+            dropped[sid] = (
+                f"{name}: the crystal's symmetry operations change the tensor by {residual:.3f} "
+                f"of its largest component (> {tolerance:g}): not in the structure's frame, or "
+                "too noisy"
+            )
     log.info(
         "%s: %d of %d tensors invariant under their crystal's symmetry operations (relative "
         "residual <= %g); dropped%s",
@@ -108,11 +111,11 @@ def in_structure_frame(
         tolerance,
         (": " + ", ".join(dropped)) if dropped else " none",
     )
-    return keep
+    return dropped
 
 
-def _kept(mask: np.ndarray, values: list) -> list:
-    return [v for v, k in zip(values, mask, strict=True) if k]
+def _kept(ids: list[str], dropped: Mapping[str, str], values) -> list:
+    return [v for sid, v in zip(ids, values, strict=True) if sid not in dropped]
 
 
 def _dielectric_records(
@@ -125,18 +128,20 @@ def _dielectric_records(
     for column in DIELECTRIC_TENSORS:
         raw = [np.asarray(_matrix(r[column]), dtype=float) for r in rows]
         tensors[column] = symmetrised(raw, f"{name} {column}")
-    keep = np.ones(len(ids), dtype=bool)
+    dropped: dict[str, str] = {}
     for column, values in tensors.items():
-        keep &= in_structure_frame(ids, structures, values, f"{name} {column}", frame_tolerance)
+        checked = in_structure_frame(ids, structures, values, f"{name} {column}", frame_tolerance)
+        dropped = {**checked, **dropped}
     targets = {}
     for column, values in tensors.items():
-        targets[column] = _kept(keep, values)
+        targets[column] = _kept(ids, dropped, values)
         targets[f"{column}_mean"] = np.array([_mean(t) for t in targets[column]])
     return Records(
-        ids=_kept(keep, ids),
-        structures=_kept(keep, structures),
+        ids=_kept(ids, dropped, ids),
+        structures=_kept(ids, dropped, structures),
         targets=targets,
         name=name + (f"-first{limit}" if limit else ""),
+        dropped=dropped,
     )
 
 
@@ -197,15 +202,21 @@ def _elastic_records(
     voigt = [np.asarray(_matrix(r["elastic_tensor"]), dtype=float) for r in rows]
     # a matrix that is not 6x6 stays as it is: the data module rejects it by id
     tensors = [voigt_to_cartesian(v) if v.shape == (6, 6) else v for v in voigt]
-    keep = in_structure_frame(ids, structures, tensors, f"{name} elastic_tensor", frame_tolerance)
+    dropped = in_structure_frame(
+        ids, structures, tensors, f"{name} elastic_tensor", frame_tolerance
+    )
     return Records(
-        ids=_kept(keep, ids),
-        structures=_kept(keep, structures),
+        ids=_kept(ids, dropped, ids),
+        structures=_kept(ids, dropped, structures),
         targets={
-            "elastic_tensor": _kept(keep, tensors),
-            **{c: np.array([float(r[c]) for r in rows])[keep] for c in ELASTIC_MODULI},
+            "elastic_tensor": _kept(ids, dropped, tensors),
+            **{
+                c: np.array(_kept(ids, dropped, [float(r[c]) for r in rows]))
+                for c in ELASTIC_MODULI
+            },
         },
         name=name + (f"-first{limit}" if limit else ""),
+        dropped=dropped,
     )
 
 
