@@ -15,8 +15,8 @@ run() {  # name model task cap
 }
 run e3nn_dielectric_electronic e3nn dielectric_electronic 12
 run e3nn_elastic_tensor e3nn elastic_tensor 14
-run cgcnn_dielectric_scalars cgcnn dielectric_scalars 6
-run cgcnn_elastic_moduli cgcnn elastic_moduli 6
+run cgcnn_dielectric_scalars cgcnn dielectric_scalars 06
+run cgcnn_elastic_moduli cgcnn elastic_moduli 06
 run e3nn_dielectric_total e3nn dielectric_total 12
 run e3nn_born_charges e3nn born_charges 14
 # the same scalars from the same backbone (e3nn with regression heads)

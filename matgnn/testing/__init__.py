@@ -7,7 +7,9 @@ from matgnn.testing.invariance import (
     assert_crystal_symmetric,
     assert_equivariant,
     assert_invariant,
+    crystal_symmetry_residuals,
     rotate_tensors,
+    rotation_residuals,
 )
 from matgnn.testing.transforms import (
     other_cell,
@@ -22,11 +24,13 @@ __all__ = [
     "assert_crystal_symmetric",
     "assert_equivariant",
     "assert_invariant",
+    "crystal_symmetry_residuals",
     "other_cell",
     "permuted",
     "random_rotation",
     "rotate_tensors",
     "rotated",
+    "rotation_residuals",
     "supercell",
     "translated",
 ]

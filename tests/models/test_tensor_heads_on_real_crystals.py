@@ -113,7 +113,7 @@ class FixedFrameHead(TensorHead):
 
 def test_the_crystal_symmetry_check_catches_a_head_fixed_in_the_lab_frame(dielectric_crystals):
     model = _model_with("eps", lambda f: FixedFrameHead(f, formula="ij=ji"))
-    with pytest.raises(AssertionError, match="operation"):
+    with pytest.raises(AssertionError, match="symmetry operation changes it"):
         for structure in dielectric_crystals:
             assert_crystal_symmetric(model, structure)
 
@@ -166,3 +166,15 @@ def test_with_irreps_adds_only_what_is_missing():
     assert with_irreps("64x0e + 16x2e", ["1x0e+1x2e"]) == "64x0e + 16x2e"
     assert with_irreps("64x0e + 16x2e", ["2x0e+2x2e+1x4e"]) == "64x0e+16x2e+16x4e"
     assert with_irreps("32x0e", ["1x0e+1x1e+1x2e", "1x0e+1x2e"]) == "32x0e+16x1e+16x2e"
+
+
+def test_residual_functions_measure_what_the_asserts_check(elastic_crystals):
+    from matgnn.testing import crystal_symmetry_residuals, rotation_residuals
+
+    model = _model_with("elastic", lambda f: TensorHead(f, formula=ELASTIC))
+    structure = elastic_crystals[0]
+    assert rotation_residuals(model, structure)["elastic"] < 1e-7
+    residuals, operations = crystal_symmetry_residuals(model, structure)
+    assert operations > 2 and residuals["elastic"] < 1e-4
+    fixed = _model_with("eps", lambda f: FixedFrameHead(f, formula="ij=ji"))
+    assert rotation_residuals(fixed, structure)["eps"] > 1e-3
