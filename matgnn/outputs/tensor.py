@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from matgnn.elasticity import PAIRS
 from matgnn.outputs.base import Output
 
 COMPONENTS = ("xx", "xy", "xz", "yx", "yy", "yz", "zx", "zy", "zz")
@@ -88,8 +89,8 @@ class TensorOutput(Output):
 
     def baselines(self, train: Tensor, test: Tensor) -> dict[str, float]:
         """Component MAE and relative Frobenius error of two trivial predictors: the training
-        mean tensor, and each test tensor's own isotropic part (``trace/3 I``; the best that a
-        scalar-only model can do)."""
+        mean tensor, and each test tensor's own isotropic part (:func:`isotropic_part`; the
+        best that a scalar-only model can do on these metrics)."""
         mean = train.mean(dim=0, keepdim=True).expand_as(test)
         return {
             **self._errors("train_mean", mean, test),
@@ -149,12 +150,11 @@ class AtomTensorOutput(TensorOutput):
         }
 
 
-_VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 _UPPER = tuple((a, b) for a in range(6) for b in range(a, 6))
 
 
 def _flat(a: int, b: int) -> int:
-    (i, j), (k, m) = _VOIGT_PAIRS[a], _VOIGT_PAIRS[b]
+    (i, j), (k, m) = PAIRS[a], PAIRS[b]
     return ((i * 3 + j) * 3 + k) * 3 + m
 
 
