@@ -113,7 +113,7 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"task.heads names {unknown}, which are not outputs of the task")
     model["heads"] = {o.name: chosen.get(o.name) or o.head_config(template) for o in outputs}
-    needed = [o.irreps for o in outputs if o.irreps]
+    needed = [irreps for irreps in (o.irreps for o in outputs) if irreps]
     backbone = model.get("backbone") or {}
     if needed and backbone.get("irreps_out"):  # equivariant heads: the backbone emits them
         irreps = with_irreps(backbone["irreps_out"], needed)

@@ -3,13 +3,10 @@ checked against the moduli matminer's elastic_tensor_2015 stores for its own ten
 
 from __future__ import annotations
 
-import gzip
-import json
-from importlib import resources
-
 import numpy as np
 import pytest
 
+from matgnn.data.sources.tensors import sample_rows
 from matgnn.elasticity import (
     cartesian_to_voigt,
     rotate,
@@ -22,8 +19,7 @@ from matgnn.testing import random_rotation
 
 @pytest.fixture(scope="module")
 def elastic_sample():
-    with resources.as_file(resources.files("matgnn.resources") / "elastic_sample.json.gz") as p:
-        return json.loads(gzip.decompress(p.read_bytes()))
+    return sample_rows("elastic_sample.json.gz")
 
 
 def isotropic(lam: float, mu: float) -> np.ndarray:

@@ -4,15 +4,11 @@ tensor given in another frame."""
 
 from __future__ import annotations
 
-import gzip
-import json
-from importlib import resources
-
 import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from matgnn.data.sources.tensors import dielectric_sample
+from matgnn.data.sources.tensors import dielectric_sample, sample_rows
 from matgnn.elasticity import voigt_to_cartesian
 from matgnn.tensor_symmetry import cartesian_rotations, symmetry_residual, transformed
 from matgnn.testing import random_rotation
@@ -27,8 +23,7 @@ def dielectric():
 
 @pytest.fixture(scope="module")
 def elastic():
-    with resources.as_file(resources.files("matgnn.resources") / "elastic_sample.json.gz") as p:
-        rows = json.loads(gzip.decompress(p.read_bytes()))
+    rows = sample_rows("elastic_sample.json.gz")
     return [(Structure.from_dict(r["structure"]), np.array(r["elastic_tensor"])) for r in rows]
 
 

@@ -18,6 +18,7 @@ both relative to the prediction's largest component, written to
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -32,11 +33,18 @@ from matgnn.testing import crystal_symmetry_residuals, rotation_residuals
 
 HERE = Path(__file__).parent
 RUNS = {
-    "e3nn_dielectric_electronic": tensors.dielectric,
-    "e3nn_dielectric_total": tensors.dielectric,
-    "e3nn_elastic_tensor": tensors.elastic_tensor,
-    "e3nn_born_charges": tensors.born_charges,
+    "e3nn_dielectric_electronic": "dielectric",
+    "e3nn_dielectric_total": "dielectric",
+    "e3nn_elastic_tensor": "elastic_tensor",
+    "e3nn_born_charges": "born_charges",
 }
+
+
+@functools.cache
+def _structures(loader: str) -> dict:
+    """``{id: structure}`` of a tensor data set, read once for the runs that share it."""
+    records = getattr(tensors, loader)(default_data_dir())
+    return dict(zip(records.ids, records.structures, strict=True))
 
 
 def check(runs: Path, crystals: int) -> pd.DataFrame:
@@ -46,8 +54,7 @@ def check(runs: Path, crystals: int) -> pd.DataFrame:
         if not (run / "checkpoints" / "best.ckpt").is_file():
             continue
         model = load_model(run / "checkpoints" / "best.ckpt")
-        records = source(default_data_dir())
-        by_id = dict(zip(records.ids, records.structures, strict=True))
+        by_id = _structures(source)
         test = json.loads((run / "split.json").read_text())["test"][:crystals]
         for sid in tqdm(test, desc=name):
             structure = by_id[sid]

@@ -37,6 +37,7 @@ e3nn; direct, CGCNN), and ``results/elastic_components.png``: the 21 Voigt compo
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -46,7 +47,9 @@ import pandas as pd
 
 from matgnn.catalog import table_script
 from matgnn.config_dir import default_data_dir
-from matgnn.elasticity import voigt_to_cartesian, vrh_moduli
+from matgnn.data import Records
+from matgnn.data.sources import tensors
+from matgnn.elasticity import cartesian_to_voigt, voigt_to_cartesian, vrh_moduli
 from matgnn.outputs.tensor import COMPONENTS
 from matgnn.training.run_logs import read_logs, training_summary
 
@@ -77,19 +80,22 @@ MATBENCH = {"log10 K_VRH": ("coNGN", 0.0491), "log10 G_VRH": ("ALIGNN", 0.0715)}
 
 
 # --- collect -------------------------------------------------------------------------------
+@functools.cache
+def _records(loader: str) -> Records:
+    """A tensor data set, read (and frame-checked) once for every run that uses it."""
+    return getattr(tensors, loader)(default_data_dir())
+
+
 def _train_mean(run: Path, task: str) -> list:
     """The mean training tensor of ``run`` (its split.json over the task's data set)."""
-    from matgnn.data.sources import tensors
-
     split = json.loads((run / "split.json").read_text())
     train = set(split["train"])
-    data_dir = default_data_dir()
     if task.startswith("dielectric"):
-        records, column = tensors.dielectric(data_dir), RUNS_TARGET[task]
+        records, column = _records("dielectric"), RUNS_TARGET[task]
     elif task == "elastic_tensor":
-        records, column = tensors.elastic_tensor(data_dir), "elastic_tensor"
+        records, column = _records("elastic_tensor"), "elastic_tensor"
     else:
-        records, column = tensors.born_charges(data_dir), "eps"
+        records, column = _records("born_charges"), "eps"
     pairs = zip(records.ids, records.targets[column], strict=True)
     values = [np.asarray(v) for i, v in pairs if i in train]
     return np.mean(values, axis=0).tolist()
@@ -238,8 +244,6 @@ def elastic_rows() -> list[dict]:
     first = next(iter(scalars.values()))
     true_k, true_g = first["K_VRH"].to_numpy(), first["G_VRH"].to_numpy()
     means = json.loads((RESULTS / "train_means.json").read_text())
-    from matgnn.elasticity import cartesian_to_voigt
-
     mean_voigt = cartesian_to_voigt(np.asarray(means[name]))
     predictors = {"e3nn TensorHead": (_voigt(frame, "predicted_"), _budget(name), None)}
     for run, scalar in scalars.items():

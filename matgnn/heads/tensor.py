@@ -53,7 +53,7 @@ class TensorHead(Head):
         self.formula = formula
         self.cartesian = io.CartesianTensor(formula)
         irreps_in = o3.Irreps(features.irreps)
-        missing = missing_irreps(irreps_in, self.cartesian)
+        missing = o3.Irreps([(1, ir) for ir in missing_irreps(irreps_in, str(self.cartesian))])
         if missing:
             raise ValueError(
                 f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
@@ -138,11 +138,6 @@ class TensorHead(Head):
         self.scale.copy_(rms if rms > 0 else torch.ones_like(rms))
 
 
-def missing_irreps(available: o3.Irreps, needed: o3.Irreps) -> str:
-    """The irreps of ``needed`` that ``available`` lacks, as an irreps string (``""``: none)."""
-    return str(o3.Irreps([(1, ir) for ir in missing_irreps_of(available, str(needed))]))
-
-
 def with_irreps(irreps: str, needed: list[str]) -> str:
     """``irreps`` plus each irrep of ``needed`` that it lacks, with the multiplicity of its
     widest ``l > 0`` channel (16 if none): ``"64x0e + 16x2e"`` + ``["2x0e + 2x2e + 4e"]`` ->
@@ -151,13 +146,14 @@ def with_irreps(irreps: str, needed: list[str]) -> str:
     mul = max((m for m, ir in have if ir.l > 0), default=16)
     added: list[o3.Irrep] = []
     for text in needed:
-        added += [ir for ir in missing_irreps_of(have, text) if ir not in added]
+        added += [ir for ir in missing_irreps(have, text) if ir not in added]
     if not added:
         return irreps
     return str((have + o3.Irreps([(mul, ir) for ir in added])).sort().irreps.simplify())
 
 
-def missing_irreps_of(have: o3.Irreps, needed: str) -> list[o3.Irrep]:
+def missing_irreps(have: o3.Irreps, needed: str) -> list[o3.Irrep]:
+    """The distinct irreps of ``needed`` that ``have`` lacks."""
     present = {ir for _, ir in have}
     out: list[o3.Irrep] = []
     for _, ir in o3.Irreps(needed):

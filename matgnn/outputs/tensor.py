@@ -3,6 +3,7 @@ and a 4th-rank elastic tensor per crystal."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -17,6 +18,15 @@ from matgnn.outputs.base import Output
 
 COMPONENTS = ("xx", "xy", "xz", "yx", "yy", "yz", "zx", "zy", "zz")
 _FUNCTIONS = {"mse": F.mse_loss, "mae": F.l1_loss}
+
+
+@functools.cache
+def formula_irreps(formula: str) -> str:
+    """The irreps of an e3nn ``CartesianTensor`` formula (building one reduces the tensor
+    product: 0.2 s for rank 4, so once per formula)."""
+    from e3nn.io import CartesianTensor
+
+    return str(CartesianTensor(formula))
 
 
 def isotropic_part(tensors: Tensor) -> Tensor:
@@ -80,9 +90,7 @@ class TensorOutput(Output):
     @property
     def irreps(self) -> str:
         """The irreps its head needs from the backbone (``model.backbone.irreps_out``)."""
-        from e3nn.io import CartesianTensor
-
-        return str(CartesianTensor(self.formula))
+        return formula_irreps(self.formula)
 
     def fit(self, head: nn.Module, targets: Tensor, compositions: Tensor) -> None:
         head.fit(targets.to(torch.float64))

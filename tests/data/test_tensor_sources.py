@@ -3,10 +3,7 @@ bad tensors (wrong shape, non-finite, per-atom count) reported by id, never trai
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
-from importlib import resources
 
 import numpy as np
 import pytest
@@ -19,16 +16,12 @@ from matgnn.data.sources.tensors import (
     dielectric_sample,
     elastic_sample,
     in_structure_frame,
+    sample_rows,
 )
 from matgnn.elasticity import cartesian_to_voigt
 from matgnn.graphs import GraphConfig
 from matgnn.outputs import ElasticTensorOutput, ScalarOutput, TensorOutput
 from matgnn.testing import random_rotation
-
-
-def _rows(file: str) -> list[dict]:
-    with resources.as_file(resources.files("matgnn.resources") / file) as path:
-        return json.loads(gzip.decompress(path.read_bytes()))
 
 
 def test_elastic_loader_drops_the_tensors_out_of_frame_by_id(caplog):
@@ -56,7 +49,7 @@ def test_crystals_dropped_by_the_loader_are_reported_with_the_rejected(tmp_path)
 
 
 def test_elastic_targets_are_cartesian_with_the_stored_moduli():
-    rows = _rows("elastic_sample.json.gz")
+    rows = sample_rows("elastic_sample.json.gz")
     records = elastic_sample(limit=20, frame_tolerance=None)
     c = np.stack(records.targets["elastic_tensor"])
     assert c.shape == (20, 3, 3, 3, 3)
@@ -99,7 +92,7 @@ def test_bad_tensors_are_rejected_by_id_and_never_trained_on(tmp_path):
     """Wrong shape, a NaN entry (elastic and dielectric): the loader keeps them (no crash in
     its conversions), the data module rejects them by id with the reason, and writes them to
     rejected.csv."""
-    rows = _rows("elastic_sample.json.gz")[:20]
+    rows = sample_rows("elastic_sample.json.gz")[:20]
     rows[1] = {**rows[1], "elastic_tensor": [r[:5] for r in rows[1]["elastic_tensor"]]}  # 6x5
     rows[2] = {**rows[2], "elastic_tensor": [[float("nan")] * 6] * 6}
     records = _elastic_records(rows, "bad_elastic", None, frame_tolerance=0.05)
@@ -119,7 +112,7 @@ def test_bad_tensors_are_rejected_by_id_and_never_trained_on(tmp_path):
     text = (tmp_path / "rejected.csv").read_text()
     assert text.startswith("id,reason") and all(sid in text for sid in bad)
 
-    drows = _rows("dielectric_sample.json.gz")[:10]
+    drows = sample_rows("dielectric_sample.json.gz")[:10]
     drows[3] = {**drows[3], "e_electronic": [[1.0, 0.0], [0.0, 1.0]]}
     records = _dielectric_records(drows, "bad_dielectric", None, frame_tolerance=0.01)
     data = CrystalDataModule(
@@ -132,7 +125,7 @@ def test_bad_tensors_are_rejected_by_id_and_never_trained_on(tmp_path):
 
 
 def test_a_rejected_row_fails_in_words_when_skipping_is_off():
-    rows = _rows("elastic_sample.json.gz")[:5]
+    rows = sample_rows("elastic_sample.json.gz")[:5]
     rows[0] = {**rows[0], "elastic_tensor": [[float("inf")] * 6] * 6}
     records = _elastic_records(rows, "bad_elastic", None, frame_tolerance=None)
     data = CrystalDataModule(

@@ -160,7 +160,8 @@ def _matminer(name: str, data_dir: str | Path | None):
     return load_dataset(name, data_home=home).to_dict("records")
 
 
-def _sample(file: str) -> list[dict]:
+def sample_rows(file: str) -> list[dict]:
+    """The rows of a JSON sample shipped in ``matgnn/resources`` (``*_sample.json.gz``)."""
     path = resources.files("matgnn.resources") / file
     with resources.as_file(path) as local, gzip.open(local, "rt") as handle:
         return json.load(handle)
@@ -189,7 +190,7 @@ def dielectric_sample(
     limit: int | None = None, frame_tolerance: float | None = FRAME_TOLERANCE
 ) -> Records:
     """The first 150 rows of ``dielectric_constant``, shipped in the package."""
-    rows = _sample("dielectric_sample.json.gz")
+    rows = sample_rows("dielectric_sample.json.gz")
     return _dielectric_records(rows, "dielectric_sample", limit, frame_tolerance)
 
 
@@ -244,7 +245,7 @@ def elastic_sample(
     limit: int | None = None, frame_tolerance: float | None = ELASTIC_FRAME_TOLERANCE
 ) -> Records:
     """The first 150 rows of ``elastic_tensor_2015``, shipped in the package."""
-    rows = _sample("elastic_sample.json.gz")
+    rows = sample_rows("elastic_sample.json.gz")
     return _elastic_records(rows, "elastic_sample", limit, frame_tolerance)
 
 
