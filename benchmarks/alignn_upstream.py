@@ -17,7 +17,7 @@ Rows:
   nearest neighbours of each atom, directed, line graph of every bond pair.
 * ``upstream (our default graph)``: the same upstream model fed our default graph (edges, bond
   vectors, line graph), so that the codes are compared on one graph.
-* ``ours (default graph)``: ``configs/model/alignn.yaml`` as ``matgnn.train`` runs it: ties
+* ``ours (default graph)``: ``matgnn/configs/model/alignn.yaml`` as ``matgnn.train`` runs it: ties
   with the 12th neighbour kept, edges made undirected, so more edges and many more angles.
 * ``matgl M3GNet (reference)``: see :func:`matgl_m3gnet`; another model, so only its
   structures/s is comparable (a second reference the issue asked for).
@@ -50,12 +50,11 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch_geometric.data import Batch
 
-from matgnn.config_dir import CONFIG_DIR
+from matgnn.config_dir import compose_option
 from matgnn.graphs import GraphConfig, build_graph
-from matgnn.interfaces import Backbone
+from matgnn.models.interfaces import Backbone
 from matgnn.training.allocator import retain_freed_memory
 
 HERE = Path(__file__).resolve().parent
@@ -133,7 +132,7 @@ def measure(step, parameters, steps: int, bf16: bool) -> tuple[float, float, flo
 
 
 def ours(structures, target, overrides: dict, name: str, steps: int, bf16: bool) -> Row:
-    cfg = OmegaConf.load(CONFIG_DIR / "model" / "alignn.yaml")
+    cfg = compose_option("model", "alignn")
     graph = replace(GraphConfig.preset("alignn"), **overrides)
     cfg.graph = graph.to_config()
     torch.manual_seed(0)

@@ -33,9 +33,9 @@ from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.data.samples import mp_sample_frame
 from matgnn.graphs import GraphBuilder, GraphConfig
 from matgnn.graphs.line_graph import line_graph_edges
-from matgnn.samples import mp_sample_frame
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = CONFIG_DIR / "graph"

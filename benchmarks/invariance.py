@@ -1,6 +1,6 @@
 """Invariance of every model on crystals the tests never saw (``matgnn.testing``).
 
-For each model config (``configs/model/``; untrained, default size, float64) and ``--n`` MP
+For each model config (``matgnn/configs/model/``; untrained, default size, float64) and ``--n`` MP
 crystals of ``<data_dir>/mp36k`` that are not in the shipped sample (at most ``--max-atoms``
 atoms; the shipped sample is used when the shared data is absent), the largest relative change
 of the output under rotation, translation, permutation, another unit cell and the supercells
@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from pymatgen.core import Structure
 
 from matgnn.config_dir import CONFIG_DIR, group_options
-from matgnn.samples import mp_sample_frame
+from matgnn.data.samples import mp_sample_frame
 from matgnn.testing import assert_invariant
 
 PUBLISHED = {

@@ -32,13 +32,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from pymatgen.core import Structure
 from torch_geometric.data import Batch
 
-from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.config_dir import compose_option, group_options
+from matgnn.data.samples import mp_sample_frame
 from matgnn.graphs import GraphConfig, build_graph
-from matgnn.samples import mp_sample_frame
 from matgnn.training.allocator import retain_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -103,7 +102,7 @@ def one_model(name: str, args: argparse.Namespace) -> dict:
         retain_freed_memory()
     structures, target, source = load(args.batch, args.data_dir)
     torch.manual_seed(0)
-    model = instantiate(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"))
+    model = instantiate(compose_option("model", name))
     batch = Batch.from_data_list([build_graph(s, model.graph_config()) for s in structures])
     edges = batch.edge_index.size(1) + getattr(batch, "pot_edge_index", torch.zeros(2, 0)).size(1)
     reset_peak()

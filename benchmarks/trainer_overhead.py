@@ -1,7 +1,7 @@
 """Trainer step time against the pure optimisation step, on the same batch (issue "Training
 speed and memory": the trainer should cost at most 1.3x the model).
 
-For every model of ``configs/model/`` (default size, float32, CPU): one batch of ``--batch``
+For every model of ``matgnn/configs/model/`` (default size, float32, CPU): one batch of ``--batch``
 structures of the embedded task ``mp_sample_eform`` (graphs built as ``matgnn.train`` builds
 them, with their targets), then
 
@@ -35,9 +35,9 @@ from omegaconf import OmegaConf
 from torch_geometric.loader import DataLoader
 
 from matgnn.config_dir import CONFIG_DIR, group_options
-from matgnn.train import model_config
 from matgnn.training import CrystalLitModule
 from matgnn.training.allocator import retain_freed_memory
+from matgnn.training.run import model_config
 
 
 class StepTimer(L.Callback):

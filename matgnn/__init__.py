@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 
 def load_model(path):
     """Rebuild a trained :class:`~matgnn.models.CrystalModel` from a checkpoint file alone
-    (:func:`matgnn.checkpoint.load_model`); ``load_model(p).predict(structures)`` predicts."""
-    from matgnn.checkpoint import load_model as _load
+    (:func:`matgnn.checkpoints.files.load_model`); ``load_model(p).predict(structures)``
+    predicts."""
+    from matgnn.checkpoints.files import load_model as _load
 
     return _load(path)

@@ -1,12 +1,13 @@
 """Where the Hydra config groups live.
 
-``configs/`` at the top of the repository is installed as the package ``matgnn.configs``
-(``pyproject.toml`` maps it), so a wheel carries it and Hydra finds it as
-``pkg://matgnn.configs`` from any working directory, editable install or not.
+The config groups are the package ``matgnn.configs`` (``matgnn/configs/``, found by
+``packages.find`` with its YAML as package data), so a wheel carries them and Hydra finds them
+as ``pkg://matgnn.configs`` from any working directory, editable install or not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -23,14 +24,48 @@ OmegaConf.register_new_resolver(
 )
 
 
-def group_options(group: str) -> list[str]:
+def group_options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
     """Names of the options of a config group, e.g. ``group_options("model")``: tests,
-    benchmarks and the README tables discover models and tasks from here."""
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+    benchmarks and the README tables discover models and tasks from here (``config_dir``: a
+    config folder of your own, a copy of this one with your additions)."""
+    return sorted(p.stem for p in (Path(config_dir) / group).glob("*.yaml"))
+
+
+def compose_option(
+    group: str, name: str, overrides: Sequence[str] = (), config_dir: str | Path = CONFIG_DIR
+):
+    """The composed config node of one option of a group, its defaults applied (a model config
+    takes its graph preset): ``instantiate(compose_option("model", "alignn"))`` is the model."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        return compose(overrides=[f"+{group}={name}", *overrides])[group]
+
+
+def header(group: str, name: str, config_dir: str | Path = CONFIG_DIR) -> str:
+    """The leading comment block of ``<config_dir>/<group>/<name>.yaml`` as one paragraph: a
+    model's or task's own description (README tables, a Matbench submission's text)."""
+    lines = []
+    for line in (Path(config_dir) / group / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(x for x in lines if x)
+
+
+def graph_preset_of(model: str, config_dir: str | Path = CONFIG_DIR) -> str | None:
+    """The graph preset a model config composes (``- /graph@graph: <name>`` in its defaults)."""
+    defaults = OmegaConf.load(Path(config_dir) / "model" / f"{model}.yaml").get("defaults") or []
+    for entry in defaults:
+        if OmegaConf.is_dict(entry) or isinstance(entry, dict):
+            for key, value in dict(entry).items():
+                if str(key).startswith("/graph@"):
+                    return str(value)
+    return None
 
 
 def option_path(group: str, name: str) -> Path:
-    """``configs/<group>/<name>.yaml``; a clear error names the known options."""
+    """``matgnn/configs/<group>/<name>.yaml``; a clear error names the known options."""
     path = CONFIG_DIR / group / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown {group} config {name!r}; known: {group_options(group)}")
@@ -38,6 +73,6 @@ def option_path(group: str, name: str) -> Path:
 
 
 def default_data_dir() -> Path:
-    """``paths.data_dir`` as ``configs/paths/default.yaml`` resolves it outside a Hydra run
+    """``paths.data_dir`` as ``matgnn/configs/paths/default.yaml`` resolves it outside a Hydra run
     (``$MATGNN_DATA_DIR``, else ``../shared/data``): for scripts that read data sets directly."""
     return Path(OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml").data_dir)

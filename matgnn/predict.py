@@ -1,7 +1,8 @@
 """Predict with a trained checkpoint:
 ``python -m matgnn.predict ckpt=<path> input=<file or folder> [output=<csv>] [batch_size=64]
 [uncertainty=true|false]`` (or the console script ``matgnn-predict``). ``ckpt`` may also name a
-pretrained model (``matgnn.pretrained.list_pretrained()``), e.g. ``ckpt=cgcnn_mp2018_eform``.
+pretrained model (``matgnn.checkpoints.pretrained.list_pretrained()``), e.g.
+``ckpt=cgcnn_mp2018_eform``.
 
 Reads CIF, POSCAR/CONTCAR, extxyz (anything pymatgen or ASE reads); no id_prop.csv needed.
 Every readable, valid structure gets a row with every output of the model, in the columns of
@@ -22,10 +23,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from matgnn.checkpoint import read_checkpoint
-from matgnn.inference import predict
-from matgnn.pretrained import resolve_checkpoint
-from matgnn.uncertainty.model import UncertainModel, model_for_prediction
+from matgnn.checkpoints.files import read_checkpoint
+from matgnn.checkpoints.pretrained import resolve_checkpoint
+from matgnn.models.inference import predict
+from matgnn.uncertainty.model import model_for_prediction
 
 ARGUMENTS = ("ckpt", "input", "output", "batch_size", "uncertainty")
 
@@ -68,12 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = structure_files(source)
     batch_size = int(args.get("batch_size", 64))
     output = Path(args.get("output", "predictions.csv"))
-    if isinstance(model, UncertainModel):
-        result = model.predict(files, [f.name for f in files], batch_size)
-        written = result.to_csv(output)
-    else:
-        result = predict(model, files, [f.name for f in files], batch_size)
-        written = result.to_csv(output)
+    result = predict(model, files, [f.name for f in files], batch_size, progress=True)
+    written = result.to_csv(output)
     print(
         f"predicted {len(result.names)} of {len(files)} files -> "
         + ", ".join(str(p) for p in written)

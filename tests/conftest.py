@@ -8,7 +8,7 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
-from matgnn.samples import mp_sample_structures
+from matgnn.data.samples import mp_sample_structures
 
 
 def random_structure(

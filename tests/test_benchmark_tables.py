@@ -39,7 +39,7 @@ BLOCKS = {
 
 @pytest.mark.parametrize("name", sorted(BLOCKS))
 def test_readme_block_is_the_scripts_table_of_the_committed_results(name):
-    from matgnn.catalog import replace_block
+    from benchmarks.catalog import replace_block
 
     readme = REPO / "README.md"
     text = readme.read_text()

@@ -1,19 +1,22 @@
-"""matgnn.elasticity: Voigt <-> Cartesian with the Voigt factors, rotation, and VRH moduli
-checked against the moduli matminer's elastic_tensor_2015 stores for its own tensors."""
+"""matgnn.analysis.elasticity: Voigt <-> Cartesian with the Voigt factors, rotation, and VRH moduli
+checked against the moduli matminer's elastic_tensor_2015 stores for its own tensors, and the
+vectorised conversions and moduli against pymatgen's ElasticTensor / ComplianceTensor."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from pymatgen.core.elasticity import ComplianceTensor, ElasticTensor
+from pymatgen.core.tensors import Tensor
 
-from matgnn.data.sources.tensors import sample_rows
-from matgnn.elasticity import (
+from matgnn.analysis.elasticity import (
     cartesian_to_voigt,
     rotate,
     symmetry_error,
     voigt_to_cartesian,
     vrh_moduli,
 )
+from matgnn.data.sources.tensors import sample_rows
 from matgnn.testing import random_rotation
 
 
@@ -89,6 +92,44 @@ def test_moduli_match_the_ones_matminer_stores(elastic_sample):
         stored = np.array([row[column] for row in elastic_sample])
         np.testing.assert_allclose(ours[ours_key], stored, atol=0.02, err_msg=column)
     assert symmetry_error(c).max() < 1e-6
+
+
+def test_conversions_match_pymatgen_on_real_tensors(elastic_sample):
+    """The 150 shipped de Jong et al. stiffness tensors and their compliances, batched here, one
+    at a time through pymatgen (``ComplianceTensor`` carries the factors 2 and 4)."""
+    c = np.array([row["elastic_tensor"] for row in elastic_sample])
+    s = np.linalg.inv(c)
+    stiffness, compliance = voigt_to_cartesian(c), voigt_to_cartesian(s, "compliance")
+    for i in range(len(c)):
+        theirs = ElasticTensor.from_voigt(c[i])
+        np.testing.assert_array_equal(stiffness[i], theirs)
+        np.testing.assert_array_equal(compliance[i], ComplianceTensor.from_voigt(s[i]))
+        np.testing.assert_allclose(compliance[i], theirs.compliance_tensor, rtol=1e-12)
+        np.testing.assert_array_equal(cartesian_to_voigt(stiffness[i]), theirs.voigt)
+        np.testing.assert_allclose(
+            cartesian_to_voigt(compliance[i], "compliance"), ComplianceTensor(compliance[i]).voigt
+        )
+
+
+def test_moduli_match_pymatgen_on_real_tensors(elastic_sample):
+    c = np.array([row["elastic_tensor"] for row in elastic_sample])
+    ours = vrh_moduli(c)
+    properties = {"K_V": "k_voigt", "K_R": "k_reuss", "K_VRH": "k_vrh",
+                  "G_V": "g_voigt", "G_R": "g_reuss", "G_VRH": "g_vrh"}  # fmt: skip
+    tensors = [ElasticTensor.from_voigt(v) for v in c]
+    for key, name in properties.items():
+        theirs = np.array([getattr(t, name) for t in tensors])
+        np.testing.assert_allclose(ours[key], theirs, rtol=1e-12, atol=1e-9, err_msg=key)
+
+
+def test_rotate_is_pymatgens_and_takes_a_batch(elastic_sample):
+    c = voigt_to_cartesian(np.array([row["elastic_tensor"] for row in elastic_sample[:6]]))
+    r = random_rotation(5)
+    batch = rotate(c.reshape(2, 3, 3, 3, 3, 3), r).reshape(c.shape)
+    for one, turned in zip(c, batch, strict=True):
+        np.testing.assert_allclose(turned, Tensor(one).rotate(r), rtol=1e-12, atol=1e-9)
+    with pytest.raises(ValueError, match="3x3x3x3"):
+        rotate(np.zeros((3, 3)), r)
 
 
 def test_shapes_are_checked():

@@ -14,24 +14,27 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_every_package_folder_is_listed_in_pyproject():
-    listed = set(
-        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    )
-    found = {
+def test_every_package_folder_is_found_by_pyproject():
+    """No hand-kept package list: ``packages.find`` takes every folder with an __init__.py."""
+    from setuptools import find_packages
+
+    settings = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert set(settings["packages"]) == {"find"}  # not a list kept by hand
+    found = set(find_packages(str(REPO), **settings["packages"]["find"]))
+    folders = {
         ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "matgnn").rglob("__init__.py")
     }
-    assert found | {"matgnn.configs"} == listed
+    assert folders == found and "matgnn.configs" in found
 
 
 def test_readme_tables_are_generated_from_the_configs():
-    """The model and task tables of README.md are those of ``python -m matgnn.catalog``: a new
+    """The model and task tables of README.md are those of ``python benchmarks/catalog.py``: a new
     model or task appears by regenerating, never by hand-editing a list."""
-    from matgnn.catalog import rendered
+    from benchmarks.catalog import rendered
 
     readme = REPO / "README.md"
     assert rendered(readme) == readme.read_text(), (
-        "README tables are stale: run python -m matgnn.catalog --update README.md"
+        "README tables are stale: run python benchmarks/catalog.py --update README.md"
     )
 
 
@@ -62,7 +65,7 @@ print(matplotlib.get_backend())
 @pytest.mark.slow
 def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
     """Build the wheel, install it (not editable) into a folder of its own, and run the console
-    scripts from an empty directory: no checkout, no configs/ on disk."""
+    scripts from an empty directory: no checkout, no matgnn/configs/ on disk."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
          "-w", str(tmp_path / "dist"), str(REPO)],
@@ -91,7 +94,8 @@ def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
     pretrained = call(
         sys.executable,
         "-c",
-        "from matgnn.pretrained import list_pretrained, load_pretrained, pretrained_file;"
+        "from matgnn.checkpoints.pretrained import list_pretrained, load_pretrained, "
+        "pretrained_file;"
         "names = [r['name'] for r in list_pretrained()]; [load_pretrained(n) for n in names];"
         "print(names, pretrained_file(names[0]))",
     )

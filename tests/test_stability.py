@@ -1,5 +1,5 @@
-"""matgnn.stability: formation energies moved onto the MP scale and energies above the hull,
-against a brute-force hull (linear programming over every competing phase)."""
+"""matgnn.analysis.stability: formation energies moved onto the MP scale and energies above the
+hull, against a brute-force hull (linear programming over every competing phase)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from pymatgen.core import Composition, Structure
 from scipy.optimize import linprog
 
-from matgnn.stability import (
+from matgnn.analysis.stability import (
     HullEvaluator,
     classification,
     formation_energy_from_elements,

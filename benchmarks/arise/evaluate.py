@@ -29,6 +29,7 @@ import argparse
 import csv
 import gzip
 import json
+import sys
 import time
 import warnings
 from collections import defaultdict
@@ -46,6 +47,8 @@ from matgnn.data.sources.aflow_prototypes import (
 )
 from matgnn.graphs import build_graph
 from matgnn.uncertainty import load_uncertain_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 
 #: (displacement fraction of the NN distance, vacancy fraction); ARISE's grid, shortened
 LEVELS = (
@@ -276,7 +279,7 @@ def main() -> None:
     if args.checkpoint is not None:
         evaluate(args.checkpoint, args.out, args.draws, args.passes, args.limit)
     if args.update:
-        from matgnn.catalog import write_block
+        from catalog import write_block
 
         write_block(args.update, "arise", markdown_table(read_levels(args.out / "levels.csv")))
 

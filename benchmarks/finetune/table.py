@@ -18,11 +18,14 @@ import csv
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from matgnn.training.run_logs import training_summary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 
 RESULTS = Path(__file__).parent / "results"
 CURVE = RESULTS / "learning_curve.csv"
@@ -155,7 +158,7 @@ def plot() -> None:
 
 
 def main() -> None:
-    from matgnn.catalog import table_script
+    from catalog import table_script
 
     table_script(__doc__.split("\n\n")[0], "finetune-curve", collect, table, after=plot)
 

@@ -14,8 +14,8 @@ with Mat2Spec's definitions (Kong et al., Nat. Commun. 13, 949 (2022), Table 1, 
   bin, and R2 (sklearn ``r2_score`` over the ``[crystals, 51]`` arrays: the mean over bins);
 * Wasserstein distance (cm^-1) between the unit-area DOS;
 * average phonon frequency (cm^-1) and harmonic C_V at 300 K of the predicted DOS against
-  those of the DFT DOS (:mod:`matgnn.phonons`): MAE, C_V in J/(mol K) per mole of atoms and per
-  mole of unit cells (x atoms per cell, ``results/chen2021/num_atoms.csv`` written by
+  those of the DFT DOS (:mod:`matgnn.analysis.phonons`): MAE, C_V in J/(mol K) per mole of atoms
+  and per mole of unit cells (x atoms per cell, ``results/chen2021/num_atoms.csv`` written by
   ``--collect`` from the data set). Mat2Spec's C_V errors are on the scale of the per-cell
   value (their MAE 3.58 J/(mol K) is ~14% of a per-atom C_V but ~2% of a per-cell one); the
   paper does not say which it is, so both are reported.
@@ -31,19 +31,22 @@ The CGCNN run's best checkpoint is kept as ``results/chen2021/checkpoints/cgcnn.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score
 
-from matgnn.catalog import table_script
-from matgnn.checkpoint import slim_checkpoint
+from matgnn.analysis.phonons import average_frequency, heat_capacity, wasserstein_distance
+from matgnn.analysis.plots import learning_curves_plot
+from matgnn.checkpoints.files import slim_checkpoint
 from matgnn.config_dir import default_data_dir
 from matgnn.data.sources.phonon import FREQUENCIES_CM, chen2021_phonon_dos
-from matgnn.phonons import average_frequency, heat_capacity, wasserstein_distance
-from matgnn.plots import learning_curves_plot
 from matgnn.training.run_logs import read_logs, training_summary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
+from catalog import table_script
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "chen2021"

@@ -31,9 +31,9 @@ import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from matgnn.checkpoint import load_model, read_checkpoint, slim_checkpoint
+from matgnn.checkpoints.files import load_model, read_checkpoint, slim_checkpoint
+from matgnn.checkpoints.pretrained import CARD, PACKAGE_DIR
 from matgnn.graphs.cache import file_sha256
-from matgnn.pretrained import CARD, PACKAGE_DIR
 from matgnn.training.run_logs import training_summary
 
 

@@ -18,14 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score, roc_auc_score
 
-from matgnn.plots import parity_plot
+from matgnn.analysis.plots import parity_plot
 from matgnn.training.run_logs import training_summary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -95,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     text = table(evaluate())
     print(text)
-    from matgnn.catalog import write_block
+    from catalog import write_block
 
     write_block(args.update, "ehull", text)
 

@@ -18,12 +18,14 @@ species or site assignment differ from Ye et al.'s. Written to
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from matgnn.catalog import table_script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
+from catalog import table_script
 
 HERE = Path(__file__).parent
 MODEL = HERE / "garnetdnn_perovskite_unmix_model.json"

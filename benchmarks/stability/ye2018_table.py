@@ -19,8 +19,8 @@ then evaluates them (needs ``<data dir>/ye2018`` and ``<data dir>/mp36k``, the d
   cannot describe Sn2+, which has no tabulated ionic radius, so its test sets lack those; the
   seeded split is otherwise the same for every model);
 * E_hull of each test crystal from the DFT and from the predicted energy, on the same hull
-  (:mod:`matgnn.stability`: the garnetdnn binary oxides and every mp36k phase of the chemical
-  system); accuracy, precision and recall of "stable" at E_hull <= 0 and <= 25 meV/atom, on
+  (:mod:`matgnn.analysis.stability`: the garnetdnn binary oxides and every mp36k phase of the
+  chemical system); accuracy, precision and recall of "stable" at E_hull <= 0 and <= 25 meV/atom, on
   the test crystals whose binary oxides all have an MP formation energy in the snapshot.
 
 Without ``--collect`` the table is made from the stored ``metrics.csv`` and ``runs.csv``.
@@ -30,23 +30,26 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Species
 
-from matgnn.catalog import table_script
-from matgnn.checkpoint import slim_checkpoint
-from matgnn.config_dir import default_data_dir
-from matgnn.stability import (
+from matgnn.analysis.stability import (
     HullEvaluator,
     classification,
     formation_energy_from_elements,
     mp_formation_energies,
     oxide_references,
 )
+from matgnn.checkpoints.files import slim_checkpoint
+from matgnn.config_dir import default_data_dir
 from matgnn.training.run_logs import training_summary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
+from catalog import table_script
 
 RESULTS = Path(__file__).parent / "results" / "ye2018"
 PREDICTIONS = RESULTS / "predictions"

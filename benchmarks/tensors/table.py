@@ -21,8 +21,8 @@ Metrics, on the test crystals (one seed, split seed 0):
   so the same in every frame);
 * derived scalars from the predicted tensor: the mean dielectric constant ``trace / 3`` and
   the refractive index ``n = sqrt(trace / 3)`` of the electronic tensor; the Voigt-Reuss-Hill
-  ``K_VRH`` and ``G_VRH`` (:func:`matgnn.elasticity.vrh_moduli`) against the data set's stored
-  moduli, also as MAE of ``log10`` (Matbench's ``log_kvrh`` / ``log_gvrh`` metric), on the
+  ``K_VRH`` and ``G_VRH`` (:func:`matgnn.analysis.elasticity.vrh_moduli`) against the data set's
+  stored moduli, also as MAE of ``log10`` (Matbench's ``log_kvrh`` / ``log_gvrh`` metric), on the
   crystals with positive moduli.
 
 Predictors: the e3nn TensorHead; the scalar model as an isotropic tensor (``eps I`` from its
@@ -40,18 +40,21 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from matgnn.catalog import table_script
+from matgnn.analysis.elasticity import cartesian_to_voigt, voigt_to_cartesian, vrh_moduli
 from matgnn.config_dir import default_data_dir
 from matgnn.data import Records
 from matgnn.data.sources import tensors
-from matgnn.elasticity import cartesian_to_voigt, voigt_to_cartesian, vrh_moduli
 from matgnn.outputs.tensor import COMPONENTS
 from matgnn.training.run_logs import read_logs, training_summary
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
+from catalog import table_script
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 
 RESULTS = Path(__file__).parent / "results"
 ESTIMATORS = ("ensemble", "mc_dropout", "mean_variance", "mean_variance_beta")
@@ -67,7 +70,7 @@ def table() -> str:
 
 
 def main() -> None:
-    from matgnn.catalog import table_script
+    from catalog import table_script
 
     table_script(__doc__.split("\n\n")[0], "uncertainty-phonons", collect, table)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from matgnn.data.samples import mp_sample_structures
 from matgnn.graphs import GraphConfig, build_graphs
-from matgnn.samples import mp_sample_structures
 
 
 def load_config(name: str) -> GraphConfig:
@@ -41,7 +41,9 @@ def collect(inputs: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("inputs", nargs="*", help="structure files or folders (default: sample)")
-    parser.add_argument("--graph", default="alignn", help="configs/graph/<name>.yaml or a path")
+    parser.add_argument(
+        "--graph", default="alignn", help="matgnn/configs/graph/<name>.yaml or a path"
+    )
     parser.add_argument("--cache-dir", default=None, help="on-disk graph cache directory")
     parser.add_argument("--limit", type=int, default=None, help="use the first N sample rows")
     args = parser.parse_args(argv)

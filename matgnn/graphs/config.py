@@ -1,4 +1,4 @@
-"""Graph configuration: one plain dataclass whose fields mirror ``configs/graph/*.yaml``."""
+"""Graph configuration: one plain dataclass whose fields mirror ``matgnn/configs/graph/*.yaml``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from matgnn.checkpoints.registry import register
+
 POTENTIAL_NAMES = ("coulomb", "london", "pauli")
 MODES = ("radius", "knn")
 CELLS = ("as_given", "primitive")
@@ -16,6 +18,7 @@ CELLS = ("as_given", "primitive")
 _FINGERPRINTED: dict[str, GraphConfig] = {}
 
 
+@register("graph_config")
 @dataclass(frozen=True)
 class GraphConfig:
     """How a crystal becomes a graph.
@@ -145,7 +148,9 @@ class GraphConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> GraphConfig:
         """Build from a mapping (a Hydra ``DictConfig`` works); unknown keys are an error."""
         names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in dict(values).items() if k != "_target_"}
+        values = {
+            k: v for k, v in dict(values).items() if k not in ("_target_", "@class", "@version")
+        }
         unknown = sorted(set(values) - names)
         if unknown:
             raise ValueError(f"unknown GraphConfig fields {unknown}; known: {sorted(names)}")
@@ -156,7 +161,7 @@ class GraphConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> GraphConfig:
-        """The option ``configs/graph/<name>.yaml`` with ``overrides`` applied.
+        """The option ``matgnn/configs/graph/<name>.yaml`` with ``overrides`` applied.
 
         Model configs point at a preset (``_target_: matgnn.graphs.GraphConfig.preset``) so that
         each graph setting is written once, in the graph config group.
@@ -169,9 +174,11 @@ class GraphConfig:
         return cls.from_dict({**values, **overrides})
 
     def to_config(self) -> dict[str, Any]:
-        """Hydra config of exactly this graph, as data (``_target_`` + every field): what a
+        """Exactly this graph, as registry data (``@class: graph_config`` + every field): what a
         checkpoint stores, so that editing a preset never changes a trained model's graph."""
-        return {"_target_": f"{type(self).__module__}.{type(self).__qualname__}", **self.to_dict()}
+        from matgnn.checkpoints.safe_config import object_node
+
+        return object_node(type(self), **self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

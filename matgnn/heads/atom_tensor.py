@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from matgnn.checkpoints.registry import register
 from matgnn.heads.tensor import TensorHead
-from matgnn.interfaces import FeatureSpec, NodeFeatures
+from matgnn.models.interfaces import FeatureSpec, NodeFeatures
 from matgnn.nn.pooling import pool
 
 
+@register("atom_tensor_head")
 class AtomTensorHead(TensorHead):
     """Map each atom's equivariant features linearly to the irreps of a Cartesian tensor and
     return one 3x3 matrix per atom (no pooling).

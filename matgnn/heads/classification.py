@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.mlp import mlp
 from matgnn.nn.pooling import pool
 
 
+@register("classification_head")
 class ClassificationHead(Head):
     """Mean-pool, then an MLP to ``num_classes`` logits (unnormalised; pair with
     ``cross_entropy``; ``softmax`` gives probabilities).

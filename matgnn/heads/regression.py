@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from matgnn.checkpoints.registry import register
 from matgnn.heads.normalizer import TargetNormalizer
-from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.models.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.mlp import activation as make_activation
 from matgnn.nn.mlp import mlp
 from matgnn.nn.pooling import pool
@@ -18,6 +19,7 @@ from matgnn.nn.pooling import pool
 MIN_VARIANCE = 1e-6
 
 
+@register("regression_head")
 class RegressionHead(Head):
     """Pool, then an MLP, then de-normalise: one or ``num_targets`` real values per crystal.
 

@@ -6,10 +6,12 @@ import torch
 from e3nn import io, o3
 from torch import Tensor
 
-from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.pooling import pool
 
 
+@register("tensor_head")
 class TensorHead(Head):
     """Mean-pool the equivariant features, map them linearly to the irreps of a Cartesian
     tensor, and return the tensor in the structure's Cartesian frame.

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from matgnn.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import FeatureSpec, Head, NodeFeatures
 from matgnn.nn.mlp import activation as make_activation
 from matgnn.nn.mlp import mlp
 from matgnn.nn.pooling import pool
@@ -14,6 +15,7 @@ from matgnn.nn.pooling import pool
 NORMALIZATIONS = ("max", "sum", "none")
 
 
+@register("vector_head")
 class VectorHead(Head):
     """Per-atom MLP to ``num_bins`` values -> non-negative activation -> mean pool -> optional
     per-crystal normalisation.

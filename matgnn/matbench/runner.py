@@ -34,7 +34,7 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from matgnn.config_dir import CONFIG_PATH, group_options
+from matgnn.config_dir import CONFIG_PATH, group_options, header, option_path
 from matgnn.data.sources.matbench import frames_kept
 from matgnn.matbench.data import MatbenchData, MatbenchError, check_folds, task_metadata
 from matgnn.matbench.submission import (
@@ -131,8 +131,7 @@ def predict_fold(model, data: MatbenchData, fold: int, unpredictable: str = "err
     std of those targets; those ids and reasons are returned (and recorded in the fold's
     params) so that no fallback is silent.
     """
-    from matgnn.inference import predict
-    from matgnn.uncertainty import UncertainModel
+    from matgnn.models.inference import predict
 
     rows = data.fold_rows(fold)
     if data.complete:
@@ -142,16 +141,12 @@ def predict_fold(model, data: MatbenchData, fold: int, unpredictable: str = "err
         ids, structures = rows.test, data.inputs(rows.test)
     output = model.outputs[0]
     classification = data.metadata.task_type == "classification"
+    predictions = predict(model, structures, ids)
+    values = predictions.values[output.name]  # the value, or the (mean) probabilities
     std_by_id = None
-    if isinstance(model, UncertainModel):
-        predictions = model.predict(structures, ids)
-        summary = predictions[output.name]
-        values = summary["probability" if classification else "mean"]
-        if not classification:
-            std_by_id = dict(zip(predictions.names, summary["std"].reshape(-1), strict=True))
-    else:
-        predictions = predict(model, structures, ids)
-        values = predictions[output.name]
+    if predictions.summaries is not None and not classification:  # an estimator's std
+        std = predictions.summaries[output.name]["std"].reshape(-1)
+        std_by_id = dict(zip(predictions.names, std, strict=True))
     rejected = dict(predictions.rejected)
     if rejected and unpredictable != "train_mean":
         first = next(iter(rejected.items()))
@@ -207,7 +202,7 @@ def fold_params(
 
 def learning_curves(task_dir: Path) -> Path | None:
     """``learning_curves.png``: the validation MAE of every fold against the epoch."""
-    from matgnn.plots import learning_curves_plot
+    from matgnn.analysis.plots import learning_curves_plot
 
     curves, metric = {}, "val_loss"
     for fold_dir in sorted(task_dir.glob("fold_*")):
@@ -224,7 +219,7 @@ def learning_curves(task_dir: Path) -> Path | None:
 
 def run_matbench(cfg: DictConfig) -> SubmissionFolder:
     """Run the requested folds (see module docstring); returns the submission folder."""
-    from matgnn.checkpoint import read_checkpoint, slim_checkpoint
+    from matgnn.checkpoints.files import read_checkpoint, slim_checkpoint
     from matgnn.train import run as train_run
     from matgnn.uncertainty.model import has_uncertainty, model_for_prediction
 
@@ -332,9 +327,14 @@ def start_task_folder(cfg: DictConfig, task_dir: Path) -> logging.Handler:
 
 def _recipe(cfg: DictConfig) -> dict[str, Any]:
     """The parts of a config that make a fold's model: mixing two recipes in one task of a
-    submission is refused."""
+    submission is refused. Plain data only: a stored ``config.yaml`` is compared, never
+    imported from or instantiated."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     recipe = {k: plain.get(k) for k in ("model", "optimizer", "scheduler", "seed")}
+    # the graph as every field, however the config named it (a preset reference before graph
+    # presets were Hydra defaults, the fields since)
+    if isinstance(recipe["model"], dict) and isinstance(recipe["model"].get("graph"), dict):
+        recipe["model"] = {**recipe["model"], "graph": _graph_fields(recipe["model"]["graph"])}
     # folds recorded before uncertainty existed had none
     recipe["uncertainty"] = plain.get("uncertainty") or {"estimator": None}
     recipe["max_epochs"] = plain.get("trainer", {}).get("max_epochs")
@@ -348,6 +348,44 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     return recipe
 
 
+#: the Hydra target of a graph preset reference in configs written before issue 31
+PRESET_TARGET = "matgnn.graphs.GraphConfig.preset"
+
+
+def _graph_fields(graph: dict[str, Any]) -> dict[str, Any]:
+    """A model config's graph node as its fields: a preset reference (``_target_:
+    matgnn.graphs.GraphConfig.preset, name: <preset>``) is replaced by that preset's yaml with
+    the reference's overrides; the name must be one of ``matgnn/configs/graph/`` (read as
+    data, nothing is imported)."""
+    if graph.get("_target_") != PRESET_TARGET:
+        return graph
+    name = graph.get("name")
+    if name not in group_options("graph"):
+        raise MatbenchError(f"a stored config names an unknown graph preset {name!r}")
+    preset = OmegaConf.to_container(OmegaConf.load(option_path("graph", str(name))))
+    overrides = {k: v for k, v in graph.items() if k not in ("_target_", "name")}
+    return {**preset, **overrides}
+
+
+def submission_text(cfg: DictConfig) -> dict[str, str]:
+    """``algorithm``, ``algorithm_long`` and ``bibtex_refs`` of info.json: the model's
+    ``matgnn/configs/submission/<model>.yaml`` where there is one, else its name and the
+    description at the top of its model config (a new model needs no file of its own here)."""
+    given = cfg.get("submission")
+    if given:
+        return {
+            "algorithm": str(given.algorithm),
+            "algorithm_long": " ".join(str(given.algorithm_long).split()),
+            "bibtex_refs": " ".join(str(given.get("bibtex_refs") or "").split()),
+        }
+    model = str(HydraConfig.get().runtime.choices.get("model"))
+    return {
+        "algorithm": f"matgnn {model}",
+        "algorithm_long": header("model", model),
+        "bibtex_refs": "",
+    }
+
+
 def info(cfg: DictConfig) -> dict[str, Any]:
     """info.json of the submission (the leaderboard's fields); ``notes`` joins the notes of
     every task run into this folder (``<task>: <notes>``)."""
@@ -356,11 +394,10 @@ def info(cfg: DictConfig) -> dict[str, Any]:
         task_notes = OmegaConf.load(saved).get("notes")
         if task_notes:
             notes.append(f"{saved.parent.name}: {task_notes}")
+    text = submission_text(cfg)
     return {
         "authors": cfg.authors,
-        "algorithm": cfg.submission.algorithm,
-        "algorithm_long": " ".join(str(cfg.submission.algorithm_long).split()),
-        "bibtex_refs": " ".join(str(cfg.submission.bibtex_refs).split()),
+        **text,
         "notes": "; ".join(notes) or None,
         "requirements": {"python": requirements(REQUIREMENTS)},
     }
@@ -369,7 +406,7 @@ def info(cfg: DictConfig) -> dict[str, Any]:
 def user_metadata(cfg: DictConfig, task: str) -> dict[str, Any]:
     """``MatbenchBenchmark.add_metadata``: what produced the recorded folds."""
     return {
-        "algorithm": str(cfg.submission.algorithm),
+        "algorithm": submission_text(cfg)["algorithm"],
         "model": str(HydraConfig.get().runtime.choices.get("model")),
         "command": shlex.join(["python", "-m", "matgnn.matbench", *sys.argv[1:]]),
         "requirements": requirements(REQUIREMENTS),

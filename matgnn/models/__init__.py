@@ -1,10 +1,10 @@
 """Models: backbones behind one interface (:class:`CrystalModel`)."""
 
-from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, Head, NodeFeatures
 from matgnn.models.alignn import ALIGNN
 from matgnn.models.base import CrystalModel
 from matgnn.models.cgcnn import CGCNN
 from matgnn.models.equivariant import EquivariantNetwork
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, Head, NodeFeatures
 from matgnn.models.matformer import Matformer
 from matgnn.models.potnet import PotNet
 from matgnn.models.site_descriptor_net import SiteDescriptorNetwork

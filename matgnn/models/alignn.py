@@ -5,14 +5,16 @@ from __future__ import annotations
 from torch import nn
 from torch_geometric.data import Data
 
+from matgnn.checkpoints.registry import register
 from matgnn.graphs.geometry import bond_cosines
-from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import atom_input
 from matgnn.nn.layers import ALIGNNConv, EdgeGatedGraphConv
 from matgnn.nn.mlp import mlp
 from matgnn.nn.radial import GaussianBasis
 
 
+@register("alignn")
 class ALIGNN(Backbone):
     """Embeddings -> ``alignn_layers`` x :class:`ALIGNNConv` -> ``gcn_layers`` x
     :class:`EdgeGatedGraphConv`.

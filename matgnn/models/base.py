@@ -12,14 +12,11 @@ from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
+from matgnn.checkpoints.registry import register
 from matgnn.graphs.config import GraphConfig
-from matgnn.inference import Predictions, predict
-from matgnn.interfaces import Backbone, Head, HeadFactory
+from matgnn.models.inference import Predictions, predict
+from matgnn.models.interfaces import Backbone, Head, HeadFactory
 from matgnn.outputs import Output, ScalarOutput
-
-#: the head a model config defines for a bare ``instantiate(configs/model/<name>.yaml)``; the
-#: trainer uses it as the template of every scalar output's head.
-DEFAULT_HEAD = "y"
 
 
 def _as_output(item: Any) -> Output:
@@ -32,6 +29,7 @@ def _as_output(item: Any) -> Output:
     return item
 
 
+@register("crystal_model")
 class CrystalModel(nn.Module):
     """A backbone, its graph config and one head per output, behind one interface.
 
@@ -42,7 +40,7 @@ class CrystalModel(nn.Module):
     Args:
         graph: the graph the backbone consumes; checked against ``backbone.requirements`` here.
             Every batch must carry this config's fingerprint (:meth:`check_batch`).
-        backbone: a :class:`~matgnn.interfaces.Backbone`.
+        backbone: a :class:`~matgnn.models.interfaces.Backbone`.
         heads: ``{output name: Head or factory}``.
         outputs: the declared outputs (:mod:`matgnn.outputs`), one per head, in reporting
             order; ``None`` declares a :class:`~matgnn.outputs.ScalarOutput` per head.
@@ -126,9 +124,19 @@ class CrystalModel(nn.Module):
         )
 
     def predict(self, structures, names=None, batch_size: int = 64) -> Predictions:
-        """Every output for each valid input; invalid inputs are reported, not raised
-        (:func:`matgnn.inference.predict`)."""
+        """Every output for each valid input, in eval mode; invalid inputs are reported, not
+        raised (:func:`matgnn.models.inference.predict`)."""
+        self.eval()
         return predict(self, structures, names, batch_size)
+
+    @torch.no_grad()
+    def draws(self, batch: Data | Batch) -> dict[str, Tensor]:
+        """One draw of every output as reported (probabilities for a classifier):
+        ``{output: [1, rows, ...]}``, float64 on the CPU (the predictor protocol of
+        :mod:`matgnn.models.inference`; an estimator gives several)."""
+        device = next(self.parameters()).device
+        out = self(batch.to(device))
+        return {o.name: o.present(out[o.name]).double().cpu()[None] for o in self.outputs}
 
     def forward(self, batch: Data | Batch) -> dict[str, Tensor]:
         self.check_batch(batch)

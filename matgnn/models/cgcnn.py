@@ -5,12 +5,14 @@ from __future__ import annotations
 from torch import nn
 from torch_geometric.data import Data
 
-from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import atom_input
 from matgnn.nn.layers import CGCNNConv
 from matgnn.nn.radial import GaussianBasis
 
 
+@register("cgcnn")
 class CGCNN(Backbone):
     """Atom features -> ``Linear`` -> ``num_layers`` x :class:`CGCNNConv`.
 

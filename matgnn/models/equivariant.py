@@ -13,12 +13,14 @@ from e3nn.nn import Dropout
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import MAX_Z
 from matgnn.nn.layers import GatePointConv
 from matgnn.nn.radial import cosine_cutoff
 
 
+@register("e3nn")
 class EquivariantNetwork(Backbone):
     """Element embedding -> ``num_layers`` gated :class:`GatePointConv` -> a final convolution to
     ``irreps_out``.

@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
 
-from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
 from matgnn.nn.embedding import atom_input
 from matgnn.nn.layers import PotNetConv
 from matgnn.nn.radial import GaussianBasis, MultiquadricBasis
 
 
+@register("potnet")
 class PotNet(Backbone):
     """Message passing over local edges and all-pairs infinite-potential edges.
 
@@ -27,7 +29,7 @@ class PotNet(Backbone):
       ``[rbf_min, rbf_max]``, then ``Linear -> Softplus -> BatchNorm``.
     * ``num_layers`` x :class:`PotNetConv` on the union of both edge sets.
 
-    Published defaults (reference ``PotNetConfig`` and ``configs/potnet.yaml``):
+    Published defaults (reference ``PotNetConfig`` and AIRS ``configs/potnet.yaml``):
     ``conv_layers=3``, ``fc_features=256``, ``inf_edge_features=64``, ``rbf_min=-4``,
     ``rbf_max=4``, 92-dim CGCNN atom features through a ``Linear``. The pooled
     ``Linear -> (shifted) softplus -> Linear`` is the head's job.

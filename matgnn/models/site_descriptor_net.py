@@ -18,9 +18,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from matgnn.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.checkpoints.registry import register
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+from matgnn.nn.mlp import activation as make_activation
 
 
+@register("ye2018_net")
 class SiteDescriptorNetwork(Backbone):
     """Standardise the crystal's site descriptor, then ``Linear -> activation`` layers.
 
@@ -55,7 +58,7 @@ class SiteDescriptorNetwork(Backbone):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         widths = [num_descriptors, *hidden]
         self.layers = nn.ModuleList(
-            nn.Sequential(nn.Linear(a, b), getattr(nn, activation)(), nn.Dropout(dropout))
+            nn.Sequential(nn.Linear(a, b), make_activation(activation), nn.Dropout(dropout))
             for a, b in pairwise(widths)
         )
 

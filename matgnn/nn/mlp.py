@@ -11,10 +11,16 @@ from matgnn.nn.recomputed_mlp import RecomputedMLP
 
 
 def activation(name: str) -> nn.Module:
-    """An activation module by its ``torch.nn`` class name (``"SiLU"``, ``"Softplus"``, ...)."""
-    cls = getattr(nn, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ValueError(f"unknown activation {name!r}: give a torch.nn class name like 'SiLU'")
+    """An activation module by its ``torch.nn`` class name (``"SiLU"``, ``"Softplus"``, ...);
+    only classes of ``torch.nn.modules.activation`` (and ``Identity``): the name may come from
+    a checkpoint."""
+    cls = getattr(nn, str(name), None)
+    allowed = isinstance(cls, type) and issubclass(cls, nn.Module)
+    allowed = allowed and (cls.__module__ == "torch.nn.modules.activation" or cls is nn.Identity)
+    if not allowed:
+        raise ValueError(
+            f"unknown activation {name!r}: give a torch.nn activation class name like 'SiLU'"
+        )
     return cls()
 
 

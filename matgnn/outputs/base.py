@@ -1,11 +1,11 @@
 """``Output``: what a model predicts for one named target, and how that target is stored,
 trained, scored and reported.
 
-A task declares its outputs (``configs/task/*.yaml``, ``outputs:``); the trainer, the data
+A task declares its outputs (``matgnn/configs/task/*.yaml``, ``outputs:``); the trainer, the data
 module, ``predict`` and the checkpoint read everything kind-specific from them, so a new kind of
 target is a new ``Output`` subclass and no ``if`` in the trainer (after schnetpack's
 ``ModelOutput``). Outputs are frozen dataclasses of plain values: :meth:`Output.to_config`
-round-trips through Hydra's ``instantiate``, which is how a checkpoint carries them.
+gives them as registry data, which is how a checkpoint carries them.
 """
 
 from __future__ import annotations
@@ -74,11 +74,13 @@ class Output(ABC):
 
     # --- configuration -----------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
-        """``{"_target_": <class>, **fields}``: ``hydra.utils.instantiate`` rebuilds it."""
+        """``{"@class": <registered name>, **fields}``: the output as data, as a checkpoint
+        stores it (:mod:`matgnn.checkpoints.safe_config` rebuilds it)."""
+        from matgnn.checkpoints.safe_config import object_node
+
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-        cls = type(self)
-        return {"_target_": f"{cls.__module__}.{cls.__qualname__}", **values}
+        return object_node(type(self), **values)
 
     @property
     def key(self) -> str:
@@ -125,8 +127,9 @@ class Output(ABC):
 
     @abstractmethod
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
-        """Hydra config of this output's default head. ``template`` is the model's own
-        regression head (``model.heads.y``): its hidden widths and activation carry over."""
+        """Config (registry data, :mod:`matgnn.checkpoints.safe_config`) of this output's
+        default head. ``template`` is the model's own regression head (``model.heads.y``, as
+        registry data): its hidden widths and activation carry over."""
 
     def fit(self, head: nn.Module, targets: Tensor, compositions: Tensor) -> None:  # noqa: B027
         """Fit the head's target normalisation on the training targets (default: nothing).
@@ -171,6 +174,69 @@ class Output(ABC):
     def prediction_values(self, prediction: np.ndarray) -> list[float]:
         """One crystal's (or atom's) presented prediction as CSV values."""
         return np.asarray(prediction, dtype=float).reshape(-1).tolist()
+
+    # --- uncertainty (matgnn.uncertainty) ------------------------------------------------
+    # Draws are what an estimator gives, ``[S, rows, ...]`` (S models or passes, presented);
+    # the default is regression of any shape (scalars, spectra, tensors); a classifier
+    # overrides all of it (ClassOutput).
+
+    #: the head also predicts a variance: presented draws end in (mean, std) (GaussianOutput)
+    predicts_variance: ClassVar[bool] = False
+    #: the summary fields, in the order of their columns
+    summary_fields: ClassVar[tuple[str, ...]] = ("mean", "std", "aleatoric_std", "epistemic_std")
+
+    def summarize_draws(self, draws: np.ndarray) -> dict[str, np.ndarray]:
+        """Mean, total std and its aleatoric and epistemic parts over the draws
+        (:func:`matgnn.uncertainty.summary.regression_summary`)."""
+        from matgnn.uncertainty.summary import regression_summary
+
+        draws = np.asarray(draws, dtype=float)
+        if self.predicts_variance:
+            return regression_summary(draws[..., 0], draws[..., 1] ** 2)
+        return regression_summary(draws, np.zeros_like(draws))
+
+    def fit_calibration(self, summary: Mapping[str, np.ndarray], target: np.ndarray) -> dict:
+        """The calibration parameter fitted on a validation summary: std scaling."""
+        from matgnn.uncertainty.calibration import fit_std_scale
+
+        return {"std_scale": fit_std_scale(summary["mean"], summary["std"], target)}
+
+    def calibrated(
+        self, summary: Mapping[str, np.ndarray], parameters: Mapping | None
+    ) -> dict[str, np.ndarray]:
+        """``summary`` with the calibration applied (every std scaled)."""
+        if not parameters:
+            return dict(summary)
+        scale = parameters["std_scale"]
+        return {k: v * scale if k.endswith("std") else v for k, v in summary.items()}
+
+    def uncertainty_metrics(
+        self, summary: Mapping[str, np.ndarray], target: np.ndarray
+    ) -> dict[str, float]:
+        """How good the summary is against the targets (coverage, NLL, error-std rank...)."""
+        from matgnn.uncertainty.evaluation import regression_metrics
+
+        return regression_metrics(summary["mean"], summary["std"], target)
+
+    def calibration_plot(
+        self, curves: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray]], path: Path
+    ) -> Path:
+        """A calibration plot (PNG) of ``{state: (summary, target)}``."""
+        from matgnn.uncertainty.evaluation import regression_calibration_plot
+
+        data = {state: (s["mean"], s["std"], t) for state, (s, t) in curves.items()}
+        return regression_calibration_plot(data, path, f"{self.name} (test)")
+
+    def uncertainty_columns(self, summary: Mapping[str, np.ndarray]) -> dict[str, list]:
+        """Named columns of a summary, one value per row: ``predicted_<column>`` (the mean)
+        and ``<field>_<column>`` for the stds."""
+        columns = {}
+        for key in self.summary_fields:
+            prefix = "predicted" if key == "mean" else key
+            values = np.asarray(summary[key]).reshape(len(summary[key]), -1)
+            for j, name in enumerate(self.columns()):
+                columns[f"{prefix}_{name}"] = values[:, j].tolist()
+        return columns
 
     def plot(  # noqa: B027
         self,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from matgnn.checkpoints.registry import register
+from matgnn.checkpoints.safe_config import CLASS, PARTIAL
 from matgnn.outputs.base import Output
 
 
@@ -17,6 +20,7 @@ def _cross_entropy(prediction: Tensor, target: Tensor, head: nn.Module) -> Tenso
     return F.cross_entropy(prediction, target)
 
 
+@register("class_output")
 @dataclass(frozen=True)
 class ClassOutput(Output):
     """An integer label ``0 .. num_classes - 1`` per crystal, from a
@@ -61,8 +65,8 @@ class ClassOutput(Output):
 
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "_target_": "matgnn.heads.ClassificationHead",
-            "_partial_": True,
+            CLASS: "classification_head",
+            PARTIAL: True,
             "num_classes": self.num_classes,
             "hidden": list(template.get("hidden", [])),
             "activation": template.get("activation", "SiLU"),
@@ -104,3 +108,62 @@ class ClassOutput(Output):
 
     def target_values(self, target: np.ndarray) -> list[float]:
         return [int(np.asarray(target).reshape(-1)[0])]
+
+    # --- uncertainty: probabilities, entropy and mutual information -------------------------
+    summary_fields: ClassVar[tuple[str, ...]] = ("probability", "entropy", "mutual_information")
+
+    def summarize_draws(self, draws: np.ndarray) -> dict[str, np.ndarray]:
+        """Mean probability, its entropy and the mutual information of the draws
+        (:func:`matgnn.uncertainty.summary.class_summary`)."""
+        from matgnn.uncertainty.summary import class_summary
+
+        return class_summary(np.asarray(draws, dtype=float))
+
+    def fit_calibration(self, summary: Mapping[str, np.ndarray], target: np.ndarray) -> dict:
+        """Temperature scaling of the mean probabilities."""
+        from matgnn.uncertainty.calibration import fit_temperature
+
+        labels = np.asarray(target).reshape(-1)
+        return {"temperature": fit_temperature(summary["probability"], labels)}
+
+    def calibrated(
+        self, summary: Mapping[str, np.ndarray], parameters: Mapping | None
+    ) -> dict[str, np.ndarray]:
+        """Probabilities tempered, their entropy recomputed (the mutual information stays
+        that of the draws)."""
+        if not parameters:
+            return dict(summary)
+        from matgnn.uncertainty.calibration import temper
+        from matgnn.uncertainty.summary import entropy
+
+        probability = temper(summary["probability"], parameters["temperature"])
+        return {**summary, "probability": probability, "entropy": entropy(probability)}
+
+    def uncertainty_metrics(
+        self, summary: Mapping[str, np.ndarray], target: np.ndarray
+    ) -> dict[str, float]:
+        from matgnn.uncertainty.evaluation import classification_metrics
+
+        return classification_metrics(
+            summary["probability"], summary["entropy"], summary["mutual_information"], target
+        )
+
+    def calibration_plot(
+        self, curves: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray]], path: Path
+    ) -> Path:
+        """A reliability diagram (PNG) of ``{state: (summary, target)}``."""
+        from matgnn.uncertainty.evaluation import reliability_plot
+
+        data = {state: (s["probability"], t) for state, (s, t) in curves.items()}
+        return reliability_plot(data, path, f"{self.name} (test)")
+
+    def uncertainty_columns(self, summary: Mapping[str, np.ndarray]) -> dict[str, list]:
+        """``predicted_<name>`` (the most probable class), ``probability_<name>_<class>``,
+        ``entropy_<name>``, ``mutual_information_<name>``."""
+        probability = summary["probability"]
+        columns: dict[str, list] = {f"predicted_{self.name}": probability.argmax(-1).tolist()}
+        for c, cls in enumerate(self.class_names()):
+            columns[f"probability_{self.name}_{cls}"] = probability[:, c].tolist()
+        columns[f"entropy_{self.name}"] = summary["entropy"].tolist()
+        columns[f"mutual_information_{self.name}"] = summary["mutual_information"].tolist()
+        return columns

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from matgnn.checkpoints.registry import register
 from matgnn.outputs.scalar import ScalarOutput
 
 #: exponent of the beta-NLL (Seitzer et al., ICLR 2022): 0 is the plain Gaussian NLL, 1 weights
@@ -35,6 +36,7 @@ def _beta_nll(prediction: Tensor, target: Tensor, head: nn.Module) -> Tensor:
     return (nll * variance.detach() ** BETA).mean()
 
 
+@register("gaussian_output")
 @dataclass(frozen=True)
 class GaussianOutput(ScalarOutput):
     """One real number per crystal with its aleatoric variance, from a
@@ -46,6 +48,8 @@ class GaussianOutput(ScalarOutput):
     (Seitzer et al. 2022: the NLL weighted by ``variance**0.5``, which keeps a hard crystal's
     large variance from switching off its mean's gradient). Metrics are those of the mean.
     """
+
+    predicts_variance: ClassVar[bool] = True
 
     loss: str = "gaussian_nll"
 

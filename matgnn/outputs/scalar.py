@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from matgnn.checkpoints.registry import register
+from matgnn.checkpoints.safe_config import CLASS
 from matgnn.outputs.base import Output
 from matgnn.outputs.losses import REGRESSION_LOSSES
 
@@ -27,6 +29,7 @@ def _normalised(name: str):
     return loss
 
 
+@register("scalar_output")
 @dataclass(frozen=True)
 class ScalarOutput(Output):
     """One real number per crystal, from a :class:`~matgnn.heads.RegressionHead`.
@@ -44,7 +47,7 @@ class ScalarOutput(Output):
     losses: ClassVar = {name: _normalised(name) for name in REGRESSION_LOSSES}
 
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
-        if not str(template.get("_target_", "")).endswith("RegressionHead"):
+        if template.get(CLASS) != "regression_head":
             raise ValueError(
                 f"output {self.name!r} needs a RegressionHead template, got {template}"
             )
@@ -80,7 +83,7 @@ class ScalarOutput(Output):
         directory: Path,
         prefix: str,
     ) -> None:
-        from matgnn.plots import parity_plot
+        from matgnn.analysis.plots import parity_plot
 
         label = f"{self.name} ({self.units})" if self.units else self.name
         parity_plot(

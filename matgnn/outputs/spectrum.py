@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import Tensor, nn
 
+from matgnn.checkpoints.registry import register
+from matgnn.checkpoints.safe_config import CLASS, PARTIAL
 from matgnn.outputs.base import Output
 from matgnn.outputs.losses import SPECTRUM_LOSSES
 
@@ -23,6 +25,7 @@ def _spectrum_loss(name: str):
     return loss
 
 
+@register("spectrum_output")
 @dataclass(frozen=True)
 class SpectrumOutput(Output):
     """``num_bins`` non-negative values per crystal from a :class:`~matgnn.heads.VectorHead`.
@@ -56,8 +59,8 @@ class SpectrumOutput(Output):
 
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "_target_": "matgnn.heads.VectorHead",
-            "_partial_": True,
+            CLASS: "vector_head",
+            PARTIAL: True,
             "num_bins": self.num_bins,
             "hidden": list(template.get("hidden", [])),
             "activation": "Softplus",
@@ -87,7 +90,7 @@ class SpectrumOutput(Output):
         directory: Path,
         prefix: str,
     ) -> None:
-        from matgnn.plots import dos_plot
+        from matgnn.analysis.plots import dos_plot
 
         path = directory / f"{prefix}_{self.name}.png"
         dos_plot(self.grid(), targets, predictions, list(ids), path, xlabel=self.grid_label)

@@ -26,15 +26,23 @@ def prediction_table(
     predictions: Mapping[str, Sequence[np.ndarray]],
     targets: Mapping[str, Sequence[np.ndarray]] | None = None,
     atomic_numbers: Sequence[np.ndarray] | None = None,
+    summaries: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> tuple[list[str], list[list]]:
     """Header and rows for ``outputs`` (all of one level). Atom-level outputs need
-    ``atomic_numbers`` (one array per crystal) and give one row per atom."""
+    ``atomic_numbers`` (one array per crystal) and give one row per atom. With ``summaries``
+    (``{output: {field: [rows, ...]}}``, an estimator's, rows in table order) each output's
+    columns are its :meth:`~matgnn.outputs.Output.uncertainty_columns`, else its prediction
+    columns."""
     per_atom = bool(outputs) and outputs[0].level == "atom"
     if any(o.level != outputs[0].level for o in outputs):
         raise ValueError("prediction_table: outputs of mixed levels")
     header = ["id", *(["atom", "Z"] if per_atom else [])]
+    spread = (
+        {o.name: o.uncertainty_columns(summaries[o.name]) for o in outputs} if summaries else {}
+    )
     for output in outputs:
-        header += (output.columns() if targets is not None else []) + output.prediction_columns()
+        header += output.columns() if targets is not None else []
+        header += list(spread[output.name]) if summaries else output.prediction_columns()
     rows: list[list] = []
     for k, sid in enumerate(ids):
         atoms = range(len(atomic_numbers[k])) if per_atom else [None]
@@ -44,8 +52,11 @@ def prediction_table(
                 if targets is not None:
                     value = targets[output.name][k]
                     row += output.target_values(value if atom is None else value[atom])
-                value = predictions[output.name][k]
-                row += output.prediction_values(value if atom is None else value[atom])
+                if summaries:
+                    row += [column[len(rows)] for column in spread[output.name].values()]
+                else:
+                    value = predictions[output.name][k]
+                    row += output.prediction_values(value if atom is None else value[atom])
             rows.append(row)
     return header, rows
 
@@ -80,11 +91,14 @@ def write_prediction_tables(
     predictions: Mapping[str, Sequence[np.ndarray]],
     targets: Mapping[str, Sequence[np.ndarray]] | None = None,
     atomic_numbers: Sequence[np.ndarray] | None = None,
+    summaries: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> list[Path]:
     """The prediction tables (:func:`prediction_table`) of ``outputs``, written by
     :func:`write_level_tables`; returns the files written."""
     return write_level_tables(
         path,
         outputs,
-        lambda chosen: prediction_table(chosen, ids, predictions, targets, atomic_numbers),
+        lambda chosen: prediction_table(
+            chosen, ids, predictions, targets, atomic_numbers, summaries
+        ),
     )

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from matgnn.elasticity import PAIRS
+from matgnn.analysis.elasticity import PAIRS
+from matgnn.checkpoints.registry import register
+from matgnn.checkpoints.safe_config import CLASS, PARTIAL
 from matgnn.outputs.base import Output
 
 COMPONENTS = ("xx", "xy", "xz", "yx", "yy", "yz", "zx", "zy", "zz")
@@ -57,6 +59,7 @@ def _scaled(name: str):
     return loss
 
 
+@register("tensor_output")
 @dataclass(frozen=True)
 class TensorOutput(Output):
     """A Cartesian 3x3 tensor per crystal from a :class:`~matgnn.heads.TensorHead` (needs an
@@ -85,7 +88,7 @@ class TensorOutput(Output):
         return "ij=ji" if self.symmetric else "ij"
 
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
-        return {"_target_": "matgnn.heads.TensorHead", "_partial_": True, "formula": self.formula}
+        return {CLASS: "tensor_head", PARTIAL: True, "formula": self.formula}
 
     @property
     def irreps(self) -> str:
@@ -134,6 +137,7 @@ class TensorOutput(Output):
         return [f"{self.name}_{c}" for c in COMPONENTS]
 
 
+@register("atom_tensor_output")
 @dataclass(frozen=True)
 class AtomTensorOutput(TensorOutput):
     """A Cartesian 3x3 tensor per atom from an :class:`~matgnn.heads.AtomTensorHead` (Born
@@ -151,8 +155,8 @@ class AtomTensorOutput(TensorOutput):
 
     def head_config(self, template: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "_target_": "matgnn.heads.AtomTensorHead",
-            "_partial_": True,
+            CLASS: "atom_tensor_head",
+            PARTIAL: True,
             "formula": self.formula,
             "sum_rule": self.sum_rule,
         }
@@ -166,6 +170,7 @@ def _flat(a: int, b: int) -> int:
     return ((i * 3 + j) * 3 + k) * 3 + m
 
 
+@register("elastic_tensor_output")
 @dataclass(frozen=True)
 class ElasticTensorOutput(TensorOutput):
     """The 4th-rank elastic (stiffness) tensor per crystal, ``C_ijkl`` in the structure's
@@ -173,7 +178,8 @@ class ElasticTensorOutput(TensorOutput):
     (minor and major symmetries exact: 21 independent components, irreps ``2x0e + 2x2e + 4e``).
 
     Targets are stored Cartesian ``[3, 3, 3, 3]`` (the loader converts Voigt with
-    :func:`matgnn.elasticity.voigt_to_cartesian`); the loss runs over the 81 Cartesian components
+    :func:`matgnn.analysis.elasticity.voigt_to_cartesian`); the loss runs over the 81 Cartesian
+    components
     (a Frobenius norm, the same in every frame); MAE and RMSE over the 21 independent Voigt
     components ``C_IJ``, ``I <= J``; reported as columns ``<name>_11 <name>_12 ... <name>_66``
     (Voigt, ``1..6 = xx yy zz yz xz xy``).

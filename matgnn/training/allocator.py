@@ -45,3 +45,14 @@ def retain_freed_memory() -> bool:
     applied = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
     log.info("glibc malloc: mmap off, trim threshold %d bytes: %s", TRIM_THRESHOLD_BYTES, applied)
     return applied
+
+
+def configure_allocator(retain: bool) -> bool:
+    """``retain_freed_memory`` of a run: apply :func:`retain_freed_memory` only when asked
+    (``retain_freed_memory=true``; process-wide and permanent for this process, so a notebook
+    that trains twice keeps it). Off by default: on data whose cells differ a lot in size (full
+    MP sets) the retained heap fragments and grows without bound (ALIGNN on mp2018_ehull: 24
+    GiB within 3 epochs). Returns whether it is applied."""
+    if not retain:
+        return False
+    return retain_freed_memory()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,23 @@ import torchmetrics
 from hydra.utils import instantiate
 from torch import Tensor
 
-from matgnn.finetune import frozen_modules, parameter_groups
+from matgnn.checkpoints.files import stamp
+from matgnn.checkpoints.migrations import described
+from matgnn.data.splits import split_sha256
+from matgnn.graphs.elements import elements_of
 from matgnn.heads.normalizer import composition_counts
-from matgnn.inference import split_rows
+from matgnn.models import assembly
+from matgnn.models.inference import split_rows
 from matgnn.outputs import write_prediction_tables
+from matgnn.training.finetune import (
+    FineTuning,
+    copy_normalization,
+    freeze,
+    frozen_modules,
+    parameter_groups,
+)
+
+log = logging.getLogger(__name__)
 
 #: one test crystal: (id, atomic numbers, {output: target}, {output: presented prediction})
 TestRow = tuple[str, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]
@@ -54,20 +68,28 @@ class CrystalLitModule(L.LightningModule):
     test set's predictions of every output go to one CSV (plus per-atom rows in a second file)
     with each output's own plots. The total loss is logged as ``<stage>_loss``.
 
-    The checkpoint carries the resolved model config (graph as data, heads, outputs) and the
-    ``provenance``, so :func:`matgnn.load_model` rebuilds the model from the file alone.
+    ``setup("fit")`` prepares the model from the data module's training split, as
+    schnetpack's ``AtomisticTask`` does: fine-tuning transfer and element check, the backbone's
+    input statistics and every head's target normalisation, freezing, and the data part of the
+    provenance (split hash and sizes, training elements). At test time each output's trivial
+    baselines are logged next to its metrics.
+
+    The checkpoint carries the assembled model config (registry data: graph, backbone, heads,
+    outputs), the provenance, the recipe (described) and the format version, so
+    :func:`matgnn.load_model` rebuilds the model from the file alone.
 
     Args:
-        model: resolved model config (a ``configs/model/*.yaml`` node as a dict, with one head
-            per output and the ``outputs`` list).
-        optimizer: Hydra config of a ``_partial_`` optimizer (default AdamW, lr 1e-3).
+        model: assembled model config (:func:`matgnn.models.assembly.assemble`).
+        optimizer: Hydra config of a ``_partial_`` optimizer (default AdamW, lr 1e-3); from the
+            run's own YAML, recorded in the checkpoint as a description only.
         scheduler: Hydra config of a ``_partial_`` scheduler or ``None``; ``OneCycleLR`` gets
             ``total_steps`` from the trainer.
         output_dir: where the test predictions CSV and plots go.
         monitor: the metric a ``ReduceLROnPlateau`` schedule watches.
-        provenance: what the model was trained on (task, data, split hash, version); may be
-            set later as :attr:`provenance`, and is written into every checkpoint's
-            ``hyper_parameters``.
+        provenance: what the model is trained on (task, targets, data source, seed); the split
+            and the elements are added in ``setup("fit")``.
+        finetuning: how to start from a checkpoint, freeze and scale the backbone's learning
+            rate (:class:`~matgnn.training.finetune.FineTuning`; ``None``: from scratch).
     """
 
     def __init__(
@@ -78,12 +100,16 @@ class CrystalLitModule(L.LightningModule):
         output_dir: str | None = None,
         monitor: str = "val_loss",
         provenance: Mapping[str, Any] | None = None,
+        finetuning: FineTuning | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.model = instantiate(model)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "finetuning", "provenance"])
+        self.model = assembly.build(model)
         self.outputs = self.model.outputs
+        self.optimizer_config = dict(optimizer) if optimizer else None
+        self.scheduler_config = dict(scheduler) if scheduler else None
         self.provenance: dict[str, Any] = dict(provenance or {})
+        self.finetuning = finetuning or FineTuning()
         self.metrics = torch.nn.ModuleDict(
             {
                 f"{stage}_{output.name}": torchmetrics.MetricCollection(output.metrics())
@@ -92,8 +118,41 @@ class CrystalLitModule(L.LightningModule):
             }
         )
         self._test_rows: list[TestRow] = []
-        #: learning rate of the backbone relative to the heads' (``finetune.backbone_lr_scale``)
-        self.backbone_lr_scale = 1.0
+        self._prepared = False
+
+    @property
+    def backbone_lr_scale(self) -> float:
+        return self.finetuning.backbone_lr_scale
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self._prepared:
+            return
+        data = getattr(self.trainer, "datamodule", None)
+        if data is None or not hasattr(data, "subsets"):
+            raise ValueError(
+                "CrystalLitModule prepares itself (normalisers, fine-tuning, provenance) from a "
+                "matgnn data module: trainer.fit(module, datamodule=...); with other dataloaders "
+                "call module.prepare({'train': graphs, ...}) before fitting"
+            )
+        self.prepare(data.subsets, data.split_ids())
+
+    def prepare(
+        self, subsets: Mapping[str, Sequence], split: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Fine-tuning transfer, normalisers, freezing and provenance from the data (what
+        ``setup("fit")`` does; callable without a trainer)."""
+        started = self.finetuning.start(self.model, subsets)
+        self.fit_normalizer(subsets["train"])
+        if started is not None and self.finetuning.keep_normalization:
+            copy_normalization(self.model, started[0], started[1].copied_heads)
+        frozen = freeze(self.model, self.finetuning.freeze)
+        if frozen:
+            log.info("frozen: %d backbone tensors", len(frozen))
+        if split is not None:
+            self.provenance["split_sha256"] = split_sha256(split)
+            self.provenance["split_sizes"] = {k: len(v) for k, v in split.items()}
+        self.provenance["elements"] = elements_of(subsets["train"])
+        self._prepared = True
 
     def on_train_epoch_start(self) -> None:
         # frozen parts keep their pretrained batch-norm statistics (fine-tuning)
@@ -101,7 +160,12 @@ class CrystalLitModule(L.LightningModule):
             module.eval()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint.setdefault("hyper_parameters", {})["provenance"] = self.provenance
+        hyper = checkpoint.setdefault("hyper_parameters", {})
+        hyper["provenance"] = self.provenance
+        hyper["recipe"] = described(
+            {"optimizer": self.optimizer_config, "scheduler": self.scheduler_config}
+        )
+        stamp(checkpoint)
 
     def fit_normalizer(self, graphs: Sequence) -> None:
         """Fit the backbone's input statistics and each output's head normalisation on the
@@ -182,10 +246,22 @@ class CrystalLitModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
+        self._log_baselines()
         rows = gather_rows(self._test_rows)
         if not rows or self.hparams.output_dir is None or not self.trainer.is_global_zero:
             return
         self.write_test_outputs(rows, Path(self.hparams.output_dir))
+
+    def _log_baselines(self) -> None:
+        """Each output's trivial baselines on the test split (fitted on the training split)."""
+        subsets = getattr(getattr(self.trainer, "datamodule", None), "subsets", None) or {}
+        if not subsets.get("train") or not subsets.get("test"):
+            return
+        for output in self.outputs:
+            train = torch.cat([g[output.key] for g in subsets["train"]]).double()
+            test = torch.cat([g[output.key] for g in subsets["test"]]).double()
+            for name, value in output.baselines(train, test).items():
+                self.log(f"test_{output.name}_{name}", value)
 
     def write_test_outputs(self, rows: list[TestRow], directory: Path) -> None:
         """``test_predictions.csv`` (and ``test_predictions_atoms.csv`` for per-atom outputs)
@@ -213,7 +289,7 @@ class CrystalLitModule(L.LightningModule):
                 )
 
     def configure_optimizers(self):
-        config = self.hparams.optimizer or {
+        config = self.optimizer_config or {
             "_target_": "torch.optim.AdamW",
             "_partial_": True,
             "lr": 1e-3,
@@ -222,9 +298,9 @@ class CrystalLitModule(L.LightningModule):
         lr = factory.keywords.get("lr", 1e-3)
         groups = parameter_groups(self.model, lr, self.backbone_lr_scale)
         optimizer = factory(groups)
-        if not self.hparams.scheduler:
+        if not self.scheduler_config:
             return optimizer
-        factory = instantiate(self.hparams.scheduler)
+        factory = instantiate(self.scheduler_config)
         kwargs = {}
         one_cycle = getattr(factory, "func", None) is torch.optim.lr_scheduler.OneCycleLR
         if one_cycle:

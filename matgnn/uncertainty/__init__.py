@@ -10,7 +10,6 @@ run's ``checkpoints/best.ckpt`` then carries the estimator and its calibration, 
 from matgnn.uncertainty.estimators import Ensemble, Estimator, MCDropout, MeanVariance
 from matgnn.uncertainty.model import (
     UncertainModel,
-    UncertainPredictions,
     build_estimator,
     ensemble_from_checkpoints,
     load_uncertain_model,
@@ -23,7 +22,6 @@ __all__ = [
     "MCDropout",
     "MeanVariance",
     "UncertainModel",
-    "UncertainPredictions",
     "build_estimator",
     "ensemble_from_checkpoints",
     "load_uncertain_model",

@@ -18,13 +18,8 @@ how a checkpoint stores it (``checkpoint["uncertainty"]["calibration"]``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from scipy.optimize import minimize_scalar
-
-from matgnn.outputs import ClassOutput, Output
-from matgnn.uncertainty.summary import entropy
 
 #: probabilities are clipped to this before a log (an exact 0 would make the NLL infinite)
 PROBABILITY_FLOOR = 1e-12
@@ -71,25 +66,3 @@ def fit_temperature(probability: np.ndarray, labels: np.ndarray) -> float:
         method="bounded",
     )
     return float(np.exp(result.x))
-
-
-def fit(output: Output, summary: Mapping[str, np.ndarray], target) -> dict:
-    """The calibration parameter of ``output`` from a validation summary and its targets."""
-    if isinstance(output, ClassOutput):
-        labels = np.asarray(target).reshape(-1)
-        return {"temperature": fit_temperature(summary["probability"], labels)}
-    return {"std_scale": fit_std_scale(summary["mean"], summary["std"], target)}
-
-
-def apply(
-    output: Output, summary: dict[str, np.ndarray], parameters: Mapping | None
-) -> dict[str, np.ndarray]:
-    """A summary calibrated: regression stds scaled, or classification probabilities tempered
-    (and their entropy recomputed)."""
-    if not parameters:
-        return summary
-    if isinstance(output, ClassOutput):
-        probability = temper(summary["probability"], parameters["temperature"])
-        return {**summary, "probability": probability, "entropy": entropy(probability)}
-    scale = parameters["std_scale"]
-    return {k: v * scale if k.endswith("std") else v for k, v in summary.items()}

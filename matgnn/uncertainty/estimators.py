@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from matgnn.models import CrystalModel
-from matgnn.outputs import GaussianOutput, Output
+from matgnn.outputs import Output
 
 DROPOUT_TYPES = (nn.modules.dropout._DropoutNd, IrrepDropout)
 
@@ -79,7 +79,7 @@ class MeanVariance(Estimator):
 
     def __init__(self, model: CrystalModel) -> None:
         super().__init__([model])
-        if not any(isinstance(o, GaussianOutput) for o in model.outputs):
+        if not any(o.predicts_variance for o in model.outputs):
             raise ValueError(
                 "mean_variance needs a model trained with a variance head (GaussianOutput; "
                 "train with uncertainty=mean_variance); this model's outputs are "

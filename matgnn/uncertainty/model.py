@@ -5,13 +5,12 @@ information (classification).
 A checkpoint carries it as ``checkpoint["uncertainty"] = {"estimator": ..., <settings>,
 "calibration": {output: {...}}}``; an ensemble checkpoint also carries every member's weights
 in ``checkpoint["ensemble_state_dicts"]`` (its ``state_dict`` is member 0's, so
-:func:`matgnn.checkpoint.load_model` still reads it as a single model).
+:func:`matgnn.checkpoints.files.load_model` still reads it as a single model).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,97 +18,11 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
-from matgnn.checkpoint import model_from_checkpoint, read_checkpoint
+from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
 from matgnn.graphs.data import CrystalGraph
-from matgnn.inference import build_named_graphs
-from matgnn.outputs import ClassOutput, Output
-from matgnn.outputs.table import write_level_tables
-from matgnn.uncertainty import calibration as calib
+from matgnn.models.inference import Predictions, draw_graphs, predict
+from matgnn.outputs import Output
 from matgnn.uncertainty.estimators import Ensemble, Estimator, MCDropout, MeanVariance
-from matgnn.uncertainty.summary import fields, summarize
-
-
-@dataclass
-class UncertainPredictions:
-    """Per output: the draws and their summary over the accepted inputs, crystal by crystal.
-
-    Attributes:
-        outputs: the model's declared outputs.
-        names: names of the accepted inputs, in input order.
-        summaries: ``{output: {field: [M, ...]}}`` (:mod:`matgnn.uncertainty.summary`), crystal
-            level; for per-atom outputs the rows are atoms, in input order.
-        draws: ``{output: [S, rows, ...]}``, as the estimator drew them.
-        rejected: ``{name: reason}`` of the inputs that could not be predicted.
-    """
-
-    outputs: Sequence[Output]
-    names: list[str] = field(default_factory=list)
-    summaries: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    draws: dict[str, np.ndarray] = field(default_factory=dict)
-    rejected: dict[str, str] = field(default_factory=dict)
-    atomic_numbers: list[np.ndarray] = field(default_factory=list)
-
-    def __getitem__(self, output: str) -> dict[str, np.ndarray]:
-        return self.summaries[output]
-
-    def to_csv(
-        self, path: str | Path, targets: Mapping[str, np.ndarray] | None = None
-    ) -> list[Path]:
-        """Write ``path``, one row per crystal, and for per-atom outputs
-        ``<stem>_atoms.csv`` beside it, one row per atom (``id, atom, Z``), through
-        :func:`matgnn.outputs.table.write_level_tables`; returns the files.
-
-        Columns: per output its target columns (when ``targets`` ``{output: rows}`` are given)
-        and its summary columns (``predicted_<name>``, ``std_<name>``,
-        ``aleatoric_std_<name>``, ``epistemic_std_<name>`` per component;
-        ``predicted_<name>``, ``probability_<name>_<class>``, ``entropy_<name>``,
-        ``mutual_information_<name>`` for classifiers)."""
-        return write_level_tables(path, self.outputs, lambda chosen: self._table(chosen, targets))
-
-    def _table(
-        self, outputs: list[Output], targets: Mapping[str, np.ndarray] | None
-    ) -> tuple[list[str], list[list]]:
-        """Header and rows of ``outputs`` (all of one level)."""
-        if outputs[0].level == "atom":
-            keys = [
-                [sid, atom, int(z)]
-                for sid, numbers in zip(self.names, self.atomic_numbers, strict=True)
-                for atom, z in enumerate(numbers)
-            ]
-            header = ["id", "atom", "Z"]
-        else:
-            keys, header = [[sid] for sid in self.names], ["id"]
-        columns = []
-        for output in outputs:
-            if targets is not None:
-                rows = [output.target_values(t) for t in np.asarray(targets[output.name])]
-                for j, name in enumerate(output.columns()):
-                    header.append(name)
-                    columns.append([row[j] for row in rows])
-            for name, values in uncertainty_columns(output, self.summaries[output.name]).items():
-                header.append(name)
-                columns.append(values)
-        return header, [[*key, *(c[k] for c in columns)] for k, key in enumerate(keys)]
-
-
-def uncertainty_columns(output: Output, summary: Mapping[str, np.ndarray]) -> dict[str, list]:
-    """Named columns of one output's summary (one value per crystal)."""
-    if isinstance(output, ClassOutput):
-        probability = summary["probability"]
-        columns: dict[str, list] = {f"predicted_{output.name}": probability.argmax(-1).tolist()}
-        for c, cls in enumerate(output.class_names()):
-            columns[f"probability_{output.name}_{cls}"] = probability[:, c].tolist()
-        columns[f"entropy_{output.name}"] = summary["entropy"].tolist()
-        columns[f"mutual_information_{output.name}"] = summary["mutual_information"].tolist()
-        return columns
-    names = output.columns()
-    columns = {}
-    for key in fields(output):
-        prefix = "predicted" if key == "mean" else key
-        values = summary[key].reshape(len(summary[key]), -1)
-        for j, name in enumerate(names):
-            columns[f"{prefix}_{name}"] = values[:, j].tolist()
-    return columns
 
 
 class UncertainModel:
@@ -132,34 +45,34 @@ class UncertainModel:
     def graph_config(self):
         return self.estimator.graph_config()
 
-    # --- prediction --------------------------------------------------------------------
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return getattr(self.estimator.model, "provenance", {})
+
+    # --- prediction (the predictor protocol of matgnn.models.inference) -----------------
+    def draws(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Uncalibrated draws ``{output: [S, rows, ...]}`` of one batch."""
+        device = next(self.estimator.model.parameters()).device
+        return self.estimator.draws(batch.to(device))
+
     def raw_draws(
         self, graphs: Sequence[CrystalGraph], batch_size: int = 64, progress: bool = False
     ) -> dict:
-        """Uncalibrated draws ``{output: [S, rows, ...]}`` for ``graphs``, in order (with a
-        progress bar over the batches when ``progress``)."""
-        from tqdm import tqdm
-
-        chunks: dict[str, list[torch.Tensor]] = {o.name: [] for o in self.outputs}
-        device = next(self.estimator.model.parameters()).device
-        starts = range(0, len(graphs), batch_size)
-        for start in tqdm(starts, desc=self.estimator.name, disable=not progress, leave=False):
-            batch = Batch.from_data_list(list(graphs[start : start + batch_size])).to(device)
-            for name, value in self.estimator.draws(batch).items():
-                chunks[name].append(value)
-        return {
-            name: torch.cat(values, dim=1).numpy() if values else np.empty((0, 0))
-            for name, values in chunks.items()
-        }
+        """Uncalibrated draws ``{output: [S, rows, ...]}`` for ``graphs`` (a split: every one
+        must be predicted), in order."""
+        named = [(str(k), g) for k, g in enumerate(graphs)]
+        _, draws, rejected = draw_graphs(self, named, batch_size, progress)
+        if rejected:
+            raise ValueError(f"cannot predict {len(rejected)} graphs: {rejected}")
+        return draws
 
     def summarize(
         self, draws: Mapping[str, np.ndarray], calibrated: bool = True
     ) -> dict[str, dict[str, np.ndarray]]:
         """The summary of every output's draws, with or without the calibration applied."""
         return {
-            o.name: calib.apply(
-                o,
-                summarize(o, draws[o.name]),
+            o.name: o.calibrated(
+                o.summarize_draws(draws[o.name]),
                 self.calibration.get(o.name) if calibrated else None,
             )
             for o in self.outputs
@@ -172,55 +85,26 @@ class UncertainModel:
         calibrated: bool = True,
         names: Sequence[str] | None = None,
         draws: dict | None = None,
-    ) -> UncertainPredictions:
+    ) -> Predictions:
         """Predict graphs (named ``names``, default: their ``sample_id`` or position; ``draws``:
         their raw draws, when already computed)."""
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
-        return self.predictions(graphs, draws, self.summarize(draws, calibrated), names)
-
-    def predictions(
-        self,
-        graphs: Sequence[CrystalGraph],
-        draws: dict,
-        summaries: dict[str, dict[str, np.ndarray]],
-        names: Sequence[str] | None = None,
-    ) -> UncertainPredictions:
-        """:class:`UncertainPredictions` of ``graphs`` from their draws and summaries."""
         if names is None:
             names = [getattr(g, "sample_id", k) for k, g in enumerate(graphs)]
-        return UncertainPredictions(
+        return Predictions(
             outputs=self.outputs,
             names=[str(n) for n in names],
-            summaries=summaries,
             draws=draws,
+            summaries=self.summarize(draws, calibrated),
             atomic_numbers=[g.atomic_numbers.numpy() for g in graphs],
         )
 
     def predict(
         self, structures: Sequence[Any], names: Sequence[str] | None = None, batch_size: int = 64
-    ) -> UncertainPredictions:
+    ) -> Predictions:
         """Build each input's graph and predict; invalid inputs are collected in ``rejected``
-        (as :func:`matgnn.inference.predict` does)."""
-        graphs, rejected = build_named_graphs(structures, names, self.graph_config())
-        try:
-            draws = self.raw_draws([g for _, g in graphs], batch_size)
-        except ValueError:  # e.g. an element outside the CGCNN table: find which, one by one
-            kept = []
-            for name, graph in graphs:
-                try:
-                    with torch.no_grad():
-                        self.estimator.model(Batch.from_data_list([graph]))
-                except ValueError as exc:
-                    rejected[name] = str(exc)
-                else:
-                    kept.append((name, graph))
-            graphs = kept
-            draws = self.raw_draws([g for _, g in graphs], batch_size)
-        result = self.predict_graphs(
-            [g for _, g in graphs], names=[n for n, _ in graphs], draws=draws
-        )
-        result.rejected = rejected
-        return result
+        (:func:`matgnn.models.inference.predict`, the loop every predictor shares)."""
+        return predict(self, structures, names, batch_size)
 
     # --- calibration -------------------------------------------------------------------
     def calibrate(
@@ -237,7 +121,7 @@ class UncertainModel:
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
         summaries = self.summarize(draws, calibrated=False)
         self.calibration = {
-            o.name: calib.fit(o, summaries[o.name], targets(graphs, o)) for o in self.outputs
+            o.name: o.fit_calibration(summaries[o.name], targets(graphs, o)) for o in self.outputs
         }
         return self.calibration
 
@@ -250,7 +134,7 @@ class UncertainModel:
         ensemble every member's weights, saved to ``path``."""
         data = dict(checkpoint)
         data["uncertainty"] = self.settings()
-        if isinstance(self.estimator, Ensemble):
+        if len(self.estimator.models) > 1:  # an ensemble: every member's weights
             data["ensemble_state_dicts"] = [
                 {f"model.{k}": v for k, v in m.state_dict().items()} for m in self.estimator.models
             ]
@@ -331,7 +215,6 @@ def build_estimator(settings: Mapping[str, Any], models: Sequence) -> Estimator:
 
 __all__ = [
     "UncertainModel",
-    "UncertainPredictions",
     "build_estimator",
     "ensemble_from_checkpoints",
     "load_uncertain_model",

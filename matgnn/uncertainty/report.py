@@ -19,13 +19,7 @@ from typing import Any
 import numpy as np
 
 from matgnn.graphs.data import CrystalGraph
-from matgnn.outputs import ClassOutput, Output
-from matgnn.uncertainty.evaluation import (
-    classification_metrics,
-    regression_calibration_plot,
-    regression_metrics,
-    reliability_plot,
-)
+from matgnn.outputs import Output
 from matgnn.uncertainty.model import UncertainModel, targets
 
 STATES = ("uncalibrated", "calibrated")
@@ -37,16 +31,7 @@ def score(
     truth: Mapping[str, np.ndarray],
 ) -> dict[str, dict[str, float]]:
     """``{output: metrics}`` of summarised predictions against the targets ``truth``."""
-    scores = {}
-    for output in outputs:
-        summary, target = summaries[output.name], truth[output.name]
-        if isinstance(output, ClassOutput):
-            scores[output.name] = classification_metrics(
-                summary["probability"], summary["entropy"], summary["mutual_information"], target
-            )
-        else:
-            scores[output.name] = regression_metrics(summary["mean"], summary["std"], target)
-    return scores
+    return {o.name: o.uncertainty_metrics(summaries[o.name], truth[o.name]) for o in outputs}
 
 
 def calibrate_and_report(
@@ -80,20 +65,18 @@ def calibrate_and_report(
         report[split] = {
             state: score(model.outputs, summaries[split][state], truth[split]) for state in states
         }
-    model.predictions(test, test_draws, summaries["test"][states[-1]]).to_csv(
-        directory / "test_uncertainty.csv", targets=truth["test"]
-    )
+    predictions = model.predict_graphs(test, draws=test_draws, calibrated=calibrate)
+    per_crystal = {
+        o.name: [g[o.key][0] if o.level == "crystal" else g[o.key] for g in test]
+        for o in model.outputs
+    }
+    predictions.to_csv(directory / "test_uncertainty.csv", targets=per_crystal)
     for output in model.outputs:
-        curves = {}
-        for state in states:
-            s, target = summaries["test"][state][output.name], truth["test"][output.name]
-            curves[state] = (
-                (s["probability"], target)
-                if isinstance(output, ClassOutput)
-                else (s["mean"], s["std"], target)
-            )
-        plot = reliability_plot if isinstance(output, ClassOutput) else regression_calibration_plot
-        plot(curves, directory / f"test_calibration_{output.name}.png", f"{output.name} (test)")
+        curves = {
+            state: (summaries["test"][state][output.name], truth["test"][output.name])
+            for state in states
+        }
+        output.calibration_plot(curves, directory / f"test_calibration_{output.name}.png")
     (directory / "uncertainty_metrics.json").write_text(json.dumps(_plain(report), indent=2))
     return report
 

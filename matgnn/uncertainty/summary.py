@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matgnn.outputs import ClassOutput, GaussianOutput, Output
-
-#: the summary fields per kind, in the order of the reported columns
-REGRESSION_FIELDS = ("mean", "std", "aleatoric_std", "epistemic_std")
-CLASS_FIELDS = ("probability", "entropy", "mutual_information")
+from matgnn.outputs import Output
 
 
 def entropy(probability: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -28,30 +24,31 @@ def entropy(probability: np.ndarray, axis: int = -1) -> np.ndarray:
     return -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=axis)
 
 
-def summarize(output: Output, draws: np.ndarray) -> dict[str, np.ndarray]:
-    """The summary fields of ``output`` from its draws ``[S, rows, ...]``."""
-    draws = np.asarray(draws, dtype=float)
-    if isinstance(output, ClassOutput):
-        probability = draws.mean(axis=0)
-        total = entropy(probability)
-        expected = entropy(draws).mean(axis=0)
-        return {
-            "probability": probability,
-            "entropy": total,
-            "mutual_information": np.clip(total - expected, 0.0, None),
-        }
-    if isinstance(output, GaussianOutput):
-        means, aleatoric = draws[..., 0], np.sqrt((draws[..., 1] ** 2).mean(axis=0))
-    else:
-        means, aleatoric = draws, np.zeros(draws.shape[1:])
-    epistemic = means.std(axis=0)
+def regression_summary(means: np.ndarray, variances: np.ndarray) -> dict[str, np.ndarray]:
+    """The regression summary of draws' means and aleatoric variances ``[S, rows, ...]``."""
+    aleatoric = np.sqrt(np.asarray(variances, dtype=float).mean(axis=0))
+    epistemic = np.asarray(means, dtype=float).std(axis=0)
     return {
-        "mean": means.mean(axis=0),
+        "mean": np.asarray(means, dtype=float).mean(axis=0),
         "std": np.sqrt(aleatoric**2 + epistemic**2),
         "aleatoric_std": aleatoric,
         "epistemic_std": epistemic,
     }
 
 
-def fields(output: Output) -> tuple[str, ...]:
-    return CLASS_FIELDS if isinstance(output, ClassOutput) else REGRESSION_FIELDS
+def class_summary(draws: np.ndarray) -> dict[str, np.ndarray]:
+    """The classification summary of probability draws ``[S, rows, C]``."""
+    probability = draws.mean(axis=0)
+    total = entropy(probability)
+    expected = entropy(draws).mean(axis=0)
+    return {
+        "probability": probability,
+        "entropy": total,
+        "mutual_information": np.clip(total - expected, 0.0, None),
+    }
+
+
+def summarize(output: Output, draws: np.ndarray) -> dict[str, np.ndarray]:
+    """The summary fields of ``output`` from its draws ``[S, rows, ...]`` (the output's own
+    :meth:`~matgnn.outputs.Output.summarize_draws`)."""
+    return output.summarize_draws(draws)

@@ -1,4 +1,5 @@
-"""Every configs/graph/*.yaml composes with Hydra and instantiates a GraphConfig that builds."""
+"""Every matgnn/configs/graph/*.yaml composes with Hydra and instantiates a GraphConfig that
+builds."""
 
 from __future__ import annotations
 

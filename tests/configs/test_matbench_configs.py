@@ -1,5 +1,5 @@
-"""configs/matbench.yaml composes with every model and every Matbench task; every model has the
-info.json fields of a submission (configs/submission/<model>.yaml)."""
+"""matgnn/configs/matbench.yaml composes with every model and every Matbench task; every model has
+the info.json fields of a submission."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.matbench.runner import info, matbench_task_name
-from matgnn.train import model_config
+from matgnn.training.run import model_config
 from tests.models.helpers import MODEL_NAMES
 
 MATBENCH_TASKS = [t for t in group_options("task") if t.startswith("matbench_")]

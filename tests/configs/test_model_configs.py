@@ -1,4 +1,4 @@
-"""Every configs/model/*.yaml composes, instantiates, and declares the graph it needs."""
+"""Every matgnn/configs/model/*.yaml composes, instantiates, and declares the graph it needs."""
 
 from __future__ import annotations
 
@@ -8,40 +8,26 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.config_dir import CONFIG_DIR, graph_preset_of, group_options
 from matgnn.graphs import GraphConfig
 from matgnn.models import CrystalModel
-
-PAPER_GRAPH = {"cgcnn": "cgcnn", "alignn": "alignn", "matformer": "matformer", "potnet": "potnet"}
-
-
-def test_every_model_option_is_tested():
-    assert set(group_options("model")) == {
-        "cgcnn", "alignn", "matformer", "potnet", "e3nn", "ye2018_net"
-    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", group_options("model"))
 def test_model_config_composes_and_instantiates(name):
+    """Every model option (found, never listed by hand) composes, builds, and has the graph of
+    the preset its defaults name, with only the overrides its own file writes."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = compose(overrides=[f"+model={name}"])
     model = instantiate(cfg.model)
-    assert isinstance(model, CrystalModel)
+    assert isinstance(model, CrystalModel) and isinstance(model, torch.nn.Module)
     graph = model.graph_config()
     assert isinstance(graph, GraphConfig)
-    if name in PAPER_GRAPH:
-        assert graph == GraphConfig.preset(PAPER_GRAPH[name])
-    elif name == "ye2018_net":
-        assert graph == GraphConfig.preset("ye2018_perovskite")
-    else:
-        assert graph == GraphConfig.preset("e3nn", cutoff=model.backbone.r_max)
-
-
-@pytest.mark.parametrize("name", group_options("model"))
-def test_model_config_instantiates_from_the_file_alone(name):
-    model = instantiate(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"))
-    assert isinstance(model, CrystalModel)
-    assert isinstance(model, torch.nn.Module)
+    preset = graph_preset_of(name)
+    assert preset is not None, f"model/{name}.yaml names no graph preset in its defaults"
+    own = OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml").get("graph") or {}
+    overrides = {k: OmegaConf.to_container(cfg.model.graph, resolve=True)[k] for k in own}
+    assert graph == GraphConfig.preset(preset, **overrides)
 
 
 def test_e3nn_graph_radius_follows_r_max():

@@ -10,7 +10,7 @@ from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule
 from matgnn.graphs import GraphConfig
 from matgnn.outputs import Output, TensorOutput
-from matgnn.train import model_config, task_outputs
+from matgnn.training.run import model_config, task_outputs
 
 GROUPS = (
     "task",
@@ -100,10 +100,11 @@ def test_task_source_provides_every_output_target(task, shared_data_dir):
 @pytest.mark.parametrize("model", group_options("model"))
 @pytest.mark.parametrize("task", ["mp_sample_eform", "mp_sample_is_metal", "phonon_dos_sample"])
 def test_mc_dropout_puts_dropout_into_every_model_and_head(model, task):
+    from matgnn.models.assembly import build
     from matgnn.uncertainty.estimators import dropout_layers
 
     cfg = compose_train(f"model={model}", f"task={task}", "uncertainty=mc_dropout")
-    built = instantiate(model_config(cfg))
+    built = build(model_config(cfg))
     probabilities = {layer.p for layer in dropout_layers(built)}
     assert probabilities == {cfg.uncertainty.dropout}
     assert dropout_layers(built.backbone) and all(dropout_layers(h) for h in built.heads.values())

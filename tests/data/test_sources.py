@@ -13,6 +13,7 @@ from matminer.utils.io import store_dataframe_as_json
 from pymatgen.core import Composition
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from matgnn.data.samples import mp_sample_frame, mp_sample_structures
 from matgnn.data.sources.jarvis import jarvis_atoms_to_structure
 from matgnn.data.sources.matbench import matbench, mbids, structure_tasks
 from matgnn.data.sources.phonon import phonon_dos_sample
@@ -24,7 +25,6 @@ from matgnn.data.sources.ye2018 import (
     substitute,
     ye2018_garnet,
 )
-from matgnn.samples import mp_sample_frame, mp_sample_structures
 
 
 def test_structure_tasks_are_the_nine_matbench_structure_tasks():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from matgnn.data import CrystalDataModule, Records
+from matgnn.data.samples import mp_sample_structures
 from matgnn.data.splits import (
     carve_validation,
     check_split,
@@ -17,7 +18,6 @@ from matgnn.data.splits import (
 )
 from matgnn.graphs import GraphConfig
 from matgnn.outputs import ScalarOutput
-from matgnn.samples import mp_sample_structures
 
 IDS = [f"x{i}" for i in range(100)]
 

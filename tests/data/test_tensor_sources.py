@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 
+from matgnn.analysis.elasticity import cartesian_to_voigt
 from matgnn.data import CrystalDataModule
 from matgnn.data.sources import tensors
 from matgnn.data.sources.tensors import (
@@ -18,7 +19,6 @@ from matgnn.data.sources.tensors import (
     in_structure_frame,
     sample_rows,
 )
-from matgnn.elasticity import cartesian_to_voigt
 from matgnn.graphs import GraphConfig
 from matgnn.outputs import ElasticTensorOutput, ScalarOutput, TensorOutput
 from matgnn.testing import random_rotation

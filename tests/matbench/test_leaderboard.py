@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from matgnn.catalog import has_block, replace_block
+from benchmarks.catalog import has_block, replace_block
+from benchmarks.matbench.leaderboard import FOLDS, SUMMARY, blocks, fold_table, table
 from matgnn.matbench import FoldRecord, MatbenchData, SubmissionFolder
-from matgnn.matbench.leaderboard import FOLDS, SUMMARY, blocks, fold_table, table
 from tests.matbench import DATA
 from tests.matbench.test_submission import baseline_records
 
@@ -43,7 +43,7 @@ def test_table_puts_complete_and_partial_runs_next_to_the_leaderboard(tmp_path):
 
 def test_readme_tables_are_written_from_the_committed_results():
     """README.md and benchmarks/matbench/README.md hold the tables generated from
-    benchmarks/matbench (python -m matgnn.matbench.leaderboard --update README.md
+    benchmarks/matbench (python benchmarks/matbench/leaderboard.py --update README.md
     benchmarks/matbench/README.md)."""
     generated = blocks(REPOSITORY / "benchmarks" / "matbench")
     for name in ("README.md", "benchmarks/matbench/README.md"):

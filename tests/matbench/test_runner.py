@@ -17,7 +17,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from matgnn.checkpoint import load_model
+from matgnn.checkpoints.files import load_model
 from matgnn.config_dir import CONFIG_DIR
 from matgnn.matbench import MatbenchData, runner
 from matgnn.matbench.submission import INFO, NOT_A_SUBMISSION, PARTIAL_SCORES, RESULTS, read_results
@@ -213,16 +213,16 @@ def test_an_unpredictable_test_structure_fails_the_fold_or_gets_the_training_mea
     """A test structure the model rejects (here the first, by a wrapped predict): with
     unpredictable=error the fold stops with a one-line reason; with train_mean it is predicted
     as the fold's training mean, and its id and reason are recorded."""
-    import matgnn.inference
+    import matgnn.models.inference
 
-    real_predict = matgnn.inference.predict
+    real_predict = matgnn.models.inference.predict
 
     def predict_rejecting_first(model, structures, names, **kwargs):
         result = real_predict(model, structures[1:], names[1:], **kwargs)
         result.rejected[names[0]] = f"{names[0]}: atom 0 has no neighbour (test)"
         return result
 
-    monkeypatch.setattr(matgnn.inference, "predict", predict_rejecting_first)
+    monkeypatch.setattr(matgnn.models.inference, "predict", predict_rejecting_first)
     with pytest.raises(runner.MatbenchError, match="1 test structures could not be predicted"):
         runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=error"))
     runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=train_mean"))

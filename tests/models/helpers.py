@@ -19,7 +19,7 @@ from matgnn.testing import other_cell, permuted, random_rotation, rotated, trans
 #: models of site-occupancy descriptors (they need structures with prototype site labels and
 #: have their own tests, tests/models/test_site_descriptor_net.py)
 DESCRIPTOR_MODELS = ("ye2018_net",)
-#: every graph model config: a model added as configs/model/<name>.yaml is tested without edits
+#: every graph model config: a model added as matgnn/configs/model/<name>.yaml is tested as it is
 MODEL_NAMES = tuple(n for n in group_options("model") if n not in DESCRIPTOR_MODELS)
 
 # Optional narrowing of the default models for the optimisation and training smoke tests (a few

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from matgnn.interfaces import Backbone
+from matgnn.models.interfaces import Backbone
 from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
 
 

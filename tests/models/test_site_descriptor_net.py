@@ -1,4 +1,4 @@
-"""The Ye et al. 2018 network (SiteDescriptorNetwork, configs/model/ye2018_net.yaml) on the
+"""The Ye et al. 2018 network (SiteDescriptorNetwork, matgnn/configs/model/ye2018_net.yaml) on the
 shipped Ye perovskite table: architecture, standardisation, invariance, learning."""
 
 from __future__ import annotations

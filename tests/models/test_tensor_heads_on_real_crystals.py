@@ -10,8 +10,8 @@ import pytest
 import torch
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from matgnn.analysis.elasticity import cartesian_to_voigt, vrh_moduli
 from matgnn.data.sources.tensors import born_charges_sample, dielectric_sample, elastic_sample
-from matgnn.elasticity import cartesian_to_voigt, vrh_moduli
 from matgnn.heads import AtomTensorHead, TensorHead
 from matgnn.outputs.tensor import isotropic_part
 from matgnn.testing import assert_crystal_symmetric, assert_equivariant

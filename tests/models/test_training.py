@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
+from matgnn.data.samples import mp_sample_frame, mp_sample_structures
 from matgnn.graphs import build_graph
 from matgnn.heads import TensorHead
 from matgnn.heads.normalizer import composition_counts
-from matgnn.samples import mp_sample_frame, mp_sample_structures
 from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
 
 

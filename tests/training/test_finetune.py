@@ -11,8 +11,13 @@ from pymatgen.core import Element
 from torch_geometric.data import Batch
 
 from matgnn import load_model
-from matgnn.checkpoint import read_checkpoint
-from matgnn.finetune import (
+from matgnn.checkpoints.files import read_checkpoint
+from matgnn.data.samples import mp_sample_structures
+from matgnn.graphs import build_graph
+from matgnn.graphs.elements import elements_of
+from matgnn.outputs import ClassOutput
+from matgnn.train import run
+from matgnn.training.finetune import (
     TransferError,
     check_elements,
     freeze,
@@ -20,11 +25,6 @@ from matgnn.finetune import (
     parameter_groups,
     transfer,
 )
-from matgnn.graphs import build_graph
-from matgnn.graphs.elements import elements_of
-from matgnn.outputs import ClassOutput
-from matgnn.samples import mp_sample_structures
-from matgnn.train import run
 from tests.models.helpers import MODEL_NAMES, SMALL, make_model
 from tests.training.test_train import train_config
 from tests.uncertainty.test_estimators import with_head
@@ -64,7 +64,7 @@ def test_transfer_copies_matching_heads_and_starts_new_ones(structures):
 
 def test_transfer_needs_the_same_graph_config():
     source = make_model("cgcnn", SMALL["cgcnn"])
-    other = make_model("cgcnn", [*SMALL["cgcnn"], "+model.graph.max_neighbors=8"])
+    other = make_model("cgcnn", [*SMALL["cgcnn"], "model.graph.max_neighbors=8"])
     with pytest.raises(TransferError, match="max_neighbors=12 vs 8"):
         transfer(other, source)
 

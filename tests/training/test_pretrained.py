@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from matgnn import pretrained
+from matgnn.checkpoints import pretrained
+from matgnn.checkpoints.pretrained import PACKAGE_DIR, list_pretrained, load_pretrained
+from matgnn.data.samples import mp_sample_structures
 from matgnn.graphs.cache import file_sha256
 from matgnn.predict import main as predict_main
-from matgnn.pretrained import PACKAGE_DIR, list_pretrained, load_pretrained
-from matgnn.samples import mp_sample_structures
 from matgnn.train import run
 from tests.training.test_train import train_config
 
@@ -107,7 +107,7 @@ def test_the_package_ships_at_least_one_model():
 
 def test_half_precision_storage_is_smaller_and_predicts_nearly_the_same(tmp_path):
     from matgnn import load_model
-    from matgnn.checkpoint import HALF_MIN_SIZE, slim_checkpoint
+    from matgnn.checkpoints.files import HALF_MIN_SIZE, slim_checkpoint
 
     run(train_config(tmp_path, "cgcnn"))
     best = tmp_path / "checkpoints" / "best.ckpt"

@@ -24,6 +24,7 @@ import matgnn
 from matgnn import load_model
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule, Records
+from matgnn.data.samples import mp_sample_structures
 from matgnn.data.sources.tensors import born_charges_sample, elastic_sample
 from matgnn.graphs import GraphConfig
 from matgnn.outputs import (
@@ -35,9 +36,9 @@ from matgnn.outputs import (
 )
 from matgnn.outputs.tensor import COMPONENTS
 from matgnn.predict import main as predict_main
-from matgnn.samples import mp_sample_structures
 from matgnn.testing import assert_crystal_symmetric, assert_equivariant
-from matgnn.train import compose_config, run, task_outputs
+from matgnn.train import compose_config, run
+from matgnn.training.run import task_outputs
 from matgnn.training.run_logs import read_logs, training_summary
 from tests.models.helpers import DESCRIPTOR_MODELS, MODEL_NAMES, SMALL
 
@@ -93,7 +94,7 @@ def test_smoke_train_every_model_on_classification(tmp_path, model):
     assert 0.0 <= metrics["test_is_metal_accuracy"] <= 1.0
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     head = checkpoint["hyper_parameters"]["model"]["heads"]["is_metal"]
-    assert head["_target_"] == "matgnn.heads.ClassificationHead"
+    assert head["@class"] == "classification_head"
     rows = read_rows(tmp_path / "test_predictions.csv")
     assert rows and {r["is_metal"] for r in rows} <= {"0", "1"}
     for r in rows:

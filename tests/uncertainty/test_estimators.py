@@ -10,10 +10,11 @@ import torch
 from hydra.utils import instantiate
 from torch_geometric.data import Batch
 
+from matgnn.checkpoints.safe_config import build
+from matgnn.data.samples import mp_sample_structures
 from matgnn.graphs import build_graph
 from matgnn.models import CrystalModel
 from matgnn.outputs import ClassOutput, GaussianOutput, ScalarOutput
-from matgnn.samples import mp_sample_structures
 from matgnn.uncertainty import Ensemble, MCDropout, MeanVariance, UncertainModel, summarize
 from matgnn.uncertainty.calibration import fit_std_scale, fit_temperature, temper
 from matgnn.uncertainty.evaluation import classification_metrics, regression_metrics
@@ -31,9 +32,9 @@ def graphs_for(model, structures):
 
 def with_head(model: CrystalModel, output, **head) -> CrystalModel:
     """``model`` with its head ``y`` replaced by ``output``'s default head."""
-    template = {"_target_": "matgnn.heads.RegressionHead", "_partial_": True, "hidden": [16]}
+    template = {"@class": "regression_head", "@partial": True, "hidden": [16]}
     config = output.head_config(template)
-    factory = instantiate({**config, **head})
+    factory = build({**config, **head})
     return CrystalModel(model.graph, model.backbone, {output.name: factory}, [output]).eval()
 
 
@@ -111,7 +112,7 @@ def test_mc_dropout_on_a_model_without_dropout_is_refused():
 # --- ensembles of mismatched models -------------------------------------------------------
 def test_an_ensemble_of_models_for_other_graphs_or_tasks_is_refused():
     model = make_model("cgcnn", SMALL["cgcnn"])
-    other_graph = make_model("cgcnn", [*SMALL["cgcnn"], "+model.graph.max_neighbors=8"])
+    other_graph = make_model("cgcnn", [*SMALL["cgcnn"], "model.graph.max_neighbors=8"])
     with pytest.raises(ValueError, match=r"another graph config .*max_neighbors"):
         Ensemble([model, other_graph])
     other_task = with_head(model, ScalarOutput("band_gap"))

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from matgnn.checkpoint import load_model, read_checkpoint
+from matgnn.checkpoints.files import load_model, read_checkpoint
 from matgnn.config_dir import CONFIG_DIR
+from matgnn.data.samples import mp_sample_structures
 from matgnn.predict import main as predict_main
-from matgnn.samples import mp_sample_structures
 from matgnn.train import run
 from matgnn.uncertainty import Ensemble, MCDropout, MeanVariance, load_uncertain_model
 from tests.models.helpers import SMALL

@@ -16,7 +16,7 @@ import pandas as pd
 from pymatgen.core import Structure
 
 from matgnn.data.records import Records
-from matgnn.samples import mp_sample_frame
+from matgnn.data.samples import mp_sample_frame
 
 MP_TARGETS = (
     "formation_energy_per_atom",

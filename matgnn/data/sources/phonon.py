@@ -22,7 +22,7 @@ import pandas as pd
 from ase import Atoms
 
 from matgnn.data.records import Records
-from matgnn.samples import phdos_sample_frame
+from matgnn.data.samples import phdos_sample_frame
 
 CHEN_DIR = "phonon_dos_chen2021"
 CHEN_TABLE = "phdos_1522.csv"

@@ -8,8 +8,8 @@
 * ``elastic_tensor``: matminer's ``elastic_tensor_2015`` (de Jong et al., Sci. Data 2, 150009
   (2015)), 1,181 crystals: the 6x6 Voigt stiffness (GPa; the dataset's ``elastic_tensor``,
   symmetrised to the crystal by the authors) as a Cartesian ``[3, 3, 3, 3]`` tensor
-  (:func:`matgnn.elasticity.voigt_to_cartesian`), with the stored ``K_VRH`` and ``G_VRH`` for a
-  scalar model on the same rows. The tensor lies in the frame of the dataset's ``structure``
+  (:func:`matgnn.analysis.elasticity.voigt_to_cartesian`), with the stored ``K_VRH`` and ``G_VRH``
+  for a scalar model on the same rows. The tensor lies in the frame of the dataset's ``structure``
   column (not always in that of its CIF, whose lattice pymatgen re-orients).
 * ``born_charges``: Born effective charges (a 3x3 tensor per atom, column ``becs``) and the
   electronic dielectric tensor (``eps``) of 1,520 crystals, extended XYZ of
@@ -19,8 +19,8 @@
   (``matgnn/resources/README.md``).
 
 Every crystal-level tensor is checked against its structure (Neumann's principle, see
-:mod:`matgnn.tensor_symmetry`): a tensor that the crystal's own symmetry operations change by
-more than ``frame_tolerance`` of its largest component is not in the structure's frame, or too
+:mod:`matgnn.analysis.tensor_symmetry`): a tensor that the crystal's own symmetry operations change
+by more than ``frame_tolerance`` of its largest component is not in the structure's frame, or too
 noisy, and is dropped, with its id logged. Derived scalars, for a scalar model trained on the
 same rows: ``<tensor>_mean`` = trace / 3 of a dielectric tensor (matminer's ``poly_*`` columns
 are the same number rounded to 0.01).
@@ -40,9 +40,9 @@ from ase import io as ase_io
 from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
+from matgnn.analysis.elasticity import voigt_to_cartesian
+from matgnn.analysis.tensor_symmetry import cartesian_rotations, symmetry_residual
 from matgnn.data.records import Records
-from matgnn.elasticity import voigt_to_cartesian
-from matgnn.tensor_symmetry import cartesian_rotations, symmetry_residual
 
 log = logging.getLogger(__name__)
 DIELECTRIC_TENSORS = ("e_electronic", "e_total")

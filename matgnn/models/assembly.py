@@ -1,0 +1,141 @@
+"""A model assembles itself from (graph, backbone, outputs): one head per declared output, the
+equivariant backbone widened to the irreps its tensor heads need, all as registry data.
+
+:func:`assemble` is what ``matgnn.train`` calls with the composed ``model=`` config and the
+task's outputs; the result is the config a checkpoint stores and :func:`build` constructs (no
+Hydra, no import by name). :func:`from_hydra` turns a composed Hydra node (trusted: our own
+YAML, with ``_target_`` paths) into registry data once, at the start of a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matgnn.checkpoints import registry, safe_config
+from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
+from matgnn.graphs.config import GraphConfig
+from matgnn.heads.tensor import with_irreps
+from matgnn.outputs import Output
+
+log = logging.getLogger(__name__)
+
+#: the head a model config defines for a bare ``instantiate(compose_option("model", name))``;
+#: the template of every output's default head.
+DEFAULT_HEAD = "y"
+
+
+def from_hydra(node: Any) -> Any:
+    """A composed, resolved Hydra config (plain containers) as registry data: each
+    ``_target_`` becomes the registered name of the class it points at (a class that is not
+    registered is refused in words), ``_partial_`` becomes ``@partial``; a graph node (a
+    ``GraphConfig`` or one of its presets) becomes the full graph as data."""
+    if isinstance(node, list):
+        return [from_hydra(item) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    target = node.get("_target_")
+    if target is None:
+        return {key: from_hydra(value) for key, value in node.items()}
+    from hydra.utils import get_object, instantiate
+
+    obj = get_object(str(target))
+    if obj is GraphConfig or getattr(obj, "__self__", None) is GraphConfig:  # a preset
+        return instantiate(dict(node)).to_config()
+    out: dict[str, Any] = {CLASS: registry.name_of(obj), VERSION: registry.entry_of(obj).version}
+    if node.get("_partial_"):
+        out[PARTIAL] = True
+    for key, value in node.items():
+        if key not in safe_config.HYDRA_KEYS:
+            out[key] = from_hydra(value)
+    return out
+
+
+def head_configs(
+    outputs: Sequence[Output], template: Mapping[str, Any], chosen: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One head per output: ``chosen[name]`` where given (``task.heads``), else the output's
+    default head built from the model's template head."""
+    chosen = dict(chosen or {})
+    unknown = sorted(set(chosen) - {o.name for o in outputs})
+    if unknown:
+        raise ValueError(f"task.heads names {unknown}, which are not outputs of the task")
+    return {o.name: chosen.get(o.name) or o.head_config(template) for o in outputs}
+
+
+def widened_backbone(backbone: Mapping[str, Any], outputs: Sequence[Output]) -> dict[str, Any]:
+    """``backbone`` with the irreps that the outputs' equivariant heads need added to its
+    ``irreps_out`` (a backbone without ``irreps_out`` is returned as it is)."""
+    backbone = dict(backbone)
+    needed = [irreps for irreps in (o.irreps for o in outputs) if irreps]
+    if needed and backbone.get("irreps_out"):
+        irreps = with_irreps(backbone["irreps_out"], needed)
+        if irreps != backbone["irreps_out"]:
+            log.info(
+                "backbone irreps_out %s -> %s (the task's tensor heads)",
+                backbone["irreps_out"],
+                irreps,
+            )
+            backbone["irreps_out"] = irreps
+    return backbone
+
+
+def assemble(
+    model: Mapping[str, Any],
+    outputs: Sequence[Output],
+    heads: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The full model config, as registry data, of ``model`` (registry data: graph, backbone
+    and the template head ``heads.y``) predicting ``outputs``; ``heads`` overrides the default
+    head of the outputs it names."""
+    if not outputs:
+        raise ValueError("a model needs at least one declared output")
+    template = (model.get("heads") or {}).get(DEFAULT_HEAD)
+    if template is None:
+        raise ValueError(f"model config has no template head heads.{DEFAULT_HEAD}")
+    return {
+        **{k: v for k, v in model.items() if k not in ("heads", "outputs")},
+        "backbone": widened_backbone(model["backbone"], outputs),
+        "heads": head_configs(outputs, template, heads),
+        "outputs": [o.to_config() for o in outputs],
+    }
+
+
+def with_source(
+    model: Mapping[str, Any],
+    source: Mapping[str, Any],
+    source_name: str,
+    chosen_heads: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``model`` (assembled) taking the graph and backbone of ``source`` (a checkpoint's
+    model config) for fine-tuning, and the source's head for each output both declare
+    identically. A source whose backbone is another architecture than the run's ``model=`` is
+    refused in words: the run's folder and provenance would name the wrong model."""
+    mine, theirs = model["backbone"][CLASS], source["backbone"][CLASS]
+    if mine != theirs:
+        raise ValueError(
+            f"finetune.from={source_name} is a {theirs} model, but this run chose model={mine}: "
+            f"use model={theirs} (fine-tuning keeps the checkpoint's architecture)"
+        )
+    if model["graph"] != source["graph"] or model["backbone"] != source["backbone"]:
+        log.info(
+            "finetune.from=%s: graph and backbone settings taken from the checkpoint", source_name
+        )
+    model = {**model, "graph": source["graph"], "backbone": source["backbone"]}
+    heads = dict(model["heads"])
+    saved_outputs = {o["name"]: o for o in source["outputs"]}
+    for output in model["outputs"]:
+        name = output["name"]
+        if saved_outputs.get(name) == output and name not in (chosen_heads or {}):
+            heads[name] = source["heads"][name]
+    return {**model, "heads": heads}
+
+
+def build(config: Mapping[str, Any]):
+    """The :class:`~matgnn.models.CrystalModel` of an assembled config (validated first)."""
+    if not isinstance(config, Mapping) or config.get(CLASS) != "crystal_model":
+        raise ValueError(
+            f"a model config must be a crystal_model, got {config.get(CLASS) if isinstance(config, Mapping) else config!r}"  # noqa: E501
+        )
+    return safe_config.build(config, "model")
