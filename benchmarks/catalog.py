@@ -26,8 +26,8 @@ def header(group: str, name: str, config_dir: str | Path = CONFIG_DIR) -> str:
     return config_header(group, name, config_dir).replace("|", "\\|")
 
 
-def _compose(*overrides: str, config_dir: str | Path = CONFIG_DIR):
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=["paths.output_dir=.", *overrides])
 
 
@@ -53,7 +53,6 @@ def model_table(config_dir: str | Path = CONFIG_DIR) -> str:
     """One row per model config (of ``config_dir``): name, graph preset, description."""
     rows = ["| model | graph | description |", "|---|---|---|"]
     for name in group_options("model", config_dir):
-        _compose(f"model={name}", config_dir=config_dir)  # it composes
         graph = graph_preset_of(name, config_dir)
         rows.append(f"| `{name}` | `{graph}` | {header('model', name, config_dir)} |")
     return "\n".join(rows)

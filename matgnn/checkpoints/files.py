@@ -26,7 +26,7 @@ import torch
 
 from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION, migrate
-from matgnn.checkpoints.safe_config import CLASS, UnsafeConfigError
+from matgnn.checkpoints.safe_config import UnsafeConfigError
 
 #: the estimators a checkpoint's ``uncertainty`` may name (matgnn.uncertainty)
 ESTIMATORS = ("ensemble", "mc_dropout", "mean_variance")
@@ -62,12 +62,7 @@ def check_checkpoint(checkpoint: Any) -> dict[str, Any]:
     checkpoint = migrate(checkpoint)
     hyper = checkpoint["hyper_parameters"]
     model = hyper["model"]
-    safe_config.validate(model, "hyper_parameters.model")
-    if not isinstance(model, Mapping) or model.get(CLASS) != MODEL_CLASS:
-        raise UnsafeConfigError(
-            f"hyper_parameters.model.{CLASS}: the model must be a {MODEL_CLASS!r}, got "
-            f"{model.get(CLASS) if isinstance(model, Mapping) else model!r}"
-        )
+    safe_config.validate(model, "hyper_parameters.model", root=MODEL_CLASS)
     for key, value in hyper.items():
         if key != "model":
             safe_config.check_plain(value, f"hyper_parameters.{key}")
@@ -107,7 +102,7 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any]):
     a dict may come from anywhere), with its weights loaded strictly."""
     checkpoint = check_checkpoint(checkpoint)
     hyper = checkpoint["hyper_parameters"]
-    model = safe_config.build(hyper["model"], "hyper_parameters.model")
+    model = safe_config.build(hyper["model"], "hyper_parameters.model", root=MODEL_CLASS)
     state = {
         key.removeprefix("model."): value
         for key, value in checkpoint["state_dict"].items()

@@ -18,6 +18,7 @@ matgl's ``@model_version``). Nothing here imports anything named by a file.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ def migration(name: str, from_version: int) -> Callable[[ArgsMigration], ArgsMig
     return decorate
 
 
+@functools.cache
 def load_builtin() -> None:
     """Import matgnn's own modules that register classes (fixed imports, nothing from a file),
     so that the registry is complete before a checkpoint is validated."""

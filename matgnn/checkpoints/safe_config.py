@@ -100,11 +100,17 @@ def check_plain(value: Any, path: str = "", depth: int = 0, objects: bool = Fals
     )
 
 
-def validate(config: Any, path: str = "") -> None:
+def validate(config: Any, path: str = "", root: str | None = None) -> None:
     """Check the whole tree (see the module docstring); raises :class:`UnsafeConfigError`
-    naming the key path of the first problem."""
+    naming the key path of the first problem. ``root``: the registered name the tree's root
+    object must have (``crystal_model`` for a model)."""
     check_plain(config, path, objects=True)
     _validate_objects(config, path)
+    if root is not None and (not isinstance(config, Mapping) or config.get(CLASS) != root):
+        found = config.get(CLASS) if isinstance(config, Mapping) else config
+        raise UnsafeConfigError(
+            f"{path}.{CLASS}: the root must be a {root!r}, got {str(found)[:80]!r}"
+        )
 
 
 def _validate_objects(node: Any, path: str) -> None:
@@ -156,9 +162,10 @@ def arguments(node: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
-def build(config: Any, path: str = "") -> Any:
-    """Validate ``config``, then construct its objects bottom-up from the registry."""
-    validate(config, path)
+def build(config: Any, path: str = "", root: str | None = None) -> Any:
+    """Validate ``config`` (its root a ``root`` where given), then construct its objects
+    bottom-up from the registry."""
+    validate(config, path, root)
     return _build(config, path)
 
 
@@ -189,11 +196,3 @@ def object_node(cls: type, partial: bool = False, **arguments: Any) -> dict[str,
     if partial:
         node[PARTIAL] = True
     return {**node, **arguments}
-
-
-def class_of(node: Mapping[str, Any]) -> type | None:
-    """The registered class an object node names (``None`` for plain data)."""
-    if not isinstance(node, Mapping) or CLASS not in node:
-        return None
-    found = registry.entry(str(node[CLASS]))
-    return None if found is None else found.cls

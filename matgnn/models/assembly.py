@@ -134,8 +134,4 @@ def with_source(
 
 def build(config: Mapping[str, Any]):
     """The :class:`~matgnn.models.CrystalModel` of an assembled config (validated first)."""
-    if not isinstance(config, Mapping) or config.get(CLASS) != "crystal_model":
-        raise ValueError(
-            f"a model config must be a crystal_model, got {config.get(CLASS) if isinstance(config, Mapping) else config!r}"  # noqa: E501
-        )
-    return safe_config.build(config, "model")
+    return safe_config.build(config, "model", root="crystal_model")

@@ -77,17 +77,16 @@ class Predictions:
     def values(self) -> dict[str, list[np.ndarray]]:
         """``{output: [one array per accepted input]}``: the point predictions (the one draw
         of a plain model; an estimator's mean, or mean probabilities for a classifier)."""
-        values = {}
-        for output in self.outputs:
-            if self.summaries is None:
-                rows = self.draws[output.name][0]
-            else:
-                summary = self.summaries[output.name]
-                rows = summary["mean"] if "mean" in summary else summary["probability"]
-            values[output.name] = self._per_crystal(output, np.asarray(rows))
-        return values
+        return {o.name: self._point_values(o) for o in self.outputs}
 
-    def _per_crystal(self, output: Output, rows: np.ndarray) -> list[np.ndarray]:
+    def _point_values(self, output: Output) -> list[np.ndarray]:
+        """One output's point predictions, one array per accepted input."""
+        if self.summaries is None:
+            rows = self.draws[output.name][0]
+        else:
+            summary = self.summaries[output.name]
+            rows = summary["mean"] if "mean" in summary else summary["probability"]
+        rows = np.asarray(rows)
         if output.level != "atom":
             return list(rows)
         if not self.atomic_numbers:
@@ -100,8 +99,9 @@ class Predictions:
         values, stacked ``[M, ...]`` per crystal or a list per atom."""
         if self.summaries is not None:
             return self.summaries[output]
-        values = self.values[output]
-        if self._output(output).level == "atom":
+        chosen = self._output(output)
+        values = self._point_values(chosen)
+        if chosen.level == "atom":
             return values
         return np.stack(values) if values else np.empty(0)
 

@@ -16,6 +16,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
+from matgnn.graphs.config import GraphConfig
 from matgnn.training import run as training
 from matgnn.uncertainty.estimators import dropout_layers
 
@@ -108,8 +109,6 @@ def train_ensemble(cfg: DictConfig, size: int) -> training.FittedRun:
         first = member_config(cfg, 0)
         outputs = training.task_outputs(first)
         graph = training.model_config(first, outputs)["graph"]
-        from matgnn.graphs.config import GraphConfig
-
         data = training.build_data(first, GraphConfig.from_dict(graph), outputs)
     data.save_split(Path(cfg.paths.output_dir) / "split.json")
     metrics = {
