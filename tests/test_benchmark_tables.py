@@ -34,6 +34,8 @@ BLOCKS = {
     "ye2018-published": lambda: script("benchmarks/stability/ye2018_published_model.py").table(),
     "chen2021": lambda: script("benchmarks/phonons/chen2021_table.py").table(),
     "tensors": lambda: script("benchmarks/tensors/table.py").table(),
+    "fidelity-cgcnn": lambda: script("benchmarks/fidelity/cgcnn_xie2018.py").table(),
+    "fidelity-alignn": lambda: script("benchmarks/fidelity/alignn_upstream.py").table(),
 }
 
 

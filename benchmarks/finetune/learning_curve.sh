@@ -12,6 +12,11 @@
 #   finetune   from the packaged cgcnn_mp2018_eform (every layer trained, new head)
 #   slow       the same with the backbone at a tenth of the head's learning rate
 #   frozen     from cgcnn_mp2018_eform with the backbone frozen (only the new head trains)
+#   xie_finetune, xie_slow, xie_frozen: the same three from Xie & Grossman's original
+#              formation-energy model (cgcnn_xie2018_formation_energy: 4 convolutions, h 32,
+#              and its own graph, cgcnn_reference: the reference's exact 12-neighbour cut,
+#              which fine-tuning keeps), issue 25
+# ARMS="xie_finetune xie_slow xie_frozen" runs a subset of the arms.
 # Training sizes 50 100 200 400 and all (524); seeds 0 1 2 (subset draw and initialisation).
 # A finished run (test_metrics.json) is skipped, so a stopped sweep continues where it was.
 set -euo pipefail
@@ -19,9 +24,10 @@ RUNS=${1:-runs/finetune_curve}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 SEEDS=${SEEDS:-"0 1 2"}
 SIZES=${SIZES:-"50 100 200 400 all"}
+ARMS=${ARMS:-"scratch finetune slow frozen xie_finetune xie_slow xie_frozen"}
 for seed in $SEEDS; do
     for size in $SIZES; do
-        for arm in scratch finetune slow frozen; do
+        for arm in $ARMS; do
             dir="$RUNS/$arm/n${size}_s${seed}"
             [ -f "$dir/test_metrics.json" ] && continue
             case $arm in
@@ -29,6 +35,12 @@ for seed in $SEEDS; do
                 finetune) extra=(finetune.from=cgcnn_mp2018_eform) ;;
                 slow) extra=(finetune.from=cgcnn_mp2018_eform finetune.backbone_lr_scale=0.1) ;;
                 frozen) extra=(finetune.from=cgcnn_mp2018_eform finetune.freeze=backbone) ;;
+                xie_finetune) extra=(finetune.from=cgcnn_xie2018_formation_energy) ;;
+                xie_slow) extra=(finetune.from=cgcnn_xie2018_formation_energy
+                                 finetune.backbone_lr_scale=0.1) ;;
+                xie_frozen) extra=(finetune.from=cgcnn_xie2018_formation_energy
+                                   finetune.freeze=backbone) ;;
+                *) echo "unknown arm $arm" >&2; exit 2 ;;
             esac
             [ "$size" = all ] && train_size=null || train_size=$size
             echo "### $arm n=$size seed=$seed $(date +%T)"
@@ -38,6 +50,7 @@ for seed in $SEEDS; do
                 trainer.max_epochs=200 callbacks.early_stopping.patience=50 \
                 +trainer.enable_progress_bar=false hydra.run.dir="$dir" "${extra[@]}" \
                 2>&1 | grep -E "test metrics|Error|error" || true
+            [ -f "$dir/test_metrics.json" ] || { echo "run $dir failed" >&2; exit 1; }
         done
     done
 done

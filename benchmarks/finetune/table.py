@@ -4,8 +4,10 @@
 
 ``--collect`` reads every finished run ``<runs>/<arm>/n<size>_s<seed>`` (its
 ``test_metrics.json``, ``split.json`` and metrics CSV) into
-``benchmarks/finetune/results/learning_curve.csv``: one row per run with the test MAE, RMSE and
-R2, the number of training crystals, the epochs run, the best epoch and the summed epoch time;
+``benchmarks/finetune/results/learning_curve.csv`` (a run replaces the stored row of the same
+arm, size and seed; stored rows of runs not in the folder are kept): one row per run with the
+test MAE, RMSE and R2, the number of training crystals, the epochs run, the best epoch and the
+summed epoch time;
 and the test predictions of the seed-0 runs into ``results/predictions/<arm>_n<size>_s0.csv``
 (for parity plots, e.g. in ``notebooks/02_finetuning.ipynb``).
 The table (mean +- standard deviation over seeds, meV/atom) and
@@ -36,6 +38,9 @@ ARMS = {
     "finetune": "fine-tuned (all layers)",
     "slow": "fine-tuned (backbone lr x0.1)",
     "frozen": "fine-tuned (backbone frozen)",
+    "xie_finetune": "Xie's model, fine-tuned (all layers)",
+    "xie_slow": "Xie's model (backbone lr x0.1)",
+    "xie_frozen": "Xie's model (backbone frozen)",
 }
 TARGET = "ef_vs_binary_oxides"
 FIELDS = (
@@ -66,12 +71,24 @@ def run_row(run: Path, arm: str) -> dict[str, object]:
     }
 
 
+def stored_rows() -> dict[tuple[str, str, int], dict[str, object]]:
+    """The rows of the stored CSV by (arm, size, seed); none when there is no CSV yet."""
+    if not CURVE.is_file():
+        return {}
+    with open(CURVE) as handle:
+        return {(r["arm"], r["size"], int(r["seed"])): r for r in csv.DictReader(handle)}
+
+
 def collect(runs: Path) -> None:
-    rows = [
+    rows = stored_rows()
+    found = [
         run_row(run.parent, arm)
         for arm in ARMS
         for run in sorted((runs / arm).glob("n*_s*/test_metrics.json"))
     ]
+    if not found:
+        raise FileNotFoundError(f"{runs}: no finished learning-curve run")
+    rows.update({(r["arm"], r["size"], r["seed"]): r for r in found})
     PREDICTIONS.mkdir(parents=True, exist_ok=True)
     for arm in ARMS:
         for run in sorted((runs / arm).glob("n*_s0/test_metrics.json")):
@@ -82,7 +99,10 @@ def collect(runs: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(
-            sorted(rows, key=lambda r: (list(ARMS).index(r["arm"]), r["n_train"], r["seed"]))
+            sorted(
+                rows.values(),
+                key=lambda r: (list(ARMS).index(r["arm"]), int(r["n_train"]), int(r["seed"])),
+            )
         )
 
 

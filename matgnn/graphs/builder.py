@@ -91,6 +91,7 @@ class PeriodicNeighbors(BaseTransform):
                 grow_cutoff=cfg.grow_cutoff,
                 max_cutoff=cfg.max_cutoff,
                 tie_tol=cfg.tie_tolerance,
+                exact_search=cfg.exact_search,
             )
         # every mode keeps each atom's nearest neighbour, so overlaps show up here
         if nl.distance.size and nl.distance.min() < cfg.min_distance:

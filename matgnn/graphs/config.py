@@ -58,6 +58,11 @@ class GraphConfig:
             cutoff to ``max(a, b, c)`` (or double it when it already exceeds that).
         max_cutoff: largest cutoff ever searched; an atom with no neighbour within it is an error.
         tie_tolerance: distances closer than this (Å) count as ties.
+        exact_search: k-NN from one neighbour search at exactly ``cutoff``, ties broken in the
+            order that search returns them: pymatgen's ``Structure.get_neighbor_list(cutoff)``
+            sorted by distance (stable), i.e. the reference CGCNN code's graph entry for entry
+            (with ``keep_ties=False``). The default searches a smaller radius first (faster),
+            which returns tied neighbours in another order.
         lattice_edges: Matformer lattice self-edges (Yan et al. 2022), ``edge_type == 1``.
         lattice_edge_basis: ``"cell"`` (the vectors of the cell as given, as in Matformer) or
             ``"niggli"`` (those of the Niggli-reduced cell: the same for every choice of cell).
@@ -86,6 +91,7 @@ class GraphConfig:
     grow_cutoff: bool = False
     max_cutoff: float = 24.0
     tie_tolerance: float = 1e-6
+    exact_search: bool = False
     lattice_edges: bool = False
     lattice_edge_basis: str = "cell"
     line_graph: bool = False
@@ -133,6 +139,10 @@ class GraphConfig:
                 "GraphConfig.tie_weights needs a directed k-NN graph that keeps ties "
                 "(mode=knn, keep_ties=True, symmetric=False)"
             )
+        if self.exact_search and self.mode != "knn":
+            raise ValueError("GraphConfig.exact_search applies to mode=knn only")
+        if self.exact_search and self.grow_cutoff:
+            raise ValueError("GraphConfig.exact_search searches one radius: it cannot grow_cutoff")
         if self.cell not in CELLS:
             raise ValueError(f"GraphConfig.cell must be one of {CELLS}, got {self.cell!r}")
         if self.mode == "radius" and not self.symmetric:
@@ -194,6 +204,8 @@ class GraphConfig:
         if not self.site_descriptors:
             values.pop("site_descriptors")
             values.pop("species_per_site")
+        if not self.exact_search:
+            values.pop("exact_search")
         blob = json.dumps(values, sort_keys=True, default=float)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
         _FINGERPRINTED.setdefault(digest, self)

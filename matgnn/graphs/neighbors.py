@@ -134,6 +134,7 @@ def knn_neighbors(
     grow_cutoff: bool = False,
     max_cutoff: float = 24.0,
     tie_tol: float = 1e-6,
+    exact_search: bool = False,
 ) -> tuple[NeighborList, float]:
     """The ``k`` nearest neighbouring images of each atom within ``cutoff``.
 
@@ -153,12 +154,20 @@ def knn_neighbors(
 
     The search first uses a radius sized from the cell's density and widens it only where an
     atom's selection is not provably complete, which gives exactly the same result as one
-    search at ``cutoff`` at a fraction of the cost.
+    search at ``cutoff`` at a fraction of the cost, up to the order of neighbours tied at the
+    k-th distance. ``exact_search=True`` makes one search at exactly ``cutoff`` (no tolerance),
+    which is ``Structure.get_neighbor_list(cutoff)``: with ``keep_ties=False`` the reference
+    CGCNN code's selection entry for entry, its tie-breaking included.
 
     Returns:
         The neighbour list and the cutoff finally in force.
     """
     num_atoms = cart.shape[0]
+    if exact_search:
+        if grow_cutoff:
+            raise ValueError("exact_search searches one radius: it cannot grow the cutoff")
+        nl, rank = _rank_within_center(radius_neighbors(cart, lattice, cutoff), num_atoms)
+        return _knn_from_sorted(nl, rank, k, keep_ties, tie_tol, num_atoms)[0], cutoff
     while True:
         limit = cutoff + tie_tol
         radius = min(_initial_knn_radius(lattice, num_atoms, k), limit)

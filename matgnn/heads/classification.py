@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from matgnn.checkpoints.registry import register
 from matgnn.models.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.nn.mlp import activation as make_activation
 from matgnn.nn.mlp import mlp
 from matgnn.nn.pooling import pool
 
@@ -22,6 +23,7 @@ class ClassificationHead(Head):
         num_classes: number of classes (2 for binary tasks).
         hidden: widths of the hidden layers.
         activation: ``torch.nn`` activation class name.
+        activate_input: apply the activation to the pooled features first (CGCNN does).
         readout: ``"mean"`` or ``"sum"``.
         dropout: dropout probability before every ``Linear`` of the MLP (MC dropout).
 
@@ -37,15 +39,17 @@ class ClassificationHead(Head):
         activation: str = "SiLU",
         readout: str = "mean",
         dropout: float = 0.0,
+        activate_input: bool = False,
     ) -> None:
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.readout = readout
+        self.input_activation = make_activation(activation) if activate_input else nn.Identity()
         self.mlp = mlp(
             [features.scalar_features, *hidden, num_classes], act=activation, dropout=dropout
         )
 
     def forward(self, features: NodeFeatures) -> Tensor:
         pooled = pool(features.scalars, features.batch, features.num_crystals, self.readout)
-        return self.mlp(pooled)
+        return self.mlp(self.input_activation(pooled))

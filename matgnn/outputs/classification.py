@@ -70,7 +70,7 @@ class ClassOutput(Output):
             "num_classes": self.num_classes,
             "hidden": list(template.get("hidden", [])),
             "activation": template.get("activation", "SiLU"),
-            **({"dropout": template["dropout"]} if "dropout" in template else {}),
+            **{k: template[k] for k in ("dropout", "activate_input") if k in template},
         }
 
     def present(self, raw: Tensor) -> Tensor:

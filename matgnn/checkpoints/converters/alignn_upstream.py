@@ -1,0 +1,238 @@
+"""Weights of upstream ALIGNN (``alignn.models.alignn.ALIGNN``, NIST, Choudhary & DeCost, npj
+Comput. Mater. 7, 185 (2021)) to matgnn's :class:`~matgnn.models.ALIGNN` and back.
+
+The layer set is the same: a ``Linear -> BatchNorm -> SiLU`` atom embedding, two such blocks
+after each RBF expansion (bonds 0-8 Å, angle cosines -1..1), ``alignn_layers`` ALIGNN
+updates and ``gcn_layers`` edge-gated convolutions with BatchNorm, mean pooling and one
+``Linear``. Names, key by key:
+
+===========================================  ==============================================
+upstream                                     matgnn (``backbone.`` prefix)
+===========================================  ==============================================
+``atom_embedding.layer.{0,1}``               ``atom_embedding.{0,1}``
+``edge_embedding.1.layer.{0,1}``             ``edge_embedding.1.{0,1}``
+``edge_embedding.2.layer.{0,1}``             ``edge_embedding.1.{3,4}``
+``angle_embedding.*``                        likewise
+``*.src_gate / dst_gate / edge_gate``        the same names
+``*.src_update`` (applied to the receiver)   ``*.self_update``
+``*.dst_update`` (gathered from the sender)  ``*.neighbor_update``
+``*.bn_nodes``, ``*.bn_edges``               the same names
+``fc``                                       ``heads.<output>.mlp.0``
+===========================================  ==============================================
+
+The last ALIGNN layer's angle BatchNorm (``alignn_layers.-1.edge_update.bn_edges``) and the
+last GCN layer's edge BatchNorm (``gcn_layers.-1.bn_edges``) compute outputs that upstream
+never reads; matgnn does not build them, so :func:`to_matgnn` drops them (they do not change a
+prediction or a gradient) and :func:`from_matgnn` fills them with fresh ``BatchNorm1d``
+values. Upstream has no target normalisation: the converted head's normaliser is the
+identity. Upstream's ``link`` (``log``/``logit``), ``extra_features``, classification and
+``zero_inflated`` options have no counterpart and are refused; so is a matgnn model upstream
+cannot represent (another atom input, bond range, readout or head: :func:`representable`).
+
+The agreement (same graph fed to both, forward and gradients, random and trained weights) is
+measured by ``benchmarks/fidelity/alignn_upstream.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
+
+#: ``ALIGNNConfig`` fields and the matgnn backbone argument each becomes
+CONFIG_FIELDS = {
+    "alignn_layers": "alignn_layers",
+    "gcn_layers": "gcn_layers",
+    "hidden_features": "hidden_features",
+    "embedding_features": "embedding_features",
+    "edge_input_features": "edge_basis",
+    "triplet_input_features": "angle_basis",
+}
+#: upstream options matgnn's ALIGNN has no counterpart for: refused unless at these values
+UNSUPPORTED = {
+    "atom_input_features": 92,
+    "output_features": 1,
+    "link": "identity",
+    "zero_inflated": False,
+    "classification": False,
+    "extra_features": 0,
+}
+#: per-layer renames inside an edge-gated convolution
+CONV_NAMES = {"src_update": "self_update", "dst_update": "neighbor_update"}
+#: the two MLP blocks after each RBF: upstream index -> matgnn Sequential offset
+EMBEDDING_BLOCKS = {"1": 0, "2": 3}
+
+
+class ConversionError(ValueError):
+    """Weights or settings that have no place in the other implementation."""
+
+
+def backbone_config(upstream: Mapping[str, Any]) -> dict[str, Any]:
+    """matgnn's ALIGNN backbone (registry data) for an upstream ``ALIGNNConfig`` (as a dict)."""
+    refused = {
+        key: upstream[key]
+        for key, value in UNSUPPORTED.items()
+        if key in upstream and upstream[key] != value
+    }
+    if refused:
+        raise ConversionError(f"upstream settings with no matgnn counterpart: {refused}")
+    return {
+        CLASS: "alignn",
+        VERSION: 1,
+        "atom_features": "cgcnn",
+        **{
+            ours: int(upstream[theirs])
+            for theirs, ours in CONFIG_FIELDS.items()
+            if theirs in upstream
+        },
+        "distance_max": 8.0,
+    }
+
+
+def model_config(upstream: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any]:
+    """A full matgnn model config (registry data) with one scalar ``output`` (an output's
+    ``to_config()``) and the ALIGNN graph preset."""
+    from matgnn.graphs.config import GraphConfig
+
+    head = {CLASS: "regression_head", VERSION: 1, PARTIAL: True, "num_targets": 1,
+            "hidden": [], "readout": "mean"}  # fmt: skip
+    return {
+        CLASS: "crystal_model",
+        VERSION: 1,
+        "graph": GraphConfig.preset("alignn").to_config(),
+        "backbone": backbone_config(upstream),
+        "heads": {output["name"]: head},
+        "outputs": [dict(output)],
+    }
+
+
+def _layer_counts(state: Mapping[str, Tensor], prefix: str = "") -> tuple[int, int]:
+    def count(group: str) -> int:
+        found = {int(k[len(prefix + group) :].split(".")[1]) for k in state
+                 if k.startswith(prefix + group + ".")}  # fmt: skip
+        return max(found) + 1 if found else 0
+
+    return count("alignn_layers"), count("gcn_layers")
+
+
+def _unused(alignn_layers: int, gcn_layers: int) -> list[str]:
+    """Prefixes of upstream's BatchNorms whose outputs are never read."""
+    unused = []
+    if alignn_layers:
+        unused.append(f"alignn_layers.{alignn_layers - 1}.edge_update.bn_edges.")
+    if gcn_layers:
+        unused.append(f"gcn_layers.{gcn_layers - 1}.bn_edges.")
+    return unused
+
+
+def _rename(key: str) -> str:
+    """An upstream backbone key as matgnn's (without the ``backbone.`` prefix)."""
+    parts = key.split(".")
+    if parts[0] == "atom_embedding" and parts[1] == "layer":
+        return ".".join(["atom_embedding", *parts[2:]])
+    if parts[0] in ("edge_embedding", "angle_embedding"):
+        if parts[1] == "0":  # the RBF centres
+            return key
+        block, index = parts[1], int(parts[3])
+        return ".".join([parts[0], "1", str(EMBEDDING_BLOCKS[block] + index), *parts[4:]])
+    return ".".join(CONV_NAMES.get(p, p) for p in parts)
+
+
+def to_matgnn(upstream: Mapping[str, Tensor], head: str) -> dict[str, Tensor]:
+    """matgnn state-dict entries (``backbone.*`` and ``heads.<head>.mlp.0.*``) of an upstream
+    ``ALIGNN`` state dict. The atom-feature table and the normaliser are not in upstream's
+    state: take them from a freshly built matgnn model."""
+    alignn_layers, gcn_layers = _layer_counts(upstream)
+    dropped = tuple(_unused(alignn_layers, gcn_layers))
+    out: dict[str, Tensor] = {}
+    for key, value in upstream.items():
+        if key.startswith(dropped):
+            continue
+        if key.startswith("fc."):
+            out[f"heads.{head}.mlp.0.{key[3:]}"] = value
+        else:
+            out[f"backbone.{_rename(key)}"] = value
+    return out
+
+
+def representable(config: Mapping[str, Any]) -> str:
+    """The output name of a matgnn model config that upstream ``ALIGNN`` can represent;
+    raises :class:`ConversionError` saying what cannot be: upstream reads the CGCNN atom table,
+    expands bond lengths on 0-8 Å, averages the atoms and applies one ``Linear``."""
+    backbone, heads = config["backbone"], config["heads"]
+    problems = []
+    if backbone.get(CLASS) != "alignn":
+        problems.append(f"the backbone is {backbone.get(CLASS)!r}, not alignn")
+    if backbone.get("atom_features", "cgcnn") != "cgcnn":
+        problems.append(f"atom_features={backbone['atom_features']!r} (upstream: cgcnn)")
+    if float(backbone.get("distance_max", 8.0)) != 8.0:
+        problems.append(f"distance_max={backbone['distance_max']} (upstream: 8)")
+    if len(heads) != 1:
+        problems.append(f"{len(heads)} heads (upstream: one fc)")
+    for name, head in heads.items():
+        wanted = {CLASS: "regression_head", "readout": "mean", "num_targets": 1}
+        found = {k: head.get(k, {"readout": "mean", "num_targets": 1}.get(k)) for k in wanted}
+        if found != wanted or list(head.get("hidden", [])) or head.get("variance"):
+            problems.append(f"head {name!r} is not one mean-pooled Linear: {dict(head)}")
+    if problems:
+        raise ConversionError("upstream ALIGNN cannot represent this model: " + "; ".join(problems))
+    return next(iter(heads))
+
+
+def from_matgnn(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> dict[str, Tensor]:
+    """An upstream ``ALIGNN`` state dict of a matgnn ALIGNN (its state dict and model config,
+    checked by :func:`representable`; its normaliser must be the identity), with upstream's two
+    unused BatchNorms at fresh values."""
+    head = representable(config)
+    prefix = f"heads.{head}."
+    normalizer = {k[len(prefix + "normalizer.") :]: v for k, v in state.items()
+                  if k.startswith(prefix + "normalizer.")}  # fmt: skip
+    if normalizer and not (
+        torch.all(normalizer["mean"] == 0)
+        and torch.all(normalizer["std"] == 1)
+        and torch.all(normalizer["element_reference"] == 0)
+    ):
+        raise ConversionError(
+            "the head has a fitted target normaliser, which upstream ALIGNN has no place for"
+        )
+    backbone = {k[len("backbone.") :]: v for k, v in state.items() if k.startswith("backbone.")}
+    reverse = {_rename(k): k for k in _upstream_keys(backbone)}
+    out: dict[str, Tensor] = {}
+    for ours, theirs in reverse.items():
+        out[theirs] = backbone[ours]
+    for key in ("weight", "bias"):
+        out[f"fc.{key}"] = state[f"{prefix}mlp.0.{key}"]
+    alignn_layers, gcn_layers = _layer_counts(backbone)
+    width = backbone["atom_embedding.0.weight"].size(0)
+    fresh = torch.nn.BatchNorm1d(width).state_dict()
+    for unused in _unused(alignn_layers, gcn_layers):
+        for key, value in fresh.items():
+            out[unused + key] = value.clone()
+    return out
+
+
+def _upstream_keys(backbone: Mapping[str, Tensor]) -> list[str]:
+    """Upstream's name of every matgnn backbone key but the atom table (inverse of
+    :func:`_rename`)."""
+    inverse_blocks = {offset: block for block, offset in EMBEDDING_BLOCKS.items()}
+    inverse_conv = {ours: theirs for theirs, ours in CONV_NAMES.items()}
+    keys = []
+    for key in backbone:
+        parts = key.split(".")
+        if parts[0] == "atom_input":
+            continue
+        if parts[0] == "atom_embedding":
+            keys.append(".".join(["atom_embedding", "layer", *parts[1:]]))
+        elif parts[0] in ("edge_embedding", "angle_embedding") and parts[1] == "1":
+            index = int(parts[2])
+            block = inverse_blocks[0 if index < 3 else 3]
+            keys.append(".".join([parts[0], block, "layer", str(index % 3), *parts[3:]]))
+        elif parts[0] in ("edge_embedding", "angle_embedding"):
+            keys.append(key)
+        else:
+            keys.append(".".join(inverse_conv.get(p, p) for p in parts))
+    return keys
