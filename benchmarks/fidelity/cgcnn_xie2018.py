@@ -64,11 +64,10 @@ def collect(source: Path) -> None:
     import torch
 
     from matgnn.checkpoints.converters.cgcnn_original import MODELS
-    from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
-    from matgnn.checkpoints.pretrained import PACKAGE_DIR, load_pretrained
+    from matgnn.checkpoints.pretrained import load_pretrained
     from matgnn.graphs import GraphConfig
     from matgnn.models.inference import build_named_graphs, predict_graphs
-    from matgnn.testing.reference_cgcnn import reference_inputs, reference_predictions
+    from matgnn.testing.reference_cgcnn import on_graph, reference_inputs, reference_predictions
 
     torch.set_num_threads(2)
     ids, crystals, frame = structures(str(source))
@@ -82,14 +81,10 @@ def collect(source: Path) -> None:
         raise RuntimeError(f"graphs not built: {rejected or rejected_shared}")
     table = pd.DataFrame({"id": ids, "formula": [c.composition.reduced_formula for c in read_back]})
     for name, spec in MODELS.items():
-        checkpoint = read_checkpoint(PACKAGE_DIR / name / "model.ckpt")
-        checkpoint["hyper_parameters"]["model"]["graph"] = invariant_graph.to_config()
         columns = {
             "reference": reference_predictions(name, inputs),
             "converted": predict_graphs(load_pretrained(name), exact)[spec.output],
-            "invariant": predict_graphs(model_from_checkpoint(checkpoint).eval(), shared)[
-                spec.output
-            ],
+            "invariant": predict_graphs(on_graph(name, invariant_graph), shared)[spec.output],
         }
         for kind, values in columns.items():
             values = np.asarray(values)

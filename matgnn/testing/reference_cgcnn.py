@@ -16,6 +16,7 @@ import torch
 from pymatgen.core import Structure
 
 from matgnn.checkpoints.converters.cgcnn_original import MODELS, read_original, reference_dir
+from matgnn.graphs.config import GraphConfig
 
 
 def reference_inputs(
@@ -65,3 +66,15 @@ def reference_predictions(name: str, inputs: tuple) -> np.ndarray:
         return out.exp()[:, 1].numpy()
     normalizer = original["normalizer"]
     return (out[:, 0] * normalizer["std"] + normalizer["mean"]).numpy()
+
+
+def on_graph(name: str, graph: GraphConfig):
+    """The shipped model ``name`` with its weights on another graph config (e.g. the invariant
+    ``cgcnn`` preset instead of ``cgcnn_reference``), in eval mode: to measure how much the
+    reference's graph choices change a prediction."""
+    from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
+    from matgnn.checkpoints.pretrained import pretrained_file
+
+    checkpoint = read_checkpoint(pretrained_file(name))
+    checkpoint["hyper_parameters"]["model"]["graph"] = graph.to_config()
+    return model_from_checkpoint(checkpoint).eval()

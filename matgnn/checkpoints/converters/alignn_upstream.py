@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from matgnn.checkpoints.converters.state import numbered_layers
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
 
 #: ``ALIGNNConfig`` fields and the matgnn backbone argument each becomes
@@ -110,13 +111,8 @@ def model_config(upstream: Mapping[str, Any], output: Mapping[str, Any]) -> dict
     }
 
 
-def _layer_counts(state: Mapping[str, Tensor], prefix: str = "") -> tuple[int, int]:
-    def count(group: str) -> int:
-        found = {int(k[len(prefix + group) :].split(".")[1]) for k in state
-                 if k.startswith(prefix + group + ".")}  # fmt: skip
-        return max(found) + 1 if found else 0
-
-    return count("alignn_layers"), count("gcn_layers")
+def _layer_counts(state: Mapping[str, Tensor]) -> tuple[int, int]:
+    return numbered_layers(state, "alignn_layers"), numbered_layers(state, "gcn_layers")
 
 
 def _unused(alignn_layers: int, gcn_layers: int) -> list[str]:

@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from matgnn.checkpoints.converters.state import numbered_layers
 from matgnn.checkpoints.files import check_checkpoint, stamp
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
 from matgnn.graphs.cache import file_sha256
@@ -213,17 +214,6 @@ def reference_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pretrained_models"
 
 
-def _layer_count(state: Mapping[str, torch.Tensor], prefix: str) -> int:
-    """How many ``<prefix>.<i>.`` layers the state holds (0, 1, ... without gaps)."""
-    found = {key.split(".")[1] for key in state if key.startswith(prefix + ".")}
-    if any(not index.isdigit() for index in found):
-        raise ValueError(f"{prefix}.<index> keys that are not numbered: {sorted(found)}")
-    count = len(found)
-    if {int(index) for index in found} != set(range(count)):
-        raise ValueError(f"{prefix} layers are not numbered 0..{count - 1}: {sorted(found)}")
-    return count
-
-
 def _checked(raw: Any) -> dict[str, Any]:
     """The parts of an original file the conversion uses, checked; raises ``ValueError``."""
     if not isinstance(raw, Mapping):
@@ -245,8 +235,8 @@ def _checked(raw: Any) -> dict[str, Any]:
     if "embedding.weight" not in state or state["embedding.weight"].dim() != 2:
         raise ValueError("no 2-d embedding.weight")
     width = int(state["embedding.weight"].shape[0])
-    n_conv = _layer_count(state, "convs")
-    n_h = _layer_count(state, "fcs") + 1
+    n_conv = numbered_layers(state, "convs")
+    n_h = numbered_layers(state, "fcs") + 1
     if "conv_to_fc.weight" not in state or state["conv_to_fc.weight"].dim() != 2:
         raise ValueError("no 2-d conv_to_fc.weight")
     h_fea_len = int(state["conv_to_fc.weight"].shape[0])
