@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Ye et al. 2018 perovskites (issue 13): their network and CGCNN on the same seeded 80/10/10
-# splits of ye2018_perovskite_unmixed (244 ABO3) and ye2018_perovskite (656: unmixed + A- or
-# B-mixed), 5 seeds (the seed draws the split and the initialisation).
+# Ye et al. 2018 perovskites (issue 13) and garnets (issue 25): their network and CGCNN on the
+# same seeded 80/10/10 splits of ye2018_perovskite_unmixed (244 ABO3), ye2018_perovskite (656:
+# unmixed + A- or B-mixed), ye2018_garnet_unmixed (35 mp36k garnets) and ye2018_garnet (46,
+# CGCNN only: the Ye network has no input for a mixed site), 5 seeds (the seed draws the split
+# and the initialisation). SUBSETS="garnet_unmixed garnet_all" runs a subset.
 #   bash benchmarks/stability/ye2018_runs.sh [runs folder]   (from the repository root)
 # then: python benchmarks/stability/ye2018_table.py --runs <runs folder> --update README.md
 # Recipes: Ye network as garnetdnn (experiment=ye2018_net_perovskite[_unmixed]: Adam 1e-3, MSE,
-# batch 32, up to 3000 epochs, early stopping patience 500); CGCNN as the fine-tuning learning
+# batch 32, up to 3000 epochs, early stopping patience 500; garnets
+# experiment=ye2018_net_garnet_unmixed: Adam 1e-2); CGCNN as the fine-tuning learning
 # curve (AdamW 1e-3 one-cycle over 200 epochs, batch 64, patience 50).
 # A finished run (test_metrics.json) is skipped, so a stopped sweep continues where it was.
 set -euo pipefail
@@ -13,16 +16,25 @@ RUNS=${1:-runs/ye2018}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 SEEDS=${SEEDS:-"0 1 2 3 4"}
 MODELS=${MODELS:-"ye2018_net cgcnn"}
+SUBSETS=${SUBSETS:-"unmixed all garnet_unmixed garnet_all"}
 for seed in $SEEDS; do
-    for subset in unmixed all; do
+    for subset in $SUBSETS; do
         for model in $MODELS; do
             dir="$RUNS/$subset/$model/s$seed"
             [ -f "$dir/test_metrics.json" ] && continue
-            task=ye2018_perovskite; [ "$subset" = unmixed ] && task=ye2018_perovskite_unmixed
+            case $subset in
+                unmixed) task=ye2018_perovskite_unmixed ;;
+                all) task=ye2018_perovskite ;;
+                garnet_unmixed) task=ye2018_garnet_unmixed ;;
+                garnet_all) task=ye2018_garnet
+                            [ "$model" = ye2018_net ] && continue ;;
+                *) echo "unknown subset $subset" >&2; exit 2 ;;
+            esac
             case $model in
                 ye2018_net)
                     args=(experiment=ye2018_net_perovskite)
-                    [ "$subset" = unmixed ] && args=(experiment=ye2018_net_perovskite_unmixed) ;;
+                    [ "$subset" = unmixed ] && args=(experiment=ye2018_net_perovskite_unmixed)
+                    [ "$subset" = garnet_unmixed ] && args=(experiment=ye2018_net_garnet_unmixed) ;;
                 *)
                     args=(model="$model" task=$task trainer.max_epochs=200
                           callbacks.early_stopping.patience=50) ;;

@@ -99,6 +99,19 @@ def formation_energy_from_elements(
     return total / num_atoms
 
 
+def formation_energy_vs_oxides(
+    species_counts: Mapping[str, float],
+    formation_energy_per_atom: float,
+    refs: Mapping[str, OxideReference],
+    num_atoms: float,
+) -> float:
+    """The inverse of :func:`formation_energy_from_elements`: E_f relative to the binary
+    oxides (eV/atom) of a crystal whose formation energy from the elements is
+    ``formation_energy_per_atom`` (eV/atom, the same snapshot as ``refs``)."""
+    zero = formation_energy_from_elements(species_counts, 0.0, refs, num_atoms)
+    return formation_energy_per_atom - zero
+
+
 class HullEvaluator:
     """Energies above the hull of candidates against fixed competing phases.
 

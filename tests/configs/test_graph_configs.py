@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from matgnn.config_dir import CONFIG_DIR, group_options
-from matgnn.data.sources.ye2018 import ye2018_perovskite_sample
+from matgnn.data.sources.ye2018 import ye2018_garnet, ye2018_perovskite_sample
 from matgnn.graphs import GraphConfig, build_graph
 
 GRAPH_CONFIGS = group_options("graph")
@@ -26,8 +26,9 @@ def test_graph_config_composes_and_builds(name: str, mp_structures) -> None:
     assert isinstance(config, GraphConfig)
     assert GraphConfig.from_dict(cfg) == config
     structure = mp_structures[0]
-    if config.site_descriptors:  # a labelled prototype (the Ye et al. tasks)
-        structure = ye2018_perovskite_sample(limit=1).structures[0]
+    if config.site_descriptors:  # a labelled crystal of the Ye et al. tasks
+        garnet = config.site_descriptors[0].startswith("C")
+        structure = (ye2018_garnet if garnet else ye2018_perovskite_sample)(limit=1).structures[0]
     graph = build_graph(structure, config)
     assert ("site_descriptor" in graph) == bool(config.site_descriptors)
     assert graph.edge_index.size(1) > 0

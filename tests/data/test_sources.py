@@ -6,11 +6,13 @@ without it); the rest run on shipped files or files written here.
 
 from __future__ import annotations
 
+from importlib import resources
+
 import numpy as np
 import pandas as pd
 import pytest
 from matminer.utils.io import store_dataframe_as_json
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Lattice, Species, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from matgnn.data.samples import mp_sample_frame, mp_sample_structures
@@ -24,6 +26,7 @@ from matgnn.data.sources.ye2018 import (
     prototype,
     substitute,
     ye2018_garnet,
+    ye2018_garnet_substituted,
 )
 
 
@@ -137,6 +140,130 @@ def test_substitution_puts_the_right_counts_on_each_site():
         substitute(prototype("perovskite"), PEROVSKITE_SITES, {"A": {"Y": 0.3}, "B": {"Ga": 1}})
 
 
-def test_garnet_loader_says_the_data_is_missing(tmp_path):
+def test_substituted_garnet_loader_says_the_data_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="garnet entries could not be retrieved"):
-        ye2018_garnet(tmp_path)
+        ye2018_garnet_substituted(tmp_path)
+
+
+def test_shipped_garnets_are_labelled_mp_crystals_with_their_oxide_energy():
+    from matgnn.data.sources.garnets_mp import OXIDES, TABLE, read_oxide_references
+    from matgnn.data.sources.ye2018 import YE_DIR
+
+    folder = resources.files("matgnn.resources") / YE_DIR
+    table = pd.read_csv(folder / TABLE).set_index("mp_id")
+    refs = read_oxide_references(folder / OXIDES)
+    records = ye2018_garnet()
+    assert len(records.ids) == 46 and len(ye2018_garnet(mixed=False).ids) == 35
+    yag = records.structures[list(records.ids).index("mp-3050")]
+    labels = yag.site_properties["prototype_site"]
+    assert [yag[i].specie.symbol for i, lab in enumerate(labels) if lab == "C"] == ["Y"] * 12
+    assert {yag[i].specie.symbol for i, lab in enumerate(labels) if lab in "AD"} == {"Al"}
+    assert set(yag.site_properties["oxidation_state"]) == {3, -2}
+    # Y3Al5O12 by hand: 3/2 Y2O3 + 5/2 Al2O3 per 20 atoms
+    row = table.loc["mp-3050"]
+    by_hand = (
+        row["formation_energy_per_atom_mp"]
+        - (
+            1.5 * 5 * refs["Y3+"].formation_energy_per_atom
+            + 2.5 * 5 * refs["Al3+"].formation_energy_per_atom
+        )
+        / 20
+    )
+    assert row["ef_vs_binary_oxides_eV_per_atom"] == pytest.approx(by_hand, abs=1e-12)
+    # every target by plain arithmetic from the stored numbers (not the library's function):
+    # the cations of the 80-atom cell as the stored oxides, per atom
+    oxides = pd.read_csv(folder / OXIDES).set_index("species")
+    for mp_id, target, structure in zip(
+        records.ids, records.targets["ef_vs_binary_oxides"], records.structures, strict=True
+    ):
+        assert sum(structure.site_properties["oxidation_state"]) == 0, mp_id
+        oxide_energy = 0.0
+        for site, ox in zip(structure, structure.site_properties["oxidation_state"], strict=True):
+            if ox < 0:
+                continue
+            oxide = Composition(oxides.loc[str(Species(site.specie.symbol, ox)), "oxide"])
+            per_cation = oxide.num_atoms / oxide[site.specie.symbol]  # Al2O3: 2.5 atoms per Al
+            oxide_energy += (
+                per_cation
+                * oxides.loc[str(Species(site.specie.symbol, ox)), "formation_energy_per_atom"]
+            )
+        expected = table.loc[mp_id, "formation_energy_per_atom_mp"] - oxide_energy / len(structure)
+        assert target == pytest.approx(expected, abs=1e-9), mp_id
+
+
+def test_a_left_handed_match_is_rewritten_with_the_same_atoms():
+    """StructureMatcher may return the match in a left-handed basis (pymatgen accepts
+    |det| = 1); match_garnet turns it right-handed without moving an atom."""
+    from matgnn.data.sources.garnets_mp import match_garnet
+
+    proto = prototype("garnet")
+    mirrored = Structure(Lattice(-proto.lattice.matrix), proto.species, -proto.frac_coords)
+    assert np.linalg.det(mirrored.lattice.matrix) < 0
+
+    class Matcher:  # stands in for StructureMatcher: the match comes back left-handed
+        def fit(self, a, b):
+            return True
+
+        def get_s2_like_s1(self, a, b):
+            return mirrored
+
+    ordered = match_garnet(proto, proto, Matcher())
+    assert np.linalg.det(ordered.lattice.matrix) > 0
+    np.testing.assert_allclose(ordered.cart_coords, proto.cart_coords, atol=1e-9)
+    assert ordered.species == proto.species
+
+
+def test_garnet_set_is_rebuilt_from_a_local_snapshot(tmp_path):
+    """build_garnet_table on a small snapshot written here: shipped garnets with their sites
+    shuffled and their cells changed (another basis of the same lattice), the oxides as
+    formula-only rows, one non-garnet of 80 atoms (a garnet with its O moved onto a cation
+    site) and one uncomputable garnet."""
+    import gzip
+    import json
+
+    from matgnn.data.sources.garnets_mp import OXIDES, TABLE, build_garnet_table
+    from matgnn.data.sources.ye2018 import YE_DIR
+
+    folder = resources.files("matgnn.resources") / YE_DIR
+    shipped = pd.read_csv(folder / TABLE).set_index("mp_id")
+    oxides = pd.read_csv(folder / OXIDES)
+    keep = ["mp-3050", "mp-6008", "mp-677095", "mp-1013794"]  # YAG, grossular, C-mixed, Co4.5+
+    rng = np.random.default_rng(0)
+    rows = []
+    for mp_id in keep:
+        s = Structure.from_dict(json.loads(shipped.loc[mp_id, "structure"]))
+        order = rng.permutation(len(s))
+        s = Structure(s.lattice, [s[i].specie for i in order], s.frac_coords[order])
+        s.make_supercell([[1, 1, 0], [0, 1, 0], [0, 0, 1]])  # det 1: another basis, 80 atoms
+        assert len(s) == 80 and not np.allclose(s.lattice.abc, s.lattice.abc[0])
+        rows.append((mp_id, shipped.loc[mp_id, "formation_energy_per_atom_mp"], s.to(fmt="cif")))
+    broken = Structure.from_dict(json.loads(shipped.loc["mp-3050", "structure"]))
+    broken.replace(0, "O")  # a C site holds O, an O site ...
+    broken.replace(40, "Y")  # ... holds Y: same formula, not the garnet's site occupancy
+    rows.append(("mp-broken", -3.0, broken.to(fmt="cif")))
+    for r in oxides.itertuples(index=False):
+        formula = Composition(r.oxide).formula.replace(" ", " ")
+        rows.append((r.mp_id, r.formation_energy_per_atom, f"_chemical_formula_sum '{formula}'\n"))
+    snapshot = tmp_path / "mp36k"
+    snapshot.mkdir()
+    frame = pd.DataFrame(rows, columns=["mp_id", "formation_energy_per_atom", "cif"])
+    with gzip.open(snapshot / "mp36k_with_ehull.csv.gz", "wt") as f:
+        frame.to_csv(f, index=False)
+    (tmp_path / "ye2018").mkdir()
+    entries = {s: {"composition": Composition(o).as_dict()} for s, o in zip(
+        oxides["species"], oxides["oxide"], strict=True
+    )}  # fmt: skip
+    entries["Co2+"] = {"composition": {"Co": 1, "O": 1}}
+    entries["Co3+"] = {"composition": {"Co": 2, "O": 3}}
+    (tmp_path / "ye2018" / "binary_oxides_entries_dict.json").write_text(json.dumps(entries))
+    table, references = build_garnet_table(tmp_path)
+    table = table.set_index("mp_id")
+    assert sorted(table.index) == sorted(keep)  # the broken one is not a garnet
+    assert table.loc["mp-1013794", "status"] == "not_charge_balanced"
+    for mp_id in keep[:3]:
+        for column in ("C_site_species", "A_site_species", "D_site_species", "mixed", "status"):
+            assert table.loc[mp_id, column] == shipped.loc[mp_id, column], (mp_id, column)
+        assert table.loc[mp_id, "ef_vs_binary_oxides_eV_per_atom"] == pytest.approx(
+            shipped.loc[mp_id, "ef_vs_binary_oxides_eV_per_atom"], abs=1e-12
+        )
+    assert set(references["species"]) <= set(oxides["species"])

