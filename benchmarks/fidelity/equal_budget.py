@@ -187,6 +187,21 @@ def table() -> str:
                 f"{_pm(r['best_epoch'], 0)} | {r['epochs'].max()} | "
                 f"{_pm(r['wall_per_epoch_s'], 1)} | {speed} |"
             )
+    curves_file = RESULTS / "curves.csv"
+    if curves_file.is_file():
+        curves = pd.read_csv(curves_file)
+        paired = curves.pivot_table(
+            index=["task", "seed", "epoch"], columns="implementation", values="val_rmse"
+        ).dropna()
+        if not paired.empty:
+            relative = (paired["matgnn"] / paired["reference"] - 1).abs()
+            medians = relative.groupby(level=["task", "seed"]).median()
+            lines.append("")
+            lines.append(
+                f"Validation RMSE, same seed, matgnn vs reference: median relative difference "
+                f"per run {100 * medians.min():.1f}-{100 * medians.max():.1f}% over "
+                f"{len(medians)} runs (largest single epoch {100 * relative.max():.0f}%)."
+            )
     return "\n".join(lines)
 
 

@@ -459,10 +459,12 @@ def test_smoke_run_every_experiment(tmp_path, experiment):
         )
     kind = type(task_outputs(cfg)[0])
     task = EMBEDDED_TASK[kind]
-    if model in DESCRIPTOR_MODELS:  # needs prototype site labels: the shipped Ye table
+    if model in DESCRIPTOR_MODELS:  # needs prototype site labels: the shipped Ye tables
         task = "ye2018_perovskite_sample"
         if "unmixed" in experiment:
             task += " task.data.source.mixed=false"
+        if "garnet" in experiment:  # the shipped mp36k garnets
+            task = "ye2018_garnet_unmixed"
     cfg = train_config(tmp_path, model, f"experiment={experiment}", *f"task={task}".split())
     metrics = run(cfg)
     assert metrics and all(np.isfinite(v) for v in metrics.values())

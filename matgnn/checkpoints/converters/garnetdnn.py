@@ -31,7 +31,6 @@ not show. :func:`read_published` still reads all of them (:func:`numpy_forward` 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import pickletools
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from matgnn.checkpoints.converters.packaging import converter_main, write_packaged
 from matgnn.checkpoints.files import check_checkpoint, stamp
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
 from matgnn.graphs.cache import file_sha256
@@ -402,33 +402,19 @@ def card(network: PublishedNetwork, checkpoint: dict[str, Any], file: Path) -> d
 
 def write_pretrained(network: PublishedNetwork, source: Path, out: Path | None = None) -> Path:
     """Convert one network and write ``<out>/<name>/model.ckpt`` and ``card.json``."""
-    from matgnn.checkpoints.pretrained import CARD, PACKAGE_DIR
-
-    folder = (PACKAGE_DIR if out is None else Path(out)) / network.name
-    folder.mkdir(parents=True, exist_ok=True)
     checkpoint = convert(source, network)
-    file = folder / "model.ckpt"
-    torch.save(checkpoint, file)
-    (folder / CARD).write_text(json.dumps(card(network, checkpoint, file), indent=2) + "\n")
-    return folder
+    return write_packaged(network.name, checkpoint, lambda c, file: card(network, c, file), out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help=f"default: all of {sorted(NETWORKS)}")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        required=True,
-        help="garnetdnn's models/ folder (garnet/, perovskite/)",
+    converter_main(
+        __doc__.split("\n\n")[0],
+        NETWORKS,
+        write_pretrained,
+        "garnetdnn's models/ folder (garnet/, perovskite/)",
+        argv,
+        source_required=True,
     )
-    parser.add_argument("--out", type=Path, help="default: matgnn/resources/pretrained")
-    args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(NETWORKS))
-    if unknown:
-        parser.error(f"unknown networks {unknown}; known: {sorted(NETWORKS)}")
-    for name in args.names or NETWORKS:
-        print(write_pretrained(NETWORKS[name], args.source, args.out))
 
 
 if __name__ == "__main__":
