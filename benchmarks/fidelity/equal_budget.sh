@@ -9,8 +9,9 @@
 # convolutions, h 128 x 1, the reference graph (12 nearest within 8 Å, exact cut, padded:
 # graph cgcnn_reference + pad_neighbors 12), Adam lr 0.01 constant, MSE loss, batch 256,
 # $EPOCHS epochs without early stopping, the best-validation-MSE checkpoint tested.
-# What differs by design: matgnn standardises the target (cgcnn-tr computes a normaliser but
-# never applies it: it trains on raw targets) and validates once per epoch in eval mode (both).
+# Targets: matgnn's head standardises them on the training split; cgcnn-tr computes a
+# normaliser but never applies it, so equal_budget_prepare.py hands it targets standardised
+# the same way (undone when equal_budget.py reads its results). Both validate once per epoch.
 # Tasks: mp2018_5k (the first 6,250 mp36k rows, seeded 80/10/10: 5,000/625/625) and
 # matbench_phonons fold 0 (the partial local copy; validation: a seeded 10% of the fold's
 # training rows). matgnn runs first; its split.json is written out for cgcnn-tr
