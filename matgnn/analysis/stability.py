@@ -36,10 +36,16 @@ def mp_formation_energies(path: str | Path) -> pd.DataFrame:
     (``mp36k/mp36k_with_ehull.csv.gz``), the formula read from each CIF's
     ``_chemical_formula_sum``."""
     frame = pd.read_csv(path, usecols=["mp_id", "formation_energy_per_atom", "cif"])
+    return formation_energies_of(frame, str(path))
+
+
+def formation_energies_of(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """:func:`mp_formation_energies` of a snapshot table already read (``mp_id``,
+    ``formation_energy_per_atom``, ``cif``); ``source`` names it in errors. Same row order."""
     formulas = [_FORMULA_SUM.search(cif) for cif in frame["cif"]]
     missing = [m for m, f in zip(frame["mp_id"], formulas, strict=True) if f is None]
     if missing:
-        raise ValueError(f"{path}: no _chemical_formula_sum in the CIFs of {missing[:5]}")
+        raise ValueError(f"{source}: no _chemical_formula_sum in the CIFs of {missing[:5]}")
     return pd.DataFrame(
         {
             "mp_id": frame["mp_id"],

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -53,8 +52,8 @@ from pymatgen.core import Composition, Lattice, Species, Structure
 
 from matgnn.analysis.stability import (
     OxideReference,
+    formation_energies_of,
     formation_energy_vs_oxides,
-    mp_formation_energies,
     oxide_references,
 )
 
@@ -65,19 +64,13 @@ EXCLUDED_SPECIES = frozenset({"Yb2+"})
 TABLE = "ye2018_garnet_mp36k.csv.gz"
 OXIDES = "ye2018_garnet_mp36k_oxides.csv"
 PROVENANCE = "ye2018_garnet_mp36k.md"
-_FORMULA_SUM = re.compile(r"_chemical_formula_sum\s+'?([^'\n]+)'?")
 
 
 def prototype_labels(proto: Structure) -> list[str]:
     """The site label (C, A, D, O) of every site of garnetdnn's Y3Al5O12 prototype."""
-    from matgnn.data.sources.ye2018 import GARNET_SITES
+    from matgnn.data.sources.ye2018 import GARNET_SITES, site_labels
 
-    labels = [ANION] * len(proto)
-    for label, (element, indices) in GARNET_SITES.items():
-        for i in indices or range(len(proto)):
-            if proto[i].specie.symbol == element:
-                labels[i] = label
-    return labels
+    return site_labels(proto, GARNET_SITES)
 
 
 def garnet_matcher():
@@ -219,15 +212,21 @@ def build_garnet_table(data_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame
         for species, entry in json.loads(oxides_file.read_text()).items()
         if species not in EXCLUDED_SPECIES
     }
-    refs = oxide_references(oxides, mp_formation_energies(snapshot))
     frame = pd.read_csv(snapshot, usecols=["mp_id", "formation_energy_per_atom", "cif"])
+    phases = formation_energies_of(frame, str(snapshot))  # formulas read from the CIFs
+    refs = oxide_references(oxides, phases)
     proto = prototype("garnet")
     labels = prototype_labels(proto)
     matcher = garnet_matcher()
     rows = []
-    for mp_id, energy, cif in frame.itertuples(index=False):
-        formula = _FORMULA_SUM.search(cif)
-        if formula is None or not garnet_like_formula(Composition(formula.group(1))):
+    for mp_id, formula, energy, cif in zip(
+        phases["mp_id"],
+        phases["formula"],
+        phases["formation_energy_per_atom"],
+        frame["cif"],
+        strict=True,
+    ):
+        if not garnet_like_formula(Composition(formula)):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -81,6 +81,17 @@ def parse_site_species(text: str) -> dict[str, float]:
     return site
 
 
+def site_labels(proto: Structure, sites: Mapping[str, tuple[str, range | None]]) -> list[str]:
+    """The site label of every site of a prototype (``"O"`` for the anion sites): the label
+    whose (element, indices) in ``sites`` covers it."""
+    labels = ["O"] * len(proto)
+    for label, (element, indices) in sites.items():
+        for i in indices or range(len(proto)):
+            if proto[i].specie.symbol == element:
+                labels[i] = label
+    return labels
+
+
 def label_sites(
     structure: Structure,
     sites: Mapping[str, tuple[str, range | None]],
@@ -91,11 +102,7 @@ def label_sites(
     """Attach ``prototype_site`` (site label; the anion sites get ``"O"``) and
     ``oxidation_state`` site properties to a crystal made by :func:`substitute`, for models
     that read the site occupancy (:mod:`matgnn.graphs.site_descriptors`)."""
-    labels = ["O"] * len(structure)
-    for label, (element, indices) in sites.items():
-        for i in indices or range(len(proto)):
-            if proto[i].specie.symbol == element:
-                labels[i] = label
+    labels = site_labels(proto, sites)
     oxidation = {
         Species.from_str(s).symbol: Species.from_str(s).oxi_state
         for site in species.values()
@@ -191,7 +198,7 @@ def ye2018_garnet(
             C3A2D3O12 (Ye et al.'s "unmixed" model).
         limit: keep only the first rows.
     """
-    from matgnn.data.sources.garnets_mp import TABLE, prototype_labels, site_elements
+    from matgnn.data.sources.garnets_mp import TABLE, site_elements
 
     if table is None:
         with resources.as_file(resources.files("matgnn.resources") / YE_DIR / TABLE) as path:
@@ -206,7 +213,7 @@ def ye2018_garnet(
         frame, name = frame[frame["mixed"] == "none"], "ye2018_garnet_unmixed"
     if limit:
         frame = frame.iloc[:limit]
-    labels = prototype_labels(prototype("garnet"))
+    labels = site_labels(prototype("garnet"), GARNET_SITES)
     structures = []
     for row in frame.itertuples(index=False):
         structure = Structure.from_dict(json.loads(row.structure))
