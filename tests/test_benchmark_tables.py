@@ -37,6 +37,7 @@ BLOCKS = {
     "fidelity-cgcnn": lambda: script("benchmarks/fidelity/cgcnn_xie2018.py").table(),
     "fidelity-alignn": lambda: script("benchmarks/fidelity/alignn_upstream.py").table(),
     "fidelity-equal-budget": lambda: script("benchmarks/fidelity/equal_budget.py").table(),
+    "fidelity-alignn-graphs": lambda: script("benchmarks/fidelity/upstream_graphs.py").table(),
 }
 
 
@@ -98,3 +99,48 @@ def test_stored_published_network_predictions_are_the_packaged_models(subset):
         np.testing.assert_allclose(
             again["ef_vs_binary_oxides"], stored["predicted_ef_vs_binary_oxides"], atol=1e-6
         )
+
+
+def _upstream_alignn_run(tmp_path: Path, epochs_logged: int, planned: int) -> Path:
+    """A run folder as ``equal_budget.sh`` leaves one for upstream ALIGNN, with the log lines
+    upstream's ``print_train_val_loss`` prints."""
+    import json
+
+    (tmp_path / "output").mkdir()
+    (tmp_path / "scaling.json").write_text(json.dumps({"mean": 100.0, "std": 10.0}))
+    (tmp_path / "output" / "upstream_config.json").write_text(json.dumps({"epochs": planned}))
+    header = "{:<12} {:<8} Total      Graph      Atom       Grad       Stress     Addn.      Time"
+    lines = ["Model parameters 4026753"]
+    for epoch, (train, val) in enumerate([(1.0, 0.5), (0.4, 0.3), (0.3, 0.35)][:epochs_logged]):
+        lines += [header.format("Train Loss:", "Epoch")]
+        lines += [f"{'':<12} {epoch:<8} {train:<10.4f} {train:<10.4f}" + " 0.0000    " * 4
+                  + f" {80.0 + epoch:<10.2f}"]  # fmt: skip
+        lines += [header.format("Val Loss:", "Epoch")]
+        saving = "Saving model" if epoch < 2 else ""
+        lines += [f"{'':<12} {epoch:<8} {val:<10.4f} {val:<10.4f}" + " 0.0000    " * 4
+                  + f" 3.00       {saving}"]  # fmt: skip
+    (tmp_path / "train.log").write_text("\n".join(lines) + "\n")
+    (tmp_path / "output" / "test_best.csv").write_text(
+        "id,true,predicted\nmb-1.cif,0.5,0.7\nmb-2.cif,-1.0,-1.5\n"
+    )
+    return tmp_path
+
+
+def test_upstream_alignn_log_reader(tmp_path):
+    """The equal-budget reader of upstream ALIGNN's runs takes the best epoch from the logged
+    validation rows where it saved ``best_model.pt``, the time per epoch from epochs 2 on,
+    de-standardises the tested predictions, and refuses a run whose log stops before its
+    planned epochs."""
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    (tmp_path / "done").mkdir()
+    row, curve, predictions = equal_budget.upstream_alignn_run(
+        _upstream_alignn_run(tmp_path / "done", 3, 3)
+    )
+    assert row["best_epoch"] == 2 and row["epochs"] == 3 and row["n_test"] == 2
+    assert row["wall_per_epoch_s"] == pytest.approx(((81.0 + 3.0) + (82.0 + 3.0)) / 2)
+    assert list(curve["val_mae"]) == pytest.approx([5.0, 3.0, 3.5])
+    assert list(predictions["id"]) == ["mb-1", "mb-2"]
+    assert row["test_mae"] == pytest.approx((2.0 + 5.0) / 2)
+    (tmp_path / "short").mkdir()
+    with pytest.raises(SystemExit, match="2 training and 2 validation epochs logged of 3"):
+        equal_budget.upstream_alignn_run(_upstream_alignn_run(tmp_path / "short", 2, 3))

@@ -1,22 +1,30 @@
-"""The same recipe learns as well (issue 25, part 4): matgnn's CGCNN against the reference
-trainer (cgcnn2's ``cgcnn-tr``) at an equal budget, from the runs of ``equal_budget.sh``.
+"""The same recipe learns as well (issue 25, part 4): matgnn's CGCNN and ALIGNN against the
+reference trainers (cgcnn2's ``cgcnn-tr``; upstream alignn's ``train_for_folder``) at an equal
+budget, from the runs of ``equal_budget.sh``.
 
     python benchmarks/fidelity/equal_budget.py [--collect <runs folder>] [--update README.md]
 
-``--collect`` reads ``<runs>/<task>/{matgnn,reference}/s<seed>`` and stores, in
+``--collect`` reads ``<runs>/<task>/{matgnn,reference}/s<seed>`` (CGCNN) and
+``<runs>/alignn/<task>/{matgnn,upstream,matgnn_upstream_graph}/s<seed>`` (ALIGNN; the last:
+matgnn's trainer on upstream's graphs, ``upstream_graphs.py``) and stores, in
 ``results/equal_budget/``:
 
-* ``curves.csv``: per epoch, the validation RMSE in the target's units (matgnn:
-  ``val_<target>_rmse`` of its ``metrics.csv``; reference: the square root of the ``Valid
-  Loss`` it logs, a mean of per-batch MSEs of the standardised target, times the training
-  standard deviation of ``scaling.json``);
+* ``curves.csv``: per model, run and epoch, the validation RMSE and/or MAE in the target's
+  units (matgnn: ``val_<target>_rmse`` and ``_mae`` of its ``metrics.csv``; cgcnn-tr: the
+  square root of the ``Valid Loss`` it logs, a mean of per-batch MSEs of the standardised
+  target, times the training standard deviation of ``scaling.json``; upstream ALIGNN: its
+  logged validation L1 loss, a mean of per-batch MAEs over the full batches of the validation
+  set (its loader drops the last partial one), times that standard deviation);
 * ``runs.csv``: per run, the test MAE of the best-validation checkpoint (matgnn:
-  ``test_metrics.json``; reference: ``test_results.csv``, de-standardised), the epoch of that
-  checkpoint, the epochs run and the wall time per epoch, measured alike for both over epochs
-  2 to N (epoch 1 holds one-off costs): matgnn's ``epoch_wall_time_s`` (training, validation
-  and the best-checkpoint save), the reference's gaps between consecutive epoch log lines
-  (the same, its save of the previous best included);
-* ``test_predictions/<task>_<implementation>_s<seed>.csv.gz``.
+  ``test_metrics.json``; cgcnn-tr: ``test_results.csv``; upstream ALIGNN: ``test_best.csv``,
+  its ``best_model.pt`` on its own test graphs, chosen by its validation loss over the full
+  batches only; both de-standardised), the epoch of that
+  checkpoint, the epochs run and the wall time per epoch over epochs 2 to N (epoch 1 holds
+  one-off costs): matgnn's ``epoch_wall_time_s`` (training, validation and the
+  best-checkpoint save), cgcnn-tr's gaps between consecutive epoch log lines (the same, its
+  save of the previous best included), upstream ALIGNN's logged training plus validation time
+  (its checkpoint saves excluded);
+* ``test_predictions/<model>_<task>_<implementation>_s<seed>.csv.gz``.
 
 The README block ``fidelity-equal-budget`` and ``results/equal_budget/curves.png`` (overlaid
 validation curves) are written from those files alone; a task whose runs are missing for
@@ -30,6 +38,7 @@ import json
 import re
 import shutil
 import sys
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -44,7 +53,28 @@ TASKS = {
     "mp2018_5k": ("formation_energy_per_atom", "eV/atom", "mp2018 5k (5,000 / 625 / 625)"),
     "matbench_phonons": ("last_phdos_peak", "cm^-1", "matbench_phonons fold 0 (partial copy)"),
 }
-IMPLEMENTATIONS = {"matgnn": "matgnn CGCNN", "reference": "cgcnn2 `cgcnn-tr` (reference)"}
+# arms whose reference validates on other crystals than matgnn (upstream ALIGNN's loader drops
+# the last partial batch): their validation curves are not compared number for number
+VALIDATES_OTHER_CRYSTALS = {"alignn"}
+# model -> (runs sub-folder, the validation metric its loss ranks by, implementations: the
+# matgnn one first, then the reference, then any other matgnn variant)
+ARMS = {
+    "cgcnn": (
+        "",
+        "rmse",
+        {"matgnn": "matgnn CGCNN", "reference": "cgcnn2 `cgcnn-tr` (reference)"},
+    ),
+    "alignn": (
+        "alignn",
+        "mae",
+        {
+            "matgnn": "matgnn ALIGNN (BatchNorm; `alignn` graph)",
+            "upstream": "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; "
+            "its jarvis k-nearest graph)",
+            "matgnn_upstream_graph": "matgnn ALIGNN (BatchNorm) on upstream's graphs",
+        },
+    ),
+}
 _REF_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:[.,](\d{3}))?")
 _REF_EPOCH = re.compile(r"Epoch \[(\d+)/(\d+)\] - Train Loss: (\S+), Valid Loss: ([^,\s]+)")
 _REF_BEST = re.compile(r"Best model at epoch (\d+)")
@@ -59,18 +89,23 @@ def _stamp(text: str, pattern: re.Pattern) -> datetime | None:
     return datetime.strptime(f"{match.group(1)}.{millis}", "%Y-%m-%d %H:%M:%S.%f")
 
 
-def matgnn_run(run: Path, task: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """``monitor``: the validation metric the run's loss ranks by (``rmse`` for an MSE loss,
+    ``mae`` for an L1 loss): its minimum is the tested checkpoint's epoch."""
     target = TASKS[task][0]
     versions = sorted((run / "logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     metrics = pd.read_csv(versions[-1] / "metrics.csv")
-    val = metrics.dropna(subset=[f"val_{target}_rmse"]).groupby("epoch").last()
+    val = metrics.dropna(subset=[f"val_{target}_{monitor}"]).groupby("epoch").last()
     wall = metrics.dropna(subset=["epoch_wall_time_s"]).groupby("epoch")["epoch_wall_time_s"].last()
     if len(wall) != len(val):
         raise SystemExit(f"{run}: {len(val)} validated epochs but {len(wall)} timed ones")
     test = json.loads((run / "test_metrics.json").read_text())
     predictions = pd.read_csv(run / "test_predictions.csv")
-    best = int(val[f"val_{target}_rmse"].idxmin()) + 1  # the loss (MSE) ranks as the RMSE does
-    curve = pd.DataFrame({"epoch": val.index + 1, "val_rmse": val[f"val_{target}_rmse"]})
+    best = int(val[f"val_{target}_{monitor}"].idxmin()) + 1
+    curve = pd.DataFrame(
+        {"epoch": val.index + 1, "val_rmse": val[f"val_{target}_rmse"],
+         "val_mae": val[f"val_{target}_mae"]}
+    )  # fmt: skip
     row = {
         "test_mae": float(test[f"test_{target}_mae"]),
         "best_epoch": best,
@@ -120,33 +155,80 @@ def reference_run(run: Path, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFram
     return row, curve, out[["id", "true", "predicted"]]
 
 
+_UPSTREAM_ROW = re.compile(r"^\s+(\d+)\s+(\S+)(?:\s+\S+){5}\s+(\S+)")
+
+
+def upstream_alignn_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """One run of upstream ALIGNN's trainer: its printed per-epoch losses and times
+    (``Train Loss:``/``Val Loss:`` headers, each followed by ``epoch total graph atom grad
+    stress addn. time``, a validation row ending in ``Saving model`` where it wrote
+    ``best_model.pt``) and ``test_best.csv`` (``equal_budget_alignn.py``)."""
+    scaling = json.loads((run / "scaling.json").read_text())
+    planned = json.loads((run / "output" / "upstream_config.json").read_text())["epochs"]
+    train, val, saved, section = {}, {}, [], None
+    for line in (run / "train.log").read_text().splitlines():
+        if line.startswith("Train Loss:"):
+            section = train
+        elif line.startswith("Val Loss:"):
+            section = val
+        elif section is not None and (match := _UPSTREAM_ROW.match(line)):
+            section[int(match.group(1))] = (float(match.group(2)), float(match.group(3)))
+            if section is val and line.rstrip().endswith("Saving model"):
+                saved.append(int(match.group(1)))  # best_model.pt written at this epoch
+            section = None
+    if len(train) != planned or sorted(val) != sorted(train) or not saved:
+        raise SystemExit(f"{run}/train.log: {len(train)} training and {len(val)} validation "
+                         f"epochs logged of {planned}, {len(saved)} saves of best_model.pt "
+                         "(did the upstream run finish?)")  # fmt: skip
+    epochs = sorted(val)
+    losses = [val[e][0] for e in epochs]
+    results = pd.read_csv(run / "output" / "test_best.csv")
+    for column in ("true", "predicted"):
+        results[column] = results[column] * scaling["std"] + scaling["mean"]
+    results["id"] = results["id"].str.removesuffix(".cif")
+    curve = pd.DataFrame(
+        {"epoch": [e + 1 for e in epochs], "val_mae": [v * scaling["std"] for v in losses]}
+    )
+    row = {
+        "test_mae": float(np.abs(results["predicted"] - results["true"]).mean()),
+        "best_epoch": saved[-1] + 1,  # the last save of best_model.pt, the tested weights
+        "epochs": len(epochs),
+        "wall_per_epoch_s": float(np.mean([train[e][1] + val[e][1] for e in epochs[1:]])),
+        "n_test": len(results),
+    }
+    return row, curve, results[["id", "true", "predicted"]]
+
+
+def _finished(run: Path, implementation: str) -> bool:
+    if implementation.startswith("matgnn"):
+        return (run / "test_metrics.json").is_file()
+    if implementation == "upstream":
+        return (run / "output" / "test_best.csv").is_file()
+    return (run / f"output_s{int(run.name[1:])}" / "test_results.csv").is_file()
+
+
 def collect(runs: Path) -> None:
     (RESULTS / "test_predictions").mkdir(parents=True, exist_ok=True)
     rows, curves = [], []
-    for task in TASKS:
-        for implementation in IMPLEMENTATIONS:
-            for run in sorted((runs / task / implementation).glob("s*")):
+    for model, (folder, monitor, implementations) in ARMS.items():
+        for task, implementation in itertools.product(TASKS, implementations):
+            for run in sorted((runs / folder / task / implementation).glob("s*")):
                 seed = int(run.name[1:])
-                done = (
-                    (run / "test_metrics.json").is_file()
-                    if implementation == "matgnn"
-                    else (run / f"output_s{seed}" / "test_results.csv").is_file()
-                )
-                if not done:
+                if not _finished(run, implementation):
                     print(f"skipped unfinished {run}")
                     continue
-                row, curve, predictions = (
-                    matgnn_run(run, task) if implementation == "matgnn"
-                    else reference_run(run, seed)
-                )  # fmt: skip
-                key = {"task": task, "implementation": implementation, "seed": seed}
+                if implementation.startswith("matgnn"):
+                    row, curve, predictions = matgnn_run(run, task, monitor)
+                elif implementation == "upstream":
+                    row, curve, predictions = upstream_alignn_run(run)
+                else:
+                    row, curve, predictions = reference_run(run, seed)
+                key = {"model": model, "task": task, "implementation": implementation, "seed": seed}
                 rows.append({**key, **row})
                 curves.append(curve.assign(**key))
-                predictions.to_csv(
-                    RESULTS / "test_predictions" / f"{task}_{implementation}_s{seed}.csv.gz",
-                    index=False,
-                )
-                shutil.copyfile(run / "train.log", RESULTS / f"{task}_{implementation}_s{seed}.log")
+                name = f"{model}_{task}_{implementation}_s{seed}"
+                predictions.to_csv(RESULTS / "test_predictions" / f"{name}.csv.gz", index=False)
+                shutil.copyfile(run / "train.log", RESULTS / f"{name}.log")
     if not rows:
         raise SystemExit(f"no finished run under {runs}")
     pd.DataFrame(rows).to_csv(RESULTS / "runs.csv", index=False)
@@ -163,44 +245,61 @@ def table() -> str:
     if not path.is_file():
         raise SystemExit(f"{path} missing: run equal_budget.sh and --collect first")
     runs = pd.read_csv(path)
+    if "model" not in runs.columns:
+        raise SystemExit(f"{path} predates the ALIGNN arm (no model column): --collect again")
     lines = [
-        "| task | implementation | seeds | test MAE (mean ± std over seeds) | best epoch | "
-        "epochs | wall s / epoch | matgnn speed-up |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| model | task | implementation | seeds | test MAE (mean ± std over seeds) | "
+        "best epoch | epochs | wall s / epoch | matgnn speed-up |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for task, (_, units, label) in TASKS.items():
-        here = runs[runs["task"] == task]
-        wall = {i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in IMPLEMENTATIONS}
-        for implementation, name in IMPLEMENTATIONS.items():
-            r = here[here["implementation"] == implementation]
-            if r.empty:
-                lines.append(f"| {label} | {name} | 0 | not run | - | - | - | - |")
-                continue
-            speed = (
-                f"{wall['reference'].mean() / wall['matgnn'].mean():.2f}x"
-                if implementation == "matgnn" and len(wall["reference"]) and len(wall["matgnn"])
-                else "-"
-            )
-            lines.append(
-                f"| {label} | {name} | {len(r)} ({', '.join(str(s) for s in r['seed'])}) | "
-                f"{_pm(r['test_mae'], 4 if units == 'eV/atom' else 1)} {units} | "
-                f"{_pm(r['best_epoch'], 0)} | {r['epochs'].max()} | "
-                f"{_pm(r['wall_per_epoch_s'], 1)} | {speed} |"
-            )
+    for model, (_, _, implementations) in ARMS.items():
+        reference = list(implementations)[1]
+        for task, (_, units, label) in TASKS.items():
+            here = runs[(runs["model"] == model) & (runs["task"] == task)]
+            wall = {
+                i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in implementations
+            }
+            for implementation, name in implementations.items():
+                r = here[here["implementation"] == implementation]
+                if r.empty:
+                    lines.append(f"| {model} | {label} | {name} | 0 | not run | - | - | - | - |")
+                    continue
+                speed = (
+                    f"{wall[reference].mean() / r['wall_per_epoch_s'].mean():.2f}x"
+                    if implementation.startswith("matgnn") and len(wall[reference])
+                    else "-"
+                )
+                lines.append(
+                    f"| {model} | {label} | {name} | "
+                    f"{len(r)} ({', '.join(str(s) for s in r['seed'])}) | "
+                    f"{_pm(r['test_mae'], 4 if units == 'eV/atom' else 1)} {units} | "
+                    f"{_pm(r['best_epoch'], 0)} | {r['epochs'].max()} | "
+                    f"{_pm(r['wall_per_epoch_s'], 1)} | {speed} |"
+                )
     curves_file = RESULTS / "curves.csv"
     if curves_file.is_file():
         curves = pd.read_csv(curves_file)
-        paired = curves.pivot_table(
-            index=["task", "seed", "epoch"], columns="implementation", values="val_rmse"
-        ).dropna()
-        if not paired.empty:
-            relative = (paired["matgnn"] / paired["reference"] - 1).abs()
+        for model, (_, monitor, implementations) in ARMS.items():
+            reference = list(implementations)[1]
+            part = curves[curves["model"] == model]
+            if part.empty:
+                continue
+            paired = part.pivot_table(
+                index=["task", "seed", "epoch"], columns="implementation", values=f"val_{monitor}"
+            )
+            if not {"matgnn", reference} <= set(paired.columns):
+                continue
+            paired = paired[["matgnn", reference]].dropna()
+            if paired.empty or model in VALIDATES_OTHER_CRYSTALS:
+                continue
+            relative = (paired["matgnn"] / paired[reference] - 1).abs()
             medians = relative.groupby(level=["task", "seed"]).median()
             lines.append("")
             lines.append(
-                f"Validation RMSE, same seed, matgnn vs reference: median relative difference "
-                f"per run {100 * medians.min():.1f}-{100 * medians.max():.1f}% over "
-                f"{len(medians)} runs (largest single epoch {100 * relative.max():.0f}%)."
+                f"{model}: validation {monitor.upper()}, same seed, matgnn vs {reference}: median "
+                f"relative difference per run {100 * medians.min():.1f}-"
+                f"{100 * medians.max():.1f}% over {len(medians)} runs (largest single epoch "
+                f"{100 * relative.max():.0f}%)."
             )
     return "\n".join(lines)
 
@@ -215,19 +314,34 @@ def plot() -> None:
     if not path.is_file():
         return
     curves = pd.read_csv(path)
-    tasks = [t for t in TASKS if t in set(curves["task"])]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for implementation, color in (("matgnn", "tab:blue"), ("reference", "tab:orange")):
-            part = curves[(curves["task"] == task) & (curves["implementation"] == implementation)]
+    panels = [
+        (model, task)
+        for model in ARMS
+        for task in TASKS
+        if not curves[(curves["model"] == model) & (curves["task"] == task)].empty
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4), squeeze=False)
+    for ax, (model, task) in zip(axes[0], panels, strict=True):
+        _, monitor, implementations = ARMS[model]
+        colors = ("tab:blue", "tab:orange", "tab:green")
+        for implementation, color in zip(implementations, colors, strict=False):
+            part = curves[
+                (curves["model"] == model)
+                & (curves["task"] == task)
+                & (curves["implementation"] == implementation)
+            ]
             for seed, run in part.groupby("seed"):
-                label = f"{IMPLEMENTATIONS[implementation]}" if seed == part["seed"].min() else None
-                ax.plot(run["epoch"], run["val_rmse"], color=color, alpha=0.8, label=label)
+                label = (
+                    textwrap.fill(implementations[implementation], 42)
+                    if seed == part["seed"].min()
+                    else None
+                )
+                ax.plot(run["epoch"], run[f"val_{monitor}"], color=color, alpha=0.8, label=label)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"validation RMSE ({TASKS[task][1]})")
-        ax.set_title(TASKS[task][2], fontsize=10)
-        ax.legend(fontsize=8)
+        ax.set_ylabel(f"validation {monitor.upper()} ({TASKS[task][1]})")
+        ax.set_title(f"{model}: {TASKS[task][2]}", fontsize=10)
+        ax.legend(fontsize=6, loc="upper right")
     fig.tight_layout()
     fig.savefig(RESULTS / "curves.png", dpi=120)
     plt.close(fig)

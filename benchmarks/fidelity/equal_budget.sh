@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The same recipe learns as well (issue 25, part 4): matgnn's CGCNN against the reference
-# trainer (cgcnn2 0.6.0's `cgcnn-tr`, the original CGCNN code path) on the same crystals, split,
-# epochs, batch, optimiser and schedule, one run at a time on the 2 CPU cores.
+# trainer (cgcnn2 0.6.0's `cgcnn-tr`, the original CGCNN code path), and matgnn's ALIGNN against
+# upstream alignn's own trainer, on the same crystals, split, epochs, batch, optimiser and
+# schedule, one run at a time on the 2 CPU cores.
 #   bash benchmarks/fidelity/equal_budget.sh [runs folder]     (from the repository root)
 # then: python benchmarks/fidelity/equal_budget.py --collect <runs folder> --update README.md
 #
@@ -16,21 +17,45 @@
 # matbench_phonons fold 0 (the partial local copy; validation: a seeded 10% of the fold's
 # training rows). matgnn runs first; its split.json is written out for cgcnn-tr
 # (equal_budget_prepare.py), so both see the same crystals.
+#
+# ALIGNN arm (ARMS=alignn; runs under <runs>/alignn/): matgnn's ALIGNN (published widths, its
+# `alignn` graph) against upstream alignn 2026.8.11's own trainer (train_for_folder ->
+# train_dgl, on its jarvis k-nearest DGL graphs; benchmarks/setup_reference_codes.sh installs
+# it), both with upstream's recipe: AdamW lr 1e-3, weight decay 1e-5, OneCycle stepped per
+# batch, L1 loss, batch 64, $ALIGNN_EPOCHS epochs, the best-validation checkpoint tested
+# (equal_budget_alignn.py re-tests upstream's best_model.pt; upstream itself writes the last
+# epoch's predictions). Targets standardised on the training split for both, as above.
+# Upstream's own departures, kept: its loaders drop the last partial batch (it trains on
+# whole batches and validates on 64 of the 100 validation crystals), and its AdamW exempts
+# biases and normalisation parameters from weight decay.
+# Upstream's trainer trains only its alignn_atomwise network (LayerNorm), not the BatchNorm
+# ALIGNN that matgnn's equals; see equal_budget_alignn.py. A third run per seed trains
+# matgnn's ALIGNN on upstream's own graphs (upstream_graphs.py: built once per task by
+# upstream's code from the same CIFs; matgnn's `alignn` preset differs from them).
 # A finished run is skipped, so a stopped sweep continues where it was.
 set -euo pipefail
 RUNS=${1:-runs/equal_budget}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 SEEDS=${SEEDS:-"0 1 2"}
+ARMS=${ARMS:-"cgcnn alignn"}
 TASKS=${TASKS:-"mp2018_5k matbench_phonons"}
 EPOCHS=${EPOCHS:-30}
+ALIGNN_TASKS=${ALIGNN_TASKS:-"matbench_phonons"}
+ALIGNN_EPOCHS=${ALIGNN_EPOCHS:-10}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+task_overrides() {
+    case $1 in
+        mp2018_5k) echo "task=mp2018_eform task.data.source.limit=6250" ;;
+        matbench_phonons) echo "task=matbench_phonons task.fold=0" ;;
+        *) echo "unknown task $1" >&2; return 2 ;;
+    esac
+}
+[[ " $ARMS " == *" cgcnn "* ]] || TASKS=""
 for seed in $SEEDS; do
     for task in $TASKS; do
-        case $task in
-            mp2018_5k) task_args=(task=mp2018_eform task.data.source.limit=6250) ;;
-            matbench_phonons) task_args=(task=matbench_phonons task.fold=0) ;;
-            *) echo "unknown task $task" >&2; exit 2 ;;
-        esac
+        overrides=$(task_overrides "$task")
+        read -r -a task_args <<< "$overrides"
         ours="$RUNS/$task/matgnn/s$seed"
         if [ ! -f "$ours/test_metrics.json" ]; then
             echo "### matgnn $task seed=$seed $(date +%T)"
@@ -47,7 +72,7 @@ for seed in $SEEDS; do
         if [ ! -f "$ref/output_s$seed/test_results.csv" ]; then
             echo "### cgcnn-tr $task seed=$seed $(date +%T)"
             rm -rf "$ref"
-            python benchmarks/fidelity/equal_budget_prepare.py "$ours" "$ref/data" \
+            python "$here/equal_budget_prepare.py" "$ours" "$ref/data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
             abs_data="$(cd "$ref/data" && pwd)"
             (cd "$ref" && cgcnn-tr -trs "$abs_data/train" -vs "$abs_data/val" \
@@ -56,6 +81,60 @@ for seed in $SEEDS; do
                 --disable-cuda > train.log 2>&1) || { echo "cgcnn-tr failed: $ref/train.log" >&2
                                                      exit 1; }
             rm -rf "$ref/data"  # the CIFs are a copy of the task's own crystals
+        fi
+    done
+done
+[[ " $ARMS " == *" alignn "* ]] || ALIGNN_TASKS=""
+for seed in $SEEDS; do
+    for task in $ALIGNN_TASKS; do
+        overrides=$(task_overrides "$task")
+        read -r -a task_args <<< "$overrides"
+        ours="$RUNS/alignn/$task/matgnn/s$seed"
+        if [ ! -f "$ours/test_metrics.json" ]; then
+            echo "### matgnn alignn $task seed=$seed $(date +%T)"
+            python -m matgnn.train model=alignn "${task_args[@]}" paths.data_dir="$DATA" \
+                task.loss=mae optimizer=adamw optimizer.lr=0.001 optimizer.weight_decay=1e-5 \
+                scheduler=onecycle task.data.batch_size=64 trainer.max_epochs="$ALIGNN_EPOCHS" \
+                callbacks.early_stopping.patience=100000 seed="$seed" \
+                +trainer.enable_progress_bar=false hydra.run.dir="$ours" \
+                2>&1 | grep -E "test metrics|Error|error" || true
+            [ -f "$ours/test_metrics.json" ] || { echo "run $ours failed" >&2; exit 1; }
+        fi
+        up="$RUNS/alignn/$task/upstream/s$seed"
+        if [ ! -f "$up/output/test_best.csv" ]; then
+            echo "### upstream alignn $task seed=$seed $(date +%T)"
+            rm -rf "$up"
+            python "$here/equal_budget_prepare.py" --layout alignn "$ours" "$up/data" \
+                "${task_args[@]}" paths.data_dir="$DATA"
+            CUDA_VISIBLE_DEVICES="" PYTHONPATH="$here/../.reference-site" PYTHONUNBUFFERED=1 \
+                python "$here/equal_budget_alignn.py" "$up/data" "$up/output" --seed "$seed" \
+                --epochs "$ALIGNN_EPOCHS" --batch-size 64 > "$up/train.log" 2>&1 \
+                || { echo "upstream alignn failed: $up/train.log" >&2; exit 1; }
+            rm -rf "$up/data" "$up"/output/cache_*  # copies of the task's crystals and graphs
+        fi
+        # matgnn's trainer on upstream's graphs (upstream_graphs.py): the same crystals for
+        # every seed, so upstream's graphs are built once per task
+        graphs="$RUNS/alignn/$task/upstream_graphs.npz"
+        if [ ! -f "$graphs" ]; then
+            echo "### upstream graphs $task $(date +%T)"
+            rm -rf "$graphs.data"
+            python "$here/equal_budget_prepare.py" --layout alignn "$ours" "$graphs.data" \
+                "${task_args[@]}" paths.data_dir="$DATA"
+            PYTHONPATH="$here/../.reference-site" python "$here/upstream_graphs.py" export \
+                "$graphs.data" "$graphs"
+            rm -rf "$graphs.data" "$(dirname "$graphs")/scaling.json"
+        fi
+        ug="$RUNS/alignn/$task/matgnn_upstream_graph/s$seed"
+        if [ ! -f "$ug/test_metrics.json" ]; then
+            echo "### matgnn alignn on upstream's graphs $task seed=$seed $(date +%T)"
+            mkdir -p "$ug"
+            python "$here/upstream_graphs.py" train "$graphs" "$ug" model=alignn \
+                graph@model.graph=alignn_upstream "${task_args[@]}" paths.data_dir="$DATA" \
+                task.loss=mae optimizer=adamw optimizer.lr=0.001 optimizer.weight_decay=1e-5 \
+                scheduler=onecycle task.data.batch_size=64 trainer.max_epochs="$ALIGNN_EPOCHS" \
+                callbacks.early_stopping.patience=100000 seed="$seed" \
+                +trainer.enable_progress_bar=false > "$ug/train.log" 2>&1 || true
+            [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2; exit 1; }
         fi
     done
 done

@@ -100,7 +100,7 @@ class PeriodicNeighbors(BaseTransform):
                 nl.center, nl.neighbor, nl.distance, numbers, graph_name(graph), cfg.min_distance
             )
         if cfg.symmetric and cfg.mode == "knn":
-            nl = symmetrize(nl, num_atoms)
+            nl = symmetrize(nl, num_atoms, cfg.duplicate_self_images)
         lonely = np.flatnonzero(np.bincount(nl.center, minlength=num_atoms) == 0)
         if lonely.size:
             largest = cfg.max_cutoff if cfg.grow_cutoff else cutoff
@@ -142,15 +142,18 @@ class LatticeEdges(BaseTransform):
 class LineGraph(BaseTransform):
     """ALIGNN line graph over the neighbour edges (lattice self-edges are not bonds)."""
 
-    def __init__(self, backtracking: bool = True) -> None:
+    def __init__(self, backtracking: bool = True, self_pairs: bool = True) -> None:
         self.backtracking = backtracking
+        self.self_pairs = self_pairs
 
     def forward(self, graph: CrystalGraph) -> CrystalGraph:
         bonds = int((graph.edge_type == EDGE_NEIGHBOR).sum())
         # neighbour edges come first: LatticeEdges appends after them
         edge_index = _numpy(graph, "edge_index")[:, :bonds]
         offsets = _numpy(graph, "cell_offset")[:bonds]
-        lg = line_graph_edges(edge_index, graph.num_nodes, offsets, self.backtracking)
+        lg = line_graph_edges(
+            edge_index, graph.num_nodes, offsets, self.backtracking, self.self_pairs
+        )
         graph.lg_edge_index = torch.from_numpy(lg)
         return graph
 
@@ -183,7 +186,12 @@ class GraphBuilder:
         if config.lattice_edges:
             steps.append(LatticeEdges(symmetric=config.symmetric, basis=config.lattice_edge_basis))
         if config.line_graph:
-            steps.append(LineGraph(backtracking=config.line_graph_backtracking))
+            steps.append(
+                LineGraph(
+                    backtracking=config.line_graph_backtracking,
+                    self_pairs=config.line_graph_self_pairs,
+                )
+            )
         if config.potentials:
             steps.append(
                 PotentialSums(config.potentials, config.pauli_alpha, config.potential_rtol)

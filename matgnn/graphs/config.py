@@ -69,6 +69,13 @@ class GraphConfig:
         line_graph: precompute the ALIGNN line graph (``lg_edge_index``).
         line_graph_backtracking: keep line-graph pairs whose second bond is the exact reverse
             of the first (angle 0); DGL's ``line_graph`` and ALIGNN keep them.
+        line_graph_self_pairs: keep the line-graph pair of a bond from an atom to its own
+            periodic image with itself (the collinear triplet i, i+n, i+2n); DGL's
+            ``line_graph``, and so upstream ALIGNN, drops it.
+        duplicate_self_images: k-NN with ``symmetric``: count a bond from an atom to its own
+            periodic image as jarvis-tools' ``build_undirected_edgedata`` does (upstream
+            ALIGNN's graphs): once for each of the images n and -n that the selection kept,
+            usually twice (:func:`matgnn.graphs.neighbors.symmetrize`).
         potentials: subset of ``("coulomb", "london", "pauli")``: PotNet infinite lattice sums
             over all atom pairs, stored in ``potential_sums`` in this order.
         pauli_alpha: decay constant alpha of the Pauli term exp(-alpha d), 1/Å.
@@ -96,6 +103,8 @@ class GraphConfig:
     lattice_edge_basis: str = "cell"
     line_graph: bool = False
     line_graph_backtracking: bool = True
+    line_graph_self_pairs: bool = True
+    duplicate_self_images: bool = False
     potentials: tuple[str, ...] = field(default_factory=tuple)
     pauli_alpha: float = 3.0
     potential_rtol: float = 1e-8
@@ -138,6 +147,13 @@ class GraphConfig:
             raise ValueError(
                 "GraphConfig.tie_weights needs a directed k-NN graph that keeps ties "
                 "(mode=knn, keep_ties=True, symmetric=False)"
+            )
+        if not self.line_graph_self_pairs and not self.line_graph:
+            raise ValueError("GraphConfig.line_graph_self_pairs applies to a line graph only")
+        if self.duplicate_self_images and not (self.mode == "knn" and self.symmetric):
+            raise ValueError(
+                "GraphConfig.duplicate_self_images applies to a symmetric k-NN graph "
+                "(mode=knn, symmetric=True)"
             )
         if self.exact_search and self.mode != "knn":
             raise ValueError("GraphConfig.exact_search applies to mode=knn only")
@@ -199,13 +215,18 @@ class GraphConfig:
     def fingerprint(self) -> str:
         """Stable hash of every field: the cache key, and the stamp on every graph built with
         this config (``CrystalGraph.graph_fingerprint``). The site-descriptor fields, added
-        later, enter only when set, so that older configs keep their fingerprints."""
+        later, enter only when set, so that older configs keep their fingerprints (as do
+        ``exact_search``, ``line_graph_self_pairs`` and ``duplicate_self_images``)."""
         values = self.to_dict()
         if not self.site_descriptors:
             values.pop("site_descriptors")
             values.pop("species_per_site")
         if not self.exact_search:
             values.pop("exact_search")
+        if self.line_graph_self_pairs:
+            values.pop("line_graph_self_pairs")
+        if not self.duplicate_self_images:
+            values.pop("duplicate_self_images")
         blob = json.dumps(values, sort_keys=True, default=float)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
         _FINGERPRINTED.setdefault(digest, self)

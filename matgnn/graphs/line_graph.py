@@ -1,10 +1,14 @@
 """ALIGNN line graph (Choudhary & DeCost, npj Comput. Mater. 7, 185 (2021)).
 
-Nodes of the line graph are the edges (bonds) of the crystal graph. As DGL's
-``line_graph(backtracking=True)`` that ALIGNN uses, the line graph has an edge ``a -> b`` for
-every pair of bonds with ``dst[a] == src[b]``: bond ``a = (u -> v)`` feeds bond ``b = (v -> w)``
-through the angle u-v-w at the shared atom v. Its feature, the bond-angle cosine, is computed
-inside the model (:func:`matgnn.graphs.geometry.bond_cosines`).
+Nodes of the line graph are the edges (bonds) of the crystal graph. The line graph has an
+edge ``a -> b`` for every pair of bonds with ``dst[a] == src[b]``: bond ``a = (u -> v)`` feeds
+bond ``b = (v -> w)`` through the angle u-v-w at the shared atom v. Its feature, the bond-angle
+cosine, is computed inside the model (:func:`matgnn.graphs.geometry.bond_cosines`).
+
+DGL's ``line_graph(backtracking=True)``, which ALIGNN uses, is the same except for one pair:
+it never pairs a bond with itself. Only a bond from an atom to its own periodic image,
+``a = (i -> i + n)``, can follow itself (the collinear triplet i, i + n, i + 2n, cosine -1);
+``self_pairs=False`` drops those pairs as DGL does.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ def line_graph_edges(
     num_nodes: int,
     cell_offset: np.ndarray | None = None,
     backtracking: bool = True,
+    self_pairs: bool = True,
 ) -> np.ndarray:
     """Pairs of bonds ``(a, b)`` with ``dst[a] == src[b]``.
 
@@ -26,6 +31,8 @@ def line_graph_edges(
         cell_offset: [E, 3]; needed only to drop backtracking pairs.
         backtracking: keep pairs where ``b`` is the exact reverse of ``a`` (same atoms, negated
             offset), whose angle is 0.
+        self_pairs: keep the pair ``(a, a)`` of a bond from an atom to its own image with
+            itself (DGL's line graph drops it).
 
     Returns:
         ``lg_edge_index`` [2, T], int64, sorted by ``a``.
@@ -48,4 +55,7 @@ def line_graph_edges(
             cell_offset[second] == -cell_offset[first], axis=1
         )
         first, second = first[~reverse], second[~reverse]
+    if not self_pairs:
+        keep = first != second
+        first, second = first[keep], second[keep]
     return np.stack([first, second])

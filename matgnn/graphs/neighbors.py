@@ -186,8 +186,19 @@ def knn_neighbors(
         return selected, cutoff
 
 
-def symmetrize(nl: NeighborList, num_atoms: int) -> NeighborList:
-    """Union of ``nl`` with its reverse: each (i, j, n) gets its (j, i, -n), no duplicates."""
+def symmetrize(
+    nl: NeighborList, num_atoms: int, duplicate_self_images: bool = False
+) -> NeighborList:
+    """Union of ``nl`` with its reverse: each (i, j, n) gets its (j, i, -n), no duplicates.
+
+    ``duplicate_self_images`` reproduces jarvis-tools' ``build_undirected_edgedata`` (upstream
+    ALIGNN's graphs) for bonds from an atom to its own periodic image: jarvis stores the
+    selected images of the pair (i, i) in one set and emits both i -> i(n) and i -> i(-n) for
+    each, so i -> i(n) appears once for each of n and -n that the k-NN selection kept
+    (usually twice). Bonds between different atoms are unaffected.
+    """
+    if duplicate_self_images:
+        return _symmetrize_as_jarvis(nl)
     center = np.concatenate([nl.center, nl.neighbor])
     neighbor = np.concatenate([nl.neighbor, nl.center])
     offset = np.concatenate([nl.offset, -nl.offset])
@@ -199,3 +210,21 @@ def symmetrize(nl: NeighborList, num_atoms: int) -> NeighborList:
         key = key * base + (offset[:, axis] + span)
     _, first = np.unique(key, return_index=True)
     return NeighborList(center[first], neighbor[first], offset[first], distance[first])
+
+
+def _symmetrize_as_jarvis(nl: NeighborList) -> NeighborList:
+    """jarvis' ``canonize_edge`` + ``build_undirected_edgedata`` as a multiset: each selected
+    (i, j, n) is stored once under (min, max) (swapping i and j negates n); every stored entry
+    becomes the two bonds (u, v, n) and (v, u, -n)."""
+    swap = nl.neighbor < nl.center
+    u = np.where(swap, nl.neighbor, nl.center)
+    v = np.where(swap, nl.center, nl.neighbor)
+    n = np.where(swap[:, None], -nl.offset, nl.offset)
+    stored = np.unique(np.column_stack([u, v, n]), axis=0, return_index=True)[1]
+    u, v, n, distance = u[stored], v[stored], n[stored], nl.distance[stored]
+    return NeighborList(
+        np.concatenate([u, v]),
+        np.concatenate([v, u]),
+        np.concatenate([n, -n]),
+        np.concatenate([distance, distance]),
+    )

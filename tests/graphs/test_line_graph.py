@@ -97,3 +97,94 @@ def test_batched_line_graph_indices(mp_structures) -> None:
     )
     torch.testing.assert_close(batched, single)
     assert batch.lg_edge_index.max() < batch.edge_index.size(1)
+
+
+def _self_image_pairs(edge_index: np.ndarray) -> int:
+    return int((edge_index[0] == edge_index[1]).sum())
+
+
+def test_line_graph_without_self_pairs_drops_only_a_bond_paired_with_itself(mp_structures):
+    """``self_pairs=False`` (DGL's line graph, upstream ALIGNN's) removes exactly the pairs
+    (a, a), which exist only for bonds from an atom to its own periodic image."""
+    checked = 0
+    for structure in mp_structures[:8]:
+        g = build_graph(structure, ALIGNN)
+        ei, off = g.edge_index.numpy(), g.cell_offset.numpy()
+        full = set(map(tuple, line_graph_edges(ei, g.num_nodes, off).T.tolist()))
+        lg = line_graph_edges(ei, g.num_nodes, off, self_pairs=False)
+        dropped = full - set(map(tuple, lg.T.tolist()))
+        assert dropped == {(a, a) for a in range(ei.shape[1]) if ei[0, a] == ei[1, a]}
+        checked += len(dropped)
+    assert checked > 0  # the sample has crystals with a lattice vector under 8 Å
+
+
+def test_fcc_primitive_cell_as_jarvis_and_dgl_count_it():
+    """One-atom fcc cell: the 12 nearest neighbours are the atom's own images, in six pairs
+    +-n. matgnn's graph: 12 bonds and 144 angles (every bond pair, itself included). jarvis'
+    ``build_undirected_edgedata`` emits i -> i(n) and i -> i(-n) for each of the 12 stored
+    images (24 bonds, each image twice) and DGL's line graph pairs every two different bonds:
+    24 x 24 - 24 = 552 angles. (Upstream alignn 2026.8.11's ``Graph.atom_dgl_multigraph``,
+    k-nearest, 8 Å, 12 neighbours, gives 24 and 552 on this cell.)"""
+    from pymatgen.core import Lattice, Structure
+
+    copper = Structure(
+        Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    )
+    primitive = copper.get_primitive_structure()
+    assert len(primitive) == 1
+    ours = build_graph(primitive, GraphConfig.preset("alignn"))
+    upstream = build_graph(primitive, GraphConfig.preset("alignn_upstream"))
+    assert ours.edge_index.shape[1] == 12 and ours.lg_edge_index.shape[1] == 144
+    assert upstream.edge_index.shape[1] == 24 and upstream.lg_edge_index.shape[1] == 552
+    offsets, counts = np.unique(upstream.cell_offset.numpy(), axis=0, return_counts=True)
+    assert len(offsets) == 12 and set(counts) == {2}
+    assert {tuple(o) for o in offsets} == {tuple(o) for o in ours.cell_offset.numpy().tolist()}
+    lg = upstream.lg_edge_index.numpy()
+    assert not np.any(lg[0] == lg[1])
+
+
+def test_duplicate_self_images_leaves_bonds_between_different_atoms_alone(mp_structures):
+    """jarvis' multiset differs from matgnn's graph only in bonds from an atom to its own
+    image, each of which it holds once per kept image n and -n."""
+    from collections import Counter
+
+    for structure in mp_structures[:8]:
+        ours = build_graph(structure, GraphConfig.preset("alignn"))
+        upstream = build_graph(structure, GraphConfig.preset("alignn", duplicate_self_images=True))
+
+        def bonds(graph):
+            rows = np.column_stack([graph.edge_index.numpy().T, graph.cell_offset.numpy()])
+            return Counter(map(tuple, rows.tolist()))
+
+        mine, theirs = bonds(ours), bonds(upstream)
+        assert {k: v for k, v in theirs.items() if k[0] != k[1]} == {
+            k: v for k, v in mine.items() if k[0] != k[1]
+        }
+        assert set(theirs) == set(mine)
+        for (i, j, *_), count in theirs.items():
+            if i == j:
+                assert count == 2  # both n and -n are kept: whole shells, symmetric distances
+        assert _self_image_pairs(upstream.edge_index.numpy()) == 2 * _self_image_pairs(
+            ours.edge_index.numpy()
+        )
+
+
+def test_duplicate_self_images_needs_a_symmetric_knn_graph():
+    with pytest.raises(ValueError, match="duplicate_self_images"):
+        GraphConfig(mode="radius", duplicate_self_images=True)
+    with pytest.raises(ValueError, match="duplicate_self_images"):
+        GraphConfig(mode="knn", symmetric=False, duplicate_self_images=True)
+
+
+def test_new_line_graph_options_keep_older_fingerprints():
+    """Options added later enter a config's fingerprint only when set: the graphs and caches
+    of every earlier config keep their stamp (the ``alignn`` preset's before the options
+    existed: 2554ffc1431b952b)."""
+    alignn = GraphConfig.preset("alignn")
+    assert alignn.fingerprint() == "2554ffc1431b952b"
+    assert GraphConfig.preset("alignn_upstream").fingerprint() != alignn.fingerprint()
+
+
+def test_line_graph_self_pairs_needs_a_line_graph():
+    with pytest.raises(ValueError, match="line_graph_self_pairs"):
+        GraphConfig(mode="knn", line_graph=False, line_graph_self_pairs=False)
