@@ -85,6 +85,11 @@ for seed in $SEEDS; do
     done
 done
 [[ " $ARMS " == *" alignn "* ]] || ALIGNN_TASKS=""
+# upstream's recipe, for both matgnn runs of the ALIGNN arm
+alignn_recipe=(paths.data_dir="$DATA" task.loss=mae optimizer=adamw optimizer.lr=0.001
+    optimizer.weight_decay=1e-5 scheduler=onecycle task.data.batch_size=64
+    trainer.max_epochs="$ALIGNN_EPOCHS" callbacks.early_stopping.patience=100000
+    +trainer.enable_progress_bar=false)
 for seed in $SEEDS; do
     for task in $ALIGNN_TASKS; do
         overrides=$(task_overrides "$task")
@@ -92,11 +97,8 @@ for seed in $SEEDS; do
         ours="$RUNS/alignn/$task/matgnn/s$seed"
         if [ ! -f "$ours/test_metrics.json" ]; then
             echo "### matgnn alignn $task seed=$seed $(date +%T)"
-            python -m matgnn.train model=alignn "${task_args[@]}" paths.data_dir="$DATA" \
-                task.loss=mae optimizer=adamw optimizer.lr=0.001 optimizer.weight_decay=1e-5 \
-                scheduler=onecycle task.data.batch_size=64 trainer.max_epochs="$ALIGNN_EPOCHS" \
-                callbacks.early_stopping.patience=100000 seed="$seed" \
-                +trainer.enable_progress_bar=false hydra.run.dir="$ours" \
+            python -m matgnn.train model=alignn "${task_args[@]}" "${alignn_recipe[@]}" \
+                seed="$seed" hydra.run.dir="$ours" \
                 2>&1 | grep -E "test metrics|Error|error" || true
             [ -f "$ours/test_metrics.json" ] || { echo "run $ours failed" >&2; exit 1; }
         fi
@@ -129,11 +131,8 @@ for seed in $SEEDS; do
             echo "### matgnn alignn on upstream's graphs $task seed=$seed $(date +%T)"
             mkdir -p "$ug"
             python "$here/upstream_graphs.py" train "$graphs" "$ug" model=alignn \
-                graph@model.graph=alignn_upstream "${task_args[@]}" paths.data_dir="$DATA" \
-                task.loss=mae optimizer=adamw optimizer.lr=0.001 optimizer.weight_decay=1e-5 \
-                scheduler=onecycle task.data.batch_size=64 trainer.max_epochs="$ALIGNN_EPOCHS" \
-                callbacks.early_stopping.patience=100000 seed="$seed" \
-                +trainer.enable_progress_bar=false > "$ug/train.log" 2>&1 || true
+                graph@model.graph=alignn_upstream "${task_args[@]}" "${alignn_recipe[@]}" \
+                seed="$seed" > "$ug/train.log" 2>&1 || true
             [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2; exit 1; }
         fi
     done
