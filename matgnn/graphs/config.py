@@ -14,6 +14,9 @@ from matgnn.checkpoints.registry import register
 POTENTIAL_NAMES = ("coulomb", "london", "pauli")
 MODES = ("radius", "knn")
 CELLS = ("as_given", "primitive")
+#: fields added after graphs were first fingerprinted and checkpoints first shipped, with their
+#: defaults: stored and hashed only when set otherwise
+_LATER_FIELDS = {"line_graph_self_pairs": True, "duplicate_self_images": False}
 #: fingerprint -> config, for every config fingerprinted in this process (error messages).
 _FINGERPRINTED: dict[str, GraphConfig] = {}
 
@@ -201,10 +204,18 @@ class GraphConfig:
 
     def to_config(self) -> dict[str, Any]:
         """Exactly this graph, as registry data (``@class: graph_config`` + every field): what a
-        checkpoint stores, so that editing a preset never changes a trained model's graph."""
+        checkpoint stores, so that editing a preset never changes a trained model's graph.
+        The fields added after checkpoints were first shipped (``line_graph_self_pairs``,
+        ``duplicate_self_images``) are stored only when they differ from their defaults, which
+        reading fills in: a checkpoint of a graph without them is the same as before they
+        existed, and an older matgnn still reads it."""
         from matgnn.checkpoints.safe_config import object_node
 
-        return object_node(type(self), **self.to_dict())
+        values = self.to_dict()
+        for name, default in _LATER_FIELDS.items():
+            if values[name] == default:
+                values.pop(name)
+        return object_node(type(self), **values)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -223,10 +234,9 @@ class GraphConfig:
             values.pop("species_per_site")
         if not self.exact_search:
             values.pop("exact_search")
-        if self.line_graph_self_pairs:
-            values.pop("line_graph_self_pairs")
-        if not self.duplicate_self_images:
-            values.pop("duplicate_self_images")
+        for name, default in _LATER_FIELDS.items():
+            if values[name] == default:
+                values.pop(name)
         blob = json.dumps(values, sort_keys=True, default=float)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
         _FINGERPRINTED.setdefault(digest, self)

@@ -188,3 +188,13 @@ def test_new_line_graph_options_keep_older_fingerprints():
 def test_line_graph_self_pairs_needs_a_line_graph():
     with pytest.raises(ValueError, match="line_graph_self_pairs"):
         GraphConfig(mode="knn", line_graph=False, line_graph_self_pairs=False)
+
+
+def test_checkpoint_config_stores_the_new_options_only_when_set():
+    """A graph config without the later options is stored as before they existed (shipped
+    checkpoints stay byte for byte the converters' output), and one with them round-trips."""
+    stored = GraphConfig.preset("alignn").to_config()
+    assert "line_graph_self_pairs" not in stored and "duplicate_self_images" not in stored
+    upstream = GraphConfig.preset("alignn_upstream")
+    assert GraphConfig.from_dict(upstream.to_config()) == upstream
+    assert GraphConfig.from_dict(stored) == GraphConfig.preset("alignn")
