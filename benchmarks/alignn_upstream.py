@@ -28,8 +28,10 @@ Rows:
 ``step MB`` is the growth of the process's peak resident set (``VmHWM``, reset through
 ``/proc/self/clear_refs``; every row and precision runs in its own process) over its resident
 set before the first step: the activations, gradients, transient buffers and optimiser state of
-a step, with the glibc setting of ``matgnn.train`` (``--allocator retain``, the default) or
-glibc's own (``--allocator default``). ``GEMM GFLOP`` counts the matrix products of one
+a step, with glibc's own allocator (``--allocator default``, the default, as ``matgnn.train``
+runs) or with freed memory retained (``--allocator retain``, ``retain_freed_memory=true``).
+``--json <file>`` also writes every row (the raw output of the README table,
+``benchmarks/speed_tables.py``). ``GEMM GFLOP`` counts the matrix products of one
 profiled step (``torch.profiler``, ``with_flops``), ``GEMM time`` is their share of that step's
 CPU time and ``other s`` the rest of the median step: what is left to optimise once the matrix
 products run at the CPU's peak. The last lines print the ratios the issue asks for.
@@ -59,7 +61,7 @@ from matgnn.training.allocator import retain_freed_memory
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _process import reset_peak, resident_mb  # noqa: E402
+from _process import environment, reset_peak, resident_mb  # noqa: E402
 from models import load  # noqa: E402
 
 UPSTREAM_GRAPH = {
@@ -279,7 +281,7 @@ def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     """Measure one row in this process and print it as JSON on the last line."""
     if args.allocator == "retain":
         retain_freed_memory()
-    structures, target, source = load(args.batch, args.data_dir)
+    structures, target, source = load(args.batch, args.data_dir, [GraphConfig.preset("alignn")])
     target = target.float()
     if key == "upstream":
         row = upstream(structures, target, args.steps, bf16)
@@ -293,15 +295,36 @@ def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     print(json.dumps(None if row is None else {**asdict(row), "source": source}))
 
 
+def write_raw(args: argparse.Namespace, rows: dict, source: str, rate: float) -> None:
+    """Every measured row, the machine and the settings, as JSON (the raw output that
+    ``benchmarks/speed_tables.py`` writes the README tables from)."""
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    raw = {
+        **environment(),
+        "script": "benchmarks/alignn_upstream.py",
+        "batch": args.batch,
+        "steps": args.steps,
+        "allocator": args.allocator,
+        "structures": source,
+        "gemm_rate_gflops": rate,
+        "rows": [
+            {"key": key, "precision": precision, **asdict(row)}
+            for (key, precision), row in rows.items()
+        ],
+    }
+    args.json.write_text(json.dumps(raw, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--data-dir", type=Path, default=HERE.parent / "../shared/data")
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--allocator", choices=["retain", "default"], default="retain")
+    parser.add_argument("--allocator", choices=["retain", "default"], default="default")
     parser.add_argument("--row", choices=list(ROWS), help=argparse.SUPPRESS)
     parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write every row here (raw output)")
     args = parser.parse_args()
     if args.row:
         run_row(args.row, args.bf16, args)
@@ -343,6 +366,8 @@ def main() -> None:
     print(f"\nstructures: {args.batch} from {source}")
     rate = gemm_rate()
     print(f"fp32 GEMM rate, [100000, 256] @ [256, 256]: {rate:.0f} GFLOP/s")
+    if args.json:
+        write_raw(args, rows, source, rate)
     for (_, precision), row in rows.items():
         if precision == "fp32":
             print(f"GEMM floor {row.name}: {row.gemm_gflop / rate:.2f} s of {row.seconds:.2f} s")

@@ -81,7 +81,7 @@ def pretrained_table() -> str:
     from matgnn.checkpoints.pretrained import PACKAGE_DIR, cards
 
     lines = [
-        "| name | task | data | test metric | parameters | file | training | elements |",
+        "| name | task | data | test metric | trainable parameters | file | training | elements |",
         "|---|---|---|---|---:|---:|---|---|",
     ]
     for model in cards([PACKAGE_DIR]).values():

@@ -32,14 +32,14 @@ from omegaconf import OmegaConf
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
-from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.config_dir import CONFIG_DIR, plain_structure_options
 from matgnn.data.samples import mp_sample_frame
 from matgnn.graphs import GraphBuilder, GraphConfig
 from matgnn.graphs.line_graph import line_graph_edges
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = CONFIG_DIR / "graph"
-OURS = tuple(group_options("graph"))  # every graph preset
+OURS = tuple(plain_structure_options("graph"))  # every preset that takes any structure
 
 
 def load_structures(n: int, data_dir: Path) -> tuple[list[Structure], str]:

@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from pymatgen.core import Structure
 
-from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.config_dir import CONFIG_DIR, plain_structure_options
 from matgnn.data.samples import mp_sample_frame
 from matgnn.testing import assert_invariant
 
@@ -86,7 +86,7 @@ def main() -> None:
     structures, source = unseen_structures(args.data_dir, args.n, args.max_atoms, args.seed)
     print(f"{len(structures)} crystals from {source}: {[i for i, _ in structures]}")
     rows = []
-    for name in group_options("model"):
+    for name in plain_structure_options("model"):
         variants = [("default", [])]
         if args.published and name in PUBLISHED:
             variants.append(("published", PUBLISHED[name]))

@@ -4,7 +4,9 @@ real MP structures, for every default model side by side in one run.
     .venv/bin/python benchmarks/models.py [--batch 64] [--repeat 3] [--data-dir ../shared/data]
 
 Structures: the first ``--batch`` rows of ``<data-dir>/mp36k/mp36k_with_ehull.csv.gz`` (or of
-the shipped sample when that file is absent) that every model's graph accepts; a structure
+the shipped sample when that file is absent) that the graph of every model measured accepts
+(``--models``: by default every model whose graph takes a plain structure, so not the
+site-descriptor network ``ye2018_net``; fewer than ``--batch`` structures is an error); a structure
 with an atom that has no neighbour within the e3nn radius (5 Å, e.g. bcc Cs) is skipped and
 counted. Graphs are built once per model (not timed). A
 step is ``model(batch)["y"]`` -> MSE against the formation energies -> ``backward()``, in train
@@ -13,8 +15,11 @@ Each model runs in its own process, so that ``step MB``, the growth of the peak 
 (``VmHWM``) over the resident set before the first step, is that model's: activations,
 gradients and transient buffers of one fp32 step. ``bf16 s`` is the same step under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (as ``trainer.precision=bf16-mixed``).
-``--allocator retain`` applies :func:`matgnn.training.allocator.retain_freed_memory` first, as
-``matgnn.train`` does by default; ``default`` leaves glibc's malloc as it is.
+``--allocator default`` (the default, as ``matgnn.train`` runs since ``retain_freed_memory``
+became opt-in) leaves glibc's malloc as it is; ``retain`` applies
+:func:`matgnn.training.allocator.retain_freed_memory` first (``retain_freed_memory=true``).
+``--json <file>`` also writes every row, the machine and the settings (the raw output of the
+README table, ``benchmarks/speed_tables.py``).
 """
 
 from __future__ import annotations
@@ -35,13 +40,13 @@ from hydra.utils import instantiate
 from pymatgen.core import Structure
 from torch_geometric.data import Batch
 
-from matgnn.config_dir import compose_option, group_options
+from matgnn.config_dir import compose_option, plain_structure_options
 from matgnn.data.samples import mp_sample_frame
 from matgnn.graphs import GraphConfig, build_graph
 from matgnn.training.allocator import retain_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import reset_peak, resident_mb
+from _process import environment, reset_peak, resident_mb
 
 # Figures quoted by the issue from the papers; None where the issue gives none.
 PAPER_PARAMETERS = {
@@ -53,13 +58,22 @@ PAPER_PARAMETERS = {
 }
 
 
-def load(n: int, data_dir: Path) -> tuple[list[Structure], torch.Tensor, str]:
+def model_graph(name: str) -> GraphConfig:
+    """The graph model config ``name`` trains on (its backbone's own configuration)."""
+    return instantiate(compose_option("model", name)).graph_config()
+
+
+def load(
+    n: int, data_dir: Path, graphs: list[GraphConfig]
+) -> tuple[list[Structure], torch.Tensor, str]:
+    """The first ``n`` structures of the data (mp36k, else the shipped sample) that every graph
+    of ``graphs`` accepts, their formation energies and a note of their source; fewer than
+    ``n`` is an error naming the graphs, never a silently smaller batch."""
     path = data_dir / "mp36k" / "mp36k_with_ehull.csv.gz"
     if path.is_file():
         frame, source = pd.read_csv(path, nrows=4 * n), str(path)
     else:
         frame, source = mp_sample_frame().iloc[: 4 * n], "shipped sample (matgnn/resources)"
-    graphs = [GraphConfig.preset(name) for name in group_options("graph")]
     structures, targets, skipped = [], [], 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -75,6 +89,11 @@ def load(n: int, data_dir: Path) -> tuple[list[Structure], torch.Tensor, str]:
             targets.append(target)
             if len(structures) == n:
                 break
+    if len(structures) < n:
+        raise SystemExit(
+            f"{source}: only {len(structures)} of {n} structures taken by every graph "
+            f"({skipped} refused of the first {len(frame)}); graphs: {graphs}"
+        )
     return structures, torch.tensor(targets), f"{source} ({skipped} skipped)"
 
 
@@ -100,7 +119,9 @@ def one_model(name: str, args: argparse.Namespace) -> dict:
     the bf16-autocast step."""
     if args.allocator == "retain":
         retain_freed_memory()
-    structures, target, source = load(args.batch, args.data_dir)
+    structures, target, source = load(
+        args.batch, args.data_dir, [model_graph(m) for m in args.models]
+    )
     torch.manual_seed(0)
     model = instantiate(compose_option("model", name))
     batch = Batch.from_data_list([build_graph(s, model.graph_config()) for s in structures])
@@ -128,9 +149,10 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=Path(__file__).parents[1] / "../shared/data"
     )
-    parser.add_argument("--allocator", choices=["retain", "default"], default="retain")
-    parser.add_argument("--models", nargs="+", default=group_options("model"))
+    parser.add_argument("--allocator", choices=["retain", "default"], default="default")
+    parser.add_argument("--models", nargs="+", default=plain_structure_options("model"))
     parser.add_argument("--only", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write every row here (raw output)")
     args = parser.parse_args()
     if args.only:
         print(json.dumps(one_model(args.only, args)))
@@ -145,16 +167,17 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    source = ""
+    source, rows = "", []
     for name in args.models:
         command = [sys.executable, __file__, "--only", name, "--batch", str(args.batch)]
         command += ["--repeat", str(args.repeat), "--data-dir", str(args.data_dir)]
-        command += ["--allocator", args.allocator]
+        command += ["--allocator", args.allocator, "--models", *args.models]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             print(done.stderr[-3000:])
             raise SystemExit(f"model {name} failed")
         row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append({"model": name, **row})
         source = f"{row['source']}, {row['atoms']} atoms"
         paper = PAPER_PARAMETERS.get(name)
         paper_text = f"{paper / 1e6:.1f}M" if paper else "-"
@@ -166,6 +189,11 @@ def main() -> None:
             flush=True,
         )
     print(f"structures: {args.batch} from {source}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        raw = {**environment(), "script": "benchmarks/models.py", "batch": args.batch,
+               "repeat": args.repeat, "allocator": args.allocator, "rows": rows}  # fmt: skip
+        args.json.write_text(json.dumps(raw, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
-from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.config_dir import CONFIG_DIR, plain_structure_options
 from matgnn.train import run
 
 TARGET = "formation_energy_per_atom"  # the output of task mp2018_eform
@@ -82,7 +82,7 @@ def one_model(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", nargs="+", default=group_options("model"))
+    parser.add_argument("--models", nargs="+", default=plain_structure_options("model"))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--epochs-for", nargs="*", default=[], help="model=epochs overrides")
     parser.add_argument("--data-dir", default="../shared/data")

@@ -1,7 +1,8 @@
 """Trainer step time against the pure optimisation step, on the same batch (issue "Training
 speed and memory": the trainer should cost at most 1.3x the model).
 
-For every model of ``matgnn/configs/model/`` (default size, float32, CPU): one batch of ``--batch``
+For every graph model of ``matgnn/configs/model/`` (default size, float32, CPU; not the
+site-descriptor network, which needs labelled structures): one batch of ``--batch``
 structures of the embedded task ``mp_sample_eform`` (graphs built as ``matgnn.train`` builds
 them, with their targets), then
 
@@ -16,16 +17,19 @@ The data path is timed apart: ``collate s`` is the DataLoader alone collating on
 graphs (median over ``--steps``), ``cache load s/batch`` the start-up reload of the task's graphs
 from a warm on-disk cache, per ``--batch`` graphs.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/trainer_overhead.py --steps 8
+    PYTHONPATH=. .venv/bin/python benchmarks/trainer_overhead.py --steps 8 [--json <file>]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -34,10 +38,13 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch_geometric.loader import DataLoader
 
-from matgnn.config_dir import CONFIG_DIR, group_options
+from matgnn.config_dir import CONFIG_DIR, plain_structure_options
 from matgnn.training import CrystalLitModule
 from matgnn.training.allocator import retain_freed_memory
 from matgnn.training.run import model_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process import environment
 
 
 class StepTimer(L.Callback):
@@ -114,7 +121,7 @@ def trainer_step_seconds(cfg, graphs, steps: int, warmup: int) -> float:
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
     )
-    lit.fit_normalizer(graphs)
+    lit.prepare({"train": graphs})  # what setup("fit") does from a matgnn data module
     loader = DataLoader(graphs * (steps + warmup), batch_size=len(graphs), shuffle=False)
     timer = StepTimer()
     trainer = L.Trainer(
@@ -138,9 +145,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--models", nargs="*", default=group_options("model"))
+    parser.add_argument("--models", nargs="*", default=plain_structure_options("model"))
+    parser.add_argument("--allocator", choices=["retain", "default"], default="default")
+    parser.add_argument("--json", type=Path, help="also write every row here (raw output)")
     args = parser.parse_args()
-    retain_freed_memory()  # as matgnn.train does
+    if args.allocator == "retain":  # retain_freed_memory=true; matgnn.train's default is glibc's
+        retain_freed_memory()
+    rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
     print(
         f"{'model':<10} {'atoms':>6} {'pure s':>8} {'trainer s':>10} {'ratio':>6} "
@@ -164,7 +175,16 @@ def main() -> None:
             f"{collate:>10.4f} {collate / pure:>12.3f} {load_per_graph * args.batch:>18.4f}",
             flush=True,
         )
+        rows.append({"model": name, "atoms": atoms, "pure_s": pure, "trainer_s": trained,
+                     "collate_s": collate,
+                     "cache_load_s_per_batch": load_per_graph * args.batch})  # fmt: skip
     shutil.rmtree(cache_dir, ignore_errors=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        raw = {**environment(), "script": "benchmarks/trainer_overhead.py", "batch": args.batch,
+               "steps": args.steps, "warmup": args.warmup, "allocator": args.allocator,
+               "rows": rows}  # fmt: skip
+        args.json.write_text(json.dumps(raw, indent=1) + "\n")
 
 
 if __name__ == "__main__":

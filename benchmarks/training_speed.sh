@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Every measurement of the issue "Training speed and memory", one after another, into one log:
+# Every measurement of the issue "Training speed and memory", one after another, into one log
+# and the raw JSON outputs that benchmarks/speed_tables.py writes the README tables from:
 #   bash benchmarks/setup_reference_codes.sh     # once: upstream alignn, jarvis-tools, matgl
 #   bash benchmarks/training_speed.sh [out.txt]  # ~25 min on 2 cores; run on an idle machine
+#   python benchmarks/speed_tables.py --update README.md
 # 1. ALIGNN vs upstream ALIGNNAtomWisePure (and matgl's M3GNet as a second reference): step time
-#    fp32 / bf16, step memory, GEMM share; with matgnn.train's allocator setting and glibc's own.
-# 2. Every model: parameters, fp32 and bf16 step, step memory (benchmarks/models.py).
+#    fp32 / bf16, step memory, GEMM share; with glibc's allocator (as matgnn.train runs) and
+#    with freed memory retained (retain_freed_memory=true).
+# 2. Every graph model: parameters, fp32 and bf16 step, step memory (benchmarks/models.py).
 # 3. Trainer step vs bare step, DataLoader collation and graph-cache reload vs the model step
 #    (benchmarks/trainer_overhead.py).
 set -euo pipefail
@@ -12,16 +15,20 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
 python="${PYTHON:-$root/.venv/bin/python}"
 out="${1:-$here/results/training_speed_$(date +%F).txt}"
+raw="$here/results/speed"
+mkdir -p "$raw"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 {
   echo "# $(date -u +%FT%TZ) $(git -C "$root" rev-parse --short HEAD) $(nproc) cores"
-  echo "## benchmarks/alignn_upstream.py --steps 5 (allocator retain, as matgnn.train)"
-  "$python" "$here/alignn_upstream.py" --steps 5
-  echo "## benchmarks/alignn_upstream.py --steps 5 --allocator default --rows upstream default equal"
-  "$python" "$here/alignn_upstream.py" --steps 5 --allocator default --rows upstream default equal
+  echo "## benchmarks/alignn_upstream.py --steps 5 (glibc's allocator, as matgnn.train)"
+  "$python" "$here/alignn_upstream.py" --steps 5 --json "$raw/alignn_upstream.json"
+  echo "## benchmarks/alignn_upstream.py --steps 5 --allocator retain --rows upstream default equal"
+  "$python" "$here/alignn_upstream.py" --steps 5 --allocator retain --rows upstream default equal \
+    --json "$raw/alignn_upstream_retain.json"
   echo "## benchmarks/models.py --repeat 3"
-  "$python" "$here/models.py" --repeat 3
+  "$python" "$here/models.py" --repeat 3 --json "$raw/models.json"
   echo "## benchmarks/trainer_overhead.py --steps 6"
   # its stderr (graph-building progress bars, Lightning's notices) goes to <out>.stderr
-  "$python" "$here/trainer_overhead.py" --steps 6 2>"$out.stderr"
+  "$python" "$here/trainer_overhead.py" --steps 6 --json "$raw/trainer_overhead.json" \
+    2>"$out.stderr"
 } 2>&1 | grep --line-buffered -v "USDT\|Warning\|warnings.warn" | tee "$out"

@@ -42,6 +42,22 @@ def compose_option(
         return compose(overrides=[f"+{group}={name}", *overrides])[group]
 
 
+def plain_structure_options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
+    """The options of ``group`` (``model`` or ``graph``) whose graph takes any structure: not
+    those that read prototype site descriptors (``ye2018_net``, graph ``ye2018_perovskite``),
+    which only the structures of the ``ye2018_*`` tasks carry. What a benchmark or a sweep over
+    every model runs on plain MP structures."""
+    if group not in ("model", "graph"):
+        raise ValueError(f"group={group!r}: model or graph")
+    kept = []
+    for name in group_options(group, config_dir):
+        node = compose_option(group, name, config_dir=config_dir)
+        graph = node.get("graph") if group == "model" else node
+        if not (graph or {}).get("site_descriptors"):
+            kept.append(name)
+    return kept
+
+
 def header(group: str, name: str, config_dir: str | Path = CONFIG_DIR) -> str:
     """The leading comment block of ``<config_dir>/<group>/<name>.yaml`` as one paragraph: a
     model's or task's own description (README tables, a Matbench submission's text)."""

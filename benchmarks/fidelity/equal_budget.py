@@ -19,8 +19,9 @@ matgnn's trainer on upstream's graphs, ``upstream_graphs.py``) and stores, in
   ``test_metrics.json``; cgcnn-tr: ``test_results.csv``; upstream ALIGNN: ``test_best.csv``,
   its ``best_model.pt`` on its own test graphs, chosen by its validation loss over the full
   batches only; both de-standardised), the epoch of that
-  checkpoint, the epochs run and the wall time per epoch over epochs 2 to N (epoch 1 holds
-  one-off costs): matgnn's ``epoch_wall_time_s`` (training, validation and the
+  checkpoint (counted from 0 for every implementation, as in every README table; cgcnn-tr
+  logs from 1), the epochs run and the wall time per epoch over all epochs but the first
+  (it holds one-off costs): matgnn's ``epoch_wall_time_s`` (training, validation and the
   best-checkpoint save), cgcnn-tr's gaps between consecutive epoch log lines (the same, its
   save of the previous best included), upstream ALIGNN's logged training plus validation time
   (its checkpoint saves excluded);
@@ -44,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from matgnn.training.run_logs import tested_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 from catalog import table_script
@@ -101,9 +104,11 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
         raise SystemExit(f"{run}: {len(val)} validated epochs but {len(wall)} timed ones")
     test = json.loads((run / "test_metrics.json").read_text())
     predictions = pd.read_csv(run / "test_predictions.csv")
-    best = int(val[f"val_{target}_{monitor}"].idxmin()) + 1
+    best = tested_epoch(run)  # of the checkpoint tested, from 0 (as every README table)
+    if best is None:
+        raise SystemExit(f"{run}: no tested checkpoint (best.ckpt) and no validation logged")
     curve = pd.DataFrame(
-        {"epoch": val.index + 1, "val_rmse": val[f"val_{target}_rmse"],
+        {"epoch": val.index, "val_rmse": val[f"val_{target}_rmse"],
          "val_mae": val[f"val_{target}_mae"]}
     )  # fmt: skip
     row = {
@@ -127,12 +132,12 @@ def reference_run(run: Path, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFram
     for line in lines:
         match = _REF_EPOCH.search(line)
         if match:
-            epochs.append((int(match.group(1)), float(match.group(4))))
+            epochs.append((int(match.group(1)) - 1, float(match.group(4))))  # from 0
             times.append(_stamp(line, _REF_TIME))
             planned = int(match.group(2))
         found = _REF_BEST.search(line)
         if found:
-            best = int(found.group(1))
+            best = int(found.group(1)) - 1  # cgcnn-tr counts epochs from 1
     if not epochs or best is None or len(epochs) != planned or None in times:
         raise SystemExit(f"{run}/train.log: {len(epochs)} of {planned} epochs logged with a "
                          "time stamp, or no best-model line (did cgcnn-tr finish?)")  # fmt: skip
@@ -186,12 +191,10 @@ def upstream_alignn_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     for column in ("true", "predicted"):
         results[column] = results[column] * scaling["std"] + scaling["mean"]
     results["id"] = results["id"].str.removesuffix(".cif")
-    curve = pd.DataFrame(
-        {"epoch": [e + 1 for e in epochs], "val_mae": [v * scaling["std"] for v in losses]}
-    )
+    curve = pd.DataFrame({"epoch": list(epochs), "val_mae": [v * scaling["std"] for v in losses]})
     row = {
         "test_mae": float(np.abs(results["predicted"] - results["true"]).mean()),
-        "best_epoch": saved[-1] + 1,  # the last save of best_model.pt, the tested weights
+        "best_epoch": saved[-1],  # the last save of best_model.pt, the tested weights
         "epochs": len(epochs),
         "wall_per_epoch_s": float(np.mean([train[e][1] + val[e][1] for e in epochs[1:]])),
         "n_test": len(results),
@@ -249,7 +252,7 @@ def table() -> str:
         raise SystemExit(f"{path} predates the ALIGNN arm (no model column): --collect again")
     lines = [
         "| model | task | implementation | seeds | test MAE (mean ± std over seeds) | "
-        "best epoch | epochs | wall s / epoch | matgnn speed-up |",
+        "tested epoch (from 0) | epochs | wall s / epoch | matgnn speed-up |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for model, (_, _, implementations) in ARMS.items():

@@ -6,11 +6,12 @@
 ``test_metrics.json``, ``split.json`` and metrics CSV) into
 ``benchmarks/finetune/results/learning_curve.csv`` (a run replaces the stored row of the same
 arm, size and seed; stored rows of runs not in the folder are kept): one row per run with the
-test MAE, RMSE and R2, the number of training crystals, the epochs run, the best epoch and the
-summed epoch time;
+test MAE, RMSE and R2, the number of training crystals, the epochs run, the epoch of the
+checkpoint tested and the summed epoch time;
 and the test predictions of the seed-0 runs into ``results/predictions/<arm>_n<size>_s0.csv``
 (for parity plots, e.g. in ``notebooks/02_finetuning.ipynb``).
-The table (mean +- standard deviation over seeds, meV/atom) and
+The table (mean +- standard deviation over seeds, meV/atom, with the number of seeds; the
+training-mean column too, one value per seed's split) and
 ``results/learning_curve.png`` are made from that CSV.
 """
 
@@ -121,6 +122,29 @@ def mean_std(rows: list[dict[str, float]], key: str, scale: float = 1.0) -> tupl
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
+def train_mean_baseline(curve: dict, n: int) -> list[dict[str, float]]:
+    """One row per seed of the training-mean predictor at ``n`` training crystals: it depends on
+    the seed's split only, so every arm of that seed must give the same MAE (checked to 1e-6
+    eV: float32 sums differ in the ninth digit)."""
+    by_seed: dict[int, dict[str, float]] = {}
+    for arm, per_size in curve.items():
+        for row in per_size.get(n, []):
+            seen = by_seed.setdefault(int(row["seed"]), row)
+            if abs(seen["mae_predict_train_mean"] - row["mae_predict_train_mean"]) > 1e-6:
+                raise ValueError(
+                    f"{CURVE}: n_train {n}, seed {int(row['seed'])}: arm {arm}'s training-mean "
+                    "MAE differs from another arm's (different test crystals?)"
+                )
+    return [by_seed[k] for k in sorted(by_seed)]
+
+
+def _cell(rows: list[dict[str, float]], key: str) -> str:
+    """Mean +- standard deviation over seeds (meV/atom) and the number of seeds."""
+    mean, std = mean_std(rows, key, 1000.0)
+    spread = f" +- {std:.1f}" if len(rows) > 1 else ""
+    return f"{mean:.1f}{spread} ({len(rows)})"
+
+
 def table() -> str:
     curve = read_curve()
     sizes = sorted({n for per_arm in curve.values() for n in per_arm})
@@ -134,15 +158,9 @@ def table() -> str:
             if not rows:
                 cells.append("")
                 continue
-            mean, std = mean_std(rows, "mae", 1000.0)
-            spread = f" +- {std:.1f}" if len(rows) > 1 else ""
-            cells.append(f"{mean:.1f}{spread} ({len(rows)})")
-        baseline = next(r for a in arms for r in curve[a].get(n, []))
-        lines.append(
-            f"| {n} | "
-            + " | ".join(cells)
-            + f" | {1000 * baseline['mae_predict_train_mean']:.1f} |"
-        )
+            cells.append(_cell(rows, "mae"))
+        baseline = _cell(train_mean_baseline(curve, n), "mae_predict_train_mean")
+        lines.append(f"| {n} | " + " | ".join(cells) + f" | {baseline} |")
     return "\n".join(lines)
 
 
@@ -161,10 +179,10 @@ def plot() -> None:
         stats = [mean_std(curve[arm][n], "mae", 1000.0) for n in sizes]
         ax.errorbar(sizes, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o",
                     capsize=3, label=label)  # fmt: skip
-    any_arm = next(iter(curve.values()))
-    sizes = sorted(any_arm)
-    ax.plot(sizes, [1000 * any_arm[n][0]["mae_predict_train_mean"] for n in sizes], "k:",
-            label="training mean")  # fmt: skip
+    sizes = sorted({n for per_arm in curve.values() for n in per_arm})
+    baseline = [mean_std(train_mean_baseline(curve, n), "mae_predict_train_mean", 1000.0)[0]
+                for n in sizes]  # fmt: skip
+    ax.plot(sizes, baseline, "k:", label="training mean (mean over seeds)")
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.minorticks_off()

@@ -15,7 +15,10 @@ run model=cgcnn task=matbench_phonons trainer.max_epochs=300 \
     'notes="300 epochs per fold (CPU budget; 2 cores)"'
 run model=cgcnn task=matbench_perovskites trainer.max_epochs=100 \
     'notes="100 epochs per fold (CPU budget; 2 cores)"'
+# unpredictable=train_mean: 6 structures have a Cs/Rb atom with no neighbour within 4 A; their
+# test rows get the fold's training mean (counted in the tables; the default stops the fold)
 run model=e3nn task=matbench_phonons trainer.max_epochs=40 model.backbone.r_max=4.0 \
-    optimizer.lr=5e-3 optimizer.weight_decay=0.05 'notes="40 epochs per fold (CPU budget; 2 cores)"'
+    optimizer.lr=5e-3 optimizer.weight_decay=0.05 unpredictable=train_mean \
+    'notes="40 epochs per fold (CPU budget; 2 cores)"'
 run model=alignn task=matbench_phonons 'folds=[0]' trainer.max_epochs=30 \
     'notes="30 epochs, fold 0 only (CPU budget; 2 cores)"'

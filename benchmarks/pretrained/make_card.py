@@ -31,7 +31,7 @@ import yaml
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from matgnn.checkpoints.files import load_model, read_checkpoint, slim_checkpoint
+from matgnn.checkpoints.files import load_model, parameter_count, read_checkpoint, slim_checkpoint
 from matgnn.checkpoints.pretrained import CARD, PACKAGE_DIR
 from matgnn.graphs.cache import file_sha256
 from matgnn.training.run_logs import training_summary
@@ -132,9 +132,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     target = slim_checkpoint(checkpoint, folder / "model.ckpt", half=args.half)
     metrics = training_summary(args.run)
-    parameters = sum(
-        v.numel() for k, v in checkpoint["state_dict"].items() if "normalizer" not in k
-    )
+    parameters = parameter_count(checkpoint)  # trainable only: buffers are not parameters
     overrides = yaml.safe_load((args.run / ".hydra" / "overrides.yaml").read_text())
     card = {
         "name": args.name,

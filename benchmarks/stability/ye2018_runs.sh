@@ -3,9 +3,16 @@
 # same seeded 80/10/10 splits of ye2018_perovskite_unmixed (244 ABO3), ye2018_perovskite (656:
 # unmixed + A- or B-mixed), ye2018_garnet_unmixed (35 mp36k garnets) and ye2018_garnet (46,
 # CGCNN only: the Ye network has no input for a mixed site), 5 seeds (the seed draws the split
-# and the initialisation). SUBSETS="garnet_unmixed garnet_all" runs a subset.
-#   bash benchmarks/stability/ye2018_runs.sh [runs folder]   (from the repository root)
-# then: python benchmarks/stability/ye2018_table.py --runs <runs folder> --update README.md
+# and the initialisation).
+#   [SEEDS="0 1 2 3 4"] [MODELS="ye2018_net cgcnn"] \
+#   [SUBSETS="unmixed all garnet_unmixed garnet_all"] [MATGNN_DATA_DIR=../shared/data] \
+#   bash benchmarks/stability/ye2018_runs.sh [runs folder]
+# from the repository root, with the matgnn environment's python on PATH; the runs folder
+# (default runs/ye2018) gets <subset>/<model>/s<seed>; the environment variables (defaults
+# shown) narrow the sweep, e.g. SUBSETS="garnet_unmixed garnet_all"; further arguments are
+# ignored. Each run's output goes to <runs>/<subset>/<model>/s<seed>.log (its test-metrics
+# line is echoed); a failed run stops the sweep, naming its log.
+# then: python benchmarks/stability/ye2018_table.py --collect <runs folder> --update README.md
 # Recipes: Ye network as garnetdnn (experiment=ye2018_net_perovskite[_unmixed]: Adam 1e-3, MSE,
 # batch 32, up to 3000 epochs, early stopping patience 500; garnets
 # experiment=ye2018_net_garnet_unmixed: Adam 1e-2); CGCNN as the fine-tuning learning
@@ -40,9 +47,13 @@ for seed in $SEEDS; do
                           callbacks.early_stopping.patience=50) ;;
             esac
             echo "### $subset $model seed=$seed $(date +%T)"
-            python -m matgnn.train "${args[@]}" paths.data_dir="$DATA" seed="$seed" \
-                +trainer.enable_progress_bar=false hydra.run.dir="$dir" \
-                2>&1 | grep -E "test metrics|Error|error" || true
+            mkdir -p "$(dirname "$dir")"
+            if ! python -m matgnn.train "${args[@]}" paths.data_dir="$DATA" seed="$seed" \
+                    hydra.run.dir="$dir" > "$dir.log" 2>&1; then
+                echo "FAILED $subset $model seed=$seed: see $dir.log" >&2
+                exit 1  # a failed run stops the sweep: no run drops out of the table unseen
+            fi
+            grep -E "test metrics" "$dir.log" || true  # its summary line, when it printed one
         done
     done
 done

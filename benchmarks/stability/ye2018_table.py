@@ -7,7 +7,7 @@ formation energy relative to the binary oxides and the stability it implies.
 and stores, in ``results/ye2018/``:
 
 * each run's test predictions (``predictions/<subset>_<model>_s<seed>.csv``) and budget
-  (``runs.csv``: epochs, best epoch, summed epoch time);
+  (``runs.csv``: epochs, the epoch of the checkpoint tested, summed epoch time);
 * the best checkpoints of the Ye network (every seed, 9 kB each) and of the seed-0 graph models
   (``checkpoints/<subset>_<model>_s<seed>.ckpt``, without optimizer state; ``matgnn.load_model``
   or ``finetune.from=<path>`` read them);
@@ -97,9 +97,10 @@ PUBLISHED = {
 def collect(runs: Path) -> None:
     PREDICTIONS.mkdir(parents=True, exist_ok=True)
     rows = []
-    for run in sorted(runs.glob("*/*/s*")):
+    for run in sorted(p for p in runs.glob("*/*/s*") if p.is_dir()):
         if not (run / "test_metrics.json").is_file():
-            continue
+            raise SystemExit(f"{run}: an unfinished run (no test_metrics.json): finish it "
+                             "(ye2018_runs.sh resumes) or move it away")  # fmt: skip
         subset, model, seed = run.parent.parent.name, run.parent.name, int(run.name[1:])
         split = json.loads((run / "split.json").read_text())
         summary = training_summary(run)
@@ -277,8 +278,9 @@ def table() -> str:
     runs = pd.read_csv(RESULTS / "runs.csv")
     lines = [
         "| crystals | model | seeds | test crystals (common; with a hull) | Ef MAE (meV/atom) | "
-        "published (Ye et al.) | stable share (DFT, E_hull <= 0) | accuracy / precision / recall "
-        "at 0 | accuracy at <= 25 meV/atom | epochs (best) | epoch time per run (s) |",
+        "published (Ye et al.) | stable (DFT, E_hull <= 0): share; per split | accuracy / "
+        "precision / recall at 0 | accuracy at <= 25 meV/atom | epochs (tested checkpoint's) | "
+        "epoch time per run (s) |",
         "|---|---|---:|---:|---:|---|---:|---|---:|---|---:|",
     ]
     for subset, label in SUBSETS.items():
@@ -288,6 +290,7 @@ def table() -> str:
             if m.empty:
                 continue
             published = PUBLISHED[subset] if model in ("ye2018_net", "published") else "-"
+            stable = (m["n_0"] * m["stable_share_0"]).round().astype(int)
             trained = r["epochs"].notna().any()
             budget = (
                 f"{r['epochs'].mean():.0f} ({r['best_epoch'].mean():.0f}) | "
@@ -298,7 +301,8 @@ def table() -> str:
             lines.append(
                 f"| {label} | {name} | {len(m)} | {m['n_common'].mean():.0f}; "
                 f"{m['n_hull'].mean():.0f} | "
-                f"{_pm(m['mae'], 1000)} | {published} | {100 * m['stable_share_0'].mean():.0f}% | "
+                f"{_pm(m['mae'], 1000)} | {published} | {100 * m['stable_share_0'].mean():.0f}%; "
+                f"{stable.min()}-{stable.max()} | "
                 f"{_pm(m['accuracy_0'], 100, 0, '%')} / {_pm(m['precision_0'], 100, 0, '%')} / "
                 f"{_pm(m['recall_0'], 100, 0, '%')} | {_pm(m['accuracy_0.025'], 100, 0, '%')} | "
                 f"{budget} |"

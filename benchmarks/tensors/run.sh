@@ -1,17 +1,28 @@
-set -u
-# Usage: bash benchmarks/tensors/run.sh (RUNS=<folder>, default runs/tensors), then
-# python benchmarks/tensors/table.py --collect <folder> --update README.md
-cd "$(dirname "$0")/../.."
-mkdir -p "${RUNS:-runs/tensors}"
-export PATH="$PWD/.venv/bin:$PATH"
+#!/usr/bin/env bash
 # Issue 14 tensor runs, seed 0, 2 cores, one run at a time. Chen 2021 recipe for every run:
 # AdamW 5e-3, wd 0.05, exponential 0.96/epoch, batch 16, <=100 epochs, wall-clock cap each.
-COMMON="scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05 trainer.max_epochs=100 paths.data_dir=../shared/data +trainer.enable_progress_bar=false seed=0"
-run() {  # name model task cap
+#   RUNS=<runs folder, default runs/tensors> MATGNN_DATA_DIR=<data, default ../shared/data> \
+#     bash benchmarks/tensors/run.sh
+# then: python benchmarks/tensors/table.py --collect <runs folder> --update README.md
+# A finished run (test_metrics.json) is skipped, so a stopped chain continues where it was; a
+# run that fails stops the chain, naming its log (no run drops out of the table unseen).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-runs/tensors}
+DATA=${MATGNN_DATA_DIR:-../shared/data}
+mkdir -p "$RUNS"
+export PATH="$PWD/.venv/bin:$PATH"
+COMMON=(scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05
+        trainer.max_epochs=100 "paths.data_dir=$DATA" seed=0)
+run() {  # name model task cap (minutes)
+  if [ -f "$RUNS/$1/test_metrics.json" ]; then echo "DONE $1 (skipped)"; return; fi
   echo "START $1 $(date -u +%FT%TZ)"
-  python -m matgnn.train model=$2 task=$3 $COMMON +trainer.max_time=00:00:$4:00 \
-    hydra.run.dir=${RUNS:-runs/tensors}/$1 > ${RUNS:-runs/tensors}/$1.log 2>&1
-  echo "END $1 rc=$? $(date -u +%FT%TZ)"
+  if ! python -m matgnn.train "model=$2" "task=$3" "${COMMON[@]}" "+trainer.max_time=00:00:$4:00" \
+      "hydra.run.dir=$RUNS/$1" > "$RUNS/$1.log" 2>&1; then
+    echo "FAILED $1: see $RUNS/$1.log" >&2
+    exit 1
+  fi
+  echo "END $1 $(date -u +%FT%TZ)"
 }
 run e3nn_dielectric_electronic e3nn dielectric_electronic 12
 run e3nn_elastic_tensor e3nn elastic_tensor 14

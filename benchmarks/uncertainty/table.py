@@ -35,7 +35,7 @@ def collect(runs: Path) -> None:
     for estimator in ESTIMATORS:
         source = runs / estimator
         if not (source / "uncertainty_metrics.json").is_file():
-            continue
+            raise SystemExit(f"{estimator}: no finished run in {source} (uncertainty_metrics.json)")
         target = RESULTS / estimator
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT:
@@ -57,7 +57,7 @@ def table() -> str:
     for estimator in ESTIMATORS:
         path = RESULTS / estimator / "uncertainty_metrics.json"
         if not path.is_file():
-            continue
+            raise FileNotFoundError(f"{path}: the {estimator} run is not stored")
         report = json.loads(path.read_text())
         (output,) = report["uncertainty"]["calibration"]
         scale = report["uncertainty"]["calibration"][output]["std_scale"]

@@ -97,6 +97,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: refused: {exc}") from None
 
 
+def parameter_count(checkpoint: Mapping[str, Any]) -> int:
+    """Trainable parameters of the checkpoint's model, as a card states them: buffers
+    (normaliser statistics, batch-norm running means, element references) are not counted."""
+    network = model_from_checkpoint(checkpoint)
+    return sum(p.numel() for p in network.parameters() if p.requires_grad)
+
+
 def model_from_checkpoint(checkpoint: Mapping[str, Any]):
     """The :class:`~matgnn.models.CrystalModel` of a checkpoint dict (checked again here:
     a dict may come from anywhere), with its weights loaded strictly."""

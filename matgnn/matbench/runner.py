@@ -8,7 +8,11 @@ For each requested fold that the submission folder has not recorded yet:
    stopping and the best checkpoint), into ``<submission>/<task>/fold_<k>``; a fold whose run
    was killed resumes from its ``last.ckpt``;
 2. predict the fold's test inputs as matbench hands them out
-   (``MatbenchTask.get_test_data(fold, include_target=False)``) with the best checkpoint;
+   (``MatbenchTask.get_test_data(fold, include_target=False)``) with the best checkpoint; a
+   test structure the model cannot take fails the fold (``unpredictable=error``, the default)
+   or, only with ``unpredictable=train_mean``, is predicted as the fold's training mean and
+   written to the fold's ``test_predictions.csv`` marked ``filled=train_mean``
+   (:func:`write_filled_rows`);
 3. write the fold's ``record.json`` (:class:`~matgnn.matbench.submission.FoldRecord`).
 
 When every official fold is recorded: a complete copy goes through ``MatbenchTask.record`` into
@@ -21,7 +25,9 @@ anything is written.
 from __future__ import annotations
 
 import copy
+import csv
 import logging
+import os
 import shlex
 import sys
 import time
@@ -60,8 +66,13 @@ REQUIREMENTS = (
     "numpy",
     "scikit-learn",
 )
-#: what to do with a test structure the model cannot take (see :func:`predict_fold`)
+#: what to do with a test structure the model cannot take (see :func:`predict_fold`); the
+#: first is the default
 UNPREDICTABLE = ("error", "train_mean")
+#: the column of a fold's ``test_predictions.csv`` that marks a row the model did not predict
+#: (``train_mean``: the fold's training mean; empty for the model's rows)
+FILLED_COLUMN = "filled"
+TRAIN_MEAN = "train_mean"
 # Hydra config groups whose option a request may name on the command line
 CHECKED_GROUPS = ("model", "task", "trainer", "optimizer", "scheduler", "logger")
 
@@ -181,6 +192,61 @@ def predict_fold(model, data: MatbenchData, fold: int, unpredictable: str = "err
     )
 
 
+def write_filled_rows(
+    path: Path, output, data: MatbenchData, predicted: FoldPredictions
+) -> list[str]:
+    """Write the test rows of ``predicted`` filled with the training mean (its ``rejected``
+    ids) into the fold's ``test_predictions.csv`` at ``path`` (the training run's test
+    table), so that the file holds every scored row: each gets its target, the recorded value
+    as prediction (classification: the probabilities ``1 - p, p``) and ``train_mean`` in a
+    last column :data:`FILLED_COLUMN`, empty for the model's rows. A row of the same id that
+    the training run wrote is replaced, and a column the file had already is rewritten, so
+    writing twice gives the same file. Nothing is written when no row was filled; returns the
+    filled ids, in official order."""
+    from matgnn.outputs import prediction_table
+
+    filled = [i for i in predicted.ids if i in predicted.rejected]
+    if not filled:
+        return []
+    header: list[str] = []
+    rows: list[list[str]] = []
+    if path.is_file():
+        with open(path, newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+    if FILLED_COLUMN in header:  # written before: the model's rows only are kept
+        k = header.index(FILLED_COLUMN)
+        rows = [r for r in rows if r[k] != TRAIN_MEAN]
+        header = header[:k] + header[k + 1 :]
+        rows = [r[:k] + r[k + 1 :] for r in rows]
+    by_id = dict(zip(predicted.ids, predicted.values, strict=True))
+    classification = data.metadata.task_type == "classification"
+    values = [
+        np.array([1.0 - by_id[i], by_id[i]]) if classification else np.array([by_id[i]])
+        for i in filled
+    ]
+    targets = [np.asarray(t, dtype=float) for t in data.targets(filled)]
+    new_header, new_rows = prediction_table(
+        [output], filled, {output.name: values}, {output.name: targets}
+    )
+    header = header or new_header
+    header += [c for c in new_header if c not in header]
+    position = {c: k for k, c in enumerate(new_header)}
+    replaced = set(filled)
+    kept = [r + [""] * (len(header) - len(r) + 1) for r in rows if r[0] not in replaced]
+    added = [
+        [row[position[c]] if c in position else "" for c in header] + [TRAIN_MEAN]
+        for row in new_rows
+    ]
+    temporary = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*header, FILLED_COLUMN])
+        writer.writerows(kept + added)
+    os.replace(temporary, path)
+    return filled
+
+
 def fold_params(
     cfg: DictConfig, fold_dir: Path, metrics: dict[str, float], best_epoch: int
 ) -> dict[str, Any]:
@@ -258,6 +324,9 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                 best = read_checkpoint(fold_dir / "checkpoints" / "best.ckpt")
                 model = model_for_prediction(best)
                 predicted = predict_fold(model, data, fold, unpredictable)
+                write_filled_rows(
+                    fold_dir / "test_predictions.csv", model.outputs[0], data, predicted
+                )
                 params = fold_params(fold_cfg, fold_dir, metrics, best["epoch"])
                 params["predicted_as_training_mean"] = predicted.rejected
                 if has_uncertainty(best):

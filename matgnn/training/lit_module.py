@@ -119,6 +119,7 @@ class CrystalLitModule(L.LightningModule):
         )
         self._test_rows: list[TestRow] = []
         self._prepared = False
+        self._weights_epoch: int | None = None  # the epoch the current weights were saved at
 
     @property
     def backbone_lr_scale(self) -> float:
@@ -158,6 +159,13 @@ class CrystalLitModule(L.LightningModule):
         # frozen parts keep their pretrained batch-norm statistics (fine-tuning)
         for module in frozen_modules(self.model):
             module.eval()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._weights_epoch = checkpoint.get("epoch")
+
+    def on_fit_end(self) -> None:
+        # the weights are the last trained epoch's, until a checkpoint is loaded for testing
+        self._weights_epoch = self.current_epoch - 1 if self.current_epoch > 0 else None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         hyper = checkpoint.setdefault("hyper_parameters", {})
@@ -246,6 +254,8 @@ class CrystalLitModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
+        if self._weights_epoch is not None:  # what a table reports as the best epoch
+            self.log("tested_epoch", float(self._weights_epoch))
         self._log_baselines()
         rows = gather_rows(self._test_rows)
         if not rows or self.hparams.output_dir is None or not self.trainer.is_global_zero:

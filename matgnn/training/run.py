@@ -29,6 +29,7 @@ from matgnn.checkpoints.migrations import described
 from matgnn.checkpoints.pretrained import resolve_checkpoint
 from matgnn.models import assembly
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
+from matgnn.training.callbacks import is_interactive
 from matgnn.training.finetune import FineTuning
 from matgnn.training.lit_module import CrystalLitModule
 
@@ -139,9 +140,14 @@ def build_module(cfg: DictConfig, model: Mapping, resuming: bool) -> CrystalLitM
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
+    """The trainer of ``cfg.trainer`` with the configured loggers and callbacks. Lightning's
+    progress bar is shown only when the output is a terminal (:func:`is_interactive`; a log
+    file, a pipe or CI gets :class:`~matgnn.training.callbacks.EpochSummary`'s line per
+    epoch instead); ``+trainer.enable_progress_bar=true|false`` decides for itself."""
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    bar = {} if "enable_progress_bar" in cfg.trainer else {"enable_progress_bar": is_interactive()}
+    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **bar)
 
 
 @dataclass

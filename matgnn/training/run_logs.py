@@ -1,6 +1,14 @@
 """What a run's CSV logs say (``<run>/logs/version_*/metrics.csv``; a resumed run writes a new
-version, so every version is read): the validation curve, the test metrics, epochs and the
-summed epoch time (``train_epoch_time_s`` of :class:`~matgnn.training.callbacks.EpochTimer`)."""
+version, so every version is read): the validation curve, the test metrics, epochs, the summed
+epoch time (``train_epoch_time_s`` of :class:`~matgnn.training.callbacks.EpochTimer`) and the
+epoch of the checkpoint that was tested.
+
+The tested epoch is what a table reports as a run's best epoch. It is the epoch of the weights
+the test metrics came from (the checkpoint callback's pick by ``task.monitor``), not the lowest
+point of a validation MAE curve: the two differ whenever the monitored loss and the MAE
+disagree. Runs log it as ``tested_epoch``; for older logs :func:`tested_epoch` falls back to the
+run's ``checkpoints/best.ckpt``, then to the first best value of the monitored metric (which is
+the epoch :class:`~lightning.pytorch.callbacks.ModelCheckpoint` keeps)."""
 
 from __future__ import annotations
 
@@ -41,10 +49,75 @@ def _curve(frame: Any) -> tuple[str, np.ndarray, np.ndarray] | None:
     return metric, series["epoch"].to_numpy(), series[metric].to_numpy()
 
 
+def monitored_best_epoch(frame: Any, monitor: str = "val_loss", mode: str = "min") -> int | None:
+    """The first epoch at which ``monitor`` reached its best value (``mode`` ``min`` or
+    ``max``) in a run's logged rows: the epoch ``ModelCheckpoint`` keeps (it replaces its best
+    only on a strict improvement). ``None`` when the metric was never logged."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode={mode!r}; choose min or max")
+    if frame is None or monitor not in frame:
+        return None
+    series = frame[["epoch", monitor]].dropna().drop_duplicates("epoch", keep="last")
+    if series.empty:
+        return None
+    values = series[monitor].to_numpy()
+    index = int(np.argmin(values) if mode == "min" else np.argmax(values))
+    return int(series["epoch"].iloc[index])
+
+
+def run_monitor(run: Path) -> tuple[str, str]:
+    """The metric and mode the run's checkpoint callback watched: ``task.monitor`` and
+    ``task.monitor_mode`` of the run's ``.hydra/config.yaml`` (or of a stored results folder's
+    ``config.yaml``); ``val_loss``/``min``, every task's default, without one."""
+    import yaml
+
+    task: dict = {}
+    for config in (Path(run) / ".hydra" / "config.yaml", Path(run) / "config.yaml"):
+        if config.is_file():
+            task = (yaml.safe_load(config.read_text()) or {}).get("task") or {}
+            break
+    return str(task.get("monitor", "val_loss")), str(task.get("monitor_mode", "min"))
+
+
+def task_monitor(task: str) -> tuple[str, str]:
+    """The metric and mode a run of ``task=<task>`` watches (as :func:`run_monitor` reads them
+    from a run), for stored logs kept without their run's config."""
+    from matgnn.train import compose_config
+
+    cfg = compose_config(f"task={task}", output_dir="unused")
+    return str(cfg.task.monitor), str(cfg.task.monitor_mode)
+
+
+def logged_tested_epoch(frame: Any, monitor: str = "val_loss", mode: str = "min") -> int | None:
+    """The tested epoch a run's logged rows say: its ``tested_epoch`` column, else the first
+    best epoch of the metric its checkpoint callback watched (:func:`monitored_best_epoch`)."""
+    if frame is not None and "tested_epoch" in frame and frame["tested_epoch"].notna().any():
+        return int(frame["tested_epoch"].dropna().iloc[-1])
+    return monitored_best_epoch(frame, monitor, mode)
+
+
+def tested_epoch(run: Path, frame: Any = None) -> int | None:
+    """The epoch (from 0) of the weights ``run`` was tested with: its logged ``tested_epoch``,
+    else the epoch stored in ``<run>/checkpoints/best.ckpt``, else the monitored metric's first
+    best epoch in its logs (:func:`monitored_best_epoch` with :func:`run_monitor`); ``None``
+    when none of these exists."""
+    frame = read_logs(run) if frame is None else frame
+    best = Path(run) / "checkpoints" / "best.ckpt"
+    if frame is not None and "tested_epoch" in frame and frame["tested_epoch"].notna().any():
+        return logged_tested_epoch(frame)
+    if best.is_file():
+        from matgnn.checkpoints.files import read_checkpoint
+
+        epoch = read_checkpoint(best).get("epoch")
+        if epoch is not None:
+            return int(epoch)
+    return logged_tested_epoch(frame, *run_monitor(run))
+
+
 def training_summary(run: Path) -> dict[str, Any]:
     """The test metrics logged by ``run`` (the last value of each ``test_*`` column), its
-    epochs trained, its best epoch (lowest point of :func:`validation_curve`; -1 without one)
-    and ``train_seconds``, the summed epoch time."""
+    epochs trained, ``best_epoch``: the epoch of the checkpoint it tested
+    (:func:`tested_epoch`; -1 when unknown) and ``train_seconds``, the summed epoch time."""
     frame = read_logs(run)
     if frame is None:
         return {"epochs": 0, "best_epoch": -1, "train_seconds": 0.0}
@@ -56,6 +129,6 @@ def training_summary(run: Path) -> dict[str, Any]:
     timed = frame.dropna(subset=["train_epoch_time_s"]) if "train_epoch_time_s" in frame else None
     summary["epochs"] = 0 if timed is None or timed.empty else int(timed["epoch"].max()) + 1
     summary["train_seconds"] = 0.0 if timed is None else round(timed["train_epoch_time_s"].sum(), 1)
-    curve = _curve(frame)
-    summary["best_epoch"] = -1 if curve is None else int(curve[1][int(np.argmin(curve[2]))])
+    epoch = tested_epoch(run, frame)
+    summary["best_epoch"] = -1 if epoch is None else epoch
     return summary

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
 
 from matgnn.checkpoints.files import load_model
 from matgnn.config_dir import CONFIG_DIR
@@ -207,12 +208,26 @@ def test_complete_copy_goes_through_training_to_a_valid_results_file(tmp_path, m
     assert benchmark.user_metadata["algorithm"] == "matgnn CGCNN"
 
 
+def test_unpredictable_defaults_to_error_in_the_config_and_the_functions(tmp_path):
+    """One default everywhere: the matbench config and predict_fold (run_matbench with a config
+    without the key: the next test)."""
+    import inspect
+
+    assert runner.UNPREDICTABLE[0] == "error"
+    assert compose_matbench(tmp_path).unpredictable == "error"
+    default = inspect.signature(runner.predict_fold).parameters["unpredictable"].default
+    assert default == "error"
+
+
 def test_an_unpredictable_test_structure_fails_the_fold_or_gets_the_training_mean(
     tmp_path, monkeypatch
 ):
-    """A test structure the model rejects (here the first, by a wrapped predict): with
-    unpredictable=error the fold stops with a one-line reason; with train_mean it is predicted
-    as the fold's training mean, and its id and reason are recorded."""
+    """A test structure the model rejects (here the first, by a wrapped predict): by default
+    (unpredictable=error) the fold stops with a one-line reason; with train_mean it is predicted
+    as the fold's training mean, its id and reason are recorded, and it is a row of the fold's
+    test_predictions.csv marked filled=train_mean (replacing the training run's row of it)."""
+    import csv
+
     import matgnn.models.inference
 
     real_predict = matgnn.models.inference.predict
@@ -224,16 +239,35 @@ def test_an_unpredictable_test_structure_fails_the_fold_or_gets_the_training_mea
 
     monkeypatch.setattr(matgnn.models.inference, "predict", predict_rejecting_first)
     with pytest.raises(runner.MatbenchError, match="1 test structures could not be predicted"):
-        runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=error"))
-    runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=train_mean"))
+        runner.run_matbench(compose_matbench(tmp_path, "folds=[0]"))
     fold_dir = tmp_path / "subs" / "matbench_v0.1_matgnn_cgcnn" / "matbench_phonons" / "fold_0"
+    assert not (fold_dir / "record.json").exists()
+    cfg = compose_matbench(tmp_path, "folds=[0]")
+    with open_dict(cfg):
+        del cfg["unpredictable"]  # a config without the key: run_matbench's own default
+    with pytest.raises(runner.MatbenchError, match="1 test structures could not be predicted"):
+        runner.run_matbench(cfg)
+    assert not (fold_dir / "record.json").exists()
+    runner.run_matbench(compose_matbench(tmp_path, "folds=[0]", "unpredictable=train_mean"))
     record = json.loads((fold_dir / "record.json").read_text())
     first = record["ids"][0]
     assert list(record["params"]["predicted_as_training_mean"]) == [first]
     data = MatbenchData.load("matbench_phonons", DATA)
     train = data.fold_rows(0).train
-    assert record["predictions"][0] == pytest.approx(np.mean(data.targets(train)))
+    mean = np.mean(data.targets(train))
+    assert record["predictions"][0] == pytest.approx(mean)
     assert len(set(record["predictions"])) > 1  # the others are the model's
+
+    with open(fold_dir / "test_predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["id"] for r in rows) == sorted(record["ids"])  # every scored row, once
+    filled = [r for r in rows if r["filled"]]
+    assert [r["id"] for r in filled] == [first] and filled[0]["filled"] == "train_mean"
+    assert float(filled[0]["predicted_last_phdos_peak"]) == pytest.approx(mean)
+    assert float(filled[0]["last_phdos_peak"]) == pytest.approx(data.targets([first])[0])
+    predictions = dict(zip(record["ids"], record["predictions"], strict=True))
+    for row in rows[:-1]:
+        assert float(row["predicted_last_phdos_peak"]) == pytest.approx(predictions[row["id"]])
 
 
 def test_a_run_with_uncertainty_records_the_calibrated_std(tmp_path):

@@ -105,6 +105,8 @@ def test_every_shipped_model_loads_predicts_and_fine_tunes_by_name(name, tmp_pat
     values = model.predict(structures, ids)
     assert not values.rejected
     assert card["file"] == "model.ckpt" and card["licence_of_data"]
+    # trainable parameters only: normaliser and batch-norm statistics are buffers
+    assert card["parameters"] == sum(p.numel() for p in model.parameters())
     # the elements it was trained on, which fine-tuning checks new data against; a converted
     # model whose original file does not record them says so
     if "elements_note" in card:

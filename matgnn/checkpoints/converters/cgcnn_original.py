@@ -64,7 +64,7 @@ import torch
 
 from matgnn.checkpoints.converters.packaging import converter_main, write_packaged
 from matgnn.checkpoints.converters.state import numbered_layers
-from matgnn.checkpoints.files import check_checkpoint, stamp
+from matgnn.checkpoints.files import check_checkpoint, parameter_count, stamp
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
 from matgnn.graphs.cache import file_sha256
 from matgnn.graphs.config import GraphConfig
@@ -461,14 +461,6 @@ def data_description(args: Mapping[str, Any]) -> str:
             "the file records the sizes, not the members)"
         )
     return f"Materials Project snapshot of 2017-04-19 ({data_file(args)}), {split}"
-
-
-def parameter_count(checkpoint: Mapping[str, Any]) -> int:
-    """Trainable parameters of the converted model (buffers not counted)."""
-    from matgnn.checkpoints.files import model_from_checkpoint
-
-    network = model_from_checkpoint(checkpoint)
-    return sum(p.numel() for p in network.parameters() if p.requires_grad)
 
 
 def card(model: OriginalModel, checkpoint: Mapping[str, Any], file: Path) -> dict[str, Any]:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from matgnn.checkpoints.converters.packaging import converter_main, write_packaged
-from matgnn.checkpoints.files import check_checkpoint, stamp
+from matgnn.checkpoints.files import check_checkpoint, parameter_count, stamp
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
 from matgnn.graphs.cache import file_sha256
 from matgnn.graphs.config import GraphConfig
@@ -369,11 +369,7 @@ def convert(folder: str | Path, network: PublishedNetwork) -> dict[str, Any]:
 
 def card(network: PublishedNetwork, checkpoint: dict[str, Any], file: Path) -> dict[str, Any]:
     provenance = checkpoint["hyper_parameters"]["provenance"]
-    parameters = sum(
-        v.numel()
-        for k, v in checkpoint["state_dict"].items()
-        if k.endswith(("weight", "bias")) and "normalizer" not in k
-    )
+    parameters = parameter_count(checkpoint)
     return {
         "name": network.name,
         "task": f"{TARGET}: formation energy relative to the binary oxides ({UNITS}), Ye et al. "

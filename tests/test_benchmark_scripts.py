@@ -1,0 +1,76 @@
+"""The benchmark scripts run: each one on a tiny input, in its own process, as a user would call
+it (a script that loads no structure, or measures a model that cannot take its input, fails
+here instead of rotting unseen). The numbers are not checked, only that every row is there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from matgnn.config_dir import group_options, plain_structure_options
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+def test_plain_structure_options_leave_out_only_the_site_descriptor_network():
+    models = plain_structure_options("model")
+    assert "ye2018_net" in group_options("model") and "ye2018_net" not in models
+    assert {"cgcnn", "alignn", "e3nn"} <= set(models)
+    graphs = plain_structure_options("graph")
+    assert "ye2018_perovskite" not in graphs and {"cgcnn", "alignn"} <= set(graphs)
+    with pytest.raises(ValueError, match="model or graph"):
+        plain_structure_options("task")
+
+
+def test_models_script_measures_each_model_on_real_structures(tmp_path):
+    raw = tmp_path / "models.json"
+    run_script("benchmarks/models.py", "--batch", "2", "--repeat", "1", "--models", "cgcnn",
+               "potnet", "--json", str(raw))  # fmt: skip
+    rows = json.loads(raw.read_text())["rows"]
+    assert [r["model"] for r in rows] == ["cgcnn", "potnet"]
+    assert all(r["params"] > 0 and r["fp32"] > 0 and r["atoms"] > 0 for r in rows)
+
+
+def test_trainer_overhead_script_runs(tmp_path):
+    raw = tmp_path / "trainer.json"
+    run_script("benchmarks/trainer_overhead.py", "--batch", "4", "--steps", "1", "--warmup",
+               "1", "--models", "cgcnn", "--json", str(raw))  # fmt: skip
+    (row,) = json.loads(raw.read_text())["rows"]
+    assert row["model"] == "cgcnn" and row["trainer_s"] > 0 and row["pure_s"] > 0
+
+
+def test_alignn_speed_script_runs_our_rows(tmp_path):
+    """Our two rows (the upstream rows need ``benchmarks/setup_reference_codes.sh``)."""
+    raw = tmp_path / "alignn.json"
+    run_script("benchmarks/alignn_upstream.py", "--batch", "2", "--steps", "1", "--rows",
+               "default", "equal", "--json", str(raw))  # fmt: skip
+    rows = json.loads(raw.read_text())["rows"]
+    assert {(r["key"], r["precision"]) for r in rows} == {
+        (k, p) for k in ("default", "equal") for p in ("fp32", "bf16")
+    }
+    assert all(r["edges"] > 0 and r["angles"] > 0 for r in rows)
+
+
+def test_physics_helpers_script_runs(tmp_path):
+    raw = tmp_path / "physics.json"
+    run_script("benchmarks/physics_helpers.py", "--repeat", "1", "--json", str(raw))
+    assert json.loads(raw.read_text())
