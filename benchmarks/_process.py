@@ -50,3 +50,19 @@ def environment() -> dict[str, object]:
         "cores": os.cpu_count(),
         "cpu": cpu,
     }
+
+
+def gemm_rate(repeat: int = 5) -> float:
+    """GFLOP/s of a ``[100000, 256] @ [256, 256]`` float32 product here (the shape of ALIGNN's
+    largest per-angle GEMM): the rate that bounds a step's matrix-product time, and a probe of
+    how fast the machine runs at that moment (measured around each row of a speed table)."""
+    import time
+
+    import torch
+
+    a, b = torch.randn(100_000, 256), torch.randn(256, 256)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    return 2 * 100_000 * 256 * 256 * repeat / (time.perf_counter() - start) / 1e9

@@ -61,7 +61,7 @@ from matgnn.training.allocator import retain_freed_memory
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _process import environment, reset_peak, resident_mb  # noqa: E402
+from _process import environment, gemm_rate, reset_peak, resident_mb  # noqa: E402
 from models import load  # noqa: E402
 
 UPSTREAM_GRAPH = {
@@ -81,6 +81,10 @@ class Row:
     step_mb: float
     gemm_gflop: float
     gemm_share: float
+    #: the machine's GEMM rate (:func:`gemm_rate`) in this row's process just before and after
+    #: it: rows run one after another, so a drift of the machine's speed shows here
+    gemm_rate_before: float = float("nan")
+    gemm_rate_after: float = float("nan")
 
 
 def time_steps(step: Callable[[], torch.Tensor], parameters, steps: int, bf16: bool) -> float:
@@ -266,19 +270,9 @@ def matgl_m3gnet(structures, target, steps: int, bf16: bool) -> Row | None:
     return Row("matgl M3GNet (reference)", g.edge_index.size(1), angles, *measured)
 
 
-def gemm_rate(repeat: int = 5) -> float:
-    """GFLOP/s of a ``[100000, 256] @ [256, 256]`` float32 product here (the shape of ALIGNN's
-    largest per-angle GEMM): the rate that bounds every row's matrix-product time."""
-    a, b = torch.randn(100_000, 256), torch.randn(256, 256)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(repeat):
-        a @ b
-    return 2 * 100_000 * 256 * 256 * repeat / (time.perf_counter() - start) / 1e9
-
-
 def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     """Measure one row in this process and print it as JSON on the last line."""
+    before = gemm_rate()  # before the allocator setting: its buffers go back to the system
     if args.allocator == "retain":
         retain_freed_memory()
     structures, target, source = load(args.batch, args.data_dir, [GraphConfig.preset("alignn")])
@@ -292,6 +286,8 @@ def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     else:
         graph = {} if key == "default" else UPSTREAM_GRAPH
         row = ours(structures, target, graph, ROWS[key], args.steps, bf16)
+    if row is not None:
+        row.gemm_rate_before, row.gemm_rate_after = before, gemm_rate()
     print(json.dumps(None if row is None else {**asdict(row), "source": source}))
 
 

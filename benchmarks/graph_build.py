@@ -19,6 +19,7 @@ The last line is ``alignn_graph_speedup_vs_alignn: <(c) / ours ALIGNN graph with
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -95,6 +96,7 @@ def main() -> None:
         default=500,
         help="structures for the (slow, O(N^2)) PotNet lattice sums",
     )
+    parser.add_argument("--json", type=Path, help="also write every row here (raw output)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     structures, source = load_structures(args.n, args.data_dir)
@@ -186,6 +188,23 @@ def main() -> None:
         f"{(ms_b + lg_ms) / ours_alignn:.1f}"
     )
     print(f"alignn_graph_speedup_vs_alignn: {ms_c / ours_alignn:.2f}")
+    if args.json:
+        from _process import environment
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        raw = {
+            **environment(),
+            "script": "benchmarks/graph_build.py",
+            "threads": torch.get_num_threads(),
+            "n": len(structures),
+            "potnet_n": args.potnet_n,
+            "source": source,
+            "atoms_mean": float(atoms.mean()),
+            "atoms_max": int(atoms.max()),
+            "line_graph_ms": lg_ms,
+            "rows": [{"name": n, "ms": ms, "edges": float(e)} for n, ms, e in rows],
+        }
+        args.json.write_text(json.dumps(raw, indent=1) + "\n")
 
 
 if __name__ == "__main__":

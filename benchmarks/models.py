@@ -46,7 +46,7 @@ from matgnn.graphs import GraphConfig, build_graph
 from matgnn.training.allocator import retain_freed_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _process import environment, reset_peak, resident_mb
+from _process import environment, gemm_rate, reset_peak, resident_mb
 
 # Figures quoted by the issue from the papers; None where the issue gives none.
 PAPER_PARAMETERS = {
@@ -117,6 +117,7 @@ def step_seconds(
 def one_model(name: str, args: argparse.Namespace) -> dict:
     """Measure one model in this process: fp32 step (and its peak resident-set growth), then
     the bf16-autocast step."""
+    before = gemm_rate()  # the machine's speed now (before the allocator setting)
     if args.allocator == "retain":
         retain_freed_memory()
     structures, target, source = load(
@@ -139,6 +140,8 @@ def one_model(name: str, args: argparse.Namespace) -> dict:
         "step_mb": step_mb,
         "atoms": sum(len(s) for s in structures),
         "source": source,
+        "gemm_rate_before": before,
+        "gemm_rate_after": gemm_rate(),
     }
 
 

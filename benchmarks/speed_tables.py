@@ -13,7 +13,11 @@ Blocks:
   allocator as ``matgnn.train`` runs), the ratios of the same rows, the GEMM floor, and the
   same rows with freed memory retained (``alignn_upstream_retain.json``);
 * ``speed-trainer``: the trainer's step against the bare optimisation step, DataLoader
-  collation and the graph-cache reload (``trainer_overhead.json``).
+  collation and the graph-cache reload (``trainer_overhead.json``);
+* ``speed-precision``: bf16-mixed against fp32 test MAE on ``mp2018_eform`` 5k, paired by seed
+  (``benchmarks/results/mp2018_5k_<model>_precision.csv`` of ``benchmarks/mp2018_5k.py``);
+* ``graph-build``: graph-construction time per structure, ours against the reference codes
+  (``graph_build.json`` of ``benchmarks/graph_build.py --json``).
 
 Every number is computed here from those files; a missing file or row fails the table (no
 row is left out unseen). Each block names the date, commit, torch version, threads and CPU
@@ -55,31 +59,37 @@ def read(name: str) -> dict:
 
 
 def measured_on(raw: dict) -> str:
-    return (
+    text = (
         f"measured {raw['date'][:10]} at commit {raw['commit']}, torch {raw['torch']}, "
-        f"{raw['threads']} threads on {raw['cores']} cores ({raw['cpu']}), allocator "
-        f"{'glibc (default)' if raw['allocator'] == 'default' else 'retain_freed_memory=true'}"
+        f"{raw['threads']} thread{'s' if raw['threads'] > 1 else ''} on {raw['cores']} cores "
+        f"({raw['cpu']})"
     )
+    if "allocator" in raw:
+        default = raw["allocator"] == "default"
+        text += f", allocator {'glibc (default)' if default else 'retain_freed_memory=true'}"
+    return text
 
 
 def models_table() -> str:
     raw = read("models")
     paper = {"alignn": "4.0 M", "matformer": "2.9 M"}
     lines = [
-        "| model | parameters | paper | fp32 s | bf16 s | fp32 / bf16 | step MB (fp32) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | parameters | paper | fp32 s | bf16 s | fp32 / bf16 | step MB (fp32) | machine "
+        "GEMM GFLOP/s around the row |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in raw["rows"]:
         lines.append(
             f"| {MODEL_NAMES.get(row['model'], row['model'])} | {row['params']:,} | "
             f"{paper.get(row['model'], '')} | {row['fp32']:.3g} | {row['bf16']:.3g} | "
-            f"{row['fp32'] / row['bf16']:.2f} | {row['step_mb']:,.0f} |"
+            f"{row['fp32'] / row['bf16']:.2f} | {row['step_mb']:,.0f} | {_rates(row)} |"
         )
     first = raw["rows"][0]
     lines += [
         "",
         f"Batch: {raw['batch']} structures ({first['source']}, {first['atoms']} atoms); median "
-        f"of {raw['repeat']} steps after a warm-up; {measured_on(raw)}.",
+        f"of {raw['repeat']} steps after a warm-up, one process per model; "
+        f"{_drift({r['model']: r for r in raw['rows']})}; {measured_on(raw)}.",
     ]
     return "\n".join(lines)
 
@@ -94,13 +104,32 @@ def _row(rows: dict, key: str, precision: str, name: str) -> dict:
     return rows[key, precision]
 
 
+def _rates(row: dict) -> str:
+    """The machine's GEMM rate measured in the row's process before and after it."""
+    return f"{row['gemm_rate_before']:.0f} / {row['gemm_rate_after']:.0f}"
+
+
+def _drift(rows: dict) -> str:
+    """How far the machine's GEMM rate moved over the run's rows, in words."""
+    rates = [r[k] for r in rows.values() for k in ("gemm_rate_before", "gemm_rate_after")]
+    low, high = min(rates), max(rates)
+    text = f"the machine's GEMM rate ranged {low:.0f}-{high:.0f} GFLOP/s over the rows"
+    if high > 1.1 * low:
+        text += (
+            f" ({high / low - 1:.0%} apart): the machine's speed drifted while the rows ran one "
+            "after another, so a ratio of two rows carries up to that much error"
+        )
+    return text
+
+
 def alignn_table() -> str:
     raw = read("alignn_upstream")
     rows, batch = _rows(raw), raw["batch"]
     lines = [
         "| code, graph | bonds | angles | GEMM GFLOP | fp32 s/step | fp32 structures/s | "
-        "bf16 structures/s | non-GEMM s (fp32) | step MB (fp32) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "bf16 structures/s | non-GEMM s (fp32) | step MB (fp32) | machine GEMM GFLOP/s "
+        "around the fp32 row |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, label in ALIGNN_ROWS.items():
         fp32 = _row(rows, key, "fp32", "alignn_upstream")
@@ -109,7 +138,7 @@ def alignn_table() -> str:
             f"| {label} | {fp32['edges']:,} | {fp32['angles']:,} | {fp32['gemm_gflop']:.0f} | "
             f"{fp32['seconds']:.3g} | {batch / fp32['seconds']:.3g} | "
             f"{batch / bf16['seconds']:.3g} | {fp32['seconds'] * (1 - fp32['gemm_share']):.2f} "
-            f"| {fp32['step_mb']:,.0f} |"
+            f"| {fp32['step_mb']:,.0f} | {_rates(fp32)} |"
         )
 
     def speedup(ours: str, up: str, precision: str = "fp32", up_precision: str = "") -> str:
@@ -117,7 +146,9 @@ def alignn_table() -> str:
         theirs = _row(rows, up, up_precision or precision, "alignn_upstream")["seconds"]
         return f"{theirs / mine:.2f}x"
 
-    rate = raw["gemm_rate_gflops"]
+    def rate(row: dict) -> float:  # the machine's GEMM rate around that row
+        return (row["gemm_rate_before"] + row["gemm_rate_after"]) / 2
+
     default, upstream = rows["default", "fp32"], rows["upstream", "fp32"]
     lines += [
         "",
@@ -128,14 +159,14 @@ def alignn_table() -> str:
         f"- Ours on our default graph against upstream on its own, smaller graph (fp32): "
         f"**{speedup('default', 'upstream')}**; ours in bf16 against upstream's fp32 step: "
         f"{speedup('default', 'upstream', 'bf16', 'fp32')}.",
-        f"- GEMM floor: a `[100000, 256] @ [256, 256]` fp32 product runs at {rate:.0f} GFLOP/s "
-        f"here, so our default graph's {default['gemm_gflop']:.0f} GFLOP take at least "
-        f"{default['gemm_gflop'] / rate:.2f} s of its {default['seconds']:.2f} s step, "
-        f"upstream's {upstream['gemm_gflop']:.0f} GFLOP {upstream['gemm_gflop'] / rate:.2f} s "
-        f"of {upstream['seconds']:.2f} s.",
+        f"- GEMM floor: at the rate a `[100000, 256] @ [256, 256]` fp32 product ran around each "
+        f"row, our default graph's {default['gemm_gflop']:.0f} GFLOP take at least "
+        f"{default['gemm_gflop'] / rate(default):.2f} s of its {default['seconds']:.2f} s step, "
+        f"upstream's {upstream['gemm_gflop']:.0f} GFLOP "
+        f"{upstream['gemm_gflop'] / rate(upstream):.2f} s of {upstream['seconds']:.2f} s.",
         f"- Batch: {batch} structures ({raw['structures']}); median of {raw['steps']} steps "
         f"after a warm-up, forward + backward + AdamW step, one process per row and "
-        f"precision; {measured_on(raw)}.",
+        f"precision; {_drift(rows)}; {measured_on(raw)}.",
     ]
     retained = read("alignn_upstream_retain")
     kept = _rows(retained)
@@ -177,10 +208,112 @@ def trainer_table() -> str:
     return "\n".join(lines)
 
 
+GRAPH_LABELS = {
+    "(d)": "(d) raw `find_points_in_spheres`, 8 Å (floor)",
+    "(a)": "(a) pymatgen `get_all_neighbors` + 12 nearest (CGCNN reference)",
+    "(b)": "(b) jarvis `Atoms.get_all_neighbors`, 8 Å (ALIGNN/Matformer neighbour step)",
+    "(c)": "(c) upstream alignn `build_pure_torch_graph` (graph + line graph)",
+    "ours cgcnn": "ours `cgcnn` (ties with the 12th kept, slots shared)",
+    "ours alignn": "ours `alignn` (graph + line graph)",
+    "ours matformer": "ours `matformer` (primitive cell, then graph)",
+    "ours potnet": "ours `potnet` (primitive cell, neighbours, 3 lattice sums over all pairs)",
+    "ours e3nn": "ours `e3nn` 5 Å",
+    "ours radius": "ours `radius` 8 Å",
+}
+
+
+def _graph_key(name: str) -> str:
+    return name[:3] if name.startswith("(") else name.split(" (")[0].split(" [")[0]
+
+
+def graph_build_table() -> str:
+    raw = read("graph_build")
+    rows = {_graph_key(r["name"]): r for r in raw["rows"]}
+    order = ["(d)", "(a)", "(b)", "(c)"] + [k for k in rows if k.startswith("ours ")]
+    lines = [
+        "| code | ms / structure | structures / s | edges / structure |",
+        "|---|---:|---:|---:|",
+    ]
+    for key in order:
+        if key not in rows:
+            raise KeyError(f"{RAW / 'graph_build.json'}: no {key} row")
+        r = rows[key]
+        label = GRAPH_LABELS.get(key, f"`{key}`")
+        extra = r["name"][len(key) :].strip() if key.startswith("ours ") else ""
+        label += f" {extra}" if extra else ""
+        lines.append(f"| {label} | {r['ms']:.3g} | {1000 / r['ms']:,.0f} | {r['edges']:,.0f} |")
+    ms = {k: r["ms"] for k, r in rows.items()}
+    alignn = ms["ours alignn"]
+    lines += [
+        "",
+        f"- ALIGNN graph with line graph against (c): **{ms['(c)'] / alignn:.2f}x** faster "
+        f"(target >= 2); against (b) plus a line graph: "
+        f"**{(ms['(b)'] + raw['line_graph_ms']) / alignn:.1f}x** (target >= 10); our CGCNN "
+        f"graph against the CGCNN reference code: "
+        f"{ms['(a)'] / ms['ours cgcnn']:.0f}x; our CGCNN graph costs "
+        f"**{ms['ours cgcnn'] / ms['(d)']:.1f}x** the raw floor (target <= 2).",
+        f"- {raw['n']:,} structures ({raw['source']}; {raw['atoms_mean']:.1f} atoms on average, "
+        f"max {raw['atoms_max']}), PotNet on the first {raw['potnet_n']}; one thread, every row "
+        f"in the same run; {measured_on(raw)}.",
+    ]
+    return "\n".join(lines)
+
+
+#: what a stored precision run's numbers cannot say by themselves
+PRECISION_NOTES = {"alignn": "times not comparable: other jobs ran on the cores"}
+
+
+def precision_table() -> str:
+    """bf16-mixed against fp32 on ``mp2018_eform`` 5k, paired by seed (the seed draws split
+    and weights), from ``benchmarks/results/mp2018_5k_<model>_precision.csv``."""
+    import numpy as np
+    import pandas as pd
+
+    lines = [
+        "| model, budget | seeds | fp32 test MAE (eV/atom) by seed | bf16-mixed | paired "
+        "bf16 - fp32 (mean) | s / epoch fp32 -> bf16 |",
+        "|---|---:|---|---|---:|---|",
+    ]
+    for model in ("cgcnn", "alignn"):
+        path = HERE / "results" / f"mp2018_5k_{model}_precision.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not measured (benchmarks/mp2018_5k.py)")
+        frame = pd.read_csv(path)
+        fp32 = frame[frame["precision"] == "32-true"].set_index("seed")
+        bf16 = frame[frame["precision"] == "bf16-mixed"].set_index("seed")
+        seeds = sorted(set(fp32.index) & set(bf16.index))
+        if len(seeds) < len(set(frame["seed"])):
+            raise ValueError(f"{path}: a seed without both precisions")
+
+        def maes(part, seeds=seeds) -> str:
+            values = part.loc[seeds, "test_mae_eV_per_atom"].to_numpy()
+            text = " / ".join(f"{v:.4f}" for v in values)
+            if len(values) > 1:
+                text += f" (mean {values.mean():.4f}, sd {values.std(ddof=1):.4f})"
+            return text
+
+        diff = bf16.loc[seeds, "test_mae_eV_per_atom"] - fp32.loc[seeds, "test_mae_eV_per_atom"]
+        times = PRECISION_NOTES.get(model) or (
+            f"{fp32.loc[seeds, 'train_s_per_epoch'].min():.1f}-"
+            f"{fp32.loc[seeds, 'train_s_per_epoch'].max():.1f} -> "
+            f"{bf16.loc[seeds, 'train_s_per_epoch'].min():.1f}-"
+            f"{bf16.loc[seeds, 'train_s_per_epoch'].max():.1f}"
+        )
+        epochs = int(frame["epochs"].iloc[0])
+        lines.append(
+            f"| {MODEL_NAMES[model]}, {epochs} epoch{'s' if epochs > 1 else ''} | {len(seeds)} "
+            f"({', '.join(map(str, seeds))}) | {maes(fp32)} | {maes(bf16)} | "
+            f"{float(np.mean(diff)):+.4f} | {times} |"
+        )
+    return "\n".join(lines)
+
+
 BLOCKS = {
     "speed-models": models_table,
     "speed-alignn": alignn_table,
     "speed-trainer": trainer_table,
+    "speed-precision": precision_table,
+    "graph-build": graph_build_table,
 }
 
 

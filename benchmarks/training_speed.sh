@@ -2,7 +2,7 @@
 # Every measurement of the issue "Training speed and memory", one after another, into one log
 # and the raw JSON outputs that benchmarks/speed_tables.py writes the README tables from:
 #   bash benchmarks/setup_reference_codes.sh     # once: upstream alignn, jarvis-tools, matgl
-#   bash benchmarks/training_speed.sh [out.txt]  # ~25 min on 2 cores; run on an idle machine
+#   bash benchmarks/training_speed.sh [out.txt]  # ~35 min on 2 cores; run on an idle machine
 #   python benchmarks/speed_tables.py --update README.md
 # 1. ALIGNN vs upstream ALIGNNAtomWisePure (and matgl's M3GNet as a second reference): step time
 #    fp32 / bf16, step memory, GEMM share; with glibc's allocator (as matgnn.train runs) and
@@ -10,6 +10,7 @@
 # 2. Every graph model: parameters, fp32 and bf16 step, step memory (benchmarks/models.py).
 # 3. Trainer step vs bare step, DataLoader collation and graph-cache reload vs the model step
 #    (benchmarks/trainer_overhead.py).
+# 4. Graph construction, ours against the reference codes (benchmarks/graph_build.py).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$here/.."
@@ -31,4 +32,6 @@ export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
   # its stderr (graph-building progress bars, Lightning's notices) goes to <out>.stderr
   "$python" "$here/trainer_overhead.py" --steps 6 --json "$raw/trainer_overhead.json" \
     2>"$out.stderr"
+  echo "## benchmarks/graph_build.py --n 2000"
+  "$python" "$here/graph_build.py" --n 2000 --json "$raw/graph_build.json"
 } 2>&1 | grep --line-buffered -v "USDT\|Warning\|warnings.warn" | tee "$out"

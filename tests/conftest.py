@@ -70,6 +70,18 @@ def shared_data_dir():
     return path
 
 
+@pytest.fixture(scope="session")
+def mini_data_dir():
+    """``tests/data/mini``: small real subsets of ``../shared/data`` in its layout
+    (``scripts/make_test_data.py``; provenance in its ``PROVENANCE.md``), so that every
+    local-copy loader runs on a fresh clone too."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "data" / "mini"
+    assert (path / "PROVENANCE.md").is_file(), f"{path}: run scripts/make_test_data.py"
+    return path
+
+
 @pytest.fixture
 def float64():
     previous = torch.get_default_dtype()

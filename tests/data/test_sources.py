@@ -1,7 +1,9 @@
 """Data sources: matbench ids and official folds, Chen phonon DOS, JARVIS, perov_5, Ye 2018.
 
-Tests that need ``../shared/data`` use the ``shared_data_dir`` fixture (skipped on a clone
-without it); the rest run on shipped files or files written here.
+Every local-copy loader runs on ``tests/data/mini`` (``mini_data_dir``: small real subsets in
+the layout of ``../shared/data``). Tests that check the full sets' sizes use the
+``shared_data_dir`` fixture (skipped on a clone without it); the rest run on shipped files or
+files written here.
 """
 
 from __future__ import annotations
@@ -94,6 +96,40 @@ def test_chen_table_and_split_files(shared_data_dir):
     records = chen2021_phonon_dos(shared_data_dir)
     assert records.targets["phdos"].shape == (1522, 51)
     assert {k: len(v) for k, v in records.split.items()} == {"train": 1192, "val": 141, "test": 189}
+
+
+def test_local_copy_loaders_read_the_shipped_subsets(mini_data_dir):
+    """The same loaders as on ../shared/data, on the first rows of each file: every record has
+    its target and sits in exactly one split of the source's own split files."""
+    from matgnn.data.sources.cdvae import cdvae_perov5
+    from matgnn.data.sources.jarvis import jarvis_dft3d
+    from matgnn.data.sources.mp import mp2018
+    from matgnn.data.sources.phonon import chen2021_phonon_dos
+    from matgnn.data.sources.tensors import born_charges
+    from matgnn.data.sources.ye2018 import ye2018_perovskite
+
+    def one_split_each(records) -> None:
+        members = [i for ids in records.split.values() for i in ids]
+        assert sorted(members) == sorted(records.ids)
+
+    chen = chen2021_phonon_dos(mini_data_dir)
+    assert chen.targets["phdos"].shape == (40, 51)
+    np.testing.assert_allclose(chen.targets["phdos"].max(axis=1), 1.0)
+    one_split_each(chen)  # rows 0-39 of the full table, split by Chen's own index files
+    for target in ("formation_energy_peratom", "ehull"):
+        jarvis = jarvis_dft3d(target, mini_data_dir)
+        assert len(jarvis.ids) >= 30 and np.isfinite(jarvis.targets[target]).all()
+        one_split_each(jarvis)
+    perov = cdvae_perov5("heat_ref", mini_data_dir)
+    assert {k: len(v) for k, v in perov.split.items()} == {"train": 13, "val": 13, "test": 13}
+    mp = mp2018(mini_data_dir, "formation_energy_per_atom")
+    assert len(mp.ids) == 40 and mp.ids[0].startswith("mp-")
+    born = born_charges(mini_data_dir)
+    assert len(born.ids) == 40
+    for becs in born.targets["becs"][:5]:
+        np.testing.assert_allclose(np.asarray(becs).sum(axis=0), 0.0, atol=1e-6)  # sum rule
+    ye = ye2018_perovskite(mini_data_dir, mixed=False)
+    assert len(ye.ids) == 244
 
 
 def test_jarvis_atoms_dict_to_structure():
