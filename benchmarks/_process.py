@@ -35,6 +35,12 @@ def environment() -> dict[str, object]:
             ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
+        here = str(Path(__file__).parent)
+        dirty = subprocess.run(
+            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        commit += " with uncommitted changes" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     cpu = next(

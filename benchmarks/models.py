@@ -59,8 +59,9 @@ PAPER_PARAMETERS = {
 
 
 def model_graph(name: str) -> GraphConfig:
-    """The graph model config ``name`` trains on (its backbone's own configuration)."""
-    return instantiate(compose_option("model", name)).graph_config()
+    """The graph the model config ``name`` trains on (its ``graph`` node; no model is built,
+    so that the heap measured later is the measured model's alone)."""
+    return instantiate(compose_option("model", name).graph)
 
 
 def load(

@@ -17,6 +17,7 @@ Writes ``mp2018_5k.csv`` and a Markdown table to ``--out``.
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -96,6 +97,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--precisions", nargs="+", default=["32-true"])
     args = parser.parse_args()
+    # the per-epoch lines of matgnn's EpochSummary (no progress bar off a terminal) go through
+    # logging, which run() outside Hydra's CLI does not configure
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     epochs = {m: args.epochs for m in args.models}
     epochs.update({k: int(v) for k, v in (item.split("=") for item in args.epochs_for)})
     limits = {k: int(v) for k, v in (item.split("=") for item in args.limit_batches_for)}

@@ -215,6 +215,8 @@ GRAPH_LABELS = {
     "(c)": "(c) upstream alignn `build_pure_torch_graph` (graph + line graph)",
     "ours cgcnn": "ours `cgcnn` (ties with the 12th kept, slots shared)",
     "ours alignn": "ours `alignn` (graph + line graph)",
+    "ours alignn_upstream": "ours `alignn_upstream` (upstream's jarvis semantics, + line graph)",
+    "ours cgcnn_reference": "ours `cgcnn_reference` (CGCNN's exact 12-neighbour cut)",
     "ours matformer": "ours `matformer` (primitive cell, then graph)",
     "ours potnet": "ours `potnet` (primitive cell, neighbours, 3 lattice sums over all pairs)",
     "ours e3nn": "ours `e3nn` 5 Å",

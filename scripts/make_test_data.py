@@ -30,6 +30,17 @@ OUT = REPO / "tests" / "data" / "mini"
 #: (path under the data dir, how it was cut, licence) for PROVENANCE.md
 MADE: list[tuple[str, str, str]] = []
 
+#: the licence files of the sources, copied next to their subsets (paths under the data dir)
+LICENCES = (
+    "mp36k/LICENSE_kdmsit_MEGNet.txt",
+    "jarvis/leaderboard/LICENSE.rst",
+    "cdvae/LICENSE_cdvae.txt",
+    "phonon_dos_chen2021/LICENSE_ninarina12_phononDoS_tutorial.txt",
+    "phonon_dos_chen2021/LICENSE_Kozlan-TA_phononDos.txt",
+    "ye2018/LICENSE",
+    "tensors/LICENSE_e3nn-models.txt",
+)
+
 
 def _gzip_csv(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +50,9 @@ def _gzip_csv(frame: pd.DataFrame, path: Path) -> None:
 def mp36k(data: Path, rows: int) -> None:
     name = "mp36k/mp36k_with_ehull.csv.gz"
     _gzip_csv(pd.read_csv(data / name, nrows=rows), OUT / name)
-    MADE.append((name, f"first {rows} rows", "Materials Project data CC-BY 4.0; kdmsit/MEGNet MIT"))
+    MADE.append((name, f"first {rows} rows", "Materials Project data CC BY 4.0 (structures and "
+                 "energies); kdmsit/MEGNet's CSV, MIT "
+                 "(`mp36k/LICENSE_kdmsit_MEGNet.txt`)"))  # fmt: skip
 
 
 def jarvis(data: Path, rows: int) -> None:
@@ -48,7 +61,8 @@ def jarvis(data: Path, rows: int) -> None:
     frame = pd.read_csv(data / name, nrows=rows)
     (OUT / name).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(OUT / name, index=False)
-    MADE.append((name, f"first {rows} rows", "JARVIS (NIST)"))
+    MADE.append((name, f"first {rows} rows", "JARVIS-DFT (NIST), NIST terms of use "
+                 "(`jarvis/leaderboard/LICENSE.rst`)"))  # fmt: skip
     kept = set(frame["jid"].astype(str))
     for target in ("formation_energy_peratom", "ehull"):
         split = f"jarvis/leaderboard/SinglePropertyPrediction/dft_3d_{target}.json.zip"
@@ -60,7 +74,8 @@ def jarvis(data: Path, rows: int) -> None:
         with zipfile.ZipFile(OUT / split, "w", zipfile.ZIP_DEFLATED) as archive:
             info = zipfile.ZipInfo(inner, date_time=(1980, 1, 1, 0, 0, 0))
             archive.writestr(info, json.dumps(cut))
-        MADE.append((split, "the split entries of the rows above", "JARVIS-Leaderboard (NIST)"))
+        MADE.append((split, "the split entries of the rows above", "JARVIS-Leaderboard (NIST), "
+                     "NIST terms of use (`jarvis/leaderboard/LICENSE.rst`)"))  # fmt: skip
 
 
 def perov5(data: Path, rows: int) -> None:
@@ -72,7 +87,9 @@ def perov5(data: Path, rows: int) -> None:
         [labelled[labelled["split"] == s].head(per_split) for s in ("train", "val", "test")]
     )
     _gzip_csv(frame.loc[sorted(cut.index)], OUT / name)
-    MADE.append((name, f"the first {per_split} rows with heat_ref of each split", "CDVAE MIT"))
+    MADE.append((name, f"the first {per_split} rows with heat_ref of each split",
+                 "txie-93/cdvae, MIT (`cdvae/LICENSE_cdvae.txt`); Castelli et al. CMR "
+                 "perovskites"))  # fmt: skip
 
 
 def chen2021(data: Path, rows: int) -> None:
@@ -83,7 +100,9 @@ def chen2021(data: Path, rows: int) -> None:
     for split in ("idx_train.txt", "idx_valid.txt", "idx_test.txt"):
         shutil.copyfile(data / folder / split, OUT / folder / split)
     MADE.append((f"{folder}/phdos_1522.csv", f"first {rows} rows (row numbers kept: the split "
-                 "files index the full table)", "ninarina12/phononDoS_tutorial MIT"))  # fmt: skip
+                 "files index the full table)", "DFPT phonons of Petretto et al., Sci. Data 5, "
+                 "180065 (2018), CC BY 4.0; table of ninarina12/phononDoS_tutorial, MIT "
+                 "(`phonon_dos_chen2021/LICENSE_*.txt`)"))  # fmt: skip
     MADE.append((f"{folder}/idx_*.txt", "whole (rows past the subset are skipped)", "same"))
 
 
@@ -92,7 +111,11 @@ def ye2018(data: Path, rows: int) -> None:
     (OUT / name).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(data / name, OUT / name)
     MADE.append(
-        (name, "whole (as in matgnn/resources/ye2018)", "materialsvirtuallab/garnetdnn BSD-3")
+        (
+            name,
+            "whole (as in matgnn/resources/ye2018)",
+            "materialsvirtuallab/garnetdnn, BSD-3 (`ye2018/LICENSE`)",
+        )
     )
 
 
@@ -109,7 +132,15 @@ def born_charges(data: Path, rows: int) -> None:
     (OUT / name).parent.mkdir(parents=True, exist_ok=True)
     with open(OUT / name, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
         handle.write(out.getvalue().encode())
-    MADE.append((name, f"first {frames} crystals", "see ../shared/data/tensors/README.md (MIT)"))
+    MADE.append(
+        (
+            name,
+            f"first {frames} crystals",
+            "shiangfang/e3nn-models @ 24b023a, "
+            "data/phonon_becs_epsilon.xyz, MIT (`tensors/LICENSE_e3nn-models.txt`); the "
+            "source database is not stated there (likely Petretto et al. 2018 DFPT)",
+        )
+    )
 
 
 def main() -> None:
@@ -121,6 +152,9 @@ def main() -> None:
         shutil.rmtree(OUT)
     for build in (mp36k, jarvis, perov5, chen2021, ye2018, born_charges):
         build(args.data_dir, args.rows)
+    for licence in LICENCES:
+        (OUT / licence).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.data_dir / licence, OUT / licence)
     lines = [
         "# tests/data/mini: small real subsets of ../shared/data",
         "",
@@ -129,7 +163,9 @@ def main() -> None:
         "`paths.data_dir=tests/data/mini`. Nothing is recomputed: each file holds rows of its",
         "source file, in that file's own format.",
         "",
-        "| file | rows kept | licence of the source |",
+        "Each source's licence file is copied next to its subset.",
+        "",
+        "| file | rows kept | source and licence |",
         "|---|---|---|",
         *(f"| `{name}` | {how} | {licence} |" for name, how, licence in MADE),
     ]

@@ -239,6 +239,10 @@ def collect(runs: Path) -> None:
 
 
 def _pm(values: pd.Series, digits: int) -> str:
+    """Mean ± sample std; a run without the value (NaN) is not averaged away: it fails."""
+    if values.isna().any():
+        raise ValueError(f"{RESULTS / 'runs.csv'}: {int(values.isna().sum())} run(s) without "
+                         f"{values.name}; collect them again")  # fmt: skip
     text = f"{values.mean():.{digits}f}"
     return text + (f" ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else "")
 

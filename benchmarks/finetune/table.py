@@ -57,6 +57,8 @@ def run_row(run: Path, arm: str) -> dict[str, object]:
     metrics = json.loads((run / "test_metrics.json").read_text())
     split = json.loads((run / "split.json").read_text())
     summary = training_summary(run)
+    if summary["best_epoch"] < 0:
+        raise ValueError(f"{run}: no tested checkpoint's epoch (no best.ckpt and no log)")
     return {
         "arm": arm,
         "size": match[1],

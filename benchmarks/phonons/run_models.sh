@@ -12,8 +12,15 @@ DATA=${MATGNN_DATA_DIR:-../shared/data}
 for model in ${MODELS:-cgcnn matformer alignn potnet}; do
     [ -f "$RUNS/$model/test_metrics.json" ] && continue
     echo "### $model $(date +%T)"
-    python -m matgnn.train model="$model" task=phonon_dos scheduler=exponential \
+    resume=()  # a killed run continues from its last checkpoint (with a fresh 10-minute cap)
+    [ -f "$RUNS/$model/checkpoints/last.ckpt" ] && resume=(ckpt_path=last)
+    mkdir -p "$RUNS"
+    if ! python -m matgnn.train model="$model" task=phonon_dos scheduler=exponential \
         optimizer.lr=5e-3 optimizer.weight_decay=0.05 trainer.max_epochs=100 \
-        paths.data_dir="$DATA" +trainer.max_time=00:00:10:00 +trainer.enable_progress_bar=false \
-        hydra.run.dir="$RUNS/$model" 2>&1 | grep -E "test metrics|Error|error" || true
+        paths.data_dir="$DATA" +trainer.max_time=00:00:10:00 "${resume[@]}" \
+        hydra.run.dir="$RUNS/$model" > "$RUNS/$model.log" 2>&1; then
+        echo "FAILED $model: see $RUNS/$model.log" >&2
+        exit 1  # a failed run stops the sweep: no model drops out of the table unseen
+    fi
+    grep -E "test metrics" "$RUNS/$model.log" || true  # its summary line
 done

@@ -17,7 +17,8 @@
 # batch 32, up to 3000 epochs, early stopping patience 500; garnets
 # experiment=ye2018_net_garnet_unmixed: Adam 1e-2); CGCNN as the fine-tuning learning
 # curve (AdamW 1e-3 one-cycle over 200 epochs, batch 64, patience 50).
-# A finished run (test_metrics.json) is skipped, so a stopped sweep continues where it was.
+# A finished run (test_metrics.json) is skipped and a killed one continues from its last
+# checkpoint (ckpt_path=last), so a stopped sweep continues where it was.
 set -euo pipefail
 RUNS=${1:-runs/ye2018}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
@@ -48,8 +49,10 @@ for seed in $SEEDS; do
             esac
             echo "### $subset $model seed=$seed $(date +%T)"
             mkdir -p "$(dirname "$dir")"
+            # a killed run continues from its last checkpoint, not from scratch
+            [ -f "$dir/checkpoints/last.ckpt" ] && args+=(ckpt_path=last)
             if ! python -m matgnn.train "${args[@]}" paths.data_dir="$DATA" seed="$seed" \
-                    hydra.run.dir="$dir" > "$dir.log" 2>&1; then
+                    hydra.run.dir="$dir" >> "$dir.log" 2>&1; then
                 echo "FAILED $subset $model seed=$seed: see $dir.log" >&2
                 exit 1  # a failed run stops the sweep: no run drops out of the table unseen
             fi

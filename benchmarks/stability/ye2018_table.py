@@ -104,6 +104,8 @@ def collect(runs: Path) -> None:
         subset, model, seed = run.parent.parent.name, run.parent.name, int(run.name[1:])
         split = json.loads((run / "split.json").read_text())
         summary = training_summary(run)
+        if summary["best_epoch"] < 0:
+            raise SystemExit(f"{run}: no tested checkpoint's epoch (no best.ckpt and no log)")
         name = f"{subset}_{model}_s{seed}.csv"
         shutil.copyfile(run / "test_predictions.csv", PREDICTIONS / name)
         if model == "ye2018_net" or seed == 0:

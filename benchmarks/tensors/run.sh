@@ -4,8 +4,9 @@
 #   RUNS=<runs folder, default runs/tensors> MATGNN_DATA_DIR=<data, default ../shared/data> \
 #     bash benchmarks/tensors/run.sh
 # then: python benchmarks/tensors/table.py --collect <runs folder> --update README.md
-# A finished run (test_metrics.json) is skipped, so a stopped chain continues where it was; a
-# run that fails stops the chain, naming its log (no run drops out of the table unseen).
+# A finished run (test_metrics.json) is skipped and a killed one continues from its last
+# checkpoint, so a stopped chain goes on where it was; a run that fails stops the chain, naming
+# its log (no run drops out of the table unseen).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/tensors}
@@ -17,8 +18,10 @@ COMMON=(scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05
 run() {  # name model task cap (minutes)
   if [ -f "$RUNS/$1/test_metrics.json" ]; then echo "DONE $1 (skipped)"; return; fi
   echo "START $1 $(date -u +%FT%TZ)"
+  local resume=()  # a killed run continues from its last checkpoint (with a fresh time cap)
+  [ -f "$RUNS/$1/checkpoints/last.ckpt" ] && resume=(ckpt_path=last)
   if ! python -m matgnn.train "model=$2" "task=$3" "${COMMON[@]}" "+trainer.max_time=00:00:$4:00" \
-      "hydra.run.dir=$RUNS/$1" > "$RUNS/$1.log" 2>&1; then
+      "${resume[@]}" "hydra.run.dir=$RUNS/$1" >> "$RUNS/$1.log" 2>&1; then
     echo "FAILED $1: see $RUNS/$1.log" >&2
     exit 1
   fi

@@ -7,8 +7,8 @@ rows and split, and against two trivial predictors.
 
 ``--collect`` copies from ``<runs>/<run>`` (the runs of ``run.sh``) the test predictions to
 ``results/predictions/<run>.csv.gz`` (and the per-atom ones of the Born-charge run), the logs
-to ``results/logs/<run>.csv`` (the tested checkpoint's epoch is read from them) and the budget
-(epochs, summed epoch time) to ``results/runs.csv``; it checks that each tensor run and its
+to ``results/logs/<run>.csv`` and the budget (epochs, the epoch of the checkpoint tested,
+summed epoch time) to ``results/runs.csv``; it checks that each tensor run and its
 scalar run have the same test crystals (same rows, same seed: the same split), and stores each
 tensor run's training-mean tensor (``results/train_means.json``, from the run's ``split.json``
 and the data set in ``paths.data_dir``) for the baseline. Everything below is computed from
@@ -52,7 +52,7 @@ from matgnn.config_dir import default_data_dir
 from matgnn.data import Records
 from matgnn.data.sources import tensors
 from matgnn.outputs.tensor import COMPONENTS
-from matgnn.training.run_logs import logged_tested_epoch, read_logs, task_monitor, training_summary
+from matgnn.training.run_logs import read_logs, training_summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 from catalog import table_script
@@ -132,6 +132,7 @@ def collect(runs: Path) -> None:
                 "task": task,
                 "model": model,
                 "epochs": summary["epochs"],
+                "best_epoch": summary["best_epoch"],  # of the checkpoint tested
                 "train_minutes": round(summary["train_seconds"] / 60, 1),
             }
         )
@@ -184,18 +185,7 @@ def _row(task, predictor, budget, mae, frobenius, **scalars) -> dict:
 def _budget(name: str) -> str:
     runs = pd.read_csv(RESULTS / "runs.csv").set_index("run")
     r = runs.loc[name]
-    return f"{r.epochs} ep ({r.train_minutes:g} min), best {tested_epoch_of(name)}"
-
-
-@functools.cache
-def tested_epoch_of(name: str) -> int:
-    """The epoch (from 0) of the checkpoint run ``name`` tested, from its stored log (the
-    task's monitored metric, as the checkpoint callback picked it)."""
-    task = RUNS[name][0]
-    epoch = logged_tested_epoch(pd.read_csv(RESULTS / "logs" / f"{name}.csv"), *task_monitor(task))
-    if epoch is None:
-        raise ValueError(f"{RESULTS / 'logs' / name}.csv: no {task_monitor(task)[0]} logged")
-    return epoch
+    return f"{r.epochs} ep ({r.train_minutes:g} min), best {r.best_epoch}"
 
 
 def _present(runs: tuple[str, ...]) -> list[str]:

@@ -255,7 +255,7 @@ class CrystalLitModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
         if self._weights_epoch is not None:  # what a table reports as the best epoch
-            self.log("tested_epoch", float(self._weights_epoch))
+            self.log("tested_epoch", float(self._weights_epoch), sync_dist=True)
         self._log_baselines()
         rows = gather_rows(self._test_rows)
         if not rows or self.hparams.output_dir is None or not self.trainer.is_global_zero:

@@ -24,7 +24,10 @@ def read_logs(run: Path) -> Any:
     ``benchmarks/results/pretrained_*``) reads too."""
     import pandas as pd
 
-    logs = sorted(Path(run).glob("logs/version_*/metrics.csv"))
+    logs = sorted(
+        Path(run).glob("logs/version_*/metrics.csv"),
+        key=lambda p: int(p.parent.name.removeprefix("version_")),
+    )  # by number: version_10 comes after version_2
     if not logs and (Path(run) / "metrics.csv").is_file():
         logs = [Path(run) / "metrics.csv"]
     if not logs:
@@ -77,15 +80,6 @@ def run_monitor(run: Path) -> tuple[str, str]:
             task = (yaml.safe_load(config.read_text()) or {}).get("task") or {}
             break
     return str(task.get("monitor", "val_loss")), str(task.get("monitor_mode", "min"))
-
-
-def task_monitor(task: str) -> tuple[str, str]:
-    """The metric and mode a run of ``task=<task>`` watches (as :func:`run_monitor` reads them
-    from a run), for stored logs kept without their run's config."""
-    from matgnn.train import compose_config
-
-    cfg = compose_config(f"task={task}", output_dir="unused")
-    return str(cfg.task.monitor), str(cfg.task.monitor_mode)
 
 
 def logged_tested_epoch(frame: Any, monitor: str = "val_loss", mode: str = "min") -> int | None:

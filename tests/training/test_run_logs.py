@@ -35,6 +35,39 @@ def test_a_run_logs_the_epoch_of_the_checkpoint_it_tested(tmp_path):
     assert run_logs.tested_epoch(tmp_path) == best
 
 
+def test_testing_a_checkpoint_logs_that_checkpoints_epoch(tmp_path):
+    """trainer.test(ckpt_path=...) of an earlier checkpoint logs that checkpoint's epoch, not
+    the last trained one (what the run's own test could not show when best = last)."""
+    from matgnn.training.run import build_data, build_module, build_trainer, model_config
+
+    cfg = train_config(tmp_path, "cgcnn", "trainer.max_epochs=2")
+    run(cfg)
+    earlier = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert earlier["epoch"] == 1
+    earlier["epoch"] = 0  # as if saved at the end of the first epoch
+    torch.save(earlier, tmp_path / "earlier.ckpt")
+    model = model_config(cfg)
+    module = build_module(cfg, model, resuming=False)
+    data = build_data(cfg, module.model.graph_config(), module.outputs)
+    module.prepare(data.subsets, data.split_ids())
+    (results,) = build_trainer(cfg).test(
+        module, datamodule=data, ckpt_path=str(tmp_path / "earlier.ckpt"), weights_only=True
+    )
+    assert results["tested_epoch"] == 0
+
+
+def test_run_monitor_reads_the_runs_config(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(
+        "task:\n  monitor: val_is_metal_roc_auc\n  monitor_mode: max\n"
+    )
+    assert run_monitor(tmp_path) == ("val_is_metal_roc_auc", "max")
+    stored = tmp_path / "stored"  # a results folder keeps it as config.yaml
+    stored.mkdir()
+    (stored / "config.yaml").write_text("task:\n  monitor: val_phdos_mae\n  monitor_mode: min\n")
+    assert run_monitor(stored) == ("val_phdos_mae", "min")
+
+
 def test_the_monitored_best_is_the_first_best_of_the_watched_metric():
     frame = pd.DataFrame(
         {
