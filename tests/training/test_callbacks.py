@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import subprocess
 import sys
 
 import lightning as L
@@ -17,7 +16,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from matgnn.train import compose_config
 from matgnn.training import callbacks, run
 from matgnn.training.callbacks import EpochSummary, EpochTimer, is_interactive
-from tests.models.helpers import SMALL
+from tests.training.test_train import matgnn_train
 
 
 class FakeClock:
@@ -149,19 +148,7 @@ def test_epoch_summary_is_quiet_beside_a_progress_bar(caplog, tmp_path):
 
 def test_training_into_a_log_writes_one_line_per_epoch_and_no_progress_bar(tmp_path):
     """``python -m matgnn.train > log``: stdout and stderr are pipes, not a terminal."""
-    command = [
-        sys.executable,
-        "-m",
-        "matgnn.train",
-        "task.data.source.limit=60",
-        "task.data.batch_size=16",
-        "trainer.max_epochs=2",
-        "paths.cache_dir=cache",
-        "run_name=piped",
-        *SMALL["cgcnn"],
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = matgnn_train(tmp_path, "trainer.max_epochs=2", "run_name=piped", bar_off=False)
     printed = result.stdout + result.stderr
     assert "\r" not in printed and "it/s" not in printed  # no progress bar
     epochs = re.findall(r"\] - epoch (\d+): train_loss .*, val_loss .* s$", result.stdout, re.M)

@@ -291,9 +291,12 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
         run(other)
 
 
-def matgnn_train(cwd: Path, *overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
+def matgnn_train(
+    cwd: Path, *overrides: str, multirun: bool = False, bar_off: bool = True
+) -> subprocess.CompletedProcess:
     """``python -m matgnn.train`` as a user runs it, in ``cwd`` (configs come from the
-    installed package, not the working directory)."""
+    installed package, not the working directory); ``bar_off=False`` leaves the progress bar
+    to matgnn's own choice (on a terminal only)."""
     command = [
         sys.executable,
         "-m",
@@ -302,7 +305,7 @@ def matgnn_train(cwd: Path, *overrides: str, multirun: bool = False) -> subproce
         "task.data.source.limit=60",
         "task.data.batch_size=16",
         "+trainer.limit_train_batches=2",
-        "+trainer.enable_progress_bar=false",
+        *(["+trainer.enable_progress_bar=false"] if bar_off else []),
         "paths.cache_dir=cache",
         *SMALL["cgcnn"],
         *overrides,
