@@ -30,12 +30,12 @@ def environment() -> dict[str, object]:
 
     import torch
 
+    here = str(Path(__file__).parent)
     try:
         commit = subprocess.run(
-            ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", here, "rev-parse", "--short", "HEAD"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
-        here = str(Path(__file__).parent)
         dirty = subprocess.run(
             ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, check=True,

@@ -74,3 +74,38 @@ def test_physics_helpers_script_runs(tmp_path):
     raw = tmp_path / "physics.json"
     run_script("benchmarks/physics_helpers.py", "--repeat", "1", "--json", str(raw))
     assert json.loads(raw.read_text())
+
+
+def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
+    """``benchmarks/train_run.sh``, the run step of the benchmark run scripts, with a stand-in
+    ``python`` that records its arguments: a finished run is skipped, a killed one resumes
+    from its last checkpoint, and a failed one stops the script, naming its log."""
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text('#!/usr/bin/env bash\necho "args: $*"\n[ -z "$FAIL" ]\n')
+    fake.chmod(0o755)
+
+    def call(run: Path, fail: bool = False) -> subprocess.CompletedProcess:
+        script = f'source "{REPO}/benchmarks/train_run.sh"; train_run "{run}" task=x; echo after'
+        env = {k: v for k, v in os.environ.items() if k != "FAIL"}
+        env["PATH"] = f"{fake.parent}:{env['PATH']}"
+        if fail:
+            env["FAIL"] = "1"
+        return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "test_metrics.json").write_text("{}")
+    result = call(done)
+    assert "DONE" in result.stdout and not (tmp_path / "done.log").exists()
+    killed = tmp_path / "killed"
+    (killed / "checkpoints").mkdir(parents=True)
+    (killed / "checkpoints" / "last.ckpt").write_text("")
+    result = call(killed)
+    assert result.returncode == 0 and "after" in result.stdout
+    log = (tmp_path / "killed.log").read_text()
+    assert f"-m matgnn.train task=x ckpt_path=last hydra.run.dir={killed}" in log
+    result = call(tmp_path / "fresh", fail=True)
+    assert result.returncode == 1 and "after" not in result.stdout
+    assert f"FAILED {tmp_path / 'fresh'}: see {tmp_path / 'fresh'}.log" in result.stderr
+    assert "ckpt_path" not in (tmp_path / "fresh.log").read_text()

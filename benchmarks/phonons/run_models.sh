@@ -7,20 +7,12 @@
 # then: python benchmarks/phonons/chen2021_table.py --collect <runs folder> --update README.md
 # The e3nn row is the shipped pretrained model's run (benchmarks/results/pretrained_e3nn_phonon_dos).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"
 RUNS=${1:-runs/chen2021}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 for model in ${MODELS:-cgcnn matformer alignn potnet}; do
-    [ -f "$RUNS/$model/test_metrics.json" ] && continue
-    echo "### $model $(date +%T)"
-    resume=()  # a killed run continues from its last checkpoint (with a fresh 10-minute cap)
-    [ -f "$RUNS/$model/checkpoints/last.ckpt" ] && resume=(ckpt_path=last)
-    mkdir -p "$RUNS"
-    if ! python -m matgnn.train model="$model" task=phonon_dos scheduler=exponential \
+    # a resumed run gets a fresh 10-minute cap
+    train_run "$RUNS/$model" model="$model" task=phonon_dos scheduler=exponential \
         optimizer.lr=5e-3 optimizer.weight_decay=0.05 trainer.max_epochs=100 \
-        paths.data_dir="$DATA" +trainer.max_time=00:00:10:00 "${resume[@]}" \
-        hydra.run.dir="$RUNS/$model" > "$RUNS/$model.log" 2>&1; then
-        echo "FAILED $model: see $RUNS/$model.log" >&2
-        exit 1  # a failed run stops the sweep: no model drops out of the table unseen
-    fi
-    grep -E "test metrics" "$RUNS/$model.log" || true  # its summary line
+        paths.data_dir="$DATA" +trainer.max_time=00:00:10:00
 done

@@ -20,6 +20,7 @@
 # A finished run (test_metrics.json) is skipped and a killed one continues from its last
 # checkpoint (ckpt_path=last), so a stopped sweep continues where it was.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"
 RUNS=${1:-runs/ye2018}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 SEEDS=${SEEDS:-"0 1 2 3 4"}
@@ -29,7 +30,6 @@ for seed in $SEEDS; do
     for subset in $SUBSETS; do
         for model in $MODELS; do
             dir="$RUNS/$subset/$model/s$seed"
-            [ -f "$dir/test_metrics.json" ] && continue
             case $subset in
                 unmixed) task=ye2018_perovskite_unmixed ;;
                 all) task=ye2018_perovskite ;;
@@ -47,16 +47,7 @@ for seed in $SEEDS; do
                     args=(model="$model" task=$task trainer.max_epochs=200
                           callbacks.early_stopping.patience=50) ;;
             esac
-            echo "### $subset $model seed=$seed $(date +%T)"
-            mkdir -p "$(dirname "$dir")"
-            # a killed run continues from its last checkpoint, not from scratch
-            [ -f "$dir/checkpoints/last.ckpt" ] && args+=(ckpt_path=last)
-            if ! python -m matgnn.train "${args[@]}" paths.data_dir="$DATA" seed="$seed" \
-                    hydra.run.dir="$dir" >> "$dir.log" 2>&1; then
-                echo "FAILED $subset $model seed=$seed: see $dir.log" >&2
-                exit 1  # a failed run stops the sweep: no run drops out of the table unseen
-            fi
-            grep -E "test metrics" "$dir.log" || true  # its summary line, when it printed one
+            train_run "$dir" "${args[@]}" paths.data_dir="$DATA" seed="$seed"
         done
     done
 done

@@ -9,23 +9,15 @@
 # its log (no run drops out of the table unseen).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benchmarks/train_run.sh
 RUNS=${RUNS:-runs/tensors}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 mkdir -p "$RUNS"
 export PATH="$PWD/.venv/bin:$PATH"
 COMMON=(scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05
         trainer.max_epochs=100 "paths.data_dir=$DATA" seed=0)
-run() {  # name model task cap (minutes)
-  if [ -f "$RUNS/$1/test_metrics.json" ]; then echo "DONE $1 (skipped)"; return; fi
-  echo "START $1 $(date -u +%FT%TZ)"
-  local resume=()  # a killed run continues from its last checkpoint (with a fresh time cap)
-  [ -f "$RUNS/$1/checkpoints/last.ckpt" ] && resume=(ckpt_path=last)
-  if ! python -m matgnn.train "model=$2" "task=$3" "${COMMON[@]}" "+trainer.max_time=00:00:$4:00" \
-      "${resume[@]}" "hydra.run.dir=$RUNS/$1" >> "$RUNS/$1.log" 2>&1; then
-    echo "FAILED $1: see $RUNS/$1.log" >&2
-    exit 1
-  fi
-  echo "END $1 $(date -u +%FT%TZ)"
+run() {  # name model task cap (minutes); a resumed run gets a fresh time cap
+  train_run "$RUNS/$1" "model=$2" "task=$3" "${COMMON[@]}" "+trainer.max_time=00:00:$4:00"
 }
 run e3nn_dielectric_electronic e3nn dielectric_electronic 12
 run e3nn_elastic_tensor e3nn elastic_tensor 14

@@ -82,12 +82,18 @@ def run_monitor(run: Path) -> tuple[str, str]:
     return str(task.get("monitor", "val_loss")), str(task.get("monitor_mode", "min"))
 
 
+def _logged_column(frame: Any) -> int | None:
+    """The ``tested_epoch`` a run logged (its last value), or ``None`` (an older run)."""
+    if frame is not None and "tested_epoch" in frame and frame["tested_epoch"].notna().any():
+        return int(frame["tested_epoch"].dropna().iloc[-1])
+    return None
+
+
 def logged_tested_epoch(frame: Any, monitor: str = "val_loss", mode: str = "min") -> int | None:
     """The tested epoch a run's logged rows say: its ``tested_epoch`` column, else the first
     best epoch of the metric its checkpoint callback watched (:func:`monitored_best_epoch`)."""
-    if frame is not None and "tested_epoch" in frame and frame["tested_epoch"].notna().any():
-        return int(frame["tested_epoch"].dropna().iloc[-1])
-    return monitored_best_epoch(frame, monitor, mode)
+    logged = _logged_column(frame)
+    return logged if logged is not None else monitored_best_epoch(frame, monitor, mode)
 
 
 def tested_epoch(run: Path, frame: Any = None) -> int | None:
@@ -96,9 +102,10 @@ def tested_epoch(run: Path, frame: Any = None) -> int | None:
     best epoch in its logs (:func:`monitored_best_epoch` with :func:`run_monitor`); ``None``
     when none of these exists."""
     frame = read_logs(run) if frame is None else frame
+    logged = _logged_column(frame)
+    if logged is not None:
+        return logged
     best = Path(run) / "checkpoints" / "best.ckpt"
-    if frame is not None and "tested_epoch" in frame and frame["tested_epoch"].notna().any():
-        return logged_tested_epoch(frame)
     if best.is_file():
         from matgnn.checkpoints.files import read_checkpoint
 

@@ -1,0 +1,24 @@
+# Sourced by the benchmark run scripts (ye2018_runs.sh, tensors/run.sh, phonons/run_models.sh):
+# one matgnn.train run per call, resumable and loud about failure.
+#   train_run <run folder> <matgnn.train overrides...>
+# A finished run (test_metrics.json) is skipped; a killed one continues from its last checkpoint
+# (ckpt_path=last); the output is appended to <run folder>.log and the run's test-metrics line
+# echoed; a failed run stops the calling script, naming its log, so no run drops out of a table
+# unseen. Uses the `python` on PATH.
+train_run() {
+    local dir=$1
+    shift
+    if [ -f "$dir/test_metrics.json" ]; then
+        echo "DONE $dir (skipped)"
+        return 0
+    fi
+    local resume=()
+    [ -f "$dir/checkpoints/last.ckpt" ] && resume=(ckpt_path=last)
+    mkdir -p "$(dirname "$dir")"
+    echo "START $dir $(date -u +%FT%TZ)"
+    if ! python -m matgnn.train "$@" "${resume[@]}" "hydra.run.dir=$dir" >> "$dir.log" 2>&1; then
+        echo "FAILED $dir: see $dir.log" >&2
+        exit 1
+    fi
+    grep -E "test metrics" "$dir.log" | tail -n 1 || true
+}
