@@ -30,7 +30,7 @@ Rows:
 set before the first step: the activations, gradients, transient buffers and optimiser state of
 a step, with glibc's own allocator (``--allocator default``, the default, as ``matgnn.train``
 runs) or with freed memory retained (``--allocator retain``, ``retain_freed_memory=true``).
-``--json <file>`` also writes every row (the raw output of the README table,
+``--json <file>`` also writes every row (the raw output of the docs table,
 ``benchmarks/speed_tables.py``). ``GEMM GFLOP`` counts the matrix products of one
 profiled step (``torch.profiler``, ``with_flops``), ``GEMM time`` is their share of that step's
 CPU time and ``other s`` the rest of the median step: what is left to optimise once the matrix
@@ -293,7 +293,7 @@ def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
 
 def write_raw(args: argparse.Namespace, rows: dict, source: str, rate: float) -> None:
     """Every measured row, the machine and the settings, as JSON (the raw output that
-    ``benchmarks/speed_tables.py`` writes the README tables from)."""
+    ``benchmarks/speed_tables.py`` writes the docs tables from)."""
     args.json.parent.mkdir(parents=True, exist_ok=True)
     raw = {
         **environment(),

@@ -1,10 +1,12 @@
 """What the config groups hold, as tables: every model of ``matgnn/configs/model/`` and every
 task of ``matgnn/configs/task/``, read from the configs themselves (their header comments,
-declared outputs, splits). The README's tables are generated here, so adding a model or a task
-touches only its own files:
+declared outputs, splits), and the pretrained models' cards. The docs' tables are generated
+here (blocks ``models``, ``tasks``, ``pretrained`` of ``benchmarks/blocks.py``), so adding a
+model or a task touches only its own files:
 
-    python benchmarks/catalog.py                     # print both tables
-    python benchmarks/catalog.py --update README.md  # rewrite the README's generated tables
+    python benchmarks/catalog.py                  # print the model and task tables
+    python benchmarks/catalog.py --update docs/concepts/models.md docs/concepts/tasks.md \
+        docs/how-to/pretrained-and-fine-tuning.md  # rewrite the blocks each page holds
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def replace_block(text: str, name: str, table: str, path: Path) -> str:
 
 def write_block(paths: Sequence[str | Path], name: str, table: str) -> None:
     """Replace the block ``name`` of every file in ``paths`` by ``table`` (the benchmark
-    scripts' ``--update README.md``)."""
+    scripts' ``--update <docs page>``)."""
     for path in map(Path, paths):
         path.write_text(replace_block(path.read_text(), name, table, path))
 
@@ -134,8 +136,8 @@ def table_script(
     after: Callable[[], None] | None = None,
 ) -> None:
     """The command line of a benchmark table script, ``[--collect <runs folder>] [--update
-    README.md ...]``: collect stored results from the runs, print the table (then ``after``,
-    e.g. a plot) and write it into the README block ``block``."""
+    <docs page> ...]``: collect stored results from the runs, print the table (then ``after``,
+    e.g. a plot) and write it into the docs block ``block``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--collect", type=Path)
     parser.add_argument("--update", nargs="*", default=[])
@@ -150,11 +152,15 @@ def table_script(
 
 
 def rendered(path: Path) -> str:
-    """The text of ``path`` with every table between ``<!-- <name>:start -->`` and
-    ``<!-- <name>:end -->`` generated anew."""
+    """The text of ``path`` with each of this module's tables that it holds (between
+    ``<!-- <name>:start -->`` and ``<!-- <name>:end -->``) generated anew; a page with none of
+    them is an error naming it."""
     new = path.read_text()
-    for name, make in TABLES.items():
-        new = replace_block(new, name, make(), path)
+    names = [name for name in TABLES if has_block(new, name)]
+    if not names:
+        raise ValueError(f"{path}: none of the blocks {sorted(TABLES)}")
+    for name in names:
+        new = replace_block(new, name, TABLES[name](), path)
     return new
 
 
@@ -169,11 +175,11 @@ def update(path: Path) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--update", type=Path, help="a Markdown file with the table markers")
+    parser.add_argument("--update", type=Path, nargs="*", default=[], help="Markdown pages")
     args = parser.parse_args()
-    if args.update:
-        print(f"{args.update}: {'updated' if update(args.update) else 'already up to date'}")
-    else:
+    for path in args.update:
+        print(f"{path}: {'updated' if update(path) else 'already up to date'}")
+    if not args.update:
         print(model_table(), "", task_table(), sep="\n")
 
 

@@ -1,48 +1,79 @@
 """Invariance of every model on crystals the tests never saw (``matgnn.testing``).
 
-For each model config (``matgnn/configs/model/``; untrained, default size, float64) and ``--n`` MP
-crystals of ``<data_dir>/mp36k`` that are not in the shipped sample (at most ``--max-atoms``
-atoms; the shipped sample is used when the shared data is absent), the largest relative change
-of the output under rotation, translation, permutation, another unit cell and the supercells
-2x1x1 and 1x2x2. ``--published`` also measures the published, cell-dependent graph semantics
+For each model config (``matgnn/configs/model/``; untrained, default size, float64) and ``--n``
+MP crystals of ``<data_dir>/mp36k`` that are not in the shipped sample (at most ``--max-atoms``
+atoms; the shipped sample is used when the shared data is absent), the relative change of the
+output under rotation, translation, permutation, another unit cell and the supercells 2x1x1
+and 1x2x2. ``--published`` also measures the published, cell-dependent graph semantics
 (CGCNN's exact 12-neighbour cut, Matformer's lattice edges of the given cell, PotNet's pairs of
 the given cell) for comparison.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/invariance.py --n 20 --published
+    PYTHONPATH=. .venv/bin/python benchmarks/invariance.py --measure --n 40 --published \
+        [--out benchmarks/results/invariance] [--update docs/results/invariance.md]
+    PYTHONPATH=. .venv/bin/python benchmarks/invariance.py --update docs/results/invariance.md
+
+``--measure`` stores every crystal's change per model, graph and transform
+(``<out>/changes.csv``; a crystal a model cannot take is a row with its reason, never dropped
+unseen) and the run's provenance (``<out>/run.json``); the docs block ``invariance`` (the
+largest change over the crystals, and how many crystals each row covers) is written from those
+two files alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import pandas as pd
-import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from pymatgen.core import Structure
 
-from matgnn.config_dir import CONFIG_DIR, plain_structure_options
-from matgnn.data.samples import mp_sample_frame
-from matgnn.testing import assert_invariant
+REPOSITORY = Path(__file__).resolve().parents[1]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
 
+from benchmarks.catalog import write_block  # noqa: E402
+
+RESULTS = REPOSITORY / "benchmarks" / "results" / "invariance"
+TRANSFORMS = (
+    "rotation",
+    "translation",
+    "permutation",
+    "other unit cell",
+    "supercell 2x1x1",
+    "supercell 1x2x2",
+)
 PUBLISHED = {
     "cgcnn": ["++model.graph.keep_ties=false", "++model.graph.tie_weights=false"],
     "matformer": ["++model.graph.cell=as_given", "++model.graph.lattice_edge_basis=cell"],
     "potnet": ["++model.graph.cell=as_given"],
 }
+LABELS = {
+    ("cgcnn", "published"): "CGCNN (published exact cut)",
+    ("matformer", "published"): "Matformer (published, cell as given)",
+    ("potnet", "published"): "PotNet (published, cell as given)",
+}
+NAMES = {"cgcnn": "CGCNN", "alignn": "ALIGNN", "matformer": "Matformer", "potnet": "PotNet"}
 
 
 def unseen_structures(data_dir: Path, n: int, max_atoms: int, seed: int) -> tuple[list, str]:
+    from pymatgen.core import Structure
+
+    from matgnn.data.samples import mp_sample_frame
+
     shipped = set(mp_sample_frame()["mp_id"])
     path = data_dir / "mp36k" / "mp36k_with_ehull.csv.gz"
     if path.is_file():
         frame = pd.read_csv(path)
-        frame, source = frame[~frame["mp_id"].isin(shipped)], f"{path}, not in the shipped sample"
+        frame = frame[~frame["mp_id"].isin(shipped)]
+        source = f"{path.name} of mp36k, not in the shipped sample"
     else:
-        frame, source = mp_sample_frame(), "shipped sample (shared data absent)"
+        frame, source = mp_sample_frame(), "the shipped sample (shared data absent)"
     picked = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -56,48 +87,168 @@ def unseen_structures(data_dir: Path, n: int, max_atoms: int, seed: int) -> tupl
 
 
 def make(name: str, overrides: list[str]):
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from matgnn.config_dir import CONFIG_DIR
+
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         config = compose(overrides=[f"+model={name}", *overrides]).model
     torch.manual_seed(0)
     return instantiate(config)
 
 
-def largest_changes(model, structures) -> dict[str, float]:
-    worst: dict[str, float] = {}
-    for _, structure in structures:
+def changes_of(model, structures, name: str, graph: str) -> list[dict]:
+    """One row per crystal and transform (or one row with the reason the model refused it)."""
+    from matgnn.testing import assert_invariant
+
+    rows = []
+    for mp_id, structure in structures:
+        base = {"model": name, "graph": graph, "id": mp_id, "atoms": len(structure)}
         try:
             changes = assert_invariant(model, structure, rtol=1e30, atol=1e-12)
         except ValueError as exc:  # e.g. an element outside the CGCNN table
-            print(f"  skipped: {exc}")
+            rows.append({**base, "transform": "", "change": float("nan"), "refused": str(exc)})
             continue
-        for label, value in changes.items():
-            worst[label] = max(worst.get(label, 0.0), value)
-    return worst
+        rows += [{**base, "transform": t, "change": changes[t], "refused": ""} for t in TRANSFORMS]
+    return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=20)
-    parser.add_argument("--max-atoms", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--published", action="store_true")
-    args = parser.parse_args()
+def _commit() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPOSITORY,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "matgnn"], cwd=REPOSITORY,
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return done.stdout.strip() + (" with uncommitted changes to matgnn/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def measure(args: argparse.Namespace) -> None:
+    import torch
+
+    from matgnn.config_dir import plain_structure_options
+
     structures, source = unseen_structures(args.data_dir, args.n, args.max_atoms, args.seed)
-    print(f"{len(structures)} crystals from {source}: {[i for i, _ in structures]}")
+    print(f"{len(structures)} crystals from {source}")
     rows = []
-    for name in plain_structure_options("model"):
+    for name in args.models or plain_structure_options("model"):
         variants = [("default", [])]
         if args.published and name in PUBLISHED:
             variants.append(("published", PUBLISHED[name]))
-        for label, overrides in variants:
+        for graph, overrides in variants:
             start = time.perf_counter()
-            worst = largest_changes(make(name, overrides), structures)
-            rows.append({"model": name, "graph": label, **worst})
-            print(f"{name} ({label}): {time.perf_counter() - start:.0f} s")
-    table = pd.DataFrame(rows).set_index(["model", "graph"])
-    print("\nlargest relative change of the output (float64, untrained default models)")
-    print(table.to_string(float_format=lambda v: f"{v:.1e}"))
+            rows += changes_of(make(name, overrides), structures, name, graph)
+            print(f"{name} ({graph}): {time.perf_counter() - start:.0f} s", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.out / "changes.csv", index=False, float_format="%.3e")
+    run = {
+        "command": "benchmarks/invariance.py " + " ".join(sys.argv[1:]),
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "crystals": len(structures),
+        "source": source,
+        "selection": f"seeded shuffle (seed {args.seed}), at most {args.max_atoms} atoms",
+        "models": "untrained default configs (torch.manual_seed(0)), float64, eval mode",
+    }
+    (args.out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+
+
+def _format(value: float) -> str:
+    if value == 0:
+        return "0"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 0.1:
+        return f"{value:.2g}"
+    return f"{value:.0e}"
+
+
+def table(results: Path = RESULTS) -> str:
+    """The docs block: the largest relative change over the crystals per model and transform,
+    from ``changes.csv`` and ``run.json`` alone."""
+    for file in ("changes.csv", "run.json"):
+        if not (results / file).is_file():
+            raise FileNotFoundError(
+                f"{results / file}: no stored invariance run; run benchmarks/invariance.py "
+                "--measure first"
+            )
+    run = json.loads((results / "run.json").read_text())
+    frame = pd.read_csv(results / "changes.csv", keep_default_na=False, na_values=[""])
+    lines = [
+        "| model (graph) | crystals checked | " + " | ".join(TRANSFORMS) + " |",
+        "|---|---:|" + "---:|" * len(TRANSFORMS),
+    ]
+    refused_notes = []
+    for (model, graph), rows in frame.groupby(["model", "graph"], sort=False):
+        refused = rows[rows["refused"].notna() & (rows["refused"] != "")]
+        measured = rows[rows["transform"].notna() & (rows["transform"] != "")]
+        worst = measured.groupby("transform")["change"].max()
+        label = LABELS.get((model, graph), NAMES.get(model, model))
+        checked = measured["id"].nunique()
+        lines.append(
+            f"| {label} | {checked} of {run['crystals']} | "
+            + " | ".join(_format(float(worst[t])) for t in TRANSFORMS)
+            + " |"
+        )
+        for row in refused.itertuples():
+            refused_notes.append(f"{label} refused {row.id}: {row.refused}")
+    lines += [
+        "",
+        f"Largest relative change of the output over the crystals checked; {run['crystals']} "
+        f"crystals from {run['source']} ({run['selection']}); {run['models']}. Measured "
+        f"{run['date']} at commit {run['commit']}, torch {run['torch']}: `{run['command']}`.",
+    ]
+    if refused_notes:
+        lines += ["", "Refused (not in the maxima): " + "; ".join(refused_notes) + "."]
+    return "\n".join(lines)
+
+
+TIES = REPOSITORY / "benchmarks" / "results" / "cgcnn_tie_handling_mp_sample.csv"
+TIE_LABELS = {
+    "published_exact_cut": "CGCNN's exact 12-neighbour cut (published; not invariant)",
+    "ties_kept_unweighted": "ties with the 12th kept, each with weight 1 (invariant)",
+    "ties_kept_shared_slots_default": "ties kept, sharing the slots left (invariant; default)",
+}
+
+
+def cost_table(path: Path = TIES) -> str:
+    """The docs block ``invariance-cost``: CGCNN's test MAE with each way of handling the
+    neighbours tied with the 12th, from the stored per-seed results."""
+    frame = pd.read_csv(path)
+    lines = ["| CGCNN graph | seeds | test MAE (eV/atom), mean ± std | per seed |",
+             "|---|---:|---:|---|"]  # fmt: skip
+    for graph, rows in frame.groupby("graph", sort=False):
+        values = rows.sort_values("seed")["test_mae_eV_per_atom"]
+        seeds = ", ".join(str(s) for s in sorted(rows["seed"]))
+        lines.append(
+            f"| {TIE_LABELS[graph]} | {len(values)} ({seeds}) | {values.mean():.4f} ± "
+            f"{values.std(ddof=1):.4f} | {' / '.join(f'{v:.4f}' for v in values)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--measure", action="store_true", help="run the models (else: table)")
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--max-atoms", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--models", nargs="*", default=[], help="default: every model")
+    parser.add_argument("--data-dir", type=Path, default=REPOSITORY.parent / "shared" / "data")
+    parser.add_argument("--published", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--update", nargs="*", default=[], help="docs pages to rewrite")
+    args = parser.parse_args()
+    if args.measure:
+        measure(args)
+    text = table(args.out)
+    print(text)
+    write_block(args.update, "invariance", text)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ gradients and transient buffers of one fp32 step. ``bf16 s`` is the same step un
 became opt-in) leaves glibc's malloc as it is; ``retain`` applies
 :func:`matgnn.training.allocator.retain_freed_memory` first (``retain_freed_memory=true``).
 ``--json <file>`` also writes every row, the machine and the settings (the raw output of the
-README table, ``benchmarks/speed_tables.py``).
+docs table, ``benchmarks/speed_tables.py``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The README's training-speed tables, from the raw outputs of ``benchmarks/training_speed.sh``
+"""The docs' training-speed tables, from the raw outputs of ``benchmarks/training_speed.sh``
 (``benchmarks/results/speed/*.json``, written by ``models.py --json`` and
 ``alignn_upstream.py --json``).
 
-    python benchmarks/speed_tables.py [--update README.md]
+    python benchmarks/speed_tables.py [--update docs/results/speed.md]
 
 Blocks:
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every measurement of the issue "Training speed and memory", one after another, into one log
-# and the raw JSON outputs that benchmarks/speed_tables.py writes the README tables from:
+# and the raw JSON outputs that benchmarks/speed_tables.py writes the docs tables (docs/results/speed.md) from:
 #   bash benchmarks/setup_reference_codes.sh     # once: upstream alignn, jarvis-tools, matgl
 #   bash benchmarks/training_speed.sh [out.txt]  # ~35 min on 2 cores; run on an idle machine
-#   python benchmarks/speed_tables.py --update README.md
+#   python benchmarks/speed_tables.py --update docs/results/speed.md
 # 1. ALIGNN vs upstream ALIGNNAtomWisePure (and matgl's M3GNet as a second reference): step time
 #    fp32 / bf16, step memory, GEMM share; with glibc's allocator (as matgnn.train runs) and
 #    with freed memory retained (retain_freed_memory=true).

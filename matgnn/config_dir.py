@@ -26,7 +26,7 @@ OmegaConf.register_new_resolver(
 
 def group_options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
     """Names of the options of a config group, e.g. ``group_options("model")``: tests,
-    benchmarks and the README tables discover models and tasks from here (``config_dir``: a
+    benchmarks and the docs tables discover models and tasks from here (``config_dir``: a
     config folder of your own, a copy of this one with your additions)."""
     return sorted(p.stem for p in (Path(config_dir) / group).glob("*.yaml"))
 
@@ -60,7 +60,7 @@ def plain_structure_options(group: str, config_dir: str | Path = CONFIG_DIR) -> 
 
 def header(group: str, name: str, config_dir: str | Path = CONFIG_DIR) -> str:
     """The leading comment block of ``<config_dir>/<group>/<name>.yaml`` as one paragraph: a
-    model's or task's own description (README tables, a Matbench submission's text)."""
+    model's or task's own description (docs tables, a Matbench submission's text)."""
     lines = []
     for line in (Path(config_dir) / group / f"{name}.yaml").read_text().splitlines():
         if not line.startswith("#"):

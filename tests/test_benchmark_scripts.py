@@ -109,3 +109,27 @@ def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     assert result.returncode == 1 and "after" not in result.stdout
     assert f"FAILED {tmp_path / 'fresh'}: see {tmp_path / 'fresh'}.log" in result.stderr
     assert "ckpt_path" not in (tmp_path / "fresh.log").read_text()
+
+
+def test_invariance_script_stores_every_crystal_and_writes_its_table(tmp_path):
+    """``--measure`` on the shipped sample (no shared data): one row per crystal and transform,
+    the provenance, and a table that names how many crystals each row covers."""
+    import pandas as pd
+
+    out = tmp_path / "invariance"
+    absent = str(tmp_path / "absent")
+    done = run_script("benchmarks/invariance.py", "--measure", "--n", "2", "--models", "cgcnn",
+                      "--published", "--data-dir", absent, "--out", str(out))  # fmt: skip
+    changes = pd.read_csv(out / "changes.csv")
+    assert set(changes["graph"]) == {"default", "published"} and changes["id"].nunique() == 2
+    assert len(changes) == 2 * 2 * 6  # graphs x crystals x transforms
+    assert json.loads((out / "run.json").read_text())["crystals"] == 2
+    assert "| CGCNN | 2 of 2 |" in done.stdout and "shipped sample" in done.stdout
+
+
+def test_invariance_table_fails_loudly_without_a_stored_run(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/invariance.py"), "--out", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode != 0 and "no stored invariance run" in done.stderr

@@ -27,15 +27,16 @@ def test_every_package_folder_is_found_by_pyproject():
     assert folders == found and "matgnn.configs" in found
 
 
-def test_readme_tables_are_generated_from_the_configs():
-    """The model and task tables of README.md are those of ``python benchmarks/catalog.py``: a new
-    model or task appears by regenerating, never by hand-editing a list."""
+def test_catalog_tables_are_generated_on_the_docs_pages():
+    """The model, task and pretrained tables of the docs are those of ``benchmarks/catalog.py``:
+    a new model or task appears by regenerating, never by hand-editing a list."""
     from benchmarks.catalog import rendered
 
-    readme = REPO / "README.md"
-    assert rendered(readme) == readme.read_text(), (
-        "README tables are stale: run python benchmarks/catalog.py --update README.md"
-    )
+    for page in ("concepts/models.md", "concepts/tasks.md", "how-to/pretrained-and-fine-tuning.md"):
+        path = REPO / "docs" / page
+        assert rendered(path) == path.read_text(), (
+            f"{page} is stale: run python benchmarks/catalog.py --update docs/{page}"
+        )
 
 
 def test_import_and_load_model_need_neither_lightning_nor_pyplot(tmp_path):

@@ -19,8 +19,13 @@ For every kept prototype (matgnn.data.sources.aflow_prototypes), every defect le
   vacancies rarely change it). They show how much the elements alone give away.
 
 Writes ``structures.csv.gz`` (one row per structure), ``levels.csv`` (per level: counts,
-accuracies, mean entropy and mutual information), ``accuracy.png`` and
-``mutual_information.png``; ``--update README.md`` refreshes the README block ``arise``.
+accuracies, mean entropy and mutual information; for reading), ``accuracy.png`` and
+``mutual_information.png``; ``--update docs/results/uncertainty.md`` refreshes the block
+``arise``. The block's table is aggregated per level from the per-structure
+``structures.csv.gz`` (:func:`read_levels`), never from ``levels.csv``:
+
+    python benchmarks/arise/evaluate.py benchmarks/arise/results \
+        --update docs/results/uncertainty.md    # the table of the stored structures
 """
 
 from __future__ import annotations
@@ -70,6 +75,13 @@ LEVELS = (
 SPGLIB = {"tight": 1e-3, "loose": 0.1}
 #: seeds of these draws differ from the task's (which uses seed 0)
 SEED = 1000
+RESULTS = Path(__file__).parent / "results"
+STRUCTURES = "structures.csv.gz"
+#: structures.csv.gz: columns that hold numbers (the others: id, label, predicted)
+INTEGER_COLUMNS = ("atoms", "spglib_tight", "spglib_tight_correct", "spglib_loose",
+                   "spglib_loose_correct", "correct")  # fmt: skip
+FLOAT_COLUMNS = ("displacement", "vacancies", "formula_lookup", "elements_lookup",
+                 "probability", "entropy", "mutual_information")  # fmt: skip
 
 
 def spacegroup(structure, symprec: float) -> int:
@@ -138,7 +150,7 @@ def evaluate(checkpoint: Path, out: Path, draws: int, passes: int | None, limit:
         row["entropy"] = float(summary["entropy"][k])
         row["mutual_information"] = float(summary["mutual_information"][k])
     out.mkdir(parents=True, exist_ok=True)
-    with gzip.open(out / "structures.csv.gz", "wt", newline="") as handle:
+    with gzip.open(out / STRUCTURES, "wt", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -259,12 +271,50 @@ def markdown_table(levels: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def read_structures(path: Path) -> list[dict]:
+    """The stored per-structure rows of :func:`evaluate` (``structures.csv.gz``), numbers
+    parsed; a missing file, column or value is an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: the per-structure results are not stored (benchmarks/arise/evaluate.py "
+            "<checkpoint> <folder> writes them)"
+        )
+    with gzip.open(path, "rt", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path}: no structures")
+    missing = sorted({*INTEGER_COLUMNS, *FLOAT_COLUMNS, "id", "label"} - set(rows[0]))
+    if missing:
+        raise ValueError(f"{path}: no column {missing}")
+    parsed = []
+    for number, row in enumerate(rows, start=2):
+        if any(v is None or v == "" for v in row.values()):
+            raise ValueError(f"{path}, line {number}: an empty value")
+        parsed.append(
+            {
+                **row,
+                **{k: int(row[k]) for k in INTEGER_COLUMNS},
+                **{k: float(row[k]) for k in FLOAT_COLUMNS},
+            }
+        )
+    return parsed
+
+
 def read_levels(path: Path) -> list[dict]:
-    with open(path) as handle:
-        return [
-            {k: (int(v) if k == "structures" else float(v)) for k, v in row.items()}
-            for row in csv.DictReader(handle)
-        ]
+    """The per-level summary (:func:`summarize_levels`, the table's rows) aggregated from the
+    stored per-structure results: ``path`` is ``structures.csv.gz``, the folder that holds it,
+    or a file beside it (e.g. ``levels.csv``, which is then not read: the levels are always
+    computed anew from the structures)."""
+    path = Path(path)
+    if path.name != STRUCTURES:
+        path = (path if path.is_dir() else path.parent) / STRUCTURES
+    return summarize_levels(read_structures(path))
+
+
+def table(results: Path = RESULTS) -> str:
+    """The docs block ``arise``: the table of the per-structure results stored in ``results``."""
+    return markdown_table(read_levels(results / STRUCTURES))
 
 
 def main() -> None:
@@ -274,14 +324,14 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--passes", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--update", nargs="*", default=[], help="README files to refresh")
+    parser.add_argument("--update", nargs="*", default=[], help="docs pages to refresh")
     args = parser.parse_args()
     if args.checkpoint is not None:
         evaluate(args.checkpoint, args.out, args.draws, args.passes, args.limit)
     if args.update:
         from catalog import write_block
 
-        write_block(args.update, "arise", markdown_table(read_levels(args.out / "levels.csv")))
+        write_block(args.update, "arise", markdown_table(read_levels(args.out / STRUCTURES)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 #    300 epochs, AdamW 1e-3 one-cycle, batch 64, early-stopping patience 100 on the validation
 #    loss; calibration (temperature) on the validation cells;
 # 2. evaluate on the defect grid of benchmarks/arise/evaluate.py (2 draws per level), next to
-#    spglib, into benchmarks/arise/results, and refresh the README table.
+#    spglib, into benchmarks/arise/results, and refresh the docs table.
 set -euo pipefail
 RUNS=${1:-runs/arise}
 if [ ! -f "$RUNS/train/uncertainty_metrics.json" ]; then
@@ -14,4 +14,4 @@ if [ ! -f "$RUNS/train/uncertainty_metrics.json" ]; then
         +trainer.enable_progress_bar=false hydra.run.dir="$RUNS/train"
 fi
 python benchmarks/arise/evaluate.py "$RUNS/train/checkpoints/best.ckpt" benchmarks/arise/results \
-    --draws 2 --update README.md
+    --draws 2 --update docs/results/uncertainty.md

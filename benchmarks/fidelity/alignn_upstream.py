@@ -2,10 +2,10 @@
 the same graph (issue 25).
 
     bash benchmarks/setup_reference_codes.sh       # once: alignn 2026.8.11, jarvis-tools, dgl
-    python benchmarks/fidelity/alignn_upstream.py --collect run [--update README.md]
+    python benchmarks/fidelity/alignn_upstream.py --collect run [--update docs/results/fidelity.md]
 
 ``--collect run`` measures and stores ``benchmarks/fidelity/results/alignn_upstream.json``; the
-README table is written from that file alone.
+docs table is written from that file alone.
 
 * **Models**: upstream ``ALIGNN`` (the published network: BatchNorm, DGL message passing) at the
   published widths (4 ALIGNN + 4 GCN layers, 256 hidden, 64 embedding, 80/40 RBF bins) and

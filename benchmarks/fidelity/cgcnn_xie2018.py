@@ -1,6 +1,7 @@
 """The converted original CGCNN models (``cgcnn_xie2018_*``) against the reference code (issue 25).
 
-    python benchmarks/fidelity/cgcnn_xie2018.py [--collect <structures>] [--update README.md]
+    python benchmarks/fidelity/cgcnn_xie2018.py [--collect <structures>] \
+        [--update docs/results/fidelity.md]
 
 ``--collect shipped`` (the 1,500 MP crystals in ``matgnn/resources/mp36k_sample.csv.gz``) or
 ``--collect <folder of mp36k_with_ehull.csv.gz>`` predicts every crystal three ways with each of
@@ -14,7 +15,7 @@ the eight models and stores the per-crystal values in
   for the last of the 12 slots share them (``tie_weights``) instead of being cut in search
   order;
 
-with the DFT value where the data has it (formation energy, band gap). The README table is
+with the DFT value where the data has it (formation energy, band gap). The docs table is
 written from that file alone: how many crystals agree within 1e-4 and the largest difference,
 for the converted model and for the invariant graph (naming the crystals that differ).
 """

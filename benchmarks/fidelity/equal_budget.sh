@@ -4,7 +4,7 @@
 # upstream alignn's own trainer, on the same crystals, split, epochs, batch, optimiser and
 # schedule, one run at a time on the 2 CPU cores.
 #   bash benchmarks/fidelity/equal_budget.sh [runs folder]     (from the repository root)
-# then: python benchmarks/fidelity/equal_budget.py --collect <runs folder> --update README.md
+# then: python benchmarks/fidelity/equal_budget.py --collect <runs folder> --update docs/results/fidelity.md
 #
 # Recipe (cgcnn-tr's own defaults, which both sides use): CGCNN 64 atom features, 3
 # convolutions, h 128 x 1, the reference graph (12 nearest within 8 Å, exact cut, padded:

@@ -7,17 +7,19 @@
     # 2. a matgnn training run whose graphs are those (Hydra overrides as for matgnn.train):
     python benchmarks/fidelity/upstream_graphs.py train <graphs.npz> <run dir> <overrides...>
     # 3. how matgnn's `alignn` and `alignn_upstream` presets compare with them, crystal by
-    #    crystal (stored in results/alignn_graphs.csv; the README block is written from it):
-    python benchmarks/fidelity/upstream_graphs.py --collect <graphs.npz> [--update README.md]
+    #    crystal (stored in results/alignn_graphs.csv; the docs block is written from it):
+    python benchmarks/fidelity/upstream_graphs.py --collect <graphs.npz> \
+        [--update docs/results/fidelity.md]
 
 Upstream's trainer reads each CIF with jarvis ``Atoms.from_cif`` (spglib's primitive cell, the
 lattice rounded to 5 decimals for the positions) and builds ``alignn.graphs.Graph.
 atom_dgl_multigraph(k-nearest, cutoff 8 Å, 12 neighbours, canonised)``; its line graph is DGL's.
-That graph differs from matgnn's ``alignn`` preset on most crystals (README: "ALIGNN's graph,
-ours and upstream's"): to compare trainers on one graph, ``export`` stores upstream's atoms,
-cell, bonds (with their integer cell shifts) and line graph for every crystal, and ``train``
-runs ``matgnn.train``'s own run with those graphs in place of matgnn's: same atoms and cell as
-upstream's (not pymatgen's reading of the CIF), same bonds and angles. matgnn still computes
+That graph differs from matgnn's ``alignn`` preset on most crystals (docs/results/fidelity.md,
+"ALIGNN's graph, ours and upstream's"): to compare trainers on one graph, ``export`` stores
+upstream's atoms, cell, bonds (with their integer cell shifts) and line graph for every
+crystal, and ``train`` runs ``matgnn.train``'s own run with those graphs in place of
+matgnn's: same atoms and cell as upstream's (not pymatgen's reading of the CIF), same bonds and
+angles. matgnn still computes
 bond vectors and angles from the positions inside the model; ``train`` checks, crystal by
 crystal, that they equal upstream's stored bond vectors and bond-angle cosines.
 

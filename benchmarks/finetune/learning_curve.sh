@@ -4,7 +4,7 @@
 # 524 train / 65 val / 67 test). The validation and test crystals are the same in every run;
 # only the training crystals are subsampled (task.data.split.train_size, nested per seed).
 #   bash benchmarks/finetune/learning_curve.sh [runs folder]   (from the repository root)
-# then: python benchmarks/finetune/table.py --collect <runs folder> --update README.md
+# then: python benchmarks/finetune/table.py --collect <runs folder> --update docs/results/fine-tuning.md
 #
 # Arms, same recipe and budget (CGCNN as in cgcnn_mp2018_eform, AdamW 1e-3 one-cycle over 200
 # epochs, batch 64, early stopping on the validation MAE with patience 50):

@@ -1,7 +1,8 @@
 """Chen et al. 2021 phonon DOS (issue 13): the e3nn model and the four other backbones with a
 ``VectorHead`` on the authors' split, against the Mat2Spec re-benchmark.
 
-    python benchmarks/phonons/chen2021_table.py [--collect <runs folder>] [--update README.md]
+    python benchmarks/phonons/chen2021_table.py [--collect <runs folder>] \
+        [--update docs/results/phonons.md]
 
 ``--collect`` copies the test predictions of ``<runs>/<model>`` (the runs of ``run_models.sh``)
 to ``results/chen2021/predictions/<model>.csv.gz`` and their budget (epochs, best epoch, summed
@@ -19,6 +20,10 @@ with Mat2Spec's definitions (Kong et al., Nat. Commun. 13, 949 (2022), Table 1, 
   ``--collect`` from the data set). Mat2Spec's C_V errors are on the scale of the per-cell
   value (their MAE 3.58 J/(mol K) is ~14% of a per-atom C_V but ~2% of a per-cell one); the
   paper does not say which it is, so both are reported.
+
+The table is computed from the stored per-crystal files (``predictions/<model>.csv.gz``: the
+DFT and predicted DOS of each test crystal; ``num_atoms.csv``) and ``runs.csv``;
+``--collect`` also writes the scores to ``results/chen2021/metrics.csv`` for reading.
 
 Also ``results/chen2021/examples.png``: the DFT DOS and every model's prediction for 6 test
 crystals (best, median and worst e3nn Wasserstein distance, 2 each), and
@@ -117,12 +122,21 @@ def _arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return true, predicted
 
 
+def _stored(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: stored result missing (benchmarks/phonons/chen2021_table.py --collect "
+            "writes it)"
+        )
+    return pd.read_csv(path)
+
+
 def load() -> dict[str, pd.DataFrame]:
-    frames = {
-        m: pd.read_csv(PREDICTIONS / f"{m}.csv.gz").set_index("id")
-        for m in MODELS
-        if (PREDICTIONS / f"{m}.csv.gz").is_file()
-    }
+    """Every model's stored test predictions, on the test crystals all of them predicted."""
+    frames = {m: _stored(PREDICTIONS / f"{m}.csv.gz").set_index("id") for m in MODELS}
+    for model, frame in frames.items():
+        if not frame.index.is_unique or frame.isna().any().any():
+            raise ValueError(f"{PREDICTIONS / f'{model}.csv.gz'}: a repeated id or an empty value")
     common = sorted(set.intersection(*(set(f.index) for f in frames.values())))
     return {m: f.loc[common] for m, f in frames.items()}
 
@@ -143,7 +157,7 @@ def max_normalised(predicted: np.ndarray) -> np.ndarray:
 
 
 def scores(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    atoms = pd.read_csv(RESULTS / "num_atoms.csv").set_index("id")["num_atoms"]
+    atoms = _stored(RESULTS / "num_atoms.csv").set_index("id")["num_atoms"]
     rows = []
     for model, frame in frames.items():
         per_cell = atoms.loc[frame.index].to_numpy(dtype=float)
@@ -217,8 +231,8 @@ def learning_curves() -> None:
 
 
 def table() -> str:
-    metrics = pd.read_csv(RESULTS / "metrics.csv").set_index("model")
-    runs = pd.read_csv(RESULTS / "runs.csv").set_index("model")
+    metrics = scores(load()).set_index("model")
+    runs = _stored(RESULTS / "runs.csv").set_index("model")
     lines = [
         "| model | setup | epochs (tested checkpoint's), epoch time | test crystals | R² | MAE | "
         "MSE (MSE as "
@@ -227,8 +241,8 @@ def table() -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for model, name in MODELS.items():
-        if model not in metrics.index:
-            raise ValueError(f"{RESULTS / 'metrics.csv'}: no scores of {model}; collect its run")
+        if model not in runs.index:
+            raise ValueError(f"{RESULTS / 'runs.csv'}: no run of {model}; collect its run")
         m, r = metrics.loc[model], runs.loc[model]
         setup = "ours: Chen split and recipe" if model == "e3nn" else "ours: same split and recipe"
         lines.append(

@@ -4,7 +4,7 @@
 # weight decay 0.05, exponential decay 0.96 per epoch, batch 16, 100 epochs, early stopping),
 # capped at 10 minutes of wall-clock time each on the 2-core CPU machine.
 #   bash benchmarks/phonons/run_models.sh [runs folder]   (from the repository root)
-# then: python benchmarks/phonons/chen2021_table.py --collect <runs folder> --update README.md
+# then: python benchmarks/phonons/chen2021_table.py --collect <runs folder> --update docs/results/phonons.md
 # The e3nn row is the shipped pretrained model's run (benchmarks/results/pretrained_e3nn_phonon_dos).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"

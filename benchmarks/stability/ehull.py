@@ -1,7 +1,7 @@
 """Energy above hull from stored test predictions (issue 13, "Energy above hull"): MAE, R2 and
 the stable / unstable classification the prediction implies.
 
-    python benchmarks/stability/ehull.py [--update README.md]
+    python benchmarks/stability/ehull.py [--update docs/results/stability.md]
 
 Reads ``benchmarks/results/<run>/test_predictions.csv.gz`` and ``metrics.csv`` of the
 ``mp2018_ehull`` runs listed in ``RUNS`` (columns ``id``, DFT value, prediction; eV/atom; the
@@ -10,7 +10,8 @@ same seeded test split for all). For each:
 * ROC AUC of the negated prediction for "stable", with stable = DFT Ehull <= 0 and <= 0.1
   eV/atom, and the share of stable crystals at each threshold;
 * a parity plot, ``results/ehull_parity_<model>.png`` (``cgcnn``, ``cgcnn_2k``, ``alignn_2k``).
-The numbers go to ``results/ehull.json``; the README block ``ehull`` is written from it.
+The docs block ``ehull`` is computed from the stored predictions each time (a test checks it);
+``results/ehull.json`` keeps the same numbers for readers.
 """
 
 from __future__ import annotations
@@ -56,28 +57,42 @@ def scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return result
 
 
-def evaluate() -> dict[str, dict]:
-    RESULTS.mkdir(exist_ok=True)
+def measure() -> dict[str, dict]:
+    """Every run's scores, computed from its stored per-crystal test predictions."""
     results = {}
     for model, (folder, data) in RUNS.items():
         summary = training_summary(STORED / folder)
         budget = (
             f"{data}; {summary['epochs']} epochs, {summary['train_seconds']:.0f} s of epoch time"
         )
-        table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
-        true, predicted = table.iloc[:, 1].to_numpy(), table.iloc[:, 2].to_numpy()
+        true, predicted = _predictions(folder)
         results[model] = {"run": folder, "budget": budget, **scores(true, predicted)}
+    return results
+
+
+def _predictions(folder: str) -> tuple[np.ndarray, np.ndarray]:
+    table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
+    return table.iloc[:, 1].to_numpy(), table.iloc[:, 2].to_numpy()
+
+
+def evaluate() -> dict[str, dict]:
+    """:func:`measure`, plus the parity plots and ``results/ehull.json`` (a summary for
+    readers; the table never reads it)."""
+    RESULTS.mkdir(exist_ok=True)
+    results = measure()
+    for model, (folder, _) in RUNS.items():
         slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
         path = RESULTS / f"ehull_parity_{slug}.png"
-        parity_plot(true, predicted, path, f"E_hull (eV/atom), {model}")
+        parity_plot(*_predictions(folder), path, f"E_hull (eV/atom), {model}")
     (RESULTS / "ehull.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
 
 def table(results: dict[str, dict] | None = None) -> str:
-    """The README table, from ``results`` or the stored ``results/ehull.json``."""
+    """The docs table, from ``results`` or computed anew from the stored per-crystal test
+    predictions (:func:`measure`)."""
     if results is None:
-        results = json.loads((RESULTS / "ehull.json").read_text())
+        results = measure()
     lines = [
         "| model | budget (2 CPU cores) | test MAE (eV/atom) | R² | ROC AUC, stable at 0 | "
         "ROC AUC, stable at <= 0.1 |",

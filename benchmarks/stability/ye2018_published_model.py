@@ -2,7 +2,7 @@
 table: does our data agree with theirs?
 
     python benchmarks/stability/ye2018_published_model.py [--collect <data dir>] \
-        [--update README.md]
+        [--update docs/results/stability.md]
 
 ``garnetdnn_perovskite_unmix_model.json`` holds the published model's weights and input
 scaler (provenance inside). Applied to the descriptors ``matgnn`` builds for every unmixed
@@ -11,8 +11,9 @@ composition of ``ye2018_perovskite`` (``--collect <data dir>``, which holds ``ye
 composition were assigned (``species_source``: garnetdnn's web-app site lists, or the
 fallback over every binary-oxide species) and by site assignment. Most of these compositions
 were in its training set (240 unmixed), so a large error marks a composition where our target,
-species or site assignment differ from Ye et al.'s. Written to
-``results/ye2018/published_model.csv`` and the README block ``ye2018-published``.
+species or site assignment differ from Ye et al.'s. ``--collect`` stores one row per
+composition (``results/ye2018/published_model_predictions.csv``: subset columns, our target,
+the published network's prediction); the docs block ``ye2018-published`` is computed from it.
 
 The published garnet network (the packaged ``ye2018_garnet_unmixed``, converted from
 garnetdnn's ``models/garnet/model_unmix.h5``) is scored the same way on every unmixed garnet
@@ -36,7 +37,7 @@ from catalog import table_script
 
 HERE = Path(__file__).parent
 MODEL = HERE / "garnetdnn_perovskite_unmix_model.json"
-RESULT = HERE / "results" / "ye2018" / "published_model.csv"
+PREDICTIONS = HERE / "results" / "ye2018" / "published_model_predictions.csv"
 
 
 def published_predictions(descriptors: np.ndarray) -> np.ndarray:
@@ -47,7 +48,9 @@ def published_predictions(descriptors: np.ndarray) -> np.ndarray:
     return (hidden @ np.array(m["output_kernel"]) + np.array(m["output_bias"])).ravel()
 
 
-def evaluate(data_dir: Path) -> pd.DataFrame:
+def perovskite_predictions(data_dir: Path) -> pd.DataFrame:
+    """One row per unmixed perovskite composition: its species and site assignment, our
+    derived target and the published network's prediction (eV/atom)."""
     from matgnn.data.sources.ye2018 import ye2018_perovskite
     from matgnn.graphs.site_descriptors import site_descriptor
 
@@ -56,12 +59,38 @@ def evaluate(data_dir: Path) -> pd.DataFrame:
     table = pd.read_csv(data_dir / "ye2018" / "ye2018_perovskite_ef.csv")
     table.index = [f"perovskite-{i}" for i in table["entry_id"]]
     table = table.loc[records.ids]
-    error = np.abs(published_predictions(descriptors) - records.targets["ef_vs_binary_oxides"])
-    rows = [("all unmixed", error)]
+    return pd.DataFrame(
+        {
+            "set": "perovskite",
+            "id": records.ids,
+            "species_source": table["species_source"].to_numpy(),
+            "site_assignment": table["site_assignment"].to_numpy(),
+            "ef_vs_binary_oxides": records.targets["ef_vs_binary_oxides"],
+            "predicted_ef_vs_binary_oxides": published_predictions(descriptors),
+        }
+    )
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's rows from the per-composition predictions: MAE, median and share within
+    30 meV/atom for every subset."""
+    error = (frame["predicted_ef_vs_binary_oxides"] - frame["ef_vs_binary_oxides"]).abs()
+    perovskite = frame["set"] == "perovskite"
+    rows = [("all unmixed", error[perovskite])]
     for column in ("species_source", "site_assignment"):
-        for value, group in table.groupby(column):
-            rows.append((f"{column} = {value}", error[table.index.get_indexer(group.index)]))
-    rows += garnet_rows()
+        for value, group in frame[perovskite].groupby(column):
+            rows.append((f"{column} = {value}", error[group.index]))
+    garnet = frame[frame["set"] == "garnet"]
+    refused = garnet[garnet["refused"].fillna("") != ""]
+    described = garnet.drop(refused.index)
+    inside = described["on_site_lists"].astype(bool)
+    names = ", ".join(sorted(refused["id"])) or "none"
+    label = f"garnets (mp36k): all unmixed (not describable, left out: {names})"
+    rows += [
+        (label, error[described.index]),
+        ("garnets: every species on a site of Ye et al.'s site lists", error[inside[inside].index]),
+        ("garnets: a species outside them (extrapolation)", error[inside[~inside].index]),
+    ]
     return pd.DataFrame(
         [
             {
@@ -87,9 +116,10 @@ GARNET_SITE_LISTS = {
 }
 
 
-def garnet_rows() -> list[tuple[str, np.ndarray]]:
-    """(subset, |error| of the published garnet network on it); the crystals it cannot
-    describe are named in the first subset's label."""
+def garnet_predictions() -> pd.DataFrame:
+    """One row per unmixed mp36k garnet: whether every species sits on a site of garnetdnn's
+    site lists, our MP-derived target, the published garnet network's prediction, and the
+    reason a crystal it cannot describe was refused (its prediction left empty)."""
     from importlib import resources
 
     from matgnn.checkpoints.pretrained import load_pretrained
@@ -98,13 +128,9 @@ def garnet_rows() -> list[tuple[str, np.ndarray]]:
 
     records = ye2018_garnet(mixed=False)
     result = load_pretrained("ye2018_garnet_unmixed").predict(records.structures, records.ids)
-    truth = dict(zip(records.ids, records.targets["ef_vs_binary_oxides"], strict=True))
-    error = pd.Series(
-        np.abs(np.asarray(result["ef_vs_binary_oxides"]) - [truth[i] for i in result.names]),
-        index=result.names,
-    )
+    predicted = dict(zip(result.names, np.asarray(result["ef_vs_binary_oxides"]), strict=True))
     table = pd.read_csv(resources.files("matgnn.resources") / "ye2018" / TABLE)
-    table = table.set_index("mp_id").loc[result.names]
+    table = table.set_index("mp_id").loc[records.ids]
     inside = [
         all(
             species in GARNET_SITE_LISTS[site].split()
@@ -113,17 +139,21 @@ def garnet_rows() -> list[tuple[str, np.ndarray]]:
         )
         for _, row in table.iterrows()
     ]
-    inside = np.array(inside)
-    refused = ", ".join(sorted(result.rejected)) or "none"
-    return [
-        (f"garnets (mp36k): all unmixed (not describable, left out: {refused})", error.to_numpy()),
-        ("garnets: every species on a site of Ye et al.'s site lists", error[inside].to_numpy()),
-        ("garnets: a species outside them (extrapolation)", error[~inside].to_numpy()),
-    ]
+    return pd.DataFrame(
+        {
+            "set": "garnet",
+            "id": records.ids,
+            "on_site_lists": inside,
+            "ef_vs_binary_oxides": records.targets["ef_vs_binary_oxides"],
+            "predicted_ef_vs_binary_oxides": [predicted.get(i, np.nan) for i in records.ids],
+            "refused": [str(result.rejected.get(i, "")) for i in records.ids],
+        }
+    )
 
 
 def table(frame: pd.DataFrame | None = None) -> str:
-    frame = pd.read_csv(RESULT) if frame is None else frame
+    """The docs block, computed from the stored per-composition predictions."""
+    frame = summary(pd.read_csv(PREDICTIONS) if frame is None else frame)
     lines = [
         "| unmixed compositions (ours) | n | MAE (meV/atom) | median (meV/atom) | error < 30 meV |",
         "|---|---:|---:|---:|---:|",
@@ -137,8 +167,9 @@ def table(frame: pd.DataFrame | None = None) -> str:
 
 
 def collect(data_dir: Path) -> None:
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    evaluate(data_dir).to_csv(RESULT, index=False)
+    PREDICTIONS.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.concat([perovskite_predictions(data_dir), garnet_predictions()], ignore_index=True)
+    frame.to_csv(PREDICTIONS, index=False)
 
 
 if __name__ == "__main__":

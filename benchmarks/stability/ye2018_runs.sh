@@ -12,7 +12,7 @@
 # shown) narrow the sweep, e.g. SUBSETS="garnet_unmixed garnet_all"; further arguments are
 # ignored. Each run's output goes to <runs>/<subset>/<model>/s<seed>.log (its test-metrics
 # line is echoed); a failed run stops the sweep, naming its log.
-# then: python benchmarks/stability/ye2018_table.py --collect <runs folder> --update README.md
+# then: python benchmarks/stability/ye2018_table.py --collect <runs folder> --update docs/results/stability.md
 # Recipes: Ye network as garnetdnn (experiment=ye2018_net_perovskite[_unmixed]: Adam 1e-3, MSE,
 # batch 32, up to 3000 epochs, early stopping patience 500; garnets
 # experiment=ye2018_net_garnet_unmixed: Adam 1e-2); CGCNN as the fine-tuning learning

@@ -1,7 +1,8 @@
 """Ye et al. 2018 perovskites (issue 13) and garnets (issue 25), their network and ours:
 formation energy relative to the binary oxides and the stability it implies.
 
-    python benchmarks/stability/ye2018_table.py [--collect <runs folder>] [--update README.md]
+    python benchmarks/stability/ye2018_table.py [--collect <runs folder>] \
+        [--update docs/results/stability.md]
 
 ``--collect`` reads the finished runs of ``ye2018_runs.sh`` (``<runs>/<subset>/<model>/s<seed>``)
 and stores, in ``results/ye2018/``:
@@ -11,17 +12,24 @@ and stores, in ``results/ye2018/``:
 * the best checkpoints of the Ye network (every seed, 9 kB each) and of the seed-0 graph models
   (``checkpoints/<subset>_<model>_s<seed>.ckpt``, without optimizer state; ``matgnn.load_model``
   or ``finetune.from=<path>`` read them);
+* per test crystal (``crystals.csv``), what its stability needs from the data (``<data
+  dir>/ye2018`` and ``<data dir>/mp36k``, the data dir being ``$MATGNN_DATA_DIR`` or
+  ``../shared/data``): its DFT target and the E_f relative to the binary oxides at which it
+  would lie on the hull (:mod:`matgnn.analysis.stability`: the garnetdnn binary oxides and
+  every mp36k phase of the chemical system), so that E_hull = E_f - that value for the DFT and
+  for any predicted E_f; empty when one of its binary oxides has no MP formation energy in the
+  snapshot;
+* ``metrics.csv``, per run, the scores below (for reading; the table computes them anew).
 
-then evaluates them (needs ``<data dir>/ye2018`` and ``<data dir>/mp36k``, the data dir being
-``$MATGNN_DATA_DIR`` or ``../shared/data``) into ``metrics.csv``:
+The table is computed from the stored per-crystal files alone (the predictions,
+``crystals.csv``) and ``runs.csv``, without the data dir:
 
 * MAE on the test crystals that every model of that subset and seed predicted (the Ye network
   cannot describe Sn2+, which has no tabulated ionic radius, so its test sets lack those; the
   seeded split is otherwise the same for every model);
-* E_hull of each test crystal from the DFT and from the predicted energy, on the same hull
-  (:mod:`matgnn.analysis.stability`: the garnetdnn binary oxides and every mp36k phase of the
-  chemical system); accuracy, precision and recall of "stable" at E_hull <= 0 and <= 25 meV/atom, on
-  the test crystals whose binary oxides all have an MP formation energy in the snapshot.
+* E_hull of each test crystal from the DFT and from the predicted energy, on the same hull;
+  accuracy, precision and recall of "stable" at E_hull <= 0 and <= 25 meV/atom, on the test
+  crystals whose binary oxides all have an MP formation energy in the snapshot.
 
 Garnets (``garnet_unmixed``, ``garnet_all``): the 46 mp36k garnets of ``ye2018_garnet``
 (:mod:`matgnn.data.sources.garnets_mp`). On the unmixed subsets also Ye et al.'s own published
@@ -33,8 +41,6 @@ the 62 matched garnets themselves (the candidate must not be its own competing p
 
 ``--collect`` merges: runs found in the folder replace the stored rows of the same subset,
 model and seed; stored rows of runs not in the folder are kept.
-
-Without ``--collect`` the table is made from the stored ``metrics.csv`` and ``runs.csv``.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from pymatgen.core import Composition, Species
 from matgnn.analysis.stability import (
     HullEvaluator,
     classification,
-    formation_energy_from_elements,
+    formation_energy_vs_oxides,
     mp_formation_energies,
     oxide_references,
 )
@@ -67,6 +73,9 @@ RESULTS = Path(__file__).parent / "results" / "ye2018"
 PREDICTIONS = RESULTS / "predictions"
 TARGET = "ef_vs_binary_oxides"
 TARGET_COLUMN = "ef_vs_binary_oxides_eV_per_atom"
+#: crystals.csv: the E_f relative to the binary oxides (eV/atom) of the hull at the crystal's
+#: composition; E_hull = E_f - this
+HULL_COLUMN = "hull_ef_vs_binary_oxides_eV_per_atom"
 TOLERANCES = (0.0, 0.025)  # eV/atom
 MODELS = {
     "ye2018_net": "Ye et al. network (ours)",
@@ -145,7 +154,13 @@ def collect(runs: Path) -> None:
     found = pd.concat([found, pd.DataFrame(published)], ignore_index=True)
     found = found.sort_values(["subset", "model", "seed"], kind="stable")
     found.to_csv(stored_file, index=False)
-    evaluate(default_data_dir()).to_csv(RESULTS / "metrics.csv", index=False)
+    ids = sorted(
+        set().union(*(
+            predictions(r.subset, r.model, r.seed).index for r in found.itertuples()
+        ))
+    )  # fmt: skip
+    hull_references(default_data_dir(), ids).to_csv(RESULTS / "crystals.csv", index=False)
+    scores().to_csv(RESULTS / "metrics.csv", index=False)
 
 
 def published_predictions(subset: str, seed: int, n_train: int) -> dict:
@@ -204,8 +219,15 @@ def candidates(folder: Path) -> pd.DataFrame:
     return table
 
 
-def evaluate(folder: Path) -> pd.DataFrame:
+def hull_references(folder: Path, ids: list[str]) -> pd.DataFrame:
+    """Per crystal of ``ids`` (``crystals.csv``): the DFT target and the E_f relative to the
+    binary oxides at which the crystal lies on its hull (eV/atom), so that E_hull = E_f - that
+    value; NaN, with the species named in ``missing_oxides``, where a binary oxide has no MP
+    formation energy in the snapshot. Needs the data dir ``folder``."""
     table = candidates(folder)
+    unknown = sorted(set(ids) - set(table.index))
+    if unknown:
+        raise SystemExit(f"test crystals not in the Ye or garnet tables of {folder}: {unknown[:5]}")
     oxides = json.loads((folder / "ye2018" / "binary_oxides_entries_dict.json").read_text())
     phases = mp_formation_energies(folder / "mp36k" / "mp36k_with_ehull.csv.gz")
     refs = oxide_references({k: Composition(v["composition"]) for k, v in oxides.items()}, phases)
@@ -215,35 +237,72 @@ def evaluate(folder: Path) -> pd.DataFrame:
 
     matched = pd.read_csv(resources.files("matgnn.resources") / "ye2018" / TABLE)["mp_id"]
     garnet_hull = HullEvaluator(phases[~phases["mp_id"].isin(set(matched))])
-    runs = pd.read_csv(RESULTS / "runs.csv")
-    cache: dict[tuple[str, float], float] = {}
-
-    def ehull(row_id: str, ef_vs_oxides: float) -> float:
-        key = (row_id, round(float(ef_vs_oxides), 9))
-        if key not in cache:
-            row = table.loc[row_id]
-            ef = formation_energy_from_elements(
-                row["species_counts"], ef_vs_oxides, refs, float(row["n_atoms"])
-            )
+    rows = []
+    for row_id in sorted(ids):
+        row = table.loc[row_id]
+        missing = sorted(s for s in row["species_counts"] if s not in refs)
+        on_hull = float("nan")
+        if not missing:
             evaluator = garnet_hull if row["garnet"] else hull
-            cache[key] = evaluator.e_above_hull(Composition(row["formula"]), ef)
-        return cache[key]
+            # E_hull(E_f = 0 from the elements) = -E_f of the hull at this composition
+            hull_energy = -evaluator.e_above_hull(Composition(row["formula"]), 0.0)
+            on_hull = formation_energy_vs_oxides(
+                row["species_counts"], hull_energy, refs, float(row["n_atoms"])
+            )
+        rows.append(
+            {
+                "id": row_id,
+                TARGET_COLUMN: float(row[TARGET_COLUMN]),
+                HULL_COLUMN: on_hull,
+                "missing_oxides": " ".join(missing),
+            }
+        )
+    return pd.DataFrame(rows)
 
+
+def _stored(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: stored result missing (benchmarks/stability/ye2018_table.py --collect "
+            "writes it)"
+        )
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def predictions(subset: str, model: str, seed: int) -> pd.Series:
+    """One run's stored test predictions (eV/atom) by crystal id."""
+    path = PREDICTIONS / f"{subset}_{model}_s{seed}.csv"
+    frame = _stored(path)
+    values = frame.set_index("id")[f"predicted_{TARGET}"].astype(float)
+    if values.isna().any() or not values.index.is_unique:
+        raise ValueError(f"{path}: an empty prediction or a repeated id")
+    return values
+
+
+def scores() -> pd.DataFrame:
+    """Per run of ``runs.csv``: the table's scores, from its stored test predictions and the
+    stored per-crystal targets and hulls (``crystals.csv``)."""
+    crystals = _stored(RESULTS / "crystals.csv").set_index("id")
+    runs = _stored(RESULTS / "runs.csv")
+    listed = {f"{r.subset}_{r.model}_s{r.seed}.csv" for r in runs.itertuples()}
+    unlisted = sorted({p.name for p in PREDICTIONS.glob("*.csv")} - listed)
+    if unlisted:
+        raise ValueError(f"{PREDICTIONS}: predictions of runs not in runs.csv: {unlisted}")
     out = []
     for (subset, seed), group in runs.groupby(["subset", "seed"]):
-        frames = {
-            m: pd.read_csv(PREDICTIONS / f"{subset}_{m}_s{seed}.csv").set_index("id")
-            for m in group["model"]
-        }
+        frames = {m: predictions(subset, m, seed) for m in group["model"]}
         common = sorted(set.intersection(*(set(f.index) for f in frames.values())))
-        hullable = [i for i in common if all(s in refs for s in table.loc[i, "species_counts"])]
-        true_ef = table.loc[common, TARGET_COLUMN].to_numpy()
-        true_hull_ef = table.loc[hullable, TARGET_COLUMN].to_numpy()
-        true_hull = np.array([ehull(i, e) for i, e in zip(hullable, true_hull_ef, strict=True)])
+        unknown = sorted(set().union(*(f.index for f in frames.values())) - set(crystals.index))
+        if unknown:
+            raise ValueError(f"{RESULTS / 'crystals.csv'}: no row for {unknown[:5]}; collect again")
+        on_hull = crystals.loc[common, HULL_COLUMN]
+        hullable = on_hull.index[on_hull.notna()].tolist()
+        true_ef = crystals.loc[common, TARGET_COLUMN].to_numpy(dtype=float)
+        hull_ef = crystals.loc[hullable, HULL_COLUMN].to_numpy(dtype=float)
+        true_hull = crystals.loc[hullable, TARGET_COLUMN].to_numpy(dtype=float) - hull_ef
         for model, frame in frames.items():
-            predicted = frame.loc[common, f"predicted_{TARGET}"].to_numpy(dtype=float)
-            on_hull = frame.loc[hullable, f"predicted_{TARGET}"].to_numpy(dtype=float)
-            pred_hull = np.array([ehull(i, e) for i, e in zip(hullable, on_hull, strict=True)])
+            predicted = frame.loc[common].to_numpy()
+            pred_hull = frame.loc[hullable].to_numpy() - hull_ef
             row = {
                 "subset": subset,
                 "model": model,
@@ -276,8 +335,8 @@ def _pm(values: pd.Series, scale: float = 1.0, digits: int = 1, unit: str = "") 
 
 
 def table() -> str:
-    metrics = pd.read_csv(RESULTS / "metrics.csv")
-    runs = pd.read_csv(RESULTS / "runs.csv")
+    metrics = scores()
+    runs = _stored(RESULTS / "runs.csv")
     lines = [
         "| crystals | model | seeds | test crystals (common; with a hull) | Ef MAE (meV/atom) | "
         "published (Ye et al.) | stable (DFT, E_hull <= 0): share; per split | accuracy / "

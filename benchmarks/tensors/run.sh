@@ -3,7 +3,7 @@
 # AdamW 5e-3, wd 0.05, exponential 0.96/epoch, batch 16, <=100 epochs, wall-clock cap each.
 #   RUNS=<runs folder, default runs/tensors> MATGNN_DATA_DIR=<data, default ../shared/data> \
 #     bash benchmarks/tensors/run.sh
-# then: python benchmarks/tensors/table.py --collect <runs folder> --update README.md
+# then: python benchmarks/tensors/table.py --collect <runs folder> --update docs/results/tensors.md
 # A finished run (test_metrics.json) is skipped and a killed one continues from its last
 # checkpoint, so a stopped chain goes on where it was; a run that fails stops the chain, naming
 # its log (no run drops out of the table unseen).

@@ -3,7 +3,7 @@ on the dielectric tensors (Petousis 2017), the elastic tensors (de Jong 2015) an
 charges, against a scalar model (CGCNN) that predicts the derived scalars directly on the same
 rows and split, and against two trivial predictors.
 
-    python benchmarks/tensors/table.py [--collect <runs folder>] [--update README.md]
+    python benchmarks/tensors/table.py [--collect <runs folder>] [--update docs/results/tensors.md]
 
 ``--collect`` copies from ``<runs>/<run>`` (the runs of ``run.sh``) the test predictions to
 ``results/predictions/<run>.csv.gz`` (and the per-atom ones of the Born-charge run), the logs

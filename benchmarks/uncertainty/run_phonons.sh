@@ -12,7 +12,7 @@
 #   mc_dropout     dropout 0.1 on atom features and head, 30 passes
 #   mean_variance  Gaussian NLL head
 #   mean_variance_beta  the same head trained with the beta-NLL (beta 0.5)
-# Then: python benchmarks/uncertainty/table.py --collect <runs folder> --update README.md
+# Then: python benchmarks/uncertainty/table.py --collect <runs folder> --update docs/results/uncertainty.md
 set -euo pipefail
 RUNS=${1:-runs/uncertainty_phonons}
 DATA=${MATGNN_DATA_DIR:-../shared/data}

@@ -1,12 +1,18 @@
-"""The README table of benchmarks/uncertainty/run_phonons.sh (issue 15).
+"""The docs table of benchmarks/uncertainty/run_phonons.sh (issue 15).
 
-    python benchmarks/uncertainty/table.py [--collect <runs folder>] [--update README.md]
+    python benchmarks/uncertainty/table.py [--collect <runs folder>] \
+        [--update docs/results/uncertainty.md]
 
 ``--collect`` copies from each ``<runs>/<estimator>`` what the table stands on into
 ``benchmarks/uncertainty/results/<estimator>/`` (``uncertainty_metrics.json``,
 ``test_uncertainty.csv``, the calibration plot, the resolved config and the metrics CSV; not the
-checkpoints). The table is written from those copies: one row per estimator and calibration
-state, test split (matbench_phonons fold 0).
+checkpoints). The table is computed from those copies: one row per estimator and calibration
+state, test split (matbench_phonons fold 0). Its scores come from the per-crystal
+``test_uncertainty.csv`` (target, mean and calibrated std of every test crystal), scored with
+the library's own :func:`matgnn.uncertainty.evaluation.regression_metrics`; of
+``uncertainty_metrics.json`` it reads only the output's name and its calibration, the std
+scale fitted on the validation split (the uncalibrated std is the stored one divided by it).
+The test scores the run wrote there are not read.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 
@@ -51,18 +59,43 @@ def collect(runs: Path) -> None:
             shutil.copy2(single[-1], target / "metrics.csv")
 
 
+def _stored(path: Path, estimator: str) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the {estimator} run is not stored (collect it)")
+    return path
+
+
+def scores_on_test(estimator: str) -> tuple[float, dict[str, dict[str, float]]]:
+    """The std scale of ``estimator``'s calibration and its test scores ``{"uncalibrated":
+    ..., "calibrated": ...}``, from its stored per-crystal ``test_uncertainty.csv``."""
+    from matgnn.uncertainty.evaluation import regression_metrics
+
+    folder = RESULTS / estimator
+    report = json.loads(_stored(folder / "uncertainty_metrics.json", estimator).read_text())
+    (output,) = report["uncertainty"]["calibration"]
+    scale = float(report["uncertainty"]["calibration"][output]["std_scale"])
+    path = _stored(folder / "test_uncertainty.csv", estimator)
+    frame = pd.read_csv(path)
+    columns = [output, f"predicted_{output}", f"std_{output}"]
+    missing = [c for c in ["id", *columns] if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no column {missing}")
+    if frame.empty or frame[columns].isna().any().any() or not frame["id"].is_unique:
+        raise ValueError(f"{path}: no rows, an empty value or a repeated id")
+    target, mean, std = (frame[c].to_numpy(dtype=float) for c in columns)
+    # the stored std is the calibrated one (every std times the scale)
+    states = {"uncalibrated": std / scale, "calibrated": std}
+    scores = {state: regression_metrics(mean, s, target) for state, s in states.items()}
+    return scale, scores
+
+
 def table() -> str:
     header = "| estimator | calibration | " + " | ".join(c[1] for c in COLUMNS) + " |"
     lines = [header, "|---|---|" + "---:|" * len(COLUMNS)]
     for estimator in ESTIMATORS:
-        path = RESULTS / estimator / "uncertainty_metrics.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: the {estimator} run is not stored")
-        report = json.loads(path.read_text())
-        (output,) = report["uncertainty"]["calibration"]
-        scale = report["uncertainty"]["calibration"][output]["std_scale"]
+        scale, scores = scores_on_test(estimator)
         for state in ("uncalibrated", "calibrated"):
-            values = report["test"][state][output]
+            values = scores[state]
             label = f"std x {scale:.2f}" if state == "calibrated" else "none"
             cells = " | ".join(fmt.format(values[key]) for key, _, fmt in COLUMNS)
             lines.append(f"| {estimator} | {label} | {cells} |")

@@ -49,7 +49,9 @@ class MultiquadricBasis(nn.Module):
     """``sqrt(1 + ((x - c_k) / width)^2)``: PotNet's basis for the infinite potential sums.
 
     Args:
-        start, stop, num_basis: evenly spaced centres, as in :class:`GaussianBasis`.
+        start: the first centre, as in :class:`GaussianBasis`.
+        stop: the last centre.
+        num_basis: the number of evenly spaced centres.
         width: ``None`` means the centre spacing (PotNet's ``lengthscale``).
 
     Shapes:

@@ -2,7 +2,7 @@
 
 A toy model is added outside the package: a layer file and a model file on ``sys.path``, and a
 yaml in a temporary copy of the config folder. Without any other edit it is listed (config
-group, README model table), composed, trained one step by ``matgnn.train``, saved and loaded
+group, docs model table), composed, trained one step by ``matgnn.train``, saved and loaded
 back through the registry, invariance-checked, and composes for Matbench (no submission config
 needed)."""
 

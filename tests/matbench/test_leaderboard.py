@@ -1,6 +1,6 @@
 """The leaderboard tables are written from the submission folders: complete tasks (validated by
 matbench) and partial copies (marked) side by side, test rows filled with the training mean
-counted from the stored outputs; the README copies are never stale."""
+counted from the stored outputs; the docs copies are never stale."""
 
 from __future__ import annotations
 
@@ -52,12 +52,12 @@ def test_table_puts_complete_and_partial_runs_next_to_the_leaderboard(tmp_path):
     assert len(folds) == 2 + 5 + 2
 
 
-def test_readme_tables_are_written_from_the_committed_results():
-    """README.md and benchmarks/matbench/README.md hold the tables generated from
-    benchmarks/matbench (python benchmarks/matbench/leaderboard.py --update README.md
-    benchmarks/matbench/README.md)."""
+def test_docs_tables_are_written_from_the_committed_results():
+    """docs/results/matbench.md and benchmarks/matbench/README.md hold the tables generated from
+    benchmarks/matbench (python benchmarks/matbench/leaderboard.py --update
+    docs/results/matbench.md benchmarks/matbench/README.md)."""
     generated = blocks(REPOSITORY / "benchmarks" / "matbench")
-    for name in ("README.md", "benchmarks/matbench/README.md"):
+    for name in ("docs/results/matbench.md", "benchmarks/matbench/README.md"):
         path = REPOSITORY / name
         content = path.read_text()
         found = [block for block in generated if has_block(content, block)]
@@ -65,7 +65,7 @@ def test_readme_tables_are_written_from_the_committed_results():
         for block in found:
             stale = replace_block(content, block, generated[block], path) != content
             assert not stale, f"{name} is stale: run the leaderboard --update"
-    assert has_block((REPOSITORY / "README.md").read_text(), SUMMARY)
+    assert has_block((REPOSITORY / "docs/results/matbench.md").read_text(), SUMMARY)
     assert has_block((REPOSITORY / "benchmarks/matbench/README.md").read_text(), FOLDS)
 
 

@@ -1,0 +1,166 @@
+"""Every scalar model of matgnn on mp2018_eform with 5,000 training structures: the runs of
+``benchmarks/mp2018_5k_models/run.sh``, one table.
+
+    python benchmarks/mp2018_5k_models/table.py [--collect <runs folder>] \
+        [--update docs/results/mp2018-5k.md]
+
+``--collect`` copies from ``<runs>/<run>`` the test predictions to
+``results/predictions/<run>.csv.gz``, the logs to ``results/logs/<run>.csv`` and the budget
+(epochs, the epoch of the checkpoint tested, median and summed training-epoch time) and the
+training split's mean target (from the run's ``split.json`` and the data set in
+``--data-dir``) to ``results/runs.csv``; it checks that every run has the same test crystals
+and that the MAE of the stored predictions is the MAE the run logged. A missing or unfinished
+run stops it, naming the run. The table is computed from these stored files alone: MAE and R²
+from the per-crystal predictions, the training-mean baseline from the stored mean and the
+test targets.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.catalog import table_script  # noqa: E402
+from matgnn.training.run_logs import read_logs, training_summary  # noqa: E402
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+TARGET = "formation_energy_per_atom"
+#: run folder -> (model label, epochs), in the order of run.sh
+RUNS = {
+    "cgcnn_3": ("CGCNN", 3),
+    "potnet_3": ("PotNet", 3),
+    "alignn_3": ("ALIGNN", 3),
+    "matformer_3": ("Matformer", 3),
+    "e3nn_3": ("e3nn", 3),
+    "cgcnn_30": ("CGCNN", 30),
+}
+DATA = "mp36k/mp36k_with_ehull.csv.gz"
+#: runs of run.sh declared not finished yet: the table shows them as such, by name; any other
+#: missing run stops --collect and the table
+PENDING: dict[str, str] = {}
+
+
+def _train_mean(run: Path, data_dir: Path) -> float:
+    frame = pd.read_csv(data_dir / DATA, usecols=["mp_id", TARGET]).set_index("mp_id")
+    train = json.loads((run / "split.json").read_text())["train"]
+    return float(frame.loc[train, TARGET].mean())
+
+
+def _commit(runs: Path) -> str:
+    """The commit the runs ran at (``<runs>/commit.txt``, written by run.sh)."""
+    path = runs / "commit.txt"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run.sh writes the commit the runs ran at")
+    return path.read_text().strip()
+
+
+def collect(runs: Path, data_dir: Path | None = None) -> None:
+    from matgnn.config_dir import default_data_dir
+
+    data_dir = Path(data_dir or default_data_dir())
+    (RESULTS / "predictions").mkdir(parents=True, exist_ok=True)
+    (RESULTS / "logs").mkdir(exist_ok=True)
+    rows, test_ids = [], None
+    for name, (_, epochs) in RUNS.items():
+        run = runs / name
+        if name in PENDING:
+            continue
+        if not (run / "test_metrics.json").is_file():
+            raise SystemExit(f"{name}: no finished run in {run} (test_metrics.json); the table "
+                             "needs every run of run.sh")  # fmt: skip
+        predictions = pd.read_csv(run / "test_predictions.csv")
+        ids = sorted(predictions["id"])
+        if test_ids is not None and ids != test_ids:
+            raise ValueError(f"{name}: other test crystals than the runs before it")
+        test_ids = ids
+        logged = json.loads((run / "test_metrics.json").read_text())
+        mae = float(np.mean(np.abs(predictions[f"predicted_{TARGET}"] - predictions[TARGET])))
+        if abs(mae - logged[f"test_{TARGET}_mae"]) > 1e-5:
+            raise ValueError(f"{name}: predictions give MAE {mae}, the run logged "
+                             f"{logged[f'test_{TARGET}_mae']}")  # fmt: skip
+        predictions.to_csv(RESULTS / "predictions" / f"{name}.csv.gz", index=False,
+                           compression={"method": "gzip", "mtime": 0})  # fmt: skip
+        frame = read_logs(run)
+        frame.to_csv(RESULTS / "logs" / f"{name}.csv", index=False)
+        summary = training_summary(run)
+        if summary["epochs"] != epochs:
+            raise ValueError(f"{name}: {summary['epochs']} epochs logged, run.sh asks {epochs}")
+        times = frame["train_epoch_time_s"].dropna()
+        rows.append(
+            {
+                "run": name,
+                "epochs": summary["epochs"],
+                "tested_epoch": summary["best_epoch"],
+                "median_train_epoch_s": round(float(times.median()), 2),
+                "train_seconds": summary["train_seconds"],
+                "train_mean": _train_mean(run, data_dir),
+            }
+        )
+    pd.DataFrame(rows).to_csv(RESULTS / "runs.csv", index=False)
+    provenance = {
+        "collected": datetime.date.today().isoformat(),
+        "commit": _commit(runs),
+        "command": "bash benchmarks/mp2018_5k_models/run.sh",
+        "data": f"the first 6,250 rows of {DATA}, seeded 80/10/10 split (seed 0)",
+    }
+    (RESULTS / "run.json").write_text(json.dumps(provenance, indent=1) + "\n")
+
+
+def _predictions(name: str) -> pd.DataFrame:
+    path = RESULTS / "predictions" / f"{name}.csv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run {name} is not stored; run run.sh and --collect")
+    return pd.read_csv(path)
+
+
+def table() -> str:
+    runs = pd.read_csv(RESULTS / "runs.csv").set_index("run")
+    provenance = json.loads((RESULTS / "run.json").read_text())
+    missing = sorted(set(RUNS) - set(runs.index) - set(PENDING))
+    if missing:
+        raise ValueError(f"results/runs.csv lacks the runs {missing}")
+    lines = [
+        "| model | epochs (tested checkpoint's, from 0) | s / training epoch (median) "
+        "| test MAE (eV/atom) | test R² |",
+        "|---|---|---:|---:|---:|",
+    ]
+    baselines = set()
+    first = next(name for name in RUNS if name not in PENDING)
+    for name, (label, epochs) in RUNS.items():
+        if name in PENDING:
+            lines.append(f"| {label} | {epochs}: not run yet ({PENDING[name]}) | - | - | - |")
+            continue
+        frame = _predictions(name)
+        error = frame[f"predicted_{TARGET}"] - frame[TARGET]
+        target = frame[TARGET]
+        r2 = 1 - float((error**2).sum() / ((target - target.mean()) ** 2).sum())
+        row = runs.loc[name]
+        baselines.add(round(float(np.mean(np.abs(target - row["train_mean"]))), 4))
+        lines.append(
+            f"| {label} | {int(row['epochs'])} ({int(row['tested_epoch'])}) | "
+            f"{row['median_train_epoch_s']:.1f} | {np.mean(np.abs(error)):.4f} | {r2:.3f} |"
+        )
+    (baseline,) = baselines  # one split: one training mean
+    lines += [
+        "",
+        f"Test crystals: {len(_predictions(first))}, the same for every run "
+        f"(checked); predicting the training mean gives a test MAE of {baseline:.3f} eV/atom. "
+        f"Data: {provenance['data']}. Budget: 2 CPU cores, one run at a time, "
+        f"{runs['train_seconds'].sum() / 60:.0f} min of training epochs in all; run at commit "
+        f"{provenance['commit']}, collected {provenance['collected']}.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    table_script(__doc__.splitlines()[0], "mp2018-5k", collect, table)

