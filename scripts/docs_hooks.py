@@ -5,6 +5,7 @@ go stale. A link to a figure that no script wrote fails ``mkdocs build --strict`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File, Files
@@ -25,3 +26,13 @@ def on_files(files: Files, config) -> Files:
                 File(relative, str(REPOSITORY), config["site_dir"], config["use_directory_urls"])
             )
     return files
+
+
+#: Sphinx cross-reference roles in the docstrings (``:class:`X```), which mkdocstrings renders
+#: as the role's text followed by the code span
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|data|obj|exc|const):(?=<code>)")
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Drop the Sphinx role prefix in front of a code span (``:func:`f``` reads as ``f``)."""
+    return SPHINX_ROLE.sub("", html)

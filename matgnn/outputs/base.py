@@ -195,28 +195,53 @@ class Output(ABC):
             return regression_summary(draws[..., 0], draws[..., 1] ** 2)
         return regression_summary(draws, np.zeros_like(draws))
 
-    def fit_calibration(self, summary: Mapping[str, np.ndarray], target: np.ndarray) -> dict:
-        """The calibration parameter fitted on a validation summary: std scaling."""
-        from matgnn.uncertainty.calibration import fit_std_scale
+    #: :meth:`fit_calibration` can add split-conformal intervals (regression outputs)
+    supports_conformal: ClassVar[bool] = True
 
-        return {"std_scale": fit_std_scale(summary["mean"], summary["std"], target)}
+    def fit_calibration(
+        self, summary: Mapping[str, np.ndarray], target: np.ndarray, coverage: float | None = None
+    ) -> dict:
+        """The calibration fitted on a validation summary: std scaling, and with ``coverage``
+        also the split-conformal half-width of the scaled std
+        (:func:`matgnn.uncertainty.calibration.conformal_half_width`)."""
+        from matgnn.uncertainty.calibration import conformal_half_width, fit_std_scale
+
+        scale = fit_std_scale(summary["mean"], summary["std"], target)
+        parameters: dict = {"std_scale": scale}
+        if coverage is not None:
+            half_width, n = conformal_half_width(
+                summary["mean"], np.asarray(summary["std"]) * scale, target, coverage
+            )
+            parameters["conformal"] = {"coverage": float(coverage), "half_width": half_width,
+                                       "scores": n}  # fmt: skip
+        return parameters
 
     def calibrated(
         self, summary: Mapping[str, np.ndarray], parameters: Mapping | None
     ) -> dict[str, np.ndarray]:
-        """``summary`` with the calibration applied (every std scaled)."""
+        """``summary`` with the calibration applied: every std scaled, and with a conformal
+        calibration the interval ``lower``/``upper`` = mean -+ half_width x std."""
         if not parameters:
             return dict(summary)
         scale = parameters["std_scale"]
-        return {k: v * scale if k.endswith("std") else v for k, v in summary.items()}
+        out = {k: v * scale if k.endswith("std") else v for k, v in summary.items()}
+        conformal = parameters.get("conformal")
+        if conformal:
+            width = conformal["half_width"] * np.asarray(out["std"])
+            out["lower"] = np.asarray(out["mean"]) - width
+            out["upper"] = np.asarray(out["mean"]) + width
+        return out
 
     def uncertainty_metrics(
         self, summary: Mapping[str, np.ndarray], target: np.ndarray
     ) -> dict[str, float]:
         """How good the summary is against the targets (coverage, NLL, error-std rank...)."""
-        from matgnn.uncertainty.evaluation import regression_metrics
+        from matgnn.uncertainty.evaluation import interval_metrics, regression_metrics
 
-        return regression_metrics(summary["mean"], summary["std"], target)
+        metrics = regression_metrics(summary["mean"], summary["std"], target)
+        if "lower" in summary:
+            metrics.update(interval_metrics(summary["lower"], summary["upper"], target))
+        return metrics
 
     def calibration_plot(
         self, curves: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray]], path: Path
@@ -231,7 +256,8 @@ class Output(ABC):
         """Named columns of a summary, one value per row: ``predicted_<column>`` (the mean)
         and ``<field>_<column>`` for the stds."""
         columns = {}
-        for key in self.summary_fields:
+        fields = [*self.summary_fields, *(k for k in ("lower", "upper") if k in summary)]
+        for key in fields:
             prefix = "predicted" if key == "mean" else key
             values = np.asarray(summary[key]).reshape(len(summary[key]), -1)
             for j, name in enumerate(self.columns()):

@@ -119,8 +119,14 @@ class ClassOutput(Output):
 
         return class_summary(np.asarray(draws, dtype=float))
 
-    def fit_calibration(self, summary: Mapping[str, np.ndarray], target: np.ndarray) -> dict:
-        """Temperature scaling of the mean probabilities."""
+    #: conformal prediction sets are not implemented for classes (temperature scaling only)
+    supports_conformal: ClassVar[bool] = False
+
+    def fit_calibration(
+        self, summary: Mapping[str, np.ndarray], target: np.ndarray, coverage: float | None = None
+    ) -> dict:
+        """Temperature scaling of the mean probabilities (``coverage`` is not used: no
+        conformal sets for classes)."""
         from matgnn.uncertainty.calibration import fit_temperature
 
         labels = np.asarray(target).reshape(-1)

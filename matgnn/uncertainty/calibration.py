@@ -12,8 +12,18 @@
   it keeps the most probable class, so accuracy does not change. The entropy is that of the
   calibrated probabilities; the mutual information stays that of the draws.
 
-A calibration is a plain dict ``{output name: {"std_scale": s} | {"temperature": T}}``, which is
-how a checkpoint stores it (``checkpoint["uncertainty"]["calibration"]``).
+* Regression intervals: split-conformal prediction (Vovk et al. 2005; Lei et al., JASA 2018),
+  normalised by the calibrated std (the score of a validation value is ``|y - mean| / std``).
+  With ``n`` validation scores and nominal coverage ``c``, the half-width is the
+  ``ceil((n + 1) c)``-th smallest score, so that for a new value exchangeable with the
+  validation ones ``c <= P(y in mean +- half_width std) < c + 1 / (n + 1)`` (the upper bound
+  holds when the scores have no ties). Which crystals are exchangeable with the validation
+  split is the user's question: the guarantee is for a random split, not for crystals unlike
+  the training data.
+
+A calibration is a plain dict ``{output name: {"std_scale": s[, "conformal": {"coverage": c,
+"half_width": q, "scores": n}]} | {"temperature": T}}``, which is how a checkpoint stores it
+(``checkpoint["uncertainty"]["calibration"]``).
 """
 
 from __future__ import annotations
@@ -36,6 +46,29 @@ def fit_std_scale(mean: np.ndarray, std: np.ndarray, target: np.ndarray) -> floa
         )
     z = (target[spread] - mean[spread]) / std[spread]
     return float(np.sqrt(np.mean(z**2)))
+
+
+def conformal_half_width(
+    mean: np.ndarray, std: np.ndarray, target: np.ndarray, coverage: float
+) -> tuple[float, int]:
+    """The split-conformal half-width ``q`` in units of ``std``: the ``ceil((n + 1) coverage)``-th
+    smallest of the ``n`` scores ``|target - mean| / std`` (values with a std above 0); returns
+    ``(q, n)``. Too few scores for the coverage asked (``ceil((n + 1) coverage) > n``) is an
+    error that says how many are needed."""
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"conformal coverage must lie strictly between 0 and 1, got {coverage}")
+    mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
+    spread = std > 0
+    scores = np.sort(np.abs(target[spread] - mean[spread]) / std[spread])
+    n = scores.size
+    rank = int(np.ceil((n + 1) * coverage))
+    if rank > n:
+        needed = int(np.ceil(coverage / (1.0 - coverage)))
+        raise ValueError(
+            f"conformal coverage {coverage} needs at least {needed} validation values with a "
+            f"std above 0, and there are {n}: lower the coverage or enlarge the validation split"
+        )
+    return float(scores[rank - 1]), n
 
 
 def temper(draws: np.ndarray, temperature: float) -> np.ndarray:

@@ -25,6 +25,17 @@ from matgnn.uncertainty.calibration import class_nll
 COVERAGE_LEVEL = 0.95
 
 
+def interval_metrics(lower, upper, target) -> dict[str, float]:
+    """How often ``target`` lies in ``[lower, upper]`` and the mean interval width (the
+    conformal intervals of a calibrated regression output)."""
+    lower, upper, target = (np.asarray(a, dtype=float).reshape(-1) for a in (lower, upper, target))
+    inside = (target >= lower) & (target <= upper)
+    return {
+        "interval_coverage": float(inside.mean()),
+        "interval_width": float((upper - lower).mean()),
+    }
+
+
 def regression_metrics(mean, std, target) -> dict[str, float]:
     """Uncertainty metrics of Gaussian predictions ``N(mean, std²)`` of ``target``."""
     import uncertainty_toolbox as uct

@@ -108,11 +108,22 @@ class UncertainModel:
 
     # --- calibration -------------------------------------------------------------------
     def calibrate(
-        self, graphs: Sequence[CrystalGraph], batch_size: int = 64, draws: dict | None = None
+        self,
+        graphs: Sequence[CrystalGraph],
+        batch_size: int = 64,
+        draws: dict | None = None,
+        coverage: float | None = None,
     ) -> dict:
-        """Fit one calibration parameter per output on ``graphs`` (the validation split, with
+        """Fit the calibration of every output on ``graphs`` (the validation split, with
         targets; ``draws``: their raw draws, when already computed) and keep it; returns the
-        parameters."""
+        parameters. ``coverage``: also split-conformal intervals of that nominal coverage for
+        every output that supports them (regression; a task with none is refused)."""
+        if coverage is not None and not any(o.supports_conformal for o in self.outputs):
+            raise ValueError(
+                f"conformal intervals (coverage={coverage}) need a regression output; this "
+                f"model's outputs are {[o.name for o in self.outputs]} (classes keep temperature "
+                "scaling)"
+            )
         if not graphs:
             raise ValueError(
                 "calibration needs a validation split, and this one is empty (set a validation "
@@ -121,7 +132,10 @@ class UncertainModel:
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
         summaries = self.summarize(draws, calibrated=False)
         self.calibration = {
-            o.name: o.fit_calibration(summaries[o.name], targets(graphs, o)) for o in self.outputs
+            o.name: o.fit_calibration(
+                summaries[o.name], targets(graphs, o), coverage if o.supports_conformal else None
+            )
+            for o in self.outputs
         }
         return self.calibration
 

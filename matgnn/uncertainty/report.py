@@ -41,15 +41,17 @@ def calibrate_and_report(
     directory: str | Path,
     calibrate: bool = True,
     batch_size: int = 64,
+    coverage: float | None = None,
 ) -> dict[str, Any]:
     """Fit the calibration on ``val`` (when ``calibrate``), score ``val`` and ``test`` with and
     without it, write the report files into ``directory``; returns the report. Each split is
-    drawn once and summarised once per calibration state."""
+    drawn once and summarised once per calibration state. ``coverage``: also fit split-conformal
+    intervals of that nominal coverage (regression outputs)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     val_draws = model.raw_draws(val, batch_size, progress=True) if val else None
     if calibrate:
-        model.calibrate(val, batch_size, draws=val_draws)
+        model.calibrate(val, batch_size, draws=val_draws, coverage=coverage)
     states = STATES if calibrate else STATES[:1]
     report: dict[str, Any] = {"uncertainty": model.settings()}
     test_draws = model.raw_draws(test, batch_size, progress=True)

@@ -44,6 +44,16 @@ def settings_check(cfg: DictConfig):
                 "uncertainty=mc_dropout, but every dropout probability of the model is 0: set "
                 "uncertainty.dropout (or model.backbone.dropout / model.heads.y.dropout) above 0"
             )
+        coverage = settings.get("coverage")
+        if coverage is not None and not calibrate:
+            raise ValueError(
+                f"uncertainty.coverage={coverage} (conformal intervals) is fitted on the "
+                "validation split with the calibration: set uncertainty.calibrate=true"
+            )
+        if coverage is not None and not 0.0 < float(coverage) < 1.0:
+            raise ValueError(
+                f"uncertainty.coverage must lie strictly between 0 and 1, got {coverage}"
+            )
         if calibrate and not data.subsets.get("val"):
             raise ValueError(
                 f"uncertainty.calibrate=true needs a validation split, and task "
@@ -142,6 +152,7 @@ def add_uncertainty(
         data.subsets["test"],
         output_dir,
         calibrate=bool(settings.get("calibrate", True)),
+        coverage=settings.get("coverage"),
     )
     target = output_dir / "checkpoints" / "best.ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -35,9 +35,9 @@ def rows(path):
     ("task", "uncertainty", "estimator", "columns"),
     [
         ("mp_sample_eform", ["uncertainty=mc_dropout"], MCDropout, "std_formation_energy_per_atom"),
-        (
+        (  # with split-conformal intervals (6 validation crystals: enough for 0.8)
             "mp_sample_eform",
-            ["uncertainty=mean_variance"],
+            ["uncertainty=mean_variance", "uncertainty.coverage=0.8"],
             MeanVariance,
             "aleatoric_std_formation_energy_per_atom",
         ),
@@ -63,7 +63,9 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     report = json.loads((out / "uncertainty_metrics.json").read_text())
     assert set(report["test"]) == {"uncalibrated", "calibrated"}
     (name,) = report["uncertainty"]["calibration"]
-    parameter = report["uncertainty"]["calibration"][name]
+    parameter = dict(report["uncertainty"]["calibration"][name])
+    conformal = parameter.pop("conformal", None)
+    assert (conformal is not None) == ("uncertainty.coverage=0.8" in uncertainty)
     assert set(parameter) == ({"temperature"} if task.endswith("is_metal") else {"std_scale"})
     assert all(np.isfinite(v) and v > 0 for v in parameter.values())
     test = report["test"]["calibrated"][name]
@@ -73,6 +75,12 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     assert (out / f"test_calibration_{name}.png").stat().st_size > 5_000
     table = rows(out / "test_uncertainty.csv")
     assert table and columns in table[0] and name in table[0]  # the target column too
+    if conformal is not None:  # fitted on the 6 validation crystals, reported on the test ones
+        assert conformal["coverage"] == 0.8 and conformal["scores"] == 6
+        assert conformal["half_width"] > 0 and 0 <= test["interval_coverage"] <= 1
+        for row in table:
+            lower, upper = float(row[f"lower_{name}"]), float(row[f"upper_{name}"])
+            assert lower <= float(row[f"predicted_{name}"]) <= upper
 
     # the checkpoint carries estimator and calibration; it is still a plain model checkpoint
     checkpoint = read_checkpoint(out / "checkpoints" / "best.ckpt")
@@ -94,6 +102,7 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     assert predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'p.csv'}"]) == 0
     predicted = rows(tmp_path / "p.csv")
     assert len(predicted) == 3 and columns in predicted[0]
+    assert (f"lower_{name}" in predicted[0]) == (conformal is not None)
     if "uncertainty.variance_head=true" in uncertainty:  # both parts of the std
         for row in predicted:
             aleatoric = float(row["aleatoric_std_formation_energy_per_atom"])
@@ -132,6 +141,11 @@ def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):
         (["uncertainty=ensemble", "uncertainty.size=1"], "size >= 2"),
         (["uncertainty=mc_dropout", "task.data.split.val=0.0"], "needs a validation split"),
         (["uncertainty=ensemble", "task.data.split.val=0.0"], "needs a validation split"),
+        (["uncertainty=mc_dropout", "uncertainty.coverage=1.5"], "strictly between 0 and 1"),
+        (
+            ["uncertainty=mc_dropout", "uncertainty.coverage=0.9", "uncertainty.calibrate=false"],
+            "set uncertainty.calibrate=true",
+        ),
     ],
 )
 def test_bad_uncertainty_requests_fail_before_anything_is_written(tmp_path, overrides, message):

@@ -1,0 +1,81 @@
+"""Split-conformal intervals (:func:`matgnn.uncertainty.calibration.conformal_half_width` and
+what a regression output does with it): known answers on synthetic data."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from matgnn.outputs import ClassOutput, ScalarOutput
+from matgnn.uncertainty.calibration import conformal_half_width
+from matgnn.uncertainty.model import UncertainModel
+
+
+def test_half_width_is_the_finite_sample_order_statistic():
+    # scores 1, 2, ..., 9: coverage 0.8 takes the ceil(10 * 0.8) = 8th smallest
+    target = np.arange(1.0, 10.0)
+    q, n = conformal_half_width(np.zeros(9), np.ones(9), target, 0.8)
+    assert (q, n) == (8.0, 9)
+    # the std normalises the score, and a std of 0 (no spread) is not a score
+    q, n = conformal_half_width(
+        np.zeros(4), np.array([2.0, 2.0, 2.0, 0.0]), [2.0, 4.0, 6.0, 9.0], 0.5
+    )
+    assert (q, n) == (2.0, 3)
+
+
+def test_too_few_validation_values_for_the_coverage_are_refused_in_words():
+    with pytest.raises(ValueError, match=r"needs at least 19 validation values.*there are 10"):
+        conformal_half_width(np.zeros(10), np.ones(10), np.ones(10), 0.95)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        conformal_half_width(np.zeros(10), np.ones(10), np.ones(10), 1.0)
+
+
+def test_coverage_on_exchangeable_data_lies_within_the_finite_sample_bounds():
+    """Heavy-tailed, heteroscedastic noise whose std the model gets wrong by a factor 2: the
+    Gaussian 80% interval of the (scaled) std misses, the conformal one covers between c and
+    c + 1/(n+1) on average (Lei et al. 2018), to within the Monte Carlo error."""
+    rng = np.random.default_rng(0)
+    coverage, n, m, repeats = 0.8, 49, 200, 400
+    conformal, gaussian = [], []
+    for _ in range(repeats):
+        std = rng.uniform(0.5, 2.0, n + m)
+        mean = rng.normal(size=n + m)
+        target = mean + 2.0 * std * rng.standard_t(df=3, size=n + m)
+        q, _ = conformal_half_width(mean[:n], std[:n], target[:n], coverage)
+        error = np.abs(target[n:] - mean[n:])
+        conformal.append(np.mean(error <= q * std[n:]))
+        scale = np.sqrt(np.mean(((target[:n] - mean[:n]) / std[:n]) ** 2))
+        gaussian.append(np.mean(error <= 1.2816 * scale * std[n:]))  # z of 80%
+    mc_error = 3 * np.std(conformal) / np.sqrt(repeats)
+    assert coverage - mc_error <= np.mean(conformal) <= coverage + 1 / (n + 1) + mc_error
+    assert abs(np.mean(gaussian) - coverage) > 0.02  # the test can tell a wrong interval
+
+
+def test_a_regression_output_fits_intervals_and_writes_their_columns():
+    output = ScalarOutput("gap", target="gap")
+    rng = np.random.default_rng(1)
+    mean, std = rng.normal(size=40), rng.uniform(0.1, 1.0, 40)
+    target = mean + std * rng.normal(size=40)
+    summary = {"mean": mean, "std": std, "aleatoric_std": std, "epistemic_std": 0 * std}
+    parameters = output.fit_calibration(summary, target, coverage=0.9)
+    assert set(parameters) == {"std_scale", "conformal"}
+    assert parameters["conformal"]["coverage"] == 0.9 and parameters["conformal"]["scores"] == 40
+    calibrated = output.calibrated(summary, parameters)
+    width = parameters["conformal"]["half_width"] * std * parameters["std_scale"]
+    np.testing.assert_allclose(calibrated["upper"] - calibrated["lower"], 2 * width)
+    assert np.mean((target >= calibrated["lower"]) & (target <= calibrated["upper"])) >= 0.9
+    columns = output.uncertainty_columns(calibrated)
+    assert {"lower_gap", "upper_gap", "predicted_gap", "std_gap"} <= set(columns)
+    metrics = output.uncertainty_metrics(calibrated, target)
+    assert metrics["interval_coverage"] >= 0.9 and metrics["interval_width"] > 0
+    # without a coverage: std scaling only, no interval columns
+    plain = output.calibrated(summary, output.fit_calibration(summary, target))
+    assert "lower" not in plain and "lower_gap" not in output.uncertainty_columns(plain)
+
+
+def test_conformal_intervals_need_a_regression_output():
+    classes = types.SimpleNamespace(outputs=(ClassOutput("is_metal", target="is_metal"),))
+    with pytest.raises(ValueError, match="need a regression output"):
+        UncertainModel(classes).calibrate([object()], coverage=0.9)
