@@ -4,7 +4,8 @@
 # upstream alignn's own trainer, on the same crystals, split, epochs, batch, optimiser and
 # schedule, one run at a time on the 2 CPU cores.
 #   bash benchmarks/fidelity/equal_budget.sh [runs folder]     (from the repository root)
-# then: python benchmarks/fidelity/equal_budget.py --collect <runs folder> --update docs/results/fidelity.md
+# then: python benchmarks/fidelity/equal_budget.py --collect <runs folder> \
+#     --update docs/results/fidelity.md
 #
 # Recipe (cgcnn-tr's own defaults, which both sides use): CGCNN 64 atom features, 3
 # convolutions, h 128 x 1, the reference graph (12 nearest within 8 Å, exact cut, padded:
@@ -32,8 +33,11 @@
 # ALIGNN that matgnn's equals; see equal_budget_alignn.py. A third run per seed trains
 # matgnn's ALIGNN on upstream's own graphs (upstream_graphs.py: built once per task by
 # upstream's code from the same CIFs; matgnn's `alignn` preset differs from them).
-# A finished run is skipped, so a stopped sweep continues where it was.
+# A finished run is skipped and a killed matgnn run continues from its last checkpoint
+# (benchmarks/train_run.sh: its log is <run folder>.log), so a stopped sweep continues where
+# it was; a failed run stops the sweep, naming its log.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"
 RUNS=${1:-runs/equal_budget}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 SEEDS=${SEEDS:-"0 1 2"}
@@ -57,17 +61,12 @@ for seed in $SEEDS; do
         overrides=$(task_overrides "$task")
         read -r -a task_args <<< "$overrides"
         ours="$RUNS/$task/matgnn/s$seed"
-        if [ ! -f "$ours/test_metrics.json" ]; then
-            echo "### matgnn $task seed=$seed $(date +%T)"
-            python -m matgnn.train model=cgcnn graph@model.graph=cgcnn_reference \
-                +model.backbone.pad_neighbors=12 "${task_args[@]}" paths.data_dir="$DATA" \
-                task.loss=mse optimizer._target_=torch.optim.Adam optimizer.lr=0.01 \
-                optimizer.weight_decay=0 scheduler=none task.data.batch_size=256 \
-                trainer.max_epochs="$EPOCHS" callbacks.early_stopping.patience=100000 \
-                seed="$seed" +trainer.enable_progress_bar=false hydra.run.dir="$ours" \
-                2>&1 | grep -E "test metrics|Error|error" || true
-            [ -f "$ours/test_metrics.json" ] || { echo "run $ours failed" >&2; exit 1; }
-        fi
+        train_run "$ours" model=cgcnn graph@model.graph=cgcnn_reference \
+            +model.backbone.pad_neighbors=12 "${task_args[@]}" paths.data_dir="$DATA" \
+            task.loss=mse optimizer._target_=torch.optim.Adam optimizer.lr=0.01 \
+            optimizer.weight_decay=0 scheduler=none task.data.batch_size=256 \
+            trainer.max_epochs="$EPOCHS" callbacks.early_stopping.patience=100000 \
+            seed="$seed" +trainer.enable_progress_bar=false
         ref="$RUNS/$task/reference/s$seed"
         if [ ! -f "$ref/output_s$seed/test_results.csv" ]; then
             echo "### cgcnn-tr $task seed=$seed $(date +%T)"
@@ -95,13 +94,7 @@ for seed in $SEEDS; do
         overrides=$(task_overrides "$task")
         read -r -a task_args <<< "$overrides"
         ours="$RUNS/alignn/$task/matgnn/s$seed"
-        if [ ! -f "$ours/test_metrics.json" ]; then
-            echo "### matgnn alignn $task seed=$seed $(date +%T)"
-            python -m matgnn.train model=alignn "${task_args[@]}" "${alignn_recipe[@]}" \
-                seed="$seed" hydra.run.dir="$ours" \
-                2>&1 | grep -E "test metrics|Error|error" || true
-            [ -f "$ours/test_metrics.json" ] || { echo "run $ours failed" >&2; exit 1; }
-        fi
+        train_run "$ours" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
         up="$RUNS/alignn/$task/upstream/s$seed"
         if [ ! -f "$up/output/test_best.csv" ]; then
             echo "### upstream alignn $task seed=$seed $(date +%T)"
