@@ -187,6 +187,9 @@ def table(results: Path = RESULTS) -> str:
     for (model, graph), rows in frame.groupby(["model", "graph"], sort=False):
         refused = rows[rows["refused"].notna() & (rows["refused"] != "")]
         measured = rows[rows["transform"].notna() & (rows["transform"] != "")]
+        if measured["change"].isna().any() or not (measured["change"] >= 0).all():
+            raise ValueError(f"{results / 'changes.csv'}: {model} ({graph}) has a change that "
+                             "is not a finite number")  # fmt: skip
         worst = measured.groupby("transform")["change"].max()
         label = LABELS.get((model, graph), NAMES.get(model, model))
         checked = measured["id"].nunique()

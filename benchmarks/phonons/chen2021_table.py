@@ -232,6 +232,12 @@ def learning_curves() -> None:
 
 def table() -> str:
     metrics = scores(load()).set_index("model")
+    empty = metrics[metrics["all_zero_predictions"] > 0]
+    if not empty.empty:  # their Wasserstein and frequency terms would silently skip them
+        raise ValueError(
+            "predicted DOS that are zero everywhere (no normalised spectrum), which the "
+            f"table's columns cannot score alike: {empty['all_zero_predictions'].to_dict()}"
+        )
     runs = _stored(RESULTS / "runs.csv").set_index("model")
     lines = [
         "| model | setup | epochs (tested checkpoint's), epoch time | test crystals | R² | MAE | "

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: cat
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+TARGET = "e_above_hull_mp2018_automatminer"  # the output of task mp2018_ehull (eV/atom)
 STORED = HERE.parent / "results"
 #: model -> (stored run folder, its training data and settings in words); epochs and epoch
 #: time are read from the stored metrics.csv
@@ -72,7 +73,7 @@ def measure() -> dict[str, dict]:
 
 def _predictions(folder: str) -> tuple[np.ndarray, np.ndarray]:
     table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
-    return table.iloc[:, 1].to_numpy(), table.iloc[:, 2].to_numpy()
+    return table[TARGET].to_numpy(), table[f"predicted_{TARGET}"].to_numpy()
 
 
 def evaluate() -> dict[str, dict]:

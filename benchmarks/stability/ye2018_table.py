@@ -334,14 +334,20 @@ def _pm(values: pd.Series, scale: float = 1.0, digits: int = 1, unit: str = "") 
     return text
 
 
+def _span(counts: pd.Series) -> str:
+    """A count per seed as ``n`` when every seed has it, else ``min-max``."""
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
 def table() -> str:
     metrics = scores()
     runs = _stored(RESULTS / "runs.csv")
     lines = [
-        "| crystals | model | seeds | test crystals (common; with a hull) | Ef MAE (meV/atom) | "
-        "published (Ye et al.) | stable (DFT, E_hull <= 0): share; per split | accuracy / "
-        "precision / recall at 0 | accuracy at <= 25 meV/atom | epochs (tested checkpoint's) | "
-        "epoch time per run (s) |",
+        "| crystals | model | seeds | test crystals per seed (common; with a hull) | "
+        "Ef MAE (meV/atom) | published (Ye et al.) | stable (DFT, E_hull <= 0): share; per split "
+        "| accuracy / precision / recall at 0 | accuracy at <= 25 meV/atom | "
+        "epochs (tested checkpoint's) | epoch time per run (s) |",
         "|---|---|---:|---:|---:|---|---:|---|---:|---|---:|",
     ]
     for subset, label in SUBSETS.items():
@@ -360,8 +366,8 @@ def table() -> str:
                 else "not trained here | -"
             )
             lines.append(
-                f"| {label} | {name} | {len(m)} | {m['n_common'].mean():.0f}; "
-                f"{m['n_hull'].mean():.0f} | "
+                f"| {label} | {name} | {len(m)} | {_span(m['n_common'])}; "
+                f"{_span(m['n_hull'])} | "
                 f"{_pm(m['mae'], 1000)} | {published} | {100 * m['stable_share_0'].mean():.0f}%; "
                 f"{stable.min()}-{stable.max()} | "
                 f"{_pm(m['accuracy_0'], 100, 0, '%')} / {_pm(m['precision_0'], 100, 0, '%')} / "

@@ -240,7 +240,9 @@ class Output(ABC):
 
         metrics = regression_metrics(summary["mean"], summary["std"], target)
         if "lower" in summary:
-            metrics.update(interval_metrics(summary["lower"], summary["upper"], target))
+            metrics.update(
+                interval_metrics(summary["lower"], summary["upper"], target, summary["std"])
+            )
         return metrics
 
     def calibration_plot(

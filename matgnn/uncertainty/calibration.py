@@ -13,10 +13,12 @@
   calibrated probabilities; the mutual information stays that of the draws.
 
 * Regression intervals: split-conformal prediction (Vovk et al. 2005; Lei et al., JASA 2018),
-  normalised by the calibrated std (the score of a validation value is ``|y - mean| / std``).
-  With ``n`` validation scores and nominal coverage ``c``, the half-width is the
-  ``ceil((n + 1) c)``-th smallest score, so that for a new value exchangeable with the
-  validation ones ``c <= P(y in mean +- half_width std) < c + 1 / (n + 1)`` (the upper bound
+  normalised by the calibrated std. A validation row (a crystal; an atom for a per-atom
+  output) scores the largest ``|y - mean| / std`` over its components, so the interval holds
+  the whole row (every bin of a spectrum, every component of a tensor) at once. With ``n``
+  validation rows and nominal coverage ``c``, the half-width is the ``ceil((n + 1) c)``-th
+  smallest score, so that for a new row exchangeable with the validation ones
+  ``c <= P(every component in mean +- half_width std) < c + 1 / (n + 1)`` (the upper bound
   holds when the scores have no ties). Which crystals are exchangeable with the validation
   split is the user's question: the guarantee is for a random split, not for crystals unlike
   the training data.
@@ -48,24 +50,42 @@ def fit_std_scale(mean: np.ndarray, std: np.ndarray, target: np.ndarray) -> floa
     return float(np.sqrt(np.mean(z**2)))
 
 
+def conformal_scores(mean: np.ndarray, std: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """One nonconformity score per row (a crystal, or an atom for a per-atom output): the
+    largest ``|target - mean| / std`` over the row's components with a std above 0, so that an
+    interval of half-width ``q std`` holds the whole row exactly when the score is at most
+    ``q``. Rows whose every std is 0 have no score."""
+    mean, std, target = (np.asarray(a, dtype=float) for a in (mean, std, target))
+    rows = len(mean)
+    mean, std, target = (a.reshape(rows, -1) for a in (mean, std, target))
+    spread = std > 0
+    ratio = np.where(spread, np.abs(target - mean) / np.where(spread, std, 1.0), -np.inf)
+    scores = ratio.max(axis=1)
+    return scores[spread.any(axis=1)]
+
+
+def conformal_rank(n: int, coverage: float) -> int:
+    """``ceil((n + 1) coverage)``, robust to the float error of the product (0.68 x 75 is
+    51.00000000000001 in floating point, and 51 is the rank)."""
+    return int(np.ceil((n + 1) * coverage - 1e-9))
+
+
 def conformal_half_width(
     mean: np.ndarray, std: np.ndarray, target: np.ndarray, coverage: float
 ) -> tuple[float, int]:
-    """The split-conformal half-width ``q`` in units of ``std``: the ``ceil((n + 1) coverage)``-th
-    smallest of the ``n`` scores ``|target - mean| / std`` (values with a std above 0); returns
-    ``(q, n)``. Too few scores for the coverage asked (``ceil((n + 1) coverage) > n``) is an
-    error that says how many are needed."""
+    """The split-conformal half-width ``q`` in units of ``std``: the
+    ``ceil((n + 1) coverage)``-th smallest of the ``n`` row scores (:func:`conformal_scores`);
+    returns ``(q, n)``. Too few rows for the coverage asked is an error that says how many are
+    needed."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"conformal coverage must lie strictly between 0 and 1, got {coverage}")
-    mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
-    spread = std > 0
-    scores = np.sort(np.abs(target[spread] - mean[spread]) / std[spread])
+    scores = np.sort(conformal_scores(mean, std, target))
     n = scores.size
-    rank = int(np.ceil((n + 1) * coverage))
+    rank = conformal_rank(n, coverage)
     if rank > n:
-        needed = int(np.ceil(coverage / (1.0 - coverage)))
+        needed = next(m for m in range(1, 10**7) if conformal_rank(m, coverage) <= m)
         raise ValueError(
-            f"conformal coverage {coverage} needs at least {needed} validation values with a "
+            f"conformal coverage {coverage} needs at least {needed} validation rows with a "
             f"std above 0, and there are {n}: lower the coverage or enlarge the validation split"
         )
     return float(scores[rank - 1]), n

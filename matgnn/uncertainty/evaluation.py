@@ -25,14 +25,19 @@ from matgnn.uncertainty.calibration import class_nll
 COVERAGE_LEVEL = 0.95
 
 
-def interval_metrics(lower, upper, target) -> dict[str, float]:
-    """How often ``target`` lies in ``[lower, upper]`` and the mean interval width (the
-    conformal intervals of a calibrated regression output)."""
-    lower, upper, target = (np.asarray(a, dtype=float).reshape(-1) for a in (lower, upper, target))
-    inside = (target >= lower) & (target <= upper)
+def interval_metrics(lower, upper, target, std) -> dict[str, float]:
+    """How often a row's target lies wholly in ``[lower, upper]`` (every component with a std
+    above 0, as the conformal intervals are fitted) and the mean interval width over those
+    components."""
+    lower, upper, target, std = (np.asarray(a, dtype=float) for a in (lower, upper, target, std))
+    rows = len(lower)
+    lower, upper, target, std = (a.reshape(rows, -1) for a in (lower, upper, target, std))
+    spread = std > 0
+    inside = ((target >= lower) & (target <= upper)) | ~spread
+    scored = spread.any(axis=1)
     return {
-        "interval_coverage": float(inside.mean()),
-        "interval_width": float((upper - lower).mean()),
+        "interval_coverage": float(inside.all(axis=1)[scored].mean()),
+        "interval_width": float((upper - lower)[spread].mean()),
     }
 
 

@@ -131,12 +131,13 @@ class UncertainModel:
             )
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
         summaries = self.summarize(draws, calibrated=False)
-        self.calibration = {
-            o.name: o.fit_calibration(
-                summaries[o.name], targets(graphs, o), coverage if o.supports_conformal else None
-            )
-            for o in self.outputs
-        }
+        self.calibration = {}
+        for o in self.outputs:
+            if coverage is not None and o.supports_conformal:
+                fitted = o.fit_calibration(summaries[o.name], targets(graphs, o), coverage=coverage)
+            else:  # the two-argument call an Output subclass may still override
+                fitted = o.fit_calibration(summaries[o.name], targets(graphs, o))
+            self.calibration[o.name] = fitted
         return self.calibration
 
     # --- checkpoint --------------------------------------------------------------------

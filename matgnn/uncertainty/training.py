@@ -50,9 +50,9 @@ def settings_check(cfg: DictConfig):
                 f"uncertainty.coverage={coverage} (conformal intervals) is fitted on the "
                 "validation split with the calibration: set uncertainty.calibrate=true"
             )
-        if coverage is not None and not 0.0 < float(coverage) < 1.0:
-            raise ValueError(
-                f"uncertainty.coverage must lie strictly between 0 and 1, got {coverage}"
+        if coverage is not None:
+            check_coverage(
+                float(coverage), module.model.outputs, len(data.subsets.get("val") or [])
             )
         if calibrate and not data.subsets.get("val"):
             raise ValueError(
@@ -62,6 +62,30 @@ def settings_check(cfg: DictConfig):
             )
 
     return check
+
+
+def check_coverage(coverage: float, outputs: Sequence, validation_crystals: int) -> None:
+    """Refuse, before training, conformal intervals that the calibration would refuse after
+    it: a coverage outside (0, 1), a task without a regression output, or too few validation
+    crystals for the coverage (crystal-level outputs; one score per crystal)."""
+    from matgnn.uncertainty.calibration import conformal_rank
+
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"uncertainty.coverage must lie strictly between 0 and 1, got {coverage}")
+    if not any(o.supports_conformal for o in outputs):
+        raise ValueError(
+            f"uncertainty.coverage={coverage}: conformal intervals need a regression output; "
+            f"this task's outputs are {[o.name for o in outputs]} (classes keep temperature "
+            "scaling)"
+        )
+    crystal_level = any(o.supports_conformal and o.level != "atom" for o in outputs)
+    if crystal_level and 0 < validation_crystals < conformal_rank(validation_crystals, coverage):
+        needed = next(m for m in range(1, 10**7) if conformal_rank(m, coverage) <= m)
+        raise ValueError(
+            f"uncertainty.coverage={coverage} needs at least {needed} validation crystals, and "
+            f"the split has {validation_crystals}: lower the coverage or enlarge "
+            "task.data.split.val"
+        )
 
 
 def member_config(cfg: DictConfig, k: int) -> DictConfig:

@@ -8,8 +8,8 @@ import types
 import numpy as np
 import pytest
 
-from matgnn.outputs import ClassOutput, ScalarOutput
-from matgnn.uncertainty.calibration import conformal_half_width
+from matgnn.outputs import ClassOutput, ScalarOutput, TensorOutput
+from matgnn.uncertainty.calibration import conformal_half_width, conformal_rank
 from matgnn.uncertainty.model import UncertainModel
 
 
@@ -26,7 +26,7 @@ def test_half_width_is_the_finite_sample_order_statistic():
 
 
 def test_too_few_validation_values_for_the_coverage_are_refused_in_words():
-    with pytest.raises(ValueError, match=r"needs at least 19 validation values.*there are 10"):
+    with pytest.raises(ValueError, match=r"needs at least 19 validation rows.*there are 10"):
         conformal_half_width(np.zeros(10), np.ones(10), np.ones(10), 0.95)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         conformal_half_width(np.zeros(10), np.ones(10), np.ones(10), 1.0)
@@ -79,3 +79,35 @@ def test_conformal_intervals_need_a_regression_output():
     classes = types.SimpleNamespace(outputs=(ClassOutput("is_metal", target="is_metal"),))
     with pytest.raises(ValueError, match="need a regression output"):
         UncertainModel(classes).calibrate([object()], coverage=0.9)
+
+
+def test_the_rank_survives_floating_point_products():
+    assert conformal_rank(74, 0.68) == 51  # 75 x 0.68 = 51.00000000000001 in floating point
+    assert conformal_rank(9, 0.9) == 9 and conformal_rank(8, 0.9) == 9
+
+
+def test_a_tensor_interval_holds_every_component_of_a_crystal_at_once():
+    """One score per crystal (the largest over its components with a std above 0): the
+    intervals then cover whole tensors with the nominal probability; a component that symmetry
+    fixes (std 0) neither scores nor counts against the coverage."""
+    rng = np.random.default_rng(2)
+    output = TensorOutput("eps", target="eps")
+    rows, n = 2000, 1000
+    mean = rng.normal(size=(rows, 3, 3))
+    std = rng.uniform(0.2, 1.0, (rows, 3, 3))
+    std[:, 0, 1] = 0.0  # fixed by symmetry: predicted exactly
+    target = mean + std * rng.normal(size=(rows, 3, 3))
+    target[:, 0, 1] = mean[:, 0, 1]
+    summary = {"mean": mean[:n], "std": std[:n], "aleatoric_std": std[:n],
+               "epistemic_std": 0 * std[:n]}  # fmt: skip
+    parameters = output.fit_calibration(summary, target[:n], coverage=0.8)
+    assert parameters["conformal"]["scores"] == n  # crystals, not components
+    test = {"mean": mean[n:], "std": std[n:], "aleatoric_std": std[n:],
+            "epistemic_std": 0 * std[n:]}  # fmt: skip
+    calibrated = output.calibrated(test, parameters)
+    metrics = output.uncertainty_metrics(calibrated, target[n:])
+    whole = np.all((target[n:] >= calibrated["lower"]) & (target[n:] <= calibrated["upper"]),
+                   axis=(1, 2))  # fmt: skip
+    assert metrics["interval_coverage"] == pytest.approx(whole.mean())
+    assert 0.75 <= metrics["interval_coverage"] <= 0.85  # 0.8, within 3 sampling sd
+    assert {"lower_eps_xx", "upper_eps_zz"} <= set(output.uncertainty_columns(calibrated))

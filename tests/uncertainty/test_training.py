@@ -78,9 +78,11 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     if conformal is not None:  # fitted on the 6 validation crystals, reported on the test ones
         assert conformal["coverage"] == 0.8 and conformal["scores"] == 6
         assert conformal["half_width"] > 0 and 0 <= test["interval_coverage"] <= 1
-        for row in table:
+        for row in table:  # mean -+ half_width x the calibrated std
             lower, upper = float(row[f"lower_{name}"]), float(row[f"upper_{name}"])
-            assert lower <= float(row[f"predicted_{name}"]) <= upper
+            std = float(row[f"std_{name}"])
+            assert upper - lower == pytest.approx(2 * conformal["half_width"] * std, rel=1e-5)
+            assert (upper + lower) / 2 == pytest.approx(float(row[f"predicted_{name}"]), abs=1e-6)
 
     # the checkpoint carries estimator and calibration; it is still a plain model checkpoint
     checkpoint = read_checkpoint(out / "checkpoints" / "best.ckpt")
@@ -145,6 +147,11 @@ def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):
         (
             ["uncertainty=mc_dropout", "uncertainty.coverage=0.9", "uncertainty.calibrate=false"],
             "set uncertainty.calibrate=true",
+        ),
+        (["uncertainty=mc_dropout", "uncertainty.coverage=0.95"], "needs at least 19 validation"),
+        (
+            ["uncertainty=mc_dropout", "uncertainty.coverage=0.8", "task=mp_sample_is_metal"],
+            "need a regression output",
         ),
     ],
 )
