@@ -5,7 +5,8 @@
 # (the budget that fits ALIGNN, Matformer, PotNet and e3nn into one 2-core session), CGCNN also
 # 30 epochs. One run at a time on 2 cores; nothing else should run (the table reports s/epoch).
 #   bash benchmarks/mp2018_5k_models/run.sh [runs folder]   (from the repository root)
-# then: python benchmarks/mp2018_5k_models/table.py --collect <runs folder> --update docs/...
+# then: python benchmarks/mp2018_5k_models/table.py --collect <runs folder> \
+#     --update docs/results/mp2018-5k.md
 # A finished run is skipped, a killed one resumes from its last checkpoint, a failed one stops
 # the chain naming its log (benchmarks/train_run.sh).
 set -euo pipefail
@@ -14,6 +15,9 @@ source benchmarks/train_run.sh
 export PATH="$PWD/.venv/bin:$PATH"
 RUNS=${1:-runs/mp2018_5k_models}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
+mkdir -p "$RUNS"
+# the commit the runs ran at, for the table (a resumed chain keeps the first one's)
+[ -f "$RUNS/commit.txt" ] || git rev-parse --short HEAD > "$RUNS/commit.txt"
 run() {  # name model epochs
     train_run "$RUNS/$1" "model=$2" task=mp2018_eform task.data.source.limit=6250 \
         "trainer.max_epochs=$3" "paths.data_dir=$DATA" seed=0
