@@ -138,28 +138,31 @@ def pages_with_blocks() -> dict[Path, list[str]]:
     return found
 
 
-def stale(name: str) -> list[Path]:
-    """The pages whose block ``name`` is not what its function writes now."""
+def _rendered(name: str) -> list[tuple[Path, str, str | None]]:
+    """Each page of block ``name``: its text, and its text with the block written anew from
+    the stored results (``None`` when the page lacks the block)."""
     pages, make = BLOCKS[name]
     table = make()
     out = []
     for page in pages:
         path = REPOSITORY / page
         text = path.read_text()
-        if not has_block(text, name) or replace_block(text, name, table, path) != text:
-            out.append(path)
+        new = replace_block(text, name, table, path) if has_block(text, name) else None
+        out.append((path, text, new))
     return out
+
+
+def stale(name: str) -> list[Path]:
+    """The pages whose block ``name`` is not what its function writes now."""
+    return [path for path, text, new in _rendered(name) if new != text]
 
 
 def update(name: str) -> list[Path]:
     """Rewrite block ``name`` on its pages; returns the pages that changed."""
-    pages, make = BLOCKS[name]
-    table = make()
     changed = []
-    for page in pages:
-        path = REPOSITORY / page
-        text = path.read_text()
-        new = replace_block(text, name, table, path)
+    for path, text, new in _rendered(name):
+        if new is None:
+            raise ValueError(f"{path}: no block {name!r} to update")
         if new != text:
             path.write_text(new)
             changed.append(path)

@@ -22,10 +22,7 @@ two files alone.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -115,20 +112,8 @@ def changes_of(model, structures, name: str, graph: str) -> list[dict]:
     return rows
 
 
-def _commit() -> str:
-    try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPOSITORY,
-                              capture_output=True, text=True, check=True)  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "matgnn"], cwd=REPOSITORY,
-                               capture_output=True, text=True, check=True).stdout  # fmt: skip
-        return done.stdout.strip() + (" with uncommitted changes to matgnn/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def measure(args: argparse.Namespace) -> None:
-    import torch
-
+    from benchmarks._process import environment
     from matgnn.config_dir import plain_structure_options
 
     structures, source = unseen_structures(args.data_dir, args.n, args.max_atoms, args.seed)
@@ -144,12 +129,11 @@ def measure(args: argparse.Namespace) -> None:
             print(f"{name} ({graph}): {time.perf_counter() - start:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(args.out / "changes.csv", index=False, float_format="%.3e")
+    measured = environment()  # date, commit (marked when uncommitted), torch, cores, CPU
     run = {
         "command": "benchmarks/invariance.py " + " ".join(sys.argv[1:]),
-        "date": datetime.date.today().isoformat(),
-        "commit": _commit(),
-        "torch": torch.__version__,
-        "machine": platform.machine(),
+        **measured,
+        "date": measured["date"][:10],
         "crystals": len(structures),
         "source": source,
         "selection": f"seeded shuffle (seed {args.seed}), at most {args.max_atoms} atoms",

@@ -17,6 +17,7 @@ The docs block ``ehull`` is computed from the stored predictions each time (a te
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -71,6 +72,7 @@ def measure() -> dict[str, dict]:
     return results
 
 
+@functools.cache
 def _predictions(folder: str) -> tuple[np.ndarray, np.ndarray]:
     table = pd.read_csv(STORED / folder / "test_predictions.csv.gz")
     return table[TARGET].to_numpy(), table[f"predicted_{TARGET}"].to_numpy()

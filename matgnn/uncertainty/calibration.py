@@ -30,6 +30,8 @@ A calibration is a plain dict ``{output name: {"std_scale": s[, "conformal": {"c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 
@@ -70,6 +72,23 @@ def conformal_rank(n: int, coverage: float) -> int:
     return int(np.ceil((n + 1) * coverage - 1e-9))
 
 
+def conformal_minimum(coverage: float) -> int:
+    """The fewest scores for which the rank of ``coverage`` exists (``rank <= n``)."""
+    return next(n for n in range(1, 10**7) if conformal_rank(n, coverage) <= n)
+
+
+def check_conformal_request(coverage: float, outputs: Sequence | None = None) -> None:
+    """Refuse a coverage outside (0, 1), and ``outputs`` (when given) of which none supports
+    conformal intervals (``Output.supports_conformal``: classes keep temperature scaling)."""
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"conformal coverage must lie strictly between 0 and 1, got {coverage}")
+    if outputs is not None and not any(o.supports_conformal for o in outputs):
+        raise ValueError(
+            f"conformal intervals (coverage={coverage}) need a regression output; the outputs "
+            f"are {[o.name for o in outputs]} (classes keep temperature scaling)"
+        )
+
+
 def conformal_half_width(
     mean: np.ndarray, std: np.ndarray, target: np.ndarray, coverage: float
 ) -> tuple[float, int]:
@@ -77,15 +96,14 @@ def conformal_half_width(
     ``ceil((n + 1) coverage)``-th smallest of the ``n`` row scores (:func:`conformal_scores`);
     returns ``(q, n)``. Too few rows for the coverage asked is an error that says how many are
     needed."""
-    if not 0.0 < coverage < 1.0:
-        raise ValueError(f"conformal coverage must lie strictly between 0 and 1, got {coverage}")
+    check_conformal_request(coverage)
     scores = np.sort(conformal_scores(mean, std, target))
     n = scores.size
     rank = conformal_rank(n, coverage)
     if rank > n:
-        needed = next(m for m in range(1, 10**7) if conformal_rank(m, coverage) <= m)
         raise ValueError(
-            f"conformal coverage {coverage} needs at least {needed} validation rows with a "
+            f"conformal coverage {coverage} needs at least {conformal_minimum(coverage)} "
+            "validation rows with a "
             f"std above 0, and there are {n}: lower the coverage or enlarge the validation split"
         )
     return float(scores[rank - 1]), n

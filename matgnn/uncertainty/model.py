@@ -22,6 +22,7 @@ from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
 from matgnn.graphs.data import CrystalGraph
 from matgnn.models.inference import Predictions, draw_graphs, predict
 from matgnn.outputs import Output
+from matgnn.uncertainty.calibration import check_conformal_request
 from matgnn.uncertainty.estimators import Ensemble, Estimator, MCDropout, MeanVariance
 
 
@@ -118,12 +119,8 @@ class UncertainModel:
         targets; ``draws``: their raw draws, when already computed) and keep it; returns the
         parameters. ``coverage``: also split-conformal intervals of that nominal coverage for
         every output that supports them (regression; a task with none is refused)."""
-        if coverage is not None and not any(o.supports_conformal for o in self.outputs):
-            raise ValueError(
-                f"conformal intervals (coverage={coverage}) need a regression output; this "
-                f"model's outputs are {[o.name for o in self.outputs]} (classes keep temperature "
-                "scaling)"
-            )
+        if coverage is not None:
+            check_conformal_request(coverage, self.outputs)
         if not graphs:
             raise ValueError(
                 "calibration needs a validation split, and this one is empty (set a validation "

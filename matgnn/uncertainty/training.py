@@ -68,23 +68,19 @@ def check_coverage(coverage: float, outputs: Sequence, validation_crystals: int)
     """Refuse, before training, conformal intervals that the calibration would refuse after
     it: a coverage outside (0, 1), a task without a regression output, or too few validation
     crystals for the coverage (crystal-level outputs; one score per crystal)."""
-    from matgnn.uncertainty.calibration import conformal_rank
+    from matgnn.uncertainty.calibration import (
+        check_conformal_request,
+        conformal_minimum,
+        conformal_rank,
+    )
 
-    if not 0.0 < coverage < 1.0:
-        raise ValueError(f"uncertainty.coverage must lie strictly between 0 and 1, got {coverage}")
-    if not any(o.supports_conformal for o in outputs):
-        raise ValueError(
-            f"uncertainty.coverage={coverage}: conformal intervals need a regression output; "
-            f"this task's outputs are {[o.name for o in outputs]} (classes keep temperature "
-            "scaling)"
-        )
+    check_conformal_request(coverage, outputs)
     crystal_level = any(o.supports_conformal and o.level != "atom" for o in outputs)
     if crystal_level and 0 < validation_crystals < conformal_rank(validation_crystals, coverage):
-        needed = next(m for m in range(1, 10**7) if conformal_rank(m, coverage) <= m)
         raise ValueError(
-            f"uncertainty.coverage={coverage} needs at least {needed} validation crystals, and "
-            f"the split has {validation_crystals}: lower the coverage or enlarge "
-            "task.data.split.val"
+            f"uncertainty.coverage={coverage} needs at least {conformal_minimum(coverage)} "
+            f"validation crystals, and the split has {validation_crystals}: lower the coverage "
+            "or enlarge task.data.split.val"
         )
 
 
