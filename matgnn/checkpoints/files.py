@@ -29,7 +29,9 @@ from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION, migrate
 from matgnn.checkpoints.safe_config import UnsafeConfigError
 
 #: the estimators a checkpoint's ``uncertainty`` may name (matgnn.uncertainty)
-ESTIMATORS = ("ensemble", "mc_dropout", "mean_variance")
+ESTIMATORS = ("ensemble", "mc_dropout", "mean_variance", "latent_distance")
+#: the tensors of a checkpoint's ``latent_distance`` (one per model, matgnn.uncertainty.latent)
+LATENT_TENSORS = ("references", "center", "scale")
 #: the root object of a checkpoint's model
 MODEL_CLASS = "crystal_model"
 
@@ -45,13 +47,29 @@ def _check_state(state: Any, where: str) -> None:
         raise UnsafeConfigError(f"{where}: must map parameter names to tensors")
 
 
+def _check_latent(latent: Any) -> None:
+    """``latent_distance``: plain values, and lists of tensors under :data:`LATENT_TENSORS`."""
+    if not isinstance(latent, Mapping):
+        raise UnsafeConfigError("latent_distance: must be a dict")
+    safe_config.check_size(latent, "latent_distance")
+    for key in LATENT_TENSORS:
+        tensors = latent.get(key)
+        if not isinstance(tensors, list | tuple) or not all(
+            isinstance(t, torch.Tensor) for t in tensors
+        ):
+            raise UnsafeConfigError(f"latent_distance.{key}: must be a list of tensors")
+    plain = {k: v for k, v in latent.items() if k not in LATENT_TENSORS}
+    safe_config.check_plain(plain, "latent_distance")
+
+
 def check_checkpoint(checkpoint: Any) -> dict[str, Any]:
     """``checkpoint`` migrated to the current format and checked whole; raises
     :class:`~matgnn.checkpoints.safe_config.UnsafeConfigError` naming the key path.
 
     Checked: the model config against the registry (root ``crystal_model``); every other
     hyper-parameter, the provenance and the uncertainty settings as plain data with no class
-    names; the estimator name; the state dicts as name -> tensor."""
+    names; the estimator name; the state dicts as name -> tensor; the latent distance as
+    plain values and lists of tensors."""
     if not isinstance(checkpoint, Mapping):
         raise UnsafeConfigError(f"<root>: a checkpoint is a dict, got {type(checkpoint).__name__}")
     hyper = checkpoint.get("hyper_parameters")
@@ -74,6 +92,8 @@ def check_checkpoint(checkpoint: Any) -> dict[str, Any]:
                 f"uncertainty.estimator: must be one of {ESTIMATORS}, got "
                 f"{settings.get('estimator') if isinstance(settings, Mapping) else settings!r}"
             )
+    if "latent_distance" in checkpoint:
+        _check_latent(checkpoint["latent_distance"])
     _check_state(checkpoint.get("state_dict"), "state_dict")
     for k, state in enumerate(checkpoint.get("ensemble_state_dicts") or []):
         _check_state(state, f"ensemble_state_dicts[{k}]")
@@ -143,6 +163,7 @@ SLIM_KEYS = (
     # matgnn.uncertainty: the estimator, its calibration and an ensemble's members
     "uncertainty",
     "ensemble_state_dicts",
+    "latent_distance",
 )
 
 

@@ -17,6 +17,7 @@ from matgnn.data.splits import (
     SUBSETS,
     carve_validation,
     check_split,
+    holdout_split,
     limit_train,
     random_split,
     read_split_file,
@@ -24,6 +25,7 @@ from matgnn.data.splits import (
 )
 from matgnn.graphs import GraphConfig, build_graphs
 from matgnn.graphs.data import CrystalGraph
+from matgnn.graphs.elements import elements_of
 from matgnn.outputs import Output
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,10 @@ class CrystalDataModule(L.LightningDataModule):
       ``train`` is held out.
     * ``file``: a split file at ``split.path`` (see :mod:`matgnn.data.splits`), e.g. the
       ``split.json`` every training run writes.
+    * ``holdout``: out of distribution: ``test`` holds whole chemical systems
+      (``group: chemsys``) or every crystal with a held-out element (``group: element``),
+      at least a ``test`` fraction; ``val`` is a random fraction of the rest
+      (:func:`~matgnn.data.splits.holdout_split`; drawn over the crystals whose graphs built).
 
     Each graph gets one target field per declared output (``graph[output.key]``, e.g.
     ``target_formation_energy_per_atom``), read from the records' column ``output.target``.
@@ -52,10 +58,11 @@ class CrystalDataModule(L.LightningDataModule):
         source: callable returning :class:`Records` (a Hydra ``_partial_`` loader).
         graph: the model's graph config (``model.graph_config()``).
         outputs: the model's declared outputs (``model.outputs``).
-        split: ``kind`` (random, source, file), fractions ``train`` and ``val``, ``seed`` and
-            ``path`` (for ``file``); ``train_size`` (an int) keeps that many seeded training
-            crystals (``train_seed``, default ``seed``; nested for one seed) and leaves ``val``
-            and ``test`` unchanged, for learning curves.
+        split: ``kind`` (random, source, file, holdout), fractions ``train`` and ``val``,
+            ``seed``, ``path`` (for ``file``), ``group`` and ``test`` (for ``holdout``);
+            ``train_size`` (an int) keeps that many seeded training crystals (``train_seed``,
+            default ``seed``; nested for one seed) and leaves ``val`` and ``test`` unchanged,
+            for learning curves.
         batch_size: graphs per batch.
         num_workers: DataLoader workers.
         cache_dir: on-disk graph cache; ``None`` disables it.
@@ -93,19 +100,21 @@ class CrystalDataModule(L.LightningDataModule):
         records = self.source()
         graphs = self._graphs_with_targets(records)
         by_id = {g.sample_id: g for g in graphs}
-        split = self._split_ids(records, list(by_id))
+        split = self._split_ids(records, by_id)
         self.subsets = {k: [by_id[i] for i in split[k]] for k in SUBSETS}
         sizes = {k: len(v) for k, v in self.subsets.items()}
         log.info("%s: %s graphs, %d rejected", records.name, sizes, len(self.rejected))
         if not self.subsets["train"] or not self.subsets["test"]:
             raise ValueError(f"{records.name}: empty train or test subset: {sizes}")
 
-    def _split_ids(self, records: Records, built_ids: list[str]) -> dict[str, list[str]]:
+    def _split_ids(
+        self, records: Records, built: Mapping[str, CrystalGraph]
+    ) -> dict[str, list[str]]:
         """The split drawn over every record (so that one seed gives every model the same
         split, whatever its graphs reject), less the rejected crystals; then the learning-curve
         subset of the training crystals that were built."""
-        built = set(built_ids)
-        split = {k: [i for i in v if i in built] for k, v in self._full_split(records).items()}
+        full = self._full_split(records, built)
+        split = {k: [i for i in v if i in built] for k, v in full.items()}
         size = self.split.get("train_size")
         if size is None:
             return split
@@ -116,8 +125,22 @@ class CrystalDataModule(L.LightningDataModule):
         except ValueError as error:
             raise ValueError(f"{records.name}: {error}") from None
 
-    def _full_split(self, records: Records) -> dict[str, list[str]]:
+    def _full_split(
+        self, records: Records, built: Mapping[str, CrystalGraph]
+    ) -> dict[str, list[str]]:
         kind, seed = self.split["kind"], int(self.split["seed"])
+        if kind == "holdout":
+            elements = {i: elements_of([g]) for i, g in built.items()}
+            try:
+                return holdout_split(
+                    elements,
+                    str(self.split.get("group", "chemsys")),
+                    float(self.split.get("test", 0.1)),
+                    float(self.split["val"]),
+                    seed,
+                )
+            except ValueError as error:
+                raise ValueError(f"{records.name}: {error}") from None
         if kind == "random":
             return random_split(
                 list(records.ids), float(self.split["train"]), float(self.split["val"]), seed

@@ -1,4 +1,5 @@
-"""Train/val/test splits: seeded random, the source's own (official folds), or a split file.
+"""Train/val/test splits: seeded random, the source's own (official folds), a split file, or a
+seeded hold-out of whole chemical systems or elements (out-of-distribution tests).
 
 A split is a dict ``{"train": ids, "val": ids, "test": ids}``. Split files are JSON (lists of
 ids, or the JARVIS-Leaderboard form ``{"train": {id: target}, ...}``) or CSV with columns
@@ -18,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 SUBSETS = ("train", "val", "test")
-SPLIT_KINDS = ("random", "source", "file")
+SPLIT_KINDS = ("random", "source", "file", "holdout")
+#: what a hold-out split keeps together (:func:`holdout_split`)
+HOLDOUT_GROUPS = ("chemsys", "element")
 
 
 def random_split(ids: Sequence[str], train: float, val: float, seed: int) -> dict[str, list[str]]:
@@ -29,6 +32,67 @@ def random_split(ids: Sequence[str], train: float, val: float, seed: int) -> dic
     cuts = {"train": (0, n_train), "val": (n_train, n_train + n_val)}
     cuts["test"] = (n_train + n_val, len(ids))
     return {k: [ids[i] for i in order[a:b]] for k, (a, b) in cuts.items()}
+
+
+def holdout_split(
+    elements: Mapping[str, Sequence[str]], by: str, test: float, val: float, seed: int
+) -> dict[str, list[str]]:
+    """A seeded out-of-distribution split (after MatFold, Witman & Schindler 2025): ``test``
+    holds whole groups of crystals that training never sees, ``val`` a seeded random ``val``
+    fraction of the rest (in distribution, so a calibration fitted on it is the one a user
+    would have), ``train`` the remainder.
+
+    Args:
+        elements: ``{id: element symbols}`` of every crystal.
+        by: ``"chemsys"``: whole chemical systems (every crystal of, e.g., Fe-O) go to test,
+            in seeded random order, until at least ``test`` of the crystals are there;
+            ``"element"``: every crystal holding a held-out element goes to test, elements
+            drawn in seeded random order and one skipped when it would push the test
+            fraction past twice ``test`` (oxygen alone is about half of MP).
+        test: the least fraction of crystals in test.
+        val: the fraction of all crystals in the validation subset.
+    """
+    if by not in HOLDOUT_GROUPS:
+        raise ValueError(f"split.group must be one of {HOLDOUT_GROUPS}, got {by!r}")
+    if not 0 < test < 1 or not 0 <= val < 1 - test:
+        raise ValueError(
+            f"hold-out split: need 0 < test < 1 and 0 <= val < 1 - test, got {test} and {val}"
+        )
+    ids = list(elements)
+    symbols = {i: frozenset(elements[i]) for i in ids}
+    rng = np.random.default_rng(seed)
+    wanted = math.ceil(test * len(ids))
+    held: set[str] = set()
+    if by == "chemsys":
+        systems: dict[str, list[str]] = {}
+        for i in ids:
+            systems.setdefault("-".join(sorted(symbols[i])), []).append(i)
+        names = sorted(systems)
+        for k in rng.permutation(len(names)):
+            if len(held) >= wanted:
+                break
+            held.update(systems[names[k]])
+    else:
+        pool = sorted(set().union(*symbols.values()))
+        for k in rng.permutation(len(pool)):
+            if len(held) >= wanted:
+                break
+            extra = {i for i in ids if pool[k] in symbols[i]} - held
+            if len(held) + len(extra) <= 2 * wanted:
+                held |= extra
+    if len(held) < wanted:
+        raise ValueError(
+            f"hold-out split by {by}: only {len(held)} of {len(ids)} crystals could be held out "
+            f"for test (wanted {wanted})"
+        )
+    rest = [i for i in ids if i not in held]
+    order = rng.permutation(len(rest))
+    n_val = math.floor(val * len(ids))
+    return {
+        "train": [rest[k] for k in order[n_val:]],
+        "val": [rest[k] for k in order[:n_val]],
+        "test": [i for i in ids if i in held],
+    }
 
 
 def carve_validation(

@@ -121,12 +121,15 @@ def fold_config(cfg: DictConfig, fold: int, fold_dir: Path) -> DictConfig:
 @dataclass
 class FoldPredictions:
     """A fold's test predictions in official order, their stds (regression with
-    ``uncertainty=<estimator>``, else ``None``) and the ids predicted as the training mean."""
+    ``uncertainty=<estimator>``, else ``None``), their ood scores (a model with a latent
+    distance, else ``None``; ``nan`` for a row predicted as the training mean) and the ids
+    predicted as the training mean."""
 
     ids: list[str]
     values: np.ndarray
     rejected: dict[str, str]
     std: np.ndarray | None = None
+    ood_score: np.ndarray | None = None
 
 
 def predict_fold(model, data: MatbenchData, fold: int, unpredictable: str = "error"):
@@ -184,11 +187,16 @@ def predict_fold(model, data: MatbenchData, fold: int, unpredictable: str = "err
         by_id.update(dict.fromkeys(rejected, fallback))
         if std_by_id is not None:
             std_by_id.update(dict.fromkeys(rejected, float(np.std(train))))
+    ood = None
+    if predictions.ood_score is not None:
+        ood_by_id = dict(zip(predictions.names, predictions.ood_score, strict=True))
+        ood = np.array([ood_by_id.get(i, np.nan) for i in ids], dtype=float)
     return FoldPredictions(
         ids=list(ids),
         values=np.array([by_id[i] for i in ids]),
         rejected=rejected,
         std=None if std_by_id is None else np.array([std_by_id[i] for i in ids]),
+        ood_score=ood,
     )
 
 
@@ -331,6 +339,11 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
                 params["predicted_as_training_mean"] = predicted.rejected
                 if has_uncertainty(best):
                     params["uncertainty"] = best["uncertainty"]
+                if predicted.ood_score is not None:  # in official test order; None: filled
+                    params["ood_score"] = [
+                        None if np.isnan(v) else round(float(v), 6) for v in predicted.ood_score
+                    ]
+                    params["ood_threshold"] = best["latent_distance"]["threshold"]
                 # the wall time is this attempt's only
                 params["resumed_from_last_ckpt"] = bool(fold_cfg.ckpt_path)
                 record = FoldRecord.make(

@@ -16,6 +16,7 @@ from matgnn.checkpoints.registry import register
 from matgnn.graphs.config import GraphConfig
 from matgnn.models.inference import Predictions, predict
 from matgnn.models.interfaces import Backbone, Head, HeadFactory
+from matgnn.nn.pooling import pool
 from matgnn.outputs import Output, ScalarOutput
 
 
@@ -137,6 +138,20 @@ class CrystalModel(nn.Module):
         device = next(self.parameters()).device
         out = self(batch.to(device))
         return {o.name: o.present(out[o.name]).double().cpu()[None] for o in self.outputs}
+
+    @torch.no_grad()
+    def embed(self, batch: Data | Batch) -> Tensor:
+        """Each crystal's latent vector, the backbone's scalar atom features mean-pooled (the
+        space :mod:`matgnn.uncertainty.latent` measures distances in), in eval mode as it is.
+
+        Shapes:
+            batch of B crystals -> ``[B, scalar features]``, float64 on the CPU.
+        """
+        self.check_batch(batch)
+        device = next(self.parameters()).device
+        features = self.backbone(batch.to(device))
+        pooled = pool(features.scalars.float(), features.batch, features.num_crystals, "mean")
+        return pooled.double().cpu()
 
     def forward(self, batch: Data | Batch) -> dict[str, Tensor]:
         self.check_batch(batch)

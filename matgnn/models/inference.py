@@ -60,6 +60,9 @@ class Predictions:
         rejected: ``{name: reason}`` of the inputs that could not be predicted.
         unseen_elements: ``{element: names}`` of the accepted inputs holding an element the
             model never saw in training (``provenance["elements"]``): extrapolations.
+        ood_score: per accepted input, its distance to the training set in the model's latent
+            space in units of the median validation distance
+            (:mod:`matgnn.uncertainty.latent`); ``None`` for a predictor without one.
     """
 
     outputs: Sequence[Output]
@@ -69,6 +72,7 @@ class Predictions:
     atomic_numbers: list[np.ndarray] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     unseen_elements: dict[str, list[str]] = field(default_factory=dict)
+    ood_score: np.ndarray | None = None
 
     def _output(self, name: str) -> Output:
         return next(o for o in self.outputs if o.name == name)
@@ -110,7 +114,8 @@ class Predictions:
     ) -> list[Path]:
         """Write the prediction tables (:mod:`matgnn.outputs.table`): one row per crystal, and
         ``<stem>_atoms.csv`` for per-atom outputs; an estimator's stds (or entropy and mutual
-        information) as columns. ``targets``: ``{output: one array per crystal}``."""
+        information) as columns, and ``ood_score`` when there is one. ``targets``:
+        ``{output: one array per crystal}``."""
         return write_prediction_tables(
             path,
             self.outputs,
@@ -119,6 +124,7 @@ class Predictions:
             targets=targets,
             atomic_numbers=self.atomic_numbers,
             summaries=self.summaries,
+            crystal_columns=None if self.ood_score is None else {"ood_score": self.ood_score},
         )
 
 
@@ -155,7 +161,9 @@ def draw_graphs(
 ) -> tuple[list[tuple[str, CrystalGraph]], dict[str, np.ndarray], dict[str, str]]:
     """The predictor's draws of every graph it accepts, batch by batch; a batch that fails
     (e.g. an element outside the CGCNN table) is retried one graph at a time, and the graphs
-    that still fail are returned with their reasons. Returns (accepted, draws, rejected)."""
+    that still fail are returned with their reasons. Returns (accepted, draws, rejected);
+    ``draws`` also holds whatever else the predictor draws per crystal (an uncertain model's
+    latent distances)."""
     from tqdm import tqdm
 
     accepted: list[tuple[str, CrystalGraph]] = []
@@ -166,7 +174,7 @@ def draw_graphs(
         out = predictor.draws(Batch.from_data_list([g for _, g in items]))
         accepted.extend(items)
         for name, value in out.items():
-            chunks[name].append(value.detach().double().cpu())
+            chunks.setdefault(name, []).append(value.detach().double().cpu())
 
     starts = range(0, len(named), batch_size)
     for start in tqdm(starts, desc="predict", disable=not progress, leave=False):
@@ -186,6 +194,7 @@ def draw_graphs(
         else np.empty((1, 0, *o.value_shape))
         for o in predictor.outputs
     }
+    draws.update({k: torch.cat(v, dim=1).numpy() for k, v in chunks.items() if k not in draws})
     return accepted, draws, rejected
 
 
@@ -221,6 +230,7 @@ def predict_graphs(
     """:func:`predict` of graphs already built, ``(name, graph)``."""
     accepted, draws, rejected = draw_graphs(predictor, named, batch_size, progress)
     summarize = getattr(predictor, "summarize", None)
+    ood_scores = getattr(predictor, "ood_scores", None)
     result = Predictions(
         outputs=predictor.outputs,
         names=[name for name, _ in accepted],
@@ -228,6 +238,7 @@ def predict_graphs(
         summaries=summarize(draws) if summarize is not None else None,
         atomic_numbers=[g.atomic_numbers.numpy() for _, g in accepted],
         rejected=rejected,
+        ood_score=ood_scores(draws) if ood_scores is not None else None,
     )
     seen = (getattr(predictor, "provenance", None) or {}).get("elements")
     if seen is not None:

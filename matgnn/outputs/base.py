@@ -199,37 +199,60 @@ class Output(ABC):
     supports_conformal: ClassVar[bool] = True
 
     def fit_calibration(
-        self, summary: Mapping[str, np.ndarray], target: np.ndarray, coverage: float | None = None
+        self,
+        summary: Mapping[str, np.ndarray],
+        target: np.ndarray,
+        coverage: float | None = None,
+        interval: str = "normalized",
     ) -> dict:
         """The calibration fitted on a validation summary: std scaling, and with ``coverage``
-        also the split-conformal half-width of the scaled std
-        (:func:`matgnn.uncertainty.calibration.conformal_half_width`)."""
-        from matgnn.uncertainty.calibration import conformal_half_width, fit_std_scale
+        also intervals of that coverage on the scaled std, of kind ``interval``: split-conformal
+        ``normalized`` (:func:`~matgnn.uncertainty.calibration.conformal_half_width`) or
+        ``quantile`` (:func:`~matgnn.uncertainty.calibration.quantile_margin`), or
+        ``isotonic`` (:func:`~matgnn.uncertainty.calibration.isotonic_bounds`)."""
+        from matgnn.uncertainty import calibration as cal
 
-        scale = fit_std_scale(summary["mean"], summary["std"], target)
+        scale = cal.fit_std_scale(summary["mean"], summary["std"], target)
         parameters: dict = {"std_scale": scale}
-        if coverage is not None:
-            half_width, n = conformal_half_width(
-                summary["mean"], np.asarray(summary["std"]) * scale, target, coverage
-            )
-            parameters["conformal"] = {"coverage": float(coverage), "half_width": half_width,
-                                       "scores": n}  # fmt: skip
+        if coverage is None:
+            return parameters
+        cal.check_interval(interval)
+        mean, std, c = summary["mean"], np.asarray(summary["std"]) * scale, float(coverage)
+        if interval == "isotonic":
+            low, high, n = cal.isotonic_bounds(mean, std, target, c)
+            parameters["isotonic"] = {"coverage": c, "z_lower": low, "z_upper": high, "values": n}
+            return parameters
+        fit = cal.conformal_half_width if interval == "normalized" else cal.quantile_margin
+        half_width, n = fit(mean, std, target, c)
+        parameters["conformal"] = {"coverage": c, "kind": interval, "half_width": half_width,
+                                   "scores": n}  # fmt: skip
         return parameters
 
     def calibrated(
         self, summary: Mapping[str, np.ndarray], parameters: Mapping | None
     ) -> dict[str, np.ndarray]:
-        """``summary`` with the calibration applied: every std scaled, and with a conformal
-        calibration the interval ``lower``/``upper`` = mean -+ half_width x std."""
+        """``summary`` with the calibration applied: every std scaled, and with intervals
+        ``lower``/``upper``: mean -+ half_width x std (``normalized`` conformal), mean -+
+        (z std + margin) (``quantile``), mean + z_lower std .. mean + z_upper std
+        (``isotonic``); a component with std 0 gets the point ``mean`` as its interval."""
         if not parameters:
             return dict(summary)
         scale = parameters["std_scale"]
         out = {k: v * scale if k.endswith("std") else v for k, v in summary.items()}
-        conformal = parameters.get("conformal")
-        if conformal:
-            width = conformal["half_width"] * np.asarray(out["std"])
-            out["lower"] = np.asarray(out["mean"]) - width
-            out["upper"] = np.asarray(out["mean"]) + width
+        mean, std = np.asarray(out["mean"]), np.asarray(out["std"])
+        conformal, isotonic = parameters.get("conformal"), parameters.get("isotonic")
+        if conformal and conformal.get("kind", "normalized") == "normalized":
+            width = conformal["half_width"] * std
+            out["lower"], out["upper"] = mean - width, mean + width
+        elif conformal:  # conformalised quantiles: an additive margin on the Gaussian band
+            from matgnn.uncertainty.calibration import normal_quantile
+
+            band = normal_quantile(conformal["coverage"]) * std + conformal["half_width"]
+            band = np.where(std > 0, band, 0.0)
+            out["lower"], out["upper"] = mean - band, mean + band
+        elif isotonic:
+            out["lower"] = mean + isotonic["z_lower"] * std
+            out["upper"] = mean + isotonic["z_upper"] * std
         return out
 
     def uncertainty_metrics(

@@ -27,12 +27,14 @@ def prediction_table(
     targets: Mapping[str, Sequence[np.ndarray]] | None = None,
     atomic_numbers: Sequence[np.ndarray] | None = None,
     summaries: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    crystal_columns: Mapping[str, Sequence] | None = None,
 ) -> tuple[list[str], list[list]]:
     """Header and rows for ``outputs`` (all of one level). Atom-level outputs need
     ``atomic_numbers`` (one array per crystal) and give one row per atom. With ``summaries``
     (``{output: {field: [rows, ...]}}``, an estimator's, rows in table order) each output's
     columns are its :meth:`~matgnn.outputs.Output.uncertainty_columns`, else its prediction
-    columns."""
+    columns. ``crystal_columns`` (``{name: one value per crystal}``, e.g. ``ood_score``) come
+    last, on the crystal-level table only."""
     per_atom = bool(outputs) and outputs[0].level == "atom"
     if any(o.level != outputs[0].level for o in outputs):
         raise ValueError("prediction_table: outputs of mixed levels")
@@ -43,6 +45,8 @@ def prediction_table(
     for output in outputs:
         header += output.columns() if targets is not None else []
         header += list(spread[output.name]) if summaries else output.prediction_columns()
+    extra = dict(crystal_columns or {}) if not per_atom else {}
+    header += list(extra)
     rows: list[list] = []
     for k, sid in enumerate(ids):
         atoms = range(len(atomic_numbers[k])) if per_atom else [None]
@@ -57,6 +61,7 @@ def prediction_table(
                 else:
                     value = predictions[output.name][k]
                     row += output.prediction_values(value if atom is None else value[atom])
+            row += [float(column[k]) for column in extra.values()]
             rows.append(row)
     return header, rows
 
@@ -92,6 +97,7 @@ def write_prediction_tables(
     targets: Mapping[str, Sequence[np.ndarray]] | None = None,
     atomic_numbers: Sequence[np.ndarray] | None = None,
     summaries: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    crystal_columns: Mapping[str, Sequence] | None = None,
 ) -> list[Path]:
     """The prediction tables (:func:`prediction_table`) of ``outputs``, written by
     :func:`write_level_tables`; returns the files written."""
@@ -99,6 +105,6 @@ def write_prediction_tables(
         path,
         outputs,
         lambda chosen: prediction_table(
-            chosen, ids, predictions, targets, atomic_numbers, summaries
+            chosen, ids, predictions, targets, atomic_numbers, summaries, crystal_columns
         ),
     )

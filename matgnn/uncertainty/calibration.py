@@ -23,9 +23,25 @@
   split is the user's question: the guarantee is for a random split, not for crystals unlike
   the training data.
 
+  Two other interval kinds (``uncertainty.interval``), both on the calibrated std:
+
+  - ``quantile``: conformalised quantiles (CQR, Romano, Patterson & Candes, NeurIPS 2019) of
+    the Gaussian band ``mean -+ z std``, ``z`` the normal quantile of the coverage: a row
+    scores ``max(lower - y, y - upper)`` over its components, and the band is widened (or
+    narrowed, for a negative ``q``) by the same rank of those scores, ``[lower - q, upper + q]``:
+    an additive correction, the same guarantee.
+  - ``isotonic``: recalibration of the predicted distribution (Kuleshov, Fenner & Ermon, ICML
+    2018): the isotonic map from expected to observed probability, fitted on the validation
+    values ``Phi((y - mean) / std)``, is their empirical distribution function, so the central
+    interval of coverage ``c`` is ``mean + z_lo std .. mean + z_hi std`` with ``z_lo``, ``z_hi``
+    the ``(1 -+ c) / 2`` quantiles of the validation ``(y - mean) / std`` (pooled over
+    components with a std above 0). No finite-sample guarantee, and asymmetric when the
+    errors are.
+
 A calibration is a plain dict ``{output name: {"std_scale": s[, "conformal": {"coverage": c,
-"half_width": q, "scores": n}]} | {"temperature": T}}``, which is how a checkpoint stores it
-(``checkpoint["uncertainty"]["calibration"]``).
+"kind": "normalized" | "quantile", "half_width": q, "scores": n}] [, "isotonic": {"coverage":
+c, "z_lower": zl, "z_upper": zu, "values": n}]} | {"temperature": T}}``, which is how a
+checkpoint stores it (``checkpoint["uncertainty"]["calibration"]``).
 """
 
 from __future__ import annotations
@@ -97,16 +113,74 @@ def conformal_half_width(
     returns ``(q, n)``. Too few rows for the coverage asked is an error that says how many are
     needed."""
     check_conformal_request(coverage)
-    scores = np.sort(conformal_scores(mean, std, target))
+    return _ranked(conformal_scores(mean, std, target), coverage)
+
+
+#: the interval kinds a regression calibration can add (``uncertainty.interval``)
+INTERVALS = ("normalized", "quantile", "isotonic")
+
+
+def check_interval(interval: str) -> None:
+    if interval not in INTERVALS:
+        raise ValueError(f"uncertainty.interval must be one of {INTERVALS}, got {interval!r}")
+
+
+def _rows(*arrays: np.ndarray) -> list[np.ndarray]:
+    arrays = [np.asarray(a, dtype=float) for a in arrays]
+    return [a.reshape(len(arrays[0]), -1) for a in arrays]
+
+
+def _ranked(scores: np.ndarray, coverage: float) -> tuple[float, int]:
+    """The ``ceil((n + 1) coverage)``-th smallest score and ``n``; too few is an error."""
+    scores = np.sort(scores)
     n = scores.size
     rank = conformal_rank(n, coverage)
     if rank > n:
         raise ValueError(
             f"conformal coverage {coverage} needs at least {conformal_minimum(coverage)} "
-            "validation rows with a "
-            f"std above 0, and there are {n}: lower the coverage or enlarge the validation split"
+            f"validation rows with a std above 0, and there are {n}: lower the coverage or "
+            "enlarge the validation split"
         )
     return float(scores[rank - 1]), n
+
+
+def normal_quantile(coverage: float) -> float:
+    """``z`` with ``P(|N(0, 1)| <= z) = coverage``."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + coverage / 2))
+
+
+def quantile_margin(
+    mean: np.ndarray, std: np.ndarray, target: np.ndarray, coverage: float
+) -> tuple[float, int]:
+    """Conformalised quantiles of the Gaussian band ``mean -+ z std``: the margin ``q`` (in
+    target units) that ``[mean - z std - q, mean + z std + q]`` needs, and the number of rows
+    scored (rows whose every std is 0 have no band)."""
+    check_conformal_request(coverage)
+    mean, std, target = _rows(mean, std, target)
+    z = normal_quantile(coverage)
+    spread = std > 0
+    excess = np.maximum(mean - z * std - target, target - mean - z * std)
+    scores = np.where(spread, excess, -np.inf).max(axis=1)[spread.any(axis=1)]
+    return _ranked(scores, coverage)
+
+
+def isotonic_bounds(
+    mean: np.ndarray, std: np.ndarray, target: np.ndarray, coverage: float
+) -> tuple[float, float, int]:
+    """``(z_lower, z_upper, n)``: the ``(1 -+ coverage) / 2`` empirical quantiles of the
+    ``n`` validation values ``(y - mean) / std`` with a std above 0."""
+    check_conformal_request(coverage)
+    mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
+    spread = std > 0
+    z = (target[spread] - mean[spread]) / std[spread]
+    if z.size < 2:
+        raise ValueError(
+            f"isotonic intervals need at least 2 values with a std above 0, got {z.size}"
+        )
+    low, high = np.quantile(z, [(1 - coverage) / 2, (1 + coverage) / 2])
+    return float(low), float(high), int(z.size)
 
 
 def temper(draws: np.ndarray, temperature: float) -> np.ndarray:

@@ -6,6 +6,9 @@
   (Gal & Ghahramani, ICML 2016); batch norm stays in eval mode.
 * :class:`Ensemble`: one pass of each of ``k`` independently trained models
   (Lakshminarayanan et al., NeurIPS 2017).
+* :class:`LatentDistanceEstimator`: one deterministic pass of a plain model; its std comes from
+  the crystal's distance to the training set in the model's latent space
+  (:mod:`matgnn.uncertainty.latent`), not from the draws.
 
 Each returns, per output, the stacked *presented* predictions ``[S, rows, ...]`` of a batch
 (probabilities for classifiers, (mean, std) for Gaussian outputs); :mod:`.summary` turns them
@@ -84,6 +87,34 @@ class MeanVariance(Estimator):
                 "mean_variance needs a model trained with a variance head (GaussianOutput; "
                 "train with uncertainty=mean_variance); this model's outputs are "
                 f"{[type(o).__name__ for o in model.outputs]}"
+            )
+
+    @torch.no_grad()
+    def draws(self, batch: Batch) -> dict[str, Tensor]:
+        self.model.eval()
+        return self._stack([self._presented(self.model, batch)])
+
+
+class LatentDistanceEstimator(Estimator):
+    """One deterministic pass of a plain model; :class:`~matgnn.uncertainty.UncertainModel`
+    turns the latent distance of each crystal into its std
+    (:func:`matgnn.uncertainty.latent.fit_distance_std`). Crystal-level regression outputs
+    only."""
+
+    name = "latent_distance"
+
+    def __init__(self, model: CrystalModel) -> None:
+        super().__init__([model])
+        refused = [
+            o.name
+            for o in model.outputs
+            if o.level != "crystal" or not o.supports_conformal or o.predicts_variance
+        ]
+        if refused:
+            raise ValueError(
+                f"latent_distance gives a std per crystal to plain regression outputs; outputs "
+                f"{refused} are per atom, classes or carry their own variance (use "
+                "uncertainty=ensemble, mc_dropout or mean_variance)"
             )
 
     @torch.no_grad()

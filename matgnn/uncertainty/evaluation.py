@@ -5,8 +5,9 @@ Regression (every component of every crystal pooled): MAE over all values; over 
 whose std is above 0 (the others, e.g. tensor components fixed by symmetry, are counted as
 ``zero_std_fraction``): Gaussian NLL, miscalibration area and sharpness from
 uncertainty-toolbox, the fraction of targets inside the central 95% interval
-(uncertainty-toolbox ``get_proportion_in_interval``, nominal 0.95), and the Spearman rank
-correlation between absolute error and std (scipy).
+(uncertainty-toolbox ``get_proportion_in_interval``, nominal 0.95), the Spearman rank
+correlation between absolute error and std (scipy), and the ROC-AUC of the std for flagging
+the worst 10% of absolute errors (:func:`ranking_metrics`, which also scores an ood score).
 
 Classification: accuracy, NLL, expected calibration error (torchmetrics, 15 bins), mean
 entropy and mutual information, and how well each ranks the misclassified crystals first
@@ -23,6 +24,38 @@ from matgnn.uncertainty.calibration import class_nll
 
 #: nominal level of the reported interval coverage
 COVERAGE_LEVEL = 0.95
+#: the share of largest absolute errors that a good uncertainty should flag first
+WORST_FRACTION = 0.1
+
+
+def ranking_metrics(error, score) -> dict[str, float]:
+    """How well ``score`` ranks absolute ``error`` (both ``[M]``): the Spearman correlation,
+    and the ROC-AUC of ``score`` for the rows among the :data:`WORST_FRACTION` largest errors
+    (0.5: no better than chance). ``nan`` when either is constant."""
+    from scipy.stats import spearmanr
+
+    error, score = (np.asarray(a, dtype=float).reshape(-1) for a in (error, score))
+    if error.size < 2 or np.ptp(score) == 0 or np.ptp(error) == 0:
+        return {"spearman": float("nan"), "auroc_worst_decile": float("nan")}
+    worst = error >= np.quantile(error, 1 - WORST_FRACTION)
+    return {
+        "spearman": float(spearmanr(error, score).statistic),
+        "auroc_worst_decile": auroc(worst, score),
+    }
+
+
+def auroc(positive, score) -> float:
+    """ROC-AUC of ``score`` for the boolean ``positive`` rows: the probability that a positive
+    scores above a negative, ties counted half (the Mann-Whitney U statistic over
+    ``n_pos n_neg``); ``nan`` without both kinds of rows."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(positive, dtype=bool).reshape(-1)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(np.asarray(score, dtype=float).reshape(-1))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def interval_metrics(lower, upper, target, std) -> dict[str, float]:
@@ -44,7 +77,6 @@ def interval_metrics(lower, upper, target, std) -> dict[str, float]:
 def regression_metrics(mean, std, target) -> dict[str, float]:
     """Uncertainty metrics of Gaussian predictions ``N(mean, std²)`` of ``target``."""
     import uncertainty_toolbox as uct
-    from scipy.stats import spearmanr
 
     mean, std, target = (np.asarray(a, dtype=float).reshape(-1) for a in (mean, std, target))
     error = np.abs(target - mean)
@@ -54,6 +86,7 @@ def regression_metrics(mean, std, target) -> dict[str, float]:
         return metrics
     # values with std 0 (fixed by symmetry, or a model with no spread) have no distribution
     mean, std, target, error = mean[spread], std[spread], target[spread], error[spread]
+    ranks = ranking_metrics(error, std)
     return {
         **metrics,
         "nll": float(uct.metrics_scoring_rule.nll_gaussian(mean, std, target)),
@@ -66,9 +99,8 @@ def regression_metrics(mean, std, target) -> dict[str, float]:
                 mean, std, target, quantile=COVERAGE_LEVEL
             )
         ),
-        "spearman_error_std": float(spearmanr(error, std).statistic)
-        if np.ptp(std) > 0
-        else float("nan"),
+        "spearman_error_std": ranks["spearman"],
+        "error_auroc_worst_decile": ranks["auroc_worst_decile"],
     }
 
 

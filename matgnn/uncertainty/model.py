@@ -5,7 +5,9 @@ information (classification).
 A checkpoint carries it as ``checkpoint["uncertainty"] = {"estimator": ..., <settings>,
 "calibration": {output: {...}}}``; an ensemble checkpoint also carries every member's weights
 in ``checkpoint["ensemble_state_dicts"]`` (its ``state_dict`` is member 0's, so
-:func:`matgnn.checkpoints.files.load_model` still reads it as a single model).
+:func:`matgnn.checkpoints.files.load_model` still reads it as a single model). With a latent
+distance (:mod:`matgnn.uncertainty.latent`: every crystal's ``ood_score``, and the std of the
+``latent_distance`` estimator) it also carries ``checkpoint["latent_distance"]``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,20 @@ from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
 from matgnn.graphs.data import CrystalGraph
 from matgnn.models.inference import Predictions, draw_graphs, predict
 from matgnn.outputs import Output
-from matgnn.uncertainty.calibration import check_conformal_request
-from matgnn.uncertainty.estimators import Ensemble, Estimator, MCDropout, MeanVariance
+from matgnn.uncertainty.calibration import check_conformal_request, check_interval
+from matgnn.uncertainty.estimators import (
+    Ensemble,
+    Estimator,
+    LatentDistanceEstimator,
+    MCDropout,
+    MeanVariance,
+)
+from matgnn.uncertainty.latent import (
+    DISTANCE_KEY,
+    LatentDistance,
+    distance_std,
+    fit_distance_std,
+)
 
 
 class UncertainModel:
@@ -33,11 +47,23 @@ class UncertainModel:
         estimator: draws predictions.
         calibration: ``{output name: parameters}`` (:mod:`matgnn.uncertainty.calibration`);
             empty means uncalibrated.
+        latent: the latent distance to the training set (:meth:`fit_latent`), which gives
+            every prediction an ``ood_score``; the ``latent_distance`` estimator needs it.
+        distance_std: ``latent_distance`` estimator: ``{output: [[a, b] per component]}`` of
+            ``std = sqrt(a^2 + (b d)^2)``, fitted on the validation split by :meth:`calibrate`.
     """
 
-    def __init__(self, estimator: Estimator, calibration: Mapping[str, Mapping] | None = None):
+    def __init__(
+        self,
+        estimator: Estimator,
+        calibration: Mapping[str, Mapping] | None = None,
+        latent: LatentDistance | None = None,
+        distance_std: Mapping[str, Sequence] | None = None,
+    ):
         self.estimator = estimator
         self.calibration = {k: dict(v) for k, v in (calibration or {}).items()}
+        self.latent = latent
+        self.distance_std = {k: [list(p) for p in v] for k, v in (distance_std or {}).items()}
 
     @property
     def outputs(self) -> tuple[Output, ...]:
@@ -52,9 +78,37 @@ class UncertainModel:
 
     # --- prediction (the predictor protocol of matgnn.models.inference) -----------------
     def draws(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Uncalibrated draws ``{output: [S, rows, ...]}`` of one batch."""
+        """Uncalibrated draws ``{output: [S, rows, ...]}`` of one batch; with a latent
+        distance also ``{DISTANCE_KEY: [1, crystals]}``."""
         device = next(self.estimator.model.parameters()).device
-        return self.estimator.draws(batch.to(device))
+        batch = batch.to(device)
+        draws = self.estimator.draws(batch)
+        if self.latent is not None:
+            draws[DISTANCE_KEY] = self.latent.distances(self.estimator.models, batch)[None]
+        return draws
+
+    def ood_scores(self, draws: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Each crystal's latent distance in units of the median validation distance
+        (``None`` without a fitted latent distance)."""
+        if self.latent is None or self.latent.median is None or DISTANCE_KEY not in draws:
+            return None
+        return self.latent.ood_scores(np.asarray(draws[DISTANCE_KEY])[0])
+
+    def fit_latent(
+        self,
+        train: Sequence[CrystalGraph],
+        neighbours: int = 5,
+        max_reference: int = 20000,
+        seed: int = 0,
+        batch_size: int = 64,
+    ) -> LatentDistance:
+        """Keep the latent vectors of the training crystals ``train`` (the reference of
+        every later distance); :meth:`calibrate` then sets the ood score's unit on the
+        validation split."""
+        self.latent = LatentDistance.fit(
+            self.estimator.models, train, neighbours, max_reference, seed, batch_size
+        )
+        return self.latent
 
     def raw_draws(
         self, graphs: Sequence[CrystalGraph], batch_size: int = 64, progress: bool = False
@@ -73,11 +127,41 @@ class UncertainModel:
         """The summary of every output's draws, with or without the calibration applied."""
         return {
             o.name: o.calibrated(
-                o.summarize_draws(draws[o.name]),
-                self.calibration.get(o.name) if calibrated else None,
+                self._summary(o, draws), self.calibration.get(o.name) if calibrated else None
             )
             for o in self.outputs
         }
+
+    def _summary(self, output: Output, draws: Mapping[str, np.ndarray]) -> dict:
+        """One output's uncalibrated summary; for the ``latent_distance`` estimator the std
+        is ``sqrt(a^2 + (b d)^2)``: ``a`` reported as the aleatoric part, ``b d`` as the
+        epistemic part."""
+        summary = output.summarize_draws(draws[output.name])
+        if self.estimator.name != LatentDistanceEstimator.name:
+            return summary
+        if output.name not in self.distance_std:
+            raise ValueError(
+                "latent_distance: the distance std is fitted on the validation split by "
+                "calibrate(); this model has none"
+            )
+        distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        mean = np.asarray(summary["mean"])
+        a, b = (np.asarray(p, dtype=float).reshape(mean.shape[1:]) for p in
+                zip(*self.distance_std[output.name], strict=True))  # fmt: skip
+        distance = distance.reshape(-1, *([1] * (mean.ndim - 1)))
+        std = distance_std(distance, a, b) * np.ones_like(mean)
+        return {**summary, "std": std, "aleatoric_std": a * np.ones_like(mean),
+                "epistemic_std": b * distance * np.ones_like(mean)}  # fmt: skip
+
+    def _fit_distance_std(self, graphs: Sequence[CrystalGraph], draws: Mapping) -> None:
+        distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        self.distance_std = {}
+        for o in self.outputs:
+            mean = np.asarray(o.summarize_draws(draws[o.name])["mean"])
+            residual = (targets(graphs, o).reshape(mean.shape) - mean).reshape(len(mean), -1)
+            self.distance_std[o.name] = [
+                list(fit_distance_std(distance, residual[:, j])) for j in range(residual.shape[1])
+            ]
 
     def predict_graphs(
         self,
@@ -98,6 +182,7 @@ class UncertainModel:
             draws=draws,
             summaries=self.summarize(draws, calibrated),
             atomic_numbers=[g.atomic_numbers.numpy() for g in graphs],
+            ood_score=self.ood_scores(draws),
         )
 
     def predict(
@@ -114,24 +199,35 @@ class UncertainModel:
         batch_size: int = 64,
         draws: dict | None = None,
         coverage: float | None = None,
+        interval: str = "normalized",
     ) -> dict:
         """Fit the calibration of every output on ``graphs`` (the validation split, with
         targets; ``draws``: their raw draws, when already computed) and keep it; returns the
-        parameters. ``coverage``: also split-conformal intervals of that nominal coverage for
-        every output that supports them (regression; a task with none is refused)."""
+        parameters. ``coverage``: also intervals of that nominal coverage for every output that
+        supports them (regression; a task with none is refused), of kind ``interval``
+        (:data:`~matgnn.uncertainty.calibration.INTERVALS`)."""
         if coverage is not None:
             check_conformal_request(coverage, self.outputs)
+            check_interval(interval)
         if not graphs:
             raise ValueError(
                 "calibration needs a validation split, and this one is empty (set a validation "
                 "fraction, e.g. task.data.split.val > 0, or calibrate=false)"
             )
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
+        if self.latent is not None:
+            self.latent.fit_scale(np.asarray(draws[DISTANCE_KEY])[0])
+        if self.estimator.name == LatentDistanceEstimator.name:
+            if self.latent is None:
+                raise ValueError("latent_distance: fit_latent on the training split first")
+            self._fit_distance_std(graphs, draws)
         summaries = self.summarize(draws, calibrated=False)
         self.calibration = {}
         for o in self.outputs:
             if coverage is not None and o.supports_conformal:
-                fitted = o.fit_calibration(summaries[o.name], targets(graphs, o), coverage=coverage)
+                fitted = o.fit_calibration(
+                    summaries[o.name], targets(graphs, o), coverage=coverage, interval=interval
+                )
             else:  # the two-argument call an Output subclass may still override
                 fitted = o.fit_calibration(summaries[o.name], targets(graphs, o))
             self.calibration[o.name] = fitted
@@ -139,13 +235,19 @@ class UncertainModel:
 
     # --- checkpoint --------------------------------------------------------------------
     def settings(self) -> dict:
-        return {**self.estimator.settings(), "calibration": self.calibration}
+        settings = {**self.estimator.settings(), "calibration": self.calibration}
+        if self.distance_std:
+            settings["distance_std"] = self.distance_std
+        return settings
 
     def save(self, checkpoint: Mapping[str, Any], path: str | Path) -> Path:
         """``checkpoint`` (member 0's, a dict) with this estimator and calibration, and for an
         ensemble every member's weights, saved to ``path``."""
         data = dict(checkpoint)
         data["uncertainty"] = self.settings()
+        data.pop("latent_distance", None)
+        if self.latent is not None:
+            data["latent_distance"] = self.latent.state()
         if len(self.estimator.models) > 1:  # an ensemble: every member's weights
             data["ensemble_state_dicts"] = [
                 {f"model.{k}": v for k, v in m.state_dict().items()} for m in self.estimator.models
@@ -186,8 +288,13 @@ def load_uncertain_model(path: str | Path) -> UncertainModel:
 
 def uncertain_model_from_checkpoint(checkpoint: Mapping[str, Any]) -> UncertainModel:
     """The :class:`UncertainModel` of a checkpoint dict that has ``uncertainty`` settings."""
+    latent = checkpoint.get("latent_distance")
+    settings = checkpoint["uncertainty"]
     return UncertainModel(
-        estimator_from_checkpoint(checkpoint), checkpoint["uncertainty"].get("calibration")
+        estimator_from_checkpoint(checkpoint),
+        settings.get("calibration"),
+        LatentDistance.from_state(latent) if latent is not None else None,
+        settings.get("distance_std"),
     )
 
 
@@ -220,8 +327,11 @@ def build_estimator(settings: Mapping[str, Any], models: Sequence) -> Estimator:
         )
     if kind == "mean_variance":
         return MeanVariance(models[0])
+    if kind == "latent_distance":
+        return LatentDistanceEstimator(models[0])
     raise ValueError(
-        f"unknown uncertainty estimator {kind!r}: one of ensemble, mc_dropout, mean_variance"
+        f"unknown uncertainty estimator {kind!r}: one of ensemble, mc_dropout, mean_variance, "
+        "latent_distance"
     )
 
 

@@ -2,9 +2,12 @@
 before and after calibration, and write what a run folder keeps:
 
 * ``uncertainty_metrics.json``: the estimator settings, the calibration parameters and, for the
-  validation and test splits, every output's metrics uncalibrated and calibrated;
-* ``test_uncertainty.csv``: targets, means and stds (or probabilities, entropy, mutual
-  information) of every test crystal, calibrated;
+  validation and test splits, every output's metrics uncalibrated and calibrated, and with a
+  latent distance how well the ood score ranks each crystal-level regression output's errors
+  (state ``ood``: Spearman, ROC-AUC for the worst 10%, the fraction above the threshold);
+* ``test_uncertainty.csv`` and ``val_uncertainty.csv``: targets, means and stds (or
+  probabilities, entropy, mutual information), intervals and ood scores of every test and
+  validation crystal, calibrated (the validation ones are what the calibration was fitted on);
 * ``test_calibration_<output>.png``: calibration curves (regression) or reliability diagrams
   (classification), before and after calibration.
 """
@@ -34,6 +37,30 @@ def score(
     return {o.name: o.uncertainty_metrics(summaries[o.name], truth[o.name]) for o in outputs}
 
 
+def ood_metrics(
+    model: UncertainModel,
+    summaries: Mapping[str, Mapping[str, np.ndarray]],
+    truth: Mapping[str, np.ndarray],
+    ood: np.ndarray,
+) -> dict[str, dict[str, float]]:
+    """Per crystal-level regression output: how the ood score ranks the crystals' absolute
+    errors (mean over components) and the fraction of crystals above the stored threshold."""
+    from matgnn.uncertainty.evaluation import ranking_metrics
+
+    threshold = model.latent.threshold if model.latent is not None else None
+    out = {}
+    for o in model.outputs:
+        if o.level != "crystal" or not o.supports_conformal:
+            continue
+        mean = np.asarray(summaries[o.name]["mean"], dtype=float)
+        error = np.abs(truth[o.name].reshape(mean.shape) - mean).reshape(len(mean), -1)
+        metrics = ranking_metrics(error.mean(axis=1), ood)
+        if threshold is not None:
+            metrics["flagged_fraction"] = float(np.mean(ood > threshold))
+        out[o.name] = metrics
+    return out
+
+
 def calibrate_and_report(
     model: UncertainModel,
     val: Sequence[CrystalGraph],
@@ -42,16 +69,17 @@ def calibrate_and_report(
     calibrate: bool = True,
     batch_size: int = 64,
     coverage: float | None = None,
+    interval: str = "normalized",
 ) -> dict[str, Any]:
     """Fit the calibration on ``val`` (when ``calibrate``), score ``val`` and ``test`` with and
     without it, write the report files into ``directory``; returns the report. Each split is
-    drawn once and summarised once per calibration state. ``coverage``: also fit split-conformal
-    intervals of that nominal coverage (regression outputs)."""
+    drawn once and summarised once per calibration state. ``coverage``: also fit intervals of
+    that nominal coverage and kind ``interval`` (regression outputs)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     val_draws = model.raw_draws(val, batch_size, progress=True) if val else None
     if calibrate:
-        model.calibrate(val, batch_size, draws=val_draws, coverage=coverage)
+        model.calibrate(val, batch_size, draws=val_draws, coverage=coverage, interval=interval)
     states = STATES if calibrate else STATES[:1]
     report: dict[str, Any] = {"uncertainty": model.settings()}
     test_draws = model.raw_draws(test, batch_size, progress=True)
@@ -67,12 +95,20 @@ def calibrate_and_report(
         report[split] = {
             state: score(model.outputs, summaries[split][state], truth[split]) for state in states
         }
-    predictions = model.predict_graphs(test, draws=test_draws, calibrated=calibrate)
-    per_crystal = {
-        o.name: [g[o.key][0] if o.level == "crystal" else g[o.key] for g in test]
-        for o in model.outputs
-    }
-    predictions.to_csv(directory / "test_uncertainty.csv", targets=per_crystal)
+        ood = model.ood_scores(draws)
+        if ood is not None:
+            report[split]["ood"] = ood_metrics(
+                model, summaries[split][states[0]], truth[split], ood
+            )
+    for split, (graphs, draws) in splits.items():
+        if draws is None:
+            continue
+        predictions = model.predict_graphs(graphs, draws=draws, calibrated=calibrate)
+        per_crystal = {
+            o.name: [g[o.key][0] if o.level == "crystal" else g[o.key] for g in graphs]
+            for o in model.outputs
+        }
+        predictions.to_csv(directory / f"{split}_uncertainty.csv", targets=per_crystal)
     for output in model.outputs:
         curves = {
             state: (summaries["test"][state][output.name], truth["test"][output.name])

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
 from matgnn.graphs.config import GraphConfig
 from matgnn.training import run as training
+from matgnn.uncertainty.calibration import check_interval
 from matgnn.uncertainty.estimators import dropout_layers
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def settings_check(cfg: DictConfig):
                 "uncertainty=mc_dropout, but every dropout probability of the model is 0: set "
                 "uncertainty.dropout (or model.backbone.dropout / model.heads.y.dropout) above 0"
             )
+        if settings.get("estimator") == "latent_distance" and not calibrate:
+            raise ValueError(
+                "uncertainty=latent_distance fits its std on the validation split with the "
+                "calibration: set uncertainty.calibrate=true"
+            )
         coverage = settings.get("coverage")
         if coverage is not None and not calibrate:
             raise ValueError(
@@ -51,6 +57,7 @@ def settings_check(cfg: DictConfig):
                 "validation split with the calibration: set uncertainty.calibrate=true"
             )
         if coverage is not None:
+            check_interval(str(settings.get("interval", "normalized")))
             check_coverage(
                 float(coverage), module.model.outputs, len(data.subsets.get("val") or [])
             )
@@ -166,6 +173,14 @@ def add_uncertainty(
     dicts = [read_checkpoint(c) for c in checkpoints]
     models = [model_from_checkpoint(d).eval().to(device) for d in dicts]
     uncertain = UncertainModel(build_estimator(settings, models))
+    latent = settings.get("ood", True) or settings["estimator"] == "latent_distance"
+    if latent and settings.get("calibrate", True):  # the ood score's unit is fitted on val
+        uncertain.fit_latent(
+            data.subsets["train"],
+            neighbours=int(settings.get("neighbours", 5)),
+            max_reference=int(settings.get("max_reference", 20000)),
+            seed=int(settings.get("seed", 0)),
+        )
     report = calibrate_and_report(
         uncertain,
         data.subsets.get("val") or [],
@@ -173,6 +188,7 @@ def add_uncertainty(
         output_dir,
         calibrate=bool(settings.get("calibrate", True)),
         coverage=settings.get("coverage"),
+        interval=str(settings.get("interval", "normalized")),
     )
     target = output_dir / "checkpoints" / "best.ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)

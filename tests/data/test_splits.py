@@ -12,11 +12,13 @@ from matgnn.data.samples import mp_sample_structures
 from matgnn.data.splits import (
     carve_validation,
     check_split,
+    holdout_split,
     limit_train,
     random_split,
     read_split_file,
 )
 from matgnn.graphs import GraphConfig
+from matgnn.graphs.elements import elements_of
 from matgnn.outputs import ScalarOutput
 
 IDS = [f"x{i}" for i in range(100)]
@@ -146,3 +148,67 @@ def test_a_rejected_crystal_leaves_the_random_split_of_the_others_unchanged(reco
     for name, ids in subsets[0].items():
         assert subsets[1][name] == [i for i in ids if i != records.ids[7]]
     assert any(records.ids[7] in ids for ids in subsets[0].values())
+
+
+# --- out-of-distribution hold-out splits -------------------------------------------------------
+def _elements(n: int = 400, seed: int = 0) -> dict[str, list[str]]:
+    """Made-up crystals of 1-3 elements drawn from 12 (the split reads symbols only)."""
+    rng = np.random.default_rng(seed)
+    pool = ["O", "Fe", "Li", "Mn", "Si", "Al", "Na", "S", "Cu", "Ti", "Zn", "Mg"]
+    weights = np.array([8, 3, 3, 2, 2, 2, 2, 2, 1, 1, 1, 1], dtype=float)
+    return {
+        f"c{i}": sorted(
+            rng.choice(pool, size=rng.integers(1, 4), replace=False, p=weights / weights.sum())
+        )
+        for i in range(n)
+    }
+
+
+@pytest.mark.parametrize("by", ["chemsys", "element"])
+def test_a_holdout_split_keeps_whole_groups_out_of_training(by):
+    elements = _elements()
+    split = holdout_split(elements, by, test=0.15, val=0.1, seed=2)
+    assert sorted(i for ids in split.values() for i in ids) == sorted(elements)  # no overlap
+    check_split(split, "holdout")
+    assert len(split["test"]) >= 0.15 * len(elements)
+    assert len(split["val"]) == 40
+    seen = [i for s in ("train", "val") for i in split[s]]
+    if by == "chemsys":
+        system = {i: "-".join(sorted(e)) for i, e in elements.items()}
+        assert not {system[i] for i in split["test"]} & {system[i] for i in seen}
+    else:
+        # the held-out elements: those of test crystals that no training/val crystal holds
+        held = set().union(*(elements[i] for i in split["test"])) - set().union(
+            *(elements[i] for i in seen)
+        )
+        assert held  # at least one element never seen in training
+        assert all(set(elements[i]) & held for i in split["test"])  # each test crystal has one
+        assert len(split["test"]) <= 2 * 0.15 * len(elements) + 1
+    assert holdout_split(elements, by, test=0.15, val=0.1, seed=2) == split
+    assert holdout_split(elements, by, test=0.15, val=0.1, seed=3) != split
+
+
+def test_holdout_split_requests_are_checked():
+    with pytest.raises(ValueError, match=r"split\.group must be one of"):
+        holdout_split(_elements(), "spacegroup", test=0.1, val=0.1, seed=0)
+    with pytest.raises(ValueError, match="0 < test < 1"):
+        holdout_split(_elements(), "chemsys", test=0.95, val=0.1, seed=0)
+    # one element everywhere: nothing can be held out without taking every crystal
+    with pytest.raises(ValueError, match="only 0 of 3 crystals"):
+        holdout_split({"a": ["O"], "b": ["O"], "c": ["O"]}, "element", 0.3, 0.0, seed=0)
+
+
+def test_the_datamodule_draws_a_holdout_split_from_its_graphs(records):
+    data = CrystalDataModule(
+        lambda: records,
+        GraphConfig.preset("cgcnn"),
+        [ScalarOutput("y")],
+        split={"kind": "holdout", "group": "chemsys", "test": 0.2, "val": 0.1, "seed": 0},
+    )
+    data.setup()
+    ids = data.split_ids()
+    system = {
+        g.sample_id: "-".join(elements_of([g])) for subset in data.subsets.values() for g in subset
+    }
+    assert not {system[i] for i in ids["test"]} & {system[i] for i in ids["train"] + ids["val"]}
+    assert len(ids["test"]) >= 0.2 * len(records.ids)

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from matgnn.outputs import ClassOutput, ScalarOutput, TensorOutput
-from matgnn.uncertainty.calibration import conformal_half_width, conformal_rank
+from matgnn.uncertainty.calibration import (
+    conformal_half_width,
+    conformal_rank,
+    isotonic_bounds,
+    normal_quantile,
+    quantile_margin,
+)
 from matgnn.uncertainty.model import UncertainModel
 
 
@@ -111,3 +117,59 @@ def test_a_tensor_interval_holds_every_component_of_a_crystal_at_once():
     assert metrics["interval_coverage"] == pytest.approx(whole.mean())
     assert 0.75 <= metrics["interval_coverage"] <= 0.85  # 0.8, within 3 sampling sd
     assert {"lower_eps_xx", "upper_eps_zz"} <= set(output.uncertainty_columns(calibrated))
+
+
+# --- conformalised quantiles and isotonic intervals -----------------------------------------
+def test_quantile_margin_is_the_finite_sample_order_statistic_of_the_band_excess():
+    # mean 0, std 1: the 80% Gaussian band is -+1.2816; targets 1..9 exceed its upper edge by
+    # y - 1.2816, and the ceil(10 x 0.8) = 8th smallest excess is 8 - 1.2816
+    z = normal_quantile(0.8)
+    assert z == pytest.approx(1.2815516)
+    q, n = quantile_margin(np.zeros(9), np.ones(9), np.arange(1.0, 10.0), 0.8)
+    assert (q, n) == (pytest.approx(8.0 - z), 9)
+    # a band wider than every error gives a negative margin: the interval narrows
+    q, _ = quantile_margin(np.zeros(9), np.full(9, 10.0), np.arange(1.0, 10.0), 0.8)
+    assert q == pytest.approx(8.0 - 10.0 * z)
+
+
+def test_conformalised_quantiles_cover_exchangeable_data_within_the_bounds():
+    rng = np.random.default_rng(2)
+    coverage, n, m, repeats = 0.8, 49, 200, 400
+    covered = []
+    for _ in range(repeats):
+        std = rng.uniform(0.5, 2.0, n + m)
+        mean = rng.normal(size=n + m)
+        target = mean + 2.0 * std * rng.standard_t(df=3, size=n + m)
+        q, _ = quantile_margin(mean[:n], std[:n], target[:n], coverage)
+        band = normal_quantile(coverage) * std[n:] + q
+        covered.append(np.mean(np.abs(target[n:] - mean[n:]) <= band))
+    mc_error = 3 * np.std(covered) / np.sqrt(repeats)
+    assert coverage - mc_error <= np.mean(covered) <= coverage + 1 / (n + 1) + mc_error
+
+
+def test_isotonic_bounds_are_the_quantiles_of_the_standardised_errors():
+    rng = np.random.default_rng(3)
+    mean, std = rng.normal(size=500), rng.uniform(0.5, 2.0, 500)
+    z = rng.gamma(2.0, size=500) - 2.0  # skewed: an asymmetric interval
+    low, high, n = isotonic_bounds(mean, std, mean + std * z, 0.9)
+    assert n == 500
+    assert (low, high) == (pytest.approx(np.quantile(z, 0.05)), pytest.approx(np.quantile(z, 0.95)))
+    assert abs(low) < abs(high)
+
+
+@pytest.mark.parametrize("interval", ["quantile", "isotonic"])
+def test_a_regression_output_fits_the_other_interval_kinds(interval):
+    output = ScalarOutput("gap", target="gap")
+    rng = np.random.default_rng(4)
+    mean, std = rng.normal(size=400), rng.uniform(0.1, 1.0, 400)
+    target = mean + std * rng.normal(size=400)
+    summary = {"mean": mean, "std": std, "aleatoric_std": std, "epistemic_std": 0 * std}
+    parameters = output.fit_calibration(summary, target, coverage=0.9, interval=interval)
+    assert set(parameters) == {"std_scale", "conformal" if interval == "quantile" else interval}
+    calibrated = output.calibrated(summary, parameters)
+    assert np.all(calibrated["lower"] < calibrated["mean"])
+    assert np.all(calibrated["upper"] > calibrated["mean"])
+    inside = np.mean((target >= calibrated["lower"]) & (target <= calibrated["upper"]))
+    assert inside == pytest.approx(0.9, abs=0.02)  # in sample, 400 values
+    with pytest.raises(ValueError, match=r"uncertainty\.interval must be one of"):
+        output.fit_calibration(summary, target, coverage=0.9, interval="bootstrap")

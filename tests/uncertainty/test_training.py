@@ -18,6 +18,7 @@ from matgnn.data.samples import mp_sample_structures
 from matgnn.predict import main as predict_main
 from matgnn.train import run
 from matgnn.uncertainty import Ensemble, MCDropout, MeanVariance, load_uncertain_model
+from matgnn.uncertainty.estimators import LatentDistanceEstimator
 from tests.models.helpers import SMALL
 from tests.training.test_train import train_config
 
@@ -47,6 +48,12 @@ def rows(path):
             Ensemble,
             "mutual_information_is_metal",
         ),
+        (  # the std from the latent distance to the training crystals
+            "mp_sample_eform",
+            ["uncertainty=latent_distance"],
+            LatentDistanceEstimator,
+            "epistemic_std_formation_energy_per_atom",
+        ),
         (  # Lakshminarayanan et al.'s full recipe: members with a variance head
             "mp_sample_eform",
             ["uncertainty=ensemble", "uncertainty.size=2", "uncertainty.variance_head=true"],
@@ -61,7 +68,7 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     out = tmp_path / "run"
     metrics = run(config(out, f"task={task}", *uncertainty))
     report = json.loads((out / "uncertainty_metrics.json").read_text())
-    assert set(report["test"]) == {"uncalibrated", "calibrated"}
+    assert set(report["test"]) == {"uncalibrated", "calibrated", "ood"}
     (name,) = report["uncertainty"]["calibration"]
     parameter = dict(report["uncertainty"]["calibration"][name])
     conformal = parameter.pop("conformal", None)
@@ -75,6 +82,13 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     assert (out / f"test_calibration_{name}.png").stat().st_size > 5_000
     table = rows(out / "test_uncertainty.csv")
     assert table and columns in table[0] and name in table[0]  # the target column too
+    # every crystal's ood score, in units of the median validation distance
+    scores = np.array([float(row["ood_score"]) for row in table])
+    assert np.all(scores > 0) and np.isfinite(scores).all()
+    if not task.endswith("is_metal"):
+        ood = report["test"]["ood"][name]
+        assert -1 <= ood["spearman"] <= 1 and 0 <= ood["auroc_worst_decile"] <= 1
+        assert ood["flagged_fraction"] == pytest.approx(np.mean(scores > ood_threshold(out)))
     if conformal is not None:  # fitted on the 6 validation crystals, reported on the test ones
         assert conformal["coverage"] == 0.8 and conformal["scores"] == 6
         assert conformal["half_width"] > 0 and 0 <= test["interval_coverage"] <= 1
@@ -103,7 +117,7 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     ckpt = f"ckpt={out / 'checkpoints' / 'best.ckpt'}"
     assert predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'p.csv'}"]) == 0
     predicted = rows(tmp_path / "p.csv")
-    assert len(predicted) == 3 and columns in predicted[0]
+    assert len(predicted) == 3 and columns in predicted[0] and "ood_score" in predicted[0]
     assert (f"lower_{name}" in predicted[0]) == (conformal is not None)
     if "uncertainty.variance_head=true" in uncertainty:  # both parts of the std
         for row in predicted:
@@ -116,7 +130,14 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
         predict_main([ckpt, f"input={inputs}", f"output={tmp_path / 'q.csv'}", "uncertainty=false"])
         == 0
     )
-    assert columns not in rows(tmp_path / "q.csv")[0]
+    assert (
+        columns not in rows(tmp_path / "q.csv")[0]
+        and "ood_score" not in rows(tmp_path / "q.csv")[0]
+    )
+
+
+def ood_threshold(out) -> float:
+    return read_checkpoint(out / "checkpoints" / "best.ckpt")["latent_distance"]["threshold"]
 
 
 def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Uncertainty on random and out-of-distribution splits (issue 28): every estimator of matgnn
+# (ensemble of 5, MC dropout, mean-variance, latent distance), each with split-conformal 95%
+# intervals and every crystal's ood score, CGCNN on
+#   mp_sample_eform    the embedded 1,500 MP crystals (formation energy), 60 epochs;
+#   matbench_phonons   last phonon DOS peak (the 1,261-row copy), 150 epochs, patience 50;
+# each on its random split (mp_sample: seeded 80/10/10; phonons: Matbench fold 0 with a seeded
+# 10% of its training rows for validation) and on a hold-out of whole chemical systems
+# (split.kind=holdout, group chemsys, at least 10% of the crystals in test; validation a
+# random 10% of the rest); mp_sample also on a hold-out of elements (group element).
+# One seed per run (seed 0; the ensemble's members 0-4). One run at a time on 2 cores.
+#   bash benchmarks/uncertainty/ood/run.sh [runs folder]   (from the repository root)
+# then: python benchmarks/uncertainty/ood/table.py --collect <runs folder> \
+#     --update docs/results/uncertainty.md
+# A finished run is skipped, a killed one resumes (benchmarks/train_run.sh; an ensemble
+# continues at its first unfinished member).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+source benchmarks/train_run.sh
+export PATH="$PWD/.venv/bin:$PATH"
+RUNS=${1:-runs/uncertainty_ood}
+DATA=${MATGNN_DATA_DIR:-../shared/data}
+mkdir -p "$RUNS"
+[ -f "$RUNS/commit.txt" ] || git rev-parse --short HEAD > "$RUNS/commit.txt"
+HOLDOUT=(task.data.split.kind=holdout task.data.split.test=0.1 task.data.split.val=0.1)
+declare -A SPLITS=(
+    [random]=""
+    [chemsys]="${HOLDOUT[*]} task.data.split.group=chemsys"
+    [element]="${HOLDOUT[*]} task.data.split.group=element"
+)
+declare -A TASKS=(
+    [mp_sample_eform]="trainer.max_epochs=60"
+    [matbench_phonons]="trainer.max_epochs=150 callbacks.early_stopping.patience=50 paths.data_dir=$DATA"
+)
+run_all() {  # task split
+    local task=$1 split=$2
+    for estimator in latent_distance mean_variance mc_dropout ensemble; do
+        # shellcheck disable=SC2086  # the override lists split on spaces
+        train_run "$RUNS/$task/$split/$estimator" model=cgcnn "task=$task" seed=0 \
+            "uncertainty=$estimator" uncertainty.coverage=0.95 \
+            +trainer.enable_progress_bar=false ${TASKS[$task]} ${SPLITS[$split]}
+    done
+}
+run_all mp_sample_eform random
+run_all mp_sample_eform chemsys
+run_all matbench_phonons random
+run_all matbench_phonons chemsys
+run_all mp_sample_eform element
+echo CHAIN-DONE
