@@ -13,8 +13,10 @@ when every file was predicted, 1 when some were rejected, 2 on a usage error.
 A checkpoint of a run trained with ``uncertainty=<estimator>`` predicts with its estimator and
 calibration by default: the table then has ``std_<name>``, ``aleatoric_std_<name>``,
 ``epistemic_std_<name>`` (regression) or ``entropy_<name>``, ``mutual_information_<name>``
-(classification) columns (:mod:`matgnn.uncertainty`); ``uncertainty=false`` predicts with the
-single model only.
+(classification) columns (:mod:`matgnn.uncertainty`), ``lower_<name>``/``upper_<name>`` when it
+was calibrated with a coverage, and ``ood_score`` (the crystal's latent distance to the
+training set in units of the median validation one; :mod:`matgnn.uncertainty.latent`);
+``uncertainty=false`` predicts with the single model only.
 """
 
 from __future__ import annotations

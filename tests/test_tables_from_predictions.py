@@ -302,3 +302,53 @@ def test_curve_stored_predictions_agree_with_the_seed_0_files_and_the_logged_sco
         else:
             assert (row.arm, row.seed) in module.LOGGED_ONLY
         assert baseline[row.size, row.seed] == pytest.approx(row.mae_predict_train_mean, abs=1e-6)
+
+
+# --- uncertainty on random and out-of-distribution splits (block uncertainty-ood) -------------
+def _ood_run(folder: Path, seed: int) -> None:
+    """A stored run of synthetic predictions whose intervals are the conformal refit."""
+    from matgnn.uncertainty.calibration import conformal_half_width
+
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for split, n in (("val", 60), ("test", 40)):
+        std = rng.uniform(0.1, 1.0, n)
+        mean = rng.normal(size=n)
+        frames[split] = pd.DataFrame(
+            {"id": [f"{split}{k}" for k in range(n)], "y": mean + std * rng.normal(size=n),
+             "predicted_y": mean, "std_y": std, "ood_score": rng.uniform(0.5, 2.0, n)}
+        )  # fmt: skip
+    val = frames["val"]
+    q, _ = conformal_half_width(val["predicted_y"], val["std_y"], val["y"], 0.95)
+    folder.mkdir(parents=True)
+    for split, frame in frames.items():
+        frame["lower_y"] = frame["predicted_y"] - q * frame["std_y"]
+        frame["upper_y"] = frame["predicted_y"] + q * frame["std_y"]
+        frame.to_csv(folder / f"{split}_uncertainty.csv.gz", index=False)
+    report = {"uncertainty": {"calibration": {"y": {"std_scale": 1.0}}}}
+    (folder / "uncertainty_metrics.json").write_text(json.dumps(report))
+    (folder / "run.json").write_text(json.dumps({"commit": "abc1234", "tested_epochs": [5]}))
+
+
+def test_the_ood_table_is_computed_from_the_stored_predictions(tmp_path):
+    module = fresh("benchmarks/uncertainty/ood/table.py")
+    module.RESULTS = tmp_path
+    module.TASKS = {"demo": ("demo", "eV", ("random",))}
+    module.ESTIMATORS = ("ensemble",)
+    folder = tmp_path / "demo" / "random" / "ensemble"
+    with pytest.raises(FileNotFoundError, match="not stored"):
+        module.table()
+    _ood_run(folder, seed=0)
+    scores = module.scores("demo", "random", "ensemble")
+    test = pd.read_csv(folder / "test_uncertainty.csv.gz")
+    inside = (test["y"] >= test["lower_y"]) & (test["y"] <= test["upper_y"])
+    assert scores["coverage_conformal"] == pytest.approx(inside.mean())
+    assert scores["mae"] == pytest.approx((test["y"] - test["predicted_y"]).abs().mean())
+    table = module.table()
+    assert "| random (40) | ensemble |" in table
+    assert "| random (40) | ensemble + distance |" in table
+    # an interval that is not the refit on the stored validation crystals is refused
+    test["upper_y"] += 0.1
+    test.to_csv(folder / "test_uncertainty.csv.gz", index=False)
+    with pytest.raises(ValueError, match="not the refit"):
+        module.scores("demo", "random", "ensemble")

@@ -177,7 +177,9 @@ def draw_graphs(
             chunks.setdefault(name, []).append(value.detach().double().cpu())
 
     starts = range(0, len(named), batch_size)
-    for start in tqdm(starts, desc="predict", disable=not progress, leave=False):
+    # disable=None: a bar only on a terminal (never one line per batch in a log)
+    bar = tqdm(starts, desc="predict", disable=None if progress else True, leave=False)
+    for start in bar:
         chunk = list(named[start : start + batch_size])
         with torch.no_grad():
             try:

@@ -105,22 +105,38 @@ class LatentDistanceEstimator(Estimator):
 
     def __init__(self, model: CrystalModel) -> None:
         super().__init__([model])
-        refused = [
-            o.name
-            for o in model.outputs
-            if o.level != "crystal" or not o.supports_conformal or o.predicts_variance
-        ]
-        if refused:
-            raise ValueError(
-                f"latent_distance gives a std per crystal to plain regression outputs; outputs "
-                f"{refused} are per atom, classes or carry their own variance (use "
-                "uncertainty=ensemble, mc_dropout or mean_variance)"
-            )
+        check_latent_outputs(model.outputs)
 
     @torch.no_grad()
     def draws(self, batch: Batch) -> dict[str, Tensor]:
         self.model.eval()
         return self._stack([self._presented(self.model, batch)])
+
+
+def check_distance_outputs(outputs: Sequence[Output]) -> None:
+    """Refuse, in words, outputs that cannot take a distance-aware std: per-atom outputs and
+    classes (the latent distance is one per crystal)."""
+    refused = [o.name for o in outputs if o.level != "crystal" or not o.supports_conformal]
+    if refused:
+        raise ValueError(
+            f"a distance-aware std is one per crystal, for regression outputs; outputs "
+            f"{refused} are per atom or classes"
+        )
+
+
+def check_latent_outputs(outputs: Sequence[Output]) -> None:
+    """Refuse, in words, outputs that the ``latent_distance`` estimator cannot give a std."""
+    refused = [
+        o.name
+        for o in outputs
+        if o.level != "crystal" or not o.supports_conformal or o.predicts_variance
+    ]
+    if refused:
+        raise ValueError(
+            f"latent_distance gives a std per crystal to plain regression outputs; outputs "
+            f"{refused} are per atom, classes or carry their own variance (use "
+            "uncertainty=ensemble, mc_dropout or mean_variance)"
+        )
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:

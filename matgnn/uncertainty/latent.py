@@ -13,9 +13,10 @@ calibrated std, as :func:`fit_distance_std` does).
   crystal like those the model was checked on; ``threshold`` (stored) is the validation
   split's 99th percentile in the same units, above which a crystal is flagged as unfamiliar
   (1% of in-distribution crystals are, by construction).
-* a std from the distance alone (:func:`fit_distance_std`), ``sigma(d)^2 = a^2 + (b d)^2`` per
-  output component, ``a`` and ``b`` fitted by the Gaussian NLL on the validation split
-  (the ``latent_distance`` estimator: one deterministic model, this std).
+* a distance-aware std (:func:`fit_distance_std`), ``sigma^2 = (c s)^2 + a^2 + (b d)^2`` per
+  output component, with ``s`` the estimator's own std, ``c``, ``a`` and ``b`` fitted by the
+  Gaussian NLL on the validation split: the ``latent_distance`` estimator (one deterministic
+  model, ``s = 0``), or any estimator with ``uncertainty.distance_std=true``.
 
 A training crystal is at distance 0 from itself, so with ``k = 1`` its distance is exactly 0.
 At most ``max_reference`` training crystals are kept (a seeded random subset beyond that;
@@ -74,7 +75,8 @@ class LatentDistance:
 
     Args:
         references: per model, the standardised training latent vectors ``[R, F]``.
-        center, scale: per model, the training mean and std of each feature ``[F]``.
+        center: per model, the training mean of each feature ``[F]``.
+        scale: per model, the training std of each feature ``[F]`` (1 for a constant one).
         neighbours: ``k``.
         median: the median validation distance (the unit of :meth:`ood_scores`); ``None``
             until :meth:`fit_scale`.
@@ -204,15 +206,29 @@ class LatentDistance:
         )
 
 
-def _nll(log_params: np.ndarray, distance: np.ndarray, residual: np.ndarray) -> float:
-    a, b = np.exp(log_params)
-    variance = a**2 + (b * distance) ** 2
+#: the parameters of a distance-aware std, per output component
+DISTANCE_STD_KEYS = ("std", "constant", "distance")
+
+
+def distance_std(distance, parameters: Mapping[str, float], std=0.0) -> np.ndarray:
+    """``sqrt((c std)^2 + a^2 + (b d)^2)`` with ``parameters`` ``{"std": c, "constant": a,
+    "distance": b}``: the estimator's own ``std`` (0 for one deterministic model) rescaled,
+    plus a floor and a part growing with the latent ``distance``."""
+    c, a, b = (float(parameters[k]) for k in DISTANCE_STD_KEYS)
+    d, std = np.asarray(distance, dtype=float), np.asarray(std, dtype=float)
+    return np.sqrt((c * std) ** 2 + a**2 + (b * d) ** 2)
+
+
+def _nll(log_params: np.ndarray, distance, residual, std) -> float:
+    c, a, b = np.exp(log_params) if std is not None else (0.0, *np.exp(log_params))
+    variance = (0.0 if std is None else (c * std) ** 2) + a**2 + (b * distance) ** 2
     return float(np.mean(0.5 * np.log(2 * np.pi * variance) + residual**2 / (2 * variance)))
 
 
-def fit_distance_std(distance: np.ndarray, residual: np.ndarray) -> tuple[float, float]:
-    """``(a, b)`` of ``sigma(d)^2 = a^2 + (b d)^2`` minimising the Gaussian NLL of the
-    ``residual`` (target - mean) of crystals at ``distance`` (both ``[M]``)."""
+def fit_distance_std(distance, residual, std=None) -> dict[str, float]:
+    """The parameters of :func:`distance_std` minimising the Gaussian NLL of the ``residual``
+    (target - mean) of crystals at latent ``distance`` with the estimator's ``std`` (all
+    ``[M]``; ``std=None``: one deterministic model, whose ``c`` is 0)."""
     distance = np.asarray(distance, dtype=float).reshape(-1)
     residual = np.asarray(residual, dtype=float).reshape(-1)
     if len(distance) < 2:
@@ -221,13 +237,13 @@ def fit_distance_std(distance: np.ndarray, residual: np.ndarray) -> tuple[float,
         )
     spread = float(np.sqrt(np.mean(residual**2))) or 1e-12
     typical = float(np.median(distance)) or 1.0
-    start = np.log([spread / np.sqrt(2), spread / (np.sqrt(2) * typical)])
-    result = minimize(_nll, start, args=(distance, residual), method="Nelder-Mead",
+    start = [spread / np.sqrt(2), spread / (np.sqrt(2) * typical)]
+    if std is not None:
+        std = np.asarray(std, dtype=float).reshape(-1)
+        start = [spread / (np.sqrt(3) * (float(np.sqrt(np.mean(std**2))) or 1.0)), *start]
+        start[1:] = [v * np.sqrt(2 / 3) for v in start[1:]]
+    result = minimize(_nll, np.log(start), args=(distance, residual, std), method="Nelder-Mead",
                       options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000})  # fmt: skip
-    a, b = np.exp(result.x)
-    return float(a), float(b)
-
-
-def distance_std(distance: np.ndarray, a: float, b: float) -> np.ndarray:
-    """``sqrt(a^2 + (b d)^2)``."""
-    return np.sqrt(a**2 + (b * np.asarray(distance, dtype=float)) ** 2)
+    values = np.exp(result.x)
+    c, a, b = values if std is not None else (0.0, *values)
+    return {"std": float(c), "constant": float(a), "distance": float(b)}

@@ -31,6 +31,7 @@ from matgnn.uncertainty.estimators import (
     LatentDistanceEstimator,
     MCDropout,
     MeanVariance,
+    check_distance_outputs,
 )
 from matgnn.uncertainty.latent import (
     DISTANCE_KEY,
@@ -49,8 +50,11 @@ class UncertainModel:
             empty means uncalibrated.
         latent: the latent distance to the training set (:meth:`fit_latent`), which gives
             every prediction an ``ood_score``; the ``latent_distance`` estimator needs it.
-        distance_std: ``latent_distance`` estimator: ``{output: [[a, b] per component]}`` of
-            ``std = sqrt(a^2 + (b d)^2)``, fitted on the validation split by :meth:`calibrate`.
+        distance_std: ``{output: [{"std": c, "constant": a, "distance": b} per component]}``
+            of the distance-aware std ``sqrt((c s)^2 + a^2 + (b d)^2)`` that replaces the
+            estimator's std ``s`` (:func:`~matgnn.uncertainty.latent.distance_std`), fitted on
+            the validation split by :meth:`calibrate`: always for the ``latent_distance``
+            estimator, with ``distance_std=True`` for the others; empty: none.
     """
 
     def __init__(
@@ -63,7 +67,7 @@ class UncertainModel:
         self.estimator = estimator
         self.calibration = {k: dict(v) for k, v in (calibration or {}).items()}
         self.latent = latent
-        self.distance_std = {k: [list(p) for p in v] for k, v in (distance_std or {}).items()}
+        self.distance_std = {k: [dict(p) for p in v] for k, v in (distance_std or {}).items()}
 
     @property
     def outputs(self) -> tuple[Output, ...]:
@@ -133,34 +137,47 @@ class UncertainModel:
         }
 
     def _summary(self, output: Output, draws: Mapping[str, np.ndarray]) -> dict:
-        """One output's uncalibrated summary; for the ``latent_distance`` estimator the std
-        is ``sqrt(a^2 + (b d)^2)``: ``a`` reported as the aleatoric part, ``b d`` as the
-        epistemic part."""
+        """One output's uncalibrated summary; with a distance-aware std (:attr:`distance_std`)
+        the std is ``sqrt((c s)^2 + a^2 + (b d)^2)``, its aleatoric part
+        ``sqrt((c s_aleatoric)^2 + a^2)`` and its epistemic part
+        ``sqrt((c s_epistemic)^2 + (b d)^2)``."""
         summary = output.summarize_draws(draws[output.name])
-        if self.estimator.name != LatentDistanceEstimator.name:
-            return summary
-        if output.name not in self.distance_std:
+        if self.estimator.name == LatentDistanceEstimator.name and not self.distance_std:
             raise ValueError(
                 "latent_distance: the distance std is fitted on the validation split by "
                 "calibrate(); this model has none"
             )
-        distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        parameters = self.distance_std.get(output.name)
+        if parameters is None:
+            return summary
         mean = np.asarray(summary["mean"])
-        a, b = (np.asarray(p, dtype=float).reshape(mean.shape[1:]) for p in
-                zip(*self.distance_std[output.name], strict=True))  # fmt: skip
-        distance = distance.reshape(-1, *([1] * (mean.ndim - 1)))
-        std = distance_std(distance, a, b) * np.ones_like(mean)
-        return {**summary, "std": std, "aleatoric_std": a * np.ones_like(mean),
-                "epistemic_std": b * distance * np.ones_like(mean)}  # fmt: skip
+        distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        # each part keeps its own terms: the total all three, the aleatoric part the floor
+        parts = {"std": ("constant", "distance"), "aleatoric_std": ("constant",),
+                 "epistemic_std": ("distance",)}  # fmt: skip
+        out = dict(summary)
+        for key, kept in parts.items():
+            own = np.asarray(summary[key], dtype=float).reshape(len(mean), -1)
+            columns = []
+            for j, fitted in enumerate(parameters):
+                chosen = {k: fitted[k] if k in kept or k == "std" else 0.0 for k in fitted}
+                columns.append(distance_std(distance, chosen, own[:, j]))
+            out[key] = np.stack(columns, axis=1).reshape(mean.shape)
+        return out
 
     def _fit_distance_std(self, graphs: Sequence[CrystalGraph], draws: Mapping) -> None:
+        """Fit :attr:`distance_std` of every output on the validation ``graphs``."""
         distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        own_std = self.estimator.name != LatentDistanceEstimator.name
         self.distance_std = {}
         for o in self.outputs:
-            mean = np.asarray(o.summarize_draws(draws[o.name])["mean"])
+            summary = o.summarize_draws(draws[o.name])
+            mean = np.asarray(summary["mean"])
             residual = (targets(graphs, o).reshape(mean.shape) - mean).reshape(len(mean), -1)
+            std = np.asarray(summary["std"]).reshape(len(mean), -1)
             self.distance_std[o.name] = [
-                list(fit_distance_std(distance, residual[:, j])) for j in range(residual.shape[1])
+                fit_distance_std(distance, residual[:, j], std[:, j] if own_std else None)
+                for j in range(residual.shape[1])
             ]
 
     def predict_graphs(
@@ -200,12 +217,15 @@ class UncertainModel:
         draws: dict | None = None,
         coverage: float | None = None,
         interval: str = "normalized",
+        distance_std: bool = False,
     ) -> dict:
         """Fit the calibration of every output on ``graphs`` (the validation split, with
         targets; ``draws``: their raw draws, when already computed) and keep it; returns the
         parameters. ``coverage``: also intervals of that nominal coverage for every output that
         supports them (regression; a task with none is refused), of kind ``interval``
-        (:data:`~matgnn.uncertainty.calibration.INTERVALS`)."""
+        (:data:`~matgnn.uncertainty.calibration.INTERVALS`). ``distance_std``: first replace
+        every std by a distance-aware one (:attr:`distance_std`; always for the
+        ``latent_distance`` estimator), which needs :meth:`fit_latent` before."""
         if coverage is not None:
             check_conformal_request(coverage, self.outputs)
             check_interval(interval)
@@ -217,9 +237,14 @@ class UncertainModel:
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
         if self.latent is not None:
             self.latent.fit_scale(np.asarray(draws[DISTANCE_KEY])[0])
-        if self.estimator.name == LatentDistanceEstimator.name:
+        self.distance_std = {}
+        if distance_std or self.estimator.name == LatentDistanceEstimator.name:
             if self.latent is None:
-                raise ValueError("latent_distance: fit_latent on the training split first")
+                raise ValueError(
+                    "a distance-aware std (latent_distance, or distance_std) needs the latent "
+                    "distance: fit_latent on the training split first"
+                )
+            check_distance_outputs(self.outputs)
             self._fit_distance_std(graphs, draws)
         summaries = self.summarize(draws, calibrated=False)
         self.calibration = {}

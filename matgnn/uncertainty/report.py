@@ -70,16 +70,21 @@ def calibrate_and_report(
     batch_size: int = 64,
     coverage: float | None = None,
     interval: str = "normalized",
+    distance_std: bool = False,
 ) -> dict[str, Any]:
     """Fit the calibration on ``val`` (when ``calibrate``), score ``val`` and ``test`` with and
     without it, write the report files into ``directory``; returns the report. Each split is
     drawn once and summarised once per calibration state. ``coverage``: also fit intervals of
-    that nominal coverage and kind ``interval`` (regression outputs)."""
+    that nominal coverage and kind ``interval`` (regression outputs). ``distance_std``: a
+    distance-aware std (:meth:`UncertainModel.calibrate`)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     val_draws = model.raw_draws(val, batch_size, progress=True) if val else None
     if calibrate:
-        model.calibrate(val, batch_size, draws=val_draws, coverage=coverage, interval=interval)
+        model.calibrate(
+            val, batch_size, draws=val_draws, coverage=coverage, interval=interval,
+            distance_std=distance_std,
+        )  # fmt: skip
     states = STATES if calibrate else STATES[:1]
     report: dict[str, Any] = {"uncertainty": model.settings()}
     test_draws = model.raw_draws(test, batch_size, progress=True)

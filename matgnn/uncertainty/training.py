@@ -19,7 +19,11 @@ from matgnn.checkpoints.files import model_from_checkpoint, read_checkpoint
 from matgnn.graphs.config import GraphConfig
 from matgnn.training import run as training
 from matgnn.uncertainty.calibration import check_interval
-from matgnn.uncertainty.estimators import dropout_layers
+from matgnn.uncertainty.estimators import (
+    check_distance_outputs,
+    check_latent_outputs,
+    dropout_layers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +49,16 @@ def settings_check(cfg: DictConfig):
                 "uncertainty=mc_dropout, but every dropout probability of the model is 0: set "
                 "uncertainty.dropout (or model.backbone.dropout / model.heads.y.dropout) above 0"
             )
-        if settings.get("estimator") == "latent_distance" and not calibrate:
-            raise ValueError(
-                "uncertainty=latent_distance fits its std on the validation split with the "
-                "calibration: set uncertainty.calibrate=true"
-            )
+        if settings.get("estimator") == "latent_distance":
+            check_latent_outputs(module.model.outputs)
+        if settings.get("estimator") == "latent_distance" or settings.get("distance_std"):
+            check_distance_outputs(module.model.outputs)
+            if not calibrate:
+                raise ValueError(
+                    "a distance-aware std (uncertainty=latent_distance, or "
+                    "uncertainty.distance_std) is fitted on the validation split with the "
+                    "calibration: set uncertainty.calibrate=true"
+                )
         coverage = settings.get("coverage")
         if coverage is not None and not calibrate:
             raise ValueError(
@@ -173,7 +182,8 @@ def add_uncertainty(
     dicts = [read_checkpoint(c) for c in checkpoints]
     models = [model_from_checkpoint(d).eval().to(device) for d in dicts]
     uncertain = UncertainModel(build_estimator(settings, models))
-    latent = settings.get("ood", True) or settings["estimator"] == "latent_distance"
+    distance_std = bool(settings.get("distance_std", False))
+    latent = settings.get("ood", True) or distance_std or settings["estimator"] == "latent_distance"
     if latent and settings.get("calibrate", True):  # the ood score's unit is fitted on val
         uncertain.fit_latent(
             data.subsets["train"],
@@ -189,6 +199,7 @@ def add_uncertainty(
         calibrate=bool(settings.get("calibrate", True)),
         coverage=settings.get("coverage"),
         interval=str(settings.get("interval", "normalized")),
+        distance_std=distance_std,
     )
     target = output_dir / "checkpoints" / "best.ckpt"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -270,7 +270,7 @@ def test_an_unpredictable_test_structure_fails_the_fold_or_gets_the_training_mea
         assert float(row["predicted_last_phdos_peak"]) == pytest.approx(predictions[row["id"]])
 
 
-def test_a_run_with_uncertainty_records_the_calibrated_std(tmp_path):
+def test_a_run_with_uncertainty_records_the_calibrated_std_and_ood_scores(tmp_path):
     result = matbench_cli(
         tmp_path,
         f"paths.data_dir={DATA}",
@@ -293,3 +293,8 @@ def test_a_run_with_uncertainty_records_the_calibrated_std(tmp_path):
     predicted = runner.predict_fold(model, MatbenchData.load("matbench_phonons", DATA), 0)
     np.testing.assert_allclose(predicted.std, record["std"], rtol=1e-6)
     np.testing.assert_allclose(predicted.values, record["predictions"], rtol=1e-6)
+    # every test crystal's ood score in the record's params, in the record's order
+    scores = record["params"]["ood_score"]
+    assert len(scores) == len(record["ids"]) and min(scores) > 0
+    np.testing.assert_allclose(predicted.ood_score, scores, rtol=1e-5)
+    assert record["params"]["ood_threshold"] > 1

@@ -93,9 +93,19 @@ def test_an_ensemble_distance_is_the_mean_of_its_members(trained_like):
 def test_the_distance_std_recovers_a_known_law():
     rng = np.random.default_rng(1)
     distance = rng.uniform(0.2, 3.0, size=20_000)
-    residual = rng.normal(size=distance.size) * distance_std(distance, 0.1, 0.5)
-    a, b = fit_distance_std(distance, residual)
-    assert a == pytest.approx(0.1, rel=0.1) and b == pytest.approx(0.5, rel=0.03)
+    law = {"std": 0.0, "constant": 0.1, "distance": 0.5}
+    residual = rng.normal(size=distance.size) * distance_std(distance, law)
+    fitted = fit_distance_std(distance, residual)
+    assert fitted["std"] == 0.0  # one deterministic model: no std of its own
+    assert fitted["constant"] == pytest.approx(0.1, rel=0.1)
+    assert fitted["distance"] == pytest.approx(0.5, rel=0.03)
+    # with the estimator's own std (an ensemble's spread, half the true one) as a third term
+    own = rng.uniform(0.05, 0.4, size=distance.size)
+    law = {"std": 2.0, "constant": 0.05, "distance": 0.2}
+    residual = rng.normal(size=distance.size) * distance_std(distance, law, own)
+    fitted = fit_distance_std(distance, residual, own)
+    assert fitted["std"] == pytest.approx(2.0, rel=0.05)
+    assert fitted["distance"] == pytest.approx(0.2, rel=0.1)
 
 
 def test_latent_distance_is_refused_for_outputs_it_cannot_serve():

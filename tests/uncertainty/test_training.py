@@ -54,9 +54,15 @@ def rows(path):
             LatentDistanceEstimator,
             "epistemic_std_formation_energy_per_atom",
         ),
-        (  # Lakshminarayanan et al.'s full recipe: members with a variance head
+        (  # Lakshminarayanan et al.'s full recipe, members with a variance head, and its
+            # std made distance-aware
             "mp_sample_eform",
-            ["uncertainty=ensemble", "uncertainty.size=2", "uncertainty.variance_head=true"],
+            [
+                "uncertainty=ensemble",
+                "uncertainty.size=2",
+                "uncertainty.variance_head=true",
+                "uncertainty.distance_std=true",
+            ],
             Ensemble,
             "aleatoric_std_formation_energy_per_atom",
         ),
@@ -97,6 +103,16 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
             std = float(row[f"std_{name}"])
             assert upper - lower == pytest.approx(2 * conformal["half_width"] * std, rel=1e-5)
             assert (upper + lower) / 2 == pytest.approx(float(row[f"predicted_{name}"]), abs=1e-6)
+
+    distance_aware = "uncertainty.distance_std=true" in uncertainty or estimator is (
+        LatentDistanceEstimator
+    )
+    fitted = report["uncertainty"].get("distance_std", {}).get(name)
+    assert (fitted is not None) == distance_aware
+    if fitted is not None:
+        (component,) = fitted
+        assert set(component) == {"std", "constant", "distance"}
+        assert (component["std"] == 0) == (estimator is LatentDistanceEstimator)
 
     # the checkpoint carries estimator and calibration; it is still a plain model checkpoint
     checkpoint = read_checkpoint(out / "checkpoints" / "best.ckpt")
@@ -173,6 +189,15 @@ def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):
         (
             ["uncertainty=mc_dropout", "uncertainty.coverage=0.8", "task=mp_sample_is_metal"],
             "need a regression output",
+        ),
+        (
+            ["uncertainty=mc_dropout", "uncertainty.coverage=0.8", "uncertainty.interval=bins"],
+            "uncertainty.interval must be one of",
+        ),
+        (["uncertainty=latent_distance", "task=mp_sample_is_metal"], "are per atom, classes"),
+        (
+            ["uncertainty=latent_distance", "uncertainty.calibrate=false"],
+            "set uncertainty.calibrate=true",
         ),
     ],
 )
