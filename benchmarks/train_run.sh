@@ -4,7 +4,9 @@
 # A finished run (test_metrics.json) is skipped; a killed one continues from its last checkpoint
 # (ckpt_path=last); the output is appended to <run folder>.log and the run's test-metrics line
 # echoed; a failed run stops the calling script, naming its log, so no run drops out of a table
-# unseen. Uses the `python` on PATH.
+# unseen. Each attempt appends the code it ran to <run folder>/commits.txt: the commit of
+# the working directory, marked "+ uncommitted matgnn/" when matgnn/ differed from it, and the
+# time. Uses the `python` on PATH.
 train_run() {
     local dir=$1
     shift
@@ -14,7 +16,13 @@ train_run() {
     fi
     local resume=()
     [ -f "$dir/checkpoints/last.ckpt" ] && resume=(ckpt_path=last)
-    mkdir -p "$(dirname "$dir")"
+    mkdir -p "$dir"
+    local commit
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo "unknown")
+    if [ -n "$(git status --porcelain -- matgnn 2>/dev/null)" ]; then
+        commit="$commit + uncommitted matgnn/"
+    fi
+    echo "$commit $(date -u +%FT%TZ)" >> "$dir/commits.txt"
     echo "START $dir $(date -u +%FT%TZ)"
     if ! python -m matgnn.train "$@" "${resume[@]}" "hydra.run.dir=$dir" >> "$dir.log" 2>&1; then
         echo "FAILED $dir: see $dir.log" >&2

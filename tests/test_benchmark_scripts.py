@@ -105,6 +105,9 @@ def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     assert result.returncode == 0 and "after" in result.stdout
     log = (tmp_path / "killed.log").read_text()
     assert f"-m matgnn.train task=x ckpt_path=last hydra.run.dir={killed}" in log
+    # the attempt's code is recorded: the commit (of this repository) and the time
+    (attempt,) = (killed / "commits.txt").read_text().splitlines()
+    assert attempt.split()[0] != "unknown" and attempt.endswith("Z")
     result = call(tmp_path / "fresh", fail=True)
     assert result.returncode == 1 and "after" not in result.stdout
     assert f"FAILED {tmp_path / 'fresh'}: see {tmp_path / 'fresh'}.log" in result.stderr

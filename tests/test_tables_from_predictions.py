@@ -327,7 +327,8 @@ def _ood_run(folder: Path, seed: int) -> None:
         frame.to_csv(folder / f"{split}_uncertainty.csv.gz", index=False)
     report = {"uncertainty": {"calibration": {"y": {"std_scale": 1.0}}}}
     (folder / "uncertainty_metrics.json").write_text(json.dumps(report))
-    (folder / "run.json").write_text(json.dumps({"commit": "abc1234", "tested_epochs": [5]}))
+    (folder / "run.json").write_text(json.dumps({"tested_epochs": [5]}))
+    (folder / "commits.txt").write_text("abc1234 2026-12-03T16:00:00Z\n")
 
 
 def test_the_ood_table_is_computed_from_the_stored_predictions(tmp_path):
@@ -346,7 +347,8 @@ def test_the_ood_table_is_computed_from_the_stored_predictions(tmp_path):
     assert scores["mae"] == pytest.approx((test["y"] - test["predicted_y"]).abs().mean())
     table = module.table()
     assert "| random (40) | ensemble |" in table
-    assert "| random (40) | ensemble + distance |" in table
+    assert "| random (40) | ensemble + distance (post hoc) |" in table
+    assert "code: abc1234; tested checkpoints' epochs" in table
     # an interval that is not the refit on the stored validation crystals is refused
     test["upper_y"] += 0.1
     test.to_csv(folder / "test_uncertainty.csv.gz", index=False)

@@ -55,11 +55,25 @@ def _check_latent(latent: Any) -> None:
     for key in LATENT_TENSORS:
         tensors = latent.get(key)
         if not isinstance(tensors, list | tuple) or not all(
-            isinstance(t, torch.Tensor) for t in tensors
+            isinstance(t, torch.Tensor) and t.is_floating_point() for t in tensors
         ):
-            raise UnsafeConfigError(f"latent_distance.{key}: must be a list of tensors")
+            raise UnsafeConfigError(f"latent_distance.{key}: must be a list of float tensors")
     plain = {k: v for k, v in latent.items() if k not in LATENT_TENSORS}
     safe_config.check_plain(plain, "latent_distance")
+    references, center, scale = (latent[k] for k in LATENT_TENSORS)
+    shapes_agree = len(references) == len(center) == len(scale) > 0 and all(
+        r.ndim == 2 and c.shape == s.shape == (r.shape[1],)
+        for r, c, s in zip(references, center, scale, strict=True)
+    )
+    if not shapes_agree:
+        raise UnsafeConfigError(
+            "latent_distance: one [R, F] reference and [F] centre and scale per model expected"
+        )
+    if not isinstance(latent.get("neighbours"), int) or latent["neighbours"] < 1:
+        raise UnsafeConfigError("latent_distance.neighbours: must be an integer >= 1")
+    for key in ("median", "threshold"):
+        if latent.get(key) is not None and not isinstance(latent[key], int | float):
+            raise UnsafeConfigError(f"latent_distance.{key}: must be a number or null")
 
 
 def check_checkpoint(checkpoint: Any) -> dict[str, Any]:

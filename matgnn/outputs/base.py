@@ -248,7 +248,7 @@ class Output(ABC):
             from matgnn.uncertainty.calibration import normal_quantile
 
             band = normal_quantile(conformal["coverage"]) * std + conformal["half_width"]
-            band = np.where(std > 0, band, 0.0)
+            band = np.where(std > 0, np.maximum(band, 0.0), 0.0)  # a negative margin: >= 0
             out["lower"], out["upper"] = mean - band, mean + band
         elif isotonic:
             out["lower"] = mean + isotonic["z_lower"] * std

@@ -70,15 +70,17 @@ def write_level_tables(
     path: str | Path,
     outputs: Sequence[Output],
     table: Callable[[list[Output]], tuple[list[str], list[list]]],
+    always_crystal_table: bool = False,
 ) -> list[Path]:
     """Write ``path`` (crystal-level outputs) and ``<stem>_atoms.csv`` beside it (atom-level
-    outputs), each only when there are such outputs, with the header and rows that
-    ``table(outputs of that level)`` gives; returns the files written."""
+    outputs), each only when there are such outputs (the crystal one also without, with
+    ``always_crystal_table``), with the header and rows that ``table(outputs of that level)``
+    gives; returns the files written."""
     path = Path(path)
     written = []
     for level, target in (("crystal", path), ("atom", path.with_name(f"{path.stem}_atoms.csv"))):
         chosen = [o for o in outputs if o.level == level]
-        if not chosen:
+        if not chosen and not (level == "crystal" and always_crystal_table):
             continue
         header, rows = table(chosen)
         with open(target, "w", newline="") as handle:
@@ -107,4 +109,5 @@ def write_prediction_tables(
         lambda chosen: prediction_table(
             chosen, ids, predictions, targets, atomic_numbers, summaries, crystal_columns
         ),
+        always_crystal_table=bool(crystal_columns),  # e.g. ood_score of a per-atom task
     )

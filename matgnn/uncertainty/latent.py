@@ -12,13 +12,15 @@ calibrated std, as :func:`fit_distance_std` does).
 * ``ood_score`` = distance / the median distance of the validation crystals: about 1 for a
   crystal like those the model was checked on; ``threshold`` (stored) is the validation
   split's 99th percentile in the same units, above which a crystal is flagged as unfamiliar
-  (1% of in-distribution crystals are, by construction).
+  (1% of the validation crystals are; new in-distribution crystals somewhat more, as the
+  threshold is an estimate from the validation split).
 * a distance-aware std (:func:`fit_distance_std`), ``sigma^2 = (c s)^2 + a^2 + (b d)^2`` per
   output component, with ``s`` the estimator's own std, ``c``, ``a`` and ``b`` fitted by the
   Gaussian NLL on the validation split: the ``latent_distance`` estimator (one deterministic
   model, ``s = 0``), or any estimator with ``uncertainty.distance_std=true``.
 
-A training crystal is at distance 0 from itself, so with ``k = 1`` its distance is exactly 0.
+A training crystal is at distance 0 from itself, so with ``k = 1`` its distance is 0 (up to
+the float32 rounding of the stored references).
 At most ``max_reference`` training crystals are kept (a seeded random subset beyond that;
 the number kept is stored), as float32, in the checkpoint's ``latent_distance``.
 """
@@ -245,5 +247,7 @@ def fit_distance_std(distance, residual, std=None) -> dict[str, float]:
     result = minimize(_nll, np.log(start), args=(distance, residual, std), method="Nelder-Mead",
                       options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000})  # fmt: skip
     values = np.exp(result.x)
+    if not (result.success and np.isfinite(result.fun) and np.isfinite(values).all()):
+        raise ValueError(f"the distance-aware std did not converge: {result.message}")
     c, a, b = values if std is not None else (0.0, *values)
     return {"std": float(c), "constant": float(a), "distance": float(b)}

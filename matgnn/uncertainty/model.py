@@ -35,6 +35,7 @@ from matgnn.uncertainty.estimators import (
 )
 from matgnn.uncertainty.latent import (
     DISTANCE_KEY,
+    DISTANCE_STD_KEYS,
     LatentDistance,
     distance_std,
     fit_distance_std,
@@ -94,9 +95,9 @@ class UncertainModel:
     def ood_scores(self, draws: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """Each crystal's latent distance in units of the median validation distance
         (``None`` without a fitted latent distance)."""
-        if self.latent is None or self.latent.median is None or DISTANCE_KEY not in draws:
+        if self.latent is None or self.latent.median is None:
             return None
-        return self.latent.ood_scores(np.asarray(draws[DISTANCE_KEY])[0])
+        return self.latent.ood_scores(_distances(draws))
 
     def fit_latent(
         self,
@@ -151,23 +152,27 @@ class UncertainModel:
         if parameters is None:
             return summary
         mean = np.asarray(summary["mean"])
-        distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        distance = _distances(draws)
+        own_std = self.estimator.name != LatentDistanceEstimator.name
         # each part keeps its own terms: the total all three, the aleatoric part the floor
         parts = {"std": ("constant", "distance"), "aleatoric_std": ("constant",),
                  "epistemic_std": ("distance",)}  # fmt: skip
+        # a component the estimator fixes (std 0, e.g. by symmetry) stays fixed
+        spread = np.asarray(summary["std"]).reshape(len(mean), -1) > 0
         out = dict(summary)
         for key, kept in parts.items():
             own = np.asarray(summary[key], dtype=float).reshape(len(mean), -1)
             columns = []
             for j, fitted in enumerate(parameters):
                 chosen = {k: fitted[k] if k in kept or k == "std" else 0.0 for k in fitted}
-                columns.append(distance_std(distance, chosen, own[:, j]))
+                value = distance_std(distance, chosen, own[:, j])
+                columns.append(np.where(spread[:, j], value, 0.0) if own_std else value)
             out[key] = np.stack(columns, axis=1).reshape(mean.shape)
         return out
 
     def _fit_distance_std(self, graphs: Sequence[CrystalGraph], draws: Mapping) -> None:
         """Fit :attr:`distance_std` of every output on the validation ``graphs``."""
-        distance = np.asarray(draws[DISTANCE_KEY], dtype=float)[0]
+        distance = _distances(draws)
         own_std = self.estimator.name != LatentDistanceEstimator.name
         self.distance_std = {}
         for o in self.outputs:
@@ -175,10 +180,15 @@ class UncertainModel:
             mean = np.asarray(summary["mean"])
             residual = (targets(graphs, o).reshape(mean.shape) - mean).reshape(len(mean), -1)
             std = np.asarray(summary["std"]).reshape(len(mean), -1)
-            self.distance_std[o.name] = [
-                fit_distance_std(distance, residual[:, j], std[:, j] if own_std else None)
-                for j in range(residual.shape[1])
-            ]
+            fitted = []
+            for j in range(residual.shape[1]):
+                rows = std[:, j] > 0 if own_std else np.ones(len(mean), dtype=bool)
+                if rows.sum() < 2:  # a component the estimator fixes: nothing to fit
+                    fitted.append(dict.fromkeys(DISTANCE_STD_KEYS, 0.0))
+                    continue
+                own = std[rows, j] if own_std else None
+                fitted.append(fit_distance_std(distance[rows], residual[rows, j], own))
+            self.distance_std[o.name] = fitted
 
     def predict_graphs(
         self,
@@ -282,6 +292,11 @@ class UncertainModel:
         return path
 
 
+def _distances(draws: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The latent distances among ``draws`` (none when no crystal was drawn)."""
+    return np.asarray(draws.get(DISTANCE_KEY, np.empty((1, 0))), dtype=float)[0]
+
+
 def targets(graphs: Sequence[CrystalGraph], output: Output) -> np.ndarray:
     """The stored targets of ``output`` over ``graphs``, rows concatenated."""
     return torch.cat([g[output.key] for g in graphs]).double().numpy()
@@ -315,6 +330,10 @@ def uncertain_model_from_checkpoint(checkpoint: Mapping[str, Any]) -> UncertainM
     """The :class:`UncertainModel` of a checkpoint dict that has ``uncertainty`` settings."""
     latent = checkpoint.get("latent_distance")
     settings = checkpoint["uncertainty"]
+    if settings.get("distance_std") and latent is None:
+        raise ValueError(
+            "this checkpoint has a distance-aware std but no latent_distance to measure it with"
+        )
     return UncertainModel(
         estimator_from_checkpoint(checkpoint),
         settings.get("calibration"),

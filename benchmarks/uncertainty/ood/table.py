@@ -62,7 +62,6 @@ def _copy_compressed(source: Path, target: Path) -> None:
 def collect(runs: Path) -> None:
     from matgnn.training.run_logs import tested_epoch
 
-    commit = (runs / "commit.txt").read_text().strip()
     for task, (_, _, splits) in TASKS.items():
         for split in splits:
             for estimator in ESTIMATORS:
@@ -77,11 +76,14 @@ def collect(runs: Path) -> None:
                 shutil.copy2(source / "uncertainty_metrics.json", target)
                 shutil.copy2(source / "split.json", target)
                 shutil.copy2(source / ".hydra" / "config.yaml", target / "config.yaml")
+                if not (source / "commits.txt").is_file():
+                    raise SystemExit(f"{source}: no commits.txt (benchmarks/train_run.sh)")
+                shutil.copy2(source / "commits.txt", target)
                 folders = sorted(source.glob("members/*"), key=lambda p: int(p.name)) or [source]
                 epochs = [tested_epoch(f) for f in folders]
                 if None in epochs:
                     raise SystemExit(f"{source}: a tested epoch is not logged ({epochs})")
-                run = {"commit": commit, "tested_epochs": epochs}
+                run = {"tested_epochs": epochs}
                 (target / "run.json").write_text(json.dumps(run, indent=1) + "\n")
 
 
@@ -130,7 +132,9 @@ def scores(task: str, split: str, estimator: str, distance: bool = False) -> dic
     y, mean, std, ood = columns(test)
     half_width, _ = cal.conformal_half_width(mean_val, std_val, y_val, COVERAGE)
     lower, upper = (test[f"{side}_{output}"].to_numpy(dtype=float) for side in ("lower", "upper"))
-    if not np.allclose(upper - lower, 2 * half_width * std, rtol=1e-4, atol=1e-9):
+    close = {"rtol": 1e-4, "atol": 1e-6}
+    if not (np.allclose(lower, mean - half_width * std, **close)
+            and np.allclose(upper, mean + half_width * std, **close)):  # fmt: skip
         raise ValueError(f"{task}/{split}/{estimator}: the stored intervals are not the refit")
     if distance:  # the ood score is the distance over a constant: the same fitted std
         fitted = fit_distance_std(ood_val, y_val - mean_val, std_val)
@@ -166,7 +170,9 @@ def scores(task: str, split: str, estimator: str, distance: bool = False) -> dic
 def split_rows() -> list[tuple[str, str, bool]]:
     """The rows of a split: (stored run, label, distance-aware std)."""
     plain = [(e, e, False) for e in ESTIMATORS]
-    return plain + [(e, f"{e} + distance", True) for e in ESTIMATORS if e != "latent_distance"]
+    return plain + [
+        (e, f"{e} + distance (post hoc)", True) for e in ESTIMATORS if e != "latent_distance"
+    ]
 
 
 HEADER = (
@@ -201,20 +207,24 @@ def row(task: str, split: str, estimator: str, label: str, distance: bool) -> st
 
 
 def runs_line(task: str) -> str:
-    """Which commit and tested epochs the task's stored runs stand on."""
-    commits, epochs = set(), []
+    """Which code and tested epochs the task's stored runs stand on (each run's
+    ``commits.txt``: one line per attempt, the commit and whether matgnn/ had uncommitted
+    changes)."""
+    commits, epochs, runs = set(), [], 0
     for split in TASKS[task][2]:
         for estimator in ESTIMATORS:
-            path = RESULTS / task / split / estimator / "run.json"
-            if path.is_file():
-                run = json.loads(path.read_text())
-                commits.add(run["commit"])
-                epochs += run["tested_epochs"]
-    if not epochs:
+            folder = RESULTS / task / split / estimator
+            if not (folder / "run.json").is_file():
+                continue
+            runs += 1
+            epochs += json.loads((folder / "run.json").read_text())["tested_epochs"]
+            attempts = _stored(folder / "commits.txt").read_text().splitlines()
+            commits |= {line.split(" 20")[0] for line in attempts}
+    if not runs:
         return "No run stored yet."
     return (
-        f"{len(epochs)} runs at commit {', '.join(sorted(commits))}; tested checkpoints' epochs "
-        f"(from 0, every ensemble member counted) {min(epochs)}-{max(epochs)}."
+        f"{runs} runs; code: {'; '.join(sorted(commits))}; tested checkpoints' epochs (from 0, "
+        f"every ensemble member counted) {min(epochs)}-{max(epochs)}."
     )
 
 
