@@ -80,6 +80,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         ("docs/results/uncertainty.md",),
         _table("benchmarks/uncertainty/table.py"),
     ),
+    "uncertainty-ood": (
+        ("docs/results/uncertainty.md",),
+        _table("benchmarks/uncertainty/ood/table.py"),
+    ),
     "arise": (("docs/results/uncertainty.md",), _table("benchmarks/arise/evaluate.py")),
     "ehull": (("docs/results/stability.md",), _table("benchmarks/stability/ehull.py")),
     "ye2018": (("docs/results/stability.md",), _table("benchmarks/stability/ye2018_table.py")),

@@ -347,7 +347,6 @@ def test_the_ood_table_is_computed_from_the_stored_predictions(tmp_path):
     assert scores["mae"] == pytest.approx((test["y"] - test["predicted_y"]).abs().mean())
     table = module.table()
     assert "| random (40) | ensemble |" in table
-    assert "| random (40) | ensemble + distance (post hoc) |" in table
     assert "code: abc1234; tested checkpoints' epochs" in table
     # an interval that is not the refit on the stored validation crystals is refused
     test["upper_y"] += 0.1

@@ -157,11 +157,12 @@ class UncertainModel:
         # each part keeps its own terms: the total all three, the aleatoric part the floor
         parts = {"std": ("constant", "distance"), "aleatoric_std": ("constant",),
                  "epistemic_std": ("distance",)}  # fmt: skip
+        width = int(np.prod(mean.shape[1:]))  # components per row (also with no row)
         # a component the estimator fixes (std 0, e.g. by symmetry) stays fixed
-        spread = np.asarray(summary["std"]).reshape(len(mean), -1) > 0
+        spread = np.asarray(summary["std"]).reshape(len(mean), width) > 0
         out = dict(summary)
         for key, kept in parts.items():
-            own = np.asarray(summary[key], dtype=float).reshape(len(mean), -1)
+            own = np.asarray(summary[key], dtype=float).reshape(len(mean), width)
             columns = []
             for j, fitted in enumerate(parameters):
                 chosen = {k: fitted[k] if k in kept or k == "std" else 0.0 for k in fitted}

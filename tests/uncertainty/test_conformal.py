@@ -173,3 +173,23 @@ def test_a_regression_output_fits_the_other_interval_kinds(interval):
     assert inside == pytest.approx(0.9, abs=0.02)  # in sample, 400 values
     with pytest.raises(ValueError, match=r"uncertainty\.interval must be one of"):
         output.fit_calibration(summary, target, coverage=0.9, interval="bootstrap")
+
+
+def test_a_negative_quantile_margin_never_flips_the_interval():
+    output = ScalarOutput("gap", target="gap")
+    summary = {"mean": np.zeros(3), "std": np.array([0.01, 1.0, 0.0])}
+    summary |= {"aleatoric_std": summary["std"], "epistemic_std": 0 * summary["std"]}
+    margin = {"coverage": 0.9, "kind": "quantile", "half_width": -0.5, "scores": 40}
+    calibrated = output.calibrated(summary, {"std_scale": 1.0, "conformal": margin})
+    band = normal_quantile(0.9) * 1.0 - 0.5
+    np.testing.assert_allclose(calibrated["upper"], [0.0, band, 0.0])
+    assert np.all(calibrated["lower"] <= calibrated["upper"])
+
+
+def test_a_conformal_calibration_stored_before_interval_kinds_is_normalized():
+    output = ScalarOutput("gap", target="gap")
+    summary = {"mean": np.zeros(2), "std": np.ones(2), "aleatoric_std": np.ones(2),
+               "epistemic_std": np.zeros(2)}  # fmt: skip
+    old = {"std_scale": 2.0, "conformal": {"coverage": 0.9, "half_width": 1.5, "scores": 40}}
+    calibrated = output.calibrated(summary, old)
+    np.testing.assert_allclose(calibrated["upper"], [3.0, 3.0])  # 1.5 x the scaled std 2

@@ -154,3 +154,62 @@ def test_a_crafted_latent_distance_is_refused_on_load():
     hydra = {**good, "neighbours": {"_target_": "os.system"}}
     with pytest.raises(UnsafeConfigError, match="_target_"):
         check_checkpoint({**checkpoint, "latent_distance": hydra})
+
+
+def test_the_latent_state_survives_a_checkpoint_file(trained_like, tmp_path):
+    from matgnn.checkpoints.files import read_checkpoint
+    from matgnn.checkpoints.migrations import migrate
+    from tests.checkpoints.test_safe_loading import EFORM
+
+    model, graphs = trained_like
+    latent = LatentDistance.fit([model], graphs[:12], neighbours=2)
+    latent.fit_scale(latent.distances([model], Batch.from_data_list(graphs[12:])).numpy())
+    checkpoint = migrate(torch.load(EFORM, map_location="cpu", weights_only=True))
+    torch.save({**checkpoint, "latent_distance": latent.state()}, tmp_path / "c.ckpt")
+    restored = LatentDistance.from_state(read_checkpoint(tmp_path / "c.ckpt")["latent_distance"])
+    batch = Batch.from_data_list(graphs[12:])
+    np.testing.assert_allclose(
+        restored.distances([model], batch).numpy(), latent.distances([model], batch).numpy()
+    )
+    assert (restored.median, restored.threshold) == (latent.median, latent.threshold)
+    # a reference of another width than its centre is refused on load
+    bad = {**latent.state(), "center": [torch.zeros(3)]}
+    torch.save({**checkpoint, "latent_distance": bad}, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match="one \\[R, F\\] reference"):
+        read_checkpoint(tmp_path / "bad.ckpt")
+
+
+def test_a_distance_aware_std_follows_its_law_part_by_part():
+    from matgnn.uncertainty.estimators import Ensemble
+    from matgnn.uncertainty.latent import DISTANCE_KEY
+
+    models = [make_model("cgcnn", SMALL["cgcnn"], seed=s) for s in (1, 2)]
+    law = {"std": 2.0, "constant": 0.1, "distance": 0.3}
+    uncertain = UncertainModel(Ensemble(models), distance_std={"y": [law]})
+    draws = {
+        "y": np.array([[1.0, 2.0, 3.0], [1.5, 2.0, 2.0]]),
+        DISTANCE_KEY: np.array([[0.5, 1.0, 4.0]]),
+    }
+    summary = uncertain.summarize(draws, calibrated=False)["y"]
+    own = np.array([0.25, 0.0, 0.5])  # the members' spread: std of (1, 1.5), (2, 2), (3, 2)
+    d = draws[DISTANCE_KEY][0]
+    expected = np.sqrt((2 * own) ** 2 + 0.1**2 + (0.3 * d) ** 2)
+    expected[1] = 0.0  # members that agree exactly: a component fixed like a symmetry zero
+    np.testing.assert_allclose(summary["std"], expected)
+    np.testing.assert_allclose(summary["aleatoric_std"] ** 2 + summary["epistemic_std"] ** 2,
+                               summary["std"] ** 2)  # fmt: skip
+    np.testing.assert_allclose(summary["epistemic_std"][[0, 2]],
+                               np.sqrt((2 * own) ** 2 + (0.3 * d) ** 2)[[0, 2]])  # fmt: skip
+    # nothing drawn (every input rejected): empty summaries, no error
+    empty = uncertain.summarize({"y": np.empty((2, 0))}, calibrated=False)["y"]
+    assert empty["std"].shape == (0,)
+
+
+def test_an_uncertain_model_without_a_latent_distance_predicts_as_before(trained_like):
+    from matgnn.uncertainty.estimators import Ensemble
+
+    _, graphs = trained_like
+    models = [make_model("cgcnn", SMALL["cgcnn"], seed=s) for s in (1, 2)]
+    old = UncertainModel(Ensemble(models))  # a checkpoint from before: no latent_distance
+    predictions = old.predict_graphs(graphs[:4])
+    assert predictions.ood_score is None and "std" in predictions["y"]
