@@ -175,7 +175,7 @@ HEADER = (
 def row(task: str, split: str, estimator: str) -> str:
     key, label = f"{task}/{split}/{estimator}", LABELS.get(estimator, estimator)
     if key in PENDING:
-        return f"| {SPLIT_LABELS[split]} | {label} | {PENDING[key]} |" + " - |" * 11
+        return f"| {SPLIT_LABELS[split]} | {label} | {PENDING[key]} |" + " - |" * 10
     s = scores(task, split, estimator)
     width = f"{s['width_conformal']:.3g}"
     cells = [
@@ -233,13 +233,13 @@ def goals_line(task: str) -> str:
     aurocs = ", ".join(f"{SPLIT_LABELS[s]} {chosen[s]['auroc']:.2f}" for s in shifted)
     coverages = ", ".join(f"{SPLIT_LABELS[s]} {chosen[s]['coverage_conformal']:.3f}"
                           for s in shifted)  # fmt: skip
-    best_auroc = max(chosen[s]["auroc"] for s in shifted)
+    met = [SPLIT_LABELS[s] for s in shifted if chosen[s]["auroc"] >= GOALS["auroc_ood"]]
     return (
         f"Goals of issue 28 for the recommended default ({LABELS.get(RECOMMENDED, RECOMMENDED)}, "
         f"95% conformal intervals): Spearman(error, std) >= {GOALS['spearman']} on the random "
         f"split: {random['spearman']:.2f}, {verdict(random['spearman'] >= GOALS['spearman'])}; "
         f"AUROC for the worst 10% >= {GOALS['auroc_ood']} out of distribution: {aurocs}, "
-        f"{verdict(best_auroc >= GOALS['auroc_ood'])} on at least one shifted split; 95% "
+        f"{'met on ' + ', '.join(met) if met else 'not met on any shifted split'}; 95% "
         f"coverage in [{low}, {high}] on the random split: {random['coverage_conformal']:.3f}, "
         f"{verdict(low <= random['coverage_conformal'] <= high)}; out of distribution: "
         f"{coverages}."
