@@ -119,7 +119,8 @@ class LatentDistance:
         batch_size: int = 64,
     ) -> LatentDistance:
         """References from the training crystals ``train`` (at most ``max_reference``, a
-        seeded random subset), standardised per feature by all of them."""
+        seeded random subset), each feature standardised by its mean and std over the
+        crystals kept."""
         if len(train) < 2:
             raise ValueError(
                 f"latent distance needs at least 2 training crystals, got {len(train)}"
