@@ -26,7 +26,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 RUNS=${1:-runs/uncertainty_ood}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 mkdir -p "$RUNS"
-[ -f "$RUNS/commit.txt" ] || git rev-parse --short HEAD > "$RUNS/commit.txt"
 HOLDOUT=(task.data.split.kind=holdout task.data.split.test=0.1 task.data.split.val=0.1)
 declare -A SPLITS=(
     [random]=""
