@@ -114,6 +114,7 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         for name in ("speed-models", "speed-alignn", "speed-trainer", "speed-precision")
     },
     "graph-build": (("docs/results/speed.md",), _speed("graph-build")),
+    "data-store": (("docs/results/speed.md",), _table("benchmarks/data_store/table.py")),
     "invariance": (("docs/results/invariance.md",), _table("benchmarks/invariance.py")),
     "invariance-cost": (
         ("docs/results/invariance.md",),

@@ -178,6 +178,13 @@ def _uncertainty() -> tuple[str, ...]:
             "CGCNN, 60 epochs, seed 0; about 150 test crystals per split")  # fmt: skip
 
 
+def _data_store() -> tuple[str, ...]:
+    """Memory and throughput of the on-disk graph store (benchmarks/data_store)."""
+    from benchmarks.blocks import script
+
+    return script("benchmarks/data_store/table.py").summary()
+
+
 def _speed() -> tuple[str, ...]:
     ours = cell("speed-alignn", "fp32 s/step", **{"code, graph": "**ours, default graph**"})
     theirs = cell("speed-alignn", "fp32 s/step", **{"code, graph": "upstream, our default graph"})
@@ -215,6 +222,7 @@ ROWS: list[tuple[str, Callable[[], tuple[str, ...]], str, str]] = [
     ("Uncertainty, embedded MP sample: random and held-out elements", _uncertainty, "",
      "results/uncertainty.md#ood"),
     ("ALIGNN training speed", _speed, "", "results/speed.md"),
+    ("Data beyond memory: on-disk graph store", _data_store, "", "results/speed.md#data-store"),
 ]  # fmt: skip
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from matgnn.data.splits import (
     read_split_file,
     write_split_file,
 )
+from matgnn.data.stores import STORE_KINDS, GraphStore, StoredSubset, StoreError
+from matgnn.data.stores.records import NotLoaded, load_records, save_records, source_key
 from matgnn.graphs import GraphConfig, build_graphs
+from matgnn.graphs.cache import structures_fingerprint
 from matgnn.graphs.data import CrystalGraph
-from matgnn.graphs.elements import elements_of
+from matgnn.graphs.elements import elements_of, symbols_of
 from matgnn.outputs import Output
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,16 @@ class CrystalDataModule(L.LightningDataModule):
             for learning curves.
         batch_size: graphs per batch.
         num_workers: DataLoader workers.
-        cache_dir: on-disk graph cache; ``None`` disables it.
+        cache_dir: on-disk graph cache (and graph store); ``None`` disables it.
         skip_invalid: skip bad rows (reported) instead of failing.
+        store: ``memory`` (default): every graph built (or loaded from the cache) into a list;
+            ``disk``: graphs written once to an on-disk store under ``cache_dir``
+            (:mod:`matgnn.data.stores.disk`) and read lazily, one graph per item, so that
+            neither a process nor a DDP rank holds the data set; the source's records (less
+            the structures) are kept next to it and a later run does not load the source.
+        store_workers: processes that build the store's missing shards.
+        shard_size: graphs per store shard (the unit of resuming a killed build).
+        verify_store: check every shard's SHA-256 when the store is opened.
     """
 
     def __init__(
@@ -79,8 +90,21 @@ class CrystalDataModule(L.LightningDataModule):
         num_workers: int = 0,
         cache_dir: str | Path | None = None,
         skip_invalid: bool = True,
+        store: str = "memory",
+        store_workers: int = 1,
+        shard_size: int = 1000,
+        verify_store: bool = True,
     ) -> None:
         super().__init__()
+        if store not in STORE_KINDS:
+            raise ValueError(f"task.data.store must be one of {STORE_KINDS}, got {store!r}")
+        if store == "disk" and cache_dir is None:
+            raise ValueError("task.data.store=disk keeps the graphs under cache_dir: set one")
+        self.store = store
+        self.store_workers = int(store_workers)
+        self.shard_size = int(shard_size)
+        self.verify_store = bool(verify_store)
+        self.graph_store: GraphStore | None = None
         self.source = source
         self.graph = graph
         self.outputs = tuple(outputs)
@@ -92,28 +116,37 @@ class CrystalDataModule(L.LightningDataModule):
         self.cache_dir = cache_dir
         self.skip_invalid = skip_invalid
         self.rejected: dict[str, str] = {}
-        self.subsets: dict[str, list[CrystalGraph]] = {}
+        self.subsets: dict[str, Sequence[CrystalGraph]] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if self.subsets:
             return
-        records = self.source()
-        graphs = self._graphs_with_targets(records)
-        by_id = {g.sample_id: g for g in graphs}
-        split = self._split_ids(records, by_id)
-        self.subsets = {k: [by_id[i] for i in split[k]] for k in SUBSETS}
+        if self.store == "disk":
+            records = self._setup_disk()
+        else:
+            records = self.source()
+            graphs = self._graphs_with_targets(records)
+            by_id = {g.sample_id: g for g in graphs}
+            split = self._split_ids(
+                records, by_id, lambda: {i: elements_of([g]) for i, g in by_id.items()}
+            )
+            self.subsets = {k: [by_id[i] for i in split[k]] for k in SUBSETS}
         sizes = {k: len(v) for k, v in self.subsets.items()}
         log.info("%s: %s graphs, %d rejected", records.name, sizes, len(self.rejected))
         if not self.subsets["train"] or not self.subsets["test"]:
             raise ValueError(f"{records.name}: empty train or test subset: {sizes}")
 
     def _split_ids(
-        self, records: Records, built: Mapping[str, CrystalGraph]
+        self,
+        records: Records,
+        built: Collection[str],
+        elements: Callable[[], Mapping[str, Sequence[str]]],
     ) -> dict[str, list[str]]:
         """The split drawn over every record (so that one seed gives every model the same
         split, whatever its graphs reject), less the rejected crystals; then the learning-curve
-        subset of the training crystals that were built."""
-        full = self._full_split(records, built)
+        subset of the training crystals that were built. ``elements()`` gives the element
+        symbols of every built crystal (asked for by hold-out splits only)."""
+        full = self._full_split(records, elements)
         split = {k: [i for i in v if i in built] for k, v in full.items()}
         size = self.split.get("train_size")
         if size is None:
@@ -126,14 +159,13 @@ class CrystalDataModule(L.LightningDataModule):
             raise ValueError(f"{records.name}: {error}") from None
 
     def _full_split(
-        self, records: Records, built: Mapping[str, CrystalGraph]
+        self, records: Records, elements: Callable[[], Mapping[str, Sequence[str]]]
     ) -> dict[str, list[str]]:
         kind, seed = self.split["kind"], int(self.split["seed"])
         if kind == "holdout":
-            elements = {i: elements_of([g]) for i, g in built.items()}
             try:
                 return holdout_split(
-                    elements,
+                    elements(),
                     str(self.split.get("group", "chemsys")),
                     float(self.split.get("test", 0.1)),
                     float(self.split["val"]),
@@ -158,7 +190,10 @@ class CrystalDataModule(L.LightningDataModule):
 
     def split_ids(self) -> dict[str, list[str]]:
         """The ids of each subset."""
-        return {k: [g.sample_id for g in v] for k, v in self.subsets.items()}
+        return {
+            k: v.ids if isinstance(v, StoredSubset) else [g.sample_id for g in v]
+            for k, v in self.subsets.items()
+        }
 
     def save_split(self, path: str | Path) -> None:
         """Write the ids of each subset (JSON) so that ``split.kind=file`` can reuse them."""
@@ -191,12 +226,7 @@ class CrystalDataModule(L.LightningDataModule):
             raise ValueError(f"{records.name}: {sid}: {why}")
 
     def _graphs_with_targets(self, records: Records) -> list[CrystalGraph]:
-        missing = sorted({o.target for o in self.outputs} - set(records.targets))
-        if missing:
-            raise ValueError(
-                f"{records.name}: no target column {missing} for the task's outputs; the "
-                f"source has {sorted(records.targets)}"
-            )
+        self._check_target_columns(records)
         bad_target = self._target_problems(records, range(len(records.ids)))
         self._fail_or_report(records, bad_target)
         keep = [i for i, sid in enumerate(records.ids) if sid not in bad_target]
@@ -225,11 +255,116 @@ class CrystalDataModule(L.LightningDataModule):
             graphs.append(graph)
         return graphs
 
+    def _setup_disk(self) -> Records:
+        """Records (read back from the store's manifest, or loaded from the source and the
+        store built or finished), the rejections, the split and lazily read subsets."""
+        key = source_key(self.source)
+        loaded = load_records(self.cache_dir, key) if key else None
+        store = None
+        if loaded is not None:
+            records, fingerprint = loaded
+            store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
+            try:
+                store.open(fingerprint, verify=self.verify_store)
+                log.info("%s: records and graphs from the store %s", records.name, store.directory)
+            except StoreError as exc:
+                log.info("%s; loading the source", exc)
+                store = None
+        if store is None:
+            records = self.source()
+            fingerprint = structures_fingerprint(records.structures, records.ids)
+            self._check_target_columns(records)
+            store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
+            try:
+                store.open(fingerprint, verify=self.verify_store)
+            except StoreError as exc:
+                if store.manifest() is not None:
+                    log.info("%s; building", exc)
+                store.build(
+                    records.structures,
+                    [str(i) for i in records.ids],
+                    fingerprint,
+                    shard_size=self.shard_size,
+                    workers=self.store_workers,
+                    skip_invalid=True,  # failures are kept in the store; refused below
+                    verify=self.verify_store,
+                )
+            if key:
+                save_records(self.cache_dir, key, records, fingerprint)
+            records = Records(
+                records.ids,
+                NotLoaded(records.name, len(records.ids)),
+                records.targets,
+                records.name,
+                records.split,
+                records.dropped,
+            )  # the structures are not held while training
+        self._check_target_columns(records)
+        self.graph_store = store
+        if store.failures and not self.skip_invalid:
+            sid, why = next(iter(store.failures.items()))
+            raise ValueError(f"{records.name}: {sid}: {why}")
+        bad_target = self._target_problems(records, range(len(records.ids)))
+        self._fail_or_report(records, bad_target)
+        position = {sid: i for i, sid in enumerate(store.ids)}
+        row = {str(sid): i for i, sid in enumerate(records.ids)}
+        atoms = store.num_atoms()
+        kept = [sid for sid in store.ids if sid not in bad_target and sid in row]
+        bad_atoms = self._target_problems(
+            records, [row[s] for s in kept], [int(atoms[position[s]]) for s in kept]
+        )
+        self._fail_or_report(records, bad_atoms)
+        self.rejected = {**records.dropped, **bad_target, **store.failures, **bad_atoms}
+        for sid, why in self.rejected.items():
+            log.warning("%s: rejected %s: %s", records.name, sid, why)
+        good = [sid for sid in kept if sid not in bad_atoms]
+
+        def elements() -> dict[str, list[str]]:
+            return {s: symbols_of(store.atomic_numbers(position[s])) for s in good}
+
+        split = self._split_ids(records, set(good), elements)
+        self.subsets = {
+            k: StoredSubset(
+                store,
+                [position[s] for s in split[k]],
+                {
+                    o.key: [o.target_tensor(records.targets[o.target][row[s]]) for s in split[k]]
+                    for o in self.outputs
+                },
+            )
+            for k in SUBSETS
+        }
+        return records
+
+    def _check_target_columns(self, records: Records) -> None:
+        missing = sorted({o.target for o in self.outputs} - set(records.targets))
+        if missing:
+            raise ValueError(
+                f"{records.name}: no target column {missing} for the task's outputs; the "
+                f"source has {sorted(records.targets)}"
+            )
+
     def loader(self, subset: str, shuffle: bool = False) -> DataLoader:
+        """The subset's loader. Under DDP, validation and test shards are disjoint and not
+        padded (:class:`~lightning.pytorch.overrides.distributed.UnrepeatedDistributedSampler`),
+        so every crystal counts exactly once in the metrics; training keeps Lightning's
+        ``DistributedSampler``."""
+        sampler = None
+        trainer = getattr(self, "trainer", None)
+        if subset != "train" and trainer is not None and trainer.world_size > 1:
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(
+                self.subsets[subset],
+                num_replicas=trainer.world_size,
+                rank=trainer.global_rank,
+                shuffle=False,
+            )
         return DataLoader(
             self.subsets[subset],
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

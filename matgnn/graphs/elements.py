@@ -19,6 +19,11 @@ def elements_of(graphs: Iterable[CrystalGraph]) -> list[str]:
     return [Element.from_Z(z).symbol for z in sorted(numbers)]
 
 
+def symbols_of(atomic_numbers: Iterable[int]) -> list[str]:
+    """The element symbols of some atomic numbers, each once, by atomic number."""
+    return [Element.from_Z(z).symbol for z in sorted({int(z) for z in atomic_numbers})]
+
+
 def unseen_elements(
     seen: Sequence[str], named_graphs: Iterable[tuple[str, CrystalGraph]]
 ) -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ from torch import Tensor
 from matgnn.checkpoints.files import stamp
 from matgnn.checkpoints.migrations import described
 from matgnn.data.splits import split_sha256
+from matgnn.data.stores import light
 from matgnn.graphs.elements import elements_of
 from matgnn.heads.normalizer import composition_counts
 from matgnn.models import assembly
@@ -43,9 +44,10 @@ def distributed() -> bool:
 def gather_rows(rows: list[TestRow]) -> list[TestRow]:
     """Every process's test rows, on every process (DDP); one row per id.
 
-    Under DDP each process tests a shard, and ``DistributedSampler`` pads the shards to equal
-    length by repeating crystals: the repeats are dropped so the predictions CSV has each test
-    crystal once. Without a process group this returns ``rows`` unchanged.
+    Under DDP each process tests its own shard (the data module's test loader does not pad
+    shards with repeats; any repeat a padding sampler would add is dropped here all the same),
+    so the predictions CSV has each test crystal once. Without a process group this returns
+    ``rows`` unchanged.
     """
     if not distributed():
         return rows
@@ -117,6 +119,9 @@ class CrystalLitModule(L.LightningModule):
                 for output in self.outputs
             }
         )
+        self.loss_means = torch.nn.ModuleDict(
+            {stage: torchmetrics.MeanMetric() for stage in ("val", "test")}
+        )
         self._test_rows: list[TestRow] = []
         self._prepared = False
         self._weights_epoch: int | None = None  # the epoch the current weights were saved at
@@ -142,7 +147,7 @@ class CrystalLitModule(L.LightningModule):
     ) -> None:
         """Fine-tuning transfer, normalisers, freezing and provenance from the data (what
         ``setup("fit")`` does; callable without a trainer)."""
-        started = self.finetuning.start(self.model, subsets)
+        started = self.finetuning.start(self.model, {k: light(v) for k, v in subsets.items()})
         self.fit_normalizer(subsets["train"])
         if started is not None and self.finetuning.keep_normalization:
             copy_normalization(self.model, started[0], started[1].copied_heads)
@@ -152,7 +157,7 @@ class CrystalLitModule(L.LightningModule):
         if split is not None:
             self.provenance["split_sha256"] = split_sha256(split)
             self.provenance["split_sizes"] = {k: len(v) for k, v in split.items()}
-        self.provenance["elements"] = elements_of(subsets["train"])
+        self.provenance["elements"] = elements_of(light(subsets["train"]))
         self._prepared = True
 
     def on_train_epoch_start(self) -> None:
@@ -177,8 +182,10 @@ class CrystalLitModule(L.LightningModule):
 
     def fit_normalizer(self, graphs: Sequence) -> None:
         """Fit the backbone's input statistics and each output's head normalisation on the
-        training graphs."""
+        training graphs (a stored subset streams: the backbone reads the graphs if it keeps
+        input statistics, the heads only the atomic numbers and targets held in memory)."""
         self.model.backbone.fit_to_training_data(graphs)
+        graphs = light(graphs)
         compositions = composition_counts(graphs)
         for output in self.outputs:
             targets = torch.cat([g[output.key] for g in graphs])
@@ -204,7 +211,15 @@ class CrystalLitModule(L.LightningModule):
         for output in self.outputs:
             inputs = output.metric_inputs(predictions[output.name].detach(), batch[output.key])
             self.metrics[f"{stage}_{output.name}"].update(*inputs)
-        self.log(f"{stage}_loss", total, batch_size=batch.num_graphs, prog_bar=stage != "test")
+        if stage == "train":
+            self.log("train_loss", total, batch_size=batch.num_graphs, prog_bar=True)
+        else:
+            # the mean over every crystal of every rank (DDP): a metric whose sums are synced.
+            # (Lightning's own sync_dist mean truncates the summed batch sizes, an integer,
+            # when it divides by the world size on gloo: 7 crystals on 2 ranks counted as 6.)
+            mean = self.loss_means[stage]
+            mean.update(total.detach(), batch.num_graphs)
+            self.log(f"{stage}_loss", mean, prog_bar=stage != "test")
         return total, predictions
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
@@ -268,8 +283,8 @@ class CrystalLitModule(L.LightningModule):
         if not subsets.get("train") or not subsets.get("test"):
             return
         for output in self.outputs:
-            train = torch.cat([g[output.key] for g in subsets["train"]]).double()
-            test = torch.cat([g[output.key] for g in subsets["test"]]).double()
+            train = torch.cat([g[output.key] for g in light(subsets["train"])]).double()
+            test = torch.cat([g[output.key] for g in light(subsets["test"])]).double()
             for name, value in output.baselines(train, test).items():
                 self.log(f"test_{output.name}_{name}", value)
 

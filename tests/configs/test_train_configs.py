@@ -145,3 +145,29 @@ def test_tensor_tasks_give_the_backbone_the_irreps_their_heads_need(task, added)
     else:
         assert irreps == "64x0e + 16x2e"
     instantiate(model)  # every head finds its irreps
+
+
+def test_slurm_trainer_takes_nodes_devices_and_ranks_from_the_allocation(monkeypatch):
+    """``trainer=slurm`` inside a 2-node job with one task per node (as ``srun`` sets it):
+    Lightning's SLURMEnvironment, 2 nodes, this task's global rank from SLURM."""
+    for key, value in {
+        "SLURM_NNODES": "2",
+        "SLURM_NTASKS_PER_NODE": "1",
+        "SLURM_NTASKS": "2",
+        "SLURM_PROCID": "1",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "1",
+        "SLURM_JOB_ID": "42",
+        "SLURM_JOB_NAME": "matgnn",
+        "SLURM_NODELIST": "node[1-2]",
+    }.items():
+        monkeypatch.setenv(key, value)
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    cfg = compose_train("trainer=slurm", "trainer.accelerator=cpu")
+    trainer = instantiate(cfg.trainer, logger=False)
+    environment = trainer.strategy.cluster_environment
+    assert isinstance(environment, SLURMEnvironment)
+    assert trainer.num_nodes == 2 and trainer.num_devices == 1
+    assert environment.global_rank() == 1 and environment.world_size() == 2
+    assert environment.main_address == "node1"

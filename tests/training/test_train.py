@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -517,3 +518,93 @@ def test_bf16_mixed_precision_trains_and_predicts_in_float32(tmp_path):
     # float32 predictions: bf16 would round every value to 8 significant bits
     bf16_rounded = torch.tensor(predicted).bfloat16().float().tolist()
     assert any(abs(a - b) > 0 for a, b in zip(predicted, bf16_rounded, strict=True))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_command(run_dir: Path, cache: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "matgnn.train",
+        "+trainer.enable_progress_bar=false",
+        "task.data.source.limit=70",
+        "task.data.batch_size=8",
+        "+trainer.limit_train_batches=2",
+        "trainer.max_epochs=1",
+        "scheduler=none",
+        f"hydra.run.dir={run_dir}",
+        f"paths.cache_dir={cache}",
+        *SMALL["cgcnn"],
+        *overrides,
+    ]
+
+
+def test_two_nodes_over_gloo_test_every_crystal_once_with_one_process_s_metrics(tmp_path):
+    """The multi-node recipe on one machine: 2 nodes x 1 process, started by hand as a
+    launcher would (``MASTER_ADDR``, ``MASTER_PORT``, ``NODE_RANK``, ``LOCAL_RANK``), over
+    gloo, with the disk graph store. The checkpoint of a one-process run is tested again by the
+    two nodes: 7 test crystals (odd, so a padding sampler would repeat one), each counted once,
+    the same MAE and predictions as the one process."""
+    cache = tmp_path / "cache"
+    single = tmp_path / "single"
+    result = subprocess.run(
+        _ddp_command(single, cache, "task.data.store=disk"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = json.loads((single / "test_metrics.json").read_text())
+    test_ids = json.loads((single / "split.json").read_text())["test"]
+    assert len(test_ids) == 7
+    nodes = tmp_path / "nodes"
+    port = str(_free_port())
+    command = _ddp_command(
+        nodes,
+        cache,
+        "task.data.store=disk",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.num_nodes=2",
+        f"ckpt_path={single}/checkpoints/last.ckpt",
+    )
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={
+                **os.environ,
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+                "NODE_RANK": str(rank),
+                "LOCAL_RANK": "0",
+                "WORLD_SIZE": "2",
+            },
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "distributed_backend=gloo" in outputs[0] and "GLOBAL_RANK: 1" in outputs[1]
+    got = json.loads((nodes / "test_metrics.json").read_text())
+    key = "test_formation_energy_per_atom_mae"
+    assert got[key] == pytest.approx(expected[key], rel=1e-5)
+    assert got["test_loss"] == pytest.approx(expected["test_loss"], rel=1e-5)
+    rows = {r["id"]: r for r in read_rows(nodes / "test_predictions.csv")}
+    reference = {r["id"]: r for r in read_rows(single / "test_predictions.csv")}
+    assert sorted(rows) == sorted(test_ids) == sorted(reference)
+    for sid, row in reference.items():
+        column = "predicted_formation_energy_per_atom"
+        assert float(rows[sid][column]) == pytest.approx(float(row[column]), rel=1e-5)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every measurement of the data-store table (issue 29), one process at a time on an otherwise
+# idle machine (2 cores here): store builds on 1 and 2 processes, then ALIGNN training (batch
+# 64, 20 timed steps after 3 warm-up steps) in memory and from the disk store on the first
+# 5,000 rows and on all 33,370 rows of the partial matbench_mp_e_form copy, and 2-process DDP
+# from the store. About 45 minutes here; results/<name>.json each, then
+#   python benchmarks/data_store/table.py --update docs/results/speed.md
+# A measurement already in results/ is skipped (delete its JSON to take it again).
+#   bash benchmarks/data_store/run.sh            (from the repository root)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+export PYTHONPATH=. TQDM_DISABLE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+PY=.venv/bin/python
+RESULTS=benchmarks/data_store/results
+measure() {  # name, then measure.py arguments
+    local name=$1
+    shift
+    if [ -f "$RESULTS/$name.json" ] || [ -f "$RESULTS/$name.rank0.json" ]; then
+        echo "have $name"
+        return
+    fi
+    echo "START $name $(date -u +%FT%TZ)"
+    $PY benchmarks/data_store/measure.py "$@" --name "$name"
+}
+measure build-5k-1 build --rows 5000 --workers 1
+measure build-5k-2 build --rows 5000 --workers 2
+measure train-5k-memory train --rows 5000 --store memory
+measure train-5k-disk train --rows 5000 --store disk
+measure train-33k-memory train --rows 0 --store memory
+measure train-33k-disk train --rows 0 --store disk
+OMP_NUM_THREADS=1 measure train-33k-disk-ddp2 train --rows 0 --store disk --devices 2
+echo DONE
