@@ -3,7 +3,7 @@
 # idle machine (2 cores here): store builds on 1 and 2 processes, then ALIGNN training (batch
 # 64, 20 timed steps after 3 warm-up steps) in memory and from the disk store on the first
 # 5,000 rows and on all 33,370 rows of the partial matbench_mp_e_form copy, and 2-process DDP
-# from the store. About 45 minutes here; results/<name>.json each, then
+# from the store, and store builds of all rows. About 60 minutes here; results/<name>.json each, then
 #   python benchmarks/data_store/table.py --update docs/results/speed.md
 # A measurement already in results/ is skipped (delete its JSON to take it again).
 #   bash benchmarks/data_store/run.sh            (from the repository root)
@@ -26,6 +26,9 @@ measure build-5k-1 build --rows 5000 --workers 1
 measure build-5k-2 build --rows 5000 --workers 2
 measure train-5k-memory train --rows 5000 --store memory
 measure train-5k-disk train --rows 5000 --store disk
+OMP_NUM_THREADS=1 measure train-5k-disk-ddp2 train --rows 5000 --store disk --devices 2
+measure build-33k-1 build --rows 0 --workers 1
+measure build-33k-2 build --rows 0 --workers 2
 measure train-33k-memory train --rows 0 --store memory
 measure train-33k-disk train --rows 0 --store disk
 OMP_NUM_THREADS=1 measure train-33k-disk-ddp2 train --rows 0 --store disk --devices 2
