@@ -162,7 +162,15 @@ def test_slurm_trainer_takes_nodes_devices_and_ranks_from_the_allocation(monkeyp
         "SLURM_NODELIST": "node[1-2]",
     }.items():
         monkeypatch.setenv(key, value)
+    import lightning.fabric.utilities.rank_zero as fabric_rank_zero
+    import lightning.pytorch.utilities.rank_zero as pytorch_rank_zero
+    import lightning_utilities.core.rank_zero as utilities_rank_zero
     from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    # the trainer sets the process-wide rank-zero rank from SLURM (1 here): restored after the
+    # test, or every later run in this process would think it is not rank 0 and write nothing
+    for module in (fabric_rank_zero, pytorch_rank_zero, utilities_rank_zero):
+        monkeypatch.setattr(module.rank_zero_only, "rank", module.rank_zero_only.rank)
 
     cfg = compose_train("trainer=slurm", "trainer.accelerator=cpu")
     trainer = instantiate(cfg.trainer, logger=False)
@@ -171,3 +179,4 @@ def test_slurm_trainer_takes_nodes_devices_and_ranks_from_the_allocation(monkeyp
     assert trainer.num_nodes == 2 and trainer.num_devices == 1
     assert environment.global_rank() == 1 and environment.world_size() == 2
     assert environment.main_address == "node1"
+    assert pytorch_rank_zero.rank_zero_only.rank == 1  # what the monkeypatch restores
