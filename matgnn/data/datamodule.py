@@ -263,6 +263,7 @@ class CrystalDataModule(L.LightningDataModule):
         store = None
         if loaded is not None:
             records, fingerprint = loaded
+            self._check_target_columns(records)
             store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
             try:
                 store.open(fingerprint, verify=self.verify_store)
@@ -299,7 +300,6 @@ class CrystalDataModule(L.LightningDataModule):
                 records.split,
                 records.dropped,
             )  # the structures are not held while training
-        self._check_target_columns(records)
         self.graph_store = store
         if store.failures and not self.skip_invalid:
             sid, why = next(iter(store.failures.items()))

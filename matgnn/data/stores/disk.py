@@ -520,10 +520,6 @@ class GraphStore:
         """``[num graphs]`` atoms of every graph."""
         return np.concatenate([np.diff(s.atoms_offsets) for s in self.shards] or [np.zeros(0)])
 
-    def iter_graphs(self) -> Iterator[CrystalGraph]:
-        for index in range(len(self)):
-            yield self.read(index)
-
     def close(self) -> None:
         for fd in self._files.values():
             os.close(fd)

@@ -130,9 +130,7 @@ def _ragged(flat: np.ndarray, lengths: np.ndarray) -> Iterator[np.ndarray]:
         start += int(length)
 
 
-def load_records(
-    cache_dir: str | Path, key: str, name_hint: str | None = None
-) -> tuple[Records, str] | None:
+def load_records(cache_dir: str | Path, key: str) -> tuple[Records, str] | None:
     """``(records without structures, structures fingerprint)`` saved under ``key``, or
     ``None`` when there are none (or they cannot be read: the source is loaded again)."""
     base = Path(cache_dir) / "records"
