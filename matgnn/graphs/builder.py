@@ -69,6 +69,14 @@ def graph_name(graph: CrystalGraph) -> str:
     return Composition(" ".join(symbols)).reduced_formula
 
 
+def site_by_site_cartesian(frac: np.ndarray, lattice: np.ndarray) -> np.ndarray:
+    """Cartesian positions computed one site at a time, as pymatgen's ``PeriodicSite.coords``
+    computes them (``np.dot(frac_i, lattice)``). They can differ from ``frac @ lattice`` in the
+    last bit, which reorders neighbours tied in distance: the reference CGCNN graph
+    (``exact_search``) breaks its ties in the order of these coordinates."""
+    return np.array([np.dot(row, lattice) for row in frac], dtype=np.float64).reshape(-1, 3)
+
+
 class PeriodicNeighbors(BaseTransform):
     """Neighbour edges ``j -> i`` with integer image offsets (radius or k-NN, see GraphConfig)."""
 
@@ -79,6 +87,8 @@ class PeriodicNeighbors(BaseTransform):
         cfg = self.config
         cart, lattice = _numpy(graph, "pos"), _numpy(graph, "lattice")[0]
         num_atoms = cart.shape[0]
+        if cfg.exact_search:
+            cart = site_by_site_cartesian(_numpy(graph, "frac_coords"), lattice)
         if cfg.mode == "radius":
             nl, cutoff = radius_neighbors(cart, lattice, cfg.cutoff), cfg.cutoff
         else:

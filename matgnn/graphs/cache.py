@@ -33,7 +33,7 @@ from matgnn.graphs.site_descriptors import OXIDATION_PROPERTY, SITE_PROPERTY
 from matgnn.graphs.structures import StructureLike
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 2  # 2: graphs carry graph_fingerprint
+FORMAT_VERSION = 3  # 2: graphs carry graph_fingerprint; 3: exact_search ties in site order
 
 
 class CacheError(RuntimeError):

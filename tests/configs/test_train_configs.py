@@ -162,6 +162,12 @@ def test_slurm_trainer_takes_nodes_devices_and_ranks_from_the_allocation(monkeyp
         "SLURM_NODELIST": "node[1-2]",
     }.items():
         monkeypatch.setenv(key, value)
+    # Lightning's SLURMEnvironment writes MASTER_ADDR/MASTER_PORT into os.environ when asked
+    # for them; recorded here (set, then removed) so that the teardown removes them again, or a
+    # later DDP run started from this process would wait for a rank-0 node called "node1"
+    for key in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     import lightning.fabric.utilities.rank_zero as fabric_rank_zero
     import lightning.pytorch.utilities.rank_zero as pytorch_rank_zero
     import lightning_utilities.core.rank_zero as utilities_rank_zero

@@ -51,3 +51,25 @@ def test_exact_search_is_a_knn_setting_of_one_radius():
     # values are checked in test_site_descriptors.py)
     assert GraphConfig.preset("cgcnn").fingerprint() == "b58cc6420f3655c1"
     assert GraphConfig.preset("cgcnn", exact_search=True).fingerprint() != "b58cc6420f3655c1"
+
+
+def test_the_reference_graph_breaks_ties_in_pymatgens_site_coordinates():
+    """pymatgen computes each site's Cartesian position on its own (``np.dot(frac_i, L)``),
+    which can differ from ``frac @ L`` in the last bit; in Zn4Hg4O2F12 (mp-17972) that decides
+    which image of a tied neighbour fills the 12th slot. The builder's exact graph follows
+    pymatgen's coordinates, as the reference code's search does."""
+    from matgnn.graphs import build_graph
+    from matgnn.graphs.builder import site_by_site_cartesian
+
+    frame = mp_sample_frame().set_index("mp_id")
+    structure = Structure.from_str(frame.loc["mp-17972", "cif"], fmt="cif")
+    lattice = structure.lattice.matrix
+    site_by_site = site_by_site_cartesian(structure.frac_coords, lattice)
+    assert np.array_equal(site_by_site, structure.cart_coords)  # bit for bit
+    assert not np.array_equal(structure.frac_coords @ lattice, structure.cart_coords)
+    graph = build_graph(
+        structure, GraphConfig.preset("cgcnn_reference", cutoff=8.0, max_neighbors=12)
+    )
+    rows = zip(graph.edge_index[1], graph.edge_index[0], graph.cell_offset, strict=True)
+    built = {(int(c), int(n), *map(int, o)) for c, n, o in rows}
+    assert built == reference_selection(structure)

@@ -500,7 +500,12 @@ def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
         f"paths.cache_dir={tmp_path / 'cache'}",
         *SMALL["cgcnn"],
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    # a clean launch: no rendezvous or cluster variables inherited from the calling shell
+    launcher = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK")
+    env = {k: v for k, v in os.environ.items() if k not in launcher and not k.startswith("SLURM_")}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stderr + result.stdout
     test_ids = json.loads((tmp_path / "split.json").read_text())["test"]

@@ -52,7 +52,7 @@ from matgnn.graphs.structures import StructureLike
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: exact_search graphs break ties in pymatgen's site-by-site order
 MANIFEST = "manifest.json"
 #: attributes every graph of a store shares (kept once, in the manifest)
 SHARED = ("graph_fingerprint",)
