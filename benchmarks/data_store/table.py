@@ -89,8 +89,8 @@ def table() -> str:
         "each process over the whole run, data loading included; throughput over 20 steps "
         "after 3 warm-up steps:",
         "",
-        "| crystals | graphs | processes | peak RSS per process | of which data (RSS after "
-        "setup) | setup | crystals/s | vs in memory |",
+        "| crystals | graphs | processes | peak RSS per process | peak RSS by the end of "
+        "setup | setup | crystals/s | vs in memory |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     memory_speed: dict[str, float] = {}
@@ -174,7 +174,8 @@ def summary() -> tuple[str, str, str]:
     return (
         f"ALIGNN on {label} crystals: peak RSS {disk['peak_rss_mb'] / 1024:.1f} GiB from the "
         f"disk store vs {memory['peak_rss_mb'] / 1024:.1f} GiB in memory, at {speed:.2f}x the "
-        f"in-memory throughput; store built {build:.2f}x faster on 2 processes",
+        f"in-memory throughput; store built {build:.2f}x faster on 2 processes (5,000 "
+        "crystals)",
         "goals of issue 29: < 4 GiB and flat, throughput within 10%, build >= 1.8x",
         "20 training steps of batch 64 per row",
     )

@@ -77,7 +77,8 @@ class CrystalDataModule(L.LightningDataModule):
             the structures) are kept next to it and a later run does not load the source.
         store_workers: processes that build the store's missing shards.
         shard_size: graphs per store shard (the unit of resuming a killed build).
-        verify_store: check every shard's SHA-256 when the store is opened.
+        verify_store: check every shard's SHA-256 when the store is opened (by the first
+            process on each machine; the other DDP ranks read the same files).
     """
 
     def __init__(
@@ -255,6 +256,13 @@ class CrystalDataModule(L.LightningDataModule):
             graphs.append(graph)
         return graphs
 
+    @property
+    def _verifies_store(self) -> bool:
+        """Whether this process checks the shards' SHA-256: with ``verify_store``, the first
+        process of each machine only (the others read the same files)."""
+        trainer = getattr(self, "trainer", None)
+        return self.verify_store and (trainer is None or trainer.local_rank == 0)
+
     def _setup_disk(self) -> Records:
         """Records (read back from the store's manifest, or loaded from the source and the
         store built or finished), the rejections, the split and lazily read subsets."""
@@ -266,7 +274,7 @@ class CrystalDataModule(L.LightningDataModule):
             self._check_target_columns(records)
             store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
             try:
-                store.open(fingerprint, verify=self.verify_store)
+                store.open(fingerprint, verify=self._verifies_store)
                 log.info("%s: records and graphs from the store %s", records.name, store.directory)
             except StoreError as exc:
                 log.info("%s; loading the source", exc)
@@ -277,7 +285,7 @@ class CrystalDataModule(L.LightningDataModule):
             self._check_target_columns(records)
             store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
             try:
-                store.open(fingerprint, verify=self.verify_store)
+                store.open(fingerprint, verify=self._verifies_store)
             except StoreError as exc:
                 if store.manifest() is not None:
                     log.info("%s; building", exc)
@@ -288,7 +296,7 @@ class CrystalDataModule(L.LightningDataModule):
                     shard_size=self.shard_size,
                     workers=self.store_workers,
                     skip_invalid=True,  # failures are kept in the store; refused below
-                    verify=self.verify_store,
+                    verify=self._verifies_store,
                 )
             if key:
                 save_records(self.cache_dir, key, records, fingerprint)
@@ -352,6 +360,13 @@ class CrystalDataModule(L.LightningDataModule):
         sampler = None
         trainer = getattr(self, "trainer", None)
         if subset != "train" and trainer is not None and trainer.world_size > 1:
+            if len(self.subsets[subset]) < trainer.world_size:
+                # a process without a crystal would wait forever in the metrics' sync
+                raise ValueError(
+                    f"the {subset} split has {len(self.subsets[subset])} crystal(s), fewer "
+                    f"than the {trainer.world_size} DDP processes: every process needs one "
+                    "(enlarge the split or run fewer processes)"
+                )
             from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 
             sampler = UnrepeatedDistributedSampler(

@@ -120,7 +120,8 @@ class CrystalLitModule(L.LightningModule):
             }
         )
         self.loss_means = torch.nn.ModuleDict(
-            {stage: torchmetrics.MeanMetric() for stage in ("val", "test")}
+            # a NaN loss stays NaN in the logged mean (the default drops it with a warning)
+            {stage: torchmetrics.MeanMetric(nan_strategy="disable") for stage in ("val", "test")}
         )
         self._test_rows: list[TestRow] = []
         self._prepared = False

@@ -4,6 +4,7 @@ building in worker processes, records read back without loading the source, lazy
 from __future__ import annotations
 
 import functools
+import json
 import logging
 
 import numpy as np
@@ -104,21 +105,50 @@ def test_a_killed_or_corrupted_build_resumes_with_the_missing_shards_only(
     data = bytearray(damaged.read_bytes())
     data[10] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    written = []
+    written, complete = [], []
     original = disk.write_shard
-    monkeypatch.setattr(
-        disk, "write_shard", lambda d, n, *a: written.append(n) or original(d, n, *a)
-    )
+
+    def spy(directory, number, *args):
+        # while shards are replaced the manifest must not call the store complete
+        complete.append(json.loads((directory / disk.MANIFEST).read_text())["complete"])
+        written.append(number)
+        return original(directory, number, *args)
+
+    monkeypatch.setattr(disk, "write_shard", spy)
     with pytest.raises(disk.StoreError, match="shard-00001: shard missing"):
         GraphStore.at(tmp_path, config, "s").open(fingerprint)
     with caplog.at_level(logging.WARNING):
         again = GraphStore.at(tmp_path, config, "s").build(
             structures, ids, fingerprint, shard_size=5, progress=False
         )
-    assert sorted(written) == [1, 3]
+    assert sorted(written) == [1, 3] and complete == [False, False]
     assert "checksum mismatch" in caplog.text
     for index, graph in enumerate(reference):
         assert_same_graph(again.read(index), graph)
+
+
+def test_shards_left_by_a_build_of_other_structures_are_not_taken_over(sample, tmp_path):
+    """The manifest lost (deleted by hand), shards of another build in the folder: a shard is
+    kept only if it holds the rows now asked for, of the same structures."""
+    ids, structures = sample
+    config = GraphConfig.preset("cgcnn")
+    store = GraphStore.at(tmp_path, config, "s")
+    store.build(structures[:10], ids[:10], "old", shard_size=5, progress=False)
+    store.close()
+    (store.directory / disk.MANIFEST).unlink()
+    rebuilt = GraphStore.at(tmp_path, config, "s").build(
+        structures[10:20], ids[10:20], "new", shard_size=5, progress=False
+    )
+    assert rebuilt.ids == ids[10:20]
+    assert {s.fingerprint for s in rebuilt.shards} == {"new"}
+
+
+def test_a_graph_field_of_another_layout_is_refused_by_id(sample, tmp_path):
+    ids, structures = sample
+    graphs = build_graphs(structures[:2], GraphConfig.preset("cgcnn"), ids=ids[:2]).graphs
+    graphs[1].cell_offset = graphs[1].cell_offset.float()
+    with pytest.raises(disk.StoreError, match=rf"{ids[1]}: graph field 'cell_offset' is float32"):
+        disk.write_shard(tmp_path, 0, ids[:2], graphs, {})
 
 
 def test_other_structures_make_the_store_stale_and_it_is_rebuilt(sample, tmp_path, caplog):
@@ -232,6 +262,34 @@ def test_records_round_trip_without_structures_and_with_ragged_targets(tmp_path)
     with pytest.raises(RuntimeError, match="not loaded"):
         back.structures[0]
     assert load_records(tmp_path, "other") is None
+    # saved again (e.g. by another rank), replaced whole, no leftovers beside it
+    save_records(tmp_path, "k1", records, "fp2")
+    assert load_records(tmp_path, "k1")[1] == "fp2"
+    assert [p.name for p in (tmp_path / "records").iterdir()] == ["demo-k1"]
+
+
+def _save_and_read(args) -> list[str]:
+    folder, records, rounds = args
+    seen = []
+    for number in range(rounds):
+        save_records(folder, "k", records, "fp")
+        loaded = load_records(folder, "k")
+        if loaded is not None:  # none while another process swaps the folder: load the source
+            back, _ = loaded
+            complete = len(back.targets["s"]) == len(back.ids) == len(records.ids)
+            seen.append("ok" if complete else f"torn at round {number}")
+    return seen
+
+
+def test_records_saved_by_several_processes_at_once_are_read_whole_or_not_at_all(tmp_path):
+    import multiprocessing
+
+    ids = [f"id{i}" for i in range(20_000)]
+    records = Records(ids, ids, {"s": np.arange(20_000.0)}, name="many")
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        seen = [s for one in pool.map(_save_and_read, [(tmp_path, records, 8)] * 3) for s in one]
+    assert seen and set(seen) == {"ok"}
+    assert [p.name for p in (tmp_path / "records").iterdir()] == ["many-k"]
 
 
 def test_disk_store_needs_a_cache_dir_and_a_known_kind():
@@ -242,8 +300,21 @@ def test_disk_store_needs_a_cache_dir_and_a_known_kind():
 
 
 class FakeTrainer:
-    def __init__(self, world_size: int, rank: int) -> None:
-        self.world_size, self.global_rank = world_size, rank
+    def __init__(self, world_size: int, rank: int, local_rank: int = 0) -> None:
+        self.world_size, self.global_rank, self.local_rank = world_size, rank, local_rank
+
+
+def test_only_the_first_process_of_a_machine_hashes_the_store(tmp_path, monkeypatch):
+    data = disk_module(tmp_path, 12)
+    data.setup()
+    hashed = []
+    original = disk.files_sha256
+    monkeypatch.setattr(disk, "files_sha256", lambda p: hashed.append(p) or original(p))
+    for local_rank in (1, 0):
+        again = disk_module(tmp_path, 12)
+        again.trainer = FakeTrainer(2, local_rank, local_rank)
+        again.setup()
+        assert bool(hashed) == (local_rank == 0)
 
 
 def test_validation_and_test_shards_count_every_crystal_once_under_ddp(tmp_path):
@@ -255,3 +326,7 @@ def test_validation_and_test_shards_count_every_crystal_once_under_ddp(tmp_path)
             data.trainer = FakeTrainer(2, rank)
             seen += [sid for batch in data.loader(subset) for sid in batch.sample_id]
         assert sorted(seen) == sorted(data.split_ids()[subset])
+    # more processes than crystals: refused in words (a process without one would hang)
+    data.trainer = FakeTrainer(len(data.subsets["val"]) + 1, 0)
+    with pytest.raises(ValueError, match=r"the val split has \d+ crystal\(s\), fewer than"):
+        data.loader("val")

@@ -79,3 +79,13 @@ def test_the_allocator_is_left_alone_unless_asked(tmp_path):
     assert configure_allocator(False) is False
     cfg = train_config(tmp_path, "cgcnn")
     assert cfg.retain_freed_memory is False
+
+
+def test_a_nan_loss_is_logged_as_nan_not_dropped(tmp_path):
+    cfg = train_config(tmp_path, "cgcnn")
+    module = CrystalLitModule(model_config(cfg, task_outputs(cfg)))
+    for stage in ("val", "test"):
+        mean = module.loss_means[stage]
+        mean.update(torch.tensor(1.0), weight=2)
+        mean.update(torch.tensor(float("nan")), weight=1)
+        assert torch.isnan(mean.compute()), stage

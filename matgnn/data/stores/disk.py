@@ -19,11 +19,13 @@ writing its own files, so the build parallelises without a shared writer.
 
 Why this format and not LMDB or a memory map: one graph is one ``pread`` of a contiguous byte
 range, decoded by ``numpy.frombuffer`` (no pickle, no per-graph ``torch.load``), and nothing
-is mapped into the process, so the resident memory stays that of the index (a few bytes per
-graph) however many graphs are read. LMDB and ``numpy.memmap`` serve reads from a mapping
-whose touched pages count as the reader's resident memory (an epoch over a 10 GB store shows
-10 GB RSS per DDP rank). Integer fields are stored in the narrowest integer type that holds a
-shard's values (``lg_edge_index`` in int16 or int32 instead of int64) and widened on read.
+is mapped into the process, so what a process holds is the index (a few bytes per graph) and
+the batches in use; the file pages live in the operating system's page cache. LMDB and
+``numpy.memmap`` serve reads from a mapping whose touched pages are counted in the reader's
+RSS (shared and reclaimable, but they make each DDP rank's RSS grow with the store); that
+design reason was not measured against this format here. Integer fields are stored in the
+narrowest integer type that holds a shard's values (``lg_edge_index`` in int16 or int32
+instead of int64) and widened on read.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ class Shard:
     number: int
     ids: list[str]
     failures: dict[str, str]
+    fingerprint: str
     fields: list[FieldSpec]
     offsets: np.ndarray
     shapes: np.ndarray
@@ -165,14 +168,24 @@ def write_shard(
     ids: Sequence[str],
     graphs: Sequence[CrystalGraph],
     failures: dict[str, str],
+    fingerprint: str = "",
 ) -> dict[str, Any]:
     """Write shard ``number`` (``.bin`` and ``.npz`` first, the ``.json`` that marks it
-    complete last, each through a temporary file and an atomic rename); returns its JSON."""
+    complete last, each through a temporary file and an atomic rename); returns its JSON.
+    ``fingerprint`` names the structures the store is built from (checked when a store whose
+    manifest was lost is resumed)."""
     arrays = [_graph_arrays(g) for g in graphs]
     names = sorted(arrays[0]) if arrays else []
     for sid, fields in zip(ids, arrays, strict=True):
         if sorted(fields) != names:
             raise StoreError(f"{sid}: graph fields {sorted(fields)} differ from {names}")
+        for name in names:  # one layout per field: the index stores shapes, not dtypes
+            first, value = arrays[0][name], fields[name]
+            if value.ndim != first.ndim or value.dtype != first.dtype:
+                raise StoreError(
+                    f"{sid}: graph field {name!r} is {value.dtype} with {value.ndim} dims; "
+                    f"{ids[0]}'s is {first.dtype} with {first.ndim}"
+                )
     specs = []
     for name in names:
         dtype = arrays[0][name].dtype
@@ -215,6 +228,7 @@ def write_shard(
         "number": number,
         "ids": list(ids),
         "failures": failures,
+        "fingerprint": fingerprint,
         "fields": [vars(s) for s in specs],
         "bytes": int(offsets[-1]),
         "sha256": files_sha256([stem.with_suffix(".bin"), stem.with_suffix(".npz")]),
@@ -249,6 +263,7 @@ def read_shard_index(directory: Path, number: int, verify: bool = True) -> Shard
                 number=number,
                 ids=[str(i) for i in meta["ids"]],
                 failures={str(k): str(v) for k, v in meta["failures"].items()},
+                fingerprint=str(meta.get("fingerprint", "")),
                 fields=[FieldSpec(**f) for f in meta["fields"]],
                 offsets=index["offsets"],
                 shapes=index["shapes"],
@@ -287,7 +302,7 @@ def _build_shard(work: ShardWork) -> tuple[int, int]:
             if not _BUILD["skip_invalid"]:
                 raise ValueError(str(exc)) from None
             failures[sid] = str(exc)
-    write_shard(directory, work.number, built_ids, graphs, failures)
+    write_shard(directory, work.number, built_ids, graphs, failures, _BUILD["fingerprint"])
     return work.number, len(work.rows)
 
 
@@ -395,11 +410,23 @@ class GraphStore:
         todo = []
         for work in chunks:
             try:
-                read_shard_index(self.directory, work.number, verify=verify)
+                shard = read_shard_index(self.directory, work.number, verify=verify)
+                # a shard kept from an earlier build (its manifest lost) must hold these rows
+                # of these structures
+                held = [*shard.ids, *shard.failures]
+                if shard.fingerprint != fingerprint or sorted(held) != sorted(
+                    str(ids[r]) for r in work.rows
+                ):
+                    raise StoreError(
+                        f"{self.directory}: shard {work.number} holds other structures"
+                    )
             except StoreError as exc:
                 if (self.directory / f"shard-{work.number:05d}.json").exists():
                     log.warning("%s; rebuilding it", exc)
                 todo.append(work)
+        if todo and manifest is not None and manifest.get("complete"):
+            # no reader may open the store while shards are being replaced
+            (self.directory / MANIFEST).write_text(json.dumps({**expected, "complete": False}))
         if todo:
             log.info(
                 "graph store %s: building %d of %d shards in %d process(es)",
@@ -408,15 +435,16 @@ class GraphStore:
                 len(chunks),
                 workers,
             )
-        self._run(todo, structures, ids, workers, skip_invalid, progress)
+        self._run(todo, structures, ids, fingerprint, workers, skip_invalid, progress)
         manifest = {**expected, "shards": len(chunks), "complete": True}
         tmp = self.directory / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest))
         os.replace(tmp, self.directory / MANIFEST)
 
-    def _run(self, todo, structures, ids, workers, skip_invalid, progress) -> None:
+    def _run(self, todo, structures, ids, fingerprint, workers, skip_invalid, progress) -> None:
         _BUILD.update(
             directory=self.directory,
+            fingerprint=fingerprint,
             structures=structures,
             ids=list(ids),
             config=self.config,

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,22 @@ def _folder(cache_dir: str | Path, name: str, key: str) -> Path:
 
 
 def save_records(cache_dir: str | Path, key: str, records: Records, fingerprint: str) -> None:
-    """Write ``records`` less the structures (atomically: the JSON last)."""
+    """Write ``records`` less the structures. Safe when several processes (DDP ranks) save
+    the same records at once: each writes a folder of its own, which replaces the published
+    one in one rename; a reader sees a complete folder or none (and then loads the source)."""
     folder = _folder(cache_dir, records.name, key)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        _write_records(staging, key, records, fingerprint)
+        _publish(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_records(folder: Path, key: str, records: Records, fingerprint: str) -> None:
     columns = {}
     for number, (column, values) in enumerate(records.targets.items()):
         stem = f"target{number}"
@@ -118,9 +132,25 @@ def save_records(cache_dir: str | Path, key: str, records: Records, fingerprint:
         "fingerprint": fingerprint,
         "targets": columns,
     }
-    tmp = folder / "records.json.tmp"
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, folder / "records.json")
+    (folder / "records.json").write_text(json.dumps(meta))
+
+
+def _publish(staging: Path, folder: Path) -> None:
+    """Rename ``staging`` to ``folder``, replacing an older ``folder``; when another process
+    published first, its (equal) folder stays and ``staging`` is left for removal."""
+    if folder.exists():
+        retired = folder.parent / f".{folder.name}.{os.getpid()}.old"
+        try:
+            os.rename(folder, retired)
+        except FileNotFoundError:
+            pass  # another process retired it first
+        else:
+            shutil.rmtree(retired, ignore_errors=True)
+    try:
+        os.rename(staging, folder)
+    except OSError:
+        if not folder.is_dir():  # not "another process published it": a real failure
+            raise
 
 
 def _ragged(flat: np.ndarray, lengths: np.ndarray) -> Iterator[np.ndarray]:
