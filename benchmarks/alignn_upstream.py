@@ -153,17 +153,12 @@ def ours(structures, target, overrides: dict, name: str, steps: int, bf16: bool)
     return Row(name, batch.edge_index.size(1), batch.lg_edge_index.size(1), *measured)
 
 
-def upstream(
-    structures, target, steps: int, bf16: bool, our_graph: GraphConfig | None = None
-) -> Row | None:
-    """Upstream ``ALIGNNAtomWisePure`` on its own graph, or with ``our_graph`` on ours: same
-    model code, our edges and line graph (bond vectors with upstream's sign), so that the ratio
-    against ``ours (default graph)`` compares the codes on one graph."""
-    site = HERE / ".reference-site"
-    if not site.is_dir():
-        print("upstream: reference codes missing, run bash benchmarks/setup_reference_codes.sh")
-        return None
-    sys.path.insert(0, str(site))
+def upstream_model_and_inputs(structures, our_graph: GraphConfig | None = None):
+    """Upstream ``ALIGNNAtomWisePure`` (4 ALIGNN + 4 GCN layers, 256 hidden, 64 embedding,
+    CGCNN features, no forces; seeded, in training mode) and its inputs ``(g, lg, lattice)`` on
+    the CPU: its own graph, or ``our_graph``'s edges and line graph (bond vectors with
+    upstream's sign). Needs upstream alignn in ``benchmarks/.reference-site`` on ``sys.path``.
+    Returns (model, inputs, edges, angles)."""
     from alignn.models.alignn_atomwise_pure import (
         ALIGNNAtomWisePure,
         ALIGNNAtomWisePureConfig,
@@ -176,7 +171,6 @@ def upstream(
         for s in structures
     ]
     g, lg = batch_torch_graph_pairs(pairs)
-    name = "upstream"
     if our_graph is not None:
         from alignn.torch_graph_builder import TorchGraph
 
@@ -197,7 +191,6 @@ def upstream(
         )
         lg_src, lg_dst = batch.lg_edge_index
         lg = TorchGraph(num_nodes=src.numel(), src=lg_src, dst=lg_dst, ndata={}, edata={})
-        name = "upstream (our default graph)"
     config = ALIGNNAtomWisePureConfig(
         name="alignn_atomwise_pure",
         alignn_layers=4,
@@ -210,15 +203,30 @@ def upstream(
         gradwise_weight=0.0,
     )
     torch.manual_seed(0)
-    model = ALIGNNAtomWisePure(config)
-    model.train()
+    model = ALIGNNAtomWisePure(config).train()
     lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])
+    return model, (g, lg, lattice), g.src.numel(), lg.src.numel()
+
+
+def upstream(
+    structures, target, steps: int, bf16: bool, our_graph: GraphConfig | None = None
+) -> Row | None:
+    """Upstream ``ALIGNNAtomWisePure`` on its own graph, or with ``our_graph`` on ours: same
+    model code, our edges and line graph, so that the ratio against ``ours (default graph)``
+    compares the codes on one graph."""
+    site = HERE / ".reference-site"
+    if not site.is_dir():
+        print("upstream: reference codes missing, run bash benchmarks/setup_reference_codes.sh")
+        return None
+    sys.path.insert(0, str(site))
+    model, inputs, edges, angles = upstream_model_and_inputs(structures, our_graph)
+    name = "upstream" if our_graph is None else "upstream (our default graph)"
 
     def step() -> torch.Tensor:
-        return torch.nn.functional.mse_loss(model((g, lg, lattice))["out"].float(), target)
+        return torch.nn.functional.mse_loss(model(inputs)["out"].float(), target)
 
     measured = measure(step, list(model.parameters()), steps, bf16)
-    return Row(name, g.src.numel(), lg.src.numel(), *measured)
+    return Row(name, edges, angles, *measured)
 
 
 ROWS = {

@@ -16,15 +16,14 @@
 #      CUDA build.
 #   b. The tests that exercise device-sensitive code: the fused edge-gated convolution against
 #      the plain autograd formulas (values, gradients, batch-norm statistics), bf16 autocast,
-#      and every model's forward and backward. The tests in tests/ run on the CPU only: none
-#      selects a device, and their autocast is torch.autocast("cpu"). So this step runs
+#      and every model's forward and backward. The tests in tests/ run on the CPU unless
+#      MATGNN_TEST_DEVICE names another device. So this step runs
 #        b1. tests/models/test_edge_gating.py, tests/models/test_mixed_precision.py and
 #            tests/models/test_training.py::test_gradients_reach_every_parameter as written
 #            (they check the CPU path of the installed CUDA build of torch), and
-#        b2. the same checks on cuda:0, from a test module that this script writes into a
-#            temporary folder. That module reuses the helpers of those tests
-#            (tests/models/test_edge_gating.py, tests/models/helpers.py, tests/conftest.py).
-#            It also checks each model's CUDA predictions against its CPU ones in float64.
+#        b2. the same tests on cuda:0 (MATGNN_TEST_DEVICE=cuda:0, read by their `device`
+#            fixture in tests/conftest.py), with tests/models/test_device.py, which checks
+#            each model's CUDA predictions against its CPU ones in float64.
 #      Each part runs with pytest -q -x under a timeout. A skipped test counts as FAIL.
 #   c. One-GPU DDP smoke test: python -m matgnn.train trainer=ddp trainer.accelerator=gpu
 #      trainer.devices=1 trainer.max_epochs=1 run_name=gpu_check_ddp on the embedded default
@@ -229,212 +228,13 @@ run_pytest "b1. device tests as written" "$(limit 90)" \
   tests/models/test_edge_gating.py tests/models/test_mixed_precision.py \
   "tests/models/test_training.py::test_gradients_reach_every_parameter"
 
-cat > "$work/test_gpu_check_cuda.py" <<'PY'
-"""The device-sensitive tests of tests/models on cuda:0 (written and run by
-benchmarks/gpu_check.sh): the fused edge-gated convolution against the plain formulas and
-against its own CPU values, bf16 autocast, the recomputed MLP, and every model's forward,
-backward and predictions. Each test here names the test of tests/ that it moves to the GPU."""
-
-from __future__ import annotations
-
-import pytest
-import torch
-from torch import nn
-
-from matgnn.data.samples import mp_sample_structures
-from matgnn.heads import TensorHead
-from matgnn.models.interfaces import Backbone
-from matgnn.nn.mlp import mlp
-from tests.conftest import random_structure
-from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
-from tests.models.test_edge_gating import graph, layer_pair, reference_forward
-
-CUDA = torch.device("cuda")
-
-
-@pytest.fixture(scope="module")
-def small_structures():
-    """tests/conftest.py's small_structures: three real MP structures of 2-8 atoms and two
-    random triclinic cells."""
-    picked = [s for s in mp_sample_structures(40)[1] if 2 <= len(s) <= 8][:3]
-    assert len(picked) == 3
-    return [*picked, random_structure(3, 5), random_structure(4, 4)]
-
-
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
-def test_the_device_is_cuda():
-    assert torch.cuda.is_available(), "torch sees no CUDA device"
-
-
-@pytest.mark.parametrize("train", [True, False])
-@pytest.mark.parametrize(("residual", "update_edges"), [(True, True), (True, False), (False, True)])
-def test_fused_layer_on_cuda_matches_reference_and_cpu(train, residual, update_edges):
-    """test_edge_gating.py::test_fused_layer_matches_reference_values_and_gradients on cuda:0,
-    on a larger graph (many thread blocks per scatter), and the same fused layer on the CPU."""
-    x, edge_index, edge_attr = graph(num_nodes=300, num_edges=5000, features=6, seed=0)
-    fused, reference = (layer.to(CUDA) for layer in layer_pair(6, residual, update_edges, train))
-    on_cpu, _ = layer_pair(6, residual, update_edges, train)
-    index = edge_index.to(CUDA)
-    inputs = [t.to(CUDA).requires_grad_() for t in (x, edge_attr)]
-    ref_inputs = [t.to(CUDA).requires_grad_() for t in (x, edge_attr)]
-    cpu_inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
-    h, e = fused(inputs[0], index, inputs[1])
-    h_ref, e_ref = reference_forward(reference, ref_inputs[0], index, ref_inputs[1])
-    h_cpu, e_cpu = on_cpu(cpu_inputs[0], edge_index, cpu_inputs[1])
-    assert h.is_cuda
-    torch.testing.assert_close(h, h_ref)
-    torch.testing.assert_close(h.cpu(), h_cpu)
-    if update_edges:
-        torch.testing.assert_close(e, e_ref)
-        torch.testing.assert_close(e.cpu(), e_cpu)
-    else:
-        assert e is None and e_ref is None and e_cpu is None
-
-    def loss(h, e):
-        return h.sin().sum() + (e.cos().sum() if e is not None else 0)
-
-    loss(h, e).backward()
-    loss(h_ref, e_ref).backward()
-    loss(h_cpu, e_cpu).backward()
-    for a, b, c in zip(inputs, ref_inputs, cpu_inputs, strict=True):
-        torch.testing.assert_close(a.grad, b.grad)
-        torch.testing.assert_close(a.grad.cpu(), c.grad)
-    ref_params, cpu_params = dict(reference.named_parameters()), dict(on_cpu.named_parameters())
-    for name, p in fused.named_parameters():
-        torch.testing.assert_close(p.grad, ref_params[name].grad, msg=name)
-        torch.testing.assert_close(p.grad.cpu(), cpu_params[name].grad, msg=name)
-    ref_buffers, cpu_buffers = dict(reference.named_buffers()), dict(on_cpu.named_buffers())
-    for name, b in fused.named_buffers():
-        torch.testing.assert_close(b, ref_buffers[name], msg=name)
-        torch.testing.assert_close(b.cpu(), cpu_buffers[name], msg=name)
-
-
-def test_fused_layer_bf16_autocast_on_cuda_follows_float32():
-    """test_edge_gating.py::test_bf16_autocast_follows_float32 with torch.autocast("cuda")."""
-    x, edge_index, edge_attr = graph(num_nodes=30, num_edges=300, features=16, seed=4)
-    fused, _ = layer_pair(16, True, True, True)
-    fused = fused.float().to(CUDA)
-    x = x.float().to(CUDA).requires_grad_()
-    edge_attr, edge_index = edge_attr.float().to(CUDA), edge_index.to(CUDA)
-    h32, e32 = fused(x, edge_index, edge_attr)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        h16, e16 = fused(x, edge_index, edge_attr)
-    assert e16.dtype == torch.bfloat16
-    torch.testing.assert_close(h16.float(), h32, rtol=0.05, atol=0.05)
-    torch.testing.assert_close(e16.float(), e32, rtol=0.05, atol=0.05)
-    (h16.float().sum() + e16.float().sum()).backward()
-    assert all(p.grad.dtype == torch.float32 for p in fused.parameters())
-    assert all(torch.isfinite(p.grad).all() for p in fused.parameters())
-
-
-@pytest.mark.parametrize("train", [True, False])
-def test_recomputed_mlp_on_cuda_matches_sequential(train):
-    """test_edge_gating.py::test_recomputed_mlp_matches_sequential (and the autocast part of
-    test_recomputed_mlp_gradcheck_and_autocast) on cuda:0."""
-    torch.manual_seed(5)
-    plain = mlp([7, 5, 9], batch_norm=True, activate_last=True).double()
-    for module in plain:
-        if isinstance(module, nn.BatchNorm1d):
-            nn.init.normal_(module.weight, 1.0, 0.3)
-            nn.init.normal_(module.bias, 0.0, 0.3)
-            module.running_var.uniform_(0.5, 2.0)
-    recomputed = mlp([7, 5, 9], batch_norm=True, activate_last=True, recompute=True).double()
-    recomputed.load_state_dict(plain.state_dict())
-    plain, recomputed = plain.to(CUDA).train(train), recomputed.to(CUDA).train(train)
-    x = torch.randn(300, 7, dtype=torch.float64, device=CUDA)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = plain(xa), recomputed(xb)
-    torch.testing.assert_close(yb, ya)
-    ya.tanh().sum().backward()
-    yb.tanh().sum().backward()
-    torch.testing.assert_close(xb.grad, xa.grad)
-    grads = {n: p.grad for n, p in plain.named_parameters()}
-    for name, p in recomputed.named_parameters():
-        torch.testing.assert_close(p.grad, grads[name], msg=name)
-    recomputed.float()
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        y = recomputed(x.float())
-    assert y.dtype == torch.bfloat16
-
-
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_gradients_reach_every_parameter_on_cuda(name, small_structures):
-    """test_training.py::test_gradients_reach_every_parameter on cuda:0."""
-    model = make_model(name).train()
-    if name == "e3nn":  # the 2e channels feed only a tensor head
-        model.heads["tensor"] = TensorHead(model.backbone.feature_spec)
-    model = model.to(CUDA)
-    out = model(batch_of(small_structures, model.graph_config()).to(CUDA))
-    assert all(value.is_cuda for value in out.values())
-    loss = sum((value**2).sum() for value in out.values())
-    loss.backward()
-    unreached = [
-        n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)
-    ]
-    assert not unreached, f"no gradient reaches {unreached}"
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-
-
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_cuda_predictions_equal_cpu_ones(name, float64, small_structures):
-    """The same float64 model on the CPU and on cuda:0 (eval mode): the same predictions."""
-    model = make_model(name)
-    batch = batch_of(small_structures, model.graph_config())
-    with torch.no_grad():
-        on_cpu = model(batch)["y"]
-        on_gpu = model.to(CUDA)(batch.to(CUDA))["y"]
-    assert on_gpu.is_cuda
-    torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-8, atol=1e-8)
-
-
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_bf16_autocast_on_cuda_keeps_geometry_and_outputs_in_float32(name, small_structures):
-    """test_mixed_precision.py::test_bf16_autocast_keeps_geometry_and_outputs_in_float32 with
-    torch.autocast("cuda")."""
-    model = make_model(name, SMALL.get(name, [])).to(CUDA)
-    batch = batch_of(small_structures[:4], model.graph_config()).to(CUDA)
-    with torch.no_grad():
-        reference = model(batch)["y"]
-    dtypes = set()
-
-    def record(module, args, out):
-        if isinstance(out, torch.Tensor):
-            dtypes.add(out.dtype)
-
-    hooks = [m.register_forward_hook(record) for m in model.backbone.modules()]
-    with torch.autocast("cuda", dtype=torch.bfloat16), torch.no_grad():
-        edge_vec = Backbone.edge_vectors(batch)
-        out = model(batch)["y"]
-    for hook in hooks:
-        hook.remove()
-    assert edge_vec.dtype == torch.float32
-    assert out.dtype == torch.float32
-    assert torch.bfloat16 in dtypes
-    scale = reference.abs().max().clamp_min(1.0)
-    assert (out - reference).abs().max() / scale < 0.1
-
-
-def test_bf16_edge_vectors_on_cuda_equal_float32_ones(small_structures):
-    """test_mixed_precision.py::test_bf16_edge_vectors_equal_float32_ones on cuda:0."""
-    model = make_model("alignn", SMALL["alignn"])
-    batch = batch_of(small_structures[:2], model.graph_config()).to(CUDA)
-    exact = Backbone.edge_vectors(batch)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        mixed = Backbone.edge_vectors(batch)
-    torch.testing.assert_close(mixed, exact, rtol=0, atol=0)
-PY
-cp "$work/test_gpu_check_cuda.py" "$out_dir/b2_test_gpu_check_cuda.py"
-# the module is outside tests/: the repository's pytest settings are named explicitly
-run_pytest "b2. device tests on cuda:0" "$(limit 120)" \
+# the same tests on cuda:0: their `device` fixture (tests/conftest.py) reads MATGNN_TEST_DEVICE;
+# tests/models/test_device.py adds each model's CUDA predictions against its CPU ones
+MATGNN_TEST_DEVICE=cuda:0 run_pytest "b2. device tests on cuda:0" "$(limit 120)" \
   "$out_dir/b2_pytest_cuda.log" "$out_dir/b2_pytest_cuda.xml" \
-  -c "$root/pyproject.toml" --rootdir "$root" "$work/test_gpu_check_cuda.py"
+  tests/models/test_edge_gating.py tests/models/test_mixed_precision.py \
+  "tests/models/test_training.py::test_gradients_reach_every_parameter" \
+  tests/models/test_device.py
 
 # ---------------------------------------------------------------------------------------------
 # c. one-GPU DDP smoke test
@@ -510,11 +310,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import statistics
 import sys
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -530,7 +330,6 @@ from matgnn.config_dir import compose_option
 from matgnn.data.samples import mp_sample_frame
 from matgnn.data.sources.matbench import local_file
 from matgnn.graphs import GraphConfig, build_graph
-from matgnn.models.interfaces import Backbone
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--root", type=Path, required=True)
@@ -544,7 +343,8 @@ args = parser.parse_args()
 BENCHMARKS = args.root / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 from _process import environment  # noqa: E402
-from alignn_upstream import ROWS, UPSTREAM_GRAPH  # noqa: E402
+from alignn_upstream import ROWS, UPSTREAM_GRAPH, upstream_model_and_inputs  # noqa: E402
+from models import first_accepted  # noqa: E402
 
 DEVICE = torch.device("cuda")
 DEFAULT = GraphConfig.preset("alignn")
@@ -588,23 +388,11 @@ def candidates():
 
 
 def load(n: int):
-    """The first n candidates that both of our graphs accept (as benchmarks/models.py's
-    load: never a silently smaller batch)."""
+    """The first n candidates that both of our graphs accept (benchmarks/models.py's
+    first_accepted: never a silently smaller batch), from at most 5 n candidates."""
     rows, note = candidates()
-    structures, targets, skipped = [], [], 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _, structure, target in rows:
-            try:
-                build_graph(structure, DEFAULT)
-                build_graph(structure, EQUAL)
-            except ValueError:
-                skipped += 1
-                continue
-            structures.append(structure)
-            targets.append(target)
-            if len(structures) == n or skipped > 4 * n:
-                break
+    tried = itertools.islice(((s, t) for _, s, t in rows), 5 * n)
+    structures, targets, skipped = first_accepted(tried, n, [DEFAULT, EQUAL])
     if len(structures) < n:
         raise SystemExit(f"{note}: only {len(structures)} of {n} structures ({skipped} refused)")
     return structures, torch.tensor(targets, dtype=torch.float32), f"{note}; {skipped} refused"
@@ -656,57 +444,10 @@ def ours(structures, target, graph: GraphConfig, bf16: bool):
 
 
 def upstream(structures, target, bf16: bool, our_graph: GraphConfig | None = None):
-    """alignn_upstream.upstream: ALIGNNAtomWisePure (4 ALIGNN + 4 GCN layers, 256 hidden, 64
-    embedding, CGCNN features, no forces) on its own graph, or on ours (bond vectors with
-    upstream's sign)."""
-    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-    from alignn.torch_graph_builder import (
-        TorchGraph,
-        batch_torch_graph_pairs,
-        build_pure_torch_graph,
-    )
-    from jarvis.core.atoms import pmg_to_atoms
-
-    pairs = [
-        build_pure_torch_graph(pmg_to_atoms(s), two_body_cutoff=8.0, max_neighbors=12)
-        for s in structures
-    ]
-    g, lg = batch_torch_graph_pairs(pairs)
-    if our_graph is not None:
-        batch = Batch.from_data_list([build_graph(s, our_graph) for s in structures])
-        with torch.no_grad():
-            r = -Backbone.edge_vectors(batch)  # ours: receiver -> sender image; upstream dst - src
-        src, dst = batch.edge_index
-        counts = torch.bincount(batch.batch[dst], minlength=len(structures))
-        g = TorchGraph(
-            num_nodes=g.num_nodes,
-            src=src,
-            dst=dst,
-            ndata=g.ndata,
-            edata={"r": r},
-            batch_num_nodes=g.batch_num_nodes,
-            batch_num_edges=counts,
-        )
-        lg_src, lg_dst = batch.lg_edge_index
-        lg = TorchGraph(num_nodes=src.numel(), src=lg_src, dst=lg_dst, ndata={}, edata={})
-    edges, angles = g.src.numel(), lg.src.numel()
-    g, lg = g.to(DEVICE), lg.to(DEVICE)
-    lattice = torch.stack(
-        [torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures]
-    ).to(DEVICE)
-    config = ALIGNNAtomWisePureConfig(
-        name="alignn_atomwise_pure",
-        alignn_layers=4,
-        gcn_layers=4,
-        atom_input_features=92,
-        hidden_features=256,
-        embedding_features=64,
-        output_features=1,
-        calculate_gradient=False,
-        gradwise_weight=0.0,
-    )
-    torch.manual_seed(0)
-    model = ALIGNNAtomWisePure(config).to(DEVICE).train()
+    """alignn_upstream.upstream on cuda:0: the model and inputs of
+    alignn_upstream.upstream_model_and_inputs, moved to the GPU."""
+    model, (g, lg, lattice), edges, angles = upstream_model_and_inputs(structures, our_graph)
+    model, g, lg, lattice = model.to(DEVICE), g.to(DEVICE), lg.to(DEVICE), lattice.to(DEVICE)
 
     def step():
         with autocast(bf16):

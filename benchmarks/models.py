@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -64,6 +65,28 @@ def model_graph(name: str) -> GraphConfig:
     return instantiate(compose_option("model", name).graph)
 
 
+def first_accepted(
+    rows: Iterable[tuple[Structure, float]], n: int, graphs: list[GraphConfig]
+) -> tuple[list[Structure], list[float], int]:
+    """The first ``n`` (structure, target) rows that every graph of ``graphs`` accepts (fewer if
+    the rows run out first), and how many were refused."""
+    structures, targets, skipped = [], [], 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for structure, target in rows:
+            try:
+                for graph in graphs:
+                    build_graph(structure, graph)
+            except ValueError:
+                skipped += 1
+                continue
+            structures.append(structure)
+            targets.append(target)
+            if len(structures) == n:
+                break
+    return structures, targets, skipped
+
+
 def load(
     n: int, data_dir: Path, graphs: list[GraphConfig]
 ) -> tuple[list[Structure], torch.Tensor, str]:
@@ -75,21 +98,11 @@ def load(
         frame, source = pd.read_csv(path, nrows=4 * n), str(path)
     else:
         frame, source = mp_sample_frame().iloc[: 4 * n], "shipped sample (matgnn/resources)"
-    structures, targets, skipped = [], [], 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for cif, target in zip(frame["cif"], frame["formation_energy_per_atom"], strict=True):
-            structure = Structure.from_str(cif, fmt="cif")
-            try:
-                for graph in graphs:
-                    build_graph(structure, graph)
-            except ValueError:
-                skipped += 1
-                continue
-            structures.append(structure)
-            targets.append(target)
-            if len(structures) == n:
-                break
+    rows = (
+        (Structure.from_str(cif, fmt="cif"), target)
+        for cif, target in zip(frame["cif"], frame["formation_energy_per_atom"], strict=True)
+    )
+    structures, targets, skipped = first_accepted(rows, n, graphs)
     if len(structures) < n:
         raise SystemExit(
             f"{source}: only {len(structures)} of {n} structures taken by every graph "

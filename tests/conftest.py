@@ -97,3 +97,16 @@ def small_structures(mp_structures):
     picked = [s for s in mp_structures if 2 <= len(s) <= 8][:3]
     assert len(picked) == 3
     return [*picked, random_structure(3, 5), random_structure(4, 4)]
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """The device of the device-sensitive tests (tests/models: fused kernels, autocast,
+    gradients): ``$MATGNN_TEST_DEVICE`` (``benchmarks/gpu_check.sh`` sets ``cuda:0``), the CPU
+    by default."""
+    import os
+
+    chosen = torch.device(os.environ.get("MATGNN_TEST_DEVICE", "cpu"))
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        pytest.fail(f"MATGNN_TEST_DEVICE={chosen}, but torch sees no CUDA device")
+    return chosen

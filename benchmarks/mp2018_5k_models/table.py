@@ -59,65 +59,86 @@ def _train_mean(run: Path, targets: pd.Series) -> float:
     return float(targets.loc[train].mean())
 
 
-def _commit(runs: Path) -> str:
-    """The commit the runs ran at (``<runs>/commit.txt``, written by run.sh)."""
-    path = runs / "commit.txt"
+def _commits(run: Path) -> str:
+    """The code a run ran (``<run>/commits.txt``, one line per attempt, written by
+    ``benchmarks/train_run.sh``): the commits of its attempts, in order, without repeats."""
+    path = run / "commits.txt"
     if not path.is_file():
-        raise SystemExit(f"{path}: missing; run.sh writes the commit the runs ran at")
-    return path.read_text().strip()
+        raise SystemExit(f"{path}: missing; train_run writes the code each attempt ran")
+    attempts = [" ".join(line.split()[:-1]) for line in path.read_text().splitlines() if line]
+    return "; then ".join(dict.fromkeys(attempts))
+
+
+def _stored_runs() -> pd.DataFrame:
+    path = RESULTS / "runs.csv"
+    return pd.read_csv(path).set_index("run") if path.is_file() else pd.DataFrame()
 
 
 def collect(runs: Path, data_dir: Path | None = None) -> None:
+    """Collect every finished run in ``runs``; a run not there keeps what is stored of it
+    (runs of one table may come from several sessions). A run neither finished there nor
+    stored, and not PENDING, stops it by name."""
     from matgnn.config_dir import default_data_dir
 
     data_dir = Path(data_dir or default_data_dir())
     targets = pd.read_csv(data_dir / DATA, usecols=["mp_id", TARGET]).set_index("mp_id")[TARGET]
     (RESULTS / "predictions").mkdir(parents=True, exist_ok=True)
     (RESULTS / "logs").mkdir(exist_ok=True)
+    stored = _stored_runs()
     rows, test_ids = [], None
     for name, (_, epochs) in RUNS.items():
         run = runs / name
-        if name in PENDING:
-            continue
         if not (run / "test_metrics.json").is_file():
-            raise SystemExit(f"{name}: no finished run in {run} (test_metrics.json); the table "
-                             "needs every run of run.sh")  # fmt: skip
-        predictions = pd.read_csv(run / "test_predictions.csv")
-        ids = sorted(predictions["id"])
+            if name in stored.index:
+                rows.append({"run": name, **stored.loc[name].to_dict()})
+                ids = sorted(_predictions(name)["id"])
+            elif name in PENDING:
+                continue
+            else:
+                raise SystemExit(f"{name}: no finished run in {run} (test_metrics.json) and "
+                                 "none stored; the table needs every run of run.sh")  # fmt: skip
+        else:
+            ids = _collect_run(name, epochs, run, targets, rows)
         if test_ids is not None and ids != test_ids:
             raise ValueError(f"{name}: other test crystals than the runs before it")
         test_ids = ids
-        logged = json.loads((run / "test_metrics.json").read_text())
-        mae = float(np.mean(np.abs(predictions[f"predicted_{TARGET}"] - predictions[TARGET])))
-        if abs(mae - logged[f"test_{TARGET}_mae"]) > 1e-5:
-            raise ValueError(f"{name}: predictions give MAE {mae}, the run logged "
-                             f"{logged[f'test_{TARGET}_mae']}")  # fmt: skip
-        predictions.to_csv(RESULTS / "predictions" / f"{name}.csv.gz", index=False,
-                           compression={"method": "gzip", "mtime": 0})  # fmt: skip
-        frame = read_logs(run)
-        frame.to_csv(RESULTS / "logs" / f"{name}.csv", index=False)
-        summary = training_summary(run)
-        if summary["epochs"] != epochs:
-            raise ValueError(f"{name}: {summary['epochs']} epochs logged, run.sh asks {epochs}")
-        times = frame["train_epoch_time_s"].dropna()
-        rows.append(
-            {
-                "run": name,
-                "epochs": summary["epochs"],
-                "tested_epoch": summary["best_epoch"],
-                "median_train_epoch_s": round(float(times.median()), 2),
-                "train_seconds": summary["train_seconds"],
-                "train_mean": _train_mean(run, targets),
-            }
-        )
     pd.DataFrame(rows).to_csv(RESULTS / "runs.csv", index=False)
     provenance = {
         "collected": datetime.date.today().isoformat(),
-        "commit": _commit(runs),
         "command": "bash benchmarks/mp2018_5k_models/run.sh",
         "data": f"the first 6,250 rows of {DATA}, seeded 80/10/10 split (seed 0)",
     }
     (RESULTS / "run.json").write_text(json.dumps(provenance, indent=1) + "\n")
+
+
+def _collect_run(name: str, epochs: int, run: Path, targets: pd.Series, rows: list) -> list:
+    """Store one finished run's predictions, logs and budget row; returns its test ids."""
+    predictions = pd.read_csv(run / "test_predictions.csv")
+    logged = json.loads((run / "test_metrics.json").read_text())
+    mae = float(np.mean(np.abs(predictions[f"predicted_{TARGET}"] - predictions[TARGET])))
+    if abs(mae - logged[f"test_{TARGET}_mae"]) > 1e-5:
+        raise ValueError(f"{name}: predictions give MAE {mae}, the run logged "
+                         f"{logged[f'test_{TARGET}_mae']}")  # fmt: skip
+    predictions.to_csv(RESULTS / "predictions" / f"{name}.csv.gz", index=False,
+                       compression={"method": "gzip", "mtime": 0})  # fmt: skip
+    frame = read_logs(run)
+    frame.to_csv(RESULTS / "logs" / f"{name}.csv", index=False)
+    summary = training_summary(run)
+    if summary["epochs"] != epochs:
+        raise ValueError(f"{name}: {summary['epochs']} epochs logged, run.sh asks {epochs}")
+    times = frame["train_epoch_time_s"].dropna()
+    rows.append(
+        {
+            "run": name,
+            "epochs": summary["epochs"],
+            "tested_epoch": summary["best_epoch"],
+            "median_train_epoch_s": round(float(times.median()), 2),
+            "train_seconds": summary["train_seconds"],
+            "train_mean": _train_mean(run, targets),
+            "commit": _commits(run),
+        }
+    )
+    return sorted(predictions["id"])
 
 
 def _predictions(name: str) -> pd.DataFrame:
@@ -161,8 +182,10 @@ def table() -> str:
         f"Test crystals: {count}, the same for every run "
         f"(checked); predicting the training mean gives a test MAE of {baseline:.3f} eV/atom. "
         f"Data: {provenance['data']}. Budget: 2 CPU cores, one run at a time, "
-        f"{runs['train_seconds'].sum() / 60:.0f} min of training epochs in all; run at commit "
-        f"{provenance['commit']}, collected {provenance['collected']}.",
+        f"{runs['train_seconds'].sum() / 60:.0f} min of training epochs in all; the code "
+        "each run ran: "
+        + "; ".join(f"{name} {runs.loc[name, 'commit']}" for name in runs.index)
+        + f"; collected {provenance['collected']}.",
     ]
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
 """The fused edge-gated convolution and the recomputed MLP against the plain autograd
-formulas they replace."""
+formulas they replace, on the test device (``device``: the CPU, or ``$MATGNN_TEST_DEVICE``)."""
 
 from __future__ import annotations
 
@@ -66,13 +66,15 @@ def layer_pair(features, residual, update_edges, train):
 
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize(("residual", "update_edges"), [(True, True), (True, False), (False, True)])
-def test_fused_layer_matches_reference_values_and_gradients(train, residual, update_edges):
-    x, edge_index, edge_attr = graph()
-    fused, reference = layer_pair(6, residual, update_edges, train)
+def test_fused_layer_matches_reference_values_and_gradients(train, residual, update_edges, device):
+    # a graph large enough for many thread blocks per scatter on a GPU
+    x, edge_index, edge_attr = (t.to(device) for t in graph(300, 5000, 6))
+    fused, reference = (layer.to(device) for layer in layer_pair(6, residual, update_edges, train))
     inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
     ref_inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
     h, e = fused(inputs[0], edge_index, inputs[1])
     h_ref, e_ref = reference_forward(reference, ref_inputs[0], edge_index, ref_inputs[1])
+    assert h.device.type == device.type
     torch.testing.assert_close(h, h_ref)
     if update_edges:
         torch.testing.assert_close(e, e_ref)
@@ -112,13 +114,14 @@ def test_edge_gating_gradcheck(train):
     assert torch.autograd.gradcheck(function, tensors)
 
 
-def test_bf16_autocast_follows_float32():
+def test_bf16_autocast_follows_float32(device):
     x, edge_index, edge_attr = graph(num_nodes=30, num_edges=300, features=16, seed=4)
     fused, _ = layer_pair(16, True, True, True)
-    fused.float()
-    x, edge_attr = x.float().requires_grad_(), edge_attr.float()
+    fused.float().to(device)
+    x, edge_attr = x.float().to(device).requires_grad_(), edge_attr.float().to(device)
+    edge_index = edge_index.to(device)
     h32, e32 = fused(x, edge_index, edge_attr)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         h16, e16 = fused(x, edge_index, edge_attr)
     assert e16.dtype == torch.bfloat16
     torch.testing.assert_close(h16.float(), h32, rtol=0.05, atol=0.05)
@@ -139,7 +142,7 @@ def test_second_derivative_is_refused_clearly():
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_recomputed_mlp_matches_sequential(train):
+def test_recomputed_mlp_matches_sequential(train, device):
     torch.manual_seed(5)
     plain = mlp([7, 5, 9], batch_norm=True, activate_last=True).double()
     for module in plain:
@@ -150,9 +153,8 @@ def test_recomputed_mlp_matches_sequential(train):
     recomputed = mlp([7, 5, 9], batch_norm=True, activate_last=True, recompute=True).double()
     assert isinstance(recomputed, RecomputedMLP)
     recomputed.load_state_dict(plain.state_dict())
-    plain.train(train)
-    recomputed.train(train)
-    x = torch.randn(30, 7, dtype=torch.float64)
+    plain, recomputed = plain.to(device).train(train), recomputed.to(device).train(train)
+    x = torch.randn(300, 7, dtype=torch.float64).to(device)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ya, yb = plain(xa), recomputed(xb)
     torch.testing.assert_close(yb, ya)
@@ -167,13 +169,13 @@ def test_recomputed_mlp_matches_sequential(train):
         torch.testing.assert_close(b, buffers[name], msg=name)
 
 
-def test_recomputed_mlp_gradcheck_and_autocast():
+def test_recomputed_mlp_gradcheck_and_autocast(device):
     torch.manual_seed(6)
-    block = mlp([4, 3], batch_norm=True, activate_last=True, recompute=True).double()
-    x = torch.randn(12, 4, dtype=torch.float64, requires_grad=True)
+    block = mlp([4, 3], batch_norm=True, activate_last=True, recompute=True).double().to(device)
+    x = torch.randn(12, 4, dtype=torch.float64).to(device).requires_grad_()
     assert torch.autograd.gradcheck(block, (x,))
     block.float()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         y = block(x.detach().float())
     assert y.dtype == torch.bfloat16
     y.float().sum().backward()

@@ -1,4 +1,5 @@
-"""bf16 autocast: the backbone in bfloat16, geometry and heads in float32, for every model."""
+"""bf16 autocast: the backbone in bfloat16, geometry and heads in float32, for every model, on
+the test device (``device``: the CPU, or ``$MATGNN_TEST_DEVICE``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_bf16_autocast_keeps_geometry_and_outputs_in_float32(name, small_structures):
-    model = make_model(name, SMALL.get(name, []))
-    batch = batch_of(small_structures[:4], model.graph_config())
+def test_bf16_autocast_keeps_geometry_and_outputs_in_float32(name, small_structures, device):
+    model = make_model(name, SMALL.get(name, [])).to(device)
+    batch = batch_of(small_structures[:4], model.graph_config()).to(device)
     with torch.no_grad():
         reference = model(batch)["y"]
     dtypes = set()
@@ -22,7 +23,7 @@ def test_bf16_autocast_keeps_geometry_and_outputs_in_float32(name, small_structu
             dtypes.add(out.dtype)
 
     hooks = [m.register_forward_hook(record) for m in model.backbone.modules()]
-    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+    with torch.autocast(device.type, dtype=torch.bfloat16), torch.no_grad():
         edge_vec = Backbone.edge_vectors(batch)
         out = model(batch)["y"]
     for hook in hooks:
@@ -36,10 +37,10 @@ def test_bf16_autocast_keeps_geometry_and_outputs_in_float32(name, small_structu
     assert (out - reference).abs().max() / scale < 0.1
 
 
-def test_bf16_edge_vectors_equal_float32_ones(small_structures):
+def test_bf16_edge_vectors_equal_float32_ones(small_structures, device):
     model = make_model("alignn", SMALL["alignn"])
-    batch = batch_of(small_structures[:2], model.graph_config())
+    batch = batch_of(small_structures[:2], model.graph_config()).to(device)
     exact = Backbone.edge_vectors(batch)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device.type, dtype=torch.bfloat16):
         mixed = Backbone.edge_vectors(batch)
     torch.testing.assert_close(mixed, exact, rtol=0, atol=0)

@@ -28,11 +28,13 @@ def test_batched_equals_single(name, float64, small_structures):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_gradients_reach_every_parameter(name, small_structures):
+def test_gradients_reach_every_parameter(name, small_structures, device):
     model = make_model(name).train()
     if name == "e3nn":  # the 2e channels feed only a tensor head
         model.heads["tensor"] = TensorHead(model.backbone.feature_spec)
-    out = model(batch_of(small_structures, model.graph_config()))
+    model = model.to(device)
+    out = model(batch_of(small_structures, model.graph_config()).to(device))
+    assert all(value.device.type == device.type for value in out.values())
     loss = sum((value**2).sum() for value in out.values())
     loss.backward()
     unreached = [
