@@ -11,7 +11,7 @@ command -v "$python" >/dev/null || python=python3
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 "${pip[@]}" --upgrade pip setuptools wheel
 "${pip[@]}" torch==2.13.0
-"${pip[@]}" -c "$repo/constraints.txt" -e "$repo[dev]"
+"${pip[@]}" -c "$repo/constraints.txt" -e "$repo[dev,foundation]"
 # matbench 0.6 hard-pins ancient scipy/scikit-learn; it works next to matminer 0.10.1 without them.
 "${pip[@]}" --no-deps matbench==0.6
 echo "matgnn installed in $venv"

@@ -206,6 +206,10 @@ class GraphBuilder:
             steps.append(
                 PotentialSums(config.potentials, config.pauli_alpha, config.potential_rtol)
             )
+        if config.foundation_graph == "chgnet":
+            from matgnn.graphs.foundation import ChgnetGraph
+
+            steps.append(ChgnetGraph())
         self.steps = steps
 
         self.fingerprint = config.fingerprint()

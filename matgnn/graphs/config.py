@@ -14,9 +14,15 @@ from matgnn.checkpoints.registry import register
 POTENTIAL_NAMES = ("coulomb", "london", "pauli")
 MODES = ("radius", "knn")
 CELLS = ("as_given", "primitive")
+#: the graphs of pretrained foundation backbones that the builder can add (``foundation_graph``)
+FOUNDATION_GRAPHS = ("", "chgnet")
 #: fields added after graphs were first fingerprinted and checkpoints first shipped, with their
 #: defaults: stored and hashed only when set otherwise
-_LATER_FIELDS = {"line_graph_self_pairs": True, "duplicate_self_images": False}
+_LATER_FIELDS = {
+    "line_graph_self_pairs": True,
+    "duplicate_self_images": False,
+    "foundation_graph": "",
+}
 #: fingerprint -> config, for every config fingerprinted in this process (error messages).
 _FINGERPRINTED: dict[str, GraphConfig] = {}
 
@@ -90,6 +96,10 @@ class GraphConfig:
             the Ye et al. site-occupancy descriptor in ``site_descriptor``
             (:mod:`matgnn.graphs.site_descriptors`); empty (the default) stores none.
         species_per_site: slots per site of that descriptor.
+        foundation_graph: ``"chgnet"`` adds the graph CHGNet's pretrained layers read (its
+            atom graph within 6 Å and bond graph of bonds within 3 Å, built by the installed
+            ``chgnet`` package's converter: :mod:`matgnn.graphs.foundation`); empty (the
+            default) adds none.
     """
 
     mode: str = "radius"
@@ -116,6 +126,7 @@ class GraphConfig:
     primitive_tolerance: float = 0.01
     site_descriptors: tuple[str, ...] = field(default_factory=tuple)
     species_per_site: int = 1
+    foundation_graph: str = ""
 
     def __post_init__(self) -> None:
         pots = self.potentials
@@ -162,6 +173,11 @@ class GraphConfig:
             raise ValueError("GraphConfig.exact_search applies to mode=knn only")
         if self.exact_search and self.grow_cutoff:
             raise ValueError("GraphConfig.exact_search searches one radius: it cannot grow_cutoff")
+        if self.foundation_graph not in FOUNDATION_GRAPHS:
+            raise ValueError(
+                f"GraphConfig.foundation_graph must be one of {FOUNDATION_GRAPHS}, got "
+                f"{self.foundation_graph!r}"
+            )
         if self.cell not in CELLS:
             raise ValueError(f"GraphConfig.cell must be one of {CELLS}, got {self.cell!r}")
         if self.mode == "radius" and not self.symmetric:

@@ -3,6 +3,7 @@
 from matgnn.models.alignn import ALIGNN
 from matgnn.models.base import CrystalModel
 from matgnn.models.cgcnn import CGCNN
+from matgnn.models.chgnet import CHGNetBackbone
 from matgnn.models.equivariant import EquivariantNetwork
 from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, Head, NodeFeatures
 from matgnn.models.matformer import Matformer
@@ -13,6 +14,7 @@ __all__ = [
     "ALIGNN",
     "CGCNN",
     "Backbone",
+    "CHGNetBackbone",
     "CrystalModel",
     "EquivariantNetwork",
     "FeatureSpec",

@@ -30,6 +30,8 @@ class GraphRequirements:
             would see a k-NN graph's arbitrary edge set as a discontinuity).
         site_descriptor_length: needs ``site_descriptor`` with this many values per crystal
             (``GraphConfig.site_descriptors``).
+        foundation_graph: needs the graph of this pretrained backbone
+            (``GraphConfig.foundation_graph``, e.g. ``"chgnet"``).
     """
 
     line_graph: bool = False
@@ -37,6 +39,7 @@ class GraphRequirements:
     potentials: tuple[str, ...] = ()
     radius_cutoff: float | None = None
     site_descriptor_length: int | None = None
+    foundation_graph: str = ""
 
     def missing_in(self, graph: GraphConfig) -> list[str]:
         """What ``graph`` fails to provide, in words (empty when it satisfies every need)."""
@@ -56,6 +59,11 @@ class GraphRequirements:
             missing.append(
                 f"a radius graph with cutoff >= {self.radius_cutoff} Å "
                 f"(the graph has mode={graph.mode!r}, cutoff={graph.cutoff})"
+            )
+        if self.foundation_graph and graph.foundation_graph != self.foundation_graph:
+            missing.append(
+                f"the {self.foundation_graph} graph (foundation_graph: {self.foundation_graph}; "
+                f"the graph has {graph.foundation_graph or 'none'!r})"
             )
         if self.site_descriptor_length is not None:
             from matgnn.graphs.site_descriptors import descriptor_length

@@ -34,6 +34,7 @@ SMALL = {
     "matformer": ["model.backbone.hidden_features=64", "model.backbone.num_layers=2"],
     "potnet": ["model.backbone.hidden_features=64", "model.heads.y.hidden=[64]"],
     "e3nn": ["model.backbone.mul=8", "model.backbone.irreps_out=32x0e"],
+    "chgnet": [],  # pretrained: its size is CHGNet 0.3.0's
 }
 
 
