@@ -102,6 +102,7 @@ def test_a_fine_tuned_model_round_trips_through_a_checkpoint(tmp_path):
     torch.save(stamp({"hyper_parameters": {"model": config}, "state_dict": state}), path)
     loaded = load_model(path)
     assert config["backbone"]["@class"] == "chgnet"
+    assert config["backbone"]["chgnet_version"] == "0.4.2"  # the release, kept with the weights
     with torch.no_grad():
         torch.testing.assert_close(loaded(batch)[output], model(batch)[output])
         tuned = loaded.backbone(batch).scalars
