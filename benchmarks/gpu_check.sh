@@ -230,7 +230,7 @@ run_pytest "b1. device tests as written" "$(limit 90)" \
 
 # the same tests on cuda:0: their `device` fixture (tests/conftest.py) reads MATGNN_TEST_DEVICE;
 # tests/models/test_device.py adds each model's CUDA predictions against its CPU ones
-MATGNN_TEST_DEVICE=cuda:0 run_pytest "b2. device tests on cuda:0" "$(limit 120)" \
+MATGNN_TEST_DEVICE=cuda:0 run_pytest "b2. device tests on cuda:0" "$(limit 150)" \
   "$out_dir/b2_pytest_cuda.log" "$out_dir/b2_pytest_cuda.xml" \
   tests/models/test_edge_gating.py tests/models/test_mixed_precision.py \
   "tests/models/test_training.py::test_gradients_reach_every_parameter" \

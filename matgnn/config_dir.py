@@ -43,17 +43,20 @@ def compose_option(
 
 
 def plain_structure_options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
-    """The options of ``group`` (``model`` or ``graph``) whose graph takes any structure: not
-    those that read prototype site descriptors (``ye2018_net``, graph ``ye2018_perovskite``),
-    which only the structures of the ``ye2018_*`` tasks carry. What a benchmark or a sweep over
-    every model runs on plain MP structures."""
+    """The options of ``group`` (``model`` or ``graph``) whose graph takes any structure and
+    that train from scratch: not those that read prototype site descriptors (``ye2018_net``,
+    graph ``ye2018_perovskite``), which only the structures of the ``ye2018_*`` tasks carry,
+    nor the pretrained foundation backbones (``chgnet``: graph ``foundation_graph``), which
+    have benchmarks of their own. What a benchmark or a sweep over every model runs on plain
+    MP structures."""
     if group not in ("model", "graph"):
         raise ValueError(f"group={group!r}: model or graph")
     kept = []
     for name in group_options(group, config_dir):
         node = compose_option(group, name, config_dir=config_dir)
         graph = node.get("graph") if group == "model" else node
-        if not (graph or {}).get("site_descriptors"):
+        graph = graph or {}
+        if not graph.get("site_descriptors") and not graph.get("foundation_graph"):
             kept.append(name)
     return kept
 

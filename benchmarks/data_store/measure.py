@@ -125,6 +125,7 @@ class Clock:
             def __init__(inner) -> None:
                 inner.start = inner.end = None
                 inner.crystals = 0
+                inner.log: list[dict] = []
 
             def on_train_batch_start(inner, trainer, module, batch, batch_idx) -> None:
                 if trainer.global_step == warmup and inner.start is None:
@@ -134,6 +135,18 @@ class Clock:
                 if inner.start is not None:
                     inner.crystals += batch.num_graphs
                     inner.end = time.perf_counter()
+                # every step: the memory after it and the size of its batch, so that a peak
+                # can be traced to the batch that made it
+                inner.log.append(
+                    {
+                        "step": int(trainer.global_step),
+                        "rss_mb": resident_mb("VmRSS"),
+                        "peak_rss_mb": resident_mb("VmHWM"),
+                        "atoms": int(batch.num_nodes),
+                        "edges": int(batch.edge_index.size(1)),
+                        "angles": int(batch.lg_edge_index.size(1)),
+                    }
+                )
 
         self.callback = _Clock()
 
@@ -192,6 +205,7 @@ def train(args) -> dict:
         "steps": args.steps,
         "warmup": args.warmup,
         "crystals_per_second": clock.callback.crystals / seconds,
+        "per_step": clock.callback.log,
         "torch_threads": torch.get_num_threads(),
     }
     return result

@@ -136,6 +136,11 @@ def table() -> str:
         if f"build-{tag}-1" in builds and f"build-{tag}-2" in builds
     )
     environment = one["environment"]
+    commits = {
+        name: measured["environment"]["commit"]
+        for name, measured in [*builds.items(), *((n, r[0]) for n, r in rows.items())]
+    }
+    others = {n: c for n, c in commits.items() if c != environment["commit"]}
     lines += [
         "",
         f"Goals (issue 29): on-disk peak RSS below 4 GiB and flat in the number of crystals: "
@@ -152,7 +157,9 @@ def table() -> str:
         + ". Rates of a 2-process DDP row are the sum over ranks; two processes share the "
         "machine's 2 cores (one thread each).",
         "",
-        f"Measured {environment['date'][:10]} at {environment['commit']}, torch "
+        f"Measured {environment['date'][:10]} at {environment['commit']}"
+        + "".join(f" ({name} at {commit})" for name, commit in others.items())
+        + ", torch "
         f"{environment['torch']}, {environment['cores']} cores ({environment['cpu']}), one "
         "measurement at a time; `benchmarks/data_store/run.sh`.",
     ]

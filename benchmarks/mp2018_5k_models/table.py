@@ -8,9 +8,11 @@
 ``results/predictions/<run>.csv.gz``, the logs to ``results/logs/<run>.csv`` and the budget
 (epochs, the epoch of the checkpoint tested, median and summed training-epoch time) and the
 training split's mean target (from the run's ``split.json`` and the data set in
-``--data-dir``) to ``results/runs.csv``; it checks that every run has the same test crystals
-and that the MAE of the stored predictions is the MAE the run logged. A missing or unfinished
-run stops it, naming the run. The table is computed from these stored files alone: MAE and R²
+``--data-dir``) and the code each run ran (``<run>/commits.txt``) to ``results/runs.csv``; it
+checks that every run has the same test crystals and that the MAE of the stored predictions is
+the MAE the run logged. A run not finished in ``<runs folder>`` keeps what is stored of it (runs
+of one table may come from several sessions); one neither finished nor stored, and not declared
+PENDING, stops it, naming the run. The table is computed from these stored files alone: MAE and R²
 from the per-crystal predictions, the training-mean baseline from the stored mean and the
 test targets.
 """
@@ -48,8 +50,9 @@ DATA = "mp36k/mp36k_with_ehull.csv.gz"
 #: runs of run.sh declared not finished yet: the table shows them as such, by name; any other
 #: missing run stops --collect and the table
 PENDING: dict[str, str] = {
-    "matformer_3": "stopped at the end of the 2026-12-03 session; run.sh resumes it",
-    "e3nn_3": "not reached in the 2026-12-03 session; run.sh runs it",
+    "matformer_3": "started on 2026-12-04 and stopped in its first epoch, as other work shared "
+    "the cores; `run.sh RUNS matformer_3` takes it again",
+    "e3nn_3": "not reached; `run.sh RUNS e3nn_3` runs it",
 }
 
 
@@ -59,19 +62,25 @@ def _train_mean(run: Path, targets: pd.Series) -> float:
     return float(targets.loc[train].mean())
 
 
-def _commits(run: Path) -> str:
+def _commits(run: Path, stored: pd.DataFrame) -> str:
     """The code a run ran (``<run>/commits.txt``, one line per attempt, written by
-    ``benchmarks/train_run.sh``): the commits of its attempts, in order, without repeats."""
+    ``benchmarks/train_run.sh``): the commit of each attempt, in order, consecutive repeats
+    merged. A run older than commits.txt keeps the record stored for it."""
     path = run / "commits.txt"
     if not path.is_file():
+        if run.name in stored.index:
+            return str(stored.loc[run.name, "commit"])
         raise SystemExit(f"{path}: missing; train_run writes the code each attempt ran")
     attempts = [" ".join(line.split()[:-1]) for line in path.read_text().splitlines() if line]
-    return "; then ".join(dict.fromkeys(attempts))
+    merged = [a for i, a in enumerate(attempts) if i == 0 or a != attempts[i - 1]]
+    return "; then ".join(merged)
 
 
 def _stored_runs() -> pd.DataFrame:
     path = RESULTS / "runs.csv"
-    return pd.read_csv(path).set_index("run") if path.is_file() else pd.DataFrame()
+    if not path.is_file():
+        return pd.DataFrame()
+    return pd.read_csv(path, float_precision="round_trip").set_index("run")
 
 
 def collect(runs: Path, data_dir: Path | None = None) -> None:
@@ -98,7 +107,7 @@ def collect(runs: Path, data_dir: Path | None = None) -> None:
                 raise SystemExit(f"{name}: no finished run in {run} (test_metrics.json) and "
                                  "none stored; the table needs every run of run.sh")  # fmt: skip
         else:
-            ids = _collect_run(name, epochs, run, targets, rows)
+            ids = _collect_run(name, epochs, run, targets, rows, stored)
         if test_ids is not None and ids != test_ids:
             raise ValueError(f"{name}: other test crystals than the runs before it")
         test_ids = ids
@@ -111,7 +120,9 @@ def collect(runs: Path, data_dir: Path | None = None) -> None:
     (RESULTS / "run.json").write_text(json.dumps(provenance, indent=1) + "\n")
 
 
-def _collect_run(name: str, epochs: int, run: Path, targets: pd.Series, rows: list) -> list:
+def _collect_run(
+    name: str, epochs: int, run: Path, targets: pd.Series, rows: list, stored: pd.DataFrame
+) -> list:
     """Store one finished run's predictions, logs and budget row; returns its test ids."""
     predictions = pd.read_csv(run / "test_predictions.csv")
     logged = json.loads((run / "test_metrics.json").read_text())
@@ -135,7 +146,7 @@ def _collect_run(name: str, epochs: int, run: Path, targets: pd.Series, rows: li
             "median_train_epoch_s": round(float(times.median()), 2),
             "train_seconds": summary["train_seconds"],
             "train_mean": _train_mean(run, targets),
-            "commit": _commits(run),
+            "commit": _commits(run, stored),
         }
     )
     return sorted(predictions["id"])
@@ -149,7 +160,7 @@ def _predictions(name: str) -> pd.DataFrame:
 
 
 def table() -> str:
-    runs = pd.read_csv(RESULTS / "runs.csv").set_index("run")
+    runs = pd.read_csv(RESULTS / "runs.csv", float_precision="round_trip").set_index("run")
     provenance = json.loads((RESULTS / "run.json").read_text())
     missing = sorted(set(RUNS) - set(runs.index) - set(PENDING))
     if missing:
@@ -161,7 +172,7 @@ def table() -> str:
     ]
     baselines, counts = set(), set()
     for name, (label, epochs) in RUNS.items():
-        if name in PENDING:
+        if name in PENDING and name not in runs.index:
             lines.append(f"| {label} | {epochs}: not run yet ({PENDING[name]}) | - | - | - |")
             continue
         frame = _predictions(name)

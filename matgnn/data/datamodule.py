@@ -78,7 +78,7 @@ class CrystalDataModule(L.LightningDataModule):
         store_workers: processes that build the store's missing shards.
         shard_size: graphs per store shard (the unit of resuming a killed build).
         verify_store: check every shard's SHA-256 when the store is opened (by the first
-            process on each machine; the other DDP ranks read the same files).
+            process on each machine; the other DDP ranks wait for it and read the same files).
     """
 
     def __init__(
@@ -256,16 +256,26 @@ class CrystalDataModule(L.LightningDataModule):
             graphs.append(graph)
         return graphs
 
-    @property
-    def _verifies_store(self) -> bool:
-        """Whether this process checks the shards' SHA-256: with ``verify_store``, the first
-        process of each machine only (the others read the same files)."""
-        trainer = getattr(self, "trainer", None)
-        return self.verify_store and (trainer is None or trainer.local_rank == 0)
-
     def _setup_disk(self) -> Records:
         """Records (read back from the store's manifest, or loaded from the source and the
-        store built or finished), the rejections, the split and lazily read subsets."""
+        store built or finished), the rejections, the split and lazily read subsets.
+
+        Under DDP the first process of each machine checks the store (SHA-256 with
+        ``verify_store``) and builds what is missing; the others wait for it (a barrier) and
+        then open the store without hashing it again."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            first = trainer.local_rank == 0
+            if first:
+                records, store = self._records_and_store(self.verify_store)
+            trainer.strategy.barrier("matgnn-graph-store")
+            if not first:
+                records, store = self._records_and_store(False)
+        else:
+            records, store = self._records_and_store(self.verify_store)
+        return self._finish_disk(records, store)
+
+    def _records_and_store(self, verify: bool) -> tuple[Records, GraphStore]:
         key = source_key(self.source)
         loaded = load_records(self.cache_dir, key) if key else None
         store = None
@@ -274,7 +284,7 @@ class CrystalDataModule(L.LightningDataModule):
             self._check_target_columns(records)
             store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
             try:
-                store.open(fingerprint, verify=self._verifies_store)
+                store.open_verified(fingerprint, verify=verify)
                 log.info("%s: records and graphs from the store %s", records.name, store.directory)
             except StoreError as exc:
                 log.info("%s; loading the source", exc)
@@ -285,10 +295,9 @@ class CrystalDataModule(L.LightningDataModule):
             self._check_target_columns(records)
             store = GraphStore.at(self.cache_dir, self.graph, f"store-{fingerprint[:16]}")
             try:
-                store.open(fingerprint, verify=self._verifies_store)
+                store.open_verified(fingerprint, verify=verify)
             except StoreError as exc:
-                if store.manifest() is not None:
-                    log.info("%s; building", exc)
+                log.info("%s; building", exc)
                 store.build(
                     records.structures,
                     [str(i) for i in records.ids],
@@ -296,7 +305,7 @@ class CrystalDataModule(L.LightningDataModule):
                     shard_size=self.shard_size,
                     workers=self.store_workers,
                     skip_invalid=True,  # failures are kept in the store; refused below
-                    verify=self._verifies_store,
+                    verify=verify,
                 )
             if key:
                 save_records(self.cache_dir, key, records, fingerprint)
@@ -308,6 +317,9 @@ class CrystalDataModule(L.LightningDataModule):
                 records.split,
                 records.dropped,
             )  # the structures are not held while training
+        return records, store
+
+    def _finish_disk(self, records: Records, store: GraphStore) -> Records:
         self.graph_store = store
         if store.failures and not self.skip_invalid:
             sid, why = next(iter(store.failures.items()))

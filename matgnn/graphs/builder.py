@@ -71,9 +71,11 @@ def graph_name(graph: CrystalGraph) -> str:
 
 def site_by_site_cartesian(frac: np.ndarray, lattice: np.ndarray) -> np.ndarray:
     """Cartesian positions computed one site at a time, as pymatgen's ``PeriodicSite.coords``
-    computes them (``np.dot(frac_i, lattice)``). They can differ from ``frac @ lattice`` in the
-    last bit, which reorders neighbours tied in distance: the reference CGCNN graph
-    (``exact_search``) breaks its ties in the order of these coordinates."""
+    computes them for sites given by fractional coordinates (``np.dot(frac_i, lattice)``; sites
+    given in Cartesian coordinates keep those). They can differ from ``frac @ lattice`` in the
+    last bit, which reorders neighbours tied in distance: the reference CGCNN code reads CIF
+    files (fractional coordinates), and its graph (``exact_search``) breaks ties in the order
+    of these coordinates."""
     return np.array([np.dot(row, lattice) for row in frac], dtype=np.float64).reshape(-1, 3)
 
 

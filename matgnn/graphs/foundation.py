@@ -106,6 +106,8 @@ class ChgnetGraph(BaseTransform):
                 f"{graph_name(graph)}: an atom has no neighbour within "
                 f"{CHGNET_CUTOFFS[0]:g} Å, which CHGNet's graph needs ({exc})"
             ) from None
+        except RuntimeError as exc:  # chgnet's bond graph failed (it also writes a CIF)
+            raise ValueError(f"{graph_name(graph)}: CHGNet's converter failed: {exc}") from None
         atom_graph = converted.atom_graph.long().reshape(-1, 2)
         bond_graph = converted.bond_graph.long().reshape(-1, 5)
         undirected = converted.undirected2directed.long().reshape(-1)

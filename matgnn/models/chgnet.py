@@ -29,6 +29,29 @@ log = logging.getLogger(__name__)
 
 #: the chgnet release whose layers and weights this backbone was written and tested against
 CHGNET_VERSION = "0.4.2"
+#: the pretrained files the chgnet package ships, by ``CHGNet.load``'s model names
+PRETRAINED_FILES = {
+    "0.3.0": "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar",
+    "r2scan": "pretrained/r2scan/chgnet_r2scan_transfer_learning_e15f36s161m23.pth.tar",
+}
+
+
+def load_pretrained_chgnet(name: str):
+    """The pretrained CHGNet ``name`` that the installed chgnet package ships, on the CPU: its
+    file read with ``torch.load(weights_only=True)`` (tensors and plain containers only; chgnet's
+    own ``CHGNet.load`` unpickles it fully), built by ``CHGNet.from_dict`` as ``CHGNet.load``
+    builds it."""
+    from pathlib import Path
+
+    chgnet = import_chgnet()
+    from chgnet.model import CHGNet
+
+    if name not in PRETRAINED_FILES:
+        raise ValueError(f"pretrained CHGNet {name!r}: one of {sorted(PRETRAINED_FILES)}")
+    path = Path(chgnet.__file__).parent / PRETRAINED_FILES[name]
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its parameter count
+        return CHGNet.from_dict(state["model"], mlp_out_bias=False, version=name)
 
 
 class _NoEnergy(nn.Module):
@@ -46,13 +69,14 @@ class CHGNetBackbone(Backbone):
 
     Args:
         pretrained: the CHGNet model the package ships (``CHGNet.load(model_name=...)``);
-            ``"0.3.0"`` (412,525 parameters; the encoder keeps those its atom features depend
-            on: the energy readout, the magnetic-moment head, the composition model and the
-            last angle update are dropped).
+            ``"0.3.0"`` (412,525 parameters; the encoder keeps the 366,541 that the features of
+            all four blocks depend on: the energy readout, the magnetic-moment head, the
+            composition model and the last angle update are dropped) or ``"r2scan"``.
         blocks: which interaction blocks' atom features to concatenate (0 = first); default
-            every block (4 x 64 = 256 features per atom).
-        chgnet_version: the ``chgnet`` release the weights were loaded from (a checkpoint
-            stores it; another installed release loads with a warning).
+            every block (4 x 64 = 256 features per atom). Blocks after the last one chosen are
+            not kept.
+        chgnet_version: the ``chgnet`` release this model expects (a checkpoint stores it; a
+            different installed release loads with a warning naming both).
         dropout: dropout probability on the atom features after every block (MC dropout),
             inside CHGNet's forward pass (the next block reads the dropped-out features).
 
@@ -76,10 +100,7 @@ class CHGNetBackbone(Backbone):
                 chgnet_version,
                 chgnet.__version__,
             )
-        from chgnet.model import CHGNet
-
-        with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its parameter count
-            network = CHGNet.load(model_name=pretrained, verbose=False)
+        network = load_pretrained_chgnet(pretrained)
         converter = network.graph_converter
         cutoffs = (float(converter.atom_graph_cutoff), float(converter.bond_graph_cutoff))
         if cutoffs != CHGNET_CUTOFFS:
@@ -87,21 +108,27 @@ class CHGNetBackbone(Backbone):
                 f"CHGNet {pretrained} builds its graphs with cutoffs {cutoffs}; matgnn's "
                 f"CHGNet graph (matgnn.graphs.foundation) uses {CHGNET_CUTOFFS}"
             )
-        # what the encoder does not use: the energy readout, magnetic moments, composition,
-        # and the last angle update (CHGNet's last block reads no angle: its output is unused
-        # in CHGNet itself)
-        network.mlp, network.readout_norm = _NoEnergy(), None
-        network.site_wise = network.composition_model = network.graph_converter = None
-        network.angle_layers[len(network.angle_layers) - 1] = None
-        self.dropout = nn.Dropout(dropout)
-        self.network = network.to(torch.get_default_dtype())
-        self.pretrained, self.chgnet_version = str(pretrained), str(chgnet_version)
         count = len(network.atom_conv_layers)
         self.blocks = tuple(range(count)) if blocks is None else tuple(int(b) for b in blocks)
         if not self.blocks or any(not 0 <= b < count for b in self.blocks):
             raise ValueError(f"CHGNet blocks must be distinct integers from 0 to {count - 1}")
         if len(set(self.blocks)) != len(self.blocks):
             raise ValueError(f"CHGNet blocks must be distinct, got {list(self.blocks)}")
+        # what the encoder does not use: the energy readout, magnetic moments, composition, and
+        # everything after the last block read: CHGNet then runs blocks 0..last, the last one
+        # an atom update only (the angle update before it feeds nothing, as in CHGNet's own
+        # last block), so every parameter kept gets a gradient
+        last = max(self.blocks)
+        network.mlp, network.readout_norm = _NoEnergy(), None
+        network.site_wise = network.composition_model = network.graph_converter = None
+        network.atom_conv_layers = nn.ModuleList(network.atom_conv_layers[: last + 1])
+        network.bond_conv_layers = nn.ModuleList(network.bond_conv_layers[:last])
+        network.angle_layers = nn.ModuleList(
+            [*network.angle_layers[: max(last - 1, 0)], None][:last]
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.network = network.to(torch.get_default_dtype())
+        self.pretrained, self.chgnet_version = str(pretrained), str(chgnet_version)
         width = network.atom_embedding.embedding.embedding_dim
         self.requirements = GraphRequirements(foundation_graph="chgnet")
         self.feature_spec = FeatureSpec(scalar_features=width * len(self.blocks))

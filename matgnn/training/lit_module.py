@@ -60,6 +60,26 @@ def gather_rows(rows: list[TestRow]) -> list[TestRow]:
     return list(unique.values())
 
 
+class WeightedMean(torchmetrics.Metric):
+    """The mean of values weighted by their counts (a batch's loss by its crystals), summed
+    over every DDP rank. A NaN stays NaN: torchmetrics' ``MeanMetric`` drops NaNs by default,
+    and with ``nan_strategy="disable"`` it also drops the weights (torchmetrics 1.9)."""
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, value: Tensor, weight: float | Tensor) -> None:
+        self.total += value.detach().double().sum() * float(weight)
+        self.count += float(weight)
+
+    def compute(self) -> Tensor:
+        return (self.total / self.count).float()
+
+
 class CrystalLitModule(L.LightningModule):
     """Losses, metrics, normaliser fitting and optimisation for a
     :class:`~matgnn.models.CrystalModel` and its declared outputs.
@@ -119,10 +139,7 @@ class CrystalLitModule(L.LightningModule):
                 for output in self.outputs
             }
         )
-        self.loss_means = torch.nn.ModuleDict(
-            # a NaN loss stays NaN in the logged mean (the default drops it with a warning)
-            {stage: torchmetrics.MeanMetric(nan_strategy="disable") for stage in ("val", "test")}
-        )
+        self.loss_means = torch.nn.ModuleDict({stage: WeightedMean() for stage in ("val", "test")})
         self._test_rows: list[TestRow] = []
         self._prepared = False
         self._weights_epoch: int | None = None  # the epoch the current weights were saved at

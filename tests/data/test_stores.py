@@ -299,9 +299,18 @@ def test_disk_store_needs_a_cache_dir_and_a_known_kind():
         CrystalDataModule(lambda: None, GraphConfig.preset("cgcnn"), [], store="lmdb")
 
 
+class FakeStrategy:
+    def __init__(self) -> None:
+        self.barriers: list[str] = []
+
+    def barrier(self, name: str | None = None) -> None:
+        self.barriers.append(str(name))
+
+
 class FakeTrainer:
     def __init__(self, world_size: int, rank: int, local_rank: int = 0) -> None:
         self.world_size, self.global_rank, self.local_rank = world_size, rank, local_rank
+        self.strategy = FakeStrategy()
 
 
 def test_only_the_first_process_of_a_machine_hashes_the_store(tmp_path, monkeypatch):
@@ -315,6 +324,27 @@ def test_only_the_first_process_of_a_machine_hashes_the_store(tmp_path, monkeypa
         again.trainer = FakeTrainer(2, local_rank, local_rank)
         again.setup()
         assert bool(hashed) == (local_rank == 0)
+        assert again.trainer.strategy.barriers == ["matgnn-graph-store"]  # the others wait
+
+
+def test_a_store_that_fails_its_check_is_marked_incomplete_for_the_unchecking(sample, tmp_path):
+    ids, structures = sample
+    store = GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s")
+    store.build(structures, ids, "fp", shard_size=5, progress=False)
+    store.close()
+    damaged = store.directory / "shard-00002.bin"
+    data = bytearray(damaged.read_bytes())
+    data[3] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(disk.StoreError, match="checksum"):
+        GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
+    # a process that does not hash (another DDP rank) is now refused, not handed the shard
+    with pytest.raises(disk.StoreError, match="no complete graph store"):
+        GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp", False)
+    rebuilt = GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").build(
+        structures, ids, "fp", shard_size=5, progress=False
+    )
+    assert rebuilt.ids == ids
 
 
 def test_validation_and_test_shards_count_every_crystal_once_under_ddp(tmp_path):

@@ -66,7 +66,8 @@ def test_the_reference_graph_breaks_ties_in_pymatgens_site_coordinates():
     lattice = structure.lattice.matrix
     site_by_site = site_by_site_cartesian(structure.frac_coords, lattice)
     assert np.array_equal(site_by_site, structure.cart_coords)  # bit for bit
-    assert not np.array_equal(structure.frac_coords @ lattice, structure.cart_coords)
+    # (with this machine's BLAS, frac @ lattice differs in the last bit and picks another
+    # image for the 12th slot; elsewhere it may not, and the graph must match either way)
     graph = build_graph(
         structure, GraphConfig.preset("cgcnn_reference", cutoff=8.0, max_neighbors=12)
     )

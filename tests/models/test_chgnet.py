@@ -58,6 +58,14 @@ def test_chosen_blocks_and_their_width():
     # the last angle update feeds nothing in CHGNet: it is not kept
     layers = backbone.message_passing_layers()
     assert [len(layer) for layer in layers] == [3, 3, 2, 1]
+    # blocks after the last one read are not kept, so every parameter gets a gradient (DDP
+    # refuses parameters without one)
+    early = CHGNetBackbone(blocks=[0, 1])
+    assert [len(layer) for layer in early.message_passing_layers()] == [2, 1]
+    _, structures = mp_sample_structures(4)
+    batch = batch_of(structures, GraphConfig.preset("chgnet"))
+    early(batch).scalars.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in early.parameters())
 
 
 def test_an_element_beyond_pu_and_an_isolated_atom_are_refused_by_name():

@@ -92,6 +92,19 @@ def test_fused_layer_matches_reference_values_and_gradients(train, residual, upd
     ref_buffers = dict(reference.named_buffers())
     for name, b in fused.named_buffers():
         torch.testing.assert_close(b, ref_buffers[name], msg=name)
+    if device.type != "cpu":  # on another device: the same values as the fused layer on the CPU
+        on_cpu, _ = layer_pair(6, residual, update_edges, train)
+        cpu_inputs = [t.detach().cpu().requires_grad_() for t in (x, edge_attr)]
+        h_cpu, e_cpu = on_cpu(cpu_inputs[0], edge_index.cpu(), cpu_inputs[1])
+        torch.testing.assert_close(h.cpu(), h_cpu)
+        (h_cpu.sin().sum() + (e_cpu.cos().sum() if update_edges else 0)).backward()
+        for a, c in zip(inputs, cpu_inputs, strict=True):
+            torch.testing.assert_close(a.grad.cpu(), c.grad)
+        cpu_params, cpu_buffers = dict(on_cpu.named_parameters()), dict(on_cpu.named_buffers())
+        for name, p in fused.named_parameters():
+            torch.testing.assert_close(p.grad.cpu(), cpu_params[name].grad, msg=name)
+        for name, b in fused.named_buffers():
+            torch.testing.assert_close(b.cpu(), cpu_buffers[name], msg=name)
 
 
 @pytest.mark.parametrize("train", [True, False])

@@ -86,6 +86,8 @@ def test_a_nan_loss_is_logged_as_nan_not_dropped(tmp_path):
     module = CrystalLitModule(model_config(cfg, task_outputs(cfg)))
     for stage in ("val", "test"):
         mean = module.loss_means[stage]
-        mean.update(torch.tensor(1.0), weight=2)
+        mean.update(torch.tensor(1.0), weight=2)  # a batch of 2 crystals
+        mean.update(torch.tensor(4.0), weight=1)
+        assert mean.compute().item() == pytest.approx(2.0), stage  # weighted by crystals
         mean.update(torch.tensor(float("nan")), weight=1)
         assert torch.isnan(mean.compute()), stage

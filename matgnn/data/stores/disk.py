@@ -402,7 +402,7 @@ class GraphStore:
             manifest = None
         self.directory.mkdir(parents=True, exist_ok=True)
         if manifest is None:
-            (self.directory / MANIFEST).write_text(json.dumps({**expected, "complete": False}))
+            self._write_manifest({**expected, "complete": False})
         chunks = [
             ShardWork(n, list(range(start, min(start + shard_size, len(ids)))))
             for n, start in enumerate(range(0, len(ids), shard_size))
@@ -426,7 +426,7 @@ class GraphStore:
                 todo.append(work)
         if todo and manifest is not None and manifest.get("complete"):
             # no reader may open the store while shards are being replaced
-            (self.directory / MANIFEST).write_text(json.dumps({**expected, "complete": False}))
+            self._write_manifest({**expected, "complete": False})
         if todo:
             log.info(
                 "graph store %s: building %d of %d shards in %d process(es)",
@@ -436,9 +436,12 @@ class GraphStore:
                 workers,
             )
         self._run(todo, structures, ids, fingerprint, workers, skip_invalid, progress)
-        manifest = {**expected, "shards": len(chunks), "complete": True}
-        tmp = self.directory / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest))
+        self._write_manifest({**expected, "shards": len(chunks), "complete": True})
+
+    def _write_manifest(self, values: dict[str, Any]) -> None:
+        """Replace the manifest in one rename (a reader sees the old one or the new one)."""
+        tmp = self.directory / f"{MANIFEST}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(values))
         os.replace(tmp, self.directory / MANIFEST)
 
     def _run(self, todo, structures, ids, fingerprint, workers, skip_invalid, progress) -> None:
@@ -475,6 +478,22 @@ class GraphStore:
         (self.directory / MANIFEST).unlink(missing_ok=True)
 
     # --- reading -----------------------------------------------------------------------------
+    def open_verified(self, fingerprint: str | None = None, verify: bool = True) -> GraphStore:
+        """:meth:`open` under the build lock. A store that fails to open (a shard that does not
+        verify, say) is marked incomplete before the lock is released, so that no process
+        opening it afterwards without checking (``verify=False``) takes it."""
+        with build_lock(self.directory):
+            try:
+                return self.open(fingerprint, verify=verify)
+            except StoreError:
+                try:
+                    manifest = self.manifest()
+                except StoreError:
+                    manifest = None
+                if manifest is not None and manifest.get("complete"):
+                    self._write_manifest({**manifest, "complete": False})
+                raise
+
     def open(self, fingerprint: str | None = None, verify: bool = True) -> GraphStore:
         """Read the manifest and every shard's index (checked by SHA-256 with ``verify``);
         :class:`StoreError` if the store is incomplete, stale (``fingerprint`` given and

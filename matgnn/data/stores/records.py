@@ -11,11 +11,13 @@ or arguments load the source again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,9 +100,7 @@ def save_records(cache_dir: str | Path, key: str, records: Records, fingerprint:
     one in one rename; a reader sees a complete folder or none (and then loads the source)."""
     folder = _folder(cache_dir, records.name, key)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.new-"))
     try:
         _write_records(staging, key, records, fingerprint)
         _publish(staging, folder)
@@ -135,22 +135,23 @@ def _write_records(folder: Path, key: str, records: Records, fingerprint: str) -
     (folder / "records.json").write_text(json.dumps(meta))
 
 
-def _publish(staging: Path, folder: Path) -> None:
-    """Rename ``staging`` to ``folder``, replacing an older ``folder``; when another process
-    published first, its (equal) folder stays and ``staging`` is left for removal."""
-    if folder.exists():
-        retired = folder.parent / f".{folder.name}.{os.getpid()}.old"
-        try:
-            os.rename(folder, retired)
-        except FileNotFoundError:
-            pass  # another process retired it first
-        else:
+def _publish(staging: Path, folder: Path, attempts: int = 10) -> None:
+    """Rename ``staging`` to ``folder``, replacing an older ``folder``. Processes racing to
+    publish the same records each retire what is there and rename theirs in; one that finds a
+    complete folder in place when its rename fails leaves it (the records are the same)."""
+    for _ in range(attempts):
+        if folder.exists():
+            retired = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
+            with contextlib.suppress(FileNotFoundError):  # another process retired it first
+                os.rename(folder, retired / "records")
             shutil.rmtree(retired, ignore_errors=True)
-    try:
-        os.rename(staging, folder)
-    except OSError:
-        if not folder.is_dir():  # not "another process published it": a real failure
-            raise
+        try:
+            os.rename(staging, folder)
+            return
+        except OSError:
+            if (folder / "records.json").is_file():  # published by another process
+                return
+    raise OSError(f"could not publish the records in {folder} after {attempts} attempts")
 
 
 def _ragged(flat: np.ndarray, lengths: np.ndarray) -> Iterator[np.ndarray]:
