@@ -42,12 +42,16 @@ def compose_option(
         return compose(overrides=[f"+{group}={name}", *overrides])[group]
 
 
+#: the model options that are pretrained foundation backbones (their own benchmarks)
+FOUNDATION_MODELS = ("chgnet", "sevennet")
+
+
 def plain_structure_options(group: str, config_dir: str | Path = CONFIG_DIR) -> list[str]:
     """The options of ``group`` (``model`` or ``graph``) whose graph takes any structure and
     that train from scratch: not those that read prototype site descriptors (``ye2018_net``,
     graph ``ye2018_perovskite``), which only the structures of the ``ye2018_*`` tasks carry,
-    nor the pretrained foundation backbones (``chgnet``: graph ``foundation_graph``), which
-    have benchmarks of their own. What a benchmark or a sweep over every model runs on plain
+    nor the pretrained foundation backbones (:data:`FOUNDATION_MODELS`), which have
+    benchmarks of their own. What a benchmark or a sweep over every model runs on plain
     MP structures."""
     if group not in ("model", "graph"):
         raise ValueError(f"group={group!r}: model or graph")
@@ -56,7 +60,8 @@ def plain_structure_options(group: str, config_dir: str | Path = CONFIG_DIR) -> 
         node = compose_option(group, name, config_dir=config_dir)
         graph = node.get("graph") if group == "model" else node
         graph = graph or {}
-        if not graph.get("site_descriptors") and not graph.get("foundation_graph"):
+        pretrained = name in FOUNDATION_MODELS or graph.get("foundation_graph")
+        if not graph.get("site_descriptors") and not pretrained:
             kept.append(name)
     return kept
 

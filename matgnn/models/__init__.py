@@ -8,6 +8,7 @@ from matgnn.models.equivariant import EquivariantNetwork
 from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, Head, NodeFeatures
 from matgnn.models.matformer import Matformer
 from matgnn.models.potnet import PotNet
+from matgnn.models.sevennet import SevenNetBackbone
 from matgnn.models.site_descriptor_net import SiteDescriptorNetwork
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "Matformer",
     "NodeFeatures",
     "PotNet",
+    "SevenNetBackbone",
     "SiteDescriptorNetwork",
 ]

@@ -113,6 +113,10 @@ class Backbone(nn.Module, ABC):
 
     requirements: GraphRequirements
     feature_spec: FeatureSpec
+    #: whether the backbone runs in the autocast dtype under ``torch.autocast`` (bf16 mixed
+    #: precision); ``False``: it runs in full precision whatever the context (SevenNet: e3nn's
+    #: compiled linears do not take mixed dtypes)
+    follows_autocast: bool = True
 
     @abstractmethod
     def forward(self, batch: Data) -> NodeFeatures: ...

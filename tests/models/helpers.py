@@ -35,6 +35,7 @@ SMALL = {
     "potnet": ["model.backbone.hidden_features=64", "model.heads.y.hidden=[64]"],
     "e3nn": ["model.backbone.mul=8", "model.backbone.irreps_out=32x0e"],
     "chgnet": [],  # pretrained: its size is CHGNet 0.3.0's
+    "sevennet": [],  # and SevenNet-0's
 }
 
 

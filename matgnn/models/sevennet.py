@@ -1,0 +1,219 @@
+"""SevenNet-0 as a pretrained backbone (Park et al., J. Chem. Theory Comput. 20, 4857 (2024)).
+
+The installed ``sevenn`` package's network and weights (SevenNet-0, 11 July 2024: a NequIP-style
+E(3)-equivariant network of 5 interaction blocks trained on MPtrj) encode each atom; any matgnn
+head reads the invariant (``0e``) features of its interaction blocks.
+
+Update rule (SevenNet's own, run by ``sevenn``): atoms one-hot embedded; edges within 5 Å
+expanded in Bessel functions (XPLOR cutoff) and spherical harmonics up to l = 2; each block is a
+self-connection, a linear, a tensor-product convolution over the edges, a linear and an
+equivariant gate. The features of block ``k`` are the atom features after its gate.
+
+SevenNet-0 does not track parity (``is_parity=False``): its ``1e`` channels mix vectors and
+pseudovectors, so only its ``0e`` features are given to matgnn's heads (invariant under proper
+rotations, tested); its l > 0 features do not feed the tensor heads yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from unittest import mock
+
+import numpy as np
+import torch
+from e3nn.o3 import Irreps
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from matgnn.checkpoints.registry import register
+from matgnn.graphs.foundation import FOUNDATION_EXTRA
+from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
+
+log = logging.getLogger(__name__)
+
+#: the sevenn release whose layers and weights this backbone was written and tested against
+SEVENN_VERSION = "0.13.0"
+#: what the pretrained SevenNet-0 file holds besides tensors (numpy arrays in its config); the
+#: file is read with ``torch.load(weights_only=True)`` admitting these and nothing else
+_NUMPY_GLOBALS = [
+    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+    np.ndarray,
+    np.dtype,
+    *{type(np.dtype(kind)) for kind in ("float32", "float64", "int64", "int32", "bool")},
+]
+#: the modules after the interaction blocks: energy readout and forces, not used here
+_READOUT = (
+    "reduce_input_to_hidden",
+    "reduce_hidden_to_energy",
+    "rescale_atomic_energy",
+    "reduce_total_enegy",
+    "force_output",
+)
+
+
+def import_sevenn():
+    """The ``sevenn`` package, or an error that says how to install it."""
+    try:
+        import sevenn
+    except ImportError as exc:
+        raise ImportError(
+            f"the SevenNet backbone needs the sevenn package: {FOUNDATION_EXTRA}"
+        ) from exc
+    return sevenn
+
+
+def _weights_only_load(path, weights_only: bool = False, map_location=None):
+    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+        return torch.load(path, weights_only=True, map_location=map_location)
+
+
+def load_pretrained_sevennet(name: str):
+    """The pretrained SevenNet ``name`` (e.g. ``"7net-0"``) that the installed sevenn package
+    ships, built by sevenn's own checkpoint code, with its file read by a weights-only loader
+    (sevenn's reads it with a full unpickler)."""
+    import_sevenn()
+    import sevenn.checkpoint
+    from sevenn.util import load_checkpoint
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)  # sevenn builds in float32 (its weights' dtype)
+    try:
+        with mock.patch.object(sevenn.checkpoint, "torch_load", _weights_only_load):
+            checkpoint = load_checkpoint(name)
+            model = checkpoint.build_model()
+    finally:
+        torch.set_default_dtype(previous)
+    return model, checkpoint.config
+
+
+@register("sevennet")
+class SevenNetBackbone(Backbone):
+    """SevenNet's pretrained network as an encoder: per atom, the invariant features of the
+    chosen interaction blocks, concatenated.
+
+    Args:
+        pretrained: the SevenNet model the package ships (``"7net-0"``: 842,623 parameters,
+            89 elements, cutoff 5 Å).
+        blocks: which interaction blocks' ``0e`` features to concatenate (0 = first); default
+            every block (5 x 128 = 640 features per atom). Blocks after the last one chosen,
+            and the energy readout, are not kept.
+        sevenn_version: the ``sevenn`` release this model expects (a checkpoint stores it; a
+            different installed release loads with a warning naming both).
+        dropout: dropout probability on the atom features after every block (MC dropout),
+            inside SevenNet's forward pass.
+
+    Shapes:
+        batch (a radius graph of at least 5 Å; longer edges are not used) -> scalars
+        ``[N, 128 * len(blocks)]``.
+    """
+
+    follows_autocast = False  # e3nn's fx-compiled linears take one dtype: full precision
+
+    def __init__(
+        self,
+        pretrained: str = "7net-0",
+        blocks: Sequence[int] | None = None,
+        sevenn_version: str = SEVENN_VERSION,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        sevenn = import_sevenn()
+        if sevenn.__version__ != sevenn_version:
+            log.warning(
+                "SevenNet backbone: written for sevenn %s, sevenn %s is installed",
+                sevenn_version,
+                sevenn.__version__,
+            )
+        network, config = load_pretrained_sevennet(pretrained)
+        count = int(config["num_convolution_layer"])
+        self.blocks = tuple(range(count)) if blocks is None else tuple(int(b) for b in blocks)
+        if not self.blocks or any(not 0 <= b < count for b in self.blocks):
+            raise ValueError(f"SevenNet blocks must be integers from 0 to {count - 1}")
+        if len(set(self.blocks)) != len(self.blocks):
+            raise ValueError(f"SevenNet blocks must be distinct, got {list(self.blocks)}")
+        last = max(self.blocks)
+        prefixes = tuple(f"{k}_" for k in range(last + 1, count))
+        for key in list(network._modules):
+            if key in _READOUT or key.startswith(prefixes):
+                network.delete_module_by_key(key)
+        network.set_is_batch_data(True)
+        network.key_grad = None  # no forces: edge vectors come from the graph, differentiable
+        self.network = network.to(torch.get_default_dtype())
+        self.cutoff = float(config["cutoff"])
+        irreps = [Irreps(i) for i in config["irreps_manual"][1:]]  # the output of each block
+        self.scalar_width = [sum(mul for mul, ir in i if ir.l == 0) for i in irreps]
+        known = torch.zeros(int(network.z_to_onehot_tensor.numel()), dtype=torch.bool)
+        known[list(network.type_map)] = True
+        self.register_buffer("known_elements", known, persistent=False)
+        self.dropout = nn.Dropout(dropout)
+        self.pretrained, self.sevenn_version = str(pretrained), str(sevenn_version)
+        self.requirements = GraphRequirements(radius_cutoff=self.cutoff)
+        self.feature_spec = FeatureSpec(
+            scalar_features=sum(self.scalar_width[k] for k in self.blocks)
+        )
+
+    def message_passing_layers(self) -> list[nn.Module]:
+        """Block k: every module named ``k_...`` (self-connection, linears, convolution)."""
+        kept = {int(key.split("_", 1)[0]) for key in self.network._modules if key[0].isdigit()}
+        return [
+            nn.ModuleList(m for key, m in self.network._modules.items() if key.startswith(f"{k}_"))
+            for k in sorted(kept)
+        ]
+
+    def check_elements(self, batch: Data) -> None:
+        numbers = batch.atomic_numbers
+        inside = numbers < self.known_elements.numel()
+        unknown = ~inside | ~self.known_elements[numbers.clamp(max=self.known_elements.numel() - 1)]
+        if bool(unknown.any()):
+            from pymatgen.core import Element
+
+            symbols = sorted({Element.from_Z(int(z)).symbol for z in numbers[unknown]})
+            raise ValueError(
+                f"SevenNet {self.pretrained} was not trained on {', '.join(symbols)} "
+                f"(it knows {int(self.known_elements.sum())} elements)"
+            )
+
+    def forward(self, batch: Data) -> NodeFeatures:
+        self.check_elements(batch)
+        vectors = self.edge_vectors(batch)  # receiver -> sender image, as sevenn's edge_vec
+        keep = vectors.norm(dim=-1) <= self.cutoff
+        receiver, sender = batch.edge_index[1][keep], batch.edge_index[0][keep]
+        data = {
+            "atomic_numbers": batch.atomic_numbers,
+            "x": batch.atomic_numbers,
+            "edge_index": torch.stack([receiver, sender]),  # sevenn: row 0 gathers from row 1
+            "edge_vec": vectors[keep],
+            "batch": self.crystal_index(batch),
+        }
+        features: dict[int, Tensor] = {}
+
+        def after_block(k: int, out: dict) -> dict:
+            out["x"] = features[k] = self.dropout(out["x"])
+            return out
+
+        onehot = self.network._modules["onehot_idx_to_onehot"]
+        dtype = self.network._modules["onehot_to_feature_x"].linear.weight.dtype
+
+        def in_model_dtype(out: dict) -> dict:  # sevenn's one-hot is float32 whatever the model
+            for key in {onehot.key_output, onehot.key_additional_output} - {None}:
+                out[key] = out[key].to(dtype)
+            return out
+
+        hooks = [
+            onehot.register_forward_hook(lambda _module, _args, out: in_model_dtype(out)),
+            *(
+                self.network._modules[f"{k}_equivariant_gate"].register_forward_hook(
+                    lambda _module, _args, out, k=k: after_block(k, out)
+                )
+                for k in range(max(self.blocks) + 1)
+            ),
+        ]
+        try:
+            with torch.autocast(batch.lattice.device.type, enabled=False):
+                self.network(data)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        scalars = torch.cat([features[k][:, : self.scalar_width[k]] for k in self.blocks], dim=-1)
+        return self.node_features(batch, scalars)
