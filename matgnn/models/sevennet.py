@@ -34,14 +34,23 @@ log = logging.getLogger(__name__)
 
 #: the sevenn release whose layers and weights this backbone was written and tested against
 SEVENN_VERSION = "0.13.0"
-#: what the pretrained SevenNet-0 file holds besides tensors (numpy arrays in its config); the
-#: file is read with ``torch.load(weights_only=True)`` admitting these and nothing else
-_NUMPY_GLOBALS = [
-    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-    np.ndarray,
-    np.dtype,
-    *{type(np.dtype(kind)) for kind in ("float32", "float64", "int64", "int32", "bool")},
-]
+#: the pretrained models this backbone is written and tested for (others have other readouts
+#: or several modalities, or are downloaded)
+PRETRAINED = ("7net-0",)
+
+
+def _numpy_globals() -> list:
+    """What the pretrained SevenNet-0 file holds besides tensors (numpy arrays in its config);
+    the file is read with ``torch.load(weights_only=True)`` admitting these and nothing else."""
+    core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / 1
+    return [
+        (core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+        np.ndarray,
+        np.dtype,
+        *{type(np.dtype(kind)) for kind in ("float32", "float64", "int64", "int32", "bool")},
+    ]
+
+
 #: the modules after the interaction blocks: energy readout and forces, not used here
 _READOUT = (
     "reduce_input_to_hidden",
@@ -64,7 +73,7 @@ def import_sevenn():
 
 
 def _weights_only_load(path, weights_only: bool = False, map_location=None):
-    with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+    with torch.serialization.safe_globals(_numpy_globals()):
         return torch.load(path, weights_only=True, map_location=map_location)
 
 
@@ -73,6 +82,8 @@ def load_pretrained_sevennet(name: str):
     ships, built by sevenn's own checkpoint code, with its file read by a weights-only loader
     (sevenn's reads it with a full unpickler)."""
     import_sevenn()
+    if name not in PRETRAINED:
+        raise ValueError(f"pretrained SevenNet {name!r}: one of {list(PRETRAINED)}")
     import sevenn.checkpoint
     from sevenn.util import load_checkpoint
 
@@ -94,14 +105,16 @@ class SevenNetBackbone(Backbone):
 
     Args:
         pretrained: the SevenNet model the package ships (``"7net-0"``: 842,623 parameters,
-            89 elements, cutoff 5 Å).
+            of which the encoder keeps 834,189 (the energy readout dropped); 89 elements up to
+            Pu; cutoff 5 Å).
         blocks: which interaction blocks' ``0e`` features to concatenate (0 = first); default
             every block (5 x 128 = 640 features per atom). Blocks after the last one chosen,
             and the energy readout, are not kept.
         sevenn_version: the ``sevenn`` release this model expects (a checkpoint stores it; a
             different installed release loads with a warning naming both).
-        dropout: dropout probability on the atom features after every block (MC dropout),
-            inside SevenNet's forward pass.
+        dropout: dropout probability on the invariant atom features after every block (MC
+            dropout), inside SevenNet's forward pass (the l > 0 features are left whole, so
+            each sample stays equivariant).
 
     Shapes:
         batch (a radius graph of at least 5 Å; longer edges are not used) -> scalars
@@ -189,7 +202,10 @@ class SevenNetBackbone(Backbone):
         features: dict[int, Tensor] = {}
 
         def after_block(k: int, out: dict) -> dict:
-            out["x"] = features[k] = self.dropout(out["x"])
+            x, width = out["x"], self.scalar_width[k]
+            if self.dropout.p > 0:  # the scalars only: dropping l > 0 components would rotate
+                x = torch.cat([self.dropout(x[:, :width]), x[:, width:]], dim=-1)
+            out["x"] = features[k] = x
             return out
 
         onehot = self.network._modules["onehot_idx_to_onehot"]

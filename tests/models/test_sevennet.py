@@ -21,9 +21,13 @@ from tests.models.helpers import batch_of, make_model
 
 def test_block_features_are_sevenns_own():
     """The 0e features of every block equal those of sevenn's own forward pass on its own
-    graphs (ASE's neighbour list, as its calculator builds them), crystal by crystal, on 12
-    shipped MP crystals (float32; the edges are summed in another order)."""
-    _, structures = mp_sample_structures(12)
+    graphs (its neighbour list, as its calculator builds them), crystal by crystal, on 12
+    shipped MP crystals and 2 random triclinic P1 cells (chiral: a wrong edge direction would
+    mirror them and change their features; the MP ones are all achiral) (float32; the edges are
+    summed in another order)."""
+    from tests.conftest import random_structure
+
+    structures = [*mp_sample_structures(12)[1], random_structure(3, 5), random_structure(4, 4)]
     model = make_model("sevennet")
     with torch.no_grad():
         ours = model.backbone(batch_of(structures, model.graph_config())).scalars
