@@ -15,7 +15,7 @@ from torch_geometric.data import Batch, Data
 from matgnn.checkpoints.registry import register
 from matgnn.graphs.config import GraphConfig
 from matgnn.models.inference import Predictions, predict
-from matgnn.models.interfaces import Backbone, Head, HeadFactory
+from matgnn.models.interfaces import Backbone, Head, HeadFactory, NodeFeatures
 from matgnn.nn.pooling import pool
 from matgnn.outputs import Output, ScalarOutput
 
@@ -91,6 +91,9 @@ class CrystalModel(nn.Module):
                 )
         #: training provenance (task, data, split hash, matgnn version); set by load_model.
         self.provenance: dict[str, Any] = {}
+        #: the fingerprint of the frozen backbone features put on the training graphs
+        #: (:mod:`matgnn.training.feature_cache`); ``None``: the backbone always runs
+        self.cached_features_fingerprint: str | None = None
 
     def graph_config(self) -> GraphConfig:
         """The :class:`GraphConfig` to build this model's input graphs with."""
@@ -149,13 +152,39 @@ class CrystalModel(nn.Module):
         """
         self.check_batch(batch)
         device = next(self.parameters()).device
-        features = self.backbone(batch.to(device))
+        features = self.backbone_features(batch.to(device))
         pooled = pool(features.scalars.float(), features.batch, features.num_crystals, "mean")
         return pooled.double().cpu()
 
+    def backbone_features(self, batch: Data | Batch) -> NodeFeatures:
+        """The backbone's features of ``batch``: the frozen backbone's stored ones when the
+        graphs carry them with this model's fingerprint
+        (:func:`matgnn.training.feature_cache.attach_backbone_features`), else the backbone's
+        forward pass."""
+        stamps = getattr(batch, "backbone_fingerprint", None)
+        fingerprint = self.cached_features_fingerprint
+        if fingerprint is None or stamps is None:
+            return self.backbone(batch)
+        if ({stamps} if isinstance(stamps, str) else set(stamps)) != {fingerprint}:
+            return self.backbone(batch)
+        trainable = [n for n, p in self.backbone.named_parameters() if p.requires_grad]
+        if trainable:
+            raise RuntimeError(
+                f"the graphs carry this model's cached backbone features, but {len(trainable)} "
+                f"backbone tensors became trainable after they were computed (e.g. "
+                f"{trainable[0]}): the features would no longer be the backbone's"
+            )
+        return NodeFeatures(
+            scalars=batch.backbone_scalars,
+            atomic_numbers=batch.atomic_numbers,
+            batch=self.backbone.crystal_index(batch),
+            num_crystals=int(batch.lattice.size(0)),
+            irreps=getattr(batch, "backbone_irreps", None),
+        )
+
     def forward(self, batch: Data | Batch) -> dict[str, Tensor]:
         self.check_batch(batch)
-        features = self.backbone(batch)
+        features = self.backbone_features(batch)
         device = features.scalars.device.type
         if not torch.is_autocast_enabled(device):
             return {name: head(features) for name, head in self.heads.items()}

@@ -245,6 +245,11 @@ def check_elements(
     return found
 
 
+def _choice(value: object) -> str:
+    """A YAML ``true``/``false`` (read as a bool) as the choice's name."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 @dataclass(frozen=True)
 class FineTuning:
     """How a run starts from a trained checkpoint (``finetune:`` in ``matgnn/configs/train.yaml``).
@@ -258,6 +263,10 @@ class FineTuning:
         unseen_elements: ``error`` or ``allow`` (:func:`check_elements`).
         transfer_weights: copy the source's weights (``False`` when resuming a fine-tuning
             run: its own checkpoint has them).
+        cache_features: ``auto`` (default), ``true`` or ``false``: compute a frozen backbone's
+            features once per crystal and train the heads on them
+            (:mod:`matgnn.training.feature_cache`); ``auto`` does when the backbone is frozen
+            and deterministic, ``true`` refuses a run where it cannot.
     """
 
     source: str | None = None
@@ -266,6 +275,16 @@ class FineTuning:
     keep_normalization: bool = False
     unseen_elements: str = "error"
     transfer_weights: bool = True
+    cache_features: str = "auto"
+
+    def __post_init__(self) -> None:
+        from matgnn.training.feature_cache import CACHE_CHOICES
+
+        if self.cache_features not in CACHE_CHOICES:
+            raise ValueError(
+                f"finetune.cache_features={self.cache_features!r}; choose one of "
+                f"{', '.join(CACHE_CHOICES)}"
+            )
 
     @classmethod
     def from_settings(cls, settings: Mapping | None, resuming: bool = False) -> FineTuning:
@@ -278,6 +297,7 @@ class FineTuning:
             keep_normalization=bool(settings.get("keep_normalization", False)),
             unseen_elements=str(settings.get("unseen_elements", "error")),
             transfer_weights=not resuming,
+            cache_features=_choice(settings.get("cache_features", "auto")),
         )
 
     def load_source(self) -> CrystalModel | None:

@@ -23,6 +23,8 @@ from matgnn.heads.normalizer import composition_counts
 from matgnn.models import assembly
 from matgnn.models.inference import split_rows
 from matgnn.outputs import write_prediction_tables
+from matgnn.training.callbacks import is_interactive
+from matgnn.training.feature_cache import attach_backbone_features, why_not_cached
 from matgnn.training.finetune import (
     FineTuning,
     copy_normalization,
@@ -158,13 +160,17 @@ class CrystalLitModule(L.LightningModule):
                 "matgnn data module: trainer.fit(module, datamodule=...); with other dataloaders "
                 "call module.prepare({'train': graphs, ...}) before fitting"
             )
-        self.prepare(data.subsets, data.split_ids())
+        self.prepare(data.subsets, data.split_ids(), getattr(data, "cache_dir", None))
 
     def prepare(
-        self, subsets: Mapping[str, Sequence], split: Mapping[str, Sequence[str]] | None = None
+        self,
+        subsets: Mapping[str, Sequence],
+        split: Mapping[str, Sequence[str]] | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
-        """Fine-tuning transfer, normalisers, freezing and provenance from the data (what
-        ``setup("fit")`` does; callable without a trainer)."""
+        """Fine-tuning transfer, normalisers, freezing, the frozen backbone's features and
+        provenance from the data (what ``setup("fit")`` does; callable without a trainer).
+        ``cache_dir``: where the frozen backbone's features are kept between runs."""
         started = self.finetuning.start(self.model, {k: light(v) for k, v in subsets.items()})
         self.fit_normalizer(subsets["train"])
         if started is not None and self.finetuning.keep_normalization:
@@ -172,11 +178,34 @@ class CrystalLitModule(L.LightningModule):
         frozen = freeze(self.model, self.finetuning.freeze)
         if frozen:
             log.info("frozen: %d backbone tensors", len(frozen))
+        self._cache_features(subsets, cache_dir)
         if split is not None:
             self.provenance["split_sha256"] = split_sha256(split)
             self.provenance["split_sizes"] = {k: len(v) for k, v in split.items()}
         self.provenance["elements"] = elements_of(light(subsets["train"]))
         self._prepared = True
+
+    def _cache_features(
+        self, subsets: Mapping[str, Sequence], cache_dir: str | Path | None
+    ) -> None:
+        """Put the frozen backbone's features on the graphs (``finetune.cache_features``)."""
+        setting = self.finetuning.cache_features
+        if setting == "false":
+            return
+        reason = why_not_cached(self.model.backbone, subsets)
+        if reason is not None:
+            if setting == "true":
+                raise ValueError(f"finetune.cache_features=true: {reason}")
+            if self.finetuning.freeze == "backbone":
+                log.info("backbone features not cached: %s", reason)
+            return
+        attach_backbone_features(
+            self.model,
+            subsets,
+            self.hparams["model"]["backbone"],
+            cache_dir,
+            show_progress=is_interactive(),
+        )
 
     def on_train_epoch_start(self) -> None:
         # frozen parts keep their pretrained batch-norm statistics (fine-tuning)

@@ -187,7 +187,7 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None, check: Any = Non
         check(module, data)
     # fine-tuning checks, normalisers, freezing: before anything is written (setup("fit") would
     # do it too, after the trainer has made its folders)
-    module.prepare(data.subsets, data.split_ids())
+    module.prepare(data.subsets, data.split_ids(), getattr(data, "cache_dir", None))
     output_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # DDP re-runs this script in every process
         data.save_split(output_dir / "split.json")
