@@ -33,8 +33,12 @@ MARKER = re.compile(r"^<!-- ([a-z0-9-]+):start -->$", re.M)  # a whole line, nev
 @cache
 def script(path: str):
     """The module of the benchmark script ``path`` (relative to the repository)."""
-    spec = importlib.util.spec_from_file_location(Path(path).stem, REPOSITORY / path)
+    # a unique module name (two scripts are called table.py), registered before it runs: a
+    # dataclass looks its module up in sys.modules
+    name = "_block_script_" + re.sub(r"\W", "_", path)
+    spec = importlib.util.spec_from_file_location(name, REPOSITORY / path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -76,6 +80,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     ),
     "matbench-folds": (("benchmarks/matbench/README.md",), _matbench("matbench-folds")),
     "finetune-curve": (("docs/results/fine-tuning.md",), _table("benchmarks/finetune/table.py")),
+    "foundation-matbench": (
+        ("docs/results/foundation.md",),
+        _table("benchmarks/foundation/table.py"),
+    ),
     "uncertainty-phonons": (
         ("docs/results/uncertainty.md",),
         _table("benchmarks/uncertainty/table.py"),

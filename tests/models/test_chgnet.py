@@ -12,6 +12,7 @@ import pytest
 import torch
 from chgnet.model import CHGNet
 from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch
 
 from matgnn.checkpoints.files import load_model, stamp
 from matgnn.data.samples import mp_sample_structures
@@ -116,3 +117,32 @@ def test_a_fine_tuned_model_round_trips_through_a_checkpoint(tmp_path):
         tuned = loaded.backbone(batch).scalars
         pretrained = CHGNetBackbone().eval()(batch).scalars
     assert (tuned - pretrained).abs().max() > 1e-3  # the fine-tuned weights, not the wheel's
+
+
+def test_frozen_features_are_computed_once_and_equal_the_backbones(tmp_path):
+    """finetune.freeze=backbone: the stored block features (matgnn.training.feature_cache) give
+    the model's own predictions; choosing other blocks (the same weights: blocks after the last
+    one read are dropped either way) gives another fingerprint."""
+    from matgnn.training.feature_cache import attach_backbone_features, backbone_fingerprint
+    from matgnn.training.finetune import freeze
+
+    _, structures = mp_sample_structures(6)
+    model = make_model("chgnet")
+    freeze(model, "backbone")
+    graphs = [build_graph(s, model.graph_config()) for s in structures]
+    with torch.no_grad():
+        expected = model(batch_of(structures, model.graph_config()))["y"]
+        config = {"pretrained": "0.3.0", "blocks": None}
+        attach_backbone_features(model, {"train": graphs}, config, tmp_path)
+        model.backbone.forward = _must_not_run  # the heads read the stored features
+        got = model(Batch.from_data_list(graphs))["y"]
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    chosen = CHGNetBackbone(blocks=[1, 3])
+    assert chosen.state_dict().keys() == CHGNetBackbone().state_dict().keys()
+    assert backbone_fingerprint(chosen, {"blocks": [1, 3]}, "g") != backbone_fingerprint(
+        chosen, {"blocks": None}, "g"
+    )
+
+
+def _must_not_run(*_args, **_kwargs):
+    raise AssertionError("the backbone ran although its features are stored")

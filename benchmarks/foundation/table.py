@@ -1,0 +1,163 @@
+"""Foundation backbones (frozen, fine-tuned) next to our from-scratch models and the
+leaderboard, per Matbench task, as a Markdown table written from the stored submission folders
+(never by hand):
+
+    python benchmarks/foundation/table.py [--update docs/results/foundation.md]
+
+Arms and where their runs are stored (``matbench_v0.1_matgnn_<model>`` submission folders made
+by ``python -m matgnn.matbench``):
+
+* from scratch: ``benchmarks/matbench`` (``benchmarks/matbench/run_all.sh``);
+* frozen: ``benchmarks/foundation/frozen``, fine-tuned: ``benchmarks/foundation/finetuned``
+  (``benchmarks/foundation/run.sh``).
+
+Every cell comes from the folds' ``record.json``: the MAE of each recorded fold (mean and std
+over the folds recorded; the count says how many), the epoch of the checkpoint that was tested
+(counted from 0), the budget (``notes`` of the submission's ``info.json``), the test rows filled
+with the training mean (``benchmarks/matbench/leaderboard.py``). A task with no recorded fold in
+an arm has no row for it: the page's text says which runs are pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.catalog import write_block  # noqa: E402
+from benchmarks.matbench.leaderboard import fold_fills  # noqa: E402
+from matgnn.matbench.data import task_metadata  # noqa: E402
+from matgnn.matbench.submission import PREFIX, SubmissionFolder  # noqa: E402
+
+BLOCK = "foundation-matbench"
+#: (arm, folder of its submission folders), in table order
+ARMS = (
+    ("from scratch", REPOSITORY / "benchmarks" / "matbench"),
+    ("frozen", REPOSITORY / "benchmarks" / "foundation" / "frozen"),
+    ("fine-tuned", REPOSITORY / "benchmarks" / "foundation" / "finetuned"),
+)
+#: the goals of issue 26: the best Matbench v0.1 leaderboard entry (mean MAE over the five
+#: folds, snapshot of January 2024, as the issue quotes it)
+GOALS = {
+    "matbench_phonons": ("MegNet-kgcnn", 28.76),
+    "matbench_perovskites": ("coGN", 0.0269),
+    "matbench_log_kvrh": ("coNGN", 0.0491),
+    "matbench_log_gvrh": ("coNGN", 0.0670),
+}
+#: what each pretrained backbone's training set shares with these tasks
+PRETRAINING = {
+    "chgnet": "MPtrj: MP relaxation frames (structures, energies, forces, stresses, magmoms)",
+    "sevennet": "MPtrj: MP relaxation frames (structures, energies, forces, stresses)",
+}
+
+
+@dataclass
+class Arm:
+    """The recorded folds of one model on one task in one arm."""
+
+    arm: str
+    model: str
+    task: str
+    maes: list[float]
+    folds: list[int]
+    tested_epochs: list[int | None]
+    filled: int
+    test_rows: int
+    notes: str
+
+
+def _tested_epoch(params: dict) -> int | None:
+    tested = (params.get("training_test_metrics") or {}).get("tested_epoch")
+    value = tested if tested is not None else params.get("best_epoch")
+    return None if value is None else int(value)
+
+
+def _notes(folder: Path, task: str) -> str:
+    """The budget note of ``task`` in the submission's ``info.json`` (``"<task>: ..."`` parts
+    when several tasks share the file)."""
+    path = folder / "info.json"
+    notes = json.loads(path.read_text()).get("notes") or "" if path.is_file() else ""
+    parts = [p.strip() for p in re.split(r";\s*(?=matbench_)", notes)]
+    mine = [p.removeprefix(f"{task}:").strip() for p in parts if p.startswith(f"{task}:")]
+    return "; ".join(mine) if mine else notes
+
+
+def arms(tasks: list[str] | None = None) -> list[Arm]:
+    """Every (arm, model, task) with at least one recorded fold, for the tasks of :data:`GOALS`
+    (or ``tasks``)."""
+    found = []
+    for arm, root in ARMS:
+        for folder in sorted(root.glob(f"{PREFIX}*")):
+            submission = SubmissionFolder(folder)
+            for task in sorted(set(submission.tasks()) & set(tasks or GOALS)):
+                folds = submission.recorded_folds(task)
+                if not folds:
+                    continue
+                records = [submission.read_record(task, f) for f in folds]
+                fills = [fold_fills(submission, r) for r in records]
+                found.append(
+                    Arm(
+                        arm=arm,
+                        model=folder.name.removeprefix(PREFIX),
+                        task=task,
+                        maes=[float(r.scores["mae"]) for r in records],
+                        folds=list(folds),
+                        tested_epochs=[_tested_epoch(r.params) for r in records],
+                        filled=sum(len(f.ids) for f in fills),
+                        test_rows=sum(len(r.ids) for r in records),
+                        notes=_notes(folder, task),
+                    )
+                )
+    return found
+
+
+def table() -> str:
+    """The Markdown table: per task, every arm's recorded runs, then the goal."""
+    lines = [
+        "| task (unit) | arm | model | MAE mean | MAE std | folds | tested epochs (from 0) | "
+        "test rows (filled with the training mean) | MAE / goal | budget |",
+        "|---|---|---|---:|---:|---|---|---|---:|---|",
+    ]
+    found = arms()
+    for task, (leader, goal) in GOALS.items():
+        unit = task_metadata(task).unit
+        for a in (a for a in found if a.task == task):
+            std = f"{np.std(a.maes):.4g}" if len(a.maes) > 1 else ""
+            epochs = "/".join("?" if e is None else str(e) for e in a.tested_epochs)
+            folds = (
+                "all 5" if a.folds == [0, 1, 2, 3, 4] else "fold " + ", ".join(map(str, a.folds))
+            )
+            ratio = np.mean(a.maes) / goal
+            lines.append(
+                f"| {task} ({unit}) | {a.arm} | {a.model} | {np.mean(a.maes):.4g} | {std} | "
+                f"{folds} | {epochs} | {a.test_rows:,} ({a.filled}) | {ratio:.2f} | {a.notes} |"
+            )
+        lines.append(
+            f"| {task} ({unit}) | goal | {leader} (leaderboard, Jan 2024) | {goal:.4g} | | 5 | | "
+            "| 1.00 | |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", type=Path, nargs="*", default=[])
+    args = parser.parse_args(argv)
+    text = table()
+    if not args.update:
+        print(text)
+    if args.update:
+        write_block(args.update, BLOCK, text)
+
+
+if __name__ == "__main__":
+    main()
