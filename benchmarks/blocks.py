@@ -80,6 +80,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     ),
     "matbench-folds": (("benchmarks/matbench/README.md",), _matbench("matbench-folds")),
     "finetune-curve": (("docs/results/fine-tuning.md",), _table("benchmarks/finetune/table.py")),
+    "imatgen-representation": (
+        ("docs/results/inverse-design.md",),
+        _table("benchmarks/design/representation.py"),
+    ),
     "foundation-matbench": (
         ("docs/results/foundation.md",),
         _table("benchmarks/foundation/table.py"),
