@@ -136,3 +136,18 @@ def test_invariance_table_fails_loudly_without_a_stored_run(tmp_path):
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode != 0 and "no stored invariance run" in done.stderr
+
+
+def test_imatgen_representation_script_runs_on_the_shipped_mp_rows(tmp_path):
+    """benchmarks/design/representation.py on the 40 MP rows of tests/data/mini: every V-O
+    structure of them stored and tabled; without a stored run the table fails loudly."""
+    results = tmp_path / "representation.csv.gz"
+    done = run_script("benchmarks/design/representation.py", "--run", "tests/data/mini",
+                      "--results", str(results))  # fmt: skip
+    assert "| position RMSE over the data set, Å | 0.11 |" in done.stdout
+    import pandas as pd
+
+    frame = pd.read_csv(results, comment="#")
+    assert len(frame) > 0 and frame["refined_fully_reconstructed"].all()
+    with pytest.raises(AssertionError, match=r"is missing: run python representation\.py --run"):
+        run_script("benchmarks/design/representation.py", "--results", str(tmp_path / "none.gz"))

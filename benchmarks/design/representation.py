@@ -34,7 +34,7 @@ BLOCK = "imatgen-representation"
 PAPER = {"intrinsic_rmse": 0.11, "structures": 10981, "binaries": 7472}
 
 
-def run(data_dir: str) -> None:
+def run(data_dir: str, results: Path = RESULTS) -> None:
     from matgnn.design.images import (
         ImageSpec,
         basis_images,
@@ -69,22 +69,22 @@ def run(data_dir: str) -> None:
             print(f"{index}/{len(data)} {time.perf_counter() - start:.0f} s", flush=True)
     frame = pd.DataFrame(rows)
     frame.attrs["counts"] = data.counts
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results.parent.mkdir(parents=True, exist_ok=True)
     counts = ", ".join(f"{k}={v}" for k, v in data.counts.items())
-    with gzip.open(RESULTS, "wt") as handle:
+    with gzip.open(results, "wt") as handle:
         handle.write(
             f"# V-O data set counts: {counts}; {time.perf_counter() - start:.0f} s on one core\n"
         )
         frame.to_csv(handle, index=False, float_format="%.6g")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {results}")
 
 
-def table() -> str:
-    if not RESULTS.is_file():
-        raise FileNotFoundError(f"{RESULTS} is missing: run python {Path(__file__).name} --run")
-    with gzip.open(RESULTS, "rt") as handle:
+def table(results: Path = RESULTS) -> str:
+    if not results.is_file():
+        raise FileNotFoundError(f"{results} is missing: run python {Path(__file__).name} --run")
+    with gzip.open(results, "rt") as handle:
         header = handle.readline().strip()
-    frame = pd.read_csv(RESULTS, comment="#")
+    frame = pd.read_csv(results, comment="#")
     counts = dict(part.split("=") for part in header.split(": ", 1)[1].split(";")[0].split(", "))
     lines = [
         "| | paper | matgnn, peak refined in the voxel "
@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", nargs="?", const="../shared/data", default=None)
     parser.add_argument("--update", type=Path, nargs="*", default=[])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="per-structure errors")
     args = parser.parse_args(argv)
     if args.run:
-        run(args.run)
-    text = table()
+        run(args.run, args.results)
+    text = table(args.results)
     if args.update:
         write_block(args.update, BLOCK, text)
     else:

@@ -82,13 +82,13 @@ def _tested_epoch(params: dict) -> int | None:
 
 
 def _notes(folder: Path, task: str) -> str:
-    """The budget note of ``task`` in the submission's ``info.json`` (``"<task>: ..."`` parts
-    when several tasks share the file)."""
+    """The budget note of ``task`` in the submission's ``info.json`` (the runner joins every
+    task's notes as ``"<task>: ..."``); empty when the task has none."""
     path = folder / "info.json"
     notes = json.loads(path.read_text()).get("notes") or "" if path.is_file() else ""
     parts = [p.strip() for p in re.split(r";\s*(?=matbench_)", notes)]
     mine = [p.removeprefix(f"{task}:").strip() for p in parts if p.startswith(f"{task}:")]
-    return "; ".join(mine) if mine else notes
+    return "; ".join(mine)  # the runner writes every note as "<task>: ..."
 
 
 def arms(tasks: list[str] | None = None) -> list[Arm]:

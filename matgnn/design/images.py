@@ -13,8 +13,10 @@ A crystal is two kinds of 3D images:
   (``a.b = (|a+b|^2 - |a-b|^2) / 4``) and so the angles.
 * **Basis images** (:func:`basis_images`, one ``n^3`` image per element, n = 64): the atoms of
   the cell, their Cartesian positions in pymatgen's standard orientation of the lattice
-  parameters, each taken as the image nearest the cell's centre and the whole set shifted so
-  that its centroid sits at the centre of a periodic cubic box of l = 15 Å (0.234 Å per voxel);
+  parameters (a left-handed cell taken as its right-handed equivalent), each taken as the image
+  nearest the cell's centre and the whole set shifted so that the middle of its extent sits at
+  the centre of a periodic cubic box of l = 15 Å (0.234 Å per voxel; the paper centred the
+  centroid);
   one Gaussian (sigma 0.26 Å, cut at 0.02) per atom in its element's channel (Eq. 3). Positions
   come back (:func:`positions_from_basis_image`) as the local maxima of the image (scipy.ndimage
   maximum filter, periodic) above ``peak_threshold``, refined within the voxel by the parabola
@@ -90,6 +92,16 @@ def _gaussian(squared: np.ndarray, spec: ImageSpec) -> np.ndarray:
     return values
 
 
+def right_handed_frac_coords(structure: Structure) -> np.ndarray:
+    """The fractional coordinates in the right-handed cell of the same crystal: a left-handed
+    lattice ``L`` (negative determinant) is ``-L`` with coordinates ``-f`` (the same Cartesian
+    positions), and ``-L`` has ``L``'s lengths and angles. Lattice parameters cannot tell the
+    two hands apart: without this a chiral crystal in a left-handed cell would come back as its
+    mirror image."""
+    frac = np.asarray(structure.frac_coords, dtype=np.float64)
+    return -frac if np.linalg.det(structure.lattice.matrix) < 0 else frac
+
+
 def standard_lattice(lattice: Lattice) -> Lattice:
     """The lattice of the same parameters in pymatgen's standard orientation
     (``Lattice.from_parameters``): the frame in which the cell is decoded."""
@@ -113,10 +125,13 @@ def cell_image(lattice: Lattice, spec: ImageSpec = ImageSpec()) -> np.ndarray:
     return _gaussian(squared, spec).reshape(m, m, m).astype(np.float32)
 
 
-def _squared_length(values: np.ndarray, steps: np.ndarray, m: int, sigma: float) -> float:
+def _squared_length(
+    values: np.ndarray, steps: np.ndarray, m: int, sigma: float, threshold: float
+) -> float:
     """``|v|^2`` from the values ``p_n = exp(-(n |v| / m)^2 / 2 sigma^2)`` at ``n = steps``
-    (least squares over the non-zero values)."""
-    keep = values > 0
+    (least squares over the values at or above the image's threshold: a decoded image is
+    nowhere exactly zero, and its far, tiny values would weigh most)."""
+    keep = values >= threshold
     if not keep.any():
         return math.nan
     n = steps[keep].astype(np.float64)
@@ -142,7 +157,9 @@ def lattice_from_cell_image(
         index = [c - s * steps for s in direction]
         backward = image[tuple(index)]
         values = np.concatenate([forward, backward])
-        return _squared_length(values, np.concatenate([steps, steps]), m, spec.sigma)
+        return _squared_length(
+            values, np.concatenate([steps, steps]), m, spec.sigma, spec.threshold
+        )
 
     a2, b2, c2 = line((1, 0, 0)), line((0, 1, 0)), line((0, 0, 1))
     ab = (line((1, 1, 0)) - line((1, -1, 0))) / 4.0
@@ -186,20 +203,22 @@ def box_positions(
     structure: Structure, spec: ImageSpec = ImageSpec(), name: str = ""
 ) -> np.ndarray:
     """Cartesian positions of the atoms in the basis box (Å): standard orientation, each atom
-    the image nearest the cell's centre, the centroid at the box's centre.
+    the image nearest the cell's centre, the middle of their extent at the box's centre.
 
     Shapes:
         -> ``[sites, 3]``.
     """
     name = name or structure.composition.reduced_formula
     lattice = standard_lattice(structure.lattice)
-    frac = np.mod(structure.frac_coords, 1.0)
+    frac = np.mod(right_handed_frac_coords(structure), 1.0)
     centre = np.full(3, 0.5)
     shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
     candidates = (frac[:, None, :] + shifts[None] - centre) @ lattice.matrix  # from the centre
     nearest = np.argmin(np.einsum("aij,aij->ai", candidates, candidates), axis=1)
     cart = candidates[np.arange(len(frac)), nearest]
-    cart = cart - cart.mean(axis=0) + spec.box / 2.0
+    # the middle of the atoms' extent at the box's centre (the paper took the centroid, which
+    # lets an atom of an uneven cell fall outside the box and wrap to the other side)
+    cart = cart - (cart.max(axis=0) + cart.min(axis=0)) / 2.0 + spec.box / 2.0
     spread = cart.max(axis=0) - cart.min(axis=0)
     allowed = spec.box - 2.0 * spec.reach
     if np.any(spread > allowed):
@@ -360,12 +379,9 @@ def compare(original: Structure, decoded: Structure) -> Reconstruction:
         return Reconstruction(errors, math.nan, False)
     lattice = standard_lattice(original.lattice)
     elements = sorted({s.specie.symbol for s in original})
-    frac_a = {
-        e: np.array([s.frac_coords for s in original if s.specie.symbol == e]) for e in elements
-    }
-    frac_b = {
-        e: np.array([s.frac_coords for s in decoded if s.specie.symbol == e]) for e in elements
-    }
+    coords_a, coords_b = right_handed_frac_coords(original), right_handed_frac_coords(decoded)
+    frac_a = {e: coords_a[[s.specie.symbol == e for s in original]] for e in elements}
+    frac_b = {e: coords_b[[s.specie.symbol == e for s in decoded]] for e in elements}
     # a crystal has no absolute origin: try the translation that takes one atom of the rarest
     # element onto each decoded atom of that element, match the atoms of every element under
     # it (Hungarian, periodic distances), remove the remaining mean displacement; keep the best

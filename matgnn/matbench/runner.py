@@ -427,7 +427,21 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
         for name, output in (task.get("outputs") or {}).items()
     }
     recipe["task"] = task
+    # how the model starts and what trains (a frozen and a fine-tuned fold are other models);
+    # folds recorded before a setting existed had its default
+    finetune = plain.get("finetune") or {}
+    recipe["finetune"] = {k: finetune.get(k, v) for k, v in FINETUNE_DEFAULTS.items()}
     return recipe
+
+
+#: the ``finetune`` settings that change a fold's model, with the defaults of ``train.yaml``
+#: (``cache_features`` does not: the cached run equals the uncached one)
+FINETUNE_DEFAULTS = {
+    "from": None,
+    "freeze": "none",
+    "backbone_lr_scale": 1.0,
+    "keep_normalization": False,
+}
 
 
 #: the Hydra target of a graph preset reference in configs written before issue 31

@@ -10,14 +10,23 @@ when the fingerprint is the model's. Anything else (new structures, another back
 unfrozen one) runs the backbone.
 
 **Fingerprint** (:func:`backbone_fingerprint`): the backbone's config (registry data), every
-tensor of its state dict (bytes, dtype, shape), the graph config's fingerprint, and the
-versions of torch, matgnn and the pretrained-model packages. Fine-tuned weights, other blocks,
-another cutoff or another release give another fingerprint, never stale features.
+tensor of its state dict (bytes, dtype, shape), the graph config's fingerprint, the source file
+of the backbone's class, and the versions of torch, matgnn and the pretrained-model packages.
+Fine-tuned weights, other blocks, another cutoff, edited code or another release give another
+fingerprint, never stale features. The LightningModule checks it again when fitting and
+testing start (after a checkpoint is loaded: a resumed run's weights are the checkpoint's) and
+computes the features again when it changed.
+
+**Precision and device**: the features are computed once, before training, in the backbone's
+own dtype (float32) on the device the model is on then (the CPU, before the trainer moves it),
+by every DDP process (each writes the same part). Under bf16 mixed precision an uncached
+backbone would run in bf16; the cached features are the float32 ones.
 
 **On disk** (``<cache_dir>/backbone_features/<fingerprint>/part-*.pt``, read with
 ``weights_only=True``): each part holds the features of some crystals, keyed by a hash of the
 graph's input fields (the structure and its graph, not its id or targets), so the folds of a
-Matbench task, the seeds of a study and another task on the same structures reuse them. A part
+Matbench task, the seeds of a study and another task on the same structures reuse them (the
+key leaves out the graph's id, name and targets). A part
 that cannot be read or does not fit its crystals is reported with a warning and ignored.
 
 When the features cannot stand for the backbone, caching is off (``cache_features=auto``) or
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import logging
 import os
@@ -69,6 +79,14 @@ def _update_with_tensor(h: Any, tensor: Tensor) -> None:
     h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
+def _source_hash(cls: type) -> str | None:
+    """SHA-256 of the file that defines ``cls`` (its forward pass and what it reads)."""
+    try:
+        return hashlib.sha256(Path(inspect.getfile(cls)).read_bytes()).hexdigest()
+    except (OSError, TypeError):
+        return None
+
+
 def backbone_fingerprint(
     backbone: nn.Module, backbone_config: Mapping[str, Any], graph_fingerprint: str
 ) -> str:
@@ -77,6 +95,7 @@ def backbone_fingerprint(
     described = {
         "format": FORMAT_VERSION,
         "class": f"{type(backbone).__module__}.{type(backbone).__qualname__}",
+        "code": _source_hash(type(backbone)),
         "config": backbone_config,
         "graph": graph_fingerprint,
         "matgnn": __version__,
@@ -93,7 +112,7 @@ def graph_key(graph: Any, skip: Iterable[str] = ()) -> str:
     """SHA-256 of a graph's fields except ``skip`` (its targets), its id and cached features:
     the same structure built with the same graph config has the same key in any data set."""
     h = hashlib.sha256()
-    ignored = {*skip, "sample_id", *FEATURE_FIELDS}
+    ignored = {*skip, "sample_id", "name", *FEATURE_FIELDS}
     for key in sorted(k for k in graph.keys() if k not in ignored):
         value = graph[key]
         h.update(key.encode())
@@ -105,13 +124,18 @@ def graph_key(graph: Any, skip: Iterable[str] = ()) -> str:
 
 
 def stochastic_modules(backbone: nn.Module) -> list[str]:
-    """Names of the backbone's dropout layers with a non-zero probability (they sample the
-    features in training mode, so one stored copy cannot stand for them)."""
-    return [
-        name or type(backbone).__name__
-        for name, module in backbone.named_modules()
-        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0
-    ]
+    """Names of the backbone's dropout layers with a non-zero probability: torch's and any
+    other module whose class is a dropout with a ``p`` (e3nn's ``Dropout``, SevenNet's scalar
+    dropout); they sample the features in training mode, so one stored copy cannot stand for
+    them."""
+    found = []
+    for name, module in backbone.named_modules():
+        is_dropout = isinstance(module, nn.modules.dropout._DropoutNd) or (
+            "dropout" in type(module).__name__.lower() and hasattr(module, "p")
+        )
+        if is_dropout and float(getattr(module, "p", 0.0)) > 0:
+            found.append(name or type(backbone).__name__)
+    return found
 
 
 def why_not_cached(backbone: nn.Module, subsets: Mapping[str, Sequence[Any]]) -> str | None:
@@ -281,6 +305,9 @@ def attach_backbone_features(
     )
     for key, graph in zip(keys, graphs, strict=True):
         scalars, irreps = known[key]
+        for field in FEATURE_FIELDS:  # another backbone's, from an earlier run in this process
+            if field in graph:
+                del graph[field]
         graph.backbone_scalars = scalars
         if irreps is not None:
             graph.backbone_irreps = irreps

@@ -24,7 +24,11 @@ from matgnn.models import assembly
 from matgnn.models.inference import split_rows
 from matgnn.outputs import write_prediction_tables
 from matgnn.training.callbacks import is_interactive
-from matgnn.training.feature_cache import attach_backbone_features, why_not_cached
+from matgnn.training.feature_cache import (
+    attach_backbone_features,
+    backbone_fingerprint,
+    why_not_cached,
+)
 from matgnn.training.finetune import (
     FineTuning,
     copy_normalization,
@@ -145,6 +149,8 @@ class CrystalLitModule(L.LightningModule):
         self._test_rows: list[TestRow] = []
         self._prepared = False
         self._weights_epoch: int | None = None  # the epoch the current weights were saved at
+        #: (subsets, cache_dir) whose frozen backbone features are cached
+        self._feature_source: tuple[Mapping[str, Sequence], str | Path | None] | None = None
 
     @property
     def backbone_lr_scale(self) -> float:
@@ -199,6 +205,7 @@ class CrystalLitModule(L.LightningModule):
             if self.finetuning.freeze == "backbone":
                 log.info("backbone features not cached: %s", reason)
             return
+        self._feature_source = (subsets, cache_dir)
         attach_backbone_features(
             self.model,
             subsets,
@@ -206,6 +213,27 @@ class CrystalLitModule(L.LightningModule):
             cache_dir,
             show_progress=is_interactive(),
         )
+
+    def _refresh_cached_features(self) -> None:
+        """Compute the cached features again when the backbone's weights changed since (a
+        checkpoint loaded by the trainer: a resumed run, the best checkpoint for testing)."""
+        fingerprint = self.model.cached_features_fingerprint
+        if fingerprint is None or self._feature_source is None:
+            return
+        config = self.hparams["model"]["backbone"]
+        if backbone_fingerprint(self.model.backbone, config, self.model.graph_fingerprint) == (
+            fingerprint
+        ):
+            return
+        log.info("the backbone's weights changed since its features were cached: computing again")
+        subsets, cache_dir = self._feature_source
+        attach_backbone_features(self.model, subsets, config, cache_dir)
+
+    def on_fit_start(self) -> None:
+        self._refresh_cached_features()
+
+    def on_test_start(self) -> None:
+        self._refresh_cached_features()
 
     def on_train_epoch_start(self) -> None:
         # frozen parts keep their pretrained batch-norm statistics (fine-tuning)

@@ -167,3 +167,53 @@ def test_positions_come_back_across_the_periodic_box_edge(vo):
         assert np.linalg.norm(delta, axis=-1).min(axis=1).max() < 1e-4
         edges.append(np.minimum(expected, spec.box - expected).min())
     assert min(edges) < spec.reach  # some Gaussian does wrap around the edge
+
+
+def test_an_uneven_cell_stays_inside_the_box():
+    """Four atoms at one face and one at the other (their centroid far from the middle of their
+    extent): every atom stays in the box and comes back."""
+    structure = Structure(
+        Lattice.orthorhombic(10.0, 4.0, 4.0),
+        ["V", "O", "O", "O", "O"],
+        [[0.01, 0, 0], [0.01, 0.5, 0], [0.01, 0, 0.5], [0.01, 0.5, 0.5], [0.99, 0.25, 0.25]],
+    )
+    cart = box_positions(structure)
+    assert (cart >= 0).all() and (cart < ImageSpec().box).all()
+    (result,) = round_trip([structure])
+    assert result.fully_reconstructed() and result.position_rmse < 1e-4
+
+
+def test_a_chiral_crystal_in_a_left_handed_cell_keeps_its_hand():
+    """Lattice parameters cannot tell the hands apart: a left-handed cell is taken as its
+    right-handed equivalent, so a chiral crystal does not come back as its mirror image."""
+    matrix = Lattice.from_parameters(5.1, 5.6, 6.2, 82.0, 97.0, 104.0).matrix
+    species = ["V", "O", "O", "O"]
+    frac = np.array([[0.0, 0.0, 0.0], [0.31, 0.08, 0.05], [0.12, 0.33, 0.21], [0.06, 0.17, 0.41]])
+    left = Structure(Lattice(-matrix), species, frac)
+    same = Structure(Lattice(matrix), species, -frac)  # the same Cartesian positions
+    mirror = Structure(Lattice(matrix), species, frac)  # every position inverted
+    assert compare(left, same).position_rmse < 1e-9
+    assert compare(left, mirror).position_rmse > 0.1
+    (result,) = round_trip([left])
+    assert result.position_rmse < 1e-4
+
+
+def test_a_noisy_cell_image_still_gives_its_lattice():
+    """A decoded image is nowhere exactly zero: tiny values far from the centre (below the
+    image's threshold) do not enter the fit."""
+    lattice = Lattice.from_parameters(4.4, 5.2, 7.9, 85.0, 92.0, 117.0)
+    image = cell_image(lattice)
+    noisy = image + np.random.default_rng(0).uniform(0, 1e-4, image.shape).astype(np.float32)
+    back = lattice_from_cell_image(noisy)
+    np.testing.assert_allclose(back.abc, lattice.abc, atol=5e-3)
+    np.testing.assert_allclose(back.angles, lattice.angles, atol=0.2)
+
+
+def test_compare_matches_atoms_in_any_order(vo):
+    """The decoded sites shuffled: the Hungarian matching pairs them again."""
+    structure = vo.structures[-1]
+    cell, basis = encode(structure)
+    decoded = structure_from_images(cell, basis)
+    order = np.random.default_rng(1).permutation(len(decoded))
+    shuffled = Structure.from_sites([decoded[i] for i in order])
+    assert compare(structure, shuffled).position_rmse < 1e-4

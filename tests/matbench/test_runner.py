@@ -134,6 +134,9 @@ def test_folds_are_recorded_skipped_when_done_and_partial_data_is_not_a_submissi
         and "holds folds recorded with another ['optimizer', 'scheduler']" in (result.stderr)
     )
     assert not (task_dir / "fold_3").exists()
+    # nor a frozen backbone into folds trained whole
+    result = matbench_cli(tmp_path, "folds=[3]", *common, "finetune.freeze=backbone")
+    assert result.returncode == 2 and "another ['finetune']" in result.stderr
     # what only labels the results (units) is not part of the recipe
     result = matbench_cli(tmp_path, "folds=[0]", *common, "task.units=THz")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -298,3 +301,18 @@ def test_a_run_with_uncertainty_records_the_calibrated_std_and_ood_scores(tmp_pa
     assert len(scores) == len(record["ids"]) and min(scores) > 0
     np.testing.assert_allclose(predicted.ood_score, scores, rtol=1e-5)
     assert record["params"]["ood_threshold"] > 1
+
+
+def test_the_recipe_reads_missing_finetune_settings_as_their_defaults():
+    """Folds recorded before a fine-tuning setting existed compare as its default; the feature
+    cache is not part of the recipe (a cached run equals the uncached one)."""
+    from omegaconf import OmegaConf
+
+    base = {"model": {}, "optimizer": {}, "scheduler": None, "seed": 0, "trainer": {}, "task": {}}
+    old = OmegaConf.create(base)
+    new = OmegaConf.create(
+        {**base, "finetune": {**runner.FINETUNE_DEFAULTS, "cache_features": "true"}}
+    )
+    assert runner._recipe(old) == runner._recipe(new)
+    frozen = OmegaConf.create({**base, "finetune": {"freeze": "backbone"}})
+    assert runner._recipe(frozen)["finetune"]["freeze"] == "backbone"
