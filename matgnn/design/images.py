@@ -40,6 +40,9 @@ from pymatgen.core import Lattice, Structure
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
+#: the lattice translations to a cell and its 26 neighbours, ``[27, 3]``
+_NEIGHBOUR_CELLS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+
 
 class RepresentationError(ValueError):
     """A structure (or image) that the image representation cannot hold, named."""
@@ -119,8 +122,7 @@ def cell_image(lattice: Lattice, spec: ImageSpec = ImageSpec()) -> np.ndarray:
     frac = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), axis=-1)
     cart = frac.reshape(-1, 3) @ lattice.matrix
     # the nearest image of the centre, among the 27 neighbouring cells
-    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    images = cart[:, None, :] + (shifts @ lattice.matrix)[None]
+    images = cart[:, None, :] + (_NEIGHBOUR_CELLS @ lattice.matrix)[None]
     squared = np.min(np.einsum("pij,pij->pi", images, images), axis=1)
     return _gaussian(squared, spec).reshape(m, m, m).astype(np.float32)
 
@@ -212,8 +214,9 @@ def box_positions(
     lattice = standard_lattice(structure.lattice)
     frac = np.mod(right_handed_frac_coords(structure), 1.0)
     centre = np.full(3, 0.5)
-    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    candidates = (frac[:, None, :] + shifts[None] - centre) @ lattice.matrix  # from the centre
+    candidates = (
+        frac[:, None, :] + _NEIGHBOUR_CELLS[None] - centre
+    ) @ lattice.matrix  # from the centre
     nearest = np.argmin(np.einsum("aij,aij->ai", candidates, candidates), axis=1)
     cart = candidates[np.arange(len(frac)), nearest]
     # the middle of the atoms' extent at the box's centre (the paper took the centroid, which

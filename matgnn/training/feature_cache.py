@@ -259,13 +259,19 @@ def compute_features(
     return out
 
 
-def _without_features(graph: Any) -> Any:
-    if not any(k in graph for k in FEATURE_FIELDS):
-        return graph
-    graph = graph.clone()
+def _drop_features(graph: Any) -> None:
+    """Remove any backbone features from ``graph`` (in place)."""
     for key in FEATURE_FIELDS:
         if key in graph:
             del graph[key]
+
+
+def _without_features(graph: Any) -> Any:
+    """``graph``, or a copy of it without backbone features when it has some."""
+    if not any(k in graph for k in FEATURE_FIELDS):
+        return graph
+    graph = graph.clone()
+    _drop_features(graph)
     return graph
 
 
@@ -305,9 +311,7 @@ def attach_backbone_features(
     )
     for key, graph in zip(keys, graphs, strict=True):
         scalars, irreps = known[key]
-        for field in FEATURE_FIELDS:  # another backbone's, from an earlier run in this process
-            if field in graph:
-                del graph[field]
+        _drop_features(graph)  # another backbone's, from an earlier run in this process
         graph.backbone_scalars = scalars
         if irreps is not None:
             graph.backbone_irreps = irreps
