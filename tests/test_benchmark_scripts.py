@@ -151,3 +151,26 @@ def test_imatgen_representation_script_runs_on_the_shipped_mp_rows(tmp_path):
     assert len(frame) > 0 and frame["refined_fully_reconstructed"].all()
     with pytest.raises(AssertionError, match=r"is missing: run python representation\.py --run"):
         run_script("benchmarks/design/representation.py", "--results", str(tmp_path / "none.gz"))
+
+
+def test_imatgen_autoencoder_table_runs_on_two_tiny_runs(tmp_path):
+    """benchmarks/design/autoencoders.py on two one-epoch autoencoders of the shipped sample:
+    every part tabled with the checkpoints' epochs; without a stored run it fails loudly."""
+    for stage in ("cell", "basis"):
+        done = subprocess.run(
+            [sys.executable, "-m", "matgnn.design.train", f"stage={stage}", "network.width=2",
+             "data.train_limit=4", "trainer.max_epochs=1", "trainer.limit_val_batches=1",
+             f"paths.cache_dir={tmp_path}", f"hydra.run.dir={tmp_path / stage}"],
+            cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    results = tmp_path / "autoencoders.csv.gz"
+    done = run_script("benchmarks/design/autoencoders.py", "--run",
+                      "--cell", str(tmp_path / "cell"), "--basis", str(tmp_path / "basis"),
+                      "--train-rows", "3", "--results", str(results))  # fmt: skip
+    for part in ("| train | 3 |", "| test |", "| held out | 14 |", "| paper (train and test) |"):
+        assert part in done.stdout
+    assert "best checkpoint epoch 0 (1 epochs run, 4 training structures" in done.stdout
+    with pytest.raises(AssertionError, match=r"is missing: run python autoencoders\.py --run"):
+        run_script("benchmarks/design/autoencoders.py", "--results", str(tmp_path / "none.gz"))

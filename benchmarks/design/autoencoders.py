@@ -1,0 +1,164 @@
+"""iMatGen's Table 1 through the trained autoencoders: each structure's images passed through
+the cell and basis autoencoders, the crystal decoded from the reconstructed images and compared
+with the original (``matgnn.design.evaluate``).
+
+    bash benchmarks/design/run.sh                      # train both autoencoders, then --run
+    python benchmarks/design/autoencoders.py --run --cell RUN --basis RUN [--data FILE]
+    python benchmarks/design/autoencoders.py [--update docs/results/inverse-design.md]
+
+``--run`` reads the two runs' best checkpoints and their common split (``split.json``; two
+runs with different splits are refused), reconstructs every test structure, every held-out
+known V-O structure and ``--train-rows`` seeded training structures, and writes one row per
+structure to ``benchmarks/design/results/autoencoders.csv.gz`` with a header line naming the
+checkpoints, the epoch of each, and each run's training budget. The table is written from that
+file alone; a missing file fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.catalog import write_block  # noqa: E402
+
+RESULTS = REPOSITORY / "benchmarks" / "design" / "results" / "autoencoders.csv.gz"
+BLOCK = "imatgen-autoencoders"
+#: the paper's fully reconstructed structures (Noh et al. 2019, as issue 27 quotes it)
+PAPER_FULL = (10079, 10981)
+PARTS = ("train", "test", "held_out")
+
+
+def _run_facts(run_dir: Path) -> dict[str, object]:
+    import torch
+
+    best = run_dir / "checkpoints" / "best.ckpt"
+    if not best.is_file():
+        raise FileNotFoundError(f"{best} is missing: has {run_dir} trained?")
+    checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+    network = checkpoint["hyper_parameters"]["network"]
+    from matgnn.design.run import read_metrics
+
+    metrics = read_metrics(run_dir)
+    budget = (
+        json.loads((run_dir / "result.json").read_text())
+        if (run_dir / "result.json").is_file()
+        else {}
+    )
+    return {
+        "checkpoint": str(best),
+        "epoch": int(checkpoint["epoch"]),
+        "width": int(network.get("width", 64)),
+        "train_rows": int(checkpoint["hyper_parameters"]["provenance"]["train_rows"]),
+        "epochs_logged": int(metrics["epoch"].max()) + 1,
+        "wall_time_s": budget.get("wall_time_s", "unknown"),
+    }
+
+
+def run(
+    cell_run: Path, basis_run: Path, data_file: str, train_rows: int, results: Path = RESULTS
+) -> None:
+    from matgnn.design.evaluate import reconstruct
+    from matgnn.design.training import load_autoencoder
+    from matgnn.design.vo_dataset import VODataset, vo_sample
+
+    splits = [json.loads((d / "split.json").read_text()) for d in (cell_run, basis_run)]
+    if splits[0] != splits[1]:
+        raise ValueError(f"{cell_run} and {basis_run} were trained on different splits")
+    data = vo_sample() if data_file == "sample" else VODataset.from_json(data_file)
+    index = {sid: row for row, sid in enumerate(data.ids)}
+    rng = np.random.default_rng(0)
+    train = splits[0]["train"]
+    chosen = {
+        "train": sorted(rng.choice(len(train), min(train_rows, len(train)), replace=False)),
+        "test": range(len(splits[0]["test"])),
+        "held_out": range(len(splits[0]["held_out"])),
+    }
+    cell = load_autoencoder(cell_run / "checkpoints" / "best.ckpt", "cell")
+    basis = load_autoencoder(basis_run / "checkpoints" / "best.ckpt", "basis")
+    start = time.perf_counter()
+    frames = []
+    for part in PARTS:
+        rows = [index[splits[0][part][k]] for k in chosen[part]]
+        frame = reconstruct(data, rows, cell, basis)
+        frame.insert(0, "part", part)
+        frames.append(frame)
+        print(f"{part}: {len(rows)} structures, {time.perf_counter() - start:.0f} s", flush=True)
+    facts = {"cell": _run_facts(cell_run), "basis": _run_facts(basis_run)}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(results, "wt") as handle:
+        handle.write(f"# {json.dumps(facts)}\n")
+        pd.concat(frames).to_csv(handle, index=False, float_format="%.6g")
+    print(f"wrote {results}")
+
+
+def table(results: Path = RESULTS) -> str:
+    from matgnn.design.evaluate import PARAMETERS, summarise
+
+    if not results.is_file():
+        raise FileNotFoundError(f"{results} is missing: run python {Path(__file__).name} --run")
+    with gzip.open(results, "rt") as handle:
+        facts = json.loads(handle.readline().lstrip("# "))
+    frame = pd.read_csv(results, comment="#", keep_default_na=False, na_values=[""])
+    for column in ("decoded", "same_composition", "fully_reconstructed", "known_vo"):
+        frame[column] = frame[column].astype(str) == "True"
+    lines = [
+        "| | structures | decoded | RMSE a / b / c (Å) | RMSE α / β / γ (°) "
+        "| position RMSE (Å, structures) | fully reconstructed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for part in PARTS:
+        s = summarise(frame[frame["part"] == part])
+        lengths = " / ".join(f"{s[f'rmse_{p}']:.3g}" for p in PARAMETERS[:3])
+        angles = " / ".join(f"{s[f'rmse_{p}']:.3g}" for p in PARAMETERS[3:])
+        lines.append(
+            f"| {part.replace('_', ' ')} | {s['structures']} | {s['decoded']} | {lengths} "
+            f"| {angles} | {s['position_rmse']:.3g} ({s['same_composition']}) "
+            f"| {s['fully_reconstructed']} ({100 * s['fully_reconstructed_fraction']:.1f}%) |"
+        )
+    full, total = PAPER_FULL
+    lines.append(
+        f"| paper (train and test) | {total:,} | | | | | {full:,} ({100 * full / total:.1f}%) |"
+    )
+    budget = "; ".join(
+        f"{kind} autoencoder: width {f['width']}, best checkpoint epoch {f['epoch']} "
+        f"({f['epochs_logged']} epochs run, {f['train_rows']:,} training structures, "
+        f"{f['wall_time_s']} s wall time)"
+        for kind, f in facts.items()
+    )
+    return "\n".join(lines) + f"\n\nCheckpoints: {budget}."
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", action="store_true")
+    parser.add_argument("--cell", type=Path)
+    parser.add_argument("--basis", type=Path)
+    parser.add_argument("--data", default="sample", help="'sample' or a VODataset .json.gz")
+    parser.add_argument("--train-rows", type=int, default=500)
+    parser.add_argument("--update", type=Path, nargs="*", default=[])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="per-structure rows")
+    args = parser.parse_args(argv)
+    if args.run:
+        if args.cell is None or args.basis is None:
+            parser.error("--run needs --cell and --basis run folders")
+        run(args.cell, args.basis, args.data, args.train_rows, args.results)
+    text = table(args.results)
+    if args.update:
+        write_block(args.update, BLOCK, text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""One place that assembles an iMatGen autoencoder run from its config
+(``matgnn/configs/imatgen.yaml``): the V-O data set and its split, the image sets, the task,
+the trainer with its checkpoints and logs; ``python -m matgnn.design.train`` only composes the
+config and calls :func:`fit_autoencoder`.
+
+A run's folder holds ``checkpoints/best.ckpt`` (lowest ``val/loss``) and ``last.ckpt``,
+``logs/version_<k>/metrics.csv`` (Lightning's CSV logger, one version per start;
+:func:`read_metrics` joins them), ``split.json`` (the rows' ids of each part) and
+``result.json`` (the epoch and validation metrics of the best checkpoint, the wall time, the
+peak resident memory).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from matgnn.checkpoints import safe_config
+from matgnn.design.codes import encode_structures
+from matgnn.design.data import ImageSet, Split, split_by_source
+from matgnn.design.images import ImageSpec
+from matgnn.design.labels import read_labels
+from matgnn.design.networks import MaterialsGenerator
+from matgnn.design.training import (
+    AUTOENCODERS,
+    AutoencoderTask,
+    GeneratorTask,
+    load_autoencoder,
+)
+from matgnn.design.vo_dataset import VODataset, build_vo_dataset, vo_sample
+from matgnn.outputs import ClassOutput, Output, ScalarOutput
+from matgnn.training.callbacks import EpochSummary, is_interactive
+
+log = logging.getLogger(__name__)
+
+#: each start of a run (the first, every resume) logs to ``<run>/logs/version_<k>/metrics.csv``
+LOGS = "logs"
+#: the V-O data set built from mp36k, kept here under the cache folder
+VO_CACHE = "vo_dataset.json.gz"
+
+
+def load_vo_dataset(source: str, data_dir: str | Path, cache_dir: str | Path) -> VODataset:
+    """``sample`` (shipped), ``mp36k`` (built from ``data_dir`` once, then read from
+    ``cache_dir``) or the path of a saved :class:`VODataset`."""
+    if source == "sample":
+        return vo_sample()
+    if source == "mp36k":
+        cached = Path(cache_dir) / VO_CACHE
+        if cached.is_file():
+            return VODataset.from_json(cached)
+        data = build_vo_dataset(data_dir)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        data.to_json(cached)
+        return data
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.source: {source!r} is neither 'sample', 'mp36k' nor a V-O data set file"
+        )
+    return VODataset.from_json(path)
+
+
+def read_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """A run's logged metrics, every start in order (a resumed run's versions concatenated)."""
+    files = sorted(
+        Path(run_dir, LOGS).glob("version_*/metrics.csv"),
+        key=lambda f: int(f.parent.name.removeprefix("version_")),
+    )
+    if not files:
+        raise FileNotFoundError(f"{run_dir}: no {LOGS}/version_*/metrics.csv (has it trained?)")
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+def image_spec(cfg: DictConfig) -> ImageSpec:
+    image = OmegaConf.to_container(cfg.image, resolve=True)
+    return ImageSpec(**{**image, "elements": tuple(image["elements"])})
+
+
+def network_node(cfg: DictConfig, spec: ImageSpec) -> dict[str, Any]:
+    """The stage's network as registry data, its grid from the image geometry."""
+    from matgnn.checkpoints.registry import entry
+
+    cls = entry(AUTOENCODERS[cfg.stage]).cls
+    grid = spec.cell_grid if cfg.stage == "cell" else spec.basis_grid
+    arguments = OmegaConf.to_container(cfg.network, resolve=True)
+    return safe_config.object_node(cls, grid=grid, **arguments)
+
+
+def data_split(cfg: DictConfig, data: VODataset) -> Split:
+    split = split_by_source(
+        data,
+        val=cfg.data.val,
+        test=cfg.data.test,
+        seed=cfg.data.split_seed,
+        hold_out_known=cfg.data.hold_out_known,
+    )
+    if cfg.data.train_limit is not None:
+        split = Split(split.train[: cfg.data.train_limit], split.val, split.test, split.held_out)
+    return split
+
+
+@dataclass
+class AutoencoderRun:
+    """What a run leaves: the best checkpoint, its validation metrics, the split."""
+
+    best_checkpoint: str
+    metrics: dict[str, Any]
+    split: Split
+
+
+def _resume_path(cfg: DictConfig, output_dir: Path) -> str | None:
+    if not cfg.get("resume"):
+        return None
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise FileNotFoundError(f"resume: no {last} (has this run saved a checkpoint?)")
+    return str(last)
+
+
+def _train(
+    cfg: DictConfig,
+    task: L.LightningModule,
+    loaders: dict[str, DataLoader],
+    output_dir: Path,
+    resume: str | None,
+    started: float,
+) -> dict[str, Any]:
+    """Fit ``task`` with the configured trainer, checkpoints (best ``val/loss`` and last) and
+    CSV log; write and return ``result.json``."""
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename="best",
+        monitor="val/loss",
+        mode="min",
+        save_last=True,
+    )
+    callbacks: list[L.Callback] = [checkpoint]
+    bar = is_interactive()
+    if not bar:
+        callbacks.append(EpochSummary())
+    trainer = instantiate(
+        cfg.trainer,
+        logger=CSVLogger(output_dir, name=LOGS),
+        callbacks=callbacks,
+        enable_progress_bar=bar,
+        default_root_dir=output_dir,
+    )
+    trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=resume, weights_only=True)
+    best = checkpoint.best_model_path
+    metrics = {
+        "stage": cfg.stage,
+        "best_checkpoint": str(best),
+        "best_val_loss": float(checkpoint.best_model_score) if best else None,
+        "epochs_run": int(trainer.current_epoch),
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    (output_dir / "result.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
+    """Train the ``cfg.stage`` autoencoder; write the run folder (module docstring)."""
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    data = load_vo_dataset(cfg.data.source, cfg.paths.data_dir, cfg.paths.cache_dir)
+    spec = image_spec(cfg)
+    split = data_split(cfg, data)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    parts = {
+        k: [data.ids[i] for i in getattr(split, k)] for k in ("train", "val", "test", "held_out")
+    }
+    (output_dir / "split.json").write_text(json.dumps(parts))
+    loaders = {
+        part: DataLoader(
+            ImageSet(data, getattr(split, part), cfg.stage, spec),
+            batch_size=cfg.data.batch_size,
+            shuffle=part == "train",
+            num_workers=cfg.data.num_workers,
+        )
+        for part in ("train", "val")
+    }
+    provenance = {
+        "data": cfg.data.source,
+        "structures": len(data),
+        "train_rows": len(split.train),
+        "split_seed": cfg.data.split_seed,
+        "hold_out_known": bool(cfg.data.hold_out_known),
+        "image": OmegaConf.to_container(cfg.image, resolve=True),
+    }
+    task = AutoencoderTask(network_node(cfg, spec), cfg.stage, lr=cfg.lr, provenance=provenance)
+    metrics = _train(cfg, task, loaders, output_dir, _resume_path(cfg, output_dir), started)
+    return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
+
+
+#: a generator run keeps its training codes here (``torch.save``, read with weights_only)
+CODES = "codes.pt"
+
+
+def property_output(cfg: DictConfig) -> Output | None:
+    """The generator's property output from ``cfg.generator.property`` (None: no labels)."""
+    prop = cfg.generator.property
+    if not prop.labels:
+        return None
+    if not prop.column:
+        raise ValueError("generator.property.column: name the label column of the labels file")
+    if prop.threshold is None:
+        return ScalarOutput(name=str(prop.column), target=str(prop.column), loss="mae")
+    return ClassOutput(
+        name="stable", target="stable", num_classes=2, classes=("unstable", "stable")
+    )
+
+
+def property_targets(cfg: DictConfig, data: VODataset) -> torch.Tensor:
+    """One value per structure (NaN without a label): the label column of the labels file, or
+    ``label <= threshold`` as 0/1 for the class."""
+    prop = cfg.generator.property
+    frame, _ = read_labels(prop.labels)
+    if prop.column not in frame:
+        raise ValueError(f"{prop.labels}: no column {prop.column!r} (has {list(frame.columns)})")
+    values = dict(zip(frame["id"], frame[prop.column].astype(float), strict=True))
+    raw = torch.tensor([values.get(i, float("nan")) for i in data.ids], dtype=torch.float64)
+    if prop.threshold is None:
+        return raw
+    return torch.where(torch.isnan(raw), raw, (raw <= prop.threshold).double())
+
+
+def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
+    """Train the materials generator on the codes of ``cfg.generator``'s two autoencoder runs,
+    on their split; write the run folder (``codes.pt`` with the codes of every structure)."""
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    runs = {k: Path(str(cfg.generator[f"{k}_run"] or "")) for k in AUTOENCODERS}
+    for kind, folder in runs.items():
+        if not (folder / "checkpoints" / "best.ckpt").is_file():
+            raise FileNotFoundError(f"generator.{kind}_run: no {folder}/checkpoints/best.ckpt")
+    splits = [json.loads((folder / "split.json").read_text()) for folder in runs.values()]
+    if splits[0] != splits[1]:
+        raise ValueError(f"{runs['cell']} and {runs['basis']} were trained on different splits")
+    data = load_vo_dataset(cfg.data.source, cfg.paths.data_dir, cfg.paths.cache_dir)
+    index = {sid: row for row, sid in enumerate(data.ids)}
+    missing = [sid for part in splits[0].values() for sid in part if sid not in index]
+    if missing:
+        raise ValueError(f"the autoencoders' split names {len(missing)} structures not in the data")
+    spec = image_spec(cfg)
+    cell = load_autoencoder(runs["cell"] / "checkpoints" / "best.ckpt", "cell")
+    basis = load_autoencoder(runs["basis"] / "checkpoints" / "best.ckpt", "basis")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "split.json").write_text(json.dumps(splits[0]))
+    codes_file = output_dir / CODES
+    if codes_file.is_file():
+        stored = torch.load(codes_file, weights_only=True)
+        codes = stored["codes"]
+        if stored["ids"] != data.ids:
+            raise ValueError(f"{codes_file} holds the codes of other structures; remove it")
+    else:
+        codes = encode_structures(data.structures, data.ids, cell, basis, spec)
+        torch.save({"ids": list(data.ids), "codes": codes}, codes_file)
+    output = property_output(cfg)
+    targets = (
+        property_targets(cfg, data)
+        if output is not None
+        else torch.full((len(data),), float("nan"), dtype=torch.float64)
+    )
+    node = safe_config.object_node(
+        MaterialsGenerator,
+        channels=codes.shape[1],
+        length=codes.shape[2],
+        cell_code=cell.code,
+        latent=cfg.generator.latent,
+        hidden=cfg.generator.hidden,
+        output=None if output is None else output.to_config(),
+    )
+    rows = {part: [index[sid] for sid in splits[0][part]] for part in ("train", "val")}
+    provenance = {
+        "data": cfg.data.source,
+        "cell_run": str(runs["cell"]),
+        "basis_run": str(runs["basis"]),
+        "train_rows": len(rows["train"]),
+        "labels": str(cfg.generator.property.labels),
+        "label_column": str(cfg.generator.property.column),
+        "threshold": cfg.generator.property.threshold,
+    }
+    task = GeneratorTask(
+        node,
+        lr=cfg.lr,
+        kl_weight=cfg.generator.kl_weight,
+        property_weight=cfg.generator.property_weight,
+        provenance=provenance,
+    )
+    resume = _resume_path(cfg, output_dir)
+    if output is not None and resume is None:
+        task.fit_property(targets[rows["train"]].float())
+    loaders = {
+        part: DataLoader(
+            CodeSet(codes[rows[part]], targets[rows[part]].float()),
+            batch_size=cfg.data.batch_size,
+            shuffle=part == "train",
+        )
+        for part in ("train", "val")
+    }
+    metrics = _train(cfg, task, loaders, output_dir, resume, started)
+    split = Split(
+        *(list(map(index.get, splits[0][p])) for p in ("train", "val", "test", "held_out"))
+    )
+    return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
+
+
+class CodeSet(Dataset):
+    """Codes and their property targets (NaN: no label) as generator batches."""
+
+    def __init__(self, codes: torch.Tensor, targets: torch.Tensor) -> None:
+        self.codes, self.targets = codes, targets
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"codes": self.codes[index], "target": self.targets[index]}
+
+
+def fit(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
+    """The run of ``cfg.stage``: an autoencoder or the generator."""
+    if cfg.stage == "generator":
+        return fit_generator(cfg, output_dir)
+    return fit_autoencoder(cfg, output_dir)

@@ -1,0 +1,260 @@
+"""Training iMatGen's autoencoders with Lightning, and their checkpoints.
+
+:class:`AutoencoderTask` trains a cell or basis autoencoder (:mod:`matgnn.design.networks`) on
+an :class:`~matgnn.design.data.ImageSet` with the autoencoder's own loss (binary cross-entropy
+summed over the voxels). It logs ``train/loss``, ``val/loss`` and, on validation,
+``val/atoms_right``: the fraction of images whose decoded image has as many atoms (peaks) as
+the original, the first thing a reconstruction must get right.
+
+A checkpoint is Lightning's file with plain data only in ``hyper_parameters`` (the network as
+registry data, the optimiser settings, the provenance): :func:`load_autoencoder` reads it with
+``torch.load(weights_only=True)`` and builds nothing but a registered design network, so a
+crafted file runs no code (the checkpoint rules of :mod:`matgnn.checkpoints`). Resuming is
+Lightning's ``ckpt_path`` with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from scipy import ndimage
+
+from matgnn.checkpoints import safe_config
+from matgnn.checkpoints.files import CheckpointError
+from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
+from matgnn.checkpoints.safe_config import UnsafeConfigError
+from matgnn.design.networks import ImageAutoencoder, MaterialsGenerator
+from matgnn.outputs import Output
+
+#: the registered roots an autoencoder checkpoint may name, by image kind
+AUTOENCODERS = {"cell": "imatgen_cell_autoencoder", "basis": "imatgen_basis_autoencoder"}
+#: the registered root of a generator checkpoint
+GENERATOR = "imatgen_generator"
+
+
+def atom_count(image: np.ndarray, threshold: float) -> int:
+    """Periodic local maxima of a basis image at or above ``threshold`` (the peaks that
+    :func:`~matgnn.design.images.positions_from_basis_image` turns into atoms, before merging
+    a plateau's equal maxima)."""
+    peaks = ndimage.maximum_filter(image, size=3, mode="wrap") == image
+    return int((peaks & (image >= threshold)).sum())
+
+
+class AutoencoderTask(L.LightningModule):
+    """Lightning training of one autoencoder.
+
+    Args:
+        network: the autoencoder as registry data (``safe_config.object_node``), root one of
+            :data:`AUTOENCODERS`.
+        kind: ``"cell"`` or ``"basis"``.
+        lr: Adam's learning rate.
+        peak_threshold: the peak height counted as an atom in ``val/atoms_right`` (basis only).
+        provenance: plain data saved with the checkpoint (data set, split, budget).
+    """
+
+    def __init__(
+        self,
+        network: Mapping[str, Any],
+        kind: str,
+        lr: float = 1e-3,
+        peak_threshold: float = 0.3,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if kind not in AUTOENCODERS:
+            raise ValueError(f"autoencoder kind must be one of {tuple(AUTOENCODERS)}, got {kind!r}")
+        network = dict(network)
+        self.save_hyperparameters(
+            {
+                "network": network,
+                "kind": kind,
+                "lr": float(lr),
+                "peak_threshold": float(peak_threshold),
+                "provenance": dict(provenance or {}),
+            }
+        )
+        self.network: ImageAutoencoder = safe_config.build(
+            network, "network", root=AUTOENCODERS[kind]
+        )
+
+    def _loss(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.network.decode_logits(self.network.encode(image))
+        return self.network.loss(logits, image), logits
+
+    def training_step(self, image: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(image)
+        self.log("train/loss", loss, prog_bar=True, batch_size=image.size(0))
+        return loss
+
+    def validation_step(self, image: torch.Tensor, batch_idx: int) -> None:
+        loss, logits = self._loss(image)
+        self.log("val/loss", loss, prog_bar=True, batch_size=image.size(0))
+        if self.hparams.kind == "basis":
+            decoded = torch.sigmoid(logits).detach().cpu().numpy()[:, 0]
+            wanted = image.cpu().numpy()[:, 0]
+            threshold = self.hparams.peak_threshold
+            right = [
+                atom_count(d, threshold) == atom_count(w, threshold)
+                for d, w in zip(decoded, wanted, strict=True)
+            ]
+            self.log("val/atoms_right", float(np.mean(right)), batch_size=image.size(0))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = FORMAT_VERSION
+
+
+def _read(path: str | Path, root: str, kind: str | None) -> tuple[dict[str, Any], Mapping]:
+    """A design checkpoint read as data (``weights_only=True``) and checked: its network may
+    only be the registered ``root``, its state a map of names to tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({exc})") from None
+    try:
+        hyper = checkpoint.get("hyper_parameters") if isinstance(checkpoint, Mapping) else None
+        if not isinstance(hyper, Mapping) or "network" not in hyper:
+            raise UnsafeConfigError("not a design checkpoint (no hyper_parameters.network)")
+        if kind is not None and hyper.get("kind") != kind:
+            raise UnsafeConfigError(f"a {hyper.get('kind')!r} autoencoder, not a {kind!r} one")
+        safe_config.validate(hyper["network"], "hyper_parameters.network", root=root)
+        safe_config.check_plain(hyper.get("provenance"), "hyper_parameters.provenance")
+        state = checkpoint.get("state_dict")
+        if not isinstance(state, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        ):
+            raise UnsafeConfigError("state_dict: must map parameter names to tensors")
+    except UnsafeConfigError as exc:
+        raise CheckpointError(f"{path}: refused: {exc}") from None
+    return checkpoint, hyper
+
+
+def load_autoencoder(path: str | Path, kind: str) -> ImageAutoencoder:
+    """The autoencoder of an :class:`AutoencoderTask` checkpoint, in eval mode; the file is
+    read as data (``weights_only=True``) and may only name the ``kind``'s registered class."""
+    if kind not in AUTOENCODERS:
+        raise ValueError(f"autoencoder kind must be one of {tuple(AUTOENCODERS)}, got {kind!r}")
+    checkpoint, hyper = _read(path, AUTOENCODERS[kind], kind)
+    network = safe_config.build(hyper["network"], "hyper_parameters.network")
+    network.load_state_dict(
+        {k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()}
+    )
+    network.provenance = dict(hyper.get("provenance") or {})
+    return network.eval()
+
+
+class GeneratorTask(L.LightningModule):
+    """Lightning training of the materials generator (a VAE on the autoencoders' codes with
+    a property network on its latent).
+
+    Loss per crystal: the squared reconstruction error summed over the code, plus
+    ``kl_weight`` times the KL divergence summed over the latent, plus ``property_weight``
+    times the output's own loss on the crystals that have a label (a batch's ``target`` is
+    NaN where a structure has none; none is invented).
+
+    Args:
+        network: the generator as registry data (root ``imatgen_generator``).
+        lr: Adam's learning rate.
+        kl_weight: weight of the KL term.
+        property_weight: weight of the property loss.
+        provenance: plain data saved with the checkpoint (codes, labels and their labeller).
+
+    Shapes:
+        batch ``{"codes": [B, channels, length], "target": [B]}``.
+    """
+
+    def __init__(
+        self,
+        network: Mapping[str, Any],
+        lr: float = 1e-3,
+        kl_weight: float = 1.0,
+        property_weight: float = 1.0,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        network = dict(network)
+        self.save_hyperparameters(
+            {
+                "network": network,
+                "lr": float(lr),
+                "kl_weight": float(kl_weight),
+                "property_weight": float(property_weight),
+                "provenance": dict(provenance or {}),
+            }
+        )
+        self.network: MaterialsGenerator = safe_config.build(network, "network", root=GENERATOR)
+
+    def fit_property(self, targets: torch.Tensor) -> None:
+        """Fit the property output's normalisation on the training labels (finite ones)."""
+        output = self.network.output
+        if output is None:
+            return
+        labelled = targets[torch.isfinite(targets)]
+        if not len(labelled):
+            raise ValueError("the generator's property output has no labelled training crystal")
+        compositions = torch.zeros(len(labelled), 119)
+        compositions[:, 0] = 1.0  # one latent "atom" per crystal, no element reference
+        output.fit(self.network.head, _as_target(output, labelled), compositions)
+
+    def _losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        codes = batch["codes"]
+        out = self.network(codes)
+        losses = {
+            "reconstruction": ((out["reconstruction"] - codes) ** 2).sum((1, 2)).mean(),
+            "kl": self.network.kl_divergence(out["mu"], out["log_var"]),
+        }
+        total = losses["reconstruction"] + self.hparams.kl_weight * losses["kl"]
+        if self.network.output is not None:
+            labelled = torch.isfinite(batch["target"])
+            if labelled.any():
+                target = _as_target(self.network.output, batch["target"][labelled])
+                losses["property"] = self.network.output.compute_loss(
+                    out["property"][labelled], target, self.network.head
+                )
+                total = total + self.hparams.property_weight * losses["property"]
+        losses["loss"] = total
+        return losses
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses = self._losses(batch)
+        for name, value in losses.items():
+            self.log(
+                f"train/{name}", value, prog_bar=name == "loss", batch_size=len(batch["codes"])
+            )
+        return losses["loss"]
+
+    def validation_step(self, batch: Mapping[str, torch.Tensor], batch_idx: int) -> None:
+        for name, value in self._losses(batch).items():
+            self.log(f"val/{name}", value, prog_bar=name == "loss", batch_size=len(batch["codes"]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = FORMAT_VERSION
+
+
+def _as_target(output: Output, values: torch.Tensor) -> torch.Tensor:
+    """Labels as the output takes them: class indices for a classifier, floats otherwise."""
+    return values.long() if output.target_dtype == "long" else values.float()
+
+
+def load_generator(path: str | Path) -> MaterialsGenerator:
+    """The generator of a :class:`GeneratorTask` checkpoint, in eval mode, read as data."""
+    checkpoint, hyper = _read(path, GENERATOR, kind=None)
+    network = safe_config.build(hyper["network"], "hyper_parameters.network", root=GENERATOR)
+    network.load_state_dict(
+        {k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()}
+    )
+    network.provenance = dict(hyper.get("provenance") or {})
+    return network.eval()

@@ -1,0 +1,163 @@
+"""The materials generator end to end on the shipped V-O sample (matgnn.design.labels, .codes,
+.run stage=generator, .generate and the ``matgnn.generate`` app): model labels named as such and
+checked against DFT, codes of the right shape, a generator trained on labelled and unlabelled
+crystals alike, checkpoints read as data, and every sampling mode writing its table and CIFs."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from pymatgen.core import Lattice, Structure
+
+from matgnn.checkpoints.files import CheckpointError
+from matgnn.config_dir import CONFIG_DIR
+from matgnn.design.codes import decode_codes, encode_structures
+from matgnn.design.generate import latents, slerp, vanadium_oxidation_state
+from matgnn.design.labels import (
+    DEFAULT_LABELLER,
+    label_column,
+    label_with_model,
+    labeller_check,
+    read_labels,
+    save_labels,
+)
+from matgnn.design.networks import MaterialsGenerator
+from matgnn.design.run import CODES, fit, read_metrics
+from matgnn.design.training import load_autoencoder, load_generator
+from matgnn.design.vo_dataset import vo_sample
+from matgnn.generate import sample
+
+COLUMN = label_column("formation_energy_per_atom", DEFAULT_LABELLER)
+
+
+def _compose(name: str, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Two tiny autoencoders, model labels and a generator, on the shipped sample."""
+    root = tmp_path_factory.mktemp("imatgen")
+    common = ("paths.output_dir=unused", f"paths.cache_dir={root}", "data.batch_size=8",
+              "trainer.max_epochs=1", "trainer.limit_val_batches=1")  # fmt: skip
+    for stage in ("cell", "basis"):
+        fit(_compose("imatgen", f"stage={stage}", "network.width=2", "data.train_limit=8",
+                     *common), root / stage)  # fmt: skip
+    labels = label_with_model(vo_sample())
+    save_labels(labels, root / "labels.csv.gz", "test: the shipped sample")
+    generator = fit(
+        _compose("imatgen", "stage=generator", f"generator.cell_run={root / 'cell'}",
+                 f"generator.basis_run={root / 'basis'}", "generator.latent=8",
+                 "generator.hidden=8", f"generator.property.labels={root / 'labels.csv.gz'}",
+                 f"generator.property.column={COLUMN}", "generator.property.threshold=-2.3",
+                 "trainer.max_epochs=2", *common[:3]),
+        root / "generator",
+    )  # fmt: skip
+    return root, labels, generator
+
+
+def test_labels_name_their_model_and_are_checked_against_dft(pipeline, tmp_path):
+    root, labels, _ = pipeline
+    assert COLUMN in labels and not any(c.startswith("dft_") and "predicted" in c for c in labels)
+    assert labels.loc[~labels["known_vo"], "dft_formation_energy_per_atom"].isna().all()
+    check = labeller_check(labels, COLUMN)
+    assert check["known"] == check["labelled"] == 14
+    assert 0 < check["mae"] < 0.2 and check["max_error"] >= check["mae"]  # measured 0.069
+    frame, header = read_labels(root / "labels.csv.gz")
+    assert header["labeller"] == DEFAULT_LABELLER and "shipped sample" in header["provenance"]
+    assert len(frame) == len(labels) and frame["known_vo"].sum() == 14
+
+
+def test_codes_have_one_row_per_element_and_the_cell_code_padded(pipeline):
+    root, _, _ = pipeline
+    cell = load_autoencoder(root / "cell" / "checkpoints" / "best.ckpt", "cell")
+    basis = load_autoencoder(root / "basis" / "checkpoints" / "best.ckpt", "basis")
+    data = vo_sample()
+    codes = encode_structures(data.structures[:3], data.ids[:3], cell, basis)
+    assert codes.shape == (3, 3, 200) and (codes[:, -1, 20:] == 0).all()
+    alone = encode_structures(data.structures[1:2], data.ids[1:2], cell, basis)
+    torch.testing.assert_close(alone[0], codes[1])  # eval mode: no batch statistics
+    decoded = decode_codes(codes, cell, basis, names=data.ids[:3])
+    assert len(decoded) == 3 and all(isinstance(d, Structure | str) for d in decoded)
+
+
+def test_the_generator_trains_on_its_autoencoders_split_and_loads_as_data(pipeline):
+    root, labels, run = pipeline
+    assert run.metrics["epochs_run"] == 2
+    stored = torch.load(root / "generator" / CODES, weights_only=True)
+    assert stored["codes"].shape == (len(labels), 3, 200)
+    assert (root / "generator" / "split.json").read_text() == (
+        root / "basis" / "split.json"
+    ).read_text()
+    generator = load_generator(run.best_checkpoint)
+    assert isinstance(generator, MaterialsGenerator) and not generator.training
+    assert generator.output.name == "stable" and generator.provenance["threshold"] == -2.3
+    with pytest.raises(CheckpointError, match="not a 'cell' one"):
+        load_autoencoder(run.best_checkpoint, "cell")
+    metrics = read_metrics(root / "generator")
+    assert {"val/property", "val/kl", "val/reconstruction"} <= set(metrics.columns)
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "rows"),
+    [("random", [], 5), ("gaussian", ["around=['mp-1001790:A=O,B=V','mp-10047:A=O,B=V']"], 10),
+     ("slerp", ["between=['mp-1001790:A=O,B=V','mp-10047:A=O,B=V']"], 5)],
+)  # fmt: skip
+def test_every_sampling_mode_writes_its_table_and_cifs(pipeline, tmp_path, mode, extra, rows):
+    root, _, _ = pipeline
+    cfg = _compose("generate", f"generator_run={root / 'generator'}", f"mode={mode}", "count=5",
+                   "paths.output_dir=unused", *extra)  # fmt: skip
+    table = pd.read_csv(sample(cfg, tmp_path))
+    assert len(table) == rows and (table["method"] == mode).all()
+    assert "stable__predicted_by__generator" in table
+    made = table[table["decoded"]]
+    assert all((tmp_path / cif).is_file() for cif in made["cif"])
+    assert (table.loc[~table["decoded"], "reason"].str.len() > 0).all()
+    if mode == "gaussian":
+        assert list(table["parent"]) == ["mp-1001790:A=O,B=V"] * 5 + ["mp-10047:A=O,B=V"] * 5
+
+
+def test_an_unknown_structure_id_is_refused_by_name(pipeline, tmp_path):
+    root, _, _ = pipeline
+    cfg = _compose("generate", f"generator_run={root / 'generator'}", "mode=gaussian",
+                   "around=['mp-0:nothing']", "paths.output_dir=unused")  # fmt: skip
+    with pytest.raises(ValueError, match="no structure 'mp-0:nothing'"):
+        sample(cfg, tmp_path)
+
+
+def test_slerp_runs_on_the_great_circle_between_its_ends():
+    z0, z1 = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0])
+    path = slerp(z0, z1, torch.linspace(0, 1, 5))
+    torch.testing.assert_close(path[0], z0)
+    torch.testing.assert_close(path[-1], z1)
+    unit = slerp(z0, z1 / 2, torch.linspace(0, 1, 5))  # equal norms: on the unit circle
+    torch.testing.assert_close(unit.norm(dim=1), torch.ones(5))
+    angles = torch.arccos(unit @ z0)
+    torch.testing.assert_close(angles, torch.linspace(0, math.pi / 2, 5))  # evenly spaced
+    torch.testing.assert_close(slerp(z0, 3 * z0, torch.tensor([0.5]))[0], 2 * z0)  # parallel
+
+
+def test_latents_check_their_inputs():
+    generator = MaterialsGenerator(latent=4, hidden=8)
+    assert latents(generator, "random", 3, seed=1).shape == (3, 4)
+    torch.testing.assert_close(
+        latents(generator, "random", 3, seed=1), latents(generator, "random", 3, seed=1)
+    )
+    with pytest.raises(ValueError, match="needs the codes"):
+        latents(generator, "gaussian", 3)
+    with pytest.raises(ValueError, match="between two structures, got 3"):
+        latents(generator, "slerp", 3, codes=torch.zeros(3, 3, 200))
+    with pytest.raises(ValueError, match="sampling mode must be one of"):
+        latents(generator, "grid", 3)
+
+
+def test_vanadium_oxidation_state_with_oxygen_at_minus_two():
+    v2o5 = Structure(Lattice.cubic(5), ["V"] * 2 + ["O"] * 5, [[k / 7, 0, 0] for k in range(7)])
+    assert vanadium_oxidation_state(v2o5) == 5.0
+    oxygen = Structure(Lattice.cubic(5), ["O"], [[0, 0, 0]])
+    assert math.isnan(vanadium_oxidation_state(oxygen))

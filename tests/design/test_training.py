@@ -1,0 +1,153 @@
+"""Training iMatGen's autoencoders (matgnn.design.data, .training, .run, .evaluate): splits by
+source, images made on the fly equal to the representation's, a run assembled from the Hydra
+config that learns, resumes and writes a checkpoint read as data only, and the reconstruction
+table with every failure counted."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from matgnn.checkpoints import safe_config
+from matgnn.checkpoints.files import CheckpointError
+from matgnn.config_dir import CONFIG_DIR
+from matgnn.design.data import ImageSet, split_by_source
+from matgnn.design.evaluate import reconstruct, summarise
+from matgnn.design.images import ImageSpec, basis_images, cell_image, standard_lattice
+from matgnn.design.networks import CellAutoencoder
+from matgnn.design.run import fit_autoencoder, read_metrics
+from matgnn.design.training import AutoencoderTask, atom_count, load_autoencoder
+from matgnn.design.vo_dataset import vo_sample
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return vo_sample()
+
+
+def test_split_keeps_both_assignments_of_a_binary_together_and_holds_out_the_known(sample):
+    split = split_by_source(sample, val=0.2, test=0.2, seed=3, hold_out_known=True)
+    parts = {"train": split.train, "val": split.val, "test": split.test}
+    rows = sorted(r for part in parts.values() for r in part) + split.held_out
+    assert sorted(rows) == list(range(len(sample)))
+    sources = {name: {sample.sources[r] for r in part} for name, part in parts.items()}
+    assert not (sources["train"] & sources["val"]) and not (sources["train"] & sources["test"])
+    assert split.held_out == [r for r, known in enumerate(sample.known) if known]
+    assert split_by_source(sample, 0.2, 0.2, seed=3, hold_out_known=True) == split
+    assert split_by_source(sample, 0.2, 0.2, seed=4, hold_out_known=True) != split
+    with_known = split_by_source(sample, 0.2, 0.2, seed=3)
+    assert not with_known.held_out and len(with_known.train) > len(split.train) - 1
+    with pytest.raises(ValueError, match="sum below 1"):
+        split_by_source(sample, val=0.5, test=0.5)
+
+
+def test_image_sets_make_the_representations_images(sample):
+    spec = ImageSpec()
+    basis = ImageSet(sample, [0, 5], "basis", spec)
+    assert len(basis) == 4  # one image per element channel
+    expected = basis_images(sample.structures[5], spec)
+    assert torch.equal(basis[3][0], torch.from_numpy(expected[1]))
+    cell = ImageSet(sample, [5], "cell", spec)
+    wanted = cell_image(standard_lattice(sample.structures[5].lattice), spec)
+    assert cell[0].shape == (1, 32, 32, 32) and torch.equal(cell[0][0], torch.from_numpy(wanted))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ImageSet(sample, [0], "lattice")
+
+
+def test_atom_count_finds_the_peaks_of_a_basis_image(sample):
+    structure = sample.structures[0]
+    images = basis_images(structure)
+    counts = [atom_count(image, 0.3) for image in images]
+    assert counts == [structure.composition["V"], structure.composition["O"]]
+
+
+def _config(tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            config_name="imatgen",
+            overrides=[
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                "paths.output_dir=unused",
+                "network.width=4",
+                "data.batch_size=4",
+                "data.train_limit=12",
+                "trainer.limit_val_batches=2",
+                *overrides,
+            ],
+        )
+
+
+def test_a_cell_autoencoder_run_learns_resumes_and_loads_as_data(tmp_path):
+    cfg = _config(tmp_path, "stage=cell", "trainer.max_epochs=3", "lr=3e-3")
+    run = fit_autoencoder(cfg, tmp_path / "run")
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["epochs_run"] == 3 and result["peak_rss_mb"] > 0
+    val = read_metrics(tmp_path / "run")["val/loss"].dropna().to_numpy()
+    assert len(val) == 3 and val[-1] < val[0]  # it learns
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["train"]) == 12 and split["held_out"]  # the known V-O held out
+
+    network = load_autoencoder(run.best_checkpoint, "cell")
+    assert isinstance(network, CellAutoencoder) and not network.training
+    assert network.provenance["train_rows"] == 12
+    with pytest.raises(CheckpointError, match="not a 'basis' one"):
+        load_autoencoder(run.best_checkpoint, "basis")
+
+    resumed = fit_autoencoder(
+        _config(tmp_path, "stage=cell", "trainer.max_epochs=4", f"resume={tmp_path / 'run'}"),
+        tmp_path / "run",
+    )
+    assert resumed.metrics["epochs_run"] == 4  # continued from epoch 3, not from scratch
+    epochs = read_metrics(tmp_path / "run").dropna(subset=["val/loss"])["epoch"]
+    assert list(epochs) == [0, 1, 2, 3]  # the first start's log kept
+
+
+def test_a_crafted_autoencoder_checkpoint_runs_nothing(tmp_path):
+    task = AutoencoderTask(safe_config.object_node(CellAutoencoder, grid=8, width=2), "cell")
+    state = {f"network.{k}": v for k, v in task.network.state_dict().items()}
+    crafted = {
+        "hyper_parameters": {
+            "kind": "cell",
+            "network": {"@class": "os.system", "command": "touch pwned"},
+        },
+        "state_dict": state,
+    }
+    path = tmp_path / "crafted.ckpt"
+    torch.save(crafted, path)
+    with pytest.raises(CheckpointError, match="not a registered matgnn class"):
+        load_autoencoder(path, "cell")
+    crafted["hyper_parameters"]["network"] = safe_config.object_node(
+        CellAutoencoder, grid=8, width=2
+    )
+    crafted["state_dict"] = {"network.x": "not a tensor"}
+    torch.save(crafted, path)
+    with pytest.raises(CheckpointError, match="parameter names to tensors"):
+        load_autoencoder(path, "cell")
+    assert not Path("pwned").exists()
+
+
+class _Zero(torch.nn.Module):
+    def forward(self, image):
+        return torch.zeros_like(image)
+
+
+def test_reconstruction_through_exact_autoencoders_is_the_representations_and_failures_count(
+    sample,
+):
+    rows = list(range(6))
+    exact = reconstruct(sample, rows, torch.nn.Identity(), torch.nn.Identity())
+    assert exact["decoded"].all() and exact["fully_reconstructed"].all()
+    summary = summarise(exact)
+    assert summary["fully_reconstructed_fraction"] == 1.0 and summary["position_rmse"] < 1e-3
+    assert summary["rmse_a"] < 1e-3 and summary["rmse_gamma"] < 1e-2
+
+    empty = reconstruct(sample, rows, torch.nn.Identity(), _Zero())
+    assert not empty["decoded"].any() and empty["reason"].str.contains("no atom").all()
+    summary = summarise(empty)
+    assert summary["structures"] == 6 and summary["fully_reconstructed"] == 0
+    assert summary["fully_reconstructed_fraction"] == 0.0 and math.isnan(summary["rmse_a"])
