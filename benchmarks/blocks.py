@@ -84,6 +84,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         ("docs/results/inverse-design.md",),
         _table("benchmarks/design/representation.py"),
     ),
+    "imatgen-labels": (
+        ("docs/results/inverse-design.md",),
+        _table("benchmarks/design/labels.py"),
+    ),
     "foundation-matbench": (
         ("docs/results/foundation.md",),
         _table("benchmarks/foundation/table.py"),

@@ -153,9 +153,10 @@ def test_imatgen_representation_script_runs_on_the_shipped_mp_rows(tmp_path):
         run_script("benchmarks/design/representation.py", "--results", str(tmp_path / "none.gz"))
 
 
-def test_imatgen_autoencoder_table_runs_on_two_tiny_runs(tmp_path):
-    """benchmarks/design/autoencoders.py on two one-epoch autoencoders of the shipped sample:
-    every part tabled with the checkpoints' epochs; without a stored run it fails loudly."""
+def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
+    """benchmarks/design/autoencoders.py and generation.py on one-epoch networks of the shipped
+    sample: every part tabled with the checkpoints' epochs; without a stored run each fails
+    loudly."""
     for stage in ("cell", "basis"):
         done = subprocess.run(
             [sys.executable, "-m", "matgnn.design.train", f"stage={stage}", "network.width=2",
@@ -174,3 +175,33 @@ def test_imatgen_autoencoder_table_runs_on_two_tiny_runs(tmp_path):
     assert "best checkpoint epoch 0 (1 epochs run, 4 training structures" in done.stdout
     with pytest.raises(AssertionError, match=r"is missing: run python autoencoders\.py --run"):
         run_script("benchmarks/design/autoencoders.py", "--results", str(tmp_path / "none.gz"))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "matgnn.design.train", "stage=generator", "generator.latent=8",
+         "generator.hidden=8", f"generator.cell_run={tmp_path / 'cell'}",
+         f"generator.basis_run={tmp_path / 'basis'}", "trainer.max_epochs=1",
+         f"paths.cache_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'generator'}"],
+        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = tmp_path / "generation.csv.gz"
+    done = run_script("benchmarks/design/generation.py", "--run",
+                      "--generator", str(tmp_path / "generator"), "--random", "4",
+                      "--pairs", "1", "--points", "3", "--per-structure", "2",
+                      "--results", str(results))  # fmt: skip
+    for row in ("| rediscovery mu | 14 |", "| rediscovery | 28 |", "| random | 4 |",
+                "| slerp | 3 |", "best checkpoint epoch 0"):  # fmt: skip
+        assert row in done.stdout
+    with pytest.raises(AssertionError, match=r"is missing: run python generation\.py --run"):
+        run_script("benchmarks/design/generation.py", "--results", str(tmp_path / "none.gz"))
+
+
+def test_imatgen_labels_script_labels_the_shipped_sample(tmp_path):
+    """benchmarks/design/labels.py on the shipped V-O sample: every structure labelled by the
+    named model, checked on the 14 known V-O structures; without a stored run it fails."""
+    results = tmp_path / "labels.csv.gz"
+    done = run_script("benchmarks/design/labels.py", "--run", "--results", str(results))
+    assert "| `cgcnn_xie2018_formation_energy` | 200 | 200 | 0 | 14 | 0.069 |" in done.stdout
+    with pytest.raises(AssertionError, match=r"is missing: run python labels\.py --run"):
+        run_script("benchmarks/design/labels.py", "--results", str(tmp_path / "none.gz"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # iMatGen's autoencoders on the V-O data set (issue 27), one run after another on a 2-core CPU:
-#   bash benchmarks/design/run.sh [basis] [cell] [evaluate]   (from the repository root)
-# then: python benchmarks/design/autoencoders.py --update docs/results/inverse-design.md
+#   bash benchmarks/design/run.sh [labels] [basis] [cell] [generator] [evaluate] [generation]
+# (from the repository root; every step by default), then
+#   python benchmarks/blocks.py --update   (the labels, autoencoder and generation tables)
 # Each training run is resumable within its budget: run it again and it continues from its
 # last.ckpt (a run that ended at its max_time stops there; raise MAX_TIME to go on).
 #
@@ -10,15 +11,24 @@
 #   basis     BasisAutoencoder 64^3 -> 200, width 16 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_BASIS (default 1 h 15 min; about 25 min an epoch of 14,700 images here)
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
-#             MAX_TIME_CELL (default 30 min)
+#             MAX_TIME_CELL (default 20 min)
+#   labels    benchmarks/design/labels.py --run: Xie's CGCNN formation energy of every structure
+#             (a model's labels, about 2 min)
+#   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
+#             autoencoders' codes, the CGCNN labels as its scalar property, Adam 1e-3, batch 64,
+#             MAX_TIME_GENERATOR (default 10 min)
 #   evaluate  benchmarks/design/autoencoders.py --run on both best checkpoints: every test and
 #             held-out structure and 500 seeded training structures
+#   generation benchmarks/design/generation.py --run: rediscovery (30 latents around each
+#             held-out known V-O structure, sigma 0.1), 1,000 random latents, 50 slerp paths
 set -euo pipefail
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
 OUT=${IMATGEN_RUNS:-runs/imatgen}
 STEPS=("$@")
-[ ${#STEPS[@]} -gt 0 ] || STEPS=(basis cell evaluate)
+[ ${#STEPS[@]} -gt 0 ] || STEPS=(labels basis cell generator evaluate generation)
+LABELS=benchmarks/design/results/vo_labels.csv.gz
+LABEL=formation_energy_per_atom__predicted_by__cgcnn_xie2018_formation_energy
 # one autoencoder: STAGE FOLDER MAX_TIME overrides...
 train() {
     local stage=$1 folder=$2 budget=$3; shift 3
@@ -32,9 +42,18 @@ train() {
 for step in "${STEPS[@]}"; do
     case $step in
         basis) train basis "$OUT/basis_w16" "${MAX_TIME_BASIS:-00:01:15:00}" network.width=16 ;;
-        cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:30:00}" network.width=32 ;;
+        cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
+        labels) python -c "from matgnn.design.run import load_vo_dataset as l; l('mp36k', '$DATA', '$CACHE')"
+            python benchmarks/design/labels.py --run --data "$CACHE/vo_dataset.json.gz" ;;
+        generator) train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:10:00}" \
+            generator.cell_run="$OUT/cell_w32" generator.basis_run="$OUT/basis_w16" \
+            generator.property.labels="$LABELS" generator.property.column="$LABEL" \
+            data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 ;;
+        generation) python benchmarks/design/generation.py --run --generator "$OUT/generator" \
+            --data "$CACHE/vo_dataset.json.gz" ;;
         evaluate) python benchmarks/design/autoencoders.py --run --cell "$OUT/cell_w32" \
             --basis "$OUT/basis_w16" --data "$CACHE/vo_dataset.json.gz" ;;
-        *) echo "unknown step $step (basis, cell, evaluate)" >&2; exit 2 ;;
+        *) echo "unknown step $step (labels basis cell generator evaluate generation)" >&2
+            exit 2 ;;
     esac
 done

@@ -90,4 +90,5 @@ def read_labels(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
         header = json.loads(handle.readline().removeprefix("# "))
     frame = pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
     frame["known_vo"] = frame["known_vo"].astype(str) == "True"
+    frame["rejected"] = frame["rejected"].fillna("").astype(str)
     return frame, header

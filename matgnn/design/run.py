@@ -53,6 +53,19 @@ LOGS = "logs"
 VO_CACHE = "vo_dataset.json.gz"
 
 
+def compose_config(*overrides: str, output_dir: str | Path = "unused") -> DictConfig:
+    """The config of ``python -m matgnn.design.train <overrides>``, for :func:`fit` from
+    Python (a notebook)."""
+    from hydra import compose, initialize_config_dir
+
+    from matgnn.config_dir import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            config_name="imatgen", overrides=[f"paths.output_dir={output_dir}", *overrides]
+        )
+
+
 def load_vo_dataset(source: str, data_dir: str | Path, cache_dir: str | Path) -> VODataset:
     """``sample`` (shipped), ``mp36k`` (built from ``data_dir`` once, then read from
     ``cache_dir``) or the path of a saved :class:`VODataset`."""

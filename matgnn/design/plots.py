@@ -1,0 +1,57 @@
+"""Plots of inverse design, as PNG: the generator's latent space by PCA coloured by a property
+(the paper's Figure 5) and a slice through a basis image beside its reconstruction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def latent_pca_plot(
+    mu: np.ndarray, values: np.ndarray, path: str | Path, label: str, title: str = ""
+) -> np.ndarray:
+    """The latent vectors' first two principal components, coloured by ``values`` (NaN: grey);
+    returns the projected ``[N, 2]`` points.
+
+    Shapes:
+        ``mu [N, latent]``, ``values [N]``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    centred = mu - mu.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ vt[:2].T
+    known = np.isfinite(values)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(*points[~known].T, s=6, c="lightgrey", label="no label")
+    shown = ax.scatter(*points[known].T, s=6, c=values[known], cmap="viridis")
+    fig.colorbar(shown, ax=ax, label=label)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title or "generator latent space (mu), PCA")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return points
+
+
+def image_slice_plot(original: np.ndarray, decoded: np.ndarray, path: str | Path) -> None:
+    """The slice through the brightest voxel of a basis image, original beside decoded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = int(np.unravel_index(np.argmax(original), original.shape)[2])
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+    for ax, image, name in zip(axes, (original, decoded), ("original", "decoded"), strict=True):
+        ax.imshow(image[:, :, k].T, origin="lower", vmin=0, vmax=1, cmap="magma")
+        ax.set_title(f"{name}, z = {k}")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
