@@ -3,7 +3,8 @@ generator_run=<run> mode=random|gaussian|slerp count=N`` (``around=[id,...]`` fo
 ``between=[id,id]`` for slerp; ids of the structures the generator's ``codes.pt`` holds).
 
 Hydra composes ``matgnn/configs/generate.yaml``; :func:`sample` loads the generator and its two
-autoencoders (checkpoints read as data), chooses the latent vectors, decodes them and writes
+autoencoders (checkpoints read as data; the autoencoders must be the very files its codes came
+from, and their image geometry is theirs), chooses the latent vectors, decodes them and writes
 ``generated.csv`` (composition, V oxidation state, the generator's property prediction, or why
 nothing came back) and one CIF per crystal into the run folder.
 """
@@ -20,8 +21,8 @@ from omegaconf import DictConfig
 
 from matgnn.config_dir import CONFIG_PATH
 from matgnn.design.generate import generate, latents, write_generated
-from matgnn.design.run import CODES, image_spec
-from matgnn.design.training import load_autoencoder, load_generator
+from matgnn.design.run import CODES
+from matgnn.design.training import load_design_models
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +39,12 @@ def _codes_of(run: Path, ids: list[str]) -> torch.Tensor:
 def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     """Generate as ``cfg`` says; returns the table's path."""
     run = Path(cfg.generator_run)
-    generator = load_generator(run / "checkpoints" / "best.ckpt")
-    folders = {
-        kind: Path(cfg[f"{kind}_run"] or generator.provenance[f"{kind}_run"])
-        for kind in ("cell", "basis")
-    }
-    cell = load_autoencoder(folders["cell"] / "checkpoints" / "best.ckpt", "cell")
-    basis = load_autoencoder(folders["basis"] / "checkpoints" / "best.ckpt", "basis")
+    models = load_design_models(run, cfg.cell_run, cfg.basis_run)
+    generator, cell, basis = models.generator, models.cell, models.basis
     chosen = {"gaussian": list(cfg.around), "slerp": list(cfg.between), "random": []}[cfg.mode]
     codes = _codes_of(run, chosen) if chosen else None
     z = latents(generator, cfg.mode, cfg.count, codes, sigma=cfg.sigma, seed=cfg.seed)
-    frame, structures = generate(generator, cell, basis, z, image_spec(cfg))
+    frame, structures = generate(generator, cell, basis, z, models.spec)
     frame.insert(1, "method", cfg.mode)
     if cfg.mode == "gaussian":
         frame.insert(2, "parent", [sid for sid in chosen for _ in range(cfg.count)])

@@ -17,7 +17,6 @@ file alone; a missing file fails.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import time
@@ -50,18 +49,15 @@ def _run_facts(run_dir: Path) -> dict[str, object]:
     from matgnn.design.run import read_metrics
 
     metrics = read_metrics(run_dir)
-    budget = (
-        json.loads((run_dir / "result.json").read_text())
-        if (run_dir / "result.json").is_file()
-        else {}
-    )
+    record = run_dir / "result.json"
+    budget = json.loads(record.read_text()) if record.is_file() else {}
     return {
         "checkpoint": str(best),
         "epoch": int(checkpoint["epoch"]),
         "width": int(network.get("width", 64)),
         "train_rows": int(checkpoint["hyper_parameters"]["provenance"]["train_rows"]),
         "epochs_logged": int(metrics["epoch"].max()) + 1,
-        "wall_time_s": budget.get("wall_time_s", "unknown"),
+        "wall_time_s": budget.get("wall_time_s") or "unknown",
     }
 
 
@@ -69,13 +65,14 @@ def run(
     cell_run: Path, basis_run: Path, data_file: str, train_rows: int, results: Path = RESULTS
 ) -> None:
     from matgnn.design.evaluate import reconstruct
-    from matgnn.design.training import load_autoencoder
-    from matgnn.design.vo_dataset import VODataset, vo_sample
+    from matgnn.design.records import write_records
+    from matgnn.design.run import load_vo_dataset
+    from matgnn.design.training import image_spec_of, load_autoencoder
 
     splits = [json.loads((d / "split.json").read_text()) for d in (cell_run, basis_run)]
     if splits[0] != splits[1]:
         raise ValueError(f"{cell_run} and {basis_run} were trained on different splits")
-    data = vo_sample() if data_file == "sample" else VODataset.from_json(data_file)
+    data = load_vo_dataset(data_file, "", "")
     index = {sid: row for row, sid in enumerate(data.ids)}
     rng = np.random.default_rng(0)
     train = splits[0]["train"]
@@ -86,19 +83,19 @@ def run(
     }
     cell = load_autoencoder(cell_run / "checkpoints" / "best.ckpt", "cell")
     basis = load_autoencoder(basis_run / "checkpoints" / "best.ckpt", "basis")
+    spec = image_spec_of(basis)
+    if image_spec_of(cell) != spec:
+        raise ValueError(f"{cell_run} and {basis_run} were trained on different images")
     start = time.perf_counter()
     frames = []
     for part in PARTS:
         rows = [index[splits[0][part][k]] for k in chosen[part]]
-        frame = reconstruct(data, rows, cell, basis)
+        frame = reconstruct(data, rows, cell, basis, spec)
         frame.insert(0, "part", part)
         frames.append(frame)
         print(f"{part}: {len(rows)} structures, {time.perf_counter() - start:.0f} s", flush=True)
     facts = {"cell": _run_facts(cell_run), "basis": _run_facts(basis_run)}
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(results, "wt") as handle:
-        handle.write(f"# {json.dumps(facts)}\n")
-        pd.concat(frames).to_csv(handle, index=False, float_format="%.6g")
+    write_records(pd.concat(frames), results, facts)
     print(f"wrote {results}")
 
 
@@ -107,11 +104,10 @@ def table(results: Path = RESULTS) -> str:
 
     if not results.is_file():
         raise FileNotFoundError(f"{results} is missing: run python {Path(__file__).name} --run")
-    with gzip.open(results, "rt") as handle:
-        facts = json.loads(handle.readline().lstrip("# "))
-    frame = pd.read_csv(results, comment="#", keep_default_na=False, na_values=[""])
-    for column in ("decoded", "same_composition", "fully_reconstructed", "known_vo"):
-        frame[column] = frame[column].astype(str) == "True"
+    from matgnn.design.records import read_records
+
+    flags = ("decoded", "same_composition", "fully_reconstructed", "known_vo")
+    frame, facts = read_records(results, booleans=flags, texts=["reason"])
     lines = [
         "| | structures | decoded | RMSE a / b / c (Å) | RMSE α / β / γ (°) "
         "| position RMSE (Å, structures) | fully reconstructed |",

@@ -43,7 +43,6 @@ def run(data_file: str, model: str, results: Path = RESULTS) -> None:
         f"pretrained model {model} for the structures as they are (unrelaxed); {len(data)} "
         f"structures, {seconds:.0f} s on 2 CPU cores (benchmarks/design/labels.py)."
     )
-    results.parent.mkdir(parents=True, exist_ok=True)
     save_labels(frame, results, provenance)
     print(f"wrote {results}")
 
@@ -58,6 +57,7 @@ def table(results: Path = RESULTS) -> str:
     check = labeller_check(frame, column)
     labels = frame.loc[~frame["known_vo"], column].astype(float)
     rejected = int((frame["rejected"] != "").sum())
+    labelled = int(np.isfinite(frame[column].astype(float)).sum())
     stable = int((labels <= 0.0).sum())
     return "\n".join(
         [
@@ -65,7 +65,7 @@ def table(results: Path = RESULTS) -> str:
             "MAE on them (eV/atom) | largest error | substituted: label range (eV/atom) "
             "| substituted with label <= 0 |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| `{header['labeller']}` | {len(frame):,} | {len(frame) - rejected:,} | "
+            f"| `{header['labeller']}` | {len(frame):,} | {labelled:,} | "
             f"{rejected} | {check['known']} | {check['mae']:.3f} | {check['max_error']:.3f} | "
             f"{np.nanmin(labels):.2f} to {np.nanmax(labels):.2f} | {stable:,} |",
         ]

@@ -22,7 +22,7 @@ from matgnn.design.images import (
     standard_lattice,
     structure_from_images,
 )
-from matgnn.design.networks import ImageAutoencoder
+from matgnn.design.networks import ImageAutoencoder, pack_codes, unpack_codes
 
 
 @torch.no_grad()
@@ -41,21 +41,19 @@ def encode_structures(
     """
     cell_network.eval()
     basis_network.eval()
-    length, cell_code = basis_network.code, cell_network.code
-    if cell_code > length:
-        raise ValueError(f"cell code ({cell_code}) longer than the basis code ({length})")
-    out = torch.zeros(len(structures), len(spec.elements) + 1, length)
+    parts = []
     for start in range(0, len(structures), batch_size):
         chunk = range(start, min(start + batch_size, len(structures)))
         cells = np.stack([cell_image(standard_lattice(structures[i].lattice), spec) for i in chunk])
         basis = np.stack([basis_images(structures[i], spec, names[i]) for i in chunk])
         n, channels = basis.shape[:2]
-        basis_codes = basis_network.encode(torch.from_numpy(basis.reshape(-1, 1, *basis.shape[2:])))
-        out[start : start + n, :channels] = basis_codes.reshape(n, channels, length)
-        out[start : start + n, -1, :cell_code] = cell_network.encode(
-            torch.from_numpy(cells)[:, None]
-        )
-    return out
+        flat = torch.from_numpy(basis.reshape(-1, 1, *basis.shape[2:]))
+        basis_codes = basis_network.encode(flat).reshape(n, channels, basis_network.code)
+        cell_codes = cell_network.encode(torch.from_numpy(cells)[:, None])
+        parts.append(pack_codes(cell_codes, basis_codes))
+    if not parts:
+        return torch.zeros(0, len(spec.elements) + 1, basis_network.code)
+    return torch.cat(parts)
 
 
 @torch.no_grad()
@@ -74,11 +72,11 @@ def decode_codes(
     cell_network.eval()
     basis_network.eval()
     n, rows, length = codes.shape
-    channels = rows - 1
     names = names or [f"code {k}" for k in range(n)]
-    cells = cell_network.decode(codes[:, -1, : cell_network.code])[:, 0].numpy()
-    basis = basis_network.decode(codes[:, :channels].reshape(-1, length))[:, 0].numpy()
-    basis = basis.reshape(n, channels, *basis.shape[1:])
+    cell_codes, basis_codes = unpack_codes(codes, cell_network.code)
+    cells = cell_network.decode(cell_codes)[:, 0].numpy()
+    basis = basis_network.decode(basis_codes.reshape(-1, length))[:, 0].numpy()
+    basis = basis.reshape(n, rows - 1, *basis.shape[1:])
     out: list[Structure | str] = []
     for k in range(n):
         try:

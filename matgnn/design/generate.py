@@ -10,7 +10,8 @@ Three ways to choose latent vectors (:func:`latents`):
 :func:`generate` decodes each latent to codes, the codes to images through the two
 autoencoders and the images to a crystal (:func:`~matgnn.design.codes.decode_codes`), and
 tabulates each: the composition, V's oxidation state if O is -2 (the paper's validity check:
-+2 to +5), the generator's property prediction (a model's, not DFT), or why nothing came back.
++2 to +5), the generator's property prediction (its own head's, named as such: the value of a
+scalar, the probability of the last class of a classifier), or why nothing came back.
 """
 
 from __future__ import annotations
@@ -142,9 +143,13 @@ def generate(
             )
             structures.append(None)
         if prediction is not None:
-            column = f"{generator.output.name}__predicted_by__generator"
             value = prediction[k]
-            row[column] = float(value[-1] if np.ndim(value) else value)
+            if np.ndim(value):  # a classifier's probabilities: the last class's
+                name = generator.output.classes[-1] if generator.output.classes else "1"
+                column = f"probability_{name}__predicted_by__generator"
+                row[column] = float(value[-1])
+            else:
+                row[f"{generator.output.name}__predicted_by__generator"] = float(value)
         rows.append(row)
     return pd.DataFrame(rows), structures
 

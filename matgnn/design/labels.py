@@ -16,14 +16,13 @@ substituted ones, which are unrelaxed and often far from any stable structure.
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from matgnn.design.records import read_records, write_records
 from matgnn.design.vo_dataset import VODataset
 
 #: the labeller used when none is named
@@ -79,16 +78,9 @@ def labeller_check(frame: pd.DataFrame, column: str) -> dict[str, float]:
 def save_labels(frame: pd.DataFrame, path: str | Path, provenance: str) -> None:
     """Gzipped CSV whose first line (``# {...}``) holds the provenance and the labeller."""
     header = {"provenance": provenance, "labeller": frame.attrs.get("labeller", "unknown")}
-    with gzip.open(path, "wt") as handle:
-        handle.write(f"# {json.dumps(header)}\n")
-        frame.to_csv(handle, index=False, float_format="%.6g")
+    write_records(frame, path, header)
 
 
 def read_labels(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """The frame and the provenance header of :func:`save_labels`'s file."""
-    with gzip.open(path, "rt") as handle:
-        header = json.loads(handle.readline().removeprefix("# "))
-    frame = pd.read_csv(path, comment="#", keep_default_na=False, na_values=[""])
-    frame["known_vo"] = frame["known_vo"].astype(str) == "True"
-    frame["rejected"] = frame["rejected"].fillna("").astype(str)
-    return frame, header
+    return read_records(path, booleans=["known_vo"], texts=["rejected"])

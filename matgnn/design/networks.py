@@ -121,6 +121,25 @@ class ImageAutoencoder(nn.Module):
         return bce / image.size(0)
 
 
+def pack_codes(cell_codes: Tensor, basis_codes: Tensor) -> Tensor:
+    """A crystal's generator input: its basis codes, one row per element, then its cell code
+    zero-padded to the basis code's length.
+
+    Shapes:
+        ``[B, cell_code]``, ``[B, elements, length]`` -> ``[B, elements + 1, length]``.
+    """
+    length = basis_codes.size(-1)
+    if cell_codes.size(-1) > length:
+        raise ValueError(f"cell code ({cell_codes.size(-1)}) longer than the basis code ({length})")
+    padded = nn.functional.pad(cell_codes, (0, length - cell_codes.size(-1)))
+    return torch.cat([basis_codes, padded[:, None, :]], dim=1)
+
+
+def unpack_codes(codes: Tensor, cell_code: int) -> tuple[Tensor, Tensor]:
+    """The inverse of :func:`pack_codes`: ``(cell codes [B, cell_code], basis codes)``."""
+    return codes[:, -1, :cell_code], codes[:, :-1]
+
+
 @register("imatgen_cell_autoencoder")
 class CellAutoencoder(ImageAutoencoder):
     """The cell image's autoencoder: 32^3 -> 20 (paper: 64-channel convolutions, a 20-long
@@ -185,9 +204,8 @@ class MaterialsGenerator(nn.Module):
         latent: latent dimension (paper: 500).
         hidden: channels of the 1D convolutions (paper: 100).
         output: the property the latent is organised by (``None``: a plain VAE).
-        head: the head template (registry data, as ``model.heads.y``) that the output turns
-            into its own head (:meth:`Output.head_config`); default one 500-unit tanh layer as
-            in the paper.
+        head_hidden: the hidden layers of the output's head (the paper: one of 500 units).
+        head_activation: their activation (a ``torch.nn`` name; the paper: tanh).
 
     Shapes:
         codes ``[B, channels, length]`` -> reconstruction ``[B, channels, length]``, mu and log
@@ -202,7 +220,8 @@ class MaterialsGenerator(nn.Module):
         latent: int = 500,
         hidden: int = 100,
         output: Output | Mapping[str, Any] | None = None,
-        head: Mapping[str, Any] | None = None,
+        head_hidden: Sequence[int] = (500,),
+        head_activation: str = "Tanh",
     ) -> None:
         super().__init__()
         if length % 8:
@@ -242,27 +261,23 @@ class MaterialsGenerator(nn.Module):
         self.output = output
         self.head: nn.Module | None = None
         if output is not None:
-            template = dict(
-                head
-                or {
-                    "@class": "regression_head",
-                    "@partial": True,
-                    "hidden": [500],
-                    "activation": "Tanh",
-                }
-            )
+            template = {
+                "@class": "regression_head",
+                "@partial": True,
+                "hidden": [int(h) for h in head_hidden],
+                "activation": str(head_activation),
+            }
             self.head = safe_config.build(output.head_config(template))(
                 features=FeatureSpec(scalar_features=latent)
             )
 
     def pack(self, cell_codes: Tensor, basis_codes: Tensor) -> Tensor:
         """``[B, cell_code]`` and ``[B, channels - 1, length]`` -> ``[B, channels, length]``."""
-        padded = nn.functional.pad(cell_codes, (0, self.length - self.cell_code))
-        return torch.cat([basis_codes, padded[:, None, :]], dim=1)
+        return pack_codes(cell_codes, basis_codes)
 
     def unpack(self, codes: Tensor) -> tuple[Tensor, Tensor]:
         """The inverse of :meth:`pack`: ``(cell codes, basis codes)``."""
-        return codes[:, -1, : self.cell_code], codes[:, :-1]
+        return unpack_codes(codes, self.cell_code)
 
     def encode(self, codes: Tensor) -> tuple[Tensor, Tensor]:
         mu, log_var = self.encoder(codes).chunk(2, dim=-1)

@@ -39,6 +39,8 @@ from matgnn.design.training import (
     AUTOENCODERS,
     AutoencoderTask,
     GeneratorTask,
+    checkpoint_digest,
+    image_spec_of,
     load_autoencoder,
 )
 from matgnn.design.vo_dataset import VODataset, build_vo_dataset, vo_sample
@@ -174,12 +176,22 @@ def _train(
     )
     trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=resume, weights_only=True)
     best = checkpoint.best_model_path
+    this_start = time.perf_counter() - started
+    # a resumed run adds this start to the time its earlier starts recorded
+    earlier: dict[str, Any] = {"wall_time_s": 0.0, "starts": 0}
+    if resume:
+        record = output_dir / "result.json"
+        earlier = json.loads(record.read_text()) if record.is_file() else {"wall_time_s": None}
+    total = earlier.get("wall_time_s")
     metrics = {
         "stage": cfg.stage,
         "best_checkpoint": str(best),
         "best_val_loss": float(checkpoint.best_model_score) if best else None,
         "epochs_run": int(trainer.current_epoch),
-        "wall_time_s": round(time.perf_counter() - started, 1),
+        # every start together; None when an earlier start left no record
+        "wall_time_s": None if total is None else round(total + this_start, 1),
+        "wall_time_this_start_s": round(this_start, 1),
+        "starts": int(earlier.get("starts") or 1) + 1 if resume else 1,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     (output_dir / "result.json").write_text(json.dumps(metrics, indent=1))
@@ -271,20 +283,29 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     missing = [sid for part in splits[0].values() for sid in part if sid not in index]
     if missing:
         raise ValueError(f"the autoencoders' split names {len(missing)} structures not in the data")
-    spec = image_spec(cfg)
-    cell = load_autoencoder(runs["cell"] / "checkpoints" / "best.ckpt", "cell")
-    basis = load_autoencoder(runs["basis"] / "checkpoints" / "best.ckpt", "basis")
+    best = {kind: folder / "checkpoints" / "best.ckpt" for kind, folder in runs.items()}
+    cell, basis = (load_autoencoder(best[kind], kind) for kind in ("cell", "basis"))
+    spec = image_spec_of(basis)
+    if image_spec_of(cell) != spec or image_spec(cfg) != spec:
+        raise ValueError(
+            f"the autoencoders ({runs['cell']}, {runs['basis']}) and this config's image "
+            "settings describe different images"
+        )
+    digests = {f"{kind}_sha256": checkpoint_digest(path) for kind, path in best.items()}
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "split.json").write_text(json.dumps(splits[0]))
     codes_file = output_dir / CODES
     if codes_file.is_file():
         stored = torch.load(codes_file, weights_only=True)
         codes = stored["codes"]
-        if stored["ids"] != data.ids:
-            raise ValueError(f"{codes_file} holds the codes of other structures; remove it")
+        if stored["ids"] != data.ids or any(stored.get(k) != v for k, v in digests.items()):
+            raise ValueError(
+                f"{codes_file} holds the codes of other structures or of other autoencoder "
+                "weights; remove it (and the generator's checkpoints) to start again"
+            )
     else:
         codes = encode_structures(data.structures, data.ids, cell, basis, spec)
-        torch.save({"ids": list(data.ids), "codes": codes}, codes_file)
+        torch.save({"ids": list(data.ids), "codes": codes, **digests}, codes_file)
     output = property_output(cfg)
     targets = (
         property_targets(cfg, data)
@@ -303,8 +324,9 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     rows = {part: [index[sid] for sid in splits[0][part]] for part in ("train", "val")}
     provenance = {
         "data": cfg.data.source,
-        "cell_run": str(runs["cell"]),
-        "basis_run": str(runs["basis"]),
+        "cell_run": str(runs["cell"].resolve()),
+        "basis_run": str(runs["basis"].resolve()),
+        **digests,
         "train_rows": len(rows["train"]),
         "labels": str(cfg.generator.property.labels),
         "label_column": str(cfg.generator.property.column),

@@ -15,7 +15,9 @@ Lightning's ``ckpt_path`` with ``weights_only=True``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.files import CheckpointError
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
 from matgnn.checkpoints.safe_config import UnsafeConfigError
+from matgnn.design.images import ImageSpec
 from matgnn.design.networks import ImageAutoencoder, MaterialsGenerator
 from matgnn.outputs import Output
 
@@ -258,3 +261,56 @@ def load_generator(path: str | Path) -> MaterialsGenerator:
     )
     network.provenance = dict(hyper.get("provenance") or {})
     return network.eval()
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """SHA-256 of a checkpoint file: which weights made a set of codes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def image_spec_of(network: ImageAutoencoder) -> ImageSpec:
+    """The image geometry an autoencoder was trained on (its provenance)."""
+    image = dict(network.provenance.get("image") or {})
+    if "elements" in image:
+        image["elements"] = tuple(image["elements"])
+    return ImageSpec(**image)
+
+
+@dataclass
+class DesignModels:
+    """A trained generator with the two autoencoders whose codes it was trained on."""
+
+    generator: MaterialsGenerator
+    cell: ImageAutoencoder
+    basis: ImageAutoencoder
+    spec: ImageSpec
+
+
+def load_design_models(
+    generator_run: str | Path,
+    cell_run: str | Path | None = None,
+    basis_run: str | Path | None = None,
+) -> DesignModels:
+    """The best checkpoints of a generator run and of its autoencoders (the runs its
+    provenance names, unless given), refused unless they are the very files the generator's
+    codes came from (SHA-256) and share one image geometry."""
+    generator = load_generator(Path(generator_run) / "checkpoints" / "best.ckpt")
+    networks = {}
+    for kind, given in (("cell", cell_run), ("basis", basis_run)):
+        best = Path(given or generator.provenance[f"{kind}_run"]) / "checkpoints" / "best.ckpt"
+        recorded = generator.provenance.get(f"{kind}_sha256")
+        if recorded != checkpoint_digest(best):
+            raise CheckpointError(
+                f"{best}: not the {kind} autoencoder whose codes trained the generator in "
+                f"{generator_run} (its weights changed since, or another run); retrain the "
+                "generator"
+            )
+        networks[kind] = load_autoencoder(best, kind)
+    spec = image_spec_of(networks["basis"])
+    if image_spec_of(networks["cell"]) != spec:
+        raise CheckpointError(f"{generator_run}: its autoencoders were trained on other images")
+    return DesignModels(generator, networks["cell"], networks["basis"], spec)

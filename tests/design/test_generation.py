@@ -6,7 +6,9 @@ crystals alike, checkpoints read as data, and every sampling mode writing its ta
 from __future__ import annotations
 
 import math
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -26,10 +28,11 @@ from matgnn.design.labels import (
     save_labels,
 )
 from matgnn.design.networks import MaterialsGenerator
-from matgnn.design.run import CODES, fit, read_metrics
-from matgnn.design.training import load_autoencoder, load_generator
+from matgnn.design.run import CODES, fit, property_targets, read_metrics
+from matgnn.design.training import load_autoencoder, load_design_models, load_generator
 from matgnn.design.vo_dataset import vo_sample
 from matgnn.generate import sample
+from matgnn.outputs import ScalarOutput
 
 COLUMN = label_column("formation_energy_per_atom", DEFAULT_LABELLER)
 
@@ -114,12 +117,63 @@ def test_every_sampling_mode_writes_its_table_and_cifs(pipeline, tmp_path, mode,
                    "paths.output_dir=unused", *extra)  # fmt: skip
     table = pd.read_csv(sample(cfg, tmp_path))
     assert len(table) == rows and (table["method"] == mode).all()
-    assert "stable__predicted_by__generator" in table
+    assert "probability_stable__predicted_by__generator" in table
     made = table[table["decoded"]]
     assert all((tmp_path / cif).is_file() for cif in made["cif"])
+    assert table.loc[~table["decoded"], "cif"].isna().all()  # no file for a failure
     assert (table.loc[~table["decoded"], "reason"].str.len() > 0).all()
     if mode == "gaussian":
         assert list(table["parent"]) == ["mp-1001790:A=O,B=V"] * 5 + ["mp-10047:A=O,B=V"] * 5
+
+
+def test_a_scalar_property_trains_on_labelled_crystals_only_and_resumes(pipeline, tmp_path):
+    root, labels, _ = pipeline
+    partial = labels.copy()
+    partial.loc[partial.index % 2 == 0, COLUMN] = float("nan")  # half without a label
+    save_labels(partial, tmp_path / "partial.csv.gz", "test: half the sample unlabelled")
+    overrides = (f"generator.cell_run={root / 'cell'}", f"generator.basis_run={root / 'basis'}",
+                 "generator.latent=8", "generator.hidden=8", "paths.output_dir=unused",
+                 f"paths.cache_dir={root}", "data.batch_size=8", "trainer.limit_val_batches=1",
+                 f"generator.property.labels={tmp_path / 'partial.csv.gz'}",
+                 f"generator.property.column={COLUMN}")  # fmt: skip
+    cfg = _compose("imatgen", "stage=generator", "trainer.max_epochs=1", *overrides)
+    targets = property_targets(cfg, vo_sample())
+    assert torch.isnan(targets[::2]).all() and torch.isfinite(targets[1::2]).all()
+    run = fit(cfg, tmp_path / "scalar")
+    logged = read_metrics(tmp_path / "scalar")
+    assert np.isfinite(logged["val/property"].dropna()).all() and len(
+        logged["val/property"].dropna()
+    )
+    generator = load_generator(run.best_checkpoint)
+    assert generator.output.name == COLUMN and isinstance(generator.output, ScalarOutput)
+    scale = generator.head.normalizer.std.clone()
+    resumed = fit(
+        _compose("imatgen", "stage=generator", "trainer.max_epochs=2",
+                 f"resume={tmp_path / 'scalar'}", *overrides),
+        tmp_path / "scalar",
+    )  # fmt: skip
+    assert resumed.metrics["epochs_run"] == 2 and resumed.metrics["starts"] == 2
+    assert torch.equal(load_generator(resumed.best_checkpoint).head.normalizer.std, scale)
+    none = labels.copy()
+    none[COLUMN] = float("nan")
+    save_labels(none, tmp_path / "none.csv.gz", "test: no labels")
+    with pytest.raises(ValueError, match="no labelled training crystal"):
+        fit(_compose("imatgen", "stage=generator", *overrides[:-2],
+                     f"generator.property.labels={tmp_path / 'none.csv.gz'}",
+                     f"generator.property.column={COLUMN}"), tmp_path / "none")  # fmt: skip
+
+
+def test_autoencoders_other_than_the_generators_are_refused(pipeline, tmp_path):
+    root, _, _ = pipeline
+    changed = tmp_path / "cell"
+    shutil.copytree(root / "cell", changed)
+    checkpoint = torch.load(changed / "checkpoints" / "best.ckpt", weights_only=True)
+    name = next(k for k in checkpoint["state_dict"] if k.endswith("output_bias"))
+    checkpoint["state_dict"][name] += 1.0
+    torch.save(checkpoint, changed / "checkpoints" / "best.ckpt")
+    assert load_design_models(root / "generator").spec.basis_grid == 64
+    with pytest.raises(CheckpointError, match="not the cell autoencoder whose codes trained"):
+        load_design_models(root / "generator", cell_run=changed)
 
 
 def test_an_unknown_structure_id_is_refused_by_name(pipeline, tmp_path):

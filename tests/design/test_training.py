@@ -41,7 +41,12 @@ def test_split_keeps_both_assignments_of_a_binary_together_and_holds_out_the_kno
     assert split_by_source(sample, 0.2, 0.2, seed=3, hold_out_known=True) == split
     assert split_by_source(sample, 0.2, 0.2, seed=4, hold_out_known=True) != split
     with_known = split_by_source(sample, 0.2, 0.2, seed=3)
-    assert not with_known.held_out and len(with_known.train) > len(split.train) - 1
+    assert not with_known.held_out
+    known_rows = set(split.held_out)
+    placed = set(with_known.train) | set(with_known.val) | set(with_known.test)
+    assert known_rows <= placed  # without hold-out the known structures are split like others
+    for part in ("train", "val", "test"):  # and the other rows stay where they were
+        assert set(getattr(with_known, part)) - known_rows == set(getattr(split, part))
     with pytest.raises(ValueError, match="sum below 1"):
         split_by_source(sample, val=0.5, test=0.5)
 
