@@ -128,6 +128,12 @@ def write_block(paths: Sequence[str | Path], name: str, table: str) -> None:
         path.write_text(replace_block(path.read_text(), name, table, path))
 
 
+def publish(text: str, pages: Sequence[str | Path], block: str) -> None:
+    """Print a script's table, and write it into the docs block ``block`` of ``pages``."""
+    print(text)
+    write_block(pages, block, text)
+
+
 def table_script(
     description: str,
     block: str,

@@ -157,15 +157,19 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     """benchmarks/design/autoencoders.py and generation.py on one-epoch networks of the shipped
     sample: every part tabled with the checkpoints' epochs; without a stored run each fails
     loudly."""
-    for stage in ("cell", "basis"):
+
+    def train(stage: str, *overrides: str) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "matgnn.design.train", f"stage={stage}", "network.width=2",
-             "data.train_limit=4", "trainer.max_epochs=1", "trainer.limit_val_batches=1",
-             f"paths.cache_dir={tmp_path}", f"hydra.run.dir={tmp_path / stage}"],
+            [sys.executable, "-m", "matgnn.design.train", f"stage={stage}",
+             "trainer.max_epochs=1", f"paths.cache_dir={tmp_path}",
+             f"hydra.run.dir={tmp_path / stage}", *overrides],
             cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
             capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
+
+    for stage in ("cell", "basis"):
+        train(stage, "network.width=2", "data.train_limit=4", "trainer.limit_val_batches=1")
     results = tmp_path / "autoencoders.csv.gz"
     done = run_script("benchmarks/design/autoencoders.py", "--run",
                       "--cell", str(tmp_path / "cell"), "--basis", str(tmp_path / "basis"),
@@ -176,15 +180,13 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     with pytest.raises(AssertionError, match=r"is missing: run python autoencoders\.py --run"):
         run_script("benchmarks/design/autoencoders.py", "--results", str(tmp_path / "none.gz"))
 
-    done = subprocess.run(
-        [sys.executable, "-m", "matgnn.design.train", "stage=generator", "generator.latent=8",
-         "generator.hidden=8", f"generator.cell_run={tmp_path / 'cell'}",
-         f"generator.basis_run={tmp_path / 'basis'}", "trainer.max_epochs=1",
-         f"paths.cache_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'generator'}"],
-        cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    train(
+        "generator",
+        "generator.latent=8",
+        "generator.hidden=8",
+        f"generator.cell_run={tmp_path / 'cell'}",
+        f"generator.basis_run={tmp_path / 'basis'}",
+    )
     results = tmp_path / "generation.csv.gz"
     done = run_script("benchmarks/design/generation.py", "--run",
                       "--generator", str(tmp_path / "generator"), "--random", "4",

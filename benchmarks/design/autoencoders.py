@@ -29,7 +29,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 
-from benchmarks.catalog import write_block  # noqa: E402
+from benchmarks.catalog import publish  # noqa: E402
 
 RESULTS = REPOSITORY / "benchmarks" / "design" / "results" / "autoencoders.csv.gz"
 BLOCK = "imatgen-autoencoders"
@@ -149,11 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.cell is None or args.basis is None:
             parser.error("--run needs --cell and --basis run folders")
         run(args.cell, args.basis, args.data, args.train_rows, args.results)
-    text = table(args.results)
-    if args.update:
-        write_block(args.update, BLOCK, text)
-    else:
-        print(text)
+    publish(table(args.results), args.update, BLOCK)
 
 
 if __name__ == "__main__":

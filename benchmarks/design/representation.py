@@ -26,7 +26,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 
-from benchmarks.catalog import write_block  # noqa: E402
+from benchmarks.catalog import publish  # noqa: E402
 
 RESULTS = REPOSITORY / "benchmarks" / "design" / "results" / "representation.csv.gz"
 BLOCK = "imatgen-representation"
@@ -125,11 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.run:
         run(args.run, args.results)
-    text = table(args.results)
-    if args.update:
-        write_block(args.update, BLOCK, text)
-    else:
-        print(text)
+    publish(table(args.results), args.update, BLOCK)
 
 
 if __name__ == "__main__":

@@ -114,17 +114,23 @@ def check_checkpoint(checkpoint: Any) -> dict[str, Any]:
     return checkpoint
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's dictionary, read with ``weights_only=True``, migrated to the current
-    format and checked (:func:`check_checkpoint`); a missing, unreadable or unsafe file is a
-    :class:`CheckpointError` naming it."""
+def load_file(path: str | Path) -> Any:
+    """A checkpoint file's content as data (``torch.load(weights_only=True)``), unchecked; a
+    missing file is a ``FileNotFoundError``, an unreadable one a :class:`CheckpointError`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot be read as a checkpoint ({exc})") from None
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's dictionary, read with ``weights_only=True``, migrated to the current
+    format and checked (:func:`check_checkpoint`); a missing, unreadable or unsafe file is a
+    :class:`CheckpointError` naming it."""
+    checkpoint = load_file(path)
     try:
         return check_checkpoint(checkpoint)
     except UnsafeConfigError as exc:

@@ -27,7 +27,7 @@ import torch
 from scipy import ndimage
 
 from matgnn.checkpoints import safe_config
-from matgnn.checkpoints.files import CheckpointError
+from matgnn.checkpoints.files import CheckpointError, load_file
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
 from matgnn.checkpoints.safe_config import UnsafeConfigError
 from matgnn.design.images import ImageSpec
@@ -117,13 +117,7 @@ class AutoencoderTask(L.LightningModule):
 def _read(path: str | Path, root: str, kind: str | None) -> tuple[dict[str, Any], Mapping]:
     """A design checkpoint read as data (``weights_only=True``) and checked: its network may
     only be the registered ``root``, its state a map of names to tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({exc})") from None
+    checkpoint = load_file(path)
     try:
         hyper = checkpoint.get("hyper_parameters") if isinstance(checkpoint, Mapping) else None
         if not isinstance(hyper, Mapping) or "network" not in hyper:
