@@ -16,7 +16,7 @@
 #             (a model's labels, about 2 min)
 #   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
 #             autoencoders' codes, the CGCNN labels as its scalar property, Adam 1e-3, batch 64,
-#             MAX_TIME_GENERATOR (default 10 min)
+#             MAX_TIME_GENERATOR (default 6 min)
 #   evaluate  benchmarks/design/autoencoders.py --run on both best checkpoints: every test and
 #             held-out structure and 500 seeded training structures
 #   generation benchmarks/design/generation.py --run: rediscovery (30 latents around each
@@ -45,7 +45,7 @@ for step in "${STEPS[@]}"; do
         cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
         labels) python -c "from matgnn.design.run import load_vo_dataset as l; l('mp36k', '$DATA', '$CACHE')"
             python benchmarks/design/labels.py --run --data "$CACHE/vo_dataset.json.gz" ;;
-        generator) train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:10:00}" \
+        generator) train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
             generator.cell_run="$OUT/cell_w32" generator.basis_run="$OUT/basis_w16" \
             generator.property.labels="$LABELS" generator.property.column="$LABEL" \
             data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 ;;
