@@ -88,6 +88,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         ("docs/results/inverse-design.md",),
         _table("benchmarks/design/labels.py"),
     ),
+    "imatgen-autoencoders": (
+        ("docs/results/inverse-design.md",),
+        _table("benchmarks/design/autoencoders.py"),
+    ),
     "foundation-matbench": (
         ("docs/results/foundation.md",),
         _table("benchmarks/foundation/table.py"),
