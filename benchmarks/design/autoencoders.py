@@ -66,20 +66,18 @@ def run(
 ) -> None:
     from matgnn.design.evaluate import reconstruct
     from matgnn.design.records import write_records
-    from matgnn.design.run import load_vo_dataset
+    from matgnn.design.run import autoencoders_split, load_vo_dataset
     from matgnn.design.training import image_spec_of, load_autoencoder
 
-    splits = [json.loads((d / "split.json").read_text()) for d in (cell_run, basis_run)]
-    if splits[0] != splits[1]:
-        raise ValueError(f"{cell_run} and {basis_run} were trained on different splits")
+    shared = autoencoders_split(cell_run, basis_run)
     data = load_vo_dataset(data_file, "", "")
     index = {sid: row for row, sid in enumerate(data.ids)}
     rng = np.random.default_rng(0)
-    train = splits[0]["train"]
+    train = shared["train"]
     chosen = {
         "train": sorted(rng.choice(len(train), min(train_rows, len(train)), replace=False)),
-        "test": range(len(splits[0]["test"])),
-        "held_out": range(len(splits[0]["held_out"])),
+        "test": range(len(shared["test"])),
+        "held_out": range(len(shared["held_out"])),
     }
     cell = load_autoencoder(cell_run / "checkpoints" / "best.ckpt", "cell")
     basis = load_autoencoder(basis_run / "checkpoints" / "best.ckpt", "basis")
@@ -89,7 +87,7 @@ def run(
     start = time.perf_counter()
     frames = []
     for part in PARTS:
-        rows = [index[splits[0][part][k]] for k in chosen[part]]
+        rows = [index[shared[part][k]] for k in chosen[part]]
         frame = reconstruct(data, rows, cell, basis, spec)
         frame.insert(0, "part", part)
         frames.append(frame)

@@ -265,6 +265,15 @@ def property_targets(cfg: DictConfig, data: VODataset) -> torch.Tensor:
     return torch.where(torch.isnan(raw), raw, (raw <= prop.threshold).double())
 
 
+def autoencoders_split(cell_run: Path, basis_run: Path) -> dict[str, list[str]]:
+    """The split (ids per part) two autoencoder runs share; runs on different splits are
+    refused."""
+    splits = [json.loads((Path(d) / "split.json").read_text()) for d in (cell_run, basis_run)]
+    if splits[0] != splits[1]:
+        raise ValueError(f"{cell_run} and {basis_run} were trained on different splits")
+    return splits[0]
+
+
 def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     """Train the materials generator on the codes of ``cfg.generator``'s two autoencoder runs,
     on their split; write the run folder (``codes.pt`` with the codes of every structure)."""
@@ -275,12 +284,10 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     for kind, folder in runs.items():
         if not (folder / "checkpoints" / "best.ckpt").is_file():
             raise FileNotFoundError(f"generator.{kind}_run: no {folder}/checkpoints/best.ckpt")
-    splits = [json.loads((folder / "split.json").read_text()) for folder in runs.values()]
-    if splits[0] != splits[1]:
-        raise ValueError(f"{runs['cell']} and {runs['basis']} were trained on different splits")
+    shared = autoencoders_split(runs["cell"], runs["basis"])
     data = load_vo_dataset(cfg.data.source, cfg.paths.data_dir, cfg.paths.cache_dir)
     index = {sid: row for row, sid in enumerate(data.ids)}
-    missing = [sid for part in splits[0].values() for sid in part if sid not in index]
+    missing = [sid for part in shared.values() for sid in part if sid not in index]
     if missing:
         raise ValueError(f"the autoencoders' split names {len(missing)} structures not in the data")
     best = {kind: folder / "checkpoints" / "best.ckpt" for kind, folder in runs.items()}
@@ -293,7 +300,7 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         )
     digests = {f"{kind}_sha256": checkpoint_digest(path) for kind, path in best.items()}
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "split.json").write_text(json.dumps(splits[0]))
+    (output_dir / "split.json").write_text(json.dumps(shared))
     codes_file = output_dir / CODES
     if codes_file.is_file():
         stored = torch.load(codes_file, weights_only=True)
@@ -321,7 +328,7 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         hidden=cfg.generator.hidden,
         output=None if output is None else output.to_config(),
     )
-    rows = {part: [index[sid] for sid in splits[0][part]] for part in ("train", "val")}
+    rows = {part: [index[sid] for sid in shared[part]] for part in ("train", "val")}
     provenance = {
         "data": cfg.data.source,
         "cell_run": str(runs["cell"].resolve()),
@@ -351,9 +358,7 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         for part in ("train", "val")
     }
     metrics = _train(cfg, task, loaders, output_dir, resume, started)
-    split = Split(
-        *(list(map(index.get, splits[0][p])) for p in ("train", "val", "test", "held_out"))
-    )
+    split = Split(*(list(map(index.get, shared[p])) for p in ("train", "val", "test", "held_out")))
     return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
 
 
