@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from matgnn.config_dir import group_options, plain_structure_options
@@ -191,10 +192,21 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     done = run_script("benchmarks/design/generation.py", "--run",
                       "--generator", str(tmp_path / "generator"), "--random", "4",
                       "--pairs", "1", "--points", "3", "--per-structure", "2",
+                      "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"),
                       "--results", str(results))  # fmt: skip
     for row in ("| rediscovery mu | 14 |", "| rediscovery | 28 |", "| random | 4 |",
-                "| slerp | 3 |", "best checkpoint epoch 0"):  # fmt: skip
+                "| slerp | 3 |", "best checkpoint epoch 0", "Screened: ",
+                "| candidate | formula |", "nearest other one"):  # fmt: skip
         assert row in done.stdout
+    pca = pd.read_csv(tmp_path / "latent_pca.csv.gz", skiprows=1)
+    assert len(pca) == 200 and set(pca["part"]) >= {"train", "held_out"}
+    assert pca["label"].isna().all()  # a generator without a property: no label to colour by
+    assert (tmp_path / "latent_pca.png").stat().st_size > 0
+    screened = pd.read_csv(tmp_path / "screening.csv.gz", skiprows=1)
+    generated = pd.read_csv(results, skiprows=1)
+    chosen = generated[generated["method"].isin(["random", "slerp"]) & generated["decoded"]
+                       & generated["valid_oxidation_state"]]  # fmt: skip
+    assert set(screened["id"]) <= set(chosen["id"])
     with pytest.raises(AssertionError, match=r"is missing: run python generation\.py --run"):
         run_script("benchmarks/design/generation.py", "--results", str(tmp_path / "none.gz"))
 

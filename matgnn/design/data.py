@@ -67,7 +67,8 @@ def split_by_source(
 class ImageSet(Dataset):
     """One autoencoder's images of some rows of a V-O data set.
 
-    ``kind="cell"``: one cell image per structure; ``kind="basis"``: one image per (structure,
+    ``kind="cell"``: one cell image per structure (kept in memory once made);
+    ``kind="basis"``: one image per (structure,
     element channel), every channel of ``spec.elements`` (a V-O structure has both).
 
     Args:
@@ -92,6 +93,10 @@ class ImageSet(Dataset):
         self.data, self.rows, self.kind, self.spec = data, list(rows), kind, spec
         channels = len(spec.elements) if kind == "basis" else 1
         self.items = [(row, channel) for row in self.rows for channel in range(channels)]
+        # cell images are kept once made (128 KB each at m = 32: about 1 GB for the V-O
+        # training set), as making one costs about as much as a training step on it; basis
+        # images (1 MB each) are remade every time
+        self._cells: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -100,7 +105,9 @@ class ImageSet(Dataset):
         row, channel = self.items[index]
         structure, name = self.data.structures[row], self.data.ids[row]
         if self.kind == "cell":
-            image = cell_image(standard_lattice(structure.lattice), self.spec)
+            if row not in self._cells:
+                self._cells[row] = cell_image(standard_lattice(structure.lattice), self.spec)
+            image = self._cells[row]
         else:
             image = basis_images(structure, self.spec, name)[channel]
         return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]

@@ -9,22 +9,32 @@ import numpy as np
 
 
 def latent_pca_plot(
-    mu: np.ndarray, values: np.ndarray, path: str | Path, label: str, title: str = ""
+    mu: np.ndarray,
+    values: np.ndarray,
+    path: str | Path,
+    label: str,
+    title: str = "",
+    project: bool = True,
 ) -> np.ndarray:
     """The latent vectors' first two principal components, coloured by ``values`` (NaN: grey);
-    returns the projected ``[N, 2]`` points.
+    returns the projected ``[N, 2]`` points. ``project=False``: ``mu`` are those points already.
 
     Shapes:
-        ``mu [N, latent]``, ``values [N]``.
+        ``mu [N, latent]`` (``[N, 2]`` without ``project``), ``values [N]``.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    centred = mu - mu.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ vt[:2].T
+    if project:
+        centred = mu - mu.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        points = centred @ vt[:2].T
+    elif mu.ndim != 2 or mu.shape[1] != 2:
+        raise ValueError(f"projected points must be [N, 2], got {list(mu.shape)}")
+    else:
+        points = mu
     known = np.isfinite(values)
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.scatter(*points[~known].T, s=6, c="lightgrey", label="no label")

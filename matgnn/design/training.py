@@ -48,6 +48,17 @@ def atom_count(image: np.ndarray, threshold: float) -> int:
     return int((peaks & (image >= threshold)).sum())
 
 
+def image_entropy(image: torch.Tensor) -> torch.Tensor:
+    """The binary entropy of an image's values summed over its voxels, averaged over the batch:
+    the smallest binary cross-entropy (:meth:`ImageAutoencoder.loss`) any decoder can reach.
+
+    Shapes:
+        ``[B, ...]`` -> scalar.
+    """
+    entropy = -(torch.special.xlogy(image, image) + torch.special.xlogy(1 - image, 1 - image))
+    return entropy.sum() / image.size(0)
+
+
 class AutoencoderTask(L.LightningModule):
     """Lightning training of one autoencoder.
 
@@ -97,6 +108,9 @@ class AutoencoderTask(L.LightningModule):
     def validation_step(self, image: torch.Tensor, batch_idx: int) -> None:
         loss, logits = self._loss(image)
         self.log("val/loss", loss, prog_bar=True, batch_size=image.size(0))
+        # the loss above its floor (the images' own entropy: their values are not 0 or 1), the
+        # part a better network can still remove
+        self.log("val/excess", loss - image_entropy(image), batch_size=image.size(0))
         if self.hparams.kind == "basis":
             decoded = torch.sigmoid(logits).detach().cpu().numpy()[:, 0]
             wanted = image.cpu().numpy()[:, 0]

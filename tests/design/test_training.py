@@ -21,7 +21,12 @@ from matgnn.design.evaluate import reconstruct, summarise
 from matgnn.design.images import ImageSpec, basis_images, cell_image, standard_lattice
 from matgnn.design.networks import CellAutoencoder
 from matgnn.design.run import fit_autoencoder, read_metrics
-from matgnn.design.training import AutoencoderTask, atom_count, load_autoencoder
+from matgnn.design.training import (
+    AutoencoderTask,
+    atom_count,
+    image_entropy,
+    load_autoencoder,
+)
 from matgnn.design.vo_dataset import vo_sample
 
 
@@ -60,8 +65,20 @@ def test_image_sets_make_the_representations_images(sample):
     cell = ImageSet(sample, [5], "cell", spec)
     wanted = cell_image(standard_lattice(sample.structures[5].lattice), spec)
     assert cell[0].shape == (1, 32, 32, 32) and torch.equal(cell[0][0], torch.from_numpy(wanted))
+    assert torch.equal(cell[0], cell[0])  # kept once made, and the same again
     with pytest.raises(ValueError, match="kind must be one of"):
         ImageSet(sample, [0], "lattice")
+
+
+def test_image_entropy_is_the_loss_of_a_perfect_decoder(sample):
+    image = torch.from_numpy(cell_image(standard_lattice(sample.structures[3].lattice)))[None]
+    image = torch.stack([image, image.flip(-1)]).double()
+    perfect = torch.logit(image.clamp(1e-12, 1 - 1e-12))
+    assert CellAutoencoder.loss(perfect, image).item() == pytest.approx(
+        image_entropy(image).item(), rel=1e-6
+    )
+    worse = CellAutoencoder.loss(perfect + 0.3, image).item()
+    assert worse > image_entropy(image).item() > 0
 
 
 def test_atom_count_finds_the_peaks_of_a_basis_image(sample):
