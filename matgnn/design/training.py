@@ -24,6 +24,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 from scipy import ndimage
 
 from matgnn.checkpoints import safe_config
@@ -150,6 +151,18 @@ def _read(path: str | Path, root: str, kind: str | None) -> tuple[dict[str, Any]
     return checkpoint, hyper
 
 
+def _load_state(network: nn.Module, state: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """The checkpoint's weights into the network it describes; weights of other names or
+    shapes are a :class:`CheckpointError` naming the file."""
+    try:
+        network.load_state_dict({k.removeprefix("network."): v for k, v in state.items()})
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"{path}: its weights do not fit the network it names: {' '.join(first[:3])}"
+        ) from None
+
+
 def load_autoencoder(path: str | Path, kind: str) -> ImageAutoencoder:
     """The autoencoder of an :class:`AutoencoderTask` checkpoint, in eval mode; the file is
     read as data (``weights_only=True``) and may only name the ``kind``'s registered class."""
@@ -157,9 +170,7 @@ def load_autoencoder(path: str | Path, kind: str) -> ImageAutoencoder:
         raise ValueError(f"autoencoder kind must be one of {tuple(AUTOENCODERS)}, got {kind!r}")
     checkpoint, hyper = _read(path, AUTOENCODERS[kind], kind)
     network = safe_config.build(hyper["network"], "hyper_parameters.network")
-    network.load_state_dict(
-        {k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()}
-    )
+    _load_state(network, checkpoint["state_dict"], path)
     network.provenance = dict(hyper.get("provenance") or {})
     return network.eval()
 
@@ -264,9 +275,7 @@ def load_generator(path: str | Path) -> MaterialsGenerator:
     """The generator of a :class:`GeneratorTask` checkpoint, in eval mode, read as data."""
     checkpoint, hyper = _read(path, GENERATOR, kind=None)
     network = safe_config.build(hyper["network"], "hyper_parameters.network", root=GENERATOR)
-    network.load_state_dict(
-        {k.removeprefix("network."): v for k, v in checkpoint["state_dict"].items()}
-    )
+    _load_state(network, checkpoint["state_dict"], path)
     network.provenance = dict(hyper.get("provenance") or {})
     return network.eval()
 
@@ -298,6 +307,21 @@ class DesignModels:
     spec: ImageSpec
 
 
+def _autoencoder_run(generator: MaterialsGenerator, kind: str, generator_run: str | Path) -> Path:
+    """The ``kind`` autoencoder's run folder that the generator's provenance names, or, when
+    the runs were moved together (a copy, another machine), the folder of that name beside the
+    generator run."""
+    recorded = Path(generator.provenance[f"{kind}_run"])
+    beside = Path(generator_run).parent / recorded.name
+    for folder in (recorded, beside):
+        if (folder / "checkpoints" / "best.ckpt").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"{generator_run}: its {kind} autoencoder run is neither at {recorded} nor at {beside}; "
+        f"give it ({kind}_run)"
+    )
+
+
 def load_design_models(
     generator_run: str | Path,
     cell_run: str | Path | None = None,
@@ -309,7 +333,8 @@ def load_design_models(
     generator = load_generator(Path(generator_run) / "checkpoints" / "best.ckpt")
     networks = {}
     for kind, given in (("cell", cell_run), ("basis", basis_run)):
-        best = Path(given or generator.provenance[f"{kind}_run"]) / "checkpoints" / "best.ckpt"
+        best = Path(given or _autoencoder_run(generator, kind, generator_run))
+        best = best / "checkpoints" / "best.ckpt"
         recorded = generator.provenance.get(f"{kind}_sha256")
         if recorded != checkpoint_digest(best):
             raise CheckpointError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -174,6 +175,34 @@ def test_autoencoders_other_than_the_generators_are_refused(pipeline, tmp_path):
     assert load_design_models(root / "generator").spec.basis_grid == 64
     with pytest.raises(CheckpointError, match="not the cell autoencoder whose codes trained"):
         load_design_models(root / "generator", cell_run=changed)
+
+
+def test_runs_moved_together_still_load_and_a_missing_one_is_named(pipeline, tmp_path):
+    root, _, _ = pipeline
+    for name in ("cell", "basis", "generator"):
+        shutil.copytree(root / name, tmp_path / "moved" / name)
+    moved = tmp_path / "moved"
+    generator = load_generator(moved / "generator" / "checkpoints" / "best.ckpt")
+    assert Path(generator.provenance["cell_run"]) == root / "cell"  # where it was trained
+    hidden = root.parent / (root.name + "-hidden")
+    root.rename(hidden)  # the recorded folders are gone: the ones beside the generator load
+    try:
+        assert load_design_models(moved / "generator").spec.basis_grid == 64
+        shutil.rmtree(moved / "basis")
+        with pytest.raises(FileNotFoundError, match="basis autoencoder run is neither at"):
+            load_design_models(moved / "generator")
+    finally:
+        hidden.rename(root)
+
+
+def test_weights_that_do_not_fit_the_named_network_are_a_checkpoint_error(pipeline, tmp_path):
+    root, _, _ = pipeline
+    checkpoint = torch.load(root / "cell" / "checkpoints" / "best.ckpt", weights_only=True)
+    name = next(k for k in checkpoint["state_dict"] if k.endswith("output_bias"))
+    checkpoint["state_dict"][name] = torch.zeros(3)
+    torch.save(checkpoint, tmp_path / "bad.ckpt")
+    with pytest.raises(CheckpointError, match="bad.ckpt: its weights do not fit the network"):
+        load_autoencoder(tmp_path / "bad.ckpt", "cell")
 
 
 def test_an_unknown_structure_id_is_refused_by_name(pipeline, tmp_path):
