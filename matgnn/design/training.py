@@ -24,8 +24,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch import nn
 from scipy import ndimage
+from torch import nn
 
 from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.files import CheckpointError, load_file

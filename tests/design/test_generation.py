@@ -201,7 +201,7 @@ def test_weights_that_do_not_fit_the_named_network_are_a_checkpoint_error(pipeli
     name = next(k for k in checkpoint["state_dict"] if k.endswith("output_bias"))
     checkpoint["state_dict"][name] = torch.zeros(3)
     torch.save(checkpoint, tmp_path / "bad.ckpt")
-    with pytest.raises(CheckpointError, match="bad.ckpt: its weights do not fit the network"):
+    with pytest.raises(CheckpointError, match=r"bad\.ckpt: its weights do not fit the network"):
         load_autoencoder(tmp_path / "bad.ckpt", "cell")
 
 
