@@ -11,7 +11,7 @@
 #   basis     BasisAutoencoder 64^3 -> 200, width 16 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_BASIS (default 1 h 15 min; about 25 min an epoch of 14,700 images here)
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
-#             MAX_TIME_CELL (default 20 min)
+#             MAX_TIME_CELL (default 20 min; about 1 min 45 s an epoch here)
 #   labels    benchmarks/design/labels.py --run: Xie's CGCNN formation energy of every structure
 #             (a model's labels, about 2 min)
 #   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
@@ -20,7 +20,9 @@
 #   evaluate  benchmarks/design/autoencoders.py --run on both best checkpoints: every test and
 #             held-out structure and 500 seeded training structures
 #   generation benchmarks/design/generation.py --run: rediscovery (30 latents around each
-#             held-out known V-O structure, sigma 0.1), 1,000 random latents, 50 slerp paths
+#             held-out known V-O structure, sigma 0.1), 1,000 random latents, 50 slerp paths;
+#             the screening of the new crystals with two pretrained CGCNNs against the MP V-O
+#             hull, and the latent PCA (latent_pca.png)
 set -euo pipefail
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
@@ -50,7 +52,7 @@ for step in "${STEPS[@]}"; do
             generator.property.labels="$LABELS" generator.property.column="$LABEL" \
             data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 ;;
         generation) python benchmarks/design/generation.py --run --generator "$OUT/generator" \
-            --data "$CACHE/vo_dataset.json.gz" ;;
+            --data "$CACHE/vo_dataset.json.gz" --snapshot "$DATA/mp36k/mp36k_with_ehull.csv.gz" ;;
         evaluate) python benchmarks/design/autoencoders.py --run --cell "$OUT/cell_w32" \
             --basis "$OUT/basis_w16" --data "$CACHE/vo_dataset.json.gz" ;;
         *) echo "unknown step $step (labels basis cell generator evaluate generation)" >&2
