@@ -207,6 +207,16 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     chosen = generated[generated["method"].isin(["random", "slerp"]) & generated["decoded"]
                        & generated["valid_oxidation_state"]]  # fmt: skip
     assert set(screened["id"]) <= set(chosen["id"])
+    # a generator run kept without its codes: the checked autoencoders make them again
+    (tmp_path / "generator" / "codes.pt").unlink()
+    again = tmp_path / "again.csv.gz"
+    run_script("benchmarks/design/generation.py", "--run", "--generator",
+               str(tmp_path / "generator"), "--random", "4", "--pairs", "1", "--points", "3",
+               "--per-structure", "2", "--results", str(again),
+               "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"))  # fmt: skip
+    assert (
+        pd.read_csv(again, skiprows=1)["formula"].fillna("").equals(generated["formula"].fillna(""))
+    )
     with pytest.raises(AssertionError, match=r"is missing: run python generation\.py --run"):
         run_script("benchmarks/design/generation.py", "--results", str(tmp_path / "none.gz"))
 

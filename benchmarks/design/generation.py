@@ -3,8 +3,9 @@
     python benchmarks/design/generation.py --run --generator RUN [--data FILE]
     python benchmarks/design/generation.py [--update docs/results/inverse-design.md]
 
-``--run`` loads the generator run's best checkpoint, its autoencoders and its stored codes, and
-decodes three sets of latent vectors:
+``--run`` loads the generator run's best checkpoint, its autoencoders and its stored codes (made
+again by the autoencoders when the run folder was kept without them), and decodes three sets of
+latent vectors:
 
 * **rediscovery**: ``--per-structure`` (30, the paper's) latents around each held-out known V-O
   structure (``mu + sigma * eps``, ``--sigma``), each decoded crystal matched against that
@@ -60,6 +61,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
+    from matgnn.design.codes import encode_structures
     from matgnn.design.generate import generate, latents
     from matgnn.design.records import write_records
     from matgnn.design.run import CODES, load_vo_dataset
@@ -71,7 +73,11 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     best = generator_run / "checkpoints" / "best.ckpt"
     models = load_design_models(generator_run)
     generator, cell, basis = models.generator, models.cell, models.basis
-    stored = torch.load(generator_run / CODES, weights_only=True)
+    if (generator_run / CODES).is_file():
+        stored = torch.load(generator_run / CODES, weights_only=True)
+    else:  # a run folder kept without its codes (22 MB): the checked autoencoders remake them
+        codes = encode_structures(data.structures, data.ids, cell, basis, models.spec)
+        stored = {"ids": list(data.ids), "codes": codes}
     index = {sid: k for k, sid in enumerate(stored["ids"])}
     split = json.loads((generator_run / "split.json").read_text())
     matcher = StructureMatcher()
