@@ -73,6 +73,7 @@ class ImageAutoencoder(nn.Module):
         width: channels of the hidden convolutions.
         norm: batch normalisation after each hidden convolution.
         background_logit: the decoder's initial output bias.
+        shape_weight: weight of :meth:`shape_error` in the loss (0: cross-entropy only).
 
     Shapes:
         image ``[B, 1, grid, grid, grid]`` -> code ``[B, code]`` -> image.
@@ -85,8 +86,10 @@ class ImageAutoencoder(nn.Module):
         width: int = 64,
         norm: bool = True,
         background_logit: float = -6.0,
+        shape_weight: float = 0.0,
     ) -> None:
         super().__init__()
+        self.shape_weight = float(shape_weight)
         if grid < 8 or grid & (grid - 1):
             raise ValueError(f"image grid must be a power of two >= 8, got {grid}")
         self.grid, self.code, self.width = int(grid), int(code), int(width)
@@ -113,12 +116,24 @@ class ImageAutoencoder(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         return self.decode(self.encode(image))
 
-    @staticmethod
-    def loss(logits: Tensor, image: Tensor) -> Tensor:
+    def loss(self, logits: Tensor, image: Tensor) -> Tensor:
         """Binary cross-entropy of the decoded logits against the image (values in [0, 1]),
-        summed over each image's voxels and averaged over the batch."""
+        summed over each image's voxels and averaged over the batch; with ``shape_weight``,
+        plus that times the squared error of the decoded values' logarithms on the voxels the
+        image's Gaussians cover (``image > 0``), summed the same way."""
         bce = nn.functional.binary_cross_entropy_with_logits(logits, image, reduction="sum")
-        return bce / image.size(0)
+        loss = bce / image.size(0)
+        if self.shape_weight:
+            loss = loss + self.shape_weight * self.shape_error(logits, image)
+        return loss
+
+    @staticmethod
+    def shape_error(logits: Tensor, image: Tensor) -> Tensor:
+        """``sum over image > 0 of (log sigmoid(logit) - log image)^2``, averaged over the
+        batch: the error in the log-values the cell image's inverse reads the lattice from."""
+        covered = image > 0
+        decoded = nn.functional.logsigmoid(logits[covered])
+        return (decoded - torch.log(image[covered])).pow(2).sum() / image.size(0)
 
 
 def pack_codes(cell_codes: Tensor, basis_codes: Tensor) -> Tensor:
@@ -151,6 +166,7 @@ class CellAutoencoder(ImageAutoencoder):
         width: hidden channels.
         norm: batch normalisation after each hidden convolution.
         background_logit: the decoder's initial output bias.
+        shape_weight: weight of the log-value error on the Gaussians in the loss.
     """
 
     def __init__(
@@ -160,8 +176,9 @@ class CellAutoencoder(ImageAutoencoder):
         width: int = 64,
         norm: bool = True,
         background_logit: float = -6.0,
+        shape_weight: float = 0.0,
     ) -> None:
-        super().__init__(grid, code, width, norm, background_logit)
+        super().__init__(grid, code, width, norm, background_logit, shape_weight)
 
 
 @register("imatgen_basis_autoencoder")
@@ -174,6 +191,7 @@ class BasisAutoencoder(ImageAutoencoder):
         width: hidden channels.
         norm: batch normalisation after each hidden convolution.
         background_logit: the decoder's initial output bias.
+        shape_weight: weight of the log-value error on the Gaussians in the loss.
     """
 
     def __init__(
@@ -183,8 +201,9 @@ class BasisAutoencoder(ImageAutoencoder):
         width: int = 64,
         norm: bool = True,
         background_logit: float = -6.0,
+        shape_weight: float = 0.0,
     ) -> None:
-        super().__init__(grid, code, width, norm, background_logit)
+        super().__init__(grid, code, width, norm, background_logit, shape_weight)
 
 
 @register("imatgen_generator")

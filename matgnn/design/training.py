@@ -109,9 +109,13 @@ class AutoencoderTask(L.LightningModule):
     def validation_step(self, image: torch.Tensor, batch_idx: int) -> None:
         loss, logits = self._loss(image)
         self.log("val/loss", loss, prog_bar=True, batch_size=image.size(0))
-        # the loss above its floor (the images' own entropy: their values are not 0 or 1), the
-        # part a better network can still remove
-        self.log("val/excess", loss - image_entropy(image), batch_size=image.size(0))
+        # the cross-entropy above its floor (the images' own entropy: their values are not 0
+        # or 1), the part a better network can still remove; and the log-value error on the
+        # Gaussians, which the cell image's inverse reads the lattice from
+        shape = self.network.shape_error(logits, image)
+        excess = loss - self.network.shape_weight * shape - image_entropy(image)
+        self.log("val/excess", excess, batch_size=image.size(0))
+        self.log("val/shape_error", shape, batch_size=image.size(0))
         if self.hparams.kind == "basis":
             decoded = torch.sigmoid(logits).detach().cpu().numpy()[:, 0]
             wanted = image.cpu().numpy()[:, 0]

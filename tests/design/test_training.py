@@ -74,11 +74,20 @@ def test_image_entropy_is_the_loss_of_a_perfect_decoder(sample):
     image = torch.from_numpy(cell_image(standard_lattice(sample.structures[3].lattice)))[None]
     image = torch.stack([image, image.flip(-1)]).double()
     perfect = torch.logit(image.clamp(1e-12, 1 - 1e-12))
-    assert CellAutoencoder.loss(perfect, image).item() == pytest.approx(
+    network = CellAutoencoder(width=2)
+    assert network.loss(perfect, image).item() == pytest.approx(
         image_entropy(image).item(), rel=1e-6
     )
-    worse = CellAutoencoder.loss(perfect + 0.3, image).item()
+    worse = network.loss(perfect + 0.3, image).item()
     assert worse > image_entropy(image).item() > 0
+    # the shape error: zero for the perfect decoder, the log-value error on covered voxels
+    assert network.shape_error(perfect, image).item() == pytest.approx(0.0, abs=1e-9)
+    covered = image > 0
+    shifted = torch.nn.functional.logsigmoid(perfect[covered] + 0.3) - torch.log(image[covered])
+    expected = shifted.pow(2).sum().item() / 2
+    assert network.shape_error(perfect + 0.3, image).item() == pytest.approx(expected)
+    weighted = CellAutoencoder(width=2, shape_weight=0.5)
+    assert weighted.loss(perfect + 0.3, image).item() == pytest.approx(worse + 0.5 * expected)
 
 
 def test_atom_count_finds_the_peaks_of_a_basis_image(sample):
