@@ -191,11 +191,11 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     results = tmp_path / "generation.csv.gz"
     done = run_script("benchmarks/design/generation.py", "--run",
                       "--generator", str(tmp_path / "generator"), "--random", "4",
-                      "--pairs", "1", "--points", "3", "--per-structure", "2",
+                      "--pairs", "2", "--points", "3", "--per-structure", "2",
                       "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"),
                       "--results", str(results))  # fmt: skip
     for row in ("| rediscovery mu | 14 |", "| rediscovery | 28 |", "| random | 4 |",
-                "| slerp | 3 |", "best checkpoint epoch 0", "Screened: ",
+                "| slerp | 6 |", "best checkpoint epoch 0", "Screened: ",
                 "| candidate | formula |", "nearest other one"):  # fmt: skip
         assert row in done.stdout
     pca = pd.read_csv(tmp_path / "latent_pca.csv.gz", skiprows=1)
@@ -206,12 +206,13 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     generated = pd.read_csv(results, skiprows=1)
     chosen = generated[generated["method"].isin(["random", "slerp"]) & generated["decoded"]
                        & generated["valid_oxidation_state"]]  # fmt: skip
+    assert generated["id"].is_unique and screened["id"].is_unique
     assert set(screened["id"]) <= set(chosen["id"])
     # a generator run kept without its codes: the checked autoencoders make them again
     (tmp_path / "generator" / "codes.pt").unlink()
     again = tmp_path / "again.csv.gz"
     run_script("benchmarks/design/generation.py", "--run", "--generator",
-               str(tmp_path / "generator"), "--random", "4", "--pairs", "1", "--points", "3",
+               str(tmp_path / "generator"), "--random", "4", "--pairs", "2", "--points", "3",
                "--per-structure", "2", "--results", str(again),
                "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"))  # fmt: skip
     assert (

@@ -73,21 +73,30 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     best = generator_run / "checkpoints" / "best.ckpt"
     models = load_design_models(generator_run)
     generator, cell, basis = models.generator, models.cell, models.basis
+    split = json.loads((generator_run / "split.json").read_text())
+    unknown = [sid for part in split.values() for sid in part if sid not in structures]
+    if unknown:
+        raise ValueError(
+            f"--data {data_file}: not the generator's data set: {len(unknown)} structures of "
+            f"{generator_run / 'split.json'} are not in it (e.g. {unknown[:3]})"
+        )
     if (generator_run / CODES).is_file():
         stored = torch.load(generator_run / CODES, weights_only=True)
     else:  # a run folder kept without its codes (22 MB): the checked autoencoders remake them
         codes = encode_structures(data.structures, data.ids, cell, basis, models.spec)
         stored = {"ids": list(data.ids), "codes": codes}
     index = {sid: k for k, sid in enumerate(stored["ids"])}
-    split = json.loads((generator_run / "split.json").read_text())
     matcher = StructureMatcher()
     frames = []
 
     made_all: list = []
     z_all: list = []
+    counts: dict[str, int] = {}
 
     def decoded(z, method, parents):
-        names = [f"{method}-{k:05d}" for k in range(len(z))]
+        first = counts.get(method, 0)  # ids numbered on across calls: one name per latent
+        counts[method] = first + len(z)
+        names = [f"{method}-{k:05d}" for k in range(first, first + len(z))]
         frame, made = generate(generator, cell, basis, z, models.spec, names)
         made_all.extend(made)
         z_all.append(z)
@@ -132,7 +141,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     with torch.no_grad():
         train_mu, _ = generator.encode(stored["codes"][[index[sid] for sid in split["train"]]])
     screened, scale = screening(
-        frame, made_all, torch.cat(z_all), train_mu, split, structures, by_formula, args.snapshot
+        frame, made_all, torch.cat(z_all), train_mu, split, data, args.snapshot
     )
     write_records(screened, results.with_name("screening.csv.gz"), {"median_nn_latent": scale})
     latent_pca(generator, stored, split, results.with_name("latent_pca.csv.gz"))
@@ -150,9 +159,10 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     print(f"wrote {results}")
 
 
-def screening(frame, made, z, train_mu, split, structures, by_formula, snapshot: Path):
+def screening(frame, made, z, train_mu, split, data, snapshot: Path):
     """The screened candidates (one row each) and the median latent distance of a training
-    structure to its nearest other one (a sample of 1,000), the scale of the distances."""
+    structure to its nearest other one (1,000 sampled against the whole training set), the
+    scale of the distances."""
     import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
@@ -163,31 +173,28 @@ def screening(frame, made, z, train_mu, split, structures, by_formula, snapshot:
     rows = list(np.flatnonzero(wanted & frame["valid_oxidation_state"]))
     rows = [rows[k] for k in unique_structures([made[r] for r in rows], matcher)]
     nearest, distance = nearest_training(z[rows], train_mu, split["train"])
-    known = [structures[sid] for sid in split["held_out"]]
+    # every structure of the data set (train, validation, test, known V-O), by formula
+    by_formula: dict[str, list[int]] = {}
+    for k, structure in enumerate(data.structures):
+        by_formula.setdefault(structure.composition.reduced_formula, []).append(k)
     candidates = [made[r] for r in rows]
     screened = screen(candidates, list(frame["id"].iloc[rows]), vo_phases(snapshot))
     screened.insert(1, "method", list(frame["method"].iloc[rows]))
     screened["sites"] = [len(s) for s in candidates]
-    screened["matches_training_structure"] = [
-        any(
-            matcher.fit(s, structures[t]) for t in by_formula.get(s.composition.reduced_formula, [])
-        )
+    matches = [
+        [k for k in by_formula.get(s.composition.reduced_formula, [])
+         if matcher.fit(s, data.structures[k])]
         for s in candidates
+    ]  # fmt: skip
+    screened["matches_data_set_structure"] = [
+        any(not data.known[k] for k in found) for found in matches
     ]
-    screened["matches_known_vo"] = [
-        any(
-            matcher.fit(s, k)
-            for k in known
-            if k.composition.reduced_formula == s.composition.reduced_formula
-        )
-        for s in candidates
-    ]
+    screened["matches_known_vo"] = [any(data.known[k] for k in found) for found in matches]
     screened["nearest_training_latent"] = nearest
     screened["latent_distance_to_training"] = distance
-    sample = train_mu[torch.randperm(len(train_mu), generator=torch.Generator().manual_seed(0))]
-    sample = sample[:1000].double()
-    between = torch.cdist(sample, sample)
-    between.fill_diagonal_(float("inf"))
+    order = torch.randperm(len(train_mu), generator=torch.Generator().manual_seed(0))[:1000]
+    between = torch.cdist(train_mu[order].double(), train_mu.double())
+    between[torch.arange(len(order)), order] = float("inf")  # not to itself
     return screened, float(between.min(dim=1).values.median())
 
 
@@ -212,7 +219,12 @@ def latent_pca(generator, stored, split, path: Path) -> None:
     )  # fmt: skip
     column = generator.provenance.get("label_column")
     labels_file = generator.provenance.get("labels")
-    if column and labels_file and labels_file != "None" and Path(labels_file).is_file():
+    if column and column != "None":
+        if not Path(labels_file).is_file():
+            raise FileNotFoundError(
+                f"the generator's labels {labels_file} (its provenance) are not there: run from "
+                "the folder it was trained in"
+            )
         labels, _ = read_labels(labels_file)
         frame["label"] = frame["id"].map(dict(zip(labels["id"], labels[column], strict=True)))
     else:
@@ -230,14 +242,21 @@ def plot(results: Path = RESULTS) -> Path:
     if not stored.is_file():
         raise FileNotFoundError(f"{stored} is missing: run python {Path(__file__).name} --run")
     frame, facts = read_records(stored, texts=["part", "id"])
-    label = (facts["label_column"] or "no label").replace("__predicted_by__", " predicted by ")
+    column = facts["label_column"]
+    if not column:
+        label = "no property label"
+    elif "__predicted_by__" in column:
+        output, model = column.split("__predicted_by__")
+        label = f"{output}\n(predicted by {model})"
+    else:
+        label = column
     explained = ", ".join(f"{100 * v:.0f}%" for v in facts["explained_variance"])
     path = stored.with_suffix("").with_suffix(".png")
     latent_pca_plot(
         frame[["pc1", "pc2"]].to_numpy(),
         frame["label"].to_numpy(dtype=float),
         path,
-        label.split(" predicted by ")[0] + " (model label)",
+        label,
         f"generator latent means, PCA ({explained} of the variance)",
         project=False,
     )
@@ -250,38 +269,43 @@ def screening_table(results: Path = RESULTS) -> str:
     stored = results.with_name("screening.csv.gz")
     if not stored.is_file():
         raise FileNotFoundError(f"{stored} is missing: run python {Path(__file__).name} --run")
-    flags = ("matches_training_structure", "matches_known_vo")
-    frame, facts = read_records(stored, booleans=flags, texts=["rejected", "method", "id"])
+    flags = ("matches_data_set_structure", "matches_known_vo")
+    texts = ["rejected", "method", "id", "nearest_training_latent"]
+    frame, facts = read_records(stored, booleans=flags, texts=texts)
     models = [c.split("__predicted_by__")[1] for c in frame.columns
               if c.startswith("formation_energy_per_atom__predicted_by__")]  # fmt: skip
-    new = frame[~frame["matches_training_structure"] & ~frame["matches_known_vo"]]
-    ehull = "e_above_hull__mean_of_models"
-    scored = new[np.isfinite(new[ehull].astype(float))]
+    new = frame[~frame["matches_data_set_structure"] & ~frame["matches_known_vo"]]
+    own, mp = "e_above_own_hull__mean_of_models", "e_above_mp_hull__mean_of_models"
+    scored = new[np.isfinite(new[own].astype(float))]
     lines = [
         f"Screened: {len(frame)} unique random and slerp crystals with V at +2..+5; "
-        f"{int(frame['matches_training_structure'].sum())} match a training structure, "
-        f"{int(frame['matches_known_vo'].sum())} a known V-O structure; of the {len(new)} new "
-        f"ones, {len(new) - len(scored)} refused by a model, "
-        f"{int((scored[ehull] <= 0.1).sum())} within 0.1 eV/atom of the MP V-O hull and "
-        f"{int((scored[ehull] <= 0.0).sum())} below it by the mean of "
+        f"{int(frame['matches_data_set_structure'].sum())} match a structure of the V-O data "
+        f"set, {int(frame['matches_known_vo'].sum())} a known MP V-O structure; of the "
+        f"{len(new)} new ones, {len(new) - len(scored)} refused by a model, "
+        f"{int((scored[own] <= 0.1).sum())} within 0.1 eV/atom of the models' own V-O hull "
+        f"and {int((scored[own] <= 0.0).sum())} on or below it, by the mean of "
         + " and ".join(f"`{m}`" for m in models)
         + " (model predictions on unrelaxed crystals, not DFT).",
         "",
-        "| candidate | formula | sites | E_f mean (spread), eV/atom | E above V-O hull, eV/atom "
-        "| nearest training structure (latent distance) |",
-        "|---|---|---:|---:|---:|---|",
+        "| candidate | formula | sites | E_f mean (spread), eV/atom | above own hull (spread) "
+        "| above MP hull | nearest training structure (latent distance) |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
-    for _, row in scored.sort_values(ehull).head(TOP).iterrows():
+    for _, row in scored.sort_values(own).head(TOP).iterrows():
         lines.append(
             f"| {row['id']} | {row['formula']} | {int(row['sites'])} "
             f"| {row['formation_energy_per_atom__mean_of_models']:.2f} "
-            f"({row['formation_energy_per_atom__spread_of_models']:.2f}) | {row[ehull]:.2f} "
+            f"({row['formation_energy_per_atom__spread_of_models']:.2f}) "
+            f"| {row[own]:.2f} ({row['e_above_own_hull__spread_of_models']:.2f}) "
+            f"| {row[mp]:.2f} "
             f"| {row['nearest_training_latent']} ({row['latent_distance_to_training']:.2f}) |"
         )
     return "\n".join(lines) + (
-        f"\n\nThe spread is the two models' difference, an uncalibrated uncertainty; a latent "
-        f"distance reads against the median distance of a training structure to its nearest "
-        f"other one, {facts['median_nn_latent']:.2f}."
+        "\n\nOwn hull: the MP V-O phases' structures predicted by the same model, so its offset "
+        "on V-O oxides cancels; MP hull: their DFT energies. The spread is the two models' "
+        "difference, an uncalibrated uncertainty; a latent distance reads against the median "
+        "distance of a training structure to its nearest other one, "
+        f"{facts['median_nn_latent']:.2f}."
     )
 
 

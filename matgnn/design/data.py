@@ -95,7 +95,8 @@ class ImageSet(Dataset):
         self.items = [(row, channel) for row in self.rows for channel in range(channels)]
         # cell images are kept once made (128 KB each at m = 32: about 1 GB for the V-O
         # training set), as making one costs about as much as a training step on it; basis
-        # images (1 MB each) are remade every time
+        # images (1 MB each) are remade every time. Each loader worker keeps its own copy,
+        # for as long as it lives (with num_workers > 0 and no persistent workers, one epoch)
         self._cells: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:

@@ -56,6 +56,7 @@ def image_entropy(image: torch.Tensor) -> torch.Tensor:
     Shapes:
         ``[B, ...]`` -> scalar.
     """
+    image = image.clamp(0.0, 1.0)  # overlapping Gaussians can sum above 1
     entropy = -(torch.special.xlogy(image, image) + torch.special.xlogy(1 - image, 1 - image))
     return entropy.sum() / image.size(0)
 
@@ -311,15 +312,19 @@ class DesignModels:
     spec: ImageSpec
 
 
-def _autoencoder_run(generator: MaterialsGenerator, kind: str, generator_run: str | Path) -> Path:
-    """The ``kind`` autoencoder's run folder that the generator's provenance names, or, when
-    the runs were moved together (a copy, another machine), the folder of that name beside the
-    generator run."""
+def _autoencoder_runs(
+    generator: MaterialsGenerator, kind: str, generator_run: str | Path
+) -> list[Path]:
+    """The ``kind`` autoencoder's run folders that hold a best checkpoint, of: the one the
+    generator's provenance names, and, for runs moved together (a copy, another machine), the
+    folder of that name beside the generator run."""
     recorded = Path(generator.provenance[f"{kind}_run"])
     beside = Path(generator_run).parent / recorded.name
-    for folder in (recorded, beside):
-        if (folder / "checkpoints" / "best.ckpt").is_file():
-            return folder
+    folders = [
+        f for f in dict.fromkeys((recorded, beside)) if (f / "checkpoints" / "best.ckpt").is_file()
+    ]
+    if folders:
+        return folders
     raise FileNotFoundError(
         f"{generator_run}: its {kind} autoencoder run is neither at {recorded} nor at {beside}; "
         f"give it ({kind}_run)"
@@ -337,9 +342,10 @@ def load_design_models(
     generator = load_generator(Path(generator_run) / "checkpoints" / "best.ckpt")
     networks = {}
     for kind, given in (("cell", cell_run), ("basis", basis_run)):
-        best = Path(given or _autoencoder_run(generator, kind, generator_run))
-        best = best / "checkpoints" / "best.ckpt"
         recorded = generator.provenance.get(f"{kind}_sha256")
+        folders = [Path(given)] if given else _autoencoder_runs(generator, kind, generator_run)
+        found = [folder / "checkpoints" / "best.ckpt" for folder in folders]
+        best = next((path for path in found if checkpoint_digest(path) == recorded), found[0])
         if recorded != checkpoint_digest(best):
             raise CheckpointError(
                 f"{best}: not the {kind} autoencoder whose codes trained the generator in "

@@ -35,13 +35,25 @@ def phases():
 
 def test_vo_phases_hold_only_v_and_o(phases):
     assert len(phases) >= 3
-    for formula in phases["formula"]:
+    for formula, structure in zip(phases["formula"], phases["structure"], strict=True):
         assert set(Composition(formula).elements) <= {Element("V"), Element("O")}
+        assert structure.composition == Composition(formula)
     with pytest.raises(ValueError, match="no phase made of Xe only"):
         vo_phases(str(SNAPSHOT), ("Xe",))
 
 
-def test_screen_against_a_phase_diagram_built_by_hand(phases):
+def _diagram(formulas, energies) -> PhaseDiagram:
+    entries = [PDEntry(Composition({e: 1}), 0.0) for e in ("V", "O")]
+    entries += [
+        PDEntry(Composition(f), e * Composition(f).num_atoms)
+        for f, e in zip(formulas, energies, strict=True)
+    ]
+    return PhaseDiagram(entries)
+
+
+def test_screen_against_phase_diagrams_built_by_hand(phases):
+    from matgnn.checkpoints.pretrained import load_pretrained
+
     data = vo_sample()
     rows = [k for k, known in enumerate(data.known) if known][:3]
     rows += [k for k, known in enumerate(data.known) if not known][:3]
@@ -52,28 +64,37 @@ def test_screen_against_a_phase_diagram_built_by_hand(phases):
     frame = screen([*structures, bad], [*names, "overlapping"], phases)
 
     assert list(frame["id"]) == [*names, "overlapping"]
-    entries = [PDEntry(Composition({e: 1}), 0.0) for e in ("V", "O")]
-    entries += [
-        PDEntry(Composition(f), e * Composition(f).num_atoms)
-        for f, e in zip(phases["formula"], phases["formation_energy_per_atom"], strict=True)
-    ]
-    diagram = PhaseDiagram(entries)
+    mp_diagram = _diagram(phases["formula"], phases["formation_energy_per_atom"])
     energies = []
     for model in SCREENING_MODELS:
         energy = frame[label_column("formation_energy_per_atom", model)].to_numpy()
-        ehull = frame[label_column("e_above_hull", model)].to_numpy()
         assert np.isfinite(energy[:-1]).all() and math.isnan(energy[-1])
-        for structure, e, above in zip(structures, energy, ehull, strict=False):
-            expected = e - diagram.get_hull_energy_per_atom(structure.composition)
-            assert above == pytest.approx(expected, abs=1e-9)
+        # the model's own hull: the phases' structures predicted by the model here
+        network = load_pretrained(model)
+        own = network.predict(list(phases["structure"]), list(phases["mp_id"]))
+        own_energy = [
+            float(own.draws["formation_energy_per_atom"][0][k]) for k in range(len(own.names))
+        ]
+        assert own.names == list(phases["mp_id"])
+        own_diagram = _diagram(phases["formula"], own_energy)
+        for column, diagram in (("e_above_mp_hull", mp_diagram), ("e_above_own_hull", own_diagram)):
+            above = frame[label_column(column, model)].to_numpy()
+            for structure, e, value in zip(structures, energy, above, strict=False):
+                expected = e - diagram.get_hull_energy_per_atom(structure.composition)
+                assert value == pytest.approx(expected, abs=1e-6)
+            assert math.isnan(above[-1])
         energies.append(energy)
-    assert "overlapping" not in frame["rejected"].iloc[0]
-    assert all(m in frame["rejected"].iloc[-1] for m in SCREENING_MODELS)
+    assert "overlapping atoms" in frame["rejected"].iloc[-1]
+    assert all(f"{m}: " in frame["rejected"].iloc[-1] for m in SCREENING_MODELS)
     assert (frame["rejected"].iloc[:-1] == "").all()
     spread = frame["formation_energy_per_atom__spread_of_models"].to_numpy()
     np.testing.assert_allclose(spread[:-1], np.abs(energies[0] - energies[1])[:-1], atol=1e-12)
     mean = frame["formation_energy_per_atom__mean_of_models"].to_numpy()
     np.testing.assert_allclose(mean[:-1], ((energies[0] + energies[1]) / 2)[:-1], atol=1e-12)
+    one = screen(structures[:2], names[:2], phases, models=SCREENING_MODELS[:1])
+    assert one["formation_energy_per_atom__spread_of_models"].isna().all()  # no spread of one
+    with pytest.raises(ValueError, match="repeated: \\['a'\\]"):
+        screen(structures[:2], ["a", "a"], phases)
 
 
 def test_screen_refuses_a_model_without_formation_energy(phases):
@@ -114,4 +135,4 @@ def test_nearest_training_by_brute_force():
 
 def test_screen_of_no_candidates_is_an_empty_table(phases):
     frame = screen([], [], phases)
-    assert len(frame) == 0 and "e_above_hull__mean_of_models" in frame.columns
+    assert len(frame) == 0 and "e_above_own_hull__mean_of_models" in frame.columns
