@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # iMatGen's autoencoders on the V-O data set (issue 27), one run after another on a 2-core CPU:
-#   bash benchmarks/design/run.sh [labels] [basis] [cell] [generator] [evaluate] [generation]
+#   bash benchmarks/design/run.sh [labels] [basis] [cell] [cell_shape] [generator] [evaluate]
+#       [generation]
 # (from the repository root; every step by default), then
 #   python benchmarks/blocks.py --update   (the labels, autoencoder and generation tables)
 # Each training run is resumable within its budget: run it again and it continues from its
@@ -11,7 +12,8 @@
 #   basis     BasisAutoencoder 64^3 -> 200, width 16 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_BASIS (default 1 h 15 min; about 25 min an epoch of 14,700 images here)
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
-#             MAX_TIME_CELL (default 20 min; about 1 min 45 s an epoch here)
+#             MAX_TIME_CELL (default 20 min; about 1 min 20 s an epoch here)
+#   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1)
 #   labels    benchmarks/design/labels.py --run: Xie's CGCNN formation energy of every structure
 #             (a model's labels, about 2 min)
 #   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
@@ -27,6 +29,8 @@ set -euo pipefail
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
 OUT=${IMATGEN_RUNS:-runs/imatgen}
+# the cell autoencoder run the generator and the evaluation use (CELL_RUN: another one)
+CELL=${CELL_RUN:-$OUT/cell_w32}
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(labels basis cell generator evaluate generation)
 LABELS=benchmarks/design/results/vo_labels.csv.gz
@@ -45,17 +49,19 @@ for step in "${STEPS[@]}"; do
     case $step in
         basis) train basis "$OUT/basis_w16" "${MAX_TIME_BASIS:-00:01:15:00}" network.width=16 ;;
         cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
+        cell_shape) train cell "$OUT/cell_w32_shape" "${MAX_TIME_CELL:-00:00:20:00}" \
+            network.width=32 network.shape_weight=1.0 ;;
         labels) python -c "from matgnn.design.run import load_vo_dataset as l; l('mp36k', '$DATA', '$CACHE')"
             python benchmarks/design/labels.py --run --data "$CACHE/vo_dataset.json.gz" ;;
         generator) train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
-            generator.cell_run="$OUT/cell_w32" generator.basis_run="$OUT/basis_w16" \
+            generator.cell_run="$CELL" generator.basis_run="$OUT/basis_w16" \
             generator.property.labels="$LABELS" generator.property.column="$LABEL" \
             data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 ;;
         generation) python benchmarks/design/generation.py --run --generator "$OUT/generator" \
             --data "$CACHE/vo_dataset.json.gz" --snapshot "$DATA/mp36k/mp36k_with_ehull.csv.gz" ;;
-        evaluate) python benchmarks/design/autoencoders.py --run --cell "$OUT/cell_w32" \
+        evaluate) python benchmarks/design/autoencoders.py --run --cell "$CELL" \
             --basis "$OUT/basis_w16" --data "$CACHE/vo_dataset.json.gz" ;;
-        *) echo "unknown step $step (labels basis cell generator evaluate generation)" >&2
+        *) echo "unknown step $step (labels basis cell cell_shape generator evaluate generation)" >&2
             exit 2 ;;
     esac
 done
