@@ -353,6 +353,11 @@ def table(results: Path = RESULTS) -> str:
     )
 
 
+def block(results: Path = RESULTS) -> str:
+    """The docs block: the generation table, then the screening."""
+    return table(results) + "\n\n" + screening_table(results)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="store_true")
@@ -372,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.generator is None:
             parser.error("--run needs --generator <run folder>")
         run(args.generator, args.data, args, args.results)
-    publish(table(args.results) + "\n\n" + screening_table(args.results), args.update, BLOCK)
+    publish(block(args.results), args.update, BLOCK)
     if args.run or args.plot:
         print(f"wrote {plot(args.results)}")
 
