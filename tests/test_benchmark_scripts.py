@@ -171,6 +171,10 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
 
     for stage in ("cell", "basis"):
         train(stage, "network.width=2", "data.train_limit=4", "trainer.limit_val_batches=1")
+    chosen = run_script("benchmarks/design/cell_choice.py", "--data", "sample",
+                        str(tmp_path / "cell"), str(tmp_path / "cell"))  # fmt: skip
+    assert chosen.stdout.strip() == str(tmp_path / "cell")
+    assert "best checkpoint epoch 0" in chosen.stderr and "within 0.1 Å and 2°" in chosen.stderr
     results = tmp_path / "autoencoders.csv.gz"
     done = run_script("benchmarks/design/autoencoders.py", "--run",
                       "--cell", str(tmp_path / "cell"), "--basis", str(tmp_path / "basis"),
