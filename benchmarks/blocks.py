@@ -92,6 +92,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         ("docs/results/inverse-design.md",),
         _table("benchmarks/design/autoencoders.py"),
     ),
+    "imatgen-generation": (
+        ("docs/results/inverse-design.md",),
+        _table("benchmarks/design/generation.py", "block"),
+    ),
     "foundation-matbench": (
         ("docs/results/foundation.md",),
         _table("benchmarks/foundation/table.py"),

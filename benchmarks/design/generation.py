@@ -65,6 +65,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     from matgnn.design.generate import generate, latents
     from matgnn.design.records import write_records
     from matgnn.design.run import CODES, load_vo_dataset
+    from matgnn.design.screening import StructureIndex
     from matgnn.design.training import load_design_models
 
     start = time.perf_counter()
@@ -114,16 +115,9 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     held = split["held_out"]
     # a held-out structure may have a twin among the substituted training structures (another
     # binary's structure type with the same V-O formula): rediscovering it is then no news
-    by_formula: dict[str, list[str]] = {}
-    for sid in split["train"]:
-        by_formula.setdefault(structures[sid].composition.reduced_formula, []).append(sid)
-    twins = {
-        sid: any(
-            matcher.fit(structures[sid], structures[other])
-            for other in by_formula.get(structures[sid].composition.reduced_formula, [])
-        )
-        for sid in held
-    }
+    held_formulas = {structures[sid].composition.reduced_formula for sid in held}
+    train_index = StructureIndex([structures[sid] for sid in split["train"]], held_formulas)
+    twins = {sid: bool(train_index.matches(structures[sid], first=True)) for sid in held}
     codes = stored["codes"][[index[sid] for sid in held]]
     with torch.no_grad():
         mu, _ = generator.encode(codes)
@@ -166,26 +160,27 @@ def screening(frame, made, z, train_mu, split, data, snapshot: Path):
     import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    from matgnn.design.screening import nearest_training, screen, unique_structures, vo_phases
+    from matgnn.design.screening import (
+        StructureIndex,
+        nearest_training,
+        screen,
+        unique_structures,
+        vo_phases,
+    )
 
     matcher = StructureMatcher()
     wanted = frame["method"].isin(["random", "slerp"]) & frame["decoded"]
     rows = list(np.flatnonzero(wanted & frame["valid_oxidation_state"]))
     rows = [rows[k] for k in unique_structures([made[r] for r in rows], matcher)]
     nearest, distance = nearest_training(z[rows], train_mu, split["train"])
-    # every structure of the data set (train, validation, test, known V-O), by formula
-    by_formula: dict[str, list[int]] = {}
-    for k, structure in enumerate(data.structures):
-        by_formula.setdefault(structure.composition.reduced_formula, []).append(k)
     candidates = [made[r] for r in rows]
+    # every structure of the data set (train, validation, test, known V-O) of their formulas
+    formulas = {s.composition.reduced_formula for s in candidates}
+    index = StructureIndex(data.structures, formulas, matcher)
     screened = screen(candidates, list(frame["id"].iloc[rows]), vo_phases(snapshot))
     screened.insert(1, "method", list(frame["method"].iloc[rows]))
     screened["sites"] = [len(s) for s in candidates]
-    matches = [
-        [k for k in by_formula.get(s.composition.reduced_formula, [])
-         if matcher.fit(s, data.structures[k])]
-        for s in candidates
-    ]  # fmt: skip
+    matches = [index.matches(s) for s in candidates]
     screened["matches_data_set_structure"] = [
         any(not data.known[k] for k in found) for found in matches
     ]

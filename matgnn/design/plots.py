@@ -36,13 +36,13 @@ def latent_pca_plot(
     else:
         points = mu
     known = np.isfinite(values)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
     ax.scatter(*points[~known].T, s=6, c="lightgrey", label="no label")
     shown = ax.scatter(*points[known].T, s=6, c=values[known], cmap="viridis")
     fig.colorbar(shown, ax=ax, label=label)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title(title or "generator latent space (mu), PCA")
+    ax.set_title(title or "generator latent space (mu), PCA", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -71,18 +71,68 @@ def _predict(
     return energy, dict(result.rejected)
 
 
+def reduced_structure(structure: Structure) -> Structure:
+    """The primitive, Niggli-reduced cell that ``StructureMatcher`` compares (its default
+    reduction, done once here instead of at every comparison)."""
+    return structure.get_primitive_structure().get_reduced_structure()
+
+
+class StructureIndex:
+    """Structures ready for many ``StructureMatcher`` comparisons: each reduced once and
+    grouped by reduced formula and primitive site count, the only ones that can match (the
+    matcher's default, ``attempt_supercell=False``, maps sites one to one).
+
+    Args:
+        structures: the indexed structures.
+        formulas: index only structures of these reduced formulas (None: all).
+        matcher: the matcher (default tolerances when None).
+    """
+
+    def __init__(
+        self,
+        structures: Sequence[Structure],
+        formulas: set[str] | None = None,
+        matcher: StructureMatcher | None = None,
+    ) -> None:
+        self.matcher = matcher or StructureMatcher()
+        self._groups: dict[tuple[str, int], list[tuple[int, Structure]]] = {}
+        for k, structure in enumerate(structures):
+            formula = structure.composition.reduced_formula
+            if formulas is None or formula in formulas:
+                self.add(k, structure)
+
+    def add(self, key: int, structure: Structure) -> None:
+        reduced = reduced_structure(structure)
+        group = (structure.composition.reduced_formula, len(reduced))
+        self._groups.setdefault(group, []).append((key, reduced))
+
+    def matches(self, structure: Structure, first: bool = False) -> list[int]:
+        """Keys of the indexed structures that match ``structure`` (only the first with
+        ``first``)."""
+        reduced = reduced_structure(structure)
+        found = []
+        for key, other in self._groups.get(
+            (structure.composition.reduced_formula, len(reduced)), []
+        ):
+            if self.matcher.fit(reduced, other, skip_structure_reduction=True):
+                found.append(key)
+                if first:
+                    break
+        return found
+
+
 def unique_structures(
     structures: Sequence[Structure], matcher: StructureMatcher | None = None
 ) -> list[int]:
-    """Indices of the first of each group of matching structures (``StructureMatcher``,
-    compared within a reduced formula only), in input order."""
-    matcher = matcher or StructureMatcher()
-    kept: dict[str, list[int]] = {}
+    """Indices of the first of each group of matching structures (``StructureMatcher``), in
+    input order."""
+    index = StructureIndex([], matcher=matcher)
+    kept = []
     for k, structure in enumerate(structures):
-        group = kept.setdefault(structure.composition.reduced_formula, [])
-        if not any(matcher.fit(structure, structures[j]) for j in group):
-            group.append(k)
-    return sorted(k for group in kept.values() for k in group)
+        if not index.matches(structure, first=True):
+            index.add(k, structure)
+            kept.append(k)
+    return kept
 
 
 def nearest_training(z: torch.Tensor, train_mu: torch.Tensor, train_ids: Sequence[str]):

@@ -136,3 +136,28 @@ def test_nearest_training_by_brute_force():
 def test_screen_of_no_candidates_is_an_empty_table(phases):
     frame = screen([], [], phases)
     assert len(frame) == 0 and "e_above_own_hull__mean_of_models" in frame.columns
+
+
+def test_structure_index_matches_as_the_matcher_does():
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    from matgnn.design.screening import StructureIndex
+
+    data = vo_sample()
+    structures = data.structures[:40]
+    supercell = structures[0].copy()
+    supercell.make_supercell([1, 1, 2])  # the same crystal in a doubled cell
+    queries = [supercell, *structures[:40:4]]
+    index = StructureIndex(structures)
+    matcher = StructureMatcher()
+    for query in queries:
+        expected = [k for k, s in enumerate(structures) if matcher.fit(query, s)]
+        assert index.matches(query) == expected
+    assert 0 in index.matches(supercell)
+    formulas = {structures[0].composition.reduced_formula}
+    only = StructureIndex(structures, formulas)
+    assert only.matches(structures[0]) == [
+        k
+        for k in index.matches(structures[0])
+        if structures[k].composition.reduced_formula in formulas
+    ]
