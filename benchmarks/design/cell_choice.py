@@ -5,7 +5,8 @@ selection on the validation structures (the test set stays for Table 1).
 
 Prints each run's best checkpoint epoch, the lattice RMSE and the count within tolerance (to
 stderr), then the chosen run folder (to stdout, for ``CELL_RUN=$(...) run.sh generator``).
-``benchmarks/design/results/cell_choice.txt`` holds the output of the issue-27 choice.
+``benchmarks/design/results/cell_choice.txt`` holds the issue-27 choice, made with the same
+computation in a scratch script before this one was written (the file says so).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@
 # Runs and budgets (2 cores, torch CPU, fp32; the whole V-O data set, split by MP binary 80/10/10
 # with the 14 known V-O structures held out):
 #   basis     BasisAutoencoder 64^3 -> 200, width 16 (the paper: 64), batch 16, Adam 1e-3,
-#             MAX_TIME_BASIS (default 1 h 15 min; about 25 min an epoch of 14,700 images here)
+#             MAX_TIME_BASIS (default 1 h 15 min; about 7.5 min an epoch of 14,700 images,
+#             alone on 2 cores)
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_CELL (default 20 min; about 1 min 20 s an epoch here)
 #   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1)
