@@ -4,6 +4,7 @@ and whether the output is a terminal (Lightning's progress bar only there; elsew
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 import time
@@ -18,14 +19,15 @@ log = logging.getLogger(__name__)
 
 def is_interactive(stream: TextIO | None = None) -> bool:
     """Whether ``stream`` (default ``sys.stdout``, where Lightning's progress bar writes) is
-    shown live: a terminal, or a Jupyter kernel's output (where the bar is a widget). A file,
-    a pipe (``tee``, CI), ``nohup`` or a closed stream is not: a progress bar there is one
-    carriage-return-separated line per step."""
+    shown live: a terminal, or a Jupyter kernel's output when ``ipywidgets`` is installed
+    (the bar is then a widget; without it, tqdm prints a text line per step into the
+    notebook). A file, a pipe (``tee``, CI), ``nohup`` or a closed stream is not: a progress
+    bar there is one carriage-return-separated line per step."""
     stream = sys.stdout if stream is None else stream
     if stream is None:
         return False
     if type(stream).__module__.startswith("ipykernel"):
-        return True
+        return importlib.util.find_spec("ipywidgets") is not None
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream

@@ -74,6 +74,21 @@ def test_only_a_terminal_is_interactive(monkeypatch):
     assert not is_interactive()
 
 
+def test_a_notebook_shows_a_bar_only_as_a_widget(monkeypatch):
+    import importlib.util
+
+    kernel_stream = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})()
+    real = importlib.util.find_spec
+
+    def without_widgets(name, *args):
+        return None if name == "ipywidgets" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_widgets)
+    assert not is_interactive(kernel_stream)  # tqdm would print a line per step
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: object())
+    assert is_interactive(kernel_stream)
+
+
 @pytest.mark.parametrize(
     ("override", "terminal", "bar"),
     [(None, True, True), (None, False, False), ("true", False, True), ("false", True, False)],
