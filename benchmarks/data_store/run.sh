@@ -2,8 +2,10 @@
 # Every measurement of the data-store table (issue 29), one process at a time on an otherwise
 # idle machine (2 cores here): store builds on 1 and 2 processes, then ALIGNN training (batch
 # 64, 20 timed steps after 3 warm-up steps) in memory and from the disk store on the first
-# 5,000 rows and on all 33,370 rows of the partial matbench_mp_e_form copy, and 2-process DDP
-# from the store, and store builds of all rows. About 60 minutes here; results/<name>.json each, then
+# 5,000 rows, on 5,000 rows drawn at random (the whole set's cell sizes; their sites per cell
+# in cell-sizes) and on all 33,370 rows of the partial matbench_mp_e_form copy, and 2-process
+# DDP from the store, and store builds of all rows. About 80 minutes here (the 33,370-row DDP
+# pair about 30 of them); results/<name>.json each, then
 #   python benchmarks/data_store/table.py --update docs/results/speed.md
 # A measurement already in results/ is skipped (delete its JSON to take it again).
 #   bash benchmarks/data_store/run.sh            (from the repository root)
@@ -27,6 +29,10 @@ measure build-5k-2 build --rows 5000 --workers 2
 measure train-5k-memory train --rows 5000 --store memory
 measure train-5k-disk train --rows 5000 --store disk
 OMP_NUM_THREADS=1 measure train-5k-disk-ddp2 train --rows 5000 --store disk --devices 2
+measure cell-sizes sizes --rows 5000
+# 5,000 rows drawn at random: the whole set's cell sizes, so the peak compares data sizes
+measure train-5k-sampled-memory train --rows 5000 --sample --store memory
+measure train-5k-sampled-disk train --rows 5000 --sample --store disk
 measure build-33k-1 build --rows 0 --workers 1
 measure build-33k-2 build --rows 0 --workers 2
 measure train-33k-memory train --rows 0 --store memory

@@ -29,6 +29,8 @@ TRAINING = [
     ("train-5k-memory", "5,000", "memory", 1),
     ("train-5k-disk", "5,000", "disk", 1),
     ("train-5k-disk-ddp2", "5,000", "disk", 2),
+    ("train-5k-sampled-memory", "5,000 sampled", "memory", 1),
+    ("train-5k-sampled-disk", "5,000 sampled", "disk", 1),
     ("train-33k-memory", "33,370", "memory", 1),
     ("train-33k-disk", "33,370", "disk", 1),
     ("train-33k-disk-ddp2", "33,370", "disk", 2),
@@ -37,6 +39,8 @@ _LATER = "not measured yet (run.sh takes it; about 30 min here)"
 #: planned rows not measured yet: name -> why (a stored measurement is shown all the same)
 PENDING: dict[str, str] = {
     "train-33k-disk-ddp2": _LATER,
+    "train-5k-sampled-memory": "not measured yet (run.sh takes it; about 8 min here)",
+    "train-5k-sampled-disk": "not measured yet (run.sh takes it; about 8 min here)",
     "train-130k": (
         "not measured: a 130k-crystal set (e.g. every structure source in ../shared/data "
         "together) is not assembled yet"
@@ -64,106 +68,154 @@ def load_ranks(name: str, processes: int) -> list[dict]:
     return [load(f"{name}.rank{r}") for r in range(processes)]
 
 
+def machine(measured: dict) -> tuple:
+    """What a speed depends on: the CPU, its cores and the torch build (not the threads: a
+    DDP rank runs one by design)."""
+    env = measured["environment"]
+    return env["cpu"], env["cores"], env["torch"]
+
+
 def table() -> str:
     builds = {n: load(n) for n in BUILDS if not n.startswith("build-33k") or stored(n)}
-    one = builds["build-5k-1"]
     lines = [
         "Graph store build (ALIGNN graphs of the first rows of the partial "
         "`matbench_mp_e_form` copy, shards of 250; the source loaded before the clock starts):",
         "",
-        "| crystals | processes | graphs/s | speed-up | store on disk | peak RSS (parent) |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| crystals | processes | graphs/s | speed-up | store on disk | peak RSS (parent) | "
+        "machine |",
+        "|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, b in builds.items():
         label, processes = BUILDS[name]
         single = builds[name[:-1] + "1"]
-        lines.append(
-            f"| {label} | {processes} | {b['graphs_per_second']:.0f} | "
-            f"{b['graphs_per_second'] / single['graphs_per_second']:.2f}x | "
-            f"{b['store_mb']:.0f} MiB ({b['store_bytes_per_graph'] / 1024:.1f} KiB/graph) | "
-            f"{b['peak_rss_mb'] / 1024:.2f} GiB |"
+        speedup = (
+            f"{b['graphs_per_second'] / single['graphs_per_second']:.2f}x"
+            if machine(single) == machine(b)
+            else "other machine"
         )
+        lines.append(
+            f"| {label} | {processes} | {b['graphs_per_second']:.0f} | {speedup} | "
+            f"{b['store_mb']:.0f} MiB ({b['store_bytes_per_graph'] / 1024:.1f} KiB/graph) | "
+            f"{b['peak_rss_mb'] / 1024:.2f} GiB | {b['environment']['cpu']} |"
+        )
+    cells = load("cell-sizes")
+    first, sampled, everything = (cells[k]["mean_sites"] for k in ("first", "sampled", "all"))
     lines += [
         "",
         "ALIGNN training, batch 64, after the graphs are built (store or cache); peak RSS of "
         "each process over the whole run, data loading included; throughput over 20 steps "
         "after 3 warm-up steps:",
         "",
+        f"Crystals: the first rows of the partial copy (on average {first:.1f} sites per cell "
+        f"in the first 5,000, {everything:.1f} in all 33,370), or 5,000 rows drawn at random "
+        f"from all of them (`--sample`, seed 0, {sampled:.1f} sites per cell: the whole set's "
+        "mix of cell sizes, so that its peak compares data sizes at the same batch sizes).",
+        "",
         "| crystals | graphs | processes | peak RSS per process | peak RSS by the end of "
-        "setup | setup | crystals/s | vs in memory |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "setup | setup | crystals/s | vs in memory | machine |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    memory_speed: dict[str, float] = {}
-    memory_rss: dict[str, float] = {}
+    memory: dict[str, list[dict]] = {}
     rows: dict[str, list[dict]] = {}
     for name, label, store, processes in TRAINING:
         if name in PENDING and not stored(name, processes):
-            lines.append(f"| {label} | {store} | {processes} | {PENDING[name]} | | | | |")
+            lines.append(f"| {label} | {store} | {processes} | {PENDING[name]} | | | | | |")
             continue
         ranks = load_ranks(name, processes)
         rows[name] = ranks
-        speed = sum(r["crystals_per_second"] for r in ranks)
-        rss = max(r["peak_rss_mb"] for r in ranks) / 1024
         if store == "memory":
-            memory_speed[label], memory_rss[label] = speed, rss
-        ratio = f"{speed / memory_speed[label]:.2f}x" if label in memory_speed else "-"
+            memory[label] = ranks
         lines.append(
-            f"| {label} | {store} | {processes} | {rss:.2f} GiB | "
+            f"| {label} | {store} | {processes} | {_peak(ranks)} | "
             f"{max(r['setup_peak_rss_mb'] for r in ranks) / 1024:.2f} GiB | "
-            f"{max(r['setup_seconds'] for r in ranks):.0f} s | {speed:.1f} | {ratio} |"
+            f"{max(r['setup_seconds'] for r in ranks):.0f} s | {_speed(ranks):.1f} | "
+            f"{_ratio(ranks, memory.get(label))} | {ranks[0]['environment']['cpu']} |"
         )
     for name, why in PENDING.items():
         if name not in {t[0] for t in TRAINING}:
-            lines.append(f"| {name.split('-')[1]} | - | - | {why} | | | | |")
+            lines.append(f"| {name.split('-')[1]} | - | - | {why} | | | | | |")
 
     def peak(name: str) -> str:
         if name not in rows:
             return "not measured"
-        return f"{max(r['peak_rss_mb'] for r in rows[name]) / 1024:.2f} GiB"
+        return f"{_peak(rows[name])} ({rows[name][0]['environment']['cpu']})"
 
     def speed_ratio(label: str, name: str) -> str:
-        if name not in rows or label not in memory_speed:
+        if name not in rows or label not in memory:
             return "not measured"
-        return f"{rows[name][0]['crystals_per_second'] / memory_speed[label]:.2f}x"
+        return _ratio(rows[name], memory[label])
 
-    def build_speedup(tag: str) -> float:
-        rate = {n: builds[f"build-{tag}-{n}"]["graphs_per_second"] for n in (1, 2)}
-        return rate[2] / rate[1]
+    def build_speedup(tag: str) -> str:
+        one, two = (builds[f"build-{tag}-{n}"] for n in (1, 2))
+        if machine(one) != machine(two):
+            return "other machines"
+        return f"{two['graphs_per_second'] / one['graphs_per_second']:.2f}x"
+
+    def half_memory(label: str, name: str) -> str:
+        if label not in memory:
+            return "not measured"
+        if name in rows and machine(rows[name][0]) != machine(memory[label][0]):
+            return "a measurement on another machine"
+        return f"{max(r['peak_rss_mb'] for r in memory[label]) / 2048:.2f} GiB"
 
     build_goal = ", ".join(
-        f"{build_speedup(tag):.2f}x at {label}"
+        f"{build_speedup(tag)} at {label}"
         for tag, label in (("5k", "5,000"), ("33k", "33,370"))
         if f"build-{tag}-1" in builds and f"build-{tag}-2" in builds
     )
-    environment = one["environment"]
-    commits = {
-        name: measured["environment"]["commit"]
-        for name, measured in [*builds.items(), *((n, r[0]) for n, r in rows.items())]
-    }
-    others = {n: c for n, c in commits.items() if c != environment["commit"]}
+
+    def where(env: dict) -> str:
+        return (
+            f"{env['date'][:10]} at {env['commit']}, torch {env['torch']}, {env['cores']} "
+            f"cores ({env['cpu']})"
+        )
+
+    places: dict[str, list[str]] = {}
+    for name, measured in [
+        *builds.items(), *((n, r[0]) for n, r in rows.items()), ("cell-sizes", cells)
+    ]:  # fmt: skip
+        places.setdefault(where(measured["environment"]), []).append(name)
     lines += [
         "",
         f"Goals (issue 29): on-disk peak RSS below 4 GiB and flat in the number of crystals: "
-        f"{peak('train-5k-disk')} at 5,000, {peak('train-33k-disk')} at 33,370; throughput "
+        f"{peak('train-5k-disk')} at 5,000 (first rows), {peak('train-5k-sampled-disk')} at "
+        f"5,000 sampled, {peak('train-33k-disk')} at 33,370; throughput "
         f"within 10% of in memory: {speed_ratio('5,000', 'train-5k-disk')} at 5,000, "
+        f"{speed_ratio('5,000 sampled', 'train-5k-sampled-disk')} at 5,000 sampled, "
         f"{speed_ratio('33,370', 'train-33k-disk')} at 33,370; store built at least 1.8x "
         f"faster on 2 processes: {build_goal}; "
         f"DDP per-rank RSS below the one-process in-memory RSS / 2: "
         + "; ".join(
             f"{label}: {peak(f'train-{tag}-disk-ddp2')} per rank against "
-            + (f"{memory_rss[label] / 2:.2f} GiB" if label in memory_rss else "not measured")
+            + half_memory(label, f"train-{tag}-disk-ddp2")
             for tag, label in (("5k", "5,000"), ("33k", "33,370"))
         )
         + ". Rates of a 2-process DDP row are the sum over ranks; two processes share the "
-        "machine's 2 cores (one thread each).",
+        "machine's 2 cores (one thread each). A ratio is only taken between rows of the same "
+        "machine (CPU, cores, torch); 'other machine' where they differ.",
         "",
-        f"Measured {environment['date'][:10]} at {environment['commit']}"
-        + "".join(f" ({name} at {commit})" for name, commit in others.items())
-        + ", torch "
-        f"{environment['torch']}, {environment['cores']} cores ({environment['cpu']}), one "
-        "measurement at a time; `benchmarks/data_store/run.sh`.",
+        "Measured, one measurement at a time (`benchmarks/data_store/run.sh`): "
+        + "; ".join(f"{', '.join(names)}: {at}" for at, names in places.items())
+        + ".",
     ]
     return "\n".join(lines)
+
+
+def _peak(ranks: list[dict]) -> str:
+    return f"{max(r['peak_rss_mb'] for r in ranks) / 1024:.2f} GiB"
+
+
+def _speed(ranks: list[dict]) -> float:
+    return sum(r["crystals_per_second"] for r in ranks)
+
+
+def _ratio(ranks: list[dict], reference: list[dict] | None) -> str:
+    """Throughput against the in-memory row of the same crystals, on the same machine."""
+    if reference is None:
+        return "-"
+    if machine(ranks[0]) != machine(reference[0]):
+        return "other machine"
+    return f"{_speed(ranks) / _speed(reference):.2f}x"
 
 
 def summary() -> tuple[str, str, str]:

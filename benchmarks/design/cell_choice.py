@@ -51,10 +51,8 @@ def main(argv: list[str] | None = None) -> None:
             except images.RepresentationError:
                 failed += 1
                 continue
-            lengths = np.abs(np.array(back.abc) - np.array(lattice.abc))
-            angles = np.abs(np.array(back.angles) - np.array(lattice.angles))
-            errors.append(np.r_[lengths, angles])
-            within += bool(lengths.max() <= 0.1 and angles.max() <= 2.0)
+            errors.append(images.lattice_errors(lattice, back))
+            within += images.lattice_within(errors[-1])
         errors = np.array(errors).reshape(-1, 6)
         rmse = np.sqrt((errors**2).mean(axis=0)) if len(errors) else np.full(6, np.nan)
         epoch = torch.load(path, map_location="cpu", weights_only=True)["epoch"]

@@ -199,14 +199,12 @@ def latent_pca(generator, stored, split, path: Path) -> None:
     import torch
 
     from matgnn.design.labels import read_labels
+    from matgnn.design.plots import principal_components
     from matgnn.design.records import write_records
 
     with torch.no_grad():
         mu, _ = generator.encode(stored["codes"])
-    mu = mu.double().numpy()
-    centred = mu - mu.mean(axis=0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ vt[:2].T
+    points, explained = principal_components(mu.double().numpy())
     part = {sid: name for name, ids in split.items() for sid in ids}
     frame = pd.DataFrame(
         {"id": stored["ids"], "part": [part.get(i, "") for i in stored["ids"]],
@@ -224,8 +222,8 @@ def latent_pca(generator, stored, split, path: Path) -> None:
         frame["label"] = frame["id"].map(dict(zip(labels["id"], labels[column], strict=True)))
     else:
         column, frame["label"] = "", np.nan
-    explained = (singular[:2] ** 2 / np.sum(singular**2)).round(4).tolist()
-    write_records(frame, path, {"label_column": column, "explained_variance": explained})
+    facts = {"label_column": column, "explained_variance": explained.round(4).tolist()}
+    write_records(frame, path, facts)
 
 
 def plot(results: Path = RESULTS) -> Path:

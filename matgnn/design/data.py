@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from matgnn.design.images import ImageSpec, basis_images, cell_image, standard_lattice
+from matgnn.design.images import ImageSpec, basis_image, cell_image, standard_lattice
 from matgnn.design.vo_dataset import VODataset
 
 #: the stages an image set serves: the cell autoencoder or the basis autoencoder
@@ -110,5 +110,5 @@ class ImageSet(Dataset):
                 self._cells[row] = cell_image(standard_lattice(structure.lattice), self.spec)
             image = self._cells[row]
         else:
-            image = basis_images(structure, self.spec, name)[channel]
+            image = basis_image(structure, channel, self.spec, name)
         return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]

@@ -243,14 +243,34 @@ def basis_images(structure: Structure, spec: ImageSpec = ImageSpec(), name: str 
     Shapes:
         -> ``[len(spec.elements), n, n, n]`` float32, axes along the box's x, y, z.
     """
+    return _basis(structure, spec, name, range(len(spec.elements)))
+
+
+def basis_image(
+    structure: Structure, channel: int, spec: ImageSpec = ImageSpec(), name: str = ""
+) -> np.ndarray:
+    """The image of one element, ``spec.elements[channel]``: ``basis_images(...)[channel]``
+    without making the others.
+
+    Shapes:
+        -> ``[n, n, n]`` float32.
+    """
+    if not 0 <= channel < len(spec.elements):
+        raise ValueError(f"{name or 'structure'}: no basis channel {channel} in {spec.elements}")
+    return _basis(structure, spec, name, [channel])[0]
+
+
+def _basis(structure: Structure, spec: ImageSpec, name: str, channels: Sequence[int]) -> np.ndarray:
     check_structure(structure, spec, name)
     cart = box_positions(structure, spec, name)
     n, voxel = spec.basis_grid, spec.voxel
-    images = np.zeros((len(spec.elements), n, n, n), dtype=np.float64)
+    images = np.zeros((len(channels), n, n, n), dtype=np.float64)
     width = math.ceil(spec.reach / voxel) + 1
     offsets = np.arange(-width, width + 1)
     for site, position in zip(structure, cart, strict=True):
-        channel = spec.elements.index(site.specie.symbol)
+        element = spec.elements.index(site.specie.symbol)
+        if element not in channels:
+            continue
         nearest = np.rint(position / voxel).astype(int)
         axes = [(nearest[k] + offsets) for k in range(3)]
         # the box is periodic: distances to the nearest image of each grid point
@@ -264,7 +284,7 @@ def basis_images(structure: Structure, spec: ImageSpec = ImageSpec(), name: str 
             + deltas[2][None, None, :] ** 2
         )
         index = np.ix_(*(axis % n for axis in axes))
-        images[channel][index] += _gaussian(squared, spec)
+        images[list(channels).index(element)][index] += _gaussian(squared, spec)
     return images.astype(np.float32)
 
 
@@ -363,25 +383,36 @@ class Reconstruction:
     def fully_reconstructed(self, position_tol: float = 0.1, angle_tol: float = 2.0) -> bool:
         """Every atom back (same composition), positions within ``position_tol`` Å (RMSE),
         lengths within ``position_tol`` Å and angles within ``angle_tol`` degrees."""
-        lengths, angles = self.lattice_errors[:3], self.lattice_errors[3:]
         return (
             self.same_composition
             and self.position_rmse <= position_tol
-            and max(abs(x) for x in lengths) <= position_tol
-            and max(abs(x) for x in angles) <= angle_tol
+            and lattice_within(self.lattice_errors, position_tol, angle_tol)
         )
+
+
+def lattice_errors(original: Lattice, decoded: Lattice) -> tuple[float, ...]:
+    """Decoded minus original ``(a, b, c, alpha, beta, gamma)``, Å and degrees."""
+    return tuple(
+        float(d - o)
+        for d, o in zip(
+            (*decoded.abc, *decoded.angles), (*original.abc, *original.angles), strict=True
+        )
+    )
+
+
+def lattice_within(
+    errors: Sequence[float], length_tol: float = 0.1, angle_tol: float = 2.0
+) -> bool:
+    """Every length error within ``length_tol`` Å and every angle error within ``angle_tol``
+    degrees (the paper's tolerance for a lattice: 0.1 Å and 2°); a NaN error is not within."""
+    return all(abs(x) <= length_tol for x in errors[:3]) and all(
+        abs(x) <= angle_tol for x in errors[3:]
+    )
 
 
 def compare(original: Structure, decoded: Structure) -> Reconstruction:
     """:class:`Reconstruction` of ``decoded`` against ``original``."""
-    errors = tuple(
-        float(d - o)
-        for d, o in zip(
-            (*decoded.lattice.abc, *decoded.lattice.angles),
-            (*original.lattice.abc, *original.lattice.angles),
-            strict=True,
-        )
-    )
+    errors = lattice_errors(original.lattice, decoded.lattice)
     same = original.composition == decoded.composition and len(original) == len(decoded)
     if not same:
         return Reconstruction(errors, math.nan, False)

@@ -8,6 +8,20 @@ from pathlib import Path
 import numpy as np
 
 
+def principal_components(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``x`` on their first ``k`` principal components, and the share of the
+    variance each component explains.
+
+    Shapes:
+        ``x [N, D]`` -> points ``[N, k]``, explained ``[k]``.
+    """
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"principal components need an [N >= 2, D] array, got {list(x.shape)}")
+    centred = x - x.mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:k].T, singular[:k] ** 2 / np.sum(singular**2)
+
+
 def latent_pca_plot(
     mu: np.ndarray,
     values: np.ndarray,
@@ -28,9 +42,7 @@ def latent_pca_plot(
     import matplotlib.pyplot as plt
 
     if project:
-        centred = mu - mu.mean(axis=0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        points = centred @ vt[:2].T
+        points, _ = principal_components(mu)
     elif mu.ndim != 2 or mu.shape[1] != 2:
         raise ValueError(f"projected points must be [N, 2], got {list(mu.shape)}")
     else:

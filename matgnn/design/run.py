@@ -155,7 +155,8 @@ def _train(
     started: float,
 ) -> dict[str, Any]:
     """Fit ``task`` with the configured trainer, checkpoints (best ``val/loss`` and last) and
-    CSV log; write and return ``result.json``."""
+    CSV log; write ``result.json`` (its ``best_checkpoint`` relative to ``output_dir``) and
+    return the same record with the checkpoint's path as Lightning gave it."""
     checkpoint = ModelCheckpoint(
         dirpath=output_dir / "checkpoints",
         filename="best",
@@ -194,8 +195,18 @@ def _train(
         "starts": int(earlier.get("starts") or 1) + 1 if resume else 1,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    (output_dir / "result.json").write_text(json.dumps(metrics, indent=1))
+    # the record names the checkpoint relative to the run folder, so a moved folder still says
+    # which one it is; the caller gets the path
+    record = dict(metrics, best_checkpoint=_relative(best, output_dir) if best else "")
+    (output_dir / "result.json").write_text(json.dumps(record, indent=1))
     return metrics
+
+
+def _relative(path: str | Path, folder: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:  # a checkpoint outside the run folder keeps its full path
+        return str(path)
 
 
 def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:

@@ -25,6 +25,7 @@ Every number is a model's, never DFT.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def screen(
 
     if len(structures) != len(names):
         raise ValueError(f"{len(structures)} structures but {len(names)} names")
-    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
     if repeated:
         raise ValueError(f"screening needs one name per candidate; repeated: {repeated[:5]}")
     if not models:

@@ -303,6 +303,13 @@ def run_matbench(cfg: DictConfig) -> SubmissionFolder:
     unpredictable = str(cfg.get("unpredictable", "error"))
     if unpredictable not in UNPREDICTABLE:
         raise MatbenchError(f"unpredictable={unpredictable!r}; choose one of {UNPREDICTABLE}")
+    if cfg.task.data.source.get("sample"):
+        # a submission is scored on the official folds; a sample would train on a subset and
+        # still be written as a complete submission
+        raise MatbenchError(
+            f"task.data.source.sample={cfg.task.data.source.sample}: the Matbench runner takes "
+            "whole folds (limit=N keeps the first rows for a smoke run, never recorded)"
+        )
     with frames_kept():
         data = MatbenchData.load(task, cfg.paths.data_dir, cfg.task.data.source.get("limit"))
         folder = SubmissionFolder(cfg.submission_dir)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 from collections.abc import Sequence
 
 import torch
@@ -24,8 +23,7 @@ from torch_geometric.data import Data
 from matgnn.checkpoints.registry import register
 from matgnn.graphs.foundation import CHGNET_CUTOFFS, import_chgnet
 from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
-
-log = logging.getLogger(__name__)
+from matgnn.models.pretrained_blocks import chosen_blocks, warn_on_another_release
 
 #: the chgnet release whose layers and weights this backbone was written and tested against
 CHGNET_VERSION = "0.4.2"
@@ -94,12 +92,7 @@ class CHGNetBackbone(Backbone):
     ) -> None:
         super().__init__()
         chgnet = import_chgnet()
-        if chgnet.__version__ != chgnet_version:
-            log.warning(
-                "CHGNet backbone: written for chgnet %s, chgnet %s is installed",
-                chgnet_version,
-                chgnet.__version__,
-            )
+        warn_on_another_release("CHGNet", "chgnet", chgnet.__version__, chgnet_version)
         network = load_pretrained_chgnet(pretrained)
         converter = network.graph_converter
         cutoffs = (float(converter.atom_graph_cutoff), float(converter.bond_graph_cutoff))
@@ -108,12 +101,7 @@ class CHGNetBackbone(Backbone):
                 f"CHGNet {pretrained} builds its graphs with cutoffs {cutoffs}; matgnn's "
                 f"CHGNet graph (matgnn.graphs.foundation) uses {CHGNET_CUTOFFS}"
             )
-        count = len(network.atom_conv_layers)
-        self.blocks = tuple(range(count)) if blocks is None else tuple(int(b) for b in blocks)
-        if not self.blocks or any(not 0 <= b < count for b in self.blocks):
-            raise ValueError(f"CHGNet blocks must be distinct integers from 0 to {count - 1}")
-        if len(set(self.blocks)) != len(self.blocks):
-            raise ValueError(f"CHGNet blocks must be distinct, got {list(self.blocks)}")
+        self.blocks = chosen_blocks("CHGNet", blocks, len(network.atom_conv_layers))
         # what the encoder does not use: the energy readout, magnetic moments, composition, and
         # everything after the last block read: CHGNet then runs blocks 0..last, the last one
         # an atom update only (the angle update before it feeds nothing, as in CHGNet's own

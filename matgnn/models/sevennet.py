@@ -16,7 +16,6 @@ rotations, tested); its l > 0 features do not feed the tensor heads yet.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from unittest import mock
 
@@ -29,8 +28,7 @@ from torch_geometric.data import Data
 from matgnn.checkpoints.registry import register
 from matgnn.graphs.foundation import FOUNDATION_EXTRA
 from matgnn.models.interfaces import Backbone, FeatureSpec, GraphRequirements, NodeFeatures
-
-log = logging.getLogger(__name__)
+from matgnn.models.pretrained_blocks import chosen_blocks, warn_on_another_release
 
 #: the sevenn release whose layers and weights this backbone was written and tested against
 SEVENN_VERSION = "0.13.0"
@@ -132,19 +130,10 @@ class SevenNetBackbone(Backbone):
     ) -> None:
         super().__init__()
         sevenn = import_sevenn()
-        if sevenn.__version__ != sevenn_version:
-            log.warning(
-                "SevenNet backbone: written for sevenn %s, sevenn %s is installed",
-                sevenn_version,
-                sevenn.__version__,
-            )
+        warn_on_another_release("SevenNet", "sevenn", sevenn.__version__, sevenn_version)
         network, config = load_pretrained_sevennet(pretrained)
         count = int(config["num_convolution_layer"])
-        self.blocks = tuple(range(count)) if blocks is None else tuple(int(b) for b in blocks)
-        if not self.blocks or any(not 0 <= b < count for b in self.blocks):
-            raise ValueError(f"SevenNet blocks must be integers from 0 to {count - 1}")
-        if len(set(self.blocks)) != len(self.blocks):
-            raise ValueError(f"SevenNet blocks must be distinct, got {list(self.blocks)}")
+        self.blocks = chosen_blocks("SevenNet", blocks, count)
         last = max(self.blocks)
         prefixes = tuple(f"{k}_" for k in range(last + 1, count))
         for key in list(network._modules):

@@ -65,6 +65,23 @@ def test_local_full_file_gets_mbids_and_official_folds(tmp_path):
     assert set(records.split["train"]) | set(records.split["test"]) == set(records.ids)
     np.testing.assert_allclose(records.targets["e_form"], e_form)
 
+    # a seeded random sample keeps rows in the file's order, their targets and their folds
+    sampled = matbench("matbench_mp_e_form", fold=2, data_dir=tmp_path, sample=10, sample_seed=3)
+    assert len(sampled.ids) == 10 and sampled.ids == sorted(sampled.ids)
+    assert sampled.ids != records.ids[:10] and sampled.name.endswith("-sample10seed3")
+    again = matbench("matbench_mp_e_form", fold=2, data_dir=tmp_path, sample=10, sample_seed=3)
+    assert again.ids == sampled.ids
+    other = matbench("matbench_mp_e_form", fold=2, data_dir=tmp_path, sample=10, sample_seed=4)
+    assert other.ids != sampled.ids  # the seed draws the rows
+    row = {sid: k for k, sid in enumerate(records.ids)}
+    np.testing.assert_allclose(sampled.targets["e_form"], e_form[[row[sid] for sid in sampled.ids]])
+    assert set(sampled.split["train"]) | set(sampled.split["test"]) == set(sampled.ids)
+    assert sampled.split["test"] == [i for i in fold.test if i in set(sampled.ids)]
+    with pytest.raises(ValueError, match="choose one"):
+        matbench("matbench_mp_e_form", data_dir=tmp_path, limit=5, sample=5)
+    with pytest.raises(ValueError, match="sample=41 of a copy with 40 rows"):
+        matbench("matbench_mp_e_form", data_dir=tmp_path, sample=41)
+
 
 def test_composition_tasks_and_unknown_tasks_are_refused(tmp_path):
     with pytest.raises(ValueError, match="composition task"):

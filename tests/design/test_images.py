@@ -14,12 +14,15 @@ from matgnn.data.samples import mp_sample_structures
 from matgnn.design.images import (
     ImageSpec,
     RepresentationError,
+    basis_image,
     basis_images,
     box_positions,
     cell_image,
     compare,
     encode,
+    lattice_errors,
     lattice_from_cell_image,
+    lattice_within,
     positions_from_basis_image,
     round_trip,
     standard_lattice,
@@ -217,3 +220,33 @@ def test_compare_matches_atoms_in_any_order(vo):
     order = np.random.default_rng(1).permutation(len(decoded))
     shuffled = Structure.from_sites([decoded[i] for i in order])
     assert compare(structure, shuffled).position_rmse < 1e-4
+
+
+def test_lattice_errors_and_the_papers_tolerance_on_a_real_cell(vo):
+    original = vo.structures[0].lattice
+    a, b, c = original.abc
+    alpha, beta, gamma = original.angles
+    near = Lattice.from_parameters(a + 0.09, b - 0.05, c, alpha, beta + 1.9, gamma)
+    errors = lattice_errors(original, near)
+    assert np.allclose(errors, [0.09, -0.05, 0.0, 0.0, 1.9, 0.0], atol=1e-9)
+    assert lattice_within(errors)
+    assert not lattice_within(
+        lattice_errors(original, Lattice.from_parameters(a, b, c + 0.11, alpha, beta, gamma))
+    )
+    assert not lattice_within(
+        lattice_errors(original, Lattice.from_parameters(a, b, c, alpha, beta, gamma - 2.1))
+    )
+    assert lattice_within(lattice_errors(original, near), length_tol=0.095, angle_tol=1.95)
+    assert not lattice_within(errors, length_tol=0.08)
+    assert not lattice_within((0.0, float("nan"), 0.0, 0.0, 0.0, 0.0))
+    assert not lattice_within((0.0, 0.0, 0.0, 0.0, 0.0, float("nan")))
+
+
+def test_one_basis_channel_is_that_channel_of_all_of_them(vo):
+    spec = ImageSpec()
+    for structure, name in list(zip(vo.structures, vo.ids, strict=True))[:5]:
+        both = basis_images(structure, spec, name)
+        for channel in range(len(spec.elements)):
+            assert np.array_equal(basis_image(structure, channel, spec, name), both[channel]), name
+    with pytest.raises(ValueError, match="no basis channel 2"):
+        basis_image(vo.structures[0], 2, spec, vo.ids[0])

@@ -123,6 +123,9 @@ def test_a_cell_autoencoder_run_learns_resumes_and_loads_as_data(tmp_path):
     run = fit_autoencoder(cfg, tmp_path / "run")
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["epochs_run"] == 3 and result["peak_rss_mb"] > 0
+    # the record names the checkpoint within the run folder (a moved folder stays readable)
+    assert (tmp_path / "run" / result["best_checkpoint"]).samefile(run.best_checkpoint)
+    assert not Path(result["best_checkpoint"]).is_absolute()
     val = read_metrics(tmp_path / "run")["val/loss"].dropna().to_numpy()
     assert len(val) == 3 and val[-1] < val[0]  # it learns
     split = json.loads((tmp_path / "run" / "split.json").read_text())

@@ -51,6 +51,7 @@ def matbench_cli(cwd: Path, *overrides: str, env: dict | None = None):
         (["folds=[0,5]"], "fold(s) [5] out of range: matbench_phonons has folds 0-4"),
         (["folds=[]"], "fold(s) [] out of range"),
         (["unpredictable=sometimes"], "unpredictable='sometimes'; choose one of"),
+        (["task.data.source.sample=40"], "task.data.source.sample=40: the Matbench runner takes"),
     ],
 )
 def test_bad_request_is_one_line_exit_2_and_writes_nothing(tmp_path, overrides, message):

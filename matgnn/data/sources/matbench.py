@@ -18,6 +18,7 @@ import bz2
 import json
 import logging
 import math
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,8 @@ def matbench(
     fold: int = 0,
     data_dir: str | Path | None = None,
     limit: int | None = None,
+    sample: int | None = None,
+    sample_seed: int = 0,
 ) -> Records:
     """Rows of Matbench task ``task`` with fold ``fold``'s official train and test ids.
 
@@ -57,6 +60,10 @@ def matbench(
         fold: official fold, 0-4.
         data_dir: folder holding a local copy (see module docstring); ``None`` downloads.
         limit: keep only the first ``limit`` rows (smoke tests); the folds are cut to match.
+        sample: keep ``sample`` rows drawn at random (seeded by ``sample_seed``, in the file's
+            order): a subset with the whole set's mix of cell sizes, which the first rows of a
+            file need not have; the folds are cut to match. Not together with ``limit``.
+        sample_seed: the seed of ``sample``.
 
     Classification targets (``is_metal``) become 0/1 integers.
     """
@@ -68,9 +75,16 @@ def matbench(
     metadata = mbv01_metadata[task]
     if metadata.input_type != "structure":
         raise ValueError(f"{task} is a composition task; matgnn models need structures")
+    if limit and sample:
+        raise ValueError(f"{task}: limit={limit} and sample={sample}: choose one")
     frame = load_frame(task, data_dir)
     if limit:
         frame = frame.iloc[:limit]
+    if sample:
+        if sample > len(frame):
+            raise ValueError(f"{task}: sample={sample} of a copy with {len(frame)} rows")
+        rows = np.random.default_rng(sample_seed).choice(len(frame), sample, replace=False)
+        frame = frame.iloc[np.sort(rows)]
     validation = MatbenchTask(task, autoload=False).validation
     fold_key = f"fold_{fold}"
     if fold_key not in validation:
@@ -99,7 +113,9 @@ def matbench(
         ids=frame.index.tolist(),
         structures=frame[metadata.input_type].tolist(),
         targets={metadata.target: targets},
-        name=f"{task}-fold{fold}" + (f"-first{limit}" if limit else ""),
+        name=f"{task}-fold{fold}"
+        + (f"-first{limit}" if limit else "")
+        + (f"-sample{sample}seed{sample_seed}" if sample else ""),
         split=split,
     )
 
@@ -184,6 +200,13 @@ def local_file(task: str, data_dir: Path) -> Path | None:
     return None
 
 
+def _terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 def read_matbench_json(path: Path, task: str) -> pd.DataFrame:
     """Read a matminer-format JSON with matminer's reader; index rows by mbid.
 
@@ -193,7 +216,9 @@ def read_matbench_json(path: Path, task: str) -> pd.DataFrame:
     from matbench.metadata import mbv01_metadata
     from matminer.utils.io import load_dataframe_from_json
 
-    frame = load_dataframe_from_json(str(path))
+    # matminer's bars only on a terminal, as matgnn's own (not a line per update in a log or a
+    # notebook's stored output)
+    frame = load_dataframe_from_json(str(path), pbar=_terminal(sys.stderr))
     if pd.api.types.is_integer_dtype(frame.index):
         frame.index = mbids(task, frame.index, mbv01_metadata[task].n_samples)
     frame.index.name = "mbid"
