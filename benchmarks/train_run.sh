@@ -6,7 +6,13 @@
 # echoed; a failed run stops the calling script, naming its log, so no run drops out of a table
 # unseen. Each attempt appends the code it ran to <run folder>/commits.txt: the commit of
 # the working directory, marked "+ uncommitted matgnn/" when matgnn/ differed from it, and the
-# time. Uses the `python` on PATH.
+# time; and the machine to <run folder>/machines.txt (CPU model, cores, time). Uses the
+# `python` on PATH.
+train_run_machine() {  # the CPU model and the cores this process may use
+    local cpu
+    cpu=$(grep -m1 "model name" /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || true)
+    echo "${cpu:-unknown CPU}, $(nproc) cores"
+}
 train_run() {
     local dir=$1
     shift
@@ -23,6 +29,8 @@ train_run() {
         commit="$commit + uncommitted matgnn/"
     fi
     echo "$commit $(date -u +%FT%TZ)" >> "$dir/commits.txt"
+    # and the machine it ran on (a time per epoch compares only within one machine)
+    echo "$(train_run_machine) $(date -u +%FT%TZ)" >> "$dir/machines.txt"
     echo "START $dir $(date -u +%FT%TZ)"
     if ! python -m matgnn.train "$@" "${resume[@]}" "hydra.run.dir=$dir" >> "$dir.log" 2>&1; then
         echo "FAILED $dir: see $dir.log" >&2

@@ -133,7 +133,7 @@ class Clock:
             def __init__(inner) -> None:
                 inner.start = inner.end = None
                 inner.crystals = 0
-                inner.log: list[dict] = []
+                inner.steps: list[dict] = []
 
             def on_train_batch_start(inner, trainer, module, batch, batch_idx) -> None:
                 if trainer.global_step == warmup and inner.start is None:
@@ -145,7 +145,7 @@ class Clock:
                     inner.end = time.perf_counter()
                 # every step: the memory after it and the size of its batch, so that a peak
                 # can be traced to the batch that made it
-                inner.log.append(
+                inner.steps.append(
                     {
                         "step": int(trainer.global_step),
                         "rss_mb": resident_mb("VmRSS"),
@@ -214,7 +214,7 @@ def train(args) -> dict:
         "steps": args.steps,
         "warmup": args.warmup,
         "crystals_per_second": clock.callback.crystals / seconds,
-        "per_step": clock.callback.log,
+        "per_step": clock.callback.steps,
         "torch_threads": torch.get_num_threads(),
     }
     return result

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -49,11 +50,7 @@ RUNS = {
 DATA = "mp36k/mp36k_with_ehull.csv.gz"
 #: runs of run.sh declared not finished yet: the table shows them as such, by name; any other
 #: missing run stops --collect and the table
-PENDING: dict[str, str] = {
-    "matformer_3": "started on 2026-12-04 and stopped in its first epoch, as other work shared "
-    "the cores; `run.sh RUNS matformer_3` takes it again",
-    "e3nn_3": "not reached; `run.sh RUNS e3nn_3` runs it",
-}
+PENDING: dict[str, str] = {}
 
 
 def _train_mean(run: Path, targets: pd.Series) -> float:
@@ -146,10 +143,39 @@ def _collect_run(
             "median_train_epoch_s": round(float(times.median()), 2),
             "train_seconds": summary["train_seconds"],
             "train_mean": _train_mean(run, targets),
+            "train_crystals": len(json.loads((run / "split.json").read_text())["train"]),
+            "rejected": "; ".join(_rejected(run)),
             "commit": _commits(run, stored),
+            "machine": _machines(run, stored),
         }
     )
     return sorted(predictions["id"])
+
+
+def _machines(run: Path, stored: pd.DataFrame) -> str:
+    """The machine(s) a run ran on (``<run>/machines.txt``, written by train_run); a run older
+    than that file keeps what is stored for it, or "not recorded"."""
+    path = run / "machines.txt"
+    if not path.is_file():
+        if run.name in stored.index and "machine" in stored.columns:
+            return str(stored.loc[run.name, "machine"])
+        return "not recorded"
+    attempts = [" ".join(line.split()[:-1]) for line in path.read_text().splitlines() if line]
+    return "; then ".join(a for i, a in enumerate(attempts) if i == 0 or a != attempts[i - 1])
+
+
+def _rejected(run: Path) -> list[str]:
+    """The crystals the data module rejected (their graphs could not be built) with the reason
+    the run logged, from the run's log."""
+    log = run.with_name(run.name + ".log")
+    if not log.is_file():
+        raise FileNotFoundError(f"{log}: the run's log (benchmarks/train_run.sh writes it)")
+    found = re.findall(
+        r"\[matgnn\.data\.datamodule\]\[WARNING\] - .*?: rejected \S+?: (.*?)(?: \(the |;|$)",
+        log.read_text(),
+        flags=re.MULTILINE,
+    )
+    return sorted(set(found))
 
 
 def _predictions(name: str) -> pd.DataFrame:
@@ -157,6 +183,18 @@ def _predictions(name: str) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run {name} is not stored; run run.sh and --collect")
     return pd.read_csv(path)
+
+
+def _training_counts(runs: pd.DataFrame) -> str:
+    counts = runs["train_crystals"].astype(int)
+    usual = int(counts.mode()[0])
+    others = [
+        f"{RUNS[name][0]} {counts[name]:,} (rejected by its graph, as the run logged: "
+        f"{runs.loc[name, 'rejected']})"
+        for name in runs.index
+        if counts[name] != usual
+    ]
+    return f"{usual:,} for every run" + (f" but {'; '.join(others)}" if others else "")
 
 
 def table() -> str:
@@ -167,13 +205,13 @@ def table() -> str:
         raise ValueError(f"results/runs.csv lacks the runs {missing}")
     lines = [
         "| model | epochs (tested checkpoint's, from 0) | s / training epoch (median) "
-        "| test MAE (eV/atom) | test R² |",
-        "|---|---|---:|---:|---:|",
+        "| machine | test MAE (eV/atom) | test R² |",
+        "|---|---|---:|---|---:|---:|",
     ]
-    baselines, counts = set(), set()
+    baselines, counts = {}, set()
     for name, (label, epochs) in RUNS.items():
         if name in PENDING and name not in runs.index:
-            lines.append(f"| {label} | {epochs}: not run yet ({PENDING[name]}) | - | - | - |")
+            lines.append(f"| {label} | {epochs}: not run yet ({PENDING[name]}) | - | - | - | - |")
             continue
         frame = _predictions(name)
         counts.add(len(frame))
@@ -181,19 +219,33 @@ def table() -> str:
         target = frame[TARGET]
         r2 = 1 - float((error**2).sum() / ((target - target.mean()) ** 2).sum())
         row = runs.loc[name]
-        baselines.add(round(float(np.mean(np.abs(target - row["train_mean"]))), 4))
+        baseline = round(float(np.mean(np.abs(target - row["train_mean"]))), 3)
+        baselines.setdefault(baseline, []).append(label if epochs == 3 else f"{label} {epochs}")
         lines.append(
             f"| {label} | {int(row['epochs'])} ({int(row['tested_epoch'])}) | "
-            f"{row['median_train_epoch_s']:.1f} | {np.mean(np.abs(error)):.4f} | {r2:.3f} |"
+            f"{row['median_train_epoch_s']:.1f} | {row['machine']} | "
+            f"{np.mean(np.abs(error)):.4f} | {r2:.3f} |"
         )
-    (baseline,) = baselines  # one split: one training mean
-    (count,) = counts  # and the same test crystals (collect checks the ids)
+    (count,) = counts  # the same test crystals (collect checks the ids)
+    machines = sorted(set(runs["machine"]))
+    # one split: one training mean, unless a model's graph rejected training crystals
+    (baseline,) = baselines if len(baselines) == 1 else (None,)
+    if baseline is None:
+        raise ValueError(f"training means that differ at 3 decimals: {baselines}")
     lines += [
         "",
-        f"Test crystals: {count}, the same for every run "
-        f"(checked); predicting the training mean gives a test MAE of {baseline:.3f} eV/atom. "
+        f"Test crystals: {count}, the same for every run (checked). Training crystals: "
+        + _training_counts(runs)
+        + f"; predicting the training mean gives a test MAE of {baseline:.3f} eV/atom. "
         f"Data: {provenance['data']}. Budget: 2 CPU cores, one run at a time, "
-        f"{runs['train_seconds'].sum() / 60:.0f} min of training epochs in all; the code "
+        f"{runs['train_seconds'].sum() / 60:.0f} min of training epochs in all"
+        + (
+            f", on {len(machines)} machines or sessions (times per epoch compare only within "
+            "one machine)"
+            if len(machines) > 1
+            else ""
+        )
+        + "; the code "
         "each run ran: "
         + "; ".join(f"{name} {runs.loc[name, 'commit']}" for name in runs.index)
         + f"; collected {provenance['collected']}.",
