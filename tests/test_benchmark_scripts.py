@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -109,10 +110,54 @@ def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     # the attempt's code is recorded: the commit (of this repository) and the time
     (attempt,) = (killed / "commits.txt").read_text().splitlines()
     assert attempt.split()[0] != "unknown" and attempt.endswith("Z")
+    # and the machine: CPU model, cores, time
+    (machine,) = (killed / "machines.txt").read_text().splitlines()
+    assert re.fullmatch(r"\S.*, \d+ cores \d{4}-\d\d-\d\dT\S+Z", machine), machine
     result = call(tmp_path / "fresh", fail=True)
     assert result.returncode == 1 and "after" not in result.stdout
     assert f"FAILED {tmp_path / 'fresh'}: see {tmp_path / 'fresh'}.log" in result.stderr
     assert "ckpt_path" not in (tmp_path / "fresh.log").read_text()
+
+
+def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
+    """``benchmarks/data_store/measure.py``, each phase on a 40-row local copy of
+    ``matbench_mp_e_form`` (real MP structures standing in for its first official rows): the
+    store build, the cell sizes, and ALIGNN training from the store, first rows and sampled,
+    with its per-step record."""
+    from matminer.utils.io import store_dataframe_as_json
+
+    from matgnn.data.samples import mp_sample_frame, mp_sample_structures
+
+    _, structures = mp_sample_structures(40)
+    e_form = mp_sample_frame()["formation_energy_per_atom"].to_numpy()[:40]
+    data = tmp_path / "data"
+    data.mkdir()
+    store_dataframe_as_json(
+        pd.DataFrame({"structure": structures, "e_form": e_form}),
+        str(data / "matbench_mp_e_form.json.gz"),
+        compression="gz",
+    )
+    common = ("--data-dir", str(data), "--cache", str(tmp_path / "cache"))
+    build = run_script("benchmarks/data_store/measure.py", "build", "--rows", "40",
+                       "--workers", "2", "--shard-size", "10", *common)  # fmt: skip
+    built = json.loads(build.stdout.strip().splitlines()[-1])
+    assert built["graphs"] + built["rejected"] == 40 and built["store_mb"] > 0
+    sizes = run_script("benchmarks/data_store/measure.py", "sizes", "--rows", "20", *common)
+    cells = json.loads(sizes.stdout.strip().splitlines()[-1])
+    assert cells["first"]["crystals"] == cells["sampled"]["crystals"] == 20
+    assert cells["all"]["crystals"] == 40
+    for sample in ((), ("--sample",)):
+        train = run_script("benchmarks/data_store/measure.py", "train", "--rows", "30",
+                           *sample, "--store", "disk", "--steps", "1", "--warmup", "1",
+                           *common)  # fmt: skip
+        result = json.loads(train.stdout.strip().splitlines()[-1])
+        assert result["sampled"] == bool(sample) and result["crystals_per_second"] > 0
+        assert result["per_step"] and all(s["atoms"] > 0 for s in result["per_step"])
+    refused = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/data_store/measure.py"), "build", "--sample"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--sample is for train" in refused.stderr
 
 
 def test_invariance_script_stores_every_crystal_and_writes_its_table(tmp_path):

@@ -35,12 +35,8 @@ TRAINING = [
     ("train-33k-disk", "33,370", "disk", 1),
     ("train-33k-disk-ddp2", "33,370", "disk", 2),
 ]
-_LATER = "not measured yet (run.sh takes it; about 30 min here)"
 #: planned rows not measured yet: name -> why (a stored measurement is shown all the same)
 PENDING: dict[str, str] = {
-    "train-33k-disk-ddp2": _LATER,
-    "train-5k-sampled-memory": "not measured yet (run.sh takes it; about 8 min here)",
-    "train-5k-sampled-disk": "not measured yet (run.sh takes it; about 8 min here)",
     "train-130k": (
         "not measured: a 130k-crystal set (e.g. every structure source in ../shared/data "
         "together) is not assembled yet"
@@ -103,8 +99,11 @@ def table() -> str:
     lines += [
         "",
         "ALIGNN training, batch 64, after the graphs are built (store or cache); peak RSS of "
-        "each process over the whole run, data loading included; throughput over 20 steps "
-        "after 3 warm-up steps:",
+        "each process over the whole run, data loading included; RSS after a step: the "
+        "largest resident size read right after an optimiser step (what the process holds "
+        "between steps), and the batch with the most line-graph edges, over the 23 steps (rows "
+        "measured before this record was kept show '-'); throughput over 20 steps after 3 "
+        "warm-up steps:",
         "",
         f"Crystals: the first rows of the partial copy (on average {first:.1f} sites per cell "
         f"in the first 5,000, {everything:.1f} in all 33,370), or 5,000 rows drawn at random "
@@ -112,14 +111,15 @@ def table() -> str:
         "mix of cell sizes, so that its peak compares data sizes at the same batch sizes).",
         "",
         "| crystals | graphs | processes | peak RSS per process | peak RSS by the end of "
-        "setup | setup | crystals/s | vs in memory | machine |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "setup | RSS after a step (largest) | largest batch (atoms / angles) | setup | "
+        "crystals/s | vs in memory | machine |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     memory: dict[str, list[dict]] = {}
     rows: dict[str, list[dict]] = {}
     for name, label, store, processes in TRAINING:
         if name in PENDING and not stored(name, processes):
-            lines.append(f"| {label} | {store} | {processes} | {PENDING[name]} | | | | | |")
+            lines.append(f"| {label} | {store} | {processes} | {PENDING[name]} | | | | | | | |")
             continue
         ranks = load_ranks(name, processes)
         rows[name] = ranks
@@ -128,12 +128,13 @@ def table() -> str:
         lines.append(
             f"| {label} | {store} | {processes} | {_peak(ranks)} | "
             f"{max(r['setup_peak_rss_mb'] for r in ranks) / 1024:.2f} GiB | "
-            f"{max(r['setup_seconds'] for r in ranks):.0f} s | {_speed(ranks):.1f} | "
+            f"{_after_step(ranks)} | {_largest_batch(ranks)} | "
+            f"{_seconds(max(r['setup_seconds'] for r in ranks))} | {_speed(ranks):.1f} | "
             f"{_ratio(ranks, memory.get(label))} | {ranks[0]['environment']['cpu']} |"
         )
     for name, why in PENDING.items():
         if name not in {t[0] for t in TRAINING}:
-            lines.append(f"| {name.split('-')[1]} | - | - | {why} | | | | | |")
+            lines.append(f"| {name.split('-')[1]} | - | - | {why} | | | | | | | |")
 
     def peak(name: str) -> str:
         if name not in rows:
@@ -205,6 +206,25 @@ def _peak(ranks: list[dict]) -> str:
     return f"{max(r['peak_rss_mb'] for r in ranks) / 1024:.2f} GiB"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def _after_step(ranks: list[dict]) -> str:
+    """The largest RSS right after a training step (the step's own transient freed): what
+    the process holds between steps; "-" for a measurement without the per-step record."""
+    steps = [s for r in ranks for s in r.get("per_step", [])]
+    return f"{max(s['rss_mb'] for s in steps) / 1024:.2f} GiB" if steps else "-"
+
+
+def _largest_batch(ranks: list[dict]) -> str:
+    steps = [s for r in ranks for s in r.get("per_step", [])]
+    if not steps:
+        return "-"
+    largest = max(steps, key=lambda s: s["angles"])
+    return f"{largest['atoms']:,} / {largest['angles']:,}"
+
+
 def _speed(ranks: list[dict]) -> float:
     return sum(r["crystals_per_second"] for r in ranks)
 
@@ -229,12 +249,19 @@ def summary() -> tuple[str, str, str]:
         raise SystemExit("no disk/memory training pair is stored; run benchmarks/data_store/run.sh")
     disk, memory = load(f"train-{tag}-disk"), load(f"train-{tag}-memory")
     speed = disk["crystals_per_second"] / memory["crystals_per_second"]
-    build = load("build-5k-2")["graphs_per_second"] / load("build-5k-1")["graphs_per_second"]
+    if machine(disk) != machine(memory):
+        raise SystemExit(f"train-{tag}-disk and train-{tag}-memory come from other machines")
+    build_tag, build_label = next(
+        (t, lab) for t, lab in (("33k", "33,370"), ("5k", "5,000"))
+        if stored(f"build-{t}-1") and stored(f"build-{t}-2")
+    )  # fmt: skip
+    one, two = load(f"build-{build_tag}-1"), load(f"build-{build_tag}-2")
+    build = two["graphs_per_second"] / one["graphs_per_second"]
     return (
         f"ALIGNN on {label} crystals: peak RSS {disk['peak_rss_mb'] / 1024:.1f} GiB from the "
         f"disk store vs {memory['peak_rss_mb'] / 1024:.1f} GiB in memory, at {speed:.2f}x the "
-        f"in-memory throughput; store built {build:.2f}x faster on 2 processes (5,000 "
-        "crystals)",
+        f"in-memory throughput; store built {build:.2f}x faster on 2 processes "
+        f"({build_label} crystals)",
         "goals of issue 29: < 4 GiB and flat, throughput within 10%, build >= 1.8x",
         "20 training steps of batch 64 per row",
     )
