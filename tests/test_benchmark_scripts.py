@@ -146,18 +146,25 @@ def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
     cells = json.loads(sizes.stdout.strip().splitlines()[-1])
     assert cells["first"]["crystals"] == cells["sampled"]["crystals"] == 20
     assert cells["all"]["crystals"] == 40
+    assert cells["sampled"]["mean_sites"] != cells["first"]["mean_sites"]  # other rows
     for sample in ((), ("--sample",)):
         train = run_script("benchmarks/data_store/measure.py", "train", "--rows", "30",
                            *sample, "--store", "disk", "--steps", "1", "--warmup", "1",
                            *common)  # fmt: skip
         result = json.loads(train.stdout.strip().splitlines()[-1])
         assert result["sampled"] == bool(sample) and result["crystals_per_second"] > 0
-        assert result["per_step"] and all(s["atoms"] > 0 for s in result["per_step"])
+        assert len(result["per_step"]) == 2 and all(s["atoms"] > 0 for s in result["per_step"])
     refused = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/data_store/measure.py"), "build", "--sample"],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert refused.returncode == 2 and "--sample is for train" in refused.stderr
+    refused = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/data_store/measure.py"), "sizes", "--sample",
+         "--rows", "0"],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--sample needs --rows N" in refused.stderr
 
 
 def test_invariance_script_stores_every_crystal_and_writes_its_table(tmp_path):

@@ -269,6 +269,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.sample and args.phase == "build":
         parser.error("--sample is for train, prepare and sizes; build takes the first rows")
+    if args.sample and not args.rows:
+        parser.error("--sample needs --rows N (a sample of all rows is all rows)")
     args.rows = args.rows or None
     phases = {"build": build, "train": train, "prepare": prepare, "sizes": sizes}
     result = phases[args.phase](args)

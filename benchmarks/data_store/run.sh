@@ -4,8 +4,8 @@
 # 64, 20 timed steps after 3 warm-up steps) in memory and from the disk store on the first
 # 5,000 rows, on 5,000 rows drawn at random (the whole set's cell sizes; their sites per cell
 # in cell-sizes) and on all 33,370 rows of the partial matbench_mp_e_form copy, and 2-process
-# DDP from the store, and store builds of all rows. About 80 minutes here (the 33,370-row DDP
-# pair about 30 of them); results/<name>.json each, then
+# DDP from the store, and store builds of all rows. About 30 minutes on the machine of
+# 2026-12-04 (about twice that on the one of 2026-12-03); results/<name>.json each, then
 #   python benchmarks/data_store/table.py --update docs/results/speed.md
 # A measurement already in results/ is skipped (delete its JSON to take it again).
 #   bash benchmarks/data_store/run.sh            (from the repository root)

@@ -72,7 +72,9 @@ def machine(measured: dict) -> tuple:
 
 
 def table() -> str:
-    builds = {n: load(n) for n in BUILDS if not n.startswith("build-33k") or stored(n)}
+    # the 5,000-crystal pair is required; the 33,370 one is shown when both are stored
+    pairs = {n for n in BUILDS if stored(n[:-1] + "1") and stored(n[:-1] + "2")}
+    builds = {n: load(n) for n in BUILDS if n.startswith("build-5k") or n in pairs}
     lines = [
         "Graph store build (ALIGNN graphs of the first rows of the partial "
         "`matbench_mp_e_form` copy, shards of 250; the source loaded before the clock starts):",
@@ -95,15 +97,18 @@ def table() -> str:
             f"{b['peak_rss_mb'] / 1024:.2f} GiB | {b['environment']['cpu']} |"
         )
     cells = load("cell-sizes")
+    first_run = load("train-5k-memory")
+    timed = first_run["steps"]
+    steps = timed + first_run["warmup"]
     first, sampled, everything = (cells[k]["mean_sites"] for k in ("first", "sampled", "all"))
     lines += [
         "",
         "ALIGNN training, batch 64, after the graphs are built (store or cache); peak RSS of "
         "each process over the whole run, data loading included; RSS after a step: the "
         "largest resident size read right after an optimiser step (what the process holds "
-        "between steps), and the batch with the most line-graph edges, over the 23 steps (rows "
-        "measured before this record was kept show '-'); throughput over 20 steps after 3 "
-        "warm-up steps:",
+        f"between steps), and the batch with the most line-graph edges, over the {steps} steps "
+        "(rows measured before this record was kept show '-'); throughput over "
+        f"{timed} steps after {steps - timed} warm-up steps:",
         "",
         f"Crystals: the first rows of the partial copy (on average {first:.1f} sites per cell "
         f"in the first 5,000, {everything:.1f} in all 33,370), or 5,000 rows drawn at random "
@@ -252,10 +257,15 @@ def summary() -> tuple[str, str, str]:
     if machine(disk) != machine(memory):
         raise SystemExit(f"train-{tag}-disk and train-{tag}-memory come from other machines")
     build_tag, build_label = next(
-        (t, lab) for t, lab in (("33k", "33,370"), ("5k", "5,000"))
-        if stored(f"build-{t}-1") and stored(f"build-{t}-2")
+        ((t, lab) for t, lab in (("33k", "33,370"), ("5k", "5,000"))
+         if stored(f"build-{t}-1") and stored(f"build-{t}-2")),
+        (None, None),
     )  # fmt: skip
+    if build_tag is None:
+        raise SystemExit("no store build pair is stored; run benchmarks/data_store/run.sh")
     one, two = load(f"build-{build_tag}-1"), load(f"build-{build_tag}-2")
+    if machine(one) != machine(two):
+        raise SystemExit(f"build-{build_tag}-1 and build-{build_tag}-2 come from other machines")
     build = two["graphs_per_second"] / one["graphs_per_second"]
     return (
         f"ALIGNN on {label} crystals: peak RSS {disk['peak_rss_mb'] / 1024:.1f} GiB from the "
