@@ -243,29 +243,25 @@ def _ratio(ranks: list[dict], reference: list[dict] | None) -> str:
     return f"{_speed(ranks) / _speed(reference):.2f}x"
 
 
+def _largest_pair(first: str, second: str) -> tuple[dict, dict, str]:
+    """The two measurements ``first`` and ``second`` (name patterns, ``{}`` the size tag) at
+    the largest size where both are stored, with the size's label; both from one machine."""
+    for tag, label in (("33k", "33,370"), ("5k", "5,000")):
+        names = first.format(tag), second.format(tag)
+        if all(stored(n) for n in names):
+            a, b = (load(n) for n in names)
+            if machine(a) != machine(b):
+                raise SystemExit(f"{names[0]} and {names[1]} come from other machines")
+            return a, b, label
+    raise SystemExit(f"no {first.format('*')} / {second.format('*')} pair is stored; run "
+                     "benchmarks/data_store/run.sh")  # fmt: skip
+
+
 def summary() -> tuple[str, str, str]:
     """The README row: (matgnn, reference, budget) at the largest size measured."""
-    tag, label = next(
-        ((t, lab) for t, lab in (("33k", "33,370"), ("5k", "5,000"))
-         if stored(f"train-{t}-disk") and stored(f"train-{t}-memory")),
-        (None, None),
-    )  # fmt: skip
-    if tag is None:
-        raise SystemExit("no disk/memory training pair is stored; run benchmarks/data_store/run.sh")
-    disk, memory = load(f"train-{tag}-disk"), load(f"train-{tag}-memory")
+    disk, memory, label = _largest_pair("train-{}-disk", "train-{}-memory")
     speed = disk["crystals_per_second"] / memory["crystals_per_second"]
-    if machine(disk) != machine(memory):
-        raise SystemExit(f"train-{tag}-disk and train-{tag}-memory come from other machines")
-    build_tag, build_label = next(
-        ((t, lab) for t, lab in (("33k", "33,370"), ("5k", "5,000"))
-         if stored(f"build-{t}-1") and stored(f"build-{t}-2")),
-        (None, None),
-    )  # fmt: skip
-    if build_tag is None:
-        raise SystemExit("no store build pair is stored; run benchmarks/data_store/run.sh")
-    one, two = load(f"build-{build_tag}-1"), load(f"build-{build_tag}-2")
-    if machine(one) != machine(two):
-        raise SystemExit(f"build-{build_tag}-1 and build-{build_tag}-2 come from other machines")
+    one, two, build_label = _largest_pair("build-{}-1", "build-{}-2")
     build = two["graphs_per_second"] / one["graphs_per_second"]
     return (
         f"ALIGNN on {label} crystals: peak RSS {disk['peak_rss_mb'] / 1024:.1f} GiB from the "
