@@ -67,6 +67,12 @@ def _commits(run: Path, stored: pd.DataFrame) -> str:
         if run.name in stored.index:
             return str(stored.loc[run.name, "commit"])
         raise SystemExit(f"{path}: missing; train_run writes the code each attempt ran")
+    return _attempts(path)
+
+
+def _attempts(path: Path) -> str:
+    """The lines of a ``train_run`` record (what, then the time) without their times, in
+    order, consecutive repeats merged: ``"a; then b"``."""
     attempts = [" ".join(line.split()[:-1]) for line in path.read_text().splitlines() if line]
     merged = [a for i, a in enumerate(attempts) if i == 0 or a != attempts[i - 1]]
     return "; then ".join(merged)
@@ -160,8 +166,7 @@ def _machines(run: Path, stored: pd.DataFrame) -> str:
             value = stored.loc[run.name, "machine"]
             return str(value) if isinstance(value, str) and value else "not recorded"
         return "not recorded"
-    attempts = [" ".join(line.split()[:-1]) for line in path.read_text().splitlines() if line]
-    return "; then ".join(a for i, a in enumerate(attempts) if i == 0 or a != attempts[i - 1])
+    return _attempts(path)
 
 
 def _rejected(run: Path) -> list[str]:
