@@ -45,7 +45,8 @@ from matgnn.design.training import (
 )
 from matgnn.design.vo_dataset import VODataset, build_vo_dataset, vo_sample
 from matgnn.outputs import ClassOutput, Output, ScalarOutput
-from matgnn.training.callbacks import EpochSummary, is_interactive
+from matgnn.terminal import is_interactive
+from matgnn.training.callbacks import EpochSummary
 
 log = logging.getLogger(__name__)
 

@@ -1,37 +1,18 @@
-"""Training callbacks of our own (Lightning's cover checkpoints, early stopping, LR logging),
-and whether the output is a terminal (Lightning's progress bar only there; elsewhere
-:class:`EpochSummary` logs one line per epoch)."""
+"""Training callbacks of our own (Lightning's cover checkpoints, early stopping, LR logging).
+Lightning's progress bar shows only where the output is live (:mod:`matgnn.terminal`);
+elsewhere :class:`EpochSummary` logs one line per epoch."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any
 
 import lightning as L
 import torch
 
 log = logging.getLogger(__name__)
-
-
-def is_interactive(stream: TextIO | None = None) -> bool:
-    """Whether ``stream`` (default ``sys.stdout``, where Lightning's progress bar writes) is
-    shown live: a terminal, or a Jupyter kernel's output when ``ipywidgets`` is installed
-    (the bar is then a widget; without it, tqdm prints a text line per step into the
-    notebook). A file, a pipe (``tee``, CI), ``nohup`` or a closed stream is not: a progress
-    bar there is one carriage-return-separated line per step."""
-    stream = sys.stdout if stream is None else stream
-    if stream is None:
-        return False
-    if type(stream).__module__.startswith("ipykernel"):
-        return importlib.util.find_spec("ipywidgets") is not None
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 class EpochTimer(L.Callback):

@@ -23,7 +23,7 @@ from matgnn.heads.normalizer import composition_counts
 from matgnn.models import assembly
 from matgnn.models.inference import split_rows
 from matgnn.outputs import write_prediction_tables
-from matgnn.training.callbacks import is_interactive
+from matgnn.terminal import is_interactive
 from matgnn.training.feature_cache import (
     attach_backbone_features,
     backbone_fingerprint,

@@ -29,7 +29,7 @@ from matgnn.checkpoints.migrations import described
 from matgnn.checkpoints.pretrained import resolve_checkpoint
 from matgnn.models import assembly
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
-from matgnn.training.callbacks import is_interactive
+from matgnn.terminal import is_interactive
 from matgnn.training.finetune import FineTuning
 from matgnn.training.lit_module import CrystalLitModule
 

@@ -76,8 +76,9 @@ def test_the_issues_bar_holds_in_the_shipped_float32(name, sample):
     """Float32, as shipped: 99% of crystals within the bar. Not every crystal: the two
     networks sum in different orders, and the band-gap network amplifies float32 rounding on
     a few crystals (one-ulp noise on the reference's inputs moves mp-1009601 and mp-1009471
-    by 1e-5, the most of any crystal; formation energy's most is 1.9e-6). On this machine every crystal is within
-    2e-5; the CI machine of 2026-12-04 put five band-gap crystals at up to 5.8e-4."""
+    by 1e-5, the most of any crystal; formation energy's most is 1.9e-6). On this machine
+    every crystal is within 2e-5; the CI machine of 2026-12-04 put five band-gap crystals at
+    up to 5.8e-4."""
     inputs, graphs = sample
     difference = np.abs(
         ours(load_pretrained(name), graphs, name) - reference_predictions(name, inputs)

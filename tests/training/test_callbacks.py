@@ -13,9 +13,10 @@ import pytest
 import torch
 from lightning.pytorch.demos.boring_classes import BoringModel
 
+from matgnn.terminal import is_interactive, is_terminal
 from matgnn.train import compose_config
 from matgnn.training import callbacks, run
-from matgnn.training.callbacks import EpochSummary, EpochTimer, is_interactive
+from matgnn.training.callbacks import EpochSummary, EpochTimer
 from tests.training.test_train import matgnn_train
 
 
@@ -85,6 +86,7 @@ def test_a_notebook_shows_a_bar_only_as_a_widget(monkeypatch):
 
     monkeypatch.setattr(importlib.util, "find_spec", without_widgets)
     assert not is_interactive(kernel_stream)  # tqdm would print a line per step
+    assert not is_terminal(kernel_stream)  # a text bar (matminer's) never asks for a widget
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: object())
     assert is_interactive(kernel_stream)
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from matgnn.data.records import Records
+from matgnn.terminal import is_terminal
 
 log = logging.getLogger(__name__)
 
@@ -200,13 +201,6 @@ def local_file(task: str, data_dir: Path) -> Path | None:
     return None
 
 
-def _terminal(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
 def read_matbench_json(path: Path, task: str) -> pd.DataFrame:
     """Read a matminer-format JSON with matminer's reader; index rows by mbid.
 
@@ -218,7 +212,7 @@ def read_matbench_json(path: Path, task: str) -> pd.DataFrame:
 
     # matminer's bars only on a terminal, as matgnn's own (not a line per update in a log or a
     # notebook's stored output)
-    frame = load_dataframe_from_json(str(path), pbar=_terminal(sys.stderr))
+    frame = load_dataframe_from_json(str(path), pbar=is_terminal(sys.stderr))
     if pd.api.types.is_integer_dtype(frame.index):
         frame.index = mbids(task, frame.index, mbv01_metadata[task].n_samples)
     frame.index.name = "mbid"
