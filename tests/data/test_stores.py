@@ -347,6 +347,39 @@ def test_a_store_that_fails_its_check_is_marked_incomplete_for_the_unchecking(sa
     assert rebuilt.ids == ids
 
 
+def test_a_rebuild_after_a_failed_check_hashes_each_intact_shard_once(
+    sample, tmp_path, monkeypatch
+):
+    ids, structures = sample
+    store = GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s")
+    store.build(structures, ids, "fp", shard_size=5, progress=False)
+    store.close()
+    damaged = store.directory / "shard-00002.bin"
+    data = bytearray(damaged.read_bytes())
+    data[3] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    hashed = []
+    original = disk.files_sha256
+    monkeypatch.setattr(disk, "files_sha256", lambda p: hashed.append(p[0].name) or original(p))
+    with pytest.raises(disk.StoreError, match="shard-00002: checksum"):
+        GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
+    assert hashed == ["shard-00000.bin", "shard-00001.bin", "shard-00002.bin"]
+    GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").build(
+        structures, ids, "fp", shard_size=5, progress=False
+    )
+    intact = [h for h in hashed if h != "shard-00002.bin"]
+    assert sorted(intact) == [f"shard-0000{n}.bin" for n in (0, 1, 3, 4)]  # once each
+    # a shard written again after its check is hashed again (and found out)
+    hashed.clear()
+    damaged = store.directory / "shard-00004.bin"
+    data = bytearray(damaged.read_bytes())
+    data[3] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(disk.StoreError, match="shard-00004: checksum"):
+        GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
+    assert hashed[-1] == "shard-00004.bin"
+
+
 def test_validation_and_test_shards_count_every_crystal_once_under_ddp(tmp_path):
     data = disk_module(tmp_path, 31)
     data.setup()

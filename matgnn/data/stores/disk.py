@@ -239,6 +239,27 @@ def write_shard(
     return meta
 
 
+#: shards this process has verified: stem -> (the files' stat, their SHA-256). Opening a store
+#: and then rebuilding the shards that failed hashes every intact shard once, not twice; a
+#: file written since (new size, inode or modification time) is hashed again.
+_VERIFIED: dict[str, tuple[tuple, str]] = {}
+
+
+def _stat(paths: Sequence[Path]) -> tuple:
+    return tuple((s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in map(os.stat, paths))
+
+
+def _verify(stem: Path, paths: Sequence[Path], sha256: str) -> None:
+    """:class:`StoreError` unless the files hash to ``sha256`` (skipped if this process hashed
+    them, unchanged since, to that value)."""
+    stat = _stat(paths)
+    if _VERIFIED.get(str(stem)) == (stat, sha256):
+        return
+    if files_sha256(paths) != sha256:
+        raise StoreError(f"{stem}: checksum mismatch")
+    _VERIFIED[str(stem)] = (stat, sha256)
+
+
 def read_shard_index(directory: Path, number: int, verify: bool = True) -> Shard:
     """Shard ``number``'s index; :class:`StoreError` if it is missing or does not verify."""
     stem = directory / f"shard-{number:05d}"
@@ -256,8 +277,8 @@ def read_shard_index(directory: Path, number: int, verify: bool = True) -> Shard
             raise StoreError(
                 f"{paths[0]}: {paths[0].stat().st_size} bytes, expected {meta['bytes']}"
             )
-        if verify and files_sha256(paths) != meta["sha256"]:
-            raise StoreError(f"{stem}: checksum mismatch")
+        if verify:
+            _verify(stem, paths, meta["sha256"])
         with np.load(paths[1], allow_pickle=False) as index:
             shard = Shard(
                 number=number,
