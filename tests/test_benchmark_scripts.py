@@ -286,3 +286,40 @@ def test_imatgen_labels_script_labels_the_shipped_sample(tmp_path):
     assert "| `cgcnn_xie2018_formation_energy` | 200 | 200 | 0 | 14 | 0.069 |" in done.stdout
     with pytest.raises(AssertionError, match=r"is missing: run python labels\.py --run"):
         run_script("benchmarks/design/labels.py", "--results", str(tmp_path / "none.gz"))
+
+
+def test_foundation_runs_start_on_the_shipped_partial_copy(tmp_path):
+    """``benchmarks/foundation/run.sh``: the frozen and the fine-tuned CHGNet recipes, each for
+    one fold and one epoch of two batches (``FOUNDATION_EXTRA``), on the shipped 80-row partial
+    copy of matbench_phonons, each recorded in its own submission folder."""
+    from tests.matbench import DATA
+
+    root = tmp_path / "foundation"
+    fast = "folds=[0] trainer.max_epochs=1 +trainer.limit_train_batches=2 task.data.batch_size=16"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "MATGNN_DATA_DIR": str(DATA),
+        "MATGNN_CACHE_DIR": str(tmp_path / "cache"),
+        "FOUNDATION_ROOT": str(root),
+        "FOUNDATION_EXTRA": f"{fast} +trainer.enable_progress_bar=false",
+    }
+    runs = ["chgnet_frozen_phonons", "chgnet_finetuned_phonons"]
+    done = subprocess.run(
+        ["bash", "benchmarks/foundation/run.sh", *runs],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    for arm in ("frozen", "finetuned"):
+        task = root / arm / "matbench_v0.1_matgnn_chgnet" / "matbench_phonons"
+        assert (task / "fold_0").is_dir(), sorted(p.name for p in root.rglob("*"))[:40]
+        assert not (task / "fold_1").exists()
+    info = json.loads((root / "frozen" / "matbench_v0.1_matgnn_chgnet" / "info.json").read_text())
+    assert info["algorithm"] == "matgnn CHGNet 0.3.0, frozen (head only)"
+    refused = subprocess.run(
+        ["bash", "benchmarks/foundation/run.sh", "nonsense"],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "unknown run nonsense" in refused.stderr

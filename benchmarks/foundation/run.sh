@@ -16,14 +16,22 @@
 #   chgnet_frozen_log_gvrh    the same on matbench_log_gvrh
 #   chgnet_finetuned_phonons  CHGNet fine-tuned whole (backbone at a tenth of the head's learning
 #                             rate); 5 folds, 40 epochs (patience 40), about 8 min a fold here
+#
+# FOUNDATION_ROOT (default benchmarks/foundation) is where the submissions go, and
+# FOUNDATION_EXTRA holds Hydra overrides added after every run's own (space-separated; the
+# smoke test in tests/test_benchmark_scripts.py runs each recipe for one fold that way).
 set -euo pipefail
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
-ROOT=benchmarks/foundation
+ROOT=${FOUNDATION_ROOT:-benchmarks/foundation}
+read -r -a EXTRA <<< "${FOUNDATION_EXTRA:-}"
 RUNS=("$@")
 [ ${#RUNS[@]} -gt 0 ] || RUNS=(chgnet_frozen_phonons sevennet_frozen_phonons chgnet_frozen_log_kvrh
     chgnet_frozen_log_gvrh chgnet_finetuned_phonons)
-matbench() { python -m matgnn.matbench paths.data_dir="$DATA" paths.cache_dir="$CACHE" "$@"; }
+matbench() {
+    python -m matgnn.matbench paths.data_dir="$DATA" paths.cache_dir="$CACHE" "$@" \
+        ${EXTRA[@]+"${EXTRA[@]}"}
+}
 # the submission's info.json says what the frozen arm is (the model's submission text describes
 # fine-tuning): frozen MODEL_NAME ...
 frozen() {
