@@ -24,7 +24,7 @@ import lightning as L
 import pandas as pd
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: each start of a run (the first, every resume) logs to ``<run>/logs/version_<k>/metrics.csv``
 LOGS = "logs"
+#: written when a start begins, removed when it writes result.json
+STARTED = "started.json"
 #: the V-O data set built from mp36k, kept here under the cache folder
 VO_CACHE = "vo_dataset.json.gz"
 
@@ -176,30 +178,43 @@ def _train(
         enable_progress_bar=bar,
         default_root_dir=output_dir,
     )
-    trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=resume, weights_only=True)
-    best = checkpoint.best_model_path
-    this_start = time.perf_counter() - started
-    # a resumed run adds this start to the time its earlier starts recorded
-    earlier: dict[str, Any] = {"wall_time_s": 0.0, "starts": 0}
+    # a start that ends writes result.json and removes this marker; a marker found on resume is
+    # a start that was killed (its wall time unknown: only the timer below counts it)
+    marker = output_dir / STARTED
+    earlier: dict[str, Any] = {"wall_time_s": 0.0, "starts": 0, "unfinished_starts": 0}
     if resume:
         record = output_dir / "result.json"
         earlier = json.loads(record.read_text()) if record.is_file() else {"wall_time_s": None}
+        if marker.is_file():
+            earlier["wall_time_s"] = None
+            earlier["unfinished_starts"] = int(earlier.get("unfinished_starts") or 0) + 1
+            earlier["starts"] = int(earlier.get("starts") or 0) + 1
+    marker.write_text(json.dumps({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+    trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=resume, weights_only=True)
+    best = checkpoint.best_model_path
+    this_start = time.perf_counter() - started
     total = earlier.get("wall_time_s")
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
     metrics = {
         "stage": cfg.stage,
         "best_checkpoint": str(best),
         "best_val_loss": float(checkpoint.best_model_score) if best else None,
         "epochs_run": int(trainer.current_epoch),
-        # every start together; None when an earlier start left no record
+        # every start together; None when an earlier start left no record (killed)
         "wall_time_s": None if total is None else round(total + this_start, 1),
         "wall_time_this_start_s": round(this_start, 1),
-        "starts": int(earlier.get("starts") or 1) + 1 if resume else 1,
+        # Lightning's timer (trainer.max_time): training time of every start, a killed one's
+        # up to its last checkpoint
+        "train_time_s": round(timer.time_elapsed("train"), 1) if timer is not None else None,
+        "starts": int(earlier.get("starts") or 0) + 1 if resume else 1,
+        "unfinished_starts": int(earlier.get("unfinished_starts") or 0),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     # the record names the checkpoint relative to the run folder, so a moved folder still says
     # which one it is; the caller gets the path
     record = dict(metrics, best_checkpoint=_relative(best, output_dir) if best else "")
     (output_dir / "result.json").write_text(json.dumps(record, indent=1))
+    marker.unlink(missing_ok=True)
     return metrics
 
 

@@ -154,6 +154,17 @@ def test_a_scalar_property_trains_on_labelled_crystals_only_and_resumes(pipeline
         tmp_path / "scalar",
     )  # fmt: skip
     assert resumed.metrics["epochs_run"] == 2 and resumed.metrics["starts"] == 2
+    assert resumed.metrics["wall_time_s"] > resumed.metrics["wall_time_this_start_s"]
+    assert not (tmp_path / "scalar" / "started.json").exists()
+    # a start killed before its record (its marker left): its wall time is unknown, counted
+    (tmp_path / "scalar" / "started.json").write_text("{}")
+    killed = fit(
+        _compose("imatgen", "stage=generator", "trainer.max_epochs=3",
+                 "trainer.max_time=00:01:00:00", f"resume={tmp_path / 'scalar'}", *overrides),
+        tmp_path / "scalar",
+    )  # fmt: skip
+    assert killed.metrics["starts"] == 4 and killed.metrics["unfinished_starts"] == 1
+    assert killed.metrics["wall_time_s"] is None and killed.metrics["train_time_s"] > 0
     assert torch.equal(load_generator(resumed.best_checkpoint).head.normalizer.std, scale)
     none = labels.copy()
     none[COLUMN] = float("nan")
