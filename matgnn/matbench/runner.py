@@ -427,8 +427,9 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     # folds recorded before uncertainty existed had none
     recipe["uncertainty"] = plain.get("uncertainty") or {"estimator": None}
     recipe["max_epochs"] = plain.get("trainer", {}).get("max_epochs")
-    # the task minus the fold and what only labels the results (units)
+    # the task minus the fold, what only labels the results (units) and where files are
     task = {k: v for k, v in plain.get("task", {}).items() if k not in ("fold", "units")}
+    task = _without_locations(task)
     task["outputs"] = {
         name: {k: v for k, v in (output or {}).items() if k != "units"}
         for name, output in (task.get("outputs") or {}).items()
@@ -439,6 +440,27 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     finetune = plain.get("finetune") or {}
     recipe["finetune"] = {k: finetune.get(k, v) for k, v in FINETUNE_DEFAULTS.items()}
     return recipe
+
+
+#: keys that say where files are (the data copy, the caches), not what a fold learns from
+LOCATIONS = ("data_dir", "cache_dir")
+#: source settings the runner refuses (a Matbench fold takes its official rows), so a recorded
+#: fold had their defaults, written or not (folds recorded before they existed)
+REFUSED_SOURCE_KEYS = ("sample", "sample_seed")
+
+
+def _without_locations(task: dict[str, Any]) -> dict[str, Any]:
+    """``task`` without :data:`LOCATIONS` at any depth, nor the source's
+    :data:`REFUSED_SOURCE_KEYS`: the same recipe run from another copy of the data, with
+    another cache, is the same recipe."""
+
+    def strip(value: Any, parent: str | None) -> Any:
+        if not isinstance(value, dict):
+            return value
+        drop = LOCATIONS + (REFUSED_SOURCE_KEYS if parent == "source" else ())
+        return {k: strip(v, k) for k, v in value.items() if k not in drop}
+
+    return strip(task, None)
 
 
 #: the ``finetune`` settings that change a fold's model, with the defaults of ``train.yaml``

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from matgnn.checkpoints.files import load_model
 from matgnn.config_dir import CONFIG_DIR
@@ -317,3 +317,18 @@ def test_the_recipe_reads_missing_finetune_settings_as_their_defaults():
     assert runner._recipe(old) == runner._recipe(new)
     frozen = OmegaConf.create({**base, "finetune": {"freeze": "backbone"}})
     assert runner._recipe(frozen)["finetune"]["freeze"] == "backbone"
+
+
+def test_the_data_copy_and_the_caches_are_not_part_of_the_recipe(tmp_path):
+    """Folds recorded from ../shared/data with one cache are continued from another copy
+    and another cache; a fold recorded before the source's ``sample`` setting existed had
+    its default (the runner refuses a sample); what a fold learns from still counts."""
+    recorded = runner._recipe(compose_matbench(tmp_path))
+    elsewhere = compose_matbench(tmp_path, "paths.data_dir=/copy", "paths.cache_dir=/cache")
+    assert runner._recipe(elsewhere) == recorded
+    older = OmegaConf.to_container(compose_matbench(tmp_path), resolve=True)
+    for key in ("sample", "sample_seed"):
+        del older["task"]["data"]["source"][key]
+    assert runner._recipe(OmegaConf.create(older)) == recorded
+    other = runner._recipe(compose_matbench(tmp_path, "task.data.batch_size=32"))
+    assert other["task"] != recorded["task"]
