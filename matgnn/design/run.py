@@ -205,7 +205,7 @@ def _train(
         "wall_time_this_start_s": round(this_start, 1),
         # Lightning's timer (trainer.max_time): training time of every start, a killed one's
         # up to its last checkpoint
-        "train_time_s": round(timer.time_elapsed("train"), 1) if timer is not None else None,
+        "train_time_s": round(timer.time_elapsed("train"), 3) if timer is not None else None,
         "starts": int(earlier.get("starts") or 0) + 1 if resume else 1,
         "unfinished_starts": int(earlier.get("unfinished_starts") or 0),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
