@@ -181,19 +181,14 @@ def _train(
     # a start that ends writes result.json and removes this marker; a marker found on resume is
     # a start that was killed (its wall time unknown: only the timer below counts it)
     marker = output_dir / STARTED
-    earlier: dict[str, Any] = {"wall_time_s": 0.0, "starts": 0, "unfinished_starts": 0}
-    if resume:
-        record = output_dir / "result.json"
-        earlier = json.loads(record.read_text()) if record.is_file() else {"wall_time_s": None}
-        if marker.is_file():
-            earlier["wall_time_s"] = None
-            earlier["unfinished_starts"] = int(earlier.get("unfinished_starts") or 0) + 1
-            earlier["starts"] = int(earlier.get("starts") or 0) + 1
-    marker.write_text(json.dumps({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+    earlier = _earlier_starts(output_dir, resume)
+    marker.write_text(
+        json.dumps({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **earlier}, indent=1)
+    )
     trainer.fit(task, loaders["train"], loaders["val"], ckpt_path=resume, weights_only=True)
     best = checkpoint.best_model_path
     this_start = time.perf_counter() - started
-    total = earlier.get("wall_time_s")
+    total = earlier["wall_time_s"]
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
     metrics = {
         "stage": cfg.stage,
@@ -206,8 +201,8 @@ def _train(
         # Lightning's timer (trainer.max_time): training time of every start, a killed one's
         # up to its last checkpoint
         "train_time_s": round(timer.time_elapsed("train"), 3) if timer is not None else None,
-        "starts": int(earlier.get("starts") or 0) + 1 if resume else 1,
-        "unfinished_starts": int(earlier.get("unfinished_starts") or 0),
+        "starts": earlier["starts"] + 1,
+        "unfinished_starts": earlier["unfinished_starts"],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     # the record names the checkpoint relative to the run folder, so a moved folder still says
@@ -216,6 +211,34 @@ def _train(
     (output_dir / "result.json").write_text(json.dumps(record, indent=1))
     marker.unlink(missing_ok=True)
     return metrics
+
+
+def _earlier_starts(output_dir: Path, resume: str | None) -> dict[str, Any]:
+    """What the starts before this one add up to: ``starts``, ``unfinished_starts`` (killed
+    before their record) and ``wall_time_s`` (None once any of them left no record).
+
+    A start's marker carries the counts before it, so a killed start is counted from its
+    marker, and several killed in a row each add one."""
+    if not resume:
+        return {"starts": 0, "unfinished_starts": 0, "wall_time_s": 0.0}
+    marker = output_dir / STARTED
+    if marker.is_file():
+        before = json.loads(marker.read_text())
+        return {
+            "starts": int(before.get("starts") or 0) + 1,
+            "unfinished_starts": int(before.get("unfinished_starts") or 0) + 1,
+            "wall_time_s": None,
+        }
+    record = output_dir / "result.json"
+    if record.is_file():
+        done = json.loads(record.read_text())
+        return {
+            "starts": int(done.get("starts") or 1),
+            "unfinished_starts": int(done.get("unfinished_starts") or 0),
+            "wall_time_s": done.get("wall_time_s"),
+        }
+    # resumed from a checkpoint with neither (a start killed before markers existed)
+    return {"starts": 1, "unfinished_starts": 1, "wall_time_s": None}
 
 
 def _relative(path: str | Path, folder: Path) -> str:

@@ -427,7 +427,7 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     # folds recorded before uncertainty existed had none
     recipe["uncertainty"] = plain.get("uncertainty") or {"estimator": None}
     recipe["max_epochs"] = plain.get("trainer", {}).get("max_epochs")
-    # the task minus the fold, what only labels the results (units) and where files are
+    # the task minus the fold, what only labels the results (units) and the caches
     task = {k: v for k, v in plain.get("task", {}).items() if k not in ("fold", "units")}
     task = _without_locations(task)
     task["outputs"] = {
@@ -442,23 +442,28 @@ def _recipe(cfg: DictConfig) -> dict[str, Any]:
     return recipe
 
 
-#: keys that say where files are (the data copy, the caches), not what a fold learns from
-LOCATIONS = ("data_dir", "cache_dir")
+#: caches: where made files are kept, not what a fold learns from
+CACHES = ("cache_dir",)
 #: source settings the runner refuses (a Matbench fold takes its official rows), so a recorded
 #: fold had their defaults, written or not (folds recorded before they existed)
 REFUSED_SOURCE_KEYS = ("sample", "sample_seed")
 
 
 def _without_locations(task: dict[str, Any]) -> dict[str, Any]:
-    """``task`` without :data:`LOCATIONS` at any depth, nor the source's
-    :data:`REFUSED_SOURCE_KEYS`: the same recipe run from another copy of the data, with
-    another cache, is the same recipe."""
+    """``task`` without :data:`CACHES` at any depth, nor the source's
+    :data:`REFUSED_SOURCE_KEYS`, and with every ``data_dir`` as an absolute path: the same
+    recipe run with another cache, or naming the same data copy another way
+    (``../shared/data`` from the repository), is the same recipe; another copy is not (its
+    rows may differ)."""
 
     def strip(value: Any, parent: str | None) -> Any:
         if not isinstance(value, dict):
             return value
-        drop = LOCATIONS + (REFUSED_SOURCE_KEYS if parent == "source" else ())
-        return {k: strip(v, k) for k, v in value.items() if k not in drop}
+        drop = CACHES + (REFUSED_SOURCE_KEYS if parent == "source" else ())
+        kept = {k: strip(v, k) for k, v in value.items() if k not in drop}
+        if kept.get("data_dir") is not None:
+            kept["data_dir"] = str(Path(kept["data_dir"]).resolve())
+        return kept
 
     return strip(task, None)
 

@@ -354,13 +354,20 @@ def test_a_rebuild_after_a_failed_check_hashes_each_intact_shard_once(
     store = GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s")
     store.build(structures, ids, "fp", shard_size=5, progress=False)
     store.close()
+    hashed = []
+    original = disk.files_sha256
+    monkeypatch.setattr(disk, "files_sha256", lambda p: hashed.append(p[0].name) or original(p))
+    # files written within the last 2 s are hashed every time (a same-size rewrite within the
+    # timestamp tick would keep their stat): these were just written
+    for _ in range(2):
+        GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open("fp").close()
+    assert hashed.count("shard-00000.bin") == 2
+    hashed.clear()
+    monkeypatch.setattr(disk, "_SETTLED_S", 0.0)  # as if they had been written long ago
     damaged = store.directory / "shard-00002.bin"
     data = bytearray(damaged.read_bytes())
     data[3] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    hashed = []
-    original = disk.files_sha256
-    monkeypatch.setattr(disk, "files_sha256", lambda p: hashed.append(p[0].name) or original(p))
     with pytest.raises(disk.StoreError, match="shard-00002: checksum"):
         GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
     assert hashed == ["shard-00000.bin", "shard-00001.bin", "shard-00002.bin"]

@@ -9,6 +9,7 @@ import math
 import shutil
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,7 +128,9 @@ def test_every_sampling_mode_writes_its_table_and_cifs(pipeline, tmp_path, mode,
         assert list(table["parent"]) == ["mp-1001790:A=O,B=V"] * 5 + ["mp-10047:A=O,B=V"] * 5
 
 
-def test_a_scalar_property_trains_on_labelled_crystals_only_and_resumes(pipeline, tmp_path):
+def test_a_scalar_property_trains_on_labelled_crystals_only_and_resumes(
+    pipeline, tmp_path, monkeypatch
+):
     root, labels, _ = pipeline
     partial = labels.copy()
     partial.loc[partial.index % 2 == 0, COLUMN] = float("nan")  # half without a label
@@ -156,15 +159,26 @@ def test_a_scalar_property_trains_on_labelled_crystals_only_and_resumes(pipeline
     assert resumed.metrics["epochs_run"] == 2 and resumed.metrics["starts"] == 2
     assert resumed.metrics["wall_time_s"] > resumed.metrics["wall_time_this_start_s"]
     assert not (tmp_path / "scalar" / "started.json").exists()
-    # a start killed before its record (its marker left): its wall time is unknown, counted
-    (tmp_path / "scalar" / "started.json").write_text("{}")
-    killed = fit(
-        _compose("imatgen", "stage=generator", "trainer.max_epochs=3",
-                 "trainer.max_time=00:01:00:00", f"resume={tmp_path / 'scalar'}", *overrides),
-        tmp_path / "scalar",
-    )  # fmt: skip
-    assert killed.metrics["starts"] == 4 and killed.metrics["unfinished_starts"] == 1
+    # two starts killed in a row before their records (their markers left): each is counted,
+    # and the wall time is unknown
+    timed = (
+        "trainer.max_epochs=3",
+        "trainer.max_time=00:01:00:00",
+        f"resume={tmp_path / 'scalar'}",
+    )
+
+    def killed_fit(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(L.Trainer, "fit", killed_fit)
+        for _ in range(2):
+            with pytest.raises(KeyboardInterrupt):
+                fit(_compose("imatgen", "stage=generator", *timed, *overrides), tmp_path / "scalar")
+    killed = fit(_compose("imatgen", "stage=generator", *timed, *overrides), tmp_path / "scalar")
+    assert killed.metrics["starts"] == 5 and killed.metrics["unfinished_starts"] == 2
     assert killed.metrics["wall_time_s"] is None and killed.metrics["train_time_s"] > 0
+    assert not (tmp_path / "scalar" / "started.json").exists()
     assert torch.equal(load_generator(resumed.best_checkpoint).head.normalizer.std, scale)
     none = labels.copy()
     none[COLUMN] = float("nan")

@@ -319,16 +319,23 @@ def test_the_recipe_reads_missing_finetune_settings_as_their_defaults():
     assert runner._recipe(frozen)["finetune"]["freeze"] == "backbone"
 
 
-def test_the_data_copy_and_the_caches_are_not_part_of_the_recipe(tmp_path):
-    """Folds recorded from ../shared/data with one cache are continued from another copy
-    and another cache; a fold recorded before the source's ``sample`` setting existed had
-    its default (the runner refuses a sample); what a fold learns from still counts."""
-    recorded = runner._recipe(compose_matbench(tmp_path))
-    elsewhere = compose_matbench(tmp_path, "paths.data_dir=/copy", "paths.cache_dir=/cache")
-    assert runner._recipe(elsewhere) == recorded
-    older = OmegaConf.to_container(compose_matbench(tmp_path), resolve=True)
+def test_the_caches_and_the_name_of_the_data_copy_are_not_part_of_the_recipe(tmp_path, monkeypatch):
+    """Folds recorded with one cache are continued with another, and from the same data copy
+    named another way (relative or absolute); another copy (its rows may differ) is another
+    recipe. A fold recorded before the source's ``sample`` setting existed had its default
+    (the runner refuses a sample)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    recorded = runner._recipe(compose_matbench(tmp_path, "paths.data_dir=data"))
+    same = compose_matbench(tmp_path, f"paths.data_dir={tmp_path / 'data'}", "paths.cache_dir=/c")
+    assert runner._recipe(same) == recorded
+    another = compose_matbench(tmp_path, f"paths.data_dir={tmp_path / 'other'}")
+    assert runner._recipe(another)["task"] != recorded["task"]
+    older = OmegaConf.to_container(compose_matbench(tmp_path, "paths.data_dir=data"), resolve=True)
     for key in ("sample", "sample_seed"):
         del older["task"]["data"]["source"][key]
     assert runner._recipe(OmegaConf.create(older)) == recorded
-    other = runner._recipe(compose_matbench(tmp_path, "task.data.batch_size=32"))
+    other = runner._recipe(
+        compose_matbench(tmp_path, "paths.data_dir=data", "task.data.batch_size=32")
+    )
     assert other["task"] != recorded["task"]

@@ -36,6 +36,7 @@ import json
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -241,23 +242,33 @@ def write_shard(
 
 #: shards this process has verified: stem -> (the files' stat, their SHA-256). Opening a store
 #: and then rebuilding the shards that failed hashes every intact shard once, not twice; a
-#: file written since (new size, inode or modification time) is hashed again.
-_VERIFIED: dict[str, tuple[tuple, str]] = {}
+#: file written since (new device, inode, size or times) is hashed again.
+_VERIFIED: dict[str, tuple[tuple[int, ...], str]] = {}
+#: a file modified this recently when hashed is not remembered (as git's racy-clean rule): a
+#: rewrite of the same size within the file system's timestamp tick would keep its stat
+_SETTLED_S = 2.0
 
 
-def _stat(paths: Sequence[Path]) -> tuple:
-    return tuple((s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in map(os.stat, paths))
+def _stat(paths: Sequence[Path]) -> tuple[int, ...]:
+    return tuple(
+        value
+        for s in map(os.stat, paths)
+        for value in (s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+    )
 
 
 def _verify(stem: Path, paths: Sequence[Path], sha256: str) -> None:
     """:class:`StoreError` unless the files hash to ``sha256`` (skipped if this process hashed
-    them, unchanged since, to that value)."""
+    them, unchanged and settled since, to that value)."""
     stat = _stat(paths)
     if _VERIFIED.get(str(stem)) == (stat, sha256):
         return
+    hashed_at = time.time_ns()
     if files_sha256(paths) != sha256:
         raise StoreError(f"{stem}: checksum mismatch")
-    _VERIFIED[str(stem)] = (stat, sha256)
+    newest = max(max(os.stat(p).st_mtime_ns, os.stat(p).st_ctime_ns) for p in paths)
+    if hashed_at - newest > _SETTLED_S * 1e9 and _stat(paths) == stat:
+        _VERIFIED[str(stem)] = (stat, sha256)
 
 
 def read_shard_index(directory: Path, number: int, verify: bool = True) -> Shard:
