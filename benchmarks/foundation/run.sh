@@ -18,8 +18,9 @@
 #                             rate); 5 folds, 40 epochs (patience 40), about 8 min a fold here
 #
 # FOUNDATION_ROOT (default benchmarks/foundation) is where the submissions go, and
-# FOUNDATION_EXTRA holds Hydra overrides added after every run's own (space-separated; the
-# smoke test in tests/test_benchmark_scripts.py runs each recipe for one fold that way).
+# FOUNDATION_EXTRA holds Hydra overrides added after every run's own, split at spaces (so
+# an override cannot hold one: folds=[0,1], not folds=[0, 1]); the smoke test in
+# tests/test_benchmark_scripts.py runs each recipe for one fold that way.
 set -euo pipefail
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
