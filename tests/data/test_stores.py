@@ -45,6 +45,13 @@ def assert_same_graph(a, b) -> None:
             assert a[key] == b[key], key
 
 
+def flip_a_byte(path, at: int) -> None:
+    """Damage a stored file in place (same size): byte ``at`` inverted."""
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 @pytest.fixture(scope="module")
 def sample():
     ids, structures = mp_sample_structures(24)
@@ -101,10 +108,7 @@ def test_a_killed_or_corrupted_build_resumes_with_the_missing_shards_only(
     store.close()
     # killed while writing shard 1 (no JSON yet) and shard 3's bytes damaged afterwards
     (store.directory / "shard-00001.json").unlink()
-    damaged = store.directory / "shard-00003.bin"
-    data = bytearray(damaged.read_bytes())
-    data[10] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    flip_a_byte(store.directory / "shard-00003.bin", 10)
     written, complete = [], []
     original = disk.write_shard
 
@@ -332,10 +336,7 @@ def test_a_store_that_fails_its_check_is_marked_incomplete_for_the_unchecking(sa
     store = GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s")
     store.build(structures, ids, "fp", shard_size=5, progress=False)
     store.close()
-    damaged = store.directory / "shard-00002.bin"
-    data = bytearray(damaged.read_bytes())
-    data[3] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    flip_a_byte(store.directory / "shard-00002.bin", 3)
     with pytest.raises(disk.StoreError, match="checksum"):
         GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
     # a process that does not hash (another DDP rank) is now refused, not handed the shard
@@ -364,10 +365,7 @@ def test_a_rebuild_after_a_failed_check_hashes_each_intact_shard_once(
     assert hashed.count("shard-00000.bin") == 2
     hashed.clear()
     monkeypatch.setattr(disk, "_SETTLED_S", 0.0)  # as if they had been written long ago
-    damaged = store.directory / "shard-00002.bin"
-    data = bytearray(damaged.read_bytes())
-    data[3] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    flip_a_byte(store.directory / "shard-00002.bin", 3)
     with pytest.raises(disk.StoreError, match="shard-00002: checksum"):
         GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
     assert hashed == ["shard-00000.bin", "shard-00001.bin", "shard-00002.bin"]
@@ -378,10 +376,7 @@ def test_a_rebuild_after_a_failed_check_hashes_each_intact_shard_once(
     assert sorted(intact) == [f"shard-0000{n}.bin" for n in (0, 1, 3, 4)]  # once each
     # a shard written again after its check is hashed again (and found out)
     hashed.clear()
-    damaged = store.directory / "shard-00004.bin"
-    data = bytearray(damaged.read_bytes())
-    data[3] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    flip_a_byte(store.directory / "shard-00004.bin", 3)
     with pytest.raises(disk.StoreError, match="shard-00004: checksum"):
         GraphStore.at(tmp_path, GraphConfig.preset("cgcnn"), "s").open_verified("fp")
     assert hashed[-1] == "shard-00004.bin"
