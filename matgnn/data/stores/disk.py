@@ -250,6 +250,7 @@ _SETTLED_S = 2.0
 
 
 def _stat(paths: Sequence[Path]) -> tuple[int, ...]:
+    """The files' identity and times: (device, inode, size, mtime, ctime) of each, in order."""
     return tuple(
         value
         for s in map(os.stat, paths)
@@ -266,7 +267,7 @@ def _verify(stem: Path, paths: Sequence[Path], sha256: str) -> None:
     hashed_at = time.time_ns()
     if files_sha256(paths) != sha256:
         raise StoreError(f"{stem}: checksum mismatch")
-    newest = max(max(os.stat(p).st_mtime_ns, os.stat(p).st_ctime_ns) for p in paths)
+    newest = max(stat[3::5] + stat[4::5])  # every file's mtime and ctime
     if hashed_at - newest > _SETTLED_S * 1e9 and _stat(paths) == stat:
         _VERIFIED[str(stem)] = (stat, sha256)
 
