@@ -20,6 +20,9 @@ an otherwise idle machine):
   has the whole set's mix of cell sizes (the first 5,000 rows of the partial copy average 12.2
   sites per cell, all 33,370 rows 24.7), and the peak RSS compares data sizes, not batch sizes.
 
+  ``--max-batch-rows R``: training batches capped at R feature rows (atoms + bonds + angles,
+  ``task.data.max_batch_rows``), at most 64 crystals per batch on average.
+
 * ``sizes --rows N``: sites per cell of the first N rows, of N rows drawn at random and of all.
 
 Every phase writes ``results/<name>.json`` (the measurement, the command, the machine);
@@ -150,6 +153,7 @@ class Clock:
                         "step": int(trainer.global_step),
                         "rss_mb": resident_mb("VmRSS"),
                         "peak_rss_mb": resident_mb("VmHWM"),
+                        "crystals": int(batch.num_graphs),
                         "atoms": int(batch.num_nodes),
                         "edges": int(batch.edge_index.size(1)),
                         "angles": int(batch.lg_edge_index.size(1)),
@@ -165,7 +169,10 @@ def train(args) -> dict:
 
     from matgnn.training.run import build_module, model_config
 
-    cfg = compose(args.rows, args.store, _train_cache(args), args.data_dir, sample=args.sample)
+    cap = [f"task.data.max_batch_rows={args.max_batch_rows}"] if args.max_batch_rows else []
+    cfg = compose(
+        args.rows, args.store, _train_cache(args), args.data_dir, *cap, sample=args.sample
+    )
     rank = int(os.environ.get("LOCAL_RANK", 0))
     if rank == 0 and not os.environ.get("MATGNN_BENCH_PREPARED"):
         # graphs built (store or cache) by an unmeasured process: this one only reads them
@@ -212,6 +219,8 @@ def train(args) -> dict:
         "peak_rss_mb": resident_mb("VmHWM"),
         "steps": args.steps,
         "warmup": args.warmup,
+        "max_batch_rows": args.max_batch_rows,
+        "train_batches": int(trainer.num_training_batches),
         "crystals_per_second": clock.callback.crystals / seconds,
         "per_step": clock.callback.steps,
         "torch_threads": torch.get_num_threads(),
@@ -268,6 +277,10 @@ def main() -> None:
     parser.add_argument("--store", choices=["memory", "disk"], default="disk")
     parser.add_argument("--devices", type=int, default=1)
     parser.add_argument("--shard-size", type=int, default=250)
+    parser.add_argument(
+        "--max-batch-rows", type=int, default=None,
+        help="task.data.max_batch_rows: batches capped in feature rows (<= 64 crystals on average)",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--name", default=None, help="results/<name>.json")

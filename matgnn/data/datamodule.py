@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from torch.utils.data import RandomSampler
 from torch_geometric.loader import DataLoader
 
+from matgnn.data.batching import CappedBatchSampler, feature_rows
 from matgnn.data.records import Records
 from matgnn.data.splits import (
     SPLIT_KINDS,
@@ -79,6 +81,14 @@ class CrystalDataModule(L.LightningDataModule):
         shard_size: graphs per store shard (the unit of resuming a killed build).
         verify_store: check every shard's SHA-256 when the store is opened (by the first
             process on each machine; the other DDP ranks wait for it and read the same files).
+        max_batch_rows: the most feature rows (atoms + bonds, and angles, atom pairs or
+            CHGNet bond-graph entries where the graph has them) in one training batch, which
+            bounds a step's activation memory whatever the cell sizes; ``batch_size`` is then
+            the average number of crystals per batch, not the most
+            (:class:`~matgnn.data.batching.CappedBatchSampler`; the same number of batches
+            every epoch; every crystal once per epoch, under DDP too). ``None``: batches of
+            ``batch_size`` crystals. Validation and test batches are not capped (they keep
+            no activations for a backward pass).
     """
 
     def __init__(
@@ -95,8 +105,12 @@ class CrystalDataModule(L.LightningDataModule):
         store_workers: int = 1,
         shard_size: int = 1000,
         verify_store: bool = True,
+        max_batch_rows: int | None = None,
     ) -> None:
         super().__init__()
+        if max_batch_rows is not None and int(max_batch_rows) < 1:
+            raise ValueError(f"task.data.max_batch_rows must be positive, got {max_batch_rows}")
+        self.max_batch_rows = None if max_batch_rows is None else int(max_batch_rows)
         if store not in STORE_KINDS:
             raise ValueError(f"task.data.store must be one of {STORE_KINDS}, got {store!r}")
         if store == "disk" and cache_dir is None:
@@ -397,7 +411,29 @@ class CrystalDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.loader("train", shuffle=True)
+        if self.max_batch_rows is None:
+            return self.loader("train", shuffle=True)
+        subset = self.subsets["train"]
+        if isinstance(subset, StoredSubset):
+            rows = subset.feature_rows()
+        else:
+            rows = [feature_rows(g) for g in subset]
+        # Lightning's DDP re-creates the batch sampler with its DistributedSampler in place of
+        # the RandomSampler (CappedBatchSampler shards the batches by itself)
+        batches = CappedBatchSampler(
+            RandomSampler(subset),
+            self.batch_size,
+            False,
+            rows,
+            self.max_batch_rows,
+            names=self.split_ids()["train"],
+        )
+        return DataLoader(
+            subset,
+            batch_sampler=batches,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self.loader("val")

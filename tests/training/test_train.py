@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -483,7 +484,10 @@ def test_tensorboard_logger_writes_event_files(tmp_path):
 def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
     """``trainer=ddp`` as shipped (Lightning's subprocess launcher re-runs the command, so it
     runs as a command, not inside pytest), on 2 CPU processes with gloo. Each process tests a
-    shard; the predictions CSV must hold every test crystal of split.json exactly once."""
+    shard; the predictions CSV must hold every test crystal of split.json exactly once.
+    Training batches are capped in rows (``task.data.max_batch_rows``): Lightning puts its
+    DistributedSampler into the capped batch sampler and both processes step as often (a
+    process with fewer batches would wait forever in the gradient all-reduce)."""
     command = [
         sys.executable,
         "-m",
@@ -496,6 +500,7 @@ def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
         "+trainer.enable_progress_bar=false",
         "task.data.source.limit=60",
         "task.data.batch_size=8",
+        "task.data.max_batch_rows=4000",
         f"hydra.run.dir={tmp_path}",  # the run folder (paths.output_dir follows it)
         f"paths.cache_dir={tmp_path / 'cache'}",
         *SMALL["cgcnn"],
@@ -508,6 +513,12 @@ def test_ddp_on_two_cpu_processes_writes_every_test_crystal_once(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stderr + result.stdout
+    capped = re.findall(
+        r"capped at 4000 feature rows: (\d+) batches per epoch for process (\d) of 2",
+        result.stderr + result.stdout,
+    )
+    assert sorted(rank for _, rank in capped) == ["0", "1"], capped
+    assert len({count for count, _ in capped}) == 1, capped
     test_ids = json.loads((tmp_path / "split.json").read_text())["test"]
     with open(tmp_path / "test_predictions.csv") as handle:
         predicted = [row["id"] for row in csv.DictReader(handle)]

@@ -600,6 +600,23 @@ class GraphStore:
         """``[num graphs]`` atoms of every graph."""
         return np.concatenate([np.diff(s.atoms_offsets) for s in self.shards] or [np.zeros(0)])
 
+    def feature_rows(self) -> np.ndarray:
+        """``[num graphs]`` feature rows of every graph (atoms plus the rows of its index
+        fields, :func:`matgnn.data.batching.feature_rows`), from the shapes in the index (no
+        read)."""
+        from matgnn.data.batching import ROW_FIELDS
+
+        counts = []
+        for shard in self.shards:
+            rows = np.diff(shard.atoms_offsets).astype(np.int64)
+            column = 0
+            for spec in shard.fields:
+                if spec.name in ROW_FIELDS:
+                    rows = rows + shard.shapes[:, column + ROW_FIELDS[spec.name]].astype(np.int64)
+                column += spec.ndim
+            counts.append(rows)
+        return np.concatenate(counts or [np.zeros(0, dtype=np.int64)])
+
     def close(self) -> None:
         for fd in self._files.values():
             os.close(fd)
