@@ -230,6 +230,10 @@ def _graph_key(name: str) -> str:
 
 def graph_build_table() -> str:
     raw = read("graph_build")
+    if not raw.get("reference_codes", True):
+        raise SystemExit(
+            "graph_build.json is an --ours-only run: the table needs the reference rows"
+        )
     rows = {_graph_key(r["name"]): r for r in raw["rows"]}
     order = ["(d)", "(a)", "(b)", "(c)"] + [k for k in rows if k.startswith("ours ")]
     lines = [

@@ -72,6 +72,29 @@ def test_alignn_speed_script_runs_our_rows(tmp_path):
     assert all(r["edges"] > 0 and r["angles"] > 0 for r in rows)
 
 
+def test_graph_build_script_measures_our_graphs_on_the_shipped_sample(tmp_path):
+    """Our rows and the pymatgen ones (the jarvis and upstream alignn rows need
+    ``benchmarks/setup_reference_codes.sh``)."""
+    raw = tmp_path / "graph_build.json"
+    run_script("benchmarks/graph_build.py", "--n", "4", "--potnet-n", "1", "--data-dir",
+               str(tmp_path / "none"), "--ours-only", "--json", str(raw))  # fmt: skip
+    stored = json.loads(raw.read_text())
+    names = [r["name"].split(" (")[0] for r in stored["rows"]]
+    assert names[0].startswith("(d)") and names[1].startswith("(a)")
+    assert {f"ours {m}" for m in plain_structure_options("graph")} <= set(names)
+    assert stored["reference_codes"] is False and stored["n"] == 4
+    assert all(r["ms"] > 0 and r["edges"] > 0 for r in stored["rows"])
+
+
+def test_mp2018_5k_script_trains_and_tables_a_model_on_the_shipped_mp36k_rows(tmp_path):
+    run_script("benchmarks/mp2018_5k.py", "--models", "cgcnn", "--epochs", "1",
+               "--limit-batches-for", "cgcnn=1", "--data-dir", str(REPO / "tests/data/mini"),
+               "--out", str(tmp_path))  # fmt: skip
+    (row,) = pd.read_csv(tmp_path / "mp2018_5k.csv").to_dict("records")
+    assert row["model"] == "cgcnn" and row["epochs"] == 1 and row["batches_per_epoch"] == 1
+    assert row["test_mae_eV_per_atom"] > 0 and (tmp_path / "mp2018_5k.md").is_file()
+
+
 def test_physics_helpers_script_runs(tmp_path):
     raw = tmp_path / "physics.json"
     run_script("benchmarks/physics_helpers.py", "--repeat", "1", "--json", str(raw))
@@ -154,6 +177,12 @@ def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
         result = json.loads(train.stdout.strip().splitlines()[-1])
         assert result["sampled"] == bool(sample) and result["crystals_per_second"] > 0
         assert len(result["per_step"]) == 2 and all(s["atoms"] > 0 for s in result["per_step"])
+    capped = run_script("benchmarks/data_store/measure.py", "train", "--rows", "30", "--store",
+                        "disk", "--steps", "1", "--warmup", "1", "--max-batch-rows", "40000",
+                        *common)  # fmt: skip
+    result = json.loads(capped.stdout.strip().splitlines()[-1])
+    assert result["max_batch_rows"] == 40000 and result["train_batches"] >= 1
+    assert all(s["atoms"] + s["edges"] + s["angles"] <= 40000 for s in result["per_step"])
     refused = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/data_store/measure.py"), "build", "--sample"],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},

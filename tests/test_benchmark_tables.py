@@ -175,3 +175,48 @@ def test_stored_tensor_epochs_are_the_checkpoints_the_logs_say_were_tested():
     for row in runs.itertuples():
         log = pd.read_csv(results / "logs" / f"{row.run}.csv")
         assert logged_tested_epoch(log, "val_loss", "min") == row.best_epoch, row.run
+
+
+def _stored_submission_folds():
+    from matgnn.matbench.submission import PREFIX, SubmissionFolder
+
+    roots = (
+        "benchmarks/matbench",
+        "benchmarks/foundation/frozen",
+        "benchmarks/foundation/finetuned",
+    )
+    for root in roots:
+        for folder in sorted((REPO / root).glob(f"{PREFIX}*")):
+            submission = SubmissionFolder(folder)
+            for task in submission.tasks():
+                for fold in submission.recorded_folds(task):
+                    yield submission, task, fold
+
+
+def test_every_stored_matbench_fold_scores_as_its_predictions_against_the_official_targets():
+    """The Matbench and foundation tables read each fold's MAE from its ``record.json``: that
+    score must be what the fold's per-crystal predictions give against Matbench's own targets
+    (``benchmarks/matbench/targets``, shipped), so a stored score cannot drift from the
+    predictions it claims to summarise."""
+    import numpy as np
+    import pandas as pd
+
+    targets: dict[str, pd.Series] = {}
+    checked = 0
+    for submission, task, fold in _stored_submission_folds():
+        path = REPO / "benchmarks" / "matbench" / "targets" / f"{task}.csv.gz"
+        assert path.is_file(), f"{task}: no shipped targets; run benchmarks/matbench/targets.py"
+        if task not in targets:
+            targets[task] = pd.read_csv(path, index_col="mbid")["target"]
+        record = submission.read_record(task, fold)
+        assert len(record.ids) == len(record.predictions) == record.rows["test_present"]
+        truth = targets[task].loc[record.ids].to_numpy()
+        errors = np.abs(np.asarray(record.predictions, dtype=np.float64) - truth)
+        where = f"{submission.root.name}/{task}/fold_{fold}"
+        assert np.isfinite(errors).all(), where
+        assert errors.mean() == pytest.approx(record.scores["mae"], rel=1e-9, abs=1e-12), where
+        rmse = float(np.sqrt((errors**2).mean()))
+        assert rmse == pytest.approx(record.scores["rmse"], rel=1e-9), where
+        assert errors.max() == pytest.approx(record.scores["max_error"], rel=1e-9), where
+        checked += 1
+    assert checked >= 40  # 9 task/model runs of the tables, most with 5 folds

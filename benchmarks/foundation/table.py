@@ -14,8 +14,10 @@ by ``python -m matgnn.matbench``):
 Every cell comes from the folds' ``record.json``: the MAE of each recorded fold (mean and std
 over the folds recorded; the count says how many), the epoch of the checkpoint that was tested
 (counted from 0), the budget (``notes`` of the submission's ``info.json``), the test rows filled
-with the training mean (``benchmarks/matbench/leaderboard.py``). A task with no recorded fold in
-an arm has no row for it: the page's text says which runs are pending.
+with the training mean (``benchmarks/matbench/leaderboard.py``). The runs are declared:
+:data:`RUNS` lists every (arm, model, task) the table shows with the folds it needs, and
+:data:`PENDING` the planned ones not run yet (a row saying so); a declared run that is missing
+or short of folds, or a stored one that is not declared, stops the script by name.
 """
 
 from __future__ import annotations
@@ -45,6 +47,26 @@ ARMS = (
     ("frozen", REPOSITORY / "benchmarks" / "foundation" / "frozen"),
     ("fine-tuned", REPOSITORY / "benchmarks" / "foundation" / "finetuned"),
 )
+ALL_FOLDS = (0, 1, 2, 3, 4)
+#: every stored run the table shows: (arm, model, task) -> the folds it holds
+RUNS: dict[tuple[str, str, str], tuple[int, ...]] = {
+    ("from scratch", "alignn", "matbench_phonons"): (0,),
+    ("from scratch", "cgcnn", "matbench_phonons"): ALL_FOLDS,
+    ("from scratch", "e3nn", "matbench_phonons"): ALL_FOLDS,
+    ("frozen", "chgnet", "matbench_phonons"): ALL_FOLDS,
+    ("frozen", "sevennet", "matbench_phonons"): ALL_FOLDS,
+    ("fine-tuned", "chgnet", "matbench_phonons"): ALL_FOLDS,
+    ("from scratch", "cgcnn", "matbench_perovskites"): ALL_FOLDS,
+    ("frozen", "chgnet", "matbench_log_kvrh"): ALL_FOLDS,
+    ("frozen", "chgnet", "matbench_log_gvrh"): ALL_FOLDS,
+}
+#: planned runs of issue 26 not run yet: (arm, model, task) -> why
+PENDING: dict[tuple[str, str, str], str] = {
+    ("fine-tuned", "sevennet", "matbench_phonons"): "not run yet (CPU budget)",
+    ("frozen", "chgnet", "matbench_perovskites"): "not run yet (15,418 crystals; CPU budget)",
+    ("fine-tuned", "chgnet", "matbench_log_kvrh"): "not run yet (CPU budget)",
+    ("fine-tuned", "chgnet", "matbench_log_gvrh"): "not run yet (CPU budget)",
+}
 #: the goals of issue 26: the best Matbench v0.1 leaderboard entry (mean MAE over the five
 #: folds, snapshot of January 2024, as the issue quotes it)
 GOALS = {
@@ -120,6 +142,21 @@ def arms(tasks: list[str] | None = None) -> list[Arm]:
     return found
 
 
+def check_declared(found: list[Arm]) -> None:
+    """Stop, naming it, at a declared run missing or short of folds, a stored run that is not
+    declared, or a pending run that has been stored (move it to :data:`RUNS`)."""
+    stored = {(a.arm, a.model, a.task): tuple(a.folds) for a in found}
+    problems = [
+        f"{key}: folds {stored.get(key, ())} stored, {folds} declared"
+        for key, folds in RUNS.items()
+        if stored.get(key) != folds
+    ]
+    problems += [f"{key}: stored but not declared in RUNS" for key in stored.keys() - RUNS.keys()]
+    problems += [f"{key}: pending but stored" for key in PENDING.keys() & stored.keys()]
+    if problems:
+        raise SystemExit("foundation table: " + "; ".join(problems))
+
+
 def table() -> str:
     """The Markdown table: per task, every arm's recorded runs, then the goal."""
     lines = [
@@ -128,6 +165,7 @@ def table() -> str:
         "|---|---|---|---:|---:|---|---|---|---:|---|",
     ]
     found = arms()
+    check_declared(found)
     for task, (leader, goal) in GOALS.items():
         unit = task_metadata(task).unit
         for a in (a for a in found if a.task == task):
@@ -141,6 +179,9 @@ def table() -> str:
                 f"| {task} ({unit}) | {a.arm} | {a.model} | {np.mean(a.maes):.4g} | {std} | "
                 f"{folds} | {epochs} | {a.test_rows:,} ({a.filled}) | {ratio:.2f} | {a.notes} |"
             )
+        for (arm, model, pending_task), why in PENDING.items():
+            if pending_task == task:
+                lines.append(f"| {task} ({unit}) | {arm} | {model} | {why} | | | | | | |")
         lines.append(
             f"| {task} ({unit}) | goal | {leader} (leaderboard, Jan 2024) | {goal:.4g} | | 5 | | "
             "| 1.00 | |"
