@@ -11,7 +11,8 @@ tested. Time per epoch is the median ``train_epoch_time_s`` (training only, from
 and its time scaled to the 79 batches of a full epoch (the MAE of such a run means little).
 ``--seeds`` and ``--precisions`` (``32-true``, ``bf16-mixed``) repeat each model; the seed draws
 the split and the initial weights, so each precision sees the same splits.
-Writes ``mp2018_5k.csv`` and a Markdown table to ``--out``.
+Writes ``mp2018_5k.csv`` and a Markdown table to ``--out``; with ``--predictions DIR`` each run's
+test predictions (``id``, target, prediction) as ``DIR/<model>_<precision>_s<seed>.csv.gz``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def one_model(
     limit_batches: int | None = None,
     seed: int = 0,
     precision: str = "32-true",
+    predictions: Path | None = None,
 ) -> dict:
     out = (
         out / model
@@ -63,6 +65,14 @@ def one_model(
     start = time.perf_counter()
     metrics = run(cfg)
     wall = time.perf_counter() - start
+    if predictions is not None:  # the per-crystal test predictions, kept for the tables
+        predictions.mkdir(parents=True, exist_ok=True)
+        pd.read_csv(out / "test_predictions.csv").to_csv(
+            predictions / f"{model}_{precision}_s{seed}.csv.gz",
+            index=False,
+            float_format="%.9g",
+            compression={"method": "gzip", "mtime": 0},
+        )
     logged = pd.concat(pd.read_csv(p) for p in (out / "logs").glob("version_*/metrics.csv"))
     epoch_times = logged["train_epoch_time_s"].dropna().tolist()
     # a shortened epoch is scaled to the full 5,000 structures (79 batches of 64)
@@ -96,6 +106,11 @@ def main() -> None:
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--precisions", nargs="+", default=["32-true"])
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        help="also keep each run's test predictions here (<model>_<precision>_s<seed>.csv.gz)",
+    )
     args = parser.parse_args()
     # the per-epoch lines of matgnn's EpochSummary (no progress bar off a terminal) go through
     # logging, which run() outside Hydra's CLI does not configure
@@ -108,7 +123,14 @@ def main() -> None:
     for model, seed, precision in runs:
         rows.append(
             one_model(
-                model, epochs[model], args.out, args.data_dir, limits.get(model), seed, precision
+                model,
+                epochs[model],
+                args.out,
+                args.data_dir,
+                limits.get(model),
+                seed,
+                precision,
+                args.predictions,
             )
         )
         table = pd.DataFrame(rows)

@@ -183,6 +183,26 @@ def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
     result = json.loads(capped.stdout.strip().splitlines()[-1])
     assert result["max_batch_rows"] == 40000 and result["train_batches"] >= 1
     assert all(s["atoms"] + s["edges"] + s["angles"] <= 40000 for s in result["per_step"])
+    # every structure source together (union.py): the other two Matbench copies stand in as
+    # the first one does, mp36k and perov_5 are the shipped subsets
+    import shutil
+
+    for task, column in (("matbench_mp_gap", "gap pbe"), ("matbench_perovskites", "e_form")):
+        store_dataframe_as_json(
+            pd.DataFrame({"structure": structures, column: e_form}),
+            str(data / f"{task}.json.gz"),
+            compression="gz",
+        )
+    for folder in ("mp36k", "cdvae"):
+        shutil.copytree(REPO / "tests/data/mini" / folder, data / folder)
+    build = run_script("benchmarks/data_store/measure.py", "build", "--union", "--rows", "6",
+                       "--shard-size", "10", *common)  # fmt: skip
+    built = json.loads(build.stdout.strip().splitlines()[-1])
+    assert built["union"] and built["rows"] == 30 and built["graphs"] + built["rejected"] == 30
+    train = run_script("benchmarks/data_store/measure.py", "train", "--union", "--rows", "12",
+                       "--store", "disk", "--steps", "1", "--warmup", "1", *common)  # fmt: skip
+    result = json.loads(train.stdout.strip().splitlines()[-1])
+    assert result["union"] and result["graphs"] == 60 and result["crystals_per_second"] > 0
     refused = subprocess.run(
         [sys.executable, str(REPO / "benchmarks/data_store/measure.py"), "build", "--sample"],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -220,3 +220,22 @@ def test_every_stored_matbench_fold_scores_as_its_predictions_against_the_offici
         assert errors.max() == pytest.approx(record.scores["max_error"], rel=1e-9), where
         checked += 1
     assert checked >= 40  # 9 task/model runs of the tables, most with 5 folds
+
+
+def test_the_foundation_table_stops_at_a_missing_short_or_undeclared_run():
+    from benchmarks.foundation.table import PENDING, RUNS, Arm, check_declared
+
+    def arm(key: tuple[str, str, str], folds: tuple[int, ...]) -> Arm:
+        n = len(folds)
+        return Arm(*key, [1.0] * n, list(folds), [None] * n, 0, 10, "")
+
+    stored = [arm(key, folds) for key, folds in RUNS.items()]
+    check_declared(stored)  # as declared: no complaint
+    with pytest.raises(SystemExit, match="folds"):
+        check_declared(stored[1:])  # a declared run missing
+    with pytest.raises(SystemExit, match="folds"):
+        check_declared([arm(next(iter(RUNS)), (0,) * 0), *stored[1:]])  # short of folds
+    with pytest.raises(SystemExit, match="not declared"):
+        check_declared([*stored, arm(("frozen", "chgnet", "matbench_dielectric"), (0,))])
+    with pytest.raises(SystemExit, match="pending but stored"):
+        check_declared([*stored, arm(next(iter(PENDING)), (0, 1, 2, 3, 4))])

@@ -49,13 +49,37 @@ TASK = "matbench_mp_e_form"
 
 
 def compose(
-    rows: int | None, store: str, cache: Path, data_dir: str, *extra: str, sample: bool = False
+    rows: int | None,
+    store: str,
+    cache: Path,
+    data_dir: str,
+    *extra: str,
+    sample: bool = False,
+    union: bool = False,
 ):
+    """The training config of a measurement. ``union``: the rows of every structure source
+    (:mod:`union`, the first ``rows`` of each part when given) with the target
+    ``volume_per_atom`` computed from each structure, in a seeded 80/10/10 split."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from matgnn.config_dir import CONFIG_DIR
 
+    if union:
+        source = [
+            "~task.data.source",
+            "+task.data.source={_target_:benchmarks.data_store.union.structure_union,"
+            f"_partial_:true,data_dir:${{paths.data_dir}},limit:{rows or 'null'}}}",
+            "task.target=volume_per_atom",
+            "task.units='A^3/atom'",
+            "task.name=structure_union",
+            "task.data.split.kind=random",
+        ]
+    else:
+        source = [
+            f"task.data.source.limit={rows if rows and not sample else 'null'}",
+            f"task.data.source.sample={rows if rows and sample else 'null'}",
+        ]
     overrides = [
         "model=alignn",
         f"task={TASK}",
@@ -64,8 +88,7 @@ def compose(
         f"paths.cache_dir={cache}",
         f"task.data.store={store}",
         "task.data.batch_size=64",
-        f"task.data.source.limit={rows if rows and not sample else 'null'}",
-        f"task.data.source.sample={rows if rows and sample else 'null'}",
+        *source,
         *extra,
     ]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -91,9 +114,9 @@ def build(args) -> dict:
     from matgnn.graphs.cache import structures_fingerprint
     from matgnn.training.run import model_config, task_outputs
 
-    cache = Path(args.cache) / f"build-{args.rows}-{args.workers}"
+    cache = Path(args.cache) / f"build-{args.rows}-{args.workers}-{args.union}"
     shutil.rmtree(cache, ignore_errors=True)
-    cfg = compose(args.rows, "disk", cache, args.data_dir)
+    cfg = compose(args.rows, "disk", cache, args.data_dir, union=args.union)
     outputs = task_outputs(cfg)
     graph = GraphConfig.from_dict(model_config(cfg, outputs)["graph"])
     from hydra.utils import instantiate
@@ -111,6 +134,7 @@ def build(args) -> dict:
     size = sum(p.stat().st_size for p in store.directory.iterdir())
     result = {
         "rows": len(ids),
+        "union": args.union,
         "workers": args.workers,
         "shard_size": args.shard_size,
         "graphs": len(store),
@@ -171,8 +195,9 @@ def train(args) -> dict:
 
     cap = [f"task.data.max_batch_rows={args.max_batch_rows}"] if args.max_batch_rows else []
     cfg = compose(
-        args.rows, args.store, _train_cache(args), args.data_dir, *cap, sample=args.sample
-    )
+        args.rows, args.store, _train_cache(args), args.data_dir, *cap, sample=args.sample,
+        union=args.union,
+    )  # fmt: skip
     rank = int(os.environ.get("LOCAL_RANK", 0))
     if rank == 0 and not os.environ.get("MATGNN_BENCH_PREPARED"):
         # graphs built (store or cache) by an unmeasured process: this one only reads them
@@ -210,6 +235,7 @@ def train(args) -> dict:
     result = {
         "rows": args.rows,
         "sampled": args.sample,
+        "union": args.union,
         "store": args.store,
         "devices": args.devices,
         "rank": trainer.global_rank,
@@ -253,13 +279,14 @@ def sizes(args) -> dict:
 
 def _train_cache(args) -> Path:
     """The graphs of one training measurement, built by ``prepare`` and read by ``train``."""
-    return Path(args.cache) / f"train-{args.rows}-{args.sample}-{args.store}"
+    union = "-union" if args.union else ""
+    return Path(args.cache) / f"train-{args.rows}-{args.sample}-{args.store}{union}"
 
 
 def prepare(args) -> dict:
     cfg = compose(
         args.rows, args.store, _train_cache(args), args.data_dir, "task.data.store_workers=2",
-        sample=args.sample,
+        sample=args.sample, union=args.union,
     )  # fmt: skip
     data_module(cfg).setup("fit")
     return {}
@@ -272,6 +299,10 @@ def main() -> None:
     parser.add_argument(
         "--sample", action="store_true",
         help="the rows drawn at random (seed 0) instead of the first: the whole set's cell sizes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--union", action="store_true",
+        help="every structure source together (union.py; --rows: the first rows of each part)",
     )  # fmt: skip
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--store", choices=["memory", "disk"], default="disk")
@@ -289,6 +320,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.sample and args.phase == "build":
         parser.error("--sample is for train, prepare and sizes; build takes the first rows")
+    if args.max_batch_rows is not None and args.max_batch_rows < 1:
+        parser.error("--max-batch-rows must be positive")
+    if args.union and (args.sample or args.phase == "sizes"):
+        parser.error("--union is for build, train and prepare, without --sample")
     if args.sample and not args.rows:
         parser.error("--sample needs --rows N (a sample of all rows is all rows)")
     args.rows = args.rows or None

@@ -13,16 +13,23 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 REPOSITORY = HERE.parents[1]
 sys.path.insert(0, str(REPOSITORY / "benchmarks"))  # catalog.py
 
+#: the memory of the machine the union rows ran on (23 GiB: ``free -g`` there)
+UNION_MACHINE_GIB = 23
+#: the label of the rows of every structure source together (``measure.py --union``)
+UNION = "every source"
 #: name -> (rows label, processes); the 33k pair is shown once stored
 BUILDS = {
     "build-5k-1": ("5,000", 1),
     "build-5k-2": ("5,000", 2),
     "build-33k-1": ("33,370", 1),
     "build-33k-2": ("33,370", 2),
+    "build-union-2": (UNION, 2),
 }
 #: (name, rows label, store, processes)
 TRAINING = [
@@ -34,12 +41,24 @@ TRAINING = [
     ("train-33k-memory", "33,370", "memory", 1),
     ("train-33k-disk", "33,370", "disk", 1),
     ("train-33k-disk-ddp2", "33,370", "disk", 2),
+    ("train-union-memory", UNION, "memory", 1),
+    ("train-union-disk", UNION, "disk", 1),
+]
+#: (name, rows label, store, processes) of the runs with training batches capped in feature
+#: rows (``--max-batch-rows``, the same cap for every one)
+CAPPED = [
+    ("train-5k-sampled-disk-capped", "5,000 sampled", "disk", 1),
+    ("train-33k-memory-capped", "33,370", "memory", 1),
+    ("train-33k-disk-capped", "33,370", "disk", 1),
+    ("train-33k-disk-ddp2-capped", "33,370", "disk", 2),
+    ("train-union-disk-capped", UNION, "disk", 1),
 ]
 #: planned rows not measured yet: name -> why (a stored measurement is shown all the same)
 PENDING: dict[str, str] = {
-    "train-130k": (
-        "not measured: a 130k-crystal set (e.g. every structure source in ../shared/data "
-        "together) is not assembled yet"
+    "train-union-memory": (
+        "not run: in memory the 33,370 crystals held {setup:.1f} GiB by the end of setup and "
+        "peaked at {peak:.2f} GiB; four times the rows would not fit this machine's {ram} GiB "
+        "(an estimate, not measured)"
     ),
 }
 
@@ -75,9 +94,12 @@ def table() -> str:
     # the 5,000-crystal pair is required; the 33,370 one is shown when both are stored
     pairs = {n for n in BUILDS if stored(n[:-1] + "1") and stored(n[:-1] + "2")}
     builds = {n: load(n) for n in BUILDS if n.startswith("build-5k") or n in pairs}
+    builds["build-union-2"] = load("build-union-2")
     lines = [
         "Graph store build (ALIGNN graphs of the first rows of the partial "
-        "`matbench_mp_e_form` copy, shards of 250; the source loaded before the clock starts):",
+        "`matbench_mp_e_form` copy, or of every structure source together, "
+        "`benchmarks/data_store/union.py`; shards of 250; the source loaded before the clock "
+        "starts):",
         "",
         "| crystals | processes | graphs/s | speed-up | store on disk | peak RSS (parent) | "
         "machine |",
@@ -85,12 +107,15 @@ def table() -> str:
     ]
     for name, b in builds.items():
         label, processes = BUILDS[name]
-        single = builds[name[:-1] + "1"]
-        speedup = (
-            f"{b['graphs_per_second'] / single['graphs_per_second']:.2f}x"
-            if machine(single) == machine(b)
-            else "other machine"
-        )
+        single = builds.get(name[:-1] + "1")
+        if single is None:
+            speedup = "-"
+        elif machine(single) == machine(b):
+            speedup = f"{b['graphs_per_second'] / single['graphs_per_second']:.2f}x"
+        else:
+            speedup = "other machine"
+        if label == UNION:
+            label = f"{b['graphs']:,} ({UNION})"
         lines.append(
             f"| {label} | {processes} | {b['graphs_per_second']:.0f} | {speedup} | "
             f"{b['store_mb']:.0f} MiB ({b['store_bytes_per_graph'] / 1024:.1f} KiB/graph) | "
@@ -124,14 +149,20 @@ def table() -> str:
     rows: dict[str, list[dict]] = {}
     for name, label, store, processes in TRAINING:
         if name in PENDING and not stored(name, processes):
-            lines.append(f"| {label} | {store} | {processes} | {PENDING[name]} | | | | | | | |")
+            why = PENDING[name].format(
+                setup=load("train-33k-memory")["setup_peak_rss_mb"] / 1024,
+                peak=load("train-33k-memory")["peak_rss_mb"] / 1024,
+                ram=UNION_MACHINE_GIB,
+            )
+            lines.append(f"| {label} | {store} | {processes} | {why} | | | | | | | |")
             continue
         ranks = load_ranks(name, processes)
         rows[name] = ranks
         if store == "memory":
             memory[label] = ranks
+        shown = _union_label(ranks) if label == UNION else label
         lines.append(
-            f"| {label} | {store} | {processes} | {_peak(ranks)} | "
+            f"| {shown} | {store} | {processes} | {_peak(ranks)} | "
             f"{max(r['setup_peak_rss_mb'] for r in ranks) / 1024:.2f} GiB | "
             f"{_after_step(ranks)} | {_largest_batch(ranks)} | "
             f"{_seconds(max(r['setup_seconds'] for r in ranks))} | {_speed(ranks):.1f} | "
@@ -140,6 +171,10 @@ def table() -> str:
     for name, why in PENDING.items():
         if name not in {t[0] for t in TRAINING}:
             lines.append(f"| {name.split('-')[1]} | - | - | {why} | | | | | | | |")
+
+    capped = _capped_rows(rows)
+    lines += ["", *capped[0]]
+    rows.update(capped[1])
 
     def peak(name: str) -> str:
         if name not in rows:
@@ -185,7 +220,11 @@ def table() -> str:
         "",
         f"Goals (issue 29): on-disk peak RSS below 4 GiB and flat in the number of crystals: "
         f"{peak('train-5k-disk')} at 5,000 (first rows), {peak('train-5k-sampled-disk')} at "
-        f"5,000 sampled, {peak('train-33k-disk')} at 33,370; throughput "
+        f"5,000 sampled, {peak('train-33k-disk')} at 33,370, {peak('train-union-disk')} at "
+        f"{_union_label(rows['train-union-disk'])}; with batches capped at "
+        f"{rows['train-33k-disk-capped'][0]['max_batch_rows']:,} rows "
+        f"{peak('train-5k-sampled-disk-capped')}, {peak('train-33k-disk-capped')} and "
+        f"{peak('train-union-disk-capped')}; throughput "
         f"within 10% of in memory: {speed_ratio('5,000', 'train-5k-disk')} at 5,000, "
         f"{speed_ratio('5,000 sampled', 'train-5k-sampled-disk')} at 5,000 sampled, "
         f"{speed_ratio('33,370', 'train-33k-disk')} at 33,370; store built at least 1.8x "
@@ -196,6 +235,10 @@ def table() -> str:
             + half_memory(label, f"train-{tag}-disk-ddp2")
             for tag, label in (("5k", "5,000"), ("33k", "33,370"))
         )
+        + f"; 33,370 with capped batches: {peak('train-33k-disk-ddp2-capped')} per rank "
+        f"against {half_memory('33,370', 'train-33k-disk-ddp2-capped')} (uncapped in memory) "
+        f"and {_half(rows['train-33k-disk-ddp2-capped'], rows['train-33k-memory-capped'])} "
+        "(capped in memory)"
         + ". Rates of a 2-process DDP row are the sum over ranks; two processes share the "
         "machine's 2 cores (one thread each). A ratio is only taken between rows of the same "
         "machine (CPU, cores, torch); 'other machine' where they differ.",
@@ -205,6 +248,57 @@ def table() -> str:
         + ".",
     ]
     return "\n".join(lines)
+
+
+def _capped_rows(uncapped: dict[str, list[dict]]) -> tuple[list[str], dict[str, list[dict]]]:
+    """The table of the capped runs (each against the uncapped run of the same crystals,
+    store and processes), and their measurements by name."""
+    rows = {name: load_ranks(name, processes) for name, _, _, processes in CAPPED}
+    caps = {r.get("max_batch_rows") for ranks in rows.values() for r in ranks}
+    if len(caps) != 1 or None in caps:
+        raise SystemExit(
+            f"the capped runs {sorted(rows)} need one cap, have {sorted(caps, key=str)}"
+        )
+    cap = caps.pop()
+    lines = [
+        f"The same training with batches capped at {cap:,} feature rows (atoms + bonds + "
+        "angles; `task.data.max_batch_rows`, `--max-batch-rows`): as many batches per epoch "
+        "as needed to keep every batch under the cap, at least as many as batches of 64 "
+        "crystals (so at most 64 crystals per batch on average); every epoch the same number "
+        "of batches, under DDP split between the processes. Same steps and warm-up as above; "
+        "a step now sees fewer crystals, so compare crystals/s:",
+        "",
+        "| crystals | graphs | processes | batches per epoch (per process) | crystals per batch "
+        "(mean) | largest batch (atoms / angles) | peak RSS per process | RSS after a step "
+        "(largest) | crystals/s | vs uncapped | machine |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, label, store, processes in CAPPED:
+        ranks = rows[name]
+        steps = [s for r in ranks for s in r["per_step"]]
+        biggest = max(s["atoms"] + s["edges"] + s["angles"] for s in steps)
+        if biggest > cap:
+            raise SystemExit(f"{name}: a batch of {biggest:,} rows, above the cap {cap:,}")
+        reference = uncapped.get(name.removesuffix("-capped"))
+        shown = _union_label(ranks) if label == UNION else label
+        lines.append(
+            f"| {shown} | {store} | {processes} | {ranks[0]['train_batches']:,} | "
+            f"{np.mean([s['crystals'] for s in steps]):.1f} | {_largest_batch(ranks)} | "
+            f"{_peak(ranks)} | {_after_step(ranks)} | {_speed(ranks):.1f} | "
+            f"{_ratio(ranks, reference)} | {ranks[0]['environment']['cpu']} |"
+        )
+    return lines, rows
+
+
+def _half(ranks: list[dict], of: list[dict]) -> str:
+    """Half the peak of ``of`` (a one-process run), where ``ranks`` ran on its machine."""
+    if machine(ranks[0]) != machine(of[0]):
+        return "a measurement on another machine"
+    return f"{max(r['peak_rss_mb'] for r in of) / 2048:.2f} GiB"
+
+
+def _union_label(ranks: list[dict]) -> str:
+    return f"{ranks[0]['graphs']:,} ({UNION})"
 
 
 def _peak(ranks: list[dict]) -> str:
@@ -263,13 +357,16 @@ def summary() -> tuple[str, str, str]:
     speed = disk["crystals_per_second"] / memory["crystals_per_second"]
     one, two, build_label = _largest_pair("build-{}-1", "build-{}-2")
     build = two["graphs_per_second"] / one["graphs_per_second"]
+    capped, union = load("train-33k-disk-capped"), load("train-union-disk-capped")
     return (
         f"ALIGNN on {label} crystals: peak RSS {disk['peak_rss_mb'] / 1024:.1f} GiB from the "
         f"disk store vs {memory['peak_rss_mb'] / 1024:.1f} GiB in memory, at {speed:.2f}x the "
-        f"in-memory throughput; store built {build:.2f}x faster on 2 processes "
+        f"in-memory throughput; with batches capped at {capped['max_batch_rows']:,} feature "
+        f"rows {capped['peak_rss_mb'] / 1024:.1f} GiB, and {union['peak_rss_mb'] / 1024:.1f} "
+        f"GiB on {union['graphs']:,} crystals; store built {build:.2f}x faster on 2 processes "
         f"({build_label} crystals)",
         "goals of issue 29: < 4 GiB and flat, throughput within 10%, build >= 1.8x",
-        "20 training steps of batch 64 per row",
+        "20 training steps of batch 64 (or capped) per row",
     )
 
 

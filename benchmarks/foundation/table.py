@@ -113,14 +113,15 @@ def _notes(folder: Path, task: str) -> str:
     return "; ".join(mine)  # the runner writes every note as "<task>: ..."
 
 
-def arms(tasks: list[str] | None = None) -> list[Arm]:
+def arms(tasks: list[str] | None = None, every_task: bool = False) -> list[Arm]:
     """Every (arm, model, task) with at least one recorded fold, for the tasks of :data:`GOALS`
-    (or ``tasks``)."""
+    (or ``tasks``; or every stored task with ``every_task``)."""
     found = []
     for arm, root in ARMS:
         for folder in sorted(root.glob(f"{PREFIX}*")):
             submission = SubmissionFolder(folder)
-            for task in sorted(set(submission.tasks()) & set(tasks or GOALS)):
+            wanted = set(submission.tasks()) if every_task else set(tasks or GOALS)
+            for task in sorted(set(submission.tasks()) & wanted):
                 folds = submission.recorded_folds(task)
                 if not folds:
                     continue
@@ -164,8 +165,8 @@ def table() -> str:
         "test rows (filled with the training mean) | MAE / goal | budget |",
         "|---|---|---|---:|---:|---|---|---|---:|---|",
     ]
+    check_declared(arms(every_task=True))
     found = arms()
-    check_declared(found)
     for task, (leader, goal) in GOALS.items():
         unit = task_metadata(task).unit
         for a in (a for a in found if a.task == task):

@@ -18,19 +18,12 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DistributedSampler, Sampler
 
+from matgnn.graphs.data import ROW_FIELDS, CrystalGraph
+
 log = logging.getLogger(__name__)
 
-#: graph field -> the dimension that counts its rows (each row one feature vector in a model)
-ROW_FIELDS: dict[str, int] = {
-    "edge_index": 1,
-    "lg_edge_index": 1,
-    "pot_edge_index": 1,
-    "chgnet_atom_graph": 0,
-    "chgnet_bond_graph": 0,
-}
 
-
-def feature_rows(graph) -> int:
+def feature_rows(graph: CrystalGraph) -> int:
     """Atoms plus the rows of every index field of :data:`ROW_FIELDS` that ``graph`` has."""
     rows = int(graph.num_nodes)
     for key, dim in ROW_FIELDS.items():
@@ -98,12 +91,22 @@ class CappedBatchSampler(BatchSampler):
             )
         self.world, self.rank = 1, 0
         if isinstance(sampler, DistributedSampler):
-            self.world, self.rank = int(sampler.num_replicas), int(sampler.rank)
-            if len(sampler.dataset) != n:  # type: ignore[arg-type]
-                raise ValueError(
-                    f"max_batch_rows: {n} row counts for a data set of "
-                    f"{len(sampler.dataset)} crystals"  # type: ignore[arg-type]
+            if not _indexes_the_dataset(sampler):
+                raise TypeError(
+                    f"CappedBatchSampler packs the data set's own indices; "
+                    f"{type(sampler).__name__} draws positions in another sampler"
                 )
+            self.world, self.rank = int(sampler.num_replicas), int(sampler.rank)
+            size = len(sampler.dataset)  # type: ignore[arg-type]
+        else:
+            size = len(sampler) if hasattr(sampler, "__len__") else n  # type: ignore[arg-type]
+        if size != n:
+            raise ValueError(f"max_batch_rows: {n} row counts for a data set of {size} crystals")
+        if n < self.world:
+            raise ValueError(
+                f"max_batch_rows: {n} training crystals for {self.world} processes: every "
+                "process needs a batch"
+            )
         total = int(self.rows.sum())
         # the bound R / K + r_max <= max_rows needs K >= R / (max_rows - r_max) batches in all;
         # with max_rows == r_max no K does (n + 1 is refused below)
@@ -124,13 +127,10 @@ class CappedBatchSampler(BatchSampler):
                 "crystals; raise the cap"
             )
 
-        log.info(
-            "training batches capped at %d feature rows: %d batches per epoch for process %d "
-            "of %d (%d crystals, %d rows, the largest %d)",
-            self.max_rows, self.num_batches, self.rank, self.world, n, total, self.largest,
-        )  # fmt: skip
+        self._logged = False
 
     def _order(self) -> list[int]:
+        """This epoch's order of the data set's indices (the same on every DDP process)."""
         sampler = self.sampler
         if isinstance(sampler, DistributedSampler):
             n = len(sampler.dataset)  # type: ignore[arg-type]
@@ -153,7 +153,24 @@ class CappedBatchSampler(BatchSampler):
         return batches[self.rank :: self.world]
 
     def __iter__(self) -> Iterator[list[int]]:
+        if not self._logged:  # once, by the sampler that is iterated (not the one DDP replaces)
+            self._logged = True
+            log.info(
+                "training batches capped at %d feature rows: %d batches per epoch for process "
+                "%d of %d (%d crystals, %d rows, the largest %d)",
+                self.max_rows, self.num_batches, self.rank, self.world, len(self.rows),
+                int(self.rows.sum()), self.largest,
+            )  # fmt: skip
         yield from self.batches()
 
     def __len__(self) -> int:
         return self.num_batches
+
+
+def _indexes_the_dataset(sampler: DistributedSampler) -> bool:
+    """Whether ``sampler`` draws indices of its data set (torch's ``DistributedSampler``), not
+    positions in a wrapped sampler (Lightning's ``DistributedSamplerWrapper`` and the like)."""
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSamplerWrapper
+
+    return not isinstance(sampler, (DistributedSamplerWrapper, UnrepeatedDistributedSamplerWrapper))

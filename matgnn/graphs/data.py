@@ -9,6 +9,17 @@ from torch_geometric.data import Data
 EDGE_NEIGHBOR = 0
 EDGE_LATTICE = 1
 
+#: index fields whose entries are feature rows in a model (one bond, angle, atom pair or CHGNet
+#: bond-graph entry each) -> the dimension that counts them; with the atoms, what a training
+#: step's activations grow with (:func:`matgnn.data.batching.feature_rows`)
+ROW_FIELDS: dict[str, int] = {
+    "edge_index": 1,
+    "lg_edge_index": 1,
+    "pot_edge_index": 1,
+    "chgnet_atom_graph": 0,
+    "chgnet_bond_graph": 0,
+}
+
 
 class CrystalGraph(Data):
     """A periodic crystal as a multigraph with integer cell offsets.

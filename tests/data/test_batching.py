@@ -103,7 +103,7 @@ def test_lightning_puts_its_distributed_sampler_into_the_capped_one(alignn_graph
     """What Lightning does to a training loader under DDP: the loader made inside its
     argument-saving context, then re-created with a DistributedSampler."""
     from lightning.fabric.utilities.data import _replace_dunder_methods
-    from lightning.pytorch.utilities.data import _update_dataloader
+    from lightning.pytorch.utilities.data import _is_dataloader_shuffled, _update_dataloader
 
     _, graphs = alignn_graphs
     rows = np.array([feature_rows(g) for g in graphs])
@@ -115,6 +115,8 @@ def test_lightning_puts_its_distributed_sampler_into_the_capped_one(alignn_graph
                     RandomSampler(graphs), 8, False, rows, int(rows.max() * 2)
                 ),
             )
+    # what makes Lightning's sampler shuffle: the RandomSampler inside the batch sampler
+    assert _is_dataloader_shuffled(loader)
     shares = DistributedSampler(graphs, num_replicas=2, rank=1, shuffle=True, seed=0)
     updated = _update_dataloader(loader, shares)
     capped = updated.batch_sampler
@@ -134,6 +136,17 @@ def test_a_crystal_above_the_cap_or_a_cap_too_small_is_refused_in_words(alignn_g
         CappedBatchSampler(RandomSampler(graphs), 8, False, rows, int(rows.max()))
     with pytest.raises(ValueError, match="drop_last"):
         CappedBatchSampler(RandomSampler(graphs), 8, True, rows, int(rows.sum()))
+    n = len(graphs)
+    with pytest.raises(ValueError, match=f"{n - 1} row counts for a data set of {n} crystals"):
+        CappedBatchSampler(RandomSampler(graphs), 8, False, rows[:-1], int(rows.sum()))
+    with pytest.raises(ValueError, match="every process needs a batch"):
+        few = DistributedSampler(graphs[:2], num_replicas=3, rank=0)
+        CappedBatchSampler(few, 8, False, rows[:2], int(rows.sum()))
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    with pytest.raises(TypeError, match="positions in another sampler"):
+        wrapped = DistributedSamplerWrapper(RandomSampler(graphs), num_replicas=2, rank=0)
+        CappedBatchSampler(wrapped, 8, False, rows, int(rows.sum()))
     with pytest.raises(ValueError, match="must be positive"):
         CrystalDataModule(lambda: None, GraphConfig.preset("alignn"), [], max_batch_rows=0)
 

@@ -52,6 +52,17 @@ def cdvae_perov5(
     )
 
 
+def perov5_structures(data_dir: str | Path | None = None, limit: int | None = None) -> Records:
+    """Every perov_5 structure (18,928), labelled or not, with CDVAE's split and no targets
+    (a structure set: its heats of formation are :func:`cdvae_perov5`'s)."""
+    frame = _read(data_dir)
+    if limit:
+        frame = frame.iloc[:limit]
+    ids = [f"perov5-{i}" for i in frame["material_id"]]
+    split = {k: [sid for sid, s in zip(ids, frame["split"], strict=True) if s == k] for k in SPLITS}
+    return Records(ids, frame["structure"].tolist(), {}, name="perov_5-structures", split=split)
+
+
 def _read(data_dir: str | Path | None) -> pd.DataFrame:
     if data_dir is None:
         return _cdvae_csvs(lambda split: f"{CDVAE_URL}{split}.csv")

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 from matgnn import __version__
 from matgnn.graphs.builder import GraphBuilder
 from matgnn.graphs.config import GraphConfig
-from matgnn.graphs.data import CrystalGraph
+from matgnn.graphs.data import ROW_FIELDS, CrystalGraph
 from matgnn.graphs.structures import StructureLike
 
 log = logging.getLogger(__name__)
@@ -602,10 +602,8 @@ class GraphStore:
 
     def feature_rows(self) -> np.ndarray:
         """``[num graphs]`` feature rows of every graph (atoms plus the rows of its index
-        fields, :func:`matgnn.data.batching.feature_rows`), from the shapes in the index (no
+        fields, :data:`~matgnn.graphs.data.ROW_FIELDS`), from the shapes in the index (no
         read)."""
-        from matgnn.data.batching import ROW_FIELDS
-
         counts = []
         for shard in self.shards:
             rows = np.diff(shard.atoms_offsets).astype(np.int64)
