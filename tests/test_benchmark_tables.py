@@ -239,3 +239,45 @@ def test_the_foundation_table_stops_at_a_missing_short_or_undeclared_run():
         check_declared([*stored, arm(("frozen", "chgnet", "matbench_dielectric"), (0,))])
     with pytest.raises(SystemExit, match="pending but stored"):
         check_declared([*stored, arm(next(iter(PENDING)), (0, 1, 2, 3, 4))])
+
+
+#: the memory-reduction figures of the speed page (prose, measured once on 2026-11-22 against
+#: the commit before; not a table), each with the stored log lines it comes from
+_SPEED, _LARGER = "training_speed_2026-11-22.txt", "alignn_memory_larger_batches_2026-11-22.txt"
+MEMORY_FIGURES = [
+    ("4,383 -> 2,830 MB", _SPEED,
+     ["fp32 2.080 s 4383 MB", "fp32         6784   100310    1.800     35.6     2830"]),
+    ("3,339 -> 1,770 MB", _SPEED,
+     ["fp32 3.115 s 3339 MB", "fp32         6784   100310    2.625     24.4     1770"]),
+    ("bf16 2,287 -> 1,412 MB", _SPEED,
+     ["bf16 0.848 s 2287 MB", "bf16         6784   100310    1.028     62.2     1412"]),
+    ("10,907 -> 5,551 MB", _LARGER,
+     ["before: ours (default graph)           fp32        16814   240870    5.038",
+      "after:  ours (default graph)           fp32        16814   240870    4.910",
+      "240870    5.038     25.4    10907", "240870    4.910     26.1     5551"]),
+    ("bf16 5,852 -> 3,014 MB", _LARGER,
+     ["bf16        16814   240870    2.169     59.0     5852",
+      "bf16        16814   240870    2.090     61.2     3014"]),
+    ("at 5.04\n  -> 4.91 s per step", _LARGER, ["240870    5.038", "240870    4.910"]),
+    ("killed for memory (24 GB), the new one\n  needs 9.3 GB", _LARGER,
+     ["Out of memory: Killed process 23711 (python)", "anon-rss:24284608kB",
+      "fp32        28112   395714    7.192     35.6     9252"]),
+    ("15.0-15.6 -> 9.8-9.9 GB with `retain`", _LARGER,
+     ["before retain run2: max RSS 14970440 kB", "before retain run1: max RSS 15603068 kB",
+      "after retain run2: max RSS 9821808 kB", "after retain run1: max RSS 9938824 kB"]),
+    ("10.5 -> 6.2 GB without", _LARGER,
+     ["before glibc: max RSS 10517888 kB", "after glibc: max RSS 6194320 kB"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("prose", "log", "lines"), MEMORY_FIGURES, ids=[f[0] for f in MEMORY_FIGURES]
+)
+def test_the_speed_page_memory_figures_are_in_the_stored_logs(prose, log, lines):
+    """The speed page's memory-reduction prose states each figure as the stored logs hold it
+    (the page says they were measured once and not re-measured)."""
+    page = (REPO / "docs" / "results" / "speed.md").read_text()
+    stored = (REPO / "benchmarks" / "results" / log).read_text()
+    assert prose in page, f"the speed page no longer says {prose!r}: update MEMORY_FIGURES"
+    for line in lines:
+        assert line in stored, f"{log} has no {line!r}"
