@@ -168,9 +168,9 @@ def table() -> str:
             f"{_seconds(max(r['setup_seconds'] for r in ranks))} | {_speed(ranks):.1f} | "
             f"{_ratio(ranks, memory.get(label))} | {ranks[0]['environment']['cpu']} |"
         )
-    for name, why in PENDING.items():
-        if name not in {t[0] for t in TRAINING}:
-            lines.append(f"| {name.split('-')[1]} | - | - | {why} | | | | | | | |")
+    unplaced = set(PENDING) - {t[0] for t in TRAINING}
+    if unplaced:
+        raise SystemExit(f"pending measurements {sorted(unplaced)} have no row in TRAINING")
 
     capped = _capped_rows(rows)
     lines += ["", *capped[0]]
@@ -279,6 +279,10 @@ def _capped_rows(uncapped: dict[str, list[dict]]) -> tuple[list[str], dict[str, 
         biggest = max(s["atoms"] + s["edges"] + s["angles"] for s in steps)
         if biggest > cap:
             raise SystemExit(f"{name}: a batch of {biggest:,} rows, above the cap {cap:,}")
+        if len({r["train_batches"] for r in ranks}) != 1:
+            raise SystemExit(
+                f"{name}: the processes stepped unequally: {[r['train_batches'] for r in ranks]}"
+            )
         reference = uncapped.get(name.removesuffix("-capped"))
         shown = _union_label(ranks) if label == UNION else label
         lines.append(
