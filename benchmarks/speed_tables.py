@@ -15,7 +15,8 @@ Blocks:
 * ``speed-trainer``: the trainer's step against the bare optimisation step, DataLoader
   collation and the graph-cache reload (``trainer_overhead.json``);
 * ``speed-precision``: bf16-mixed against fp32 test MAE on ``mp2018_eform`` 5k, paired by seed
-  (``benchmarks/results/mp2018_5k_<model>_precision.csv`` of ``benchmarks/mp2018_5k.py``);
+  (``benchmarks/results/mp2018_5k_<model>_precision.csv`` of ``benchmarks/mp2018_5k.py``, the
+  MAEs from the runs' stored predictions in ``results/mp2018_5k_precision_predictions``);
 * ``graph-build``: graph-construction time per structure, ours against the reference codes
   (``graph_build.json`` of ``benchmarks/graph_build.py --json``).
 
@@ -269,9 +270,42 @@ def graph_build_table() -> str:
 PRECISION_NOTES = {"alignn": "times not comparable: other jobs ran on the cores"}
 
 
+#: the per-crystal test predictions of the precision runs (``mp2018_5k.py --predictions``)
+PRECISION_PREDICTIONS = HERE / "results" / "mp2018_5k_precision_predictions"
+#: models whose precision runs kept no predictions (2026-11-22, before ``--predictions``): their
+#: MAEs are the logged ones, and the table says so
+PRECISION_LOGGED_ONLY = {"alignn": "2026-11-22; logged MAEs, the runs kept no predictions"}
+
+
+def precision_maes(model: str, frame) -> list[float]:
+    """Each run's test MAE (eV/atom) computed from its stored per-crystal predictions
+    (``id``, the target, ``predicted_<target>``: 625 distinct test crystals), in the order of
+    ``frame`` (a precision CSV); the logged MAE must agree to 1e-6 (float32 sums)."""
+    import numpy as np
+    import pandas as pd
+
+    target = "formation_energy_per_atom"
+    maes = []
+    for run in frame.itertuples():
+        path = PRECISION_PREDICTIONS / f"{model}_{run.precision}_s{run.seed}.csv.gz"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no stored predictions for this run (mp2018_5k.py)")
+        rows = pd.read_csv(path)
+        if len(rows) != 625 or rows["id"].duplicated().any():
+            raise SystemExit(f"{path}: {len(rows)} rows, expected the 625 distinct test crystals")
+        mae = float(np.mean(np.abs(rows[f"predicted_{target}"] - rows[target])))
+        if abs(mae - run.test_mae_eV_per_atom) > 1e-6:
+            raise SystemExit(
+                f"{path}: MAE {mae} from the predictions, {run.test_mae_eV_per_atom} logged"
+            )
+        maes.append(mae)
+    return maes
+
+
 def precision_table() -> str:
     """bf16-mixed against fp32 on ``mp2018_eform`` 5k, paired by seed (the seed draws split
-    and weights), from ``benchmarks/results/mp2018_5k_<model>_precision.csv``."""
+    and weights), from ``benchmarks/results/mp2018_5k_<model>_precision.csv`` (the runs) and
+    each run's stored test predictions (the MAEs)."""
     import numpy as np
     import pandas as pd
 
@@ -285,6 +319,8 @@ def precision_table() -> str:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not measured (benchmarks/mp2018_5k.py)")
         frame = pd.read_csv(path)
+        if model not in PRECISION_LOGGED_ONLY:
+            frame["test_mae_eV_per_atom"] = precision_maes(model, frame)
         fp32 = frame[frame["precision"] == "32-true"].set_index("seed")
         bf16 = frame[frame["precision"] == "bf16-mixed"].set_index("seed")
         seeds = sorted(set(fp32.index) & set(bf16.index))
@@ -306,8 +342,10 @@ def precision_table() -> str:
             f"{bf16.loc[seeds, 'train_s_per_epoch'].max():.1f}"
         )
         epochs = int(frame["epochs"].iloc[0])
+        logged = f" ({PRECISION_LOGGED_ONLY[model]})" if model in PRECISION_LOGGED_ONLY else ""
         lines.append(
-            f"| {MODEL_NAMES[model]}, {epochs} epoch{'s' if epochs > 1 else ''} | {len(seeds)} "
+            f"| {MODEL_NAMES[model]}, {epochs} epoch{'s' if epochs > 1 else ''}{logged} | "
+            f"{len(seeds)} "
             f"({', '.join(map(str, seeds))}) | {maes(fp32)} | {maes(bf16)} | "
             f"{float(np.mean(diff)):+.4f} | {times} |"
         )
