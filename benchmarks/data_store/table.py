@@ -57,8 +57,9 @@ CAPPED = [
 PENDING: dict[str, str] = {
     "train-union-memory": (
         "not run: in memory the 33,370 crystals held {setup:.1f} GiB by the end of setup and "
-        "peaked at {peak:.2f} GiB; four times the rows would not fit this machine's {ram} GiB "
-        "(an estimate, not measured)"
+        "peaked at {peak:.2f} GiB; four times the rows would need about {setup4:.0f} GiB by the "
+        "end of setup alone (an extrapolation, not measured), too close to this machine's {ram} "
+        "GiB to attempt"
     ),
 }
 
@@ -151,6 +152,7 @@ def table() -> str:
         if name in PENDING and not stored(name, processes):
             why = PENDING[name].format(
                 setup=load("train-33k-memory")["setup_peak_rss_mb"] / 1024,
+                setup4=4 * load("train-33k-memory")["setup_peak_rss_mb"] / 1024,
                 peak=load("train-33k-memory")["peak_rss_mb"] / 1024,
                 ram=UNION_MACHINE_GIB,
             )
