@@ -10,9 +10,12 @@ tested. Time per epoch is the median ``train_epoch_time_s`` (training only, from
 ``EpochTimer`` callback); with ``--limit-batches-for model=N`` an epoch is cut to N batches
 and its time scaled to the 79 batches of a full epoch (the MAE of such a run means little).
 ``--seeds`` and ``--precisions`` (``32-true``, ``bf16-mixed``) repeat each model; the seed draws
-the split and the initial weights, so each precision sees the same splits.
+the split and the initial weights, so each precision sees the same splits. ``--max-batch-rows N``
+caps every training batch at N feature rows (``task.data.max_batch_rows``; more, smaller batches
+per epoch, counted from the run's own logged steps into ``batches_per_epoch``).
 Writes ``mp2018_5k.csv`` and a Markdown table to ``--out``; with ``--predictions DIR`` each run's
-test predictions (``id``, target, prediction) as ``DIR/<model>_<precision>_s<seed>.csv.gz``.
+test predictions (``id``, target, prediction) as ``DIR/<model>_<precision>_s<seed>.csv.gz``
+(``..._s<seed>_cap<N>.csv.gz`` for a capped run).
 """
 
 from __future__ import annotations
@@ -41,11 +44,13 @@ def one_model(
     seed: int = 0,
     precision: str = "32-true",
     predictions: Path | None = None,
+    max_batch_rows: int | None = None,
 ) -> dict:
+    cap = f"_cap{max_batch_rows}" if max_batch_rows else ""
     out = (
         out / model
-        if (seed, precision) == (0, "32-true")
-        else out / model / f"{precision}_seed{seed}"
+        if (seed, precision, cap) == (0, "32-true", "")
+        else out / model / f"{precision}_seed{seed}{cap}"
     )
     overrides = [
         f"model={model}",
@@ -60,6 +65,8 @@ def one_model(
     ]
     if limit_batches:
         overrides.append(f"+trainer.limit_train_batches={limit_batches}")
+    if max_batch_rows:
+        overrides.append(f"task.data.max_batch_rows={max_batch_rows}")
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     start = time.perf_counter()
@@ -68,21 +75,25 @@ def one_model(
     if predictions is not None:  # the per-crystal test predictions, kept for the tables
         predictions.mkdir(parents=True, exist_ok=True)
         pd.read_csv(out / "test_predictions.csv").to_csv(
-            predictions / f"{model}_{precision}_s{seed}.csv.gz",
+            predictions / f"{model}_{precision}_s{seed}{cap}.csv.gz",
             index=False,
             float_format="%.9g",
             compression={"method": "gzip", "mtime": 0},
         )
     logged = pd.concat(pd.read_csv(p) for p in (out / "logs").glob("version_*/metrics.csv"))
     epoch_times = logged["train_epoch_time_s"].dropna().tolist()
-    # a shortened epoch is scaled to the full 5,000 structures (79 batches of 64)
-    scale = 1.0 if not limit_batches else 79 / limit_batches
+    # optimizer steps over the whole run (the test row is logged at the final global step)
+    batches = int(logged["step"].max()) // len(epoch_times)
+    full = batches if not limit_batches else 79  # the 5,000 structures in batches of 64
+    # a shortened epoch is scaled to a full one
+    scale = 1.0 if not limit_batches else full / limit_batches
     return {
         "model": model,
         "precision": precision,
         "seed": seed,
+        "max_batch_rows": max_batch_rows or "",
         "epochs": len(epoch_times),
-        "batches_per_epoch": limit_batches or 79,
+        "batches_per_epoch": batches,
         "train_s_per_epoch": statistics.median(epoch_times) * scale,
         "test_mae_eV_per_atom": metrics[f"test_{TARGET}_mae"],
         "test_r2": metrics[f"test_{TARGET}_r2"],
@@ -111,6 +122,11 @@ def main() -> None:
         type=Path,
         help="also keep each run's test predictions here (<model>_<precision>_s<seed>.csv.gz)",
     )
+    parser.add_argument(
+        "--max-batch-rows",
+        type=int,
+        help="cap each training batch at this many feature rows (task.data.max_batch_rows)",
+    )
     args = parser.parse_args()
     # the per-epoch lines of matgnn's EpochSummary (no progress bar off a terminal) go through
     # logging, which run() outside Hydra's CLI does not configure
@@ -131,6 +147,7 @@ def main() -> None:
                 seed,
                 precision,
                 args.predictions,
+                args.max_batch_rows,
             )
         )
         table = pd.DataFrame(rows)

@@ -277,22 +277,33 @@ PRECISION_PREDICTIONS = HERE / "results" / "mp2018_5k_precision_predictions"
 PRECISION_LOGGED_ONLY = {"alignn": "2026-11-22; logged MAEs, the runs kept no predictions"}
 
 
-def precision_maes(model: str, frame) -> list[float]:
-    """Each run's test MAE (eV/atom) computed from its stored per-crystal predictions
-    (``id``, the target, ``predicted_<target>``: 625 distinct test crystals), in the order of
-    ``frame`` (a precision CSV); the logged MAE must agree to 1e-6 (float32 sums)."""
-    import numpy as np
+def run_predictions(folder: Path, model: str, run, suffix: str = ""):
+    """The stored test predictions of one ``mp2018_5k.py`` run (a row of its CSV): ``id``, the
+    target and ``predicted_<target>`` of the 625 distinct test crystals."""
     import pandas as pd
+
+    path = folder / f"{model}_{run.precision}_s{run.seed}{suffix}.csv.gz"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no stored predictions for this run (mp2018_5k.py)")
+    rows = pd.read_csv(path)
+    if len(rows) != 625 or rows["id"].duplicated().any():
+        raise SystemExit(f"{path}: {len(rows)} rows, expected the 625 distinct test crystals")
+    return rows
+
+
+def precision_maes(
+    model: str, frame, folder: Path = PRECISION_PREDICTIONS, suffix: str = ""
+) -> list[float]:
+    """Each run's test MAE (eV/atom) computed from its stored per-crystal predictions
+    (:func:`run_predictions`, in ``folder``), in the order of ``frame`` (an ``mp2018_5k.py``
+    CSV); the logged MAE must agree to 1e-6 (float32 sums)."""
+    import numpy as np
 
     target = "formation_energy_per_atom"
     maes = []
     for run in frame.itertuples():
-        path = PRECISION_PREDICTIONS / f"{model}_{run.precision}_s{run.seed}.csv.gz"
-        if not path.is_file():
-            raise SystemExit(f"{path}: no stored predictions for this run (mp2018_5k.py)")
-        rows = pd.read_csv(path)
-        if len(rows) != 625 or rows["id"].duplicated().any():
-            raise SystemExit(f"{path}: {len(rows)} rows, expected the 625 distinct test crystals")
+        rows = run_predictions(folder, model, run, suffix)
+        path = folder / f"{model}_{run.precision}_s{run.seed}{suffix}.csv.gz"
         mae = float(np.mean(np.abs(rows[f"predicted_{target}"] - rows[target])))
         if abs(mae - run.test_mae_eV_per_atom) > 1e-6:
             raise SystemExit(

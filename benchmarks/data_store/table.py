@@ -150,10 +150,11 @@ def table() -> str:
     rows: dict[str, list[dict]] = {}
     for name, label, store, processes in TRAINING:
         if name in PENDING and not stored(name, processes):
+            in_memory = load("train-33k-memory")
             why = PENDING[name].format(
-                setup=load("train-33k-memory")["setup_peak_rss_mb"] / 1024,
-                setup4=4 * load("train-33k-memory")["setup_peak_rss_mb"] / 1024,
-                peak=load("train-33k-memory")["peak_rss_mb"] / 1024,
+                setup=in_memory["setup_peak_rss_mb"] / 1024,
+                setup4=4 * in_memory["setup_peak_rss_mb"] / 1024,
+                peak=in_memory["peak_rss_mb"] / 1024,
                 ram=UNION_MACHINE_GIB,
             )
             lines.append(f"| {label} | {store} | {processes} | {why} | | | | | | | |")

@@ -15,7 +15,6 @@ import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import torch
 from torch.utils.data import BatchSampler, DistributedSampler, Sampler
 
 from matgnn.graphs.data import ROW_FIELDS, CrystalGraph
@@ -133,12 +132,17 @@ class CappedBatchSampler(BatchSampler):
         """This epoch's order of the data set's indices (the same on every DDP process)."""
         sampler = self.sampler
         if isinstance(sampler, DistributedSampler):
-            n = len(sampler.dataset)  # type: ignore[arg-type]
-            if sampler.shuffle:
-                generator = torch.Generator()
-                generator.manual_seed(sampler.seed + sampler.epoch)
-                return torch.randperm(n, generator=generator).tolist()
-            return list(range(n))
+            # torch's own order for this seed and epoch: the whole data set as one process
+            # would draw it (no padding: one process needs none), so every process agrees
+            whole = DistributedSampler(
+                sampler.dataset,
+                num_replicas=1,
+                rank=0,
+                shuffle=sampler.shuffle,
+                seed=sampler.seed,
+            )
+            whole.set_epoch(sampler.epoch)
+            return [int(i) for i in whole]
         return [int(i) for i in sampler]
 
     def batches(self) -> list[list[int]]:

@@ -415,9 +415,10 @@ class CrystalDataModule(L.LightningDataModule):
             return self.loader("train", shuffle=True)
         subset = self.subsets["train"]
         if isinstance(subset, StoredSubset):
-            rows = subset.feature_rows()
+            rows, names = subset.feature_rows(), subset.ids
         else:
             rows = [feature_rows(g) for g in subset]
+            names = [g.sample_id for g in subset]
         # Lightning's DDP re-creates the batch sampler with its DistributedSampler in place of
         # the RandomSampler (CappedBatchSampler shards the batches by itself)
         batches = CappedBatchSampler(
@@ -426,7 +427,7 @@ class CrystalDataModule(L.LightningDataModule):
             False,
             rows,
             self.max_batch_rows,
-            names=self.split_ids()["train"],
+            names=names,
         )
         return DataLoader(
             subset,

@@ -99,6 +99,37 @@ def test_ddp_processes_split_the_batches_without_repeats(alignn_graphs):
     assert first[0] != first[1]
 
 
+def test_ddp_packing_follows_the_order_torch_draws_for_the_seed_and_epoch(alignn_graphs):
+    """Every process packs the one permutation that torch's DistributedSampler deals out for
+    that seed and epoch: its ranks' shares, interleaved, give the order (padding cut off)."""
+    _, graphs = alignn_graphs
+    rows = np.array([feature_rows(g) for g in graphs])
+    world, n = 3, len(graphs)
+    for seed, epoch in ((7, 0), (7, 1), (8, 0)):
+        shares = []
+        for rank in range(world):
+            torch_sampler = DistributedSampler(
+                graphs, num_replicas=world, rank=rank, shuffle=True, seed=seed
+            )
+            torch_sampler.set_epoch(epoch)
+            shares.append(list(torch_sampler))
+        dealt = [shares[i % world][i // world] for i in range(world * len(shares[0]))][:n]
+        orders = []
+        for rank in range(world):
+            torch_sampler = DistributedSampler(
+                graphs, num_replicas=world, rank=rank, shuffle=True, seed=seed
+            )
+            torch_sampler.set_epoch(epoch)
+            orders.append(
+                CappedBatchSampler(torch_sampler, 8, False, rows, int(rows.sum()))._order()
+            )
+        assert orders == [dealt] * world and sorted(dealt) == list(range(n))
+    unshuffled = DistributedSampler(graphs, num_replicas=world, rank=2, shuffle=False)
+    assert CappedBatchSampler(unshuffled, 8, False, rows, int(rows.sum()))._order() == list(
+        range(n)
+    )
+
+
 def test_lightning_puts_its_distributed_sampler_into_the_capped_one(alignn_graphs):
     """What Lightning does to a training loader under DDP: the loader made inside its
     argument-saving context, then re-created with a DistributedSampler."""
