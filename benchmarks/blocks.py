@@ -139,6 +139,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     },
     "graph-build": (("docs/results/speed.md",), _speed("graph-build")),
     "data-store": (("docs/results/speed.md",), _table("benchmarks/data_store/table.py")),
+    "data-store-accuracy": (
+        ("docs/results/speed.md",),
+        _table("benchmarks/data_store/capped_accuracy.py"),
+    ),
     "invariance": (("docs/results/invariance.md",), _table("benchmarks/invariance.py")),
     "invariance-cost": (
         ("docs/results/invariance.md",),

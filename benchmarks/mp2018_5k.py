@@ -80,10 +80,16 @@ def one_model(
             float_format="%.9g",
             compression={"method": "gzip", "mtime": 0},
         )
-    logged = pd.concat(pd.read_csv(p) for p in (out / "logs").glob("version_*/metrics.csv"))
+    versions = sorted((out / "logs").glob("version_*/metrics.csv"))
+    if len(versions) != 1:  # an earlier run's logs in the same folder would be counted too
+        raise SystemExit(f"{out / 'logs'}: {len(versions)} logged runs, expected this one only")
+    logged = pd.read_csv(versions[0])
     epoch_times = logged["train_epoch_time_s"].dropna().tolist()
     # optimizer steps over the whole run (the test row is logged at the final global step)
-    batches = int(logged["step"].max()) // len(epoch_times)
+    steps = int(logged["step"].max())
+    if steps % len(epoch_times):
+        raise SystemExit(f"{out}: {steps} steps over {len(epoch_times)} epochs")
+    batches = steps // len(epoch_times)
     full = batches if not limit_batches else 79  # the 5,000 structures in batches of 64
     # a shortened epoch is scaled to a full one
     scale = 1.0 if not limit_batches else full / limit_batches
@@ -120,7 +126,8 @@ def main() -> None:
     parser.add_argument(
         "--predictions",
         type=Path,
-        help="also keep each run's test predictions here (<model>_<precision>_s<seed>.csv.gz)",
+        help="also keep each run's test predictions here (<model>_<precision>_s<seed>[_cap<N>]"
+        ".csv.gz)",
     )
     parser.add_argument(
         "--max-batch-rows",
@@ -128,6 +135,8 @@ def main() -> None:
         help="cap each training batch at this many feature rows (task.data.max_batch_rows)",
     )
     args = parser.parse_args()
+    if args.max_batch_rows and args.limit_batches_for:
+        parser.error("--limit-batches-for scales to 79 batches of 64: not with --max-batch-rows")
     # the per-epoch lines of matgnn's EpochSummary (no progress bar off a terminal) go through
     # logging, which run() outside Hydra's CLI does not configure
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -266,15 +266,8 @@ def graph_build_table() -> str:
     return "\n".join(lines)
 
 
-#: what a stored precision run's numbers cannot say by themselves
-PRECISION_NOTES = {"alignn": "times not comparable: other jobs ran on the cores"}
-
-
 #: the per-crystal test predictions of the precision runs (``mp2018_5k.py --predictions``)
 PRECISION_PREDICTIONS = HERE / "results" / "mp2018_5k_precision_predictions"
-#: models whose precision runs kept no predictions (2026-11-22, before ``--predictions``): their
-#: MAEs are the logged ones, and the table says so
-PRECISION_LOGGED_ONLY = {"alignn": "2026-11-22; logged MAEs, the runs kept no predictions"}
 
 
 def run_predictions(folder: Path, model: str, run, suffix: str = ""):
@@ -313,6 +306,12 @@ def precision_maes(
     return maes
 
 
+def _span(values) -> str:
+    """``low-high`` of some seconds, or the one value."""
+    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+    return low if low == high else f"{low}-{high}"
+
+
 def precision_table() -> str:
     """bf16-mixed against fp32 on ``mp2018_eform`` 5k, paired by seed (the seed draws split
     and weights), from ``benchmarks/results/mp2018_5k_<model>_precision.csv`` (the runs) and
@@ -330,8 +329,7 @@ def precision_table() -> str:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not measured (benchmarks/mp2018_5k.py)")
         frame = pd.read_csv(path)
-        if model not in PRECISION_LOGGED_ONLY:
-            frame["test_mae_eV_per_atom"] = precision_maes(model, frame)
+        frame["test_mae_eV_per_atom"] = precision_maes(model, frame)
         fp32 = frame[frame["precision"] == "32-true"].set_index("seed")
         bf16 = frame[frame["precision"] == "bf16-mixed"].set_index("seed")
         seeds = sorted(set(fp32.index) & set(bf16.index))
@@ -346,16 +344,13 @@ def precision_table() -> str:
             return text
 
         diff = bf16.loc[seeds, "test_mae_eV_per_atom"] - fp32.loc[seeds, "test_mae_eV_per_atom"]
-        times = PRECISION_NOTES.get(model) or (
-            f"{fp32.loc[seeds, 'train_s_per_epoch'].min():.1f}-"
-            f"{fp32.loc[seeds, 'train_s_per_epoch'].max():.1f} -> "
-            f"{bf16.loc[seeds, 'train_s_per_epoch'].min():.1f}-"
-            f"{bf16.loc[seeds, 'train_s_per_epoch'].max():.1f}"
+        times = (
+            f"{_span(fp32.loc[seeds, 'train_s_per_epoch'])} -> "
+            f"{_span(bf16.loc[seeds, 'train_s_per_epoch'])}"
         )
         epochs = int(frame["epochs"].iloc[0])
-        logged = f" ({PRECISION_LOGGED_ONLY[model]})" if model in PRECISION_LOGGED_ONLY else ""
         lines.append(
-            f"| {MODEL_NAMES[model]}, {epochs} epoch{'s' if epochs > 1 else ''}{logged} | "
+            f"| {MODEL_NAMES[model]}, {epochs} epoch{'s' if epochs > 1 else ''} | "
             f"{len(seeds)} "
             f"({', '.join(map(str, seeds))}) | {maes(fp32)} | {maes(bf16)} | "
             f"{float(np.mean(diff)):+.4f} | {times} |"

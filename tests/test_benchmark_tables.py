@@ -288,3 +288,29 @@ def test_the_speed_page_memory_figures_are_in_the_stored_logs(prose, log, lines)
     assert prose in page, f"the speed page no longer says {prose!r}: update MEMORY_FIGURES"
     for line in lines:
         assert line in stored, f"{log} has no {line!r}"
+
+
+def test_the_capped_accuracy_table_stops_at_missing_predictions_or_unpaired_runs(
+    tmp_path, monkeypatch
+):
+    """Capped against uncapped batches: a capped run without its stored predictions, a bf16
+    run among the fp32 ones, or a seed without its uncapped pair stops the table."""
+    import pandas as pd
+
+    module = script("benchmarks/data_store/capped_accuracy.py")
+    assert "capped at" in module.table()
+    monkeypatch.setattr(module, "CAPPED_PREDICTIONS", tmp_path)
+    with pytest.raises(SystemExit, match="no stored predictions"):
+        module.table()
+    monkeypatch.undo()
+    runs = pd.read_csv(module.CAPPED)
+    for broken, match in (
+        (runs.assign(precision="bf16-mixed"), "fp32"),
+        (runs.assign(seed=runs["seed"] + 10), "no stored predictions|seeds"),
+        (runs.assign(max_batch_rows=range(1, len(runs) + 1)), "one cap"),
+    ):
+        path = tmp_path / "capped.csv"
+        broken.to_csv(path, index=False)
+        monkeypatch.setattr(module, "CAPPED", path)
+        with pytest.raises((SystemExit, ValueError), match=match):
+            module.table()

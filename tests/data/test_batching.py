@@ -103,6 +103,8 @@ def test_ddp_packing_follows_the_order_torch_draws_for_the_seed_and_epoch(alignn
     """Every process packs the one permutation that torch's DistributedSampler deals out for
     that seed and epoch: its ranks' shares, interleaved, give the order (padding cut off)."""
     _, graphs = alignn_graphs
+    graphs = graphs[: len(graphs) - 1 if len(graphs) % 3 == 0 else len(graphs)]
+    assert len(graphs) % 3  # torch pads the shares with repeats, which the order leaves out
     rows = np.array([feature_rows(g) for g in graphs])
     world, n = 3, len(graphs)
     for seed, epoch in ((7, 0), (7, 1), (8, 0)):
