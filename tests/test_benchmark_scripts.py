@@ -183,6 +183,15 @@ def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
     result = json.loads(capped.stdout.strip().splitlines()[-1])
     assert result["max_batch_rows"] == 40000 and result["train_batches"] >= 1
     assert all(s["atoms"] + s["edges"] + s["angles"] <= 40000 for s in result["per_step"])
+    epoch = run_script("benchmarks/data_store/measure.py", "train", "--rows", "30", "--store",
+                       "disk", "--warmup", "0", "--max-batch-rows", "40000", "--epoch",
+                       *common)  # fmt: skip
+    result = json.loads(epoch.stdout.strip().splitlines()[-1])
+    assert result["epoch"] and len(result["per_step"]) == result["train_batches"]
+    assert result["steps"] == result["train_batches"] and result["crystals_per_second"] > 0
+    validation = result["validation"]
+    assert validation["crystals"] >= 1 and validation["batches"] >= 1
+    assert validation["peak_rss_after_mb"] >= validation["peak_rss_before_mb"] > 0
     # every structure source together (union.py): the other two Matbench copies stand in as
     # the first one does, mp36k and perov_5 are the shipped subsets
     import shutil

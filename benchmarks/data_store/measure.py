@@ -22,6 +22,9 @@ an otherwise idle machine):
 
   ``--max-batch-rows R``: training batches capped at R feature rows (atoms + bonds + angles,
   ``task.data.max_batch_rows``), at most 64 crystals per batch on average.
+  ``--epoch``: one whole epoch and then the validation pass over the validation split
+  (batches of 64, not capped: no backward pass), instead of ``--steps``; the peak RSS before
+  and after validation is recorded apart.
 
 * ``sizes --rows N``: sites per cell of the first N rows, of N rows drawn at random and of all.
 
@@ -161,6 +164,7 @@ class Clock:
                 inner.start = inner.end = None
                 inner.crystals = 0
                 inner.steps: list[dict] = []
+                inner.validation: dict = {}
 
             def on_train_batch_start(inner, trainer, module, batch, batch_idx) -> None:
                 if trainer.global_step == warmup and inner.start is None:
@@ -183,6 +187,18 @@ class Clock:
                         "angles": int(batch.lg_edge_index.size(1)),
                     }
                 )
+
+            def on_validation_start(inner, trainer, module) -> None:
+                inner.validation["peak_rss_before_mb"] = resident_mb("VmHWM")
+
+            def on_validation_batch_end(inner, trainer, module, outputs, batch, *_) -> None:
+                inner.validation["batches"] = inner.validation.get("batches", 0) + 1
+                inner.validation["crystals"] = (
+                    inner.validation.get("crystals", 0) + batch.num_graphs
+                )
+
+            def on_validation_end(inner, trainer, module) -> None:
+                inner.validation["peak_rss_after_mb"] = resident_mb("VmHWM")
 
         self.callback = _Clock()
 
@@ -218,12 +234,17 @@ def train(args) -> dict:
     setup_seconds = time.perf_counter() - start
     setup_rss = resident_mb("VmHWM")
     clock = Clock(args.warmup)
+    # one whole epoch with its validation pass, or warm-up + steps without validation
+    length = (
+        {"max_epochs": 1}
+        if args.epoch
+        else {"max_steps": args.warmup + args.steps, "limit_val_batches": 0}
+    )
     trainer = L.Trainer(
         accelerator="cpu",
         devices=args.devices,
         strategy="ddp" if args.devices > 1 else "auto",
-        max_steps=args.warmup + args.steps,
-        limit_val_batches=0,
+        **length,
         num_sanity_val_steps=0,
         enable_checkpointing=False,
         logger=False,
@@ -231,6 +252,11 @@ def train(args) -> dict:
         callbacks=[clock.callback],
     )
     trainer.fit(module, datamodule=data)
+    if clock.callback.start is None or clock.callback.end is None:
+        raise SystemExit(
+            f"{len(clock.callback.steps)} training steps: none timed after the {args.warmup} "
+            "warm-up steps"
+        )
     seconds = clock.callback.end - clock.callback.start
     result = {
         "rows": args.rows,
@@ -243,8 +269,10 @@ def train(args) -> dict:
         "setup_seconds": setup_seconds,
         "setup_peak_rss_mb": setup_rss,
         "peak_rss_mb": resident_mb("VmHWM"),
-        "steps": args.steps,
+        "epoch": args.epoch,
+        "steps": len(clock.callback.steps) - args.warmup if args.epoch else args.steps,
         "warmup": args.warmup,
+        "validation": clock.callback.validation,
         "max_batch_rows": args.max_batch_rows,
         "train_batches": int(trainer.num_training_batches),
         "crystals_per_second": clock.callback.crystals / seconds,
@@ -313,6 +341,10 @@ def main() -> None:
         help="task.data.max_batch_rows: batches capped in feature rows (<= 64 crystals on average)",
     )  # fmt: skip
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--epoch", action="store_true",
+        help="train one whole epoch, then validate (instead of --steps)",
+    )  # fmt: skip
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--name", default=None, help="results/<name>.json")
     parser.add_argument("--cache", default="/tmp/matgnn-data-store")
@@ -324,6 +356,8 @@ def main() -> None:
         parser.error("--max-batch-rows must be positive")
     if args.union and (args.sample or args.phase == "sizes"):
         parser.error("--union is for build, train and prepare, without --sample")
+    if args.epoch and args.phase not in ("train", "prepare"):  # train hands it to prepare
+        parser.error("--epoch is for train")
     if args.sample and not args.rows:
         parser.error("--sample needs --rows N (a sample of all rows is all rows)")
     args.rows = args.rows or None

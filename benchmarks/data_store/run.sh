@@ -44,6 +44,9 @@ OMP_NUM_THREADS=1 measure train-33k-disk-ddp2 train --rows 0 --store disk --devi
 # at most 64 per batch on average, no batch above the cap
 CAP=150000
 measure train-5k-sampled-disk-capped train --rows 5000 --sample --store disk --max-batch-rows $CAP
+# a whole epoch and its validation pass, capped (the peak of an epoch, not of 20 steps)
+measure epoch-5k-sampled-disk-capped train --rows 5000 --sample --store disk \
+    --max-batch-rows $CAP --epoch
 measure train-33k-memory-capped train --rows 0 --store memory --max-batch-rows $CAP
 measure train-33k-disk-capped train --rows 0 --store disk --max-batch-rows $CAP
 OMP_NUM_THREADS=1 measure train-33k-disk-ddp2-capped train --rows 0 --store disk --devices 2 \

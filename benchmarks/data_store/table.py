@@ -53,6 +53,9 @@ CAPPED = [
     ("train-33k-disk-ddp2-capped", "33,370", "disk", 2),
     ("train-union-disk-capped", UNION, "disk", 1),
 ]
+#: a whole epoch of the capped 5,000 sampled crystals from the store, with its validation
+#: pass (``--epoch``): the peak of a real epoch, not of 20 steps
+EPOCH = "epoch-5k-sampled-disk-capped"
 #: planned rows not measured yet: name -> why (a stored measurement is shown all the same)
 PENDING: dict[str, str] = {
     "train-union-memory": (
@@ -176,8 +179,9 @@ def table() -> str:
         raise SystemExit(f"pending measurements {sorted(unplaced)} have no row in TRAINING")
 
     capped = _capped_rows(rows)
-    lines += ["", *capped[0]]
+    lines += ["", *capped[0], "", _epoch_line(capped[1])]
     rows.update(capped[1])
+    rows[EPOCH] = [load(EPOCH)]
 
     def peak(name: str) -> str:
         if name not in rows:
@@ -295,6 +299,36 @@ def _capped_rows(uncapped: dict[str, list[dict]]) -> tuple[list[str], dict[str, 
             f"{_ratio(ranks, reference)} | {ranks[0]['environment']['cpu']} |"
         )
     return lines, rows
+
+
+def _epoch_line(capped: dict[str, list[dict]]) -> str:
+    """The whole-epoch measurement (:data:`EPOCH`) against the 20 steps of the same crystals."""
+    epoch = load(EPOCH)
+    steps = capped["train-5k-sampled-disk-capped"][0]
+    cap = steps["max_batch_rows"]
+    if not epoch.get("epoch") or epoch["max_batch_rows"] != cap:
+        raise SystemExit(
+            f"{EPOCH}: not a whole capped epoch at the cap {cap:,} (measure.py --epoch)"
+        )
+    done = epoch["steps"] + epoch["warmup"]
+    if done != epoch["train_batches"]:
+        raise SystemExit(f"{EPOCH}: {done} steps of an epoch of {epoch['train_batches']}")
+    validation = epoch["validation"]
+    biggest = max(s["atoms"] + s["edges"] + s["angles"] for s in epoch["per_step"])
+    if biggest > cap:
+        raise SystemExit(f"{EPOCH}: a batch of {biggest:,} rows, above the cap {cap:,}")
+    where = "" if machine(epoch) == machine(steps) else " (another machine than the 20 steps)"
+    return (
+        f"A whole epoch over the training split of the 5,000 sampled crystals from the store, "
+        f"capped ({EPOCH}): {sum(s['crystals'] for s in epoch['per_step']):,} crystals in "
+        f"{epoch['train_batches']:,} steps, the largest batch {_largest_batch([epoch])} "
+        f"(atoms / angles), then validation on {validation['crystals']:,} crystals in "
+        f"{validation['batches']} batches of up to 64 (not capped, no backward pass). Peak RSS "
+        f"{validation['peak_rss_before_mb'] / 1024:.2f} GiB by the end of training, "
+        f"{validation['peak_rss_after_mb'] / 1024:.2f} GiB after validation, against "
+        f"{_peak([steps])} over the 20 steps of the row above; {_speed([epoch]):.1f} "
+        f"crystals/s over the epoch{where}."
+    )
 
 
 def _half(ranks: list[dict], of: list[dict]) -> str:
