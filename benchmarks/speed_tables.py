@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "speed"
@@ -335,6 +336,15 @@ def precision_table() -> str:
         seeds = sorted(set(fp32.index) & set(bf16.index))
         if len(seeds) < len(set(frame["seed"])):
             raise ValueError(f"{path}: a seed without both precisions")
+        for seed in seeds:  # a pair shares its split, so its test crystals
+            fp32_ids, bf16_ids = (
+                set(run_predictions(PRECISION_PREDICTIONS, model, run)["id"])
+                for run in (
+                    SimpleNamespace(precision=p, seed=seed) for p in ("32-true", "bf16-mixed")
+                )
+            )
+            if fp32_ids != bf16_ids:
+                raise ValueError(f"{path}: seed {seed}: fp32 and bf16 tested other crystals")
 
         def maes(part, seeds=seeds) -> str:
             values = part.loc[seeds, "test_mae_eV_per_atom"].to_numpy()

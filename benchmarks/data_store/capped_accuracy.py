@@ -35,8 +35,8 @@ UNCAPPED = RESULTS / "mp2018_5k_cgcnn_precision.csv"  # its fp32 rows
 #: the capped runs: when, at which commit, where (from their log)
 RUN = (
     "2026-12-05, on f06bc7f with the changes committed as b9e4e79, one run at a time on a "
-    "2-core Intel Xeon (two epochs of seed 0 shared the cores with a short test run; s / epoch "
-    "is each run's median)"
+    "2-core Intel Xeon (two epochs of seed 0 shared the cores with short test runs and took 38 "
+    "s instead of 21 s; s / epoch is each run's median)"
 )
 
 

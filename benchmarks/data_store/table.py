@@ -230,7 +230,8 @@ def table() -> str:
         f"5,000 sampled, {peak('train-33k-disk')} at 33,370, {peak('train-union-disk')} at "
         f"{_union_label(rows['train-union-disk'])}; with batches capped at "
         f"{rows['train-33k-disk-capped'][0]['max_batch_rows']:,} rows "
-        f"{peak('train-5k-sampled-disk-capped')}, {peak('train-33k-disk-capped')} and "
+        f"{peak('train-5k-sampled-disk-capped')} (a whole epoch with validation: "
+        f"{peak(EPOCH)}), {peak('train-33k-disk-capped')} and "
         f"{peak('train-union-disk-capped')}; throughput "
         f"within 10% of in memory: {speed_ratio('5,000', 'train-5k-disk')} at 5,000, "
         f"{speed_ratio('5,000 sampled', 'train-5k-sampled-disk')} at 5,000 sampled, "
@@ -306,10 +307,14 @@ def _epoch_line(capped: dict[str, list[dict]]) -> str:
     epoch = load(EPOCH)
     steps = capped["train-5k-sampled-disk-capped"][0]
     cap = steps["max_batch_rows"]
-    if not epoch.get("epoch") or epoch["max_batch_rows"] != cap:
+    same = ("rows", "sampled", "store", "union", "devices")
+    if not epoch.get("epoch") or epoch["max_batch_rows"] != cap or "validation" not in epoch:
         raise SystemExit(
-            f"{EPOCH}: not a whole capped epoch at the cap {cap:,} (measure.py --epoch)"
+            f"{EPOCH}: not a whole capped epoch with validation at the cap {cap:,} "
+            "(measure.py --epoch)"
         )
+    if any(epoch[k] != steps[k] for k in same):
+        raise SystemExit(f"{EPOCH}: other crystals or store than train-5k-sampled-disk-capped")
     done = epoch["steps"] + epoch["warmup"]
     if done != epoch["train_batches"]:
         raise SystemExit(f"{EPOCH}: {done} steps of an epoch of {epoch['train_batches']}")
@@ -327,7 +332,7 @@ def _epoch_line(capped: dict[str, list[dict]]) -> str:
         f"{validation['peak_rss_before_mb'] / 1024:.2f} GiB by the end of training, "
         f"{validation['peak_rss_after_mb'] / 1024:.2f} GiB after validation, against "
         f"{_peak([steps])} over the 20 steps of the row above; {_speed([epoch]):.1f} "
-        f"crystals/s over the epoch{where}."
+        f"crystals/s over the epoch after {epoch['warmup']} warm-up steps{where}."
     )
 
 
