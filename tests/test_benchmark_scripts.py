@@ -101,6 +101,40 @@ def test_physics_helpers_script_runs(tmp_path):
     assert json.loads(raw.read_text())
 
 
+def test_the_fine_tuning_sweep_runs_each_arm_through_train_run(tmp_path):
+    """``benchmarks/finetune/learning_curve.sh`` with a stand-in ``python``: every arm, size
+    and seed is one ``train_run`` (so a finished run is skipped and a killed one resumes), with
+    the arm's fine-tuning overrides and the nested training subset of its size and seed."""
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text('#!/usr/bin/env bash\necho "args: $*"\n')
+    fake.chmod(0o755)
+    runs = tmp_path / "runs"
+    (runs / "frozen" / "n50_s1").mkdir(parents=True)
+    (runs / "frozen" / "n50_s1" / "test_metrics.json").write_text("{}")
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "SEEDS": "1",
+           "SIZES": "50 all", "ARMS": "scratch slow frozen"}  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks/finetune/learning_curve.sh"), str(runs)],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"DONE {runs}/frozen/n50_s1 (skipped)" in done.stdout
+    logs = {p.relative_to(runs).as_posix(): p.read_text() for p in runs.glob("*/*.log")}
+    assert sorted(logs) == ["frozen/nall_s1.log", "scratch/n50_s1.log", "scratch/nall_s1.log",
+                            "slow/n50_s1.log", "slow/nall_s1.log"]  # fmt: skip
+    assert (
+        "task.data.split.train_size=50 task.data.split.train_seed=1 seed=1"
+        in logs["scratch/n50_s1.log"]
+    )
+    assert "task.data.split.train_size=null" in logs["scratch/nall_s1.log"]
+    assert "finetune." not in logs["scratch/n50_s1.log"]
+    slow = "finetune.from=cgcnn_mp2018_eform finetune.backbone_lr_scale=0.1"
+    assert slow in logs["slow/n50_s1.log"]
+    assert "finetune.freeze=backbone" in logs["frozen/nall_s1.log"]
+    assert (runs / "slow" / "n50_s1" / "commits.txt").is_file()
+
+
 def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     """``benchmarks/train_run.sh``, the run step of the benchmark run scripts, with a stand-in
     ``python`` that records its arguments: a finished run is skipped, a killed one resumes

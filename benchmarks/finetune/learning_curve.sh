@@ -18,8 +18,11 @@
 #              which fine-tuning keeps), issue 25
 # ARMS="xie_finetune xie_slow xie_frozen" runs a subset of the arms.
 # Training sizes 50 100 200 400 and all (524); seeds 0 1 2 (subset draw and initialisation).
-# A finished run (test_metrics.json) is skipped, so a stopped sweep continues where it was.
+# Each run goes through benchmarks/train_run.sh: a finished run (test_metrics.json) is skipped, a
+# killed one continues from its last checkpoint, a failed one stops the sweep naming its log
+# (<run folder>.log), and each attempt records its commit and machine in the run folder.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"
 RUNS=${1:-runs/finetune_curve}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 SEEDS=${SEEDS:-"0 1 2"}
@@ -29,7 +32,6 @@ for seed in $SEEDS; do
     for size in $SIZES; do
         for arm in $ARMS; do
             dir="$RUNS/$arm/n${size}_s${seed}"
-            [ -f "$dir/test_metrics.json" ] && continue
             case $arm in
                 scratch) extra=() ;;
                 finetune) extra=(finetune.from=cgcnn_mp2018_eform) ;;
@@ -43,14 +45,11 @@ for seed in $SEEDS; do
                 *) echo "unknown arm $arm" >&2; exit 2 ;;
             esac
             [ "$size" = all ] && train_size=null || train_size=$size
-            echo "### $arm n=$size seed=$seed $(date +%T)"
-            python -m matgnn.train model=cgcnn task=ye2018_perovskite paths.data_dir="$DATA" \
+            train_run "$dir" model=cgcnn task=ye2018_perovskite paths.data_dir="$DATA" \
                 task.data.split.seed=0 task.data.split.train_size=$train_size \
                 task.data.split.train_seed=$seed seed=$seed \
                 trainer.max_epochs=200 callbacks.early_stopping.patience=50 \
-                +trainer.enable_progress_bar=false hydra.run.dir="$dir" "${extra[@]}" \
-                2>&1 | grep -E "test metrics|Error|error" || true
-            [ -f "$dir/test_metrics.json" ] || { echo "run $dir failed" >&2; exit 1; }
+                +trainer.enable_progress_bar=false "${extra[@]}"
         done
     done
 done
