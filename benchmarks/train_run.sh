@@ -1,4 +1,6 @@
-# Sourced by the benchmark run scripts (ye2018_runs.sh, tensors/run.sh, phonons/run_models.sh):
+# Sourced by the benchmark run scripts (stability/ye2018_runs.sh, tensors/run.sh,
+# phonons/run_models.sh, finetune/learning_curve.sh, fidelity/equal_budget.sh,
+# mp2018_5k_models/run.sh, uncertainty/ood/run.sh):
 # one matgnn.train run per call, resumable and loud about failure.
 #   train_run <run folder> <matgnn.train overrides...>
 # A finished run (test_metrics.json) is skipped; a killed one continues from its last checkpoint

@@ -404,15 +404,17 @@ def summary() -> tuple[str, str, str]:
     one, two, build_label = _largest_pair("build-{}-1", "build-{}-2")
     build = two["graphs_per_second"] / one["graphs_per_second"]
     capped, union = load("train-33k-disk-capped"), load("train-union-disk-capped")
+    epoch = load(EPOCH)
     return (
         f"ALIGNN on {label} crystals: peak RSS {disk['peak_rss_mb'] / 1024:.1f} GiB from the "
         f"disk store vs {memory['peak_rss_mb'] / 1024:.1f} GiB in memory, at {speed:.2f}x the "
         f"in-memory throughput; with batches capped at {capped['max_batch_rows']:,} feature "
         f"rows {capped['peak_rss_mb'] / 1024:.1f} GiB, and {union['peak_rss_mb'] / 1024:.1f} "
-        f"GiB on {union['graphs']:,} crystals; store built {build:.2f}x faster on 2 processes "
-        f"({build_label} crystals)",
+        f"GiB on {union['graphs']:,} crystals (a whole capped epoch with validation on 5,000: "
+        f"{epoch['peak_rss_mb'] / 1024:.1f} GiB); store built {build:.2f}x faster on 2 "
+        f"processes ({build_label} crystals)",
         "goals of issue 29: < 4 GiB and flat, throughput within 10%, build >= 1.8x",
-        "20 training steps of batch 64 (or capped) per row",
+        "20 training steps of batch 64 (or capped) per row; one whole capped epoch",
     )
 
 
