@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 RAW = HERE / "results" / "speed"
@@ -271,45 +270,39 @@ def graph_build_table() -> str:
 PRECISION_PREDICTIONS = HERE / "results" / "mp2018_5k_precision_predictions"
 
 
-def run_predictions(folder: Path, model: str, run, suffix: str = ""):
-    """The stored test predictions of one ``mp2018_5k.py`` run (a row of its CSV): ``id``, the
-    target and ``predicted_<target>`` of the 625 distinct test crystals."""
+def stored_test_results(
+    model: str, frame, folder: Path = PRECISION_PREDICTIONS, suffix: str = ""
+) -> tuple[list[float], list[frozenset[str]]]:
+    """Each run's test MAE (eV/atom) and test crystal ids, from its stored per-crystal
+    predictions (``folder/<model>_<precision>_s<seed><suffix>.csv.gz`` of ``mp2018_5k.py
+    --predictions``: ``id``, the target and ``predicted_<target>`` of the 625 distinct test
+    crystals), in the order of ``frame`` (an ``mp2018_5k.py`` CSV); the logged MAE must agree to
+    1e-6 (float32 sums)."""
+    import numpy as np
     import pandas as pd
 
-    path = folder / f"{model}_{run.precision}_s{run.seed}{suffix}.csv.gz"
-    if not path.is_file():
-        raise SystemExit(f"{path}: no stored predictions for this run (mp2018_5k.py)")
-    rows = pd.read_csv(path)
-    if len(rows) != 625 or rows["id"].duplicated().any():
-        raise SystemExit(f"{path}: {len(rows)} rows, expected the 625 distinct test crystals")
-    return rows
-
-
-def precision_maes(
-    model: str, frame, folder: Path = PRECISION_PREDICTIONS, suffix: str = ""
-) -> list[float]:
-    """Each run's test MAE (eV/atom) computed from its stored per-crystal predictions
-    (:func:`run_predictions`, in ``folder``), in the order of ``frame`` (an ``mp2018_5k.py``
-    CSV); the logged MAE must agree to 1e-6 (float32 sums)."""
-    import numpy as np
-
     target = "formation_energy_per_atom"
-    maes = []
+    maes, ids = [], []
     for run in frame.itertuples():
-        rows = run_predictions(folder, model, run, suffix)
         path = folder / f"{model}_{run.precision}_s{run.seed}{suffix}.csv.gz"
+        if not path.is_file():
+            raise SystemExit(f"{path}: no stored predictions for this run (mp2018_5k.py)")
+        rows = pd.read_csv(path)
+        if len(rows) != 625 or rows["id"].duplicated().any():
+            raise SystemExit(f"{path}: {len(rows)} rows, expected the 625 distinct test crystals")
         mae = float(np.mean(np.abs(rows[f"predicted_{target}"] - rows[target])))
         if abs(mae - run.test_mae_eV_per_atom) > 1e-6:
             raise SystemExit(
                 f"{path}: MAE {mae} from the predictions, {run.test_mae_eV_per_atom} logged"
             )
         maes.append(mae)
-    return maes
+        ids.append(frozenset(rows["id"]))
+    return maes, ids
 
 
-def _span(values) -> str:
-    """``low-high`` of some seconds, or the one value."""
-    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+def span(values, spec: str = ".1f") -> str:
+    """``low-high`` of some values (formatted by ``spec``), or the one value."""
+    low, high = format(min(values), spec), format(max(values), spec)
     return low if low == high else f"{low}-{high}"
 
 
@@ -330,20 +323,14 @@ def precision_table() -> str:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not measured (benchmarks/mp2018_5k.py)")
         frame = pd.read_csv(path)
-        frame["test_mae_eV_per_atom"] = precision_maes(model, frame)
+        frame["test_mae_eV_per_atom"], frame["test_ids"] = stored_test_results(model, frame)
         fp32 = frame[frame["precision"] == "32-true"].set_index("seed")
         bf16 = frame[frame["precision"] == "bf16-mixed"].set_index("seed")
         seeds = sorted(set(fp32.index) & set(bf16.index))
         if len(seeds) < len(set(frame["seed"])):
             raise ValueError(f"{path}: a seed without both precisions")
         for seed in seeds:  # a pair shares its split, so its test crystals
-            fp32_ids, bf16_ids = (
-                set(run_predictions(PRECISION_PREDICTIONS, model, run)["id"])
-                for run in (
-                    SimpleNamespace(precision=p, seed=seed) for p in ("32-true", "bf16-mixed")
-                )
-            )
-            if fp32_ids != bf16_ids:
+            if fp32.loc[seed, "test_ids"] != bf16.loc[seed, "test_ids"]:
                 raise ValueError(f"{path}: seed {seed}: fp32 and bf16 tested other crystals")
 
         def maes(part, seeds=seeds) -> str:
@@ -355,8 +342,8 @@ def precision_table() -> str:
 
         diff = bf16.loc[seeds, "test_mae_eV_per_atom"] - fp32.loc[seeds, "test_mae_eV_per_atom"]
         times = (
-            f"{_span(fp32.loc[seeds, 'train_s_per_epoch'])} -> "
-            f"{_span(bf16.loc[seeds, 'train_s_per_epoch'])}"
+            f"{span(fp32.loc[seeds, 'train_s_per_epoch'])} -> "
+            f"{span(bf16.loc[seeds, 'train_s_per_epoch'])}"
         )
         epochs = int(frame["epochs"].iloc[0])
         lines.append(

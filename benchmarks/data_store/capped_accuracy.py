@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
 sys.path.insert(0, str(HERE.parent))  # benchmarks/: catalog.py, speed_tables.py
 from catalog import table_script  # noqa: E402
-from speed_tables import PRECISION_PREDICTIONS, precision_maes, run_predictions  # noqa: E402
+from speed_tables import span, stored_test_results  # noqa: E402
 
 MODEL = "cgcnn"
 CAPPED = RESULTS / "mp2018_5k_cgcnn_capped.csv"
@@ -61,8 +61,10 @@ def table() -> str:
     uncapped = pd.read_csv(UNCAPPED)
     uncapped = uncapped[uncapped["precision"] == "32-true"].reset_index(drop=True)
     suffix = f"_cap{cap}"
-    capped["mae"] = precision_maes(MODEL, capped, CAPPED_PREDICTIONS, suffix)
-    uncapped["mae"] = precision_maes(MODEL, uncapped, PRECISION_PREDICTIONS)
+    capped["mae"], capped["test_ids"] = stored_test_results(
+        MODEL, capped, CAPPED_PREDICTIONS, suffix
+    )
+    uncapped["mae"], uncapped["test_ids"] = stored_test_results(MODEL, uncapped)
     seeds = sorted(capped["seed"])
     if sorted(uncapped["seed"]) != seeds or capped["seed"].duplicated().any():
         raise ValueError(
@@ -72,9 +74,7 @@ def table() -> str:
         raise ValueError("capped and uncapped runs must train for the same number of epochs")
     capped, uncapped = capped.set_index("seed"), uncapped.set_index("seed")
     for seed in seeds:  # a pair shares its split: the same 625 test crystals
-        a = run_predictions(CAPPED_PREDICTIONS, MODEL, _row(capped, seed), suffix)
-        b = run_predictions(PRECISION_PREDICTIONS, MODEL, _row(uncapped, seed))
-        if set(a["id"]) != set(b["id"]):
+        if capped.loc[seed, "test_ids"] != uncapped.loc[seed, "test_ids"]:
             raise ValueError(f"seed {seed}: the capped and uncapped runs test other crystals")
     epochs = int(capped["epochs"].iloc[0])
 
@@ -86,10 +86,9 @@ def table() -> str:
         if reference is not None:
             diffs = maes - reference.loc[seeds, "mae"].to_numpy()
             paired = " / ".join(f"{d:+.4f}" for d in diffs) + f" (mean {diffs.mean():+.4f})"
-        steps = runs.loc[seeds, "batches_per_epoch"].astype(int)
-        batches = f"{steps.min()}" if steps.min() == steps.max() else f"{steps.min()}-{steps.max()}"
-        times = runs.loc[seeds, "train_s_per_epoch"]
-        return f"| {label} | {batches} | {text} | {paired} | {times.min():.1f}-{times.max():.1f} |"
+        batches = span(runs.loc[seeds, "batches_per_epoch"].astype(int), "d")
+        times = span(runs.loc[seeds, "train_s_per_epoch"])
+        return f"| {label} | {batches} | {text} | {paired} | {times} |"
 
     return "\n".join(
         [
@@ -109,13 +108,6 @@ def table() -> str:
             "the bf16 table (same machine type, one run at a time).",
         ]
     )
-
-
-def _row(frame, seed: int):
-    """The run of ``seed`` as :func:`run_predictions` takes it (``precision``, ``seed``)."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(precision=frame.loc[seed, "precision"], seed=seed)
 
 
 def collect(runs: Path) -> None:

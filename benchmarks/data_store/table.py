@@ -179,9 +179,10 @@ def table() -> str:
         raise SystemExit(f"pending measurements {sorted(unplaced)} have no row in TRAINING")
 
     capped = _capped_rows(rows)
-    lines += ["", *capped[0], "", _epoch_line(capped[1])]
+    epoch = load(EPOCH)
+    lines += ["", *capped[0], "", _epoch_line(epoch, capped[1])]
     rows.update(capped[1])
-    rows[EPOCH] = [load(EPOCH)]
+    rows[EPOCH] = [epoch]
 
     def peak(name: str) -> str:
         if name not in rows:
@@ -302,9 +303,8 @@ def _capped_rows(uncapped: dict[str, list[dict]]) -> tuple[list[str], dict[str, 
     return lines, rows
 
 
-def _epoch_line(capped: dict[str, list[dict]]) -> str:
+def _epoch_line(epoch: dict, capped: dict[str, list[dict]]) -> str:
     """The whole-epoch measurement (:data:`EPOCH`) against the 20 steps of the same crystals."""
-    epoch = load(EPOCH)
     steps = capped["train-5k-sampled-disk-capped"][0]
     cap = steps["max_batch_rows"]
     same = ("rows", "sampled", "store", "union", "devices")
