@@ -7,6 +7,15 @@ import math
 import torch
 from torch import Tensor, nn
 
+#: Exponents below this give exactly 0 (``exp(-60)`` is 9e-27). Left alone, the far tails of
+#: the basis land in float32's subnormal range (``exp(-87.3)`` to ``exp(-103.3)``), and a matrix
+#: product with subnormal operands runs on the CPU's slow microcode path: a CGCNN training step
+#: (batch of 64 perovskites) took 3.5x longer, nearly all of it in the weight gradient of the
+#: first edge layer. For ``x`` in ``[start, stop]`` each row's largest value is ``O(1)`` (its
+#: nearest centre), so the dropped tails change no float32 or float64 sum (a training run gave
+#: bitwise the same predictions); beyond ``stop`` everything dropped was below 9e-27 anyway.
+EXPONENT_FLOOR = -60.0
+
 
 class GaussianBasis(nn.Module):
     """``exp(-((x - c_k) / width)^2)`` on ``num_basis`` centres evenly spaced in ``[start, stop]``.
@@ -23,6 +32,9 @@ class GaussianBasis(nn.Module):
         stop: last centre.
         num_basis: number of centres.
         width: Gaussian width; ``None`` means the centre spacing.
+
+    Values below ``exp(EXPONENT_FLOOR)`` are exactly 0 (and so is their gradient): subnormal
+    floats would slow every matrix product downstream.
 
     Shapes:
         input ``[*]`` -> output ``[*, num_basis]``.
@@ -42,7 +54,8 @@ class GaussianBasis(nn.Module):
         return cls(start, stop, num_basis, width=math.sqrt(spacing))
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.exp(-(((x.unsqueeze(-1) - self.centers) / self.width) ** 2))
+        exponent = -(((x.unsqueeze(-1) - self.centers) / self.width) ** 2)
+        return torch.exp(exponent.masked_fill(exponent < EXPONENT_FLOOR, -math.inf))
 
 
 class MultiquadricBasis(nn.Module):
