@@ -4,10 +4,17 @@ matrix products several-fold)."""
 from __future__ import annotations
 
 import math
+from functools import partial
 
+import pytest
 import torch
+from torch import nn
 
 from matgnn.nn.radial import EXPONENT_FLOOR, GaussianBasis
+from tests.models.helpers import MODEL_NAMES, batch_of, make_model
+
+#: third-party pretrained networks (CHGNet, SevenNet-0): their layers are not ours to change
+PRETRAINED = ("chgnet", "sevennet")
 
 
 def _subnormal(x: torch.Tensor) -> torch.Tensor:
@@ -48,3 +55,33 @@ def test_gaussian_basis_makes_no_subnormal_values_or_gradients():
 def test_jarvis_width_is_the_square_root_of_the_spacing():
     basis = GaussianBasis.jarvis(0.0, 8.0, 81)
     assert math.isclose(basis.width, math.sqrt(0.1))
+
+
+@pytest.mark.parametrize("model_name", [m for m in MODEL_NAMES if m not in PRETRAINED])
+def test_linear_layers_see_almost_no_subnormal_inputs(model_name, mp_structures):
+    """On real crystals, at most 1e-5 of what a model's ``nn.Linear`` layers get (default size,
+    all layers together) is subnormal: the slowdown the basis floor removed (each subnormal
+    operand costs a microcode assist in every product it enters). Without the floor CGCNN,
+    Matformer and PotNet exceed the bound 19-1000x (ALIGNN's first edge layer gets subnormals
+    too, but it is a small share of ALIGNN's Linear inputs). A few are natural (SiLU of a
+    large negative pre-activation in a head), so the bound is not zero."""
+    model = make_model(model_name)
+    subnormal: dict[str, int] = {}
+    total = [0]
+
+    def count(name: str, module: nn.Module, inputs: tuple) -> None:
+        subnormal[name] = subnormal.get(name, 0) + int(_subnormal(inputs[0]).sum())
+        total[0] += inputs[0].numel()
+
+    hooks = [
+        m.register_forward_pre_hook(partial(count, name))
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear)
+    ]
+    with torch.no_grad():
+        model(batch_of(mp_structures[:16], model.graph_config()))
+    for hook in hooks:
+        hook.remove()
+    assert total[0] > 0, f"{model_name}: no nn.Linear ran"
+    found = {k: v for k, v in subnormal.items() if v}
+    assert sum(found.values()) <= 1e-5 * total[0], f"{model_name}: subnormal inputs {found}"
