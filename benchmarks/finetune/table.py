@@ -22,9 +22,8 @@ The table (mean +- standard deviation over seeds, meV/atom, with the number of s
 training-mean column too, one value per seed's split) and ``results/learning_curve.png`` are
 computed from the per-crystal ``test_predictions.csv.gz`` (each run's MAE) and
 ``train_means.csv`` (the MAE of predicting the training mean on the stored test crystals), with
-``learning_curve.csv`` as the list of runs. The only exception: the runs of ``LOGGED_ONLY``
-(seeds 1 and 2 of the first four arms), whose predictions were not kept and whose MAE is the
-logged one of ``learning_curve.csv``; every other run without stored predictions is an error.
+``learning_curve.csv`` as the list of runs; a listed run without stored predictions is an
+error.
 """
 
 from __future__ import annotations
@@ -59,12 +58,6 @@ ARMS = {
     "xie_frozen": "Xie's model (backbone frozen)",
 }
 TARGET = "ef_vs_binary_oxides"
-#: (arm, seed) of the runs whose test predictions were not kept (the first sweep, 2026-11-22,
-#: stored seed 0's only, and its run folders are gone): their MAE is the one they logged, from
-#: learning_curve.csv. Any other run without stored predictions fails the table.
-LOGGED_ONLY = frozenset(
-    (arm, seed) for arm in ("scratch", "finetune", "slow", "frozen") for seed in (1, 2)
-)
 KEY = ["arm", "size", "seed"]
 FIELDS = (
     "arm", "size", "seed", "n_train", "mae", "rmse", "r2", "mae_predict_train_mean",
@@ -248,8 +241,7 @@ def run_errors() -> tuple[dict[tuple[str, str, int], float], dict[tuple[str, int
 def read_curve() -> dict[str, dict[int, list[dict[str, float]]]]:
     """``{arm: {n_train: [row per seed]}}``: the runs of the stored CSV, with their test MAE
     (``mae``) and the training-mean MAE of their split (``mae_predict_train_mean``) computed
-    from the stored test predictions (:func:`run_errors`; the MAE of a ``LOGGED_ONLY`` run
-    without stored predictions is the logged one)."""
+    from the stored test predictions (:func:`run_errors`)."""
     mae, baseline = run_errors()
     curve: dict[str, dict[int, list[dict[str, float]]]] = {}
     listed = set()
@@ -258,13 +250,12 @@ def read_curve() -> dict[str, dict[int, list[dict[str, float]]]]:
             values = {k: float(v) for k, v in row.items() if k not in ("arm", "size")}
             key = (row["arm"], row["size"], int(row["seed"]))
             listed.add(key)
-            if key in mae:
-                values["mae"] = mae[key]
-            elif (row["arm"], int(row["seed"])) not in LOGGED_ONLY:
+            if key not in mae:
                 raise ValueError(
                     f"{ALL_PREDICTIONS}: no test predictions of the run {row['arm']}/"
                     f"n{row['size']}_s{row['seed']} (listed in {CURVE}); collect it"
                 )
+            values["mae"] = mae[key]
             if (row["size"], key[2]) not in baseline:
                 raise ValueError(
                     f"{ALL_PREDICTIONS}: no test crystals of n{row['size']}_s{row['seed']}"
