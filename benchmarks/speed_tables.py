@@ -123,6 +123,16 @@ def _drift(rows: dict) -> str:
     return text
 
 
+def alignn_speedup(
+    ours: str, up: str, precision: str = "fp32", up_precision: str = "", name="alignn_upstream"
+) -> float:
+    """Upstream's step time over ours (rows ``ours`` and ``up`` of the raw run ``name``): how
+    many times upstream's speed ours runs at."""
+    rows = _rows(read(name))
+    mine = _row(rows, ours, precision, name)["seconds"]
+    return _row(rows, up, up_precision or precision, name)["seconds"] / mine
+
+
 def alignn_table() -> str:
     raw = read("alignn_upstream")
     rows, batch = _rows(raw), raw["batch"]
@@ -143,9 +153,7 @@ def alignn_table() -> str:
         )
 
     def speedup(ours: str, up: str, precision: str = "fp32", up_precision: str = "") -> str:
-        mine = _row(rows, ours, precision, "alignn_upstream")["seconds"]
-        theirs = _row(rows, up, up_precision or precision, "alignn_upstream")["seconds"]
-        return f"{theirs / mine:.2f}x"
+        return f"{alignn_speedup(ours, up, precision, up_precision):.2f}x"
 
     def rate(row: dict) -> float:  # the machine's GEMM rate around that row
         return (row["gemm_rate_before"] + row["gemm_rate_after"]) / 2

@@ -276,9 +276,10 @@ def _data_store() -> tuple[str, ...]:
 
 
 def _speed() -> tuple[str, ...]:
-    ours = cell("speed-alignn", "fp32 s/step", **{"code, graph": "**ours, default graph**"})
-    theirs = cell("speed-alignn", "fp32 s/step", **{"code, graph": "upstream, our default graph"})
-    ratio = float(theirs) / float(ours)
+    """The same-graph ALIGNN speed-up of the speed page's bullet (from the raw step times)."""
+    from benchmarks.blocks import script
+
+    ratio = script("benchmarks/speed_tables.py").alignn_speedup("default", "upstream_default")
     return (f"{ratio:.2f}x upstream's speed on the same graph (fp32 training step; the "
             "machine's speed drifted during the run, see the page)",
             "alignn 2026.8.11 ALIGNNAtomWisePure", "64 MP crystals per step")  # fmt: skip
