@@ -124,7 +124,11 @@ def _drift(rows: dict) -> str:
 
 
 def alignn_speedup(
-    ours: str, up: str, precision: str = "fp32", up_precision: str = "", name="alignn_upstream"
+    ours: str,
+    up: str,
+    precision: str = "fp32",
+    up_precision: str = "",
+    name: str = "alignn_upstream",
 ) -> float:
     """Upstream's step time over ours (rows ``ours`` and ``up`` of the raw run ``name``): how
     many times upstream's speed ours runs at."""
@@ -185,12 +189,11 @@ def alignn_table() -> str:
         cells.append(
             f"{ALIGNN_ROWS[key].strip('*')} {row['seconds']:.3g} s/step, {row['step_mb']:,.0f} MB"
         )
-    up = _row(kept, "upstream", "fp32", "alignn_upstream_retain")["seconds"]
-    ours = _row(kept, "default", "fp32", "alignn_upstream_retain")["seconds"]
+    ratio = alignn_speedup("default", "upstream", name="alignn_upstream_retain")
     lines.append(
         f"- With `retain_freed_memory=true` (fp32; {retained['date'][:10]}, same machine): "
         + "; ".join(cells)
-        + f"; ours on our default graph {up / ours:.2f}x upstream on its own."
+        + f"; ours on our default graph {ratio:.2f}x upstream on its own."
     )
     return "\n".join(lines)
 

@@ -264,16 +264,16 @@ def test_curve_table_fails_on_a_missing_file_or_run(curve):
         curve.table()
 
 
-def test_curve_seed_0_of_the_first_arms_cannot_fall_back_on_the_logged_mae(curve):
-    """Only the named runs whose predictions were lost may use the logged MAE."""
+def test_curve_no_run_falls_back_on_the_logged_mae(curve):
+    """Seed 1 of the first four arms, whose predictions were once lost (and whose logged MAE
+    the table used to take), now fails the table without them too."""
 
     def drop(frame):
-        frame.drop(
-            frame.index[(frame["arm"] == "scratch") & (frame["size"] == "all")], inplace=True
-        )
+        run = (frame["arm"] == "scratch") & (frame["size"] == "50") & (frame["seed"] == 1)
+        frame.drop(frame.index[run], inplace=True)
 
     _edit_predictions(curve, drop)
-    with pytest.raises(ValueError, match="scratch/nall_s0"):
+    with pytest.raises(ValueError, match="scratch/n50_s1"):
         curve.table()
 
 

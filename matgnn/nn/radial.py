@@ -8,8 +8,9 @@ import torch
 from torch import Tensor, nn
 
 #: Exponents below this give exactly 0 (``exp(-60)`` is 9e-27). Left alone, the far tails of
-#: the basis land in float32's subnormal range (``exp(-87.3)`` to ``exp(-103.3)``), and on x86
-#: CPUs a matrix product with subnormal operands runs on a slow microcode path: a CGCNN
+#: the basis land in float32's subnormal range (``exp(-87.3)`` to ``exp(-103.3)``), and on some
+#: x86 CPUs a matrix product with subnormal operands runs on a slow microcode path (on an
+#: Intel Xeon here; the AMD EPYC of other runs showed little sign of it): a CGCNN
 #: training step (batch of 64 perovskites, 2 cores) took 0.58 s instead of 0.17 s, nearly all of
 #: it in the weight gradients of the three convolutions, which all take the basis. -60 rather
 #: than -87 leaves room for the products of kept values in the backward pass. Whenever the

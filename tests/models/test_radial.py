@@ -1,5 +1,5 @@
-"""The radial bases: the published formulas, and no subnormal floats (an x86 CPU's matrix
-products slow down several-fold on them)."""
+"""The radial bases: the published formulas, and no subnormal floats (matrix products on
+some x86 CPUs slow down several-fold on them)."""
 
 from __future__ import annotations
 
@@ -88,8 +88,8 @@ def test_matrix_products_see_almost_no_subnormal_operands(model_name, mp_structu
     """A training step (forward and backward) of each model at its default size on 16 real MP
     crystals: at most 1e-5 of the multiplications in its matrix products (``mm``, ``addmm``,
     ``bmm``: every Linear, custom autograd functions included) have a subnormal operand, each
-    of which costs a microcode assist on x86. With the basis floor CGCNN, ALIGNN, Matformer
-    and PotNet have none; without it 6.7e-3, 5.5e-5, 1.1e-4 and 1.3e-4."""
+    of which costs a microcode assist on some x86 CPUs. With the basis floor CGCNN, ALIGNN,
+    Matformer and PotNet have none; without it 6.7e-3, 5.5e-5, 1.1e-4 and 1.3e-4."""
     model = make_model(model_name).train()
     batch = batch_of(mp_structures[:16], model.graph_config())
     with _SubnormalProducts() as seen:
