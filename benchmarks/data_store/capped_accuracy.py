@@ -34,9 +34,10 @@ CAPPED_PREDICTIONS = RESULTS / "mp2018_5k_capped_predictions"
 UNCAPPED = RESULTS / "mp2018_5k_cgcnn_precision.csv"  # its fp32 rows
 #: the capped runs: when, at which commit, where (from their log)
 RUN = (
-    "2026-12-05, on f06bc7f with the changes committed as b9e4e79, one run at a time on a "
-    "2-core Intel Xeon (two epochs of seed 0 shared the cores with short test runs and took 38 "
-    "s instead of 21 s; s / epoch is each run's median)"
+    "2026-12-05, first on f06bc7f with the changes committed as b9e4e79, then again at 071d976 "
+    "after f97285d removed the subnormal floats of the radial basis (bitwise the same test "
+    "predictions; the times are the second run's, both columns), one run at a time on a 2-core "
+    "Intel Xeon; s / epoch is each run's median"
 )
 
 
