@@ -5,8 +5,8 @@
 #   train_run <run folder> <matgnn.train overrides...>
 # A finished run (test_metrics.json) is skipped; a killed one continues from its last checkpoint
 # (ckpt_path=last); the output is appended to <run folder>.log and the run's test-metrics line
-# echoed; a failed run stops the calling script, naming its log, so no run drops out of a table
-# unseen. Each attempt appends the code it ran to <run folder>/commits.txt: the commit of
+# echoed; a failed run (an error, or an exit without <run folder>/test_metrics.json) stops the
+# calling script, naming its log, so no run drops out of a table unseen. Each attempt appends the code it ran to <run folder>/commits.txt: the commit of
 # the working directory, marked "+ uncommitted matgnn/" when matgnn/ differed from it, and the
 # time; and the machine to <run folder>/machines.txt (CPU model, cores, time). Uses the
 # `python` on PATH.
@@ -36,6 +36,10 @@ train_run() {
     echo "START $dir $(date -u +%FT%TZ)"
     if ! python -m matgnn.train "$@" "${resume[@]}" "hydra.run.dir=$dir" >> "$dir.log" 2>&1; then
         echo "FAILED $dir: see $dir.log" >&2
+        exit 1
+    fi
+    if [ ! -f "$dir/test_metrics.json" ]; then
+        echo "FAILED $dir: it ended without test_metrics.json; see $dir.log" >&2
         exit 1
     fi
     grep -E "test metrics" "$dir.log" | tail -n 1 || true

@@ -101,13 +101,23 @@ def test_physics_helpers_script_runs(tmp_path):
     assert json.loads(raw.read_text())
 
 
+#: the body of a stand-in ``python`` for matgnn.train: it echoes its arguments and, unless
+#: NO_METRICS is set, writes test_metrics.json into its ``hydra.run.dir`` as a finished run does
+_WRITES_METRICS = """echo "args: $*"
+for a in "$@"; do
+    case $a in hydra.run.dir=*) d=${a#hydra.run.dir=} ;; esac
+done
+[ -n "$NO_METRICS" ] || { mkdir -p "$d"; echo "{}" > "$d/test_metrics.json"; }
+"""
+
+
 def test_the_fine_tuning_sweep_runs_each_arm_through_train_run(tmp_path):
     """``benchmarks/finetune/learning_curve.sh`` with a stand-in ``python``: every arm, size
     and seed is one ``train_run`` (so a finished run is skipped and a killed one resumes), with
     the arm's fine-tuning overrides and the nested training subset of its size and seed."""
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir()
-    fake.write_text('#!/usr/bin/env bash\necho "args: $*"\n')
+    fake.write_text(f"#!/usr/bin/env bash\n{_WRITES_METRICS}")
     fake.chmod(0o755)
     runs = tmp_path / "runs"
     (runs / "frozen" / "n50_s1").mkdir(parents=True)
@@ -141,15 +151,15 @@ def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     from its last checkpoint, and a failed one stops the script, naming its log."""
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir()
-    fake.write_text('#!/usr/bin/env bash\necho "args: $*"\n[ -z "$FAIL" ]\n')
+    fake.write_text(f'#!/usr/bin/env bash\n[ -z "$FAIL" ] || exit 1\n{_WRITES_METRICS}')
     fake.chmod(0o755)
 
-    def call(run: Path, fail: bool = False) -> subprocess.CompletedProcess:
+    def call(run: Path, fail: str = "") -> subprocess.CompletedProcess:
         script = f'source "{REPO}/benchmarks/train_run.sh"; train_run "{run}" task=x; echo after'
-        env = {k: v for k, v in os.environ.items() if k != "FAIL"}
+        env = {k: v for k, v in os.environ.items() if k not in ("FAIL", "NO_METRICS")}
         env["PATH"] = f"{fake.parent}:{env['PATH']}"
         if fail:
-            env["FAIL"] = "1"
+            env[fail] = "1"
         return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
 
     done = tmp_path / "done"
@@ -170,10 +180,15 @@ def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     # and the machine: CPU model, cores, time
     (machine,) = (killed / "machines.txt").read_text().splitlines()
     assert re.fullmatch(r"\S.*, \d+ cores \d{4}-\d\d-\d\dT\S+Z", machine), machine
-    result = call(tmp_path / "fresh", fail=True)
+    assert (killed / "test_metrics.json").is_file()
+    result = call(tmp_path / "fresh", fail="FAIL")
     assert result.returncode == 1 and "after" not in result.stdout
     assert f"FAILED {tmp_path / 'fresh'}: see {tmp_path / 'fresh'}.log" in result.stderr
     assert "ckpt_path" not in (tmp_path / "fresh.log").read_text()
+    # a run that exits 0 without its test metrics is a failure too
+    result = call(tmp_path / "silent", fail="NO_METRICS")
+    assert result.returncode == 1 and "after" not in result.stdout
+    assert f"FAILED {tmp_path / 'silent'}: it ended without test_metrics.json" in result.stderr
 
 
 def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
