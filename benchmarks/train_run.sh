@@ -6,10 +6,10 @@
 # A finished run (test_metrics.json) is skipped; a killed one continues from its last checkpoint
 # (ckpt_path=last); the output is appended to <run folder>.log and the run's test-metrics line
 # echoed; a failed run (an error, or an exit without <run folder>/test_metrics.json) stops the
-# calling script, naming its log, so no run drops out of a table unseen. Each attempt appends the code it ran to <run folder>/commits.txt: the commit of
-# the working directory, marked "+ uncommitted matgnn/" when matgnn/ differed from it, and the
-# time; and the machine to <run folder>/machines.txt (CPU model, cores, time). Uses the
-# `python` on PATH.
+# calling script, naming its log, so no run drops out of a table unseen. Each attempt appends
+# the code it ran to <run folder>/commits.txt: the commit of the working directory, marked
+# "+ uncommitted matgnn/" when matgnn/ differed from it, and the time; and the machine to
+# <run folder>/machines.txt (CPU model, cores, time). Uses the `python` on PATH.
 train_run_machine() {  # the CPU model and the cores this process may use
     local cpu
     cpu=$(grep -m1 "model name" /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs || true)

@@ -68,6 +68,7 @@ from matgnn.training.run_logs import training_summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 from catalog import table_script
+from speed_tables import span
 
 RESULTS = Path(__file__).parent / "results" / "ye2018"
 PREDICTIONS = RESULTS / "predictions"
@@ -336,8 +337,7 @@ def _pm(values: pd.Series, scale: float = 1.0, digits: int = 1, unit: str = "") 
 
 def _span(counts: pd.Series) -> str:
     """A count per seed as ``n`` when every seed has it, else ``min-max``."""
-    low, high = int(counts.min()), int(counts.max())
-    return f"{low}" if low == high else f"{low}-{high}"
+    return span(counts.astype(int), "d")
 
 
 def table() -> str:
