@@ -88,12 +88,17 @@ def _xie() -> tuple[str, ...]:
 
 
 def _alignn_weights() -> tuple[str, ...]:
-    diff = cell("fidelity-alignn", "eval: largest difference (largest prediction)",
-                weights="trained weights, matgnn -> upstream")  # fmt: skip
-    value, largest = diff.split(" (")
-    unit = largest.split(") ")[-1]
-    return (f"largest prediction difference {value} {unit} (largest prediction "
-            f"{largest.split(')')[0]} {unit})", "upstream's DGL ALIGNN, same weights")  # fmt: skip
+    parts = []
+    for network in ("`alignn` (`batch`)", "`alignn_atomwise` (`layer`)"):
+        diff = cell("fidelity-alignn", "eval: largest difference (largest prediction)",
+                    weights="trained weights, matgnn -> upstream",
+                    **{"upstream network (matgnn `norm`)": network})  # fmt: skip
+        value, largest = diff.split(" (")
+        unit = largest.split(") ")[-1]
+        parts.append(f"{network.split()[0]}: {value} {unit} (largest prediction "
+                     f"{largest.split(')')[0]} {unit})")  # fmt: skip
+    return ("largest prediction difference, " + "; ".join(parts),
+            "upstream's DGL ALIGNN and ALIGNNAtomWise, same weights")  # fmt: skip
 
 
 def _equal_budget(model: str, task: str, ours: str, theirs: str) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
-"""matgnn's ALIGNN against upstream's ``alignn.models.alignn.ALIGNN`` with the same weights and
-the same graph (issue 25).
+"""matgnn's ALIGNN against upstream's ``alignn.models.alignn.ALIGNN`` and
+``alignn.models.alignn_atomwise.ALIGNNAtomWise`` with the same weights and the same graph
+(issue 25).
 
     bash benchmarks/setup_reference_codes.sh       # once: alignn 2026.8.11, jarvis-tools, dgl
     python benchmarks/fidelity/alignn_upstream.py --collect run [--update docs/results/fidelity.md]
@@ -7,9 +8,11 @@ the same graph (issue 25).
 ``--collect run`` measures and stores ``benchmarks/fidelity/results/alignn_upstream.json``; the
 docs table is written from that file alone.
 
-* **Models**: upstream ``ALIGNN`` (the published network: BatchNorm, DGL message passing) at the
-  published widths (4 ALIGNN + 4 GCN layers, 256 hidden, 64 embedding, 80/40 RBF bins) and
-  matgnn's ``ALIGNN``, the weights carried over by
+* **Models**: upstream ``ALIGNN`` (the published network: BatchNorm, DGL message passing) and
+  ``ALIGNNAtomWise`` (``alignn_atomwise``, the network upstream's trainer trains: LayerNorm
+  instead, its crystal output ``out``; no forces) at the published widths (4 ALIGNN + 4 GCN
+  layers, 256 hidden, 64 embedding, 80/40 RBF bins) and matgnn's ``ALIGNN`` (``norm="batch"``
+  and ``norm="layer"``), the weights carried over by
   :mod:`matgnn.checkpoints.converters.alignn_upstream` (upstream -> matgnn for random
   weights, matgnn -> upstream for trained ones).
 * **Graph**: upstream's own, ``alignn.torch_graph_builder.build_pure_torch_graph(atoms,
@@ -18,9 +21,10 @@ docs table is written from that file alone.
   ``cell_offset`` (upstream's integer shifts, negated: matgnn's edge vectors point the other
   way) and ``lg_edge_index``. matgnn recomputes the bond vectors and angles from positions,
   upstream reads its stored ones.
-* **Weights**: random (seeded, with random BatchNorm statistics and affine parameters so that no
-  layer is the identity), and trained (matgnn's ALIGNN after ``TRAIN_STEPS`` AdamW steps on
-  these crystals' formation energies, then converted to upstream).
+* **Weights**: random (seeded, with random BatchNorm statistics and random norm affine
+  parameters so that no layer is the identity), and trained (matgnn's ALIGNN after
+  ``TRAIN_STEPS`` AdamW steps on these crystals' formation energies, then converted to
+  upstream).
 * **Measured**: the largest absolute difference of the predictions in eval mode and in train
   mode (BatchNorm on batch statistics), and of every parameter's gradient of the summed train-
   mode predictions, relative to the largest gradient of that parameter (floored at 1e-3 of the
@@ -60,12 +64,15 @@ def import_upstream():
     import alignn
     import dgl
     from alignn.models.alignn import ALIGNN, ALIGNNConfig
+    from alignn.models.alignn_atomwise import ALIGNNAtomWise, ALIGNNAtomWiseConfig
     from alignn.torch_graph_builder import build_pure_torch_graph
     from jarvis.core.atoms import pmg_to_atoms
 
     return types.SimpleNamespace(
-        ALIGNN=ALIGNN,
-        ALIGNNConfig=ALIGNNConfig,
+        networks={
+            "alignn": (ALIGNN, ALIGNNConfig),
+            "alignn_atomwise": (ALIGNNAtomWise, ALIGNNAtomWiseConfig),
+        },
         dgl=dgl,
         build=build_pure_torch_graph,
         pmg_to_atoms=pmg_to_atoms,
@@ -103,7 +110,8 @@ def shared_graphs(up, structures, model):
 
 
 def randomised(module, seed: int) -> None:
-    """Random BatchNorm statistics and affine parameters (so no normalisation is trivial)."""
+    """Random BatchNorm statistics and norm affine parameters (so no normalisation is
+    trivial)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -112,8 +120,17 @@ def randomised(module, seed: int) -> None:
             n = layer.num_features
             layer.running_mean.copy_(0.3 * torch.randn(n, generator=generator))
             layer.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+        if isinstance(layer, torch.nn.BatchNorm1d | torch.nn.LayerNorm):
+            n = layer.weight.numel()
             layer.weight.data.copy_(0.8 + 0.4 * torch.rand(n, generator=generator))
             layer.bias.data.copy_(0.1 * torch.randn(n, generator=generator))
+
+
+def crystal_output(upstream, inputs):
+    """Upstream's per-crystal prediction: ``ALIGNN`` returns it, ``ALIGNNAtomWise`` a dict
+    whose ``out`` it is."""
+    out = upstream(inputs)
+    return out["out"] if isinstance(out, dict) else out
 
 
 def compare(up, upstream, ours, dgl_inputs, batch) -> dict[str, float]:
@@ -126,7 +143,7 @@ def compare(up, upstream, ours, dgl_inputs, batch) -> dict[str, float]:
         ours.train(mode == "train")
         upstream.zero_grad()
         ours.zero_grad()
-        theirs = upstream(dgl_inputs).reshape(-1)
+        theirs = crystal_output(upstream, dgl_inputs).reshape(-1)
         mine = ours(batch)[HEAD].reshape(-1)
         result[f"{mode}_max_abs_difference"] = float((theirs - mine).detach().abs().max())
         result[f"{mode}_max_abs_prediction"] = float(theirs.detach().abs().max())
@@ -154,34 +171,43 @@ def compare(up, upstream, ours, dgl_inputs, batch) -> dict[str, float]:
     return result
 
 
-def collect(_: Path) -> None:
+#: upstream's settings at the published widths, per network (``alignn_atomwise``: its crystal
+#: output only, so no gradient terms; the CGCNN atom table, as ``ALIGNN``'s default)
+PUBLISHED = {
+    "alignn_layers": 4,
+    "gcn_layers": 4,
+    "hidden_features": 256,
+    "embedding_features": 64,
+    "edge_input_features": 80,
+    "triplet_input_features": 40,
+}
+NETWORK_SETTINGS = {
+    "alignn": {"name": "alignn", **PUBLISHED},
+    "alignn_atomwise": {
+        "name": "alignn_atomwise",
+        **PUBLISHED,
+        "atom_input_features": 92,
+        "calculate_gradient": False,
+        "gradwise_weight": 0.0,
+    },
+}
+
+
+def compare_network(up, network: str, structures, energies) -> dict:
+    """Random weights upstream -> matgnn and trained weights matgnn -> upstream, one network."""
     import torch
 
     from matgnn.checkpoints.converters.alignn_upstream import from_matgnn, model_config, to_matgnn
-    from matgnn.data.samples import mp_sample_frame, mp_sample_structures
     from matgnn.models.assembly import build
     from matgnn.outputs import ScalarOutput
 
-    torch.set_num_threads(2)
-    up = import_upstream()
-    _, structures = mp_sample_structures(CRYSTALS)
-    energies = torch.tensor(
-        mp_sample_frame()["formation_energy_per_atom"].to_numpy()[:CRYSTALS], dtype=torch.float32
-    )
-    settings = {
-        "name": "alignn",
-        "alignn_layers": 4,
-        "gcn_layers": 4,
-        "hidden_features": 256,
-        "embedding_features": 64,
-        "edge_input_features": 80,
-        "triplet_input_features": 40,
-    }
+    network_class, config_class = up.networks[network]
+    settings = NETWORK_SETTINGS[network]
     output = ScalarOutput(HEAD, target=HEAD, units="eV/atom").to_config()
     config = model_config(settings, output)
 
     torch.manual_seed(0)
-    upstream = up.ALIGNN(up.ALIGNNConfig(**settings))
+    upstream = network_class(config_class(**settings))
     with torch.no_grad():
         randomised(upstream, seed=1)
     ours = build(config)
@@ -203,14 +229,13 @@ def collect(_: Path) -> None:
         loss.backward()
         optimizer.step()
         losses.append(float(loss))
-    converted = up.ALIGNN(up.ALIGNNConfig(**settings))
+    converted = network_class(config_class(**settings))
     converted.load_state_dict(from_matgnn(trained.state_dict(), config))
     case = compare(up, converted, trained, dgl_inputs, batch)
     case["training_l1_first_last"] = [losses[0], losses[-1]]
     cases["trained weights, matgnn -> upstream"] = case
-
-    record = {
-        "crystals": CRYSTALS,
+    return {
+        "matgnn_norm": config["backbone"]["norm"],
         "edges": int(batch.edge_index.size(1)),
         "angles": int(batch.lg_edge_index.size(1)),
         "parameters_upstream": sum(p.numel() for p in upstream.parameters()),
@@ -218,9 +243,27 @@ def collect(_: Path) -> None:
         # upstream's names and shapes at the published widths: CI checks the converter's
         # output against them without installing upstream
         "upstream_state_shapes": {k: list(v.shape) for k, v in upstream.state_dict().items()},
+        "cases": cases,
+    }
+
+
+def collect(_: Path) -> None:
+    import torch
+
+    from matgnn.data.samples import mp_sample_frame, mp_sample_structures
+
+    torch.set_num_threads(2)
+    up = import_upstream()
+    _, structures = mp_sample_structures(CRYSTALS)
+    energies = torch.tensor(
+        mp_sample_frame()["formation_energy_per_atom"].to_numpy()[:CRYSTALS], dtype=torch.float32
+    )
+    networks = {name: compare_network(up, name, structures, energies) for name in up.networks}
+    record = {
+        "crystals": CRYSTALS,
         "versions": {**up.versions, "torch": torch.__version__},
         "dtype": "float32",
-        "cases": cases,
+        "networks": networks,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
@@ -234,29 +277,39 @@ def read() -> dict:
 
 def table() -> str:
     record = read()
-    count = next(iter(record["cases"].values()))["gradients_compared"]
+    networks = record["networks"]
+    first = next(iter(networks.values()))
+    count = next(iter(first["cases"].values()))["gradients_compared"]
     lines = [
-        "| weights | eval: largest difference (largest prediction) | train mode: largest "
-        f"difference | gradients ({count} tensors): largest difference / largest gradient "
-        "| worst tensor: its largest difference / its largest gradient |",
-        "|---|---:|---:|---:|---|",
+        "| upstream network (matgnn `norm`) | weights | eval: largest difference (largest "
+        "prediction) | train mode: largest difference | gradients: largest difference / "
+        "largest gradient | worst tensor: its largest difference / its largest gradient |",
+        "|---|---|---:|---:|---:|---|",
     ]
-    for name, case in record["cases"].items():
-        tensor, relative = next(iter(case["gradient_worst_tensors"].items()))
-        lines.append(
-            f"| {name} | {case['eval_max_abs_difference']:.1e} "
-            f"({case['eval_max_abs_prediction']:.2f}) eV/atom "
-            f"| {case['train_max_abs_difference']:.1e} eV/atom "
-            f"| {case['gradient_max_difference_over_largest_gradient']:.1e} "
-            f"| {relative:.1e} (`{tensor}`) |"
-        )
+    for network, measured in networks.items():
+        for name, case in measured["cases"].items():
+            if case["gradients_compared"] != count:
+                raise ValueError(f"{RESULTS}: {network} compared {case['gradients_compared']} "
+                                 f"gradients, {count} elsewhere")  # fmt: skip
+            tensor, relative = next(iter(case["gradient_worst_tensors"].items()))
+            lines.append(
+                f"| `{network}` (`{measured['matgnn_norm']}`) | {name} "
+                f"| {case['eval_max_abs_difference']:.1e} "
+                f"({case['eval_max_abs_prediction']:.2f}) eV/atom "
+                f"| {case['train_max_abs_difference']:.1e} eV/atom "
+                f"| {case['gradient_max_difference_over_largest_gradient']:.1e} "
+                f"| {relative:.1e} (`{tensor}`) |"
+            )
     versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items())
+    parameters = "; ".join(
+        f"`{network}` upstream {m['parameters_upstream']:,}, matgnn {m['parameters_matgnn']:,}"
+        for network, m in networks.items()
+    )
     lines.append("")
     lines.append(
         f"{record['crystals']} MP crystals of the shipped sample, upstream's graph "
-        f"({record['edges']:,} edges, {record['angles']:,} angles), {record['dtype']}; "
-        f"parameters: upstream {record['parameters_upstream']:,}, matgnn "
-        f"{record['parameters_matgnn']:,} ({versions})."
+        f"({first['edges']:,} edges, {first['angles']:,} angles), {record['dtype']}, "
+        f"{count} gradient tensors per case; parameters: {parameters} ({versions})."
     )
     return "\n".join(lines)
 

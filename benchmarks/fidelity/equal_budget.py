@@ -5,10 +5,14 @@ budget, from the runs of ``equal_budget.sh``.
     python benchmarks/fidelity/equal_budget.py [--collect <runs folder>] \
         [--update docs/results/fidelity.md]
 
-``--collect`` reads ``<runs>/<task>/{matgnn,reference}/s<seed>`` (CGCNN) and
-``<runs>/alignn/<task>/{matgnn,upstream,matgnn_upstream_graph}/s<seed>`` (ALIGNN; the last:
-matgnn's trainer on upstream's graphs, ``upstream_graphs.py``) and stores, in
-``results/equal_budget/``:
+``--collect`` reads ``<runs>/<task>/{matgnn,reference,reference_floored}/s<seed>`` (CGCNN; the
+last: ``cgcnn-tr`` with its Gaussian tails floored as matgnn's, ``cgcnn_tr_floored.py``) and
+``<runs>/alignn/<task>/{matgnn,upstream,matgnn_upstream_graph,
+matgnn_layernorm_upstream_graph}/s<seed>`` (ALIGNN; the last two: matgnn's trainer on
+upstream's graphs, ``upstream_graphs.py``, with the published BatchNorm network and with
+``norm=layer``, upstream ``alignn_atomwise``'s network) and stores, in
+``results/equal_budget/`` (a run stored earlier that the folder does not hold again is kept,
+so a sweep of one arm replaces that arm's runs only):
 
 * ``curves.csv``: per model, run and epoch, the validation RMSE and/or MAE in the target's
   units (matgnn: ``val_<target>_rmse`` and ``_mae`` of its ``metrics.csv``; cgcnn-tr: the
@@ -62,12 +66,17 @@ TASKS = {
 # the last partial batch): their validation curves are not compared number for number
 VALIDATES_OTHER_CRYSTALS = {"alignn"}
 # model -> (runs sub-folder, the validation metric its loss ranks by, implementations: the
-# matgnn one first, then the reference, then any other matgnn variant)
+# matgnn one first, then the reference, then any variant of either)
 ARMS = {
     "cgcnn": (
         "",
         "rmse",
-        {"matgnn": "matgnn CGCNN", "reference": "cgcnn2 `cgcnn-tr` (reference)"},
+        {
+            "matgnn": "matgnn CGCNN",
+            "reference": "cgcnn2 `cgcnn-tr` (reference)",
+            "reference_floored": "`cgcnn-tr`, its Gaussian tails below e^-60 set to 0 "
+            "(`cgcnn_tr_floored.py`; diagnostic)",
+        },
     ),
     "alignn": (
         "alignn",
@@ -77,6 +86,8 @@ ARMS = {
             "upstream": "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; "
             "its jarvis k-nearest graph)",
             "matgnn_upstream_graph": "matgnn ALIGNN (BatchNorm) on upstream's graphs",
+            "matgnn_layernorm_upstream_graph": "matgnn ALIGNN with LayerNorm (`norm=layer`: "
+            "`alignn_atomwise`'s network) on upstream's graphs",
         },
     ),
 }
@@ -217,7 +228,9 @@ def collect(runs: Path) -> None:
     rows, curves = [], []
     for model, (folder, monitor, implementations) in ARMS.items():
         for task, implementation in itertools.product(TASKS, implementations):
-            for run in sorted((runs / folder / task / implementation).glob("s*")):
+            folders = (runs / folder / task / implementation).glob("s*")
+            # (train_run.sh keeps each run's log next to its folder: s0.log)
+            for run in sorted(r for r in folders if r.is_dir() and r.name[1:].isdigit()):
                 seed = int(run.name[1:])
                 if not _finished(run, implementation):
                     print(f"skipped unfinished {run}")
@@ -236,8 +249,33 @@ def collect(runs: Path) -> None:
                 shutil.copyfile(run / "train.log", RESULTS / f"{name}.log")
     if not rows:
         raise SystemExit(f"no finished run under {runs}")
-    pd.DataFrame(rows).to_csv(RESULTS / "runs.csv", index=False)
-    pd.concat(curves).to_csv(RESULTS / "curves.csv", index=False)
+    found, curves = pd.DataFrame(rows), pd.concat(curves)
+    # runs stored earlier that this folder does not hold again are kept (a sweep that re-runs
+    # one arm replaces that arm's runs only); their stored logs and predictions stay too
+    kept, kept_curves = _stored_except(found)
+    if len(kept):
+        print(f"kept {len(kept)} stored run(s) not under {runs}: "
+              + ", ".join(sorted({f"{r.model}/{r.task}/{r.implementation}"
+                                  for r in kept.itertuples()})))  # fmt: skip
+    pd.concat([kept, found]).to_csv(RESULTS / "runs.csv", index=False)
+    pd.concat([kept_curves, curves]).to_csv(RESULTS / "curves.csv", index=False)
+
+
+def _stored_except(found: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored runs (``runs.csv``) and curves (``curves.csv``) of every run not in
+    ``found``; empty where nothing is stored."""
+    runs_file, curves_file = RESULTS / "runs.csv", RESULTS / "curves.csv"
+    if not runs_file.is_file():
+        return found.iloc[:0], pd.DataFrame()
+    stored = pd.read_csv(runs_file)
+    stored_curves = pd.read_csv(curves_file) if curves_file.is_file() else pd.DataFrame()
+    key = ["model", "task", "implementation", "seed"]
+    new = set(found[key].itertuples(index=False, name=None))
+    keep = [k not in new for k in stored[key].itertuples(index=False, name=None)]
+    if stored_curves.empty:
+        return stored[keep], stored_curves
+    keep_curves = [k not in new for k in stored_curves[key].itertuples(index=False, name=None)]
+    return stored[keep], stored_curves[keep_curves]
 
 
 def _pm(values: pd.Series, digits: int) -> str:
@@ -307,6 +345,17 @@ def table() -> str:
                     f"{_pm(r['best_epoch'], 0)} | {r['epochs'].max()} | "
                     f"{_pm(r['wall_per_epoch_s'], 1)} | {speed} |"
                 )
+    floored = runs[runs["implementation"] == "reference_floored"]
+    for task, part in floored.groupby("task", sort=False):
+        ours = runs[(runs["model"] == "cgcnn") & (runs["task"] == task)
+                    & (runs["implementation"] == "matgnn")]  # fmt: skip
+        if len(ours):
+            lines.append("")
+            lines.append(
+                f"cgcnn, {TASKS[task][2]}: matgnn's epoch against `cgcnn-tr`'s with its "
+                f"Gaussian tails floored: "
+                f"{part['wall_per_epoch_s'].mean() / ours['wall_per_epoch_s'].mean():.2f}x."
+            )
     curves_file = RESULTS / "curves.csv"
     if curves_file.is_file():
         curves = pd.read_csv(curves_file)
@@ -354,7 +403,7 @@ def plot() -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4), squeeze=False)
     for ax, (model, task) in zip(axes[0], panels, strict=True):
         _, monitor, implementations = ARMS[model]
-        colors = ("tab:blue", "tab:orange", "tab:green")
+        colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
         for implementation, color in zip(implementations, colors, strict=False):
             part = curves[
                 (curves["model"] == model)

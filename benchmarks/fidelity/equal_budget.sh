@@ -30,9 +30,14 @@
 # whole batches and validates on 64 of the 100 validation crystals), and its AdamW exempts
 # biases and normalisation parameters from weight decay.
 # Upstream's trainer trains only its alignn_atomwise network (LayerNorm), not the BatchNorm
-# ALIGNN that matgnn's equals; see equal_budget_alignn.py. A third run per seed trains
-# matgnn's ALIGNN on upstream's own graphs (upstream_graphs.py: built once per task by
-# upstream's code from the same CIFs; matgnn's `alignn` preset differs from them).
+# ALIGNN of the paper; see equal_budget_alignn.py. Further runs per seed train matgnn's ALIGNN
+# on upstream's own graphs (upstream_graphs.py: built once per task by upstream's code from the
+# same CIFs; matgnn's `alignn` preset differs from them), once per norm of $ALIGNN_NORMS:
+# batch (the published network) and layer (model.backbone.norm=layer: alignn_atomwise's
+# network, so that run differs from upstream's in the trainer alone).
+# ALIGNN_RUNS="matgnn upstream" (default) also runs both sides on their own graphs; without
+# matgnn, each seed's split is drawn by equal_budget_prepare.py --split-only (every run
+# on upstream's graphs is checked to have trained on that split).
 # A finished run is skipped and a killed matgnn run continues from its last checkpoint
 # (benchmarks/train_run.sh: its log is <run folder>.log), so a stopped sweep continues where
 # it was; a failed run stops the sweep, naming its log.
@@ -46,6 +51,11 @@ TASKS=${TASKS:-"mp2018_5k matbench_phonons"}
 EPOCHS=${EPOCHS:-30}
 ALIGNN_TASKS=${ALIGNN_TASKS:-"matbench_phonons"}
 ALIGNN_EPOCHS=${ALIGNN_EPOCHS:-10}
+# reference_floored: cgcnn-tr with its Gaussian tails below exp(-60) set to 0, as matgnn's
+# basis (cgcnn_tr_floored.py; a diagnostic of the subnormal-float penalty, not the reference)
+CGCNN_REFERENCES=${CGCNN_REFERENCES:-"reference reference_floored"}
+ALIGNN_NORMS=${ALIGNN_NORMS:-"batch layer"}
+ALIGNN_RUNS=${ALIGNN_RUNS-"matgnn upstream"}  # the runs on each side's own graph ("": neither)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 task_overrides() {
@@ -67,20 +77,23 @@ for seed in $SEEDS; do
             optimizer.weight_decay=0 scheduler=none task.data.batch_size=256 \
             trainer.max_epochs="$EPOCHS" callbacks.early_stopping.patience=100000 \
             seed="$seed" +trainer.enable_progress_bar=false
-        ref="$RUNS/$task/reference/s$seed"
-        if [ ! -f "$ref/output_s$seed/test_results.csv" ]; then
-            echo "### cgcnn-tr $task seed=$seed $(date +%T)"
+        for reference in $CGCNN_REFERENCES; do
+            ref="$RUNS/$task/$reference/s$seed"
+            [ ! -f "$ref/output_s$seed/test_results.csv" ] || continue
+            echo "### cgcnn-tr ($reference) $task seed=$seed $(date +%T)"
+            trainer=(cgcnn-tr)  # reference_floored: cgcnn_tr_floored.py (see its docstring)
+            [ "$reference" = reference ] || trainer=(python "$here/cgcnn_tr_floored.py")
             rm -rf "$ref"
             python "$here/equal_budget_prepare.py" "$ours" "$ref/data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
             abs_data="$(cd "$ref/data" && pwd)"
-            (cd "$ref" && cgcnn-tr -trs "$abs_data/train" -vs "$abs_data/val" \
+            (cd "$ref" && "${trainer[@]}" -trs "$abs_data/train" -vs "$abs_data/val" \
                 -ts "$abs_data/test" -e "$EPOCHS" -bs 256 -lr 0.01 --n-conv 3 \
                 --atom-fea-len 64 --h-fea-len 128 --n-h 1 -rs "$seed" -j 0 -ji "s$seed" \
                 --disable-cuda > train.log 2>&1) || { echo "cgcnn-tr failed: $ref/train.log" >&2
                                                      exit 1; }
             rm -rf "$ref/data"  # the CIFs are a copy of the task's own crystals
-        fi
+        done
     done
 done
 [[ " $ARMS " == *" alignn "* ]] || ALIGNN_TASKS=""
@@ -94,12 +107,19 @@ for seed in $SEEDS; do
         overrides=$(task_overrides "$task")
         read -r -a task_args <<< "$overrides"
         ours="$RUNS/alignn/$task/matgnn/s$seed"
-        train_run "$ours" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
+        if [[ " $ALIGNN_RUNS " == *" matgnn "* ]]; then
+            train_run "$ours" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
+            split="$ours"  # its split.json: the crystals of every other run of the seed
+        else  # the same split, drawn without training
+            split="$RUNS/alignn/$task/split/s$seed"
+            [ -f "$split/split.json" ] || python "$here/equal_budget_prepare.py" --split-only \
+                "$split" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
+        fi
         up="$RUNS/alignn/$task/upstream/s$seed"
-        if [ ! -f "$up/output/test_best.csv" ]; then
+        if [[ " $ALIGNN_RUNS " == *" upstream "* ]] && [ ! -f "$up/output/test_best.csv" ]; then
             echo "### upstream alignn $task seed=$seed $(date +%T)"
             rm -rf "$up"
-            python "$here/equal_budget_prepare.py" --layout alignn "$ours" "$up/data" \
+            python "$here/equal_budget_prepare.py" --layout alignn "$split" "$up/data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
             CUDA_VISIBLE_DEVICES="" PYTHONPATH="$here/../.reference-site" PYTHONUNBUFFERED=1 \
                 python "$here/equal_budget_alignn.py" "$up/data" "$up/output" --seed "$seed" \
@@ -113,21 +133,31 @@ for seed in $SEEDS; do
         if [ ! -f "$graphs" ]; then
             echo "### upstream graphs $task $(date +%T)"
             rm -rf "$graphs.data"
-            python "$here/equal_budget_prepare.py" --layout alignn "$ours" "$graphs.data" \
+            python "$here/equal_budget_prepare.py" --layout alignn "$split" "$graphs.data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
             PYTHONPATH="$here/../.reference-site" python "$here/upstream_graphs.py" export \
                 "$graphs.data" "$graphs"
             rm -rf "$graphs.data" "$(dirname "$graphs")/scaling.json"
         fi
-        ug="$RUNS/alignn/$task/matgnn_upstream_graph/s$seed"
-        if [ ! -f "$ug/test_metrics.json" ]; then
-            echo "### matgnn alignn on upstream's graphs $task seed=$seed $(date +%T)"
-            mkdir -p "$ug"
-            python "$here/upstream_graphs.py" train "$graphs" "$ug" model=alignn \
-                graph@model.graph=alignn_upstream "${task_args[@]}" "${alignn_recipe[@]}" \
-                seed="$seed" > "$ug/train.log" 2>&1 || true
-            [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2; exit 1; }
-        fi
+        # ... with the published network (BatchNorm) and with upstream alignn_atomwise's
+        # (norm=layer): the same network and graph as upstream's run, matgnn's trainer
+        for norm in $ALIGNN_NORMS; do
+            name=matgnn_upstream_graph
+            [ "$norm" = batch ] || name=matgnn_${norm}norm_upstream_graph
+            ug="$RUNS/alignn/$task/$name/s$seed"
+            if [ ! -f "$ug/test_metrics.json" ]; then
+                echo "### matgnn alignn ($norm norm) on upstream's graphs $task seed=$seed $(date +%T)"
+                mkdir -p "$ug"
+                python "$here/upstream_graphs.py" train "$graphs" "$ug" model=alignn \
+                    graph@model.graph=alignn_upstream model.backbone.norm="$norm" \
+                    "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed" > "$ug/train.log" 2>&1 \
+                    || true
+                [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2
+                                                    exit 1; }
+            fi
+            cmp -s "$split/split.json" "$ug/split.json" \
+                || { echo "$ug trained on another split than $split" >&2; exit 1; }
+        done
     done
 done
 echo EQUAL-BUDGET-DONE

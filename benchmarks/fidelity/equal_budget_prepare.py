@@ -2,6 +2,7 @@
 
     python benchmarks/fidelity/equal_budget_prepare.py [--layout alignn] <matgnn run> <out dir> \
         <overrides...>
+    python benchmarks/fidelity/equal_budget_prepare.py --split-only <folder> <overrides...>
 
 Reads ``<run>/split.json`` (the train/val/test ids matgnn used), loads the same task's records
 through its Hydra config (the overrides given, e.g. ``task=mp2018_eform
@@ -85,8 +86,29 @@ def _write_cifs(
     return rows
 
 
+def split_only(run: Path, overrides: list[str]) -> None:
+    """Write ``<run>/split.json``: the split that ``matgnn.train`` with ``overrides`` draws
+    (``fit_and_test``'s own steps up to writing it), without training. For a sweep that needs a
+    seed's crystals but not that seed's matgnn run."""
+    import lightning as L
+
+    from matgnn.training.run import build_data, build_module, model_config
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={run}"])
+    L.seed_everything(cfg.seed, workers=True)
+    module = build_module(cfg, model_config(cfg), resuming=False)
+    data = build_data(cfg, module.model.graph_config(), module.outputs)
+    run.mkdir(parents=True, exist_ok=True)
+    data.save_split(run / "split.json")
+    print(f"{run}/split.json written")
+
+
 if __name__ == "__main__":
     arguments = sys.argv[1:]
+    if arguments[:1] == ["--split-only"]:
+        split_only(Path(arguments[1]), arguments[2:])
+        raise SystemExit(0)
     layout = "cgcnn"
     if arguments[:1] == ["--layout"]:
         layout, arguments = arguments[1], arguments[2:]

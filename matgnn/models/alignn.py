@@ -25,6 +25,10 @@ class ALIGNN(Backbone):
     each followed by two ``Linear -> BatchNorm -> SiLU`` blocks; the atom input goes through
     one such block. Mean pooling and the final ``Linear`` are the head's job.
 
+    ``norm="layer"`` puts LayerNorm wherever the published network has BatchNorm: upstream's
+    ``alignn_atomwise`` network (``ALIGNNAtomWise``, the one its trainer ``train_alignn``
+    trains, and the family of its force-field models), otherwise the same layers and widths.
+
     Args:
         atom_features: ``"cgcnn"`` or ``"learned"``.
         alignn_layers: number of :class:`ALIGNNConv`.
@@ -35,6 +39,8 @@ class ALIGNN(Backbone):
         angle_basis: RBF bins for bond-angle cosines.
         distance_max: last bond-length RBF centre, Å.
         dropout: dropout probability on the atom features after every layer (MC dropout).
+        norm: ``"batch"`` (the published ALIGNN) or ``"layer"`` (upstream's
+            ``alignn_atomwise``), in every embedding block and convolution.
     """
 
     def __init__(
@@ -48,44 +54,50 @@ class ALIGNN(Backbone):
         angle_basis: int = 40,
         distance_max: float = 8.0,
         dropout: float = 0.0,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        if norm not in ("batch", "layer"):
+            raise ValueError(f"ALIGNN: norm must be 'batch' or 'layer', got {norm!r}")
+        # The bond and angle embeddings run over every edge and angle: with BatchNorm they
+        # keep only their inputs for the backward pass (``recompute``, same parameters).
+        recompute = norm == "batch"
         self.requirements = GraphRequirements(line_graph=alignn_layers > 0)
         self.feature_spec = FeatureSpec(scalar_features=hidden_features)
         self.dropout = nn.Dropout(dropout)
         self.atom_input = atom_input(atom_features, hidden_features)
         self.atom_embedding = mlp(
-            [self.atom_input.out_features, hidden_features], batch_norm=True, activate_last=True
+            [self.atom_input.out_features, hidden_features], norm=norm, activate_last=True
         )
         self.edge_embedding = nn.Sequential(
             GaussianBasis.jarvis(0.0, distance_max, edge_basis),
             mlp(
                 [edge_basis, embedding_features, hidden_features],
-                batch_norm=True,
+                norm=norm,
                 activate_last=True,
-                recompute=True,
+                recompute=recompute,
             ),
         )
         self.angle_embedding = nn.Sequential(
             GaussianBasis.jarvis(-1.0, 1.0, angle_basis),
             mlp(
                 [angle_basis, embedding_features, hidden_features],
-                batch_norm=True,
+                norm=norm,
                 activate_last=True,
-                recompute=True,
+                recompute=recompute,
             ),
         )
-        # The bond and angle embeddings run over every edge and angle: they keep only their
-        # inputs for the backward pass (``recompute``, same parameters).
         # The last ALIGNN layer's angle output and the last GCN layer's edge output are never
-        # read: those layers keep their gates but have no output BatchNorm (the reference keeps
+        # read: those layers keep their gates but have no output norm (the reference keeps
         # two unused ones, 1,024 parameters that get no gradient).
         self.alignn_layers = nn.ModuleList(
-            ALIGNNConv(hidden_features, update_angles=i < alignn_layers - 1)
+            ALIGNNConv(hidden_features, update_angles=i < alignn_layers - 1, norm=norm)
             for i in range(alignn_layers)
         )
         self.gcn_layers = nn.ModuleList(
-            EdgeGatedGraphConv(hidden_features, hidden_features, update_edges=i < gcn_layers - 1)
+            EdgeGatedGraphConv(
+                hidden_features, hidden_features, update_edges=i < gcn_layers - 1, norm=norm
+            )
             for i in range(gcn_layers)
         )
 

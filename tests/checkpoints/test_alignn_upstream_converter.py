@@ -1,7 +1,8 @@
-"""The ALIGNN weight converter (matgnn <-> upstream ``alignn.models.alignn.ALIGNN``) maps every
-weight once, both ways. The agreement of the two networks with the same weights is measured
-against upstream itself by ``benchmarks/fidelity/alignn_upstream.py`` (upstream needs DGL,
-which is not part of matgnn's install); its stored result is checked here."""
+"""The ALIGNN weight converter (matgnn <-> upstream ``alignn.models.alignn.ALIGNN`` and its
+LayerNorm twin ``alignn_atomwise``) maps every weight once, both ways. The agreement of the two
+networks with the same weights is measured against upstream itself by
+``benchmarks/fidelity/alignn_upstream.py`` (upstream needs DGL, which is not part of matgnn's
+install); its stored result is checked here."""
 
 from __future__ import annotations
 
@@ -28,13 +29,20 @@ SMALL = {"alignn_layers": 2, "gcn_layers": 2, "hidden_features": 32, "embedding_
          "edge_input_features": 80, "triplet_input_features": 40}  # fmt: skip
 
 
+ATOMWISE = {**SMALL, "name": "alignn_atomwise", "atom_input_features": 92,
+            "calculate_gradient": False}  # fmt: skip
+PUBLISHED = {"alignn_layers": 4, "gcn_layers": 4, "hidden_features": 256,
+             "embedding_features": 64}  # fmt: skip
+RECORD = REPO / "benchmarks/fidelity/results/alignn_upstream.json"
+
+
 def small_config(settings=SMALL):
     return model_config(settings, ScalarOutput(HEAD, target=HEAD).to_config())
 
 
-def small_model():
+def small_model(settings=SMALL):
     torch.manual_seed(0)
-    return build(small_config())
+    return build(small_config(settings))
 
 
 def test_matgnn_to_upstream_and_back_is_the_identity():
@@ -78,22 +86,57 @@ def test_a_fitted_normaliser_or_an_unsupported_option_is_refused():
         backbone_config({**SMALL, "link": "log"})
 
 
-def test_the_published_widths_convert_to_upstreams_exact_names_and_shapes():
+def test_alignn_atomwise_converts_to_layer_norm_and_back():
+    """``alignn_atomwise``: the same names with LayerNorm (no running statistics); its two
+    unused norms filled with fresh LayerNorm values; options that change its crystal output
+    refused."""
+    config = small_config(ATOMWISE)
+    assert config["backbone"]["norm"] == "layer" and small_config()["backbone"]["norm"] == "batch"
+    model = small_model(ATOMWISE)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.backbone.modules())
+    state = model.state_dict()
+    upstream = from_matgnn(state, config)
+    assert "gcn_layers.1.bn_edges.weight" in upstream and "fc.weight" in upstream
+    assert torch.equal(upstream["gcn_layers.1.bn_edges.weight"], torch.ones(32))
+    assert not any("running_" in k or "num_batches" in k for k in upstream)
+    back = to_matgnn(upstream, HEAD)
+    not_upstream = ("backbone.atom_input.", f"heads.{HEAD}.normalizer.")
+    expected = {k: v for k, v in state.items() if not k.startswith(not_upstream)}
+    assert back.keys() == expected.keys()
+    assert all(torch.equal(back[k], expected[k]) for k in expected)
+    for option, value in [("use_cutoff_function", True), ("atomwise_output_features", 3)]:
+        with pytest.raises(ConversionError, match=option):
+            backbone_config({**ATOMWISE, option: value})
+    with pytest.raises(ConversionError, match="no matgnn counterpart"):
+        backbone_config({**SMALL, "name": "ealignn_atomwise"})
+    # upstream's own defaults fill what a config leaves out: alignn_atomwise's are 2 + 2
+    # layers, 64 hidden and one atom input feature (refused: matgnn reads the CGCNN table)
+    with pytest.raises(ConversionError, match="atom_input_features"):
+        backbone_config({"name": "alignn_atomwise"})
+    defaults = backbone_config({"name": "alignn_atomwise", "atom_input_features": 92})
+    assert (defaults["alignn_layers"], defaults["hidden_features"]) == (2, 64)
+    assert backbone_config({"name": "alignn"})["hidden_features"] == 256
+
+
+@pytest.mark.parametrize(
+    ("network", "settings"), [("alignn", SMALL), ("alignn_atomwise", ATOMWISE)]
+)
+def test_the_published_widths_convert_to_upstreams_exact_names_and_shapes(network, settings):
     """Against upstream's own state dict (names and shapes stored by the benchmark run)."""
-    record = json.loads((REPO / "benchmarks/fidelity/results/alignn_upstream.json").read_text())
-    published = {**SMALL, "alignn_layers": 4, "gcn_layers": 4, "hidden_features": 256,
-                 "embedding_features": 64}  # fmt: skip
-    config = small_config(published)
+    record = json.loads(RECORD.read_text())
+    config = small_config({**settings, **PUBLISHED})
     state = build(config).state_dict()
     converted = {k: list(v.shape) for k, v in from_matgnn(state, config).items()}
-    assert converted == record["upstream_state_shapes"]
+    assert converted == record["networks"][network]["upstream_state_shapes"]
 
 
-def test_the_stored_agreement_with_upstream_is_within_float32_rounding():
+@pytest.mark.parametrize("network", ["alignn", "alignn_atomwise"])
+def test_the_stored_agreement_with_upstream_is_within_float32_rounding(network):
     """benchmarks/fidelity/alignn_upstream.py's stored run: the same weights on the same graph
-    give the same predictions and gradients in both implementations."""
-    record = json.loads((REPO / "benchmarks/fidelity/results/alignn_upstream.json").read_text())
+    give the same predictions and gradients in both implementations, for both networks."""
+    record = json.loads(RECORD.read_text())["networks"][network]
     assert record["parameters_upstream"] - record["parameters_matgnn"] == 4 * 256
+    assert len(record["cases"]) == 2
     for name, case in record["cases"].items():
         scale = max(1.0, case["eval_max_abs_prediction"])
         assert case["eval_max_abs_difference"] < 1e-5 * scale, name

@@ -64,6 +64,49 @@ def layer_pair(features, residual, update_edges, train):
     return layer, copy.deepcopy(layer)
 
 
+@pytest.mark.parametrize(("residual", "update_edges"), [(True, True), (True, False), (False, True)])
+def test_layer_norm_layer_matches_reference_values_and_gradients(residual, update_edges, device):
+    """``norm="layer"`` (upstream's ``alignn_atomwise``): LayerNorm where the published layer
+    has BatchNorm, the same update rule otherwise."""
+    x, edge_index, edge_attr = (t.to(device) for t in graph(300, 5000, 6))
+    torch.manual_seed(1)
+    out = 6 if residual else 8
+    layer = EdgeGatedGraphConv(6, out, residual, update_edges, norm="layer").double().to(device)
+    norms = [n for n in (layer.bn_nodes, layer.bn_edges) if n is not None]
+    assert all(isinstance(n, nn.LayerNorm) for n in norms) and len(norms) == 1 + update_edges
+    for norm in norms:
+        nn.init.normal_(norm.weight, 1.0, 0.3)
+        nn.init.normal_(norm.bias, 0.0, 0.3)
+    reference = copy.deepcopy(layer)
+    inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
+    ref_inputs = [t.clone().requires_grad_() for t in (x, edge_attr)]
+    h, e = layer(inputs[0], edge_index, inputs[1])
+    h_ref, e_ref = reference_forward(reference, ref_inputs[0], edge_index, ref_inputs[1])
+    torch.testing.assert_close(h, h_ref)
+    assert (e is None) == (e_ref is None) == (not update_edges)
+    loss, ref_loss = h.sin().sum(), h_ref.sin().sum()
+    if update_edges:
+        torch.testing.assert_close(e, e_ref)
+        loss, ref_loss = loss + e.cos().sum(), ref_loss + e_ref.cos().sum()
+    loss.backward()
+    ref_loss.backward()
+    for a, b in zip(inputs, ref_inputs, strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    ref_params = dict(reference.named_parameters())
+    for name, p in layer.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, msg=name)
+
+
+def test_an_unknown_norm_or_a_recomputed_layer_norm_mlp_is_refused():
+    with pytest.raises(ValueError, match="norm must be 'batch' or 'layer'"):
+        EdgeGatedGraphConv(4, 4, norm="group")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        mlp([4, 3], norm="instance")
+    with pytest.raises(ValueError, match="norm='batch'"):
+        mlp([4, 3], norm="layer", activate_last=True, recompute=True)
+    assert isinstance(mlp([4, 3], norm="layer", activate_last=True)[1], nn.LayerNorm)
+
+
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize(("residual", "update_edges"), [(True, True), (True, False), (False, True)])
 def test_fused_layer_matches_reference_values_and_gradients(train, residual, update_edges, device):
@@ -157,13 +200,13 @@ def test_second_derivative_is_refused_clearly():
 @pytest.mark.parametrize("train", [True, False])
 def test_recomputed_mlp_matches_sequential(train, device):
     torch.manual_seed(5)
-    plain = mlp([7, 5, 9], batch_norm=True, activate_last=True).double()
+    plain = mlp([7, 5, 9], norm="batch", activate_last=True).double()
     for module in plain:
         if isinstance(module, nn.BatchNorm1d):
             nn.init.normal_(module.weight, 1.0, 0.3)
             nn.init.normal_(module.bias, 0.0, 0.3)
             module.running_var.uniform_(0.5, 2.0)
-    recomputed = mlp([7, 5, 9], batch_norm=True, activate_last=True, recompute=True).double()
+    recomputed = mlp([7, 5, 9], norm="batch", activate_last=True, recompute=True).double()
     assert isinstance(recomputed, RecomputedMLP)
     recomputed.load_state_dict(plain.state_dict())
     plain, recomputed = plain.to(device).train(train), recomputed.to(device).train(train)
@@ -184,7 +227,7 @@ def test_recomputed_mlp_matches_sequential(train, device):
 
 def test_recomputed_mlp_gradcheck_and_autocast(device):
     torch.manual_seed(6)
-    block = mlp([4, 3], batch_norm=True, activate_last=True, recompute=True).double().to(device)
+    block = mlp([4, 3], norm="batch", activate_last=True, recompute=True).double().to(device)
     x = torch.randn(12, 4, dtype=torch.float64).to(device).requires_grad_()
     assert torch.autograd.gradcheck(block, (x,))
     block.float()
@@ -200,7 +243,7 @@ def test_two_forward_passes_then_one_backward():
     earlier pass uses the batch statistics it saved (gradients equal one pass at a time)."""
     x, edge_index, edge_attr = graph()
     layer, _ = layer_pair(6, True, True, True)
-    embed = mlp([6, 6], batch_norm=True, activate_last=True, recompute=True).double()
+    embed = mlp([6, 6], norm="batch", activate_last=True, recompute=True).double()
     first = layer(embed(x), edge_index, edge_attr)
     second = layer(embed(x * 2), edge_index, edge_attr)
     (first[0].sum() + first[1].sum() + second[0].sum() + second[1].sum()).backward()

@@ -52,6 +52,15 @@ def test_every_model_is_invariant_by_default(name, small_structures):
         assert set(changes) >= {"rotation", "supercell 2x1x1", "other unit cell"}
 
 
+def test_alignn_with_layer_norm_is_invariant(small_structures):
+    """ALIGNN with upstream ``alignn_atomwise``'s LayerNorm instead of BatchNorm."""
+    model = make_model("alignn", ["++model.backbone.norm=layer"])
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.backbone.modules())
+    for structure in small_structures:
+        assert_invariant(model, structure, rtol=1e-8, atol=1e-8)
+
+
 def test_assert_invariant_fails_on_a_cell_dependent_model(small_structures):
     """The helper can fail: Matformer with the published cell-as-given lattice edges (a
     supercell is another lattice) and PotNet over the given cell's pairs."""

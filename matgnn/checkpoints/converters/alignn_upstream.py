@@ -25,7 +25,17 @@ last GCN layer's edge BatchNorm (``gcn_layers.-1.bn_edges``) compute outputs tha
 never reads; matgnn does not build them, so :func:`to_matgnn` drops them (they do not change a
 prediction or a gradient) and :func:`from_matgnn` fills them with fresh ``BatchNorm1d``
 values. Upstream has no target normalisation: the converted head's normaliser is the
-identity. Upstream's ``link`` (``log``/``logit``), ``extra_features``, classification and
+identity.
+
+Upstream's ``alignn.models.alignn_atomwise.ALIGNNAtomWise`` (config name ``alignn_atomwise``,
+the network upstream's trainer trains) is the same layer set with ``LayerNorm`` wherever
+``ALIGNN`` has ``BatchNorm``, and the same names: it converts to matgnn's ALIGNN with
+``norm="layer"`` and back. Only its crystal output ``out`` has a counterpart; its force,
+stress and bond-length penalty terms act on other outputs (``calculate_gradient`` and the rest
+are ignored), while the options that change ``out`` or add weights (``use_cutoff_function``,
+``atomwise_output_features``, ``additional_output_features``) are refused.
+
+Upstream's ``link`` (``log``/``logit``), ``extra_features``, classification and
 ``zero_inflated`` options have no counterpart and are refused; so is a matgnn model upstream
 cannot represent (another atom input, bond range, readout or head: :func:`representable`).
 
@@ -62,6 +72,25 @@ UNSUPPORTED = {
     "classification": False,
     "extra_features": 0,
 }
+#: ``alignn_atomwise`` options that change its crystal output or add weights: refused unless
+#: at these values
+UNSUPPORTED_ATOMWISE = {
+    "use_cutoff_function": False,
+    "atomwise_output_features": 0,
+    "additional_output_features": 0,
+}
+#: upstream's model name -> matgnn's ``norm``
+NETWORKS = {"alignn": "batch", "alignn_atomwise": "layer"}
+#: upstream's defaults of each network's config (alignn 2026.8.11), for the fields a config
+#: leaves out: ``alignn_atomwise``'s differ from ``alignn``'s (and from matgnn's)
+DEFAULTS = {
+    "alignn": {"alignn_layers": 4, "gcn_layers": 4, "atom_input_features": 92,
+               "edge_input_features": 80, "triplet_input_features": 40,
+               "embedding_features": 64, "hidden_features": 256},
+    "alignn_atomwise": {"alignn_layers": 2, "gcn_layers": 2, "atom_input_features": 1,
+                        "edge_input_features": 80, "triplet_input_features": 40,
+                        "embedding_features": 64, "hidden_features": 64},
+}  # fmt: skip
 #: per-layer renames inside an edge-gated convolution
 CONV_NAMES = {"src_update": "self_update", "dst_update": "neighbor_update"}
 #: the two MLP blocks after each RBF: upstream index -> matgnn Sequential offset
@@ -73,18 +102,27 @@ class ConversionError(ValueError):
 
 
 def backbone_config(upstream: Mapping[str, Any]) -> dict[str, Any]:
-    """matgnn's ALIGNN backbone (registry data) for an upstream ``ALIGNNConfig`` (as a dict)."""
+    """matgnn's ALIGNN backbone (registry data) for an upstream ``ALIGNNConfig`` or
+    ``ALIGNNAtomWiseConfig`` (as a dict; its ``name`` says which, ``alignn`` if absent)."""
+    name = upstream.get("name", "alignn")
+    if name not in NETWORKS:
+        raise ConversionError(
+            f"upstream network {name!r} has no matgnn counterpart (known: {sorted(NETWORKS)})"
+        )
+    upstream = {**DEFAULTS[name], **upstream}
+    unsupported = {**UNSUPPORTED, **(UNSUPPORTED_ATOMWISE if name == "alignn_atomwise" else {})}
     refused = {
         key: upstream[key]
-        for key, value in UNSUPPORTED.items()
+        for key, value in unsupported.items()
         if key in upstream and upstream[key] != value
     }
     if refused:
-        raise ConversionError(f"upstream settings with no matgnn counterpart: {refused}")
+        raise ConversionError(f"upstream {name} settings with no matgnn counterpart: {refused}")
     return {
         CLASS: "alignn",
         VERSION: 1,
         "atom_features": "cgcnn",
+        "norm": NETWORKS[name],
         **{
             ours: int(upstream[theirs])
             for theirs, ours in CONFIG_FIELDS.items()
@@ -182,7 +220,8 @@ def representable(config: Mapping[str, Any]) -> str:
 def from_matgnn(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> dict[str, Tensor]:
     """An upstream ``ALIGNN`` state dict of a matgnn ALIGNN (its state dict and model config,
     checked by :func:`representable`; its normaliser must be the identity), with upstream's two
-    unused BatchNorms at fresh values."""
+    unused BatchNorms at fresh values; an ``ALIGNNAtomWise`` state dict (two unused fresh
+    LayerNorms) for ``norm="layer"``."""
     head = representable(config)
     prefix = f"heads.{head}."
     normalizer = {k[len(prefix + "normalizer.") :]: v for k, v in state.items()
@@ -204,7 +243,8 @@ def from_matgnn(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> dict[
         out[f"fc.{key}"] = state[f"{prefix}mlp.0.{key}"]
     alignn_layers, gcn_layers = _layer_counts(backbone)
     width = backbone["atom_embedding.0.weight"].size(0)
-    fresh = torch.nn.BatchNorm1d(width).state_dict()
+    norm = config["backbone"].get("norm", "batch")
+    fresh = (torch.nn.LayerNorm if norm == "layer" else torch.nn.BatchNorm1d)(width).state_dict()
     for unused in _unused(alignn_layers, gcn_layers):
         for key, value in fresh.items():
             out[unused + key] = value.clone()

@@ -22,16 +22,19 @@ class ALIGNNConv(nn.Module):
         features: width of all three feature sets.
         update_angles: return updated angle features (False for the last ALIGNN layer, whose
             angle output nobody reads; ``t`` is then ``None``).
+        norm: ``"batch"`` or ``"layer"``, for both convolutions (:class:`EdgeGatedGraphConv`).
 
     Shapes:
         h ``[N, F]``, e ``[E, F]``, t ``[T, F]``, edge_index ``[2, E]``,
         lg_edge_index ``[2, T]`` -> (``[N, F]``, ``[E, F]``, ``[T, F]``).
     """
 
-    def __init__(self, features: int, update_angles: bool = True) -> None:
+    def __init__(self, features: int, update_angles: bool = True, norm: str = "batch") -> None:
         super().__init__()
-        self.node_update = EdgeGatedGraphConv(features, features)
-        self.edge_update = EdgeGatedGraphConv(features, features, update_edges=update_angles)
+        self.node_update = EdgeGatedGraphConv(features, features, norm=norm)
+        self.edge_update = EdgeGatedGraphConv(
+            features, features, update_edges=update_angles, norm=norm
+        )
 
     def forward(
         self, h: Tensor, e: Tensor, t: Tensor, edge_index: Tensor, lg_edge_index: Tensor

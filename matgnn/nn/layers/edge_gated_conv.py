@@ -4,10 +4,12 @@ predictions", npj Comput. Mater. 7, 185 (2021))."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from matgnn.nn.edge_gating import edge_gating
+from matgnn.nn.mlp import NORMS
 
 
 class EdgeGatedGraphConv(nn.Module):
@@ -20,9 +22,11 @@ class EdgeGatedGraphConv(nn.Module):
         e_{ij}' &= e_{ij} + \mathrm{SiLU}(\mathrm{BN}(m_{ij}))
 
     ``i`` is the receiving node (``dst``) and ``j`` the sender (``src``). Residual connections
-    as in the reference ``EdgeGatedGraphConv(residual=True)``. The per-edge part runs as one
-    autograd function (:func:`matgnn.nn.edge_gating.edge_gating`) that keeps two per-edge
-    tensors for the backward pass instead of five; first derivatives only.
+    as in the reference ``EdgeGatedGraphConv(residual=True)``. With BatchNorm (the published
+    ALIGNN) the per-edge part runs as one autograd function
+    (:func:`matgnn.nn.edge_gating.edge_gating`) that keeps two per-edge tensors for the backward
+    pass instead of five; first derivatives only. With LayerNorm in place of BN (upstream's
+    ``alignn_atomwise`` networks, ``norm="layer"``) it runs as plain autograd ops.
 
     Args:
         in_features: width of node and edge inputs.
@@ -30,6 +34,8 @@ class EdgeGatedGraphConv(nn.Module):
         residual: add the inputs to the outputs.
         update_edges: also return updated edge features; the last layer of a stack, whose edge
             output nobody reads, sets this to False (the edge gates still act on the nodes).
+        norm: ``"batch"`` (``BatchNorm1d``, the published ALIGNN) or ``"layer"``
+            (``LayerNorm``, upstream's ``alignn_atomwise``) for both BN above.
 
     Shapes:
         x ``[N, in]``, edge_index ``[2, E]``, edge_attr ``[E, in]`` ->
@@ -37,23 +43,34 @@ class EdgeGatedGraphConv(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, out_features: int, residual: bool = True, update_edges: bool = True
+        self,
+        in_features: int,
+        out_features: int,
+        residual: bool = True,
+        update_edges: bool = True,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if residual and in_features != out_features:
             raise ValueError("a residual EdgeGatedGraphConv needs in_features == out_features")
+        if norm not in ("batch", "layer"):
+            raise ValueError(f"EdgeGatedGraphConv: norm must be 'batch' or 'layer', got {norm!r}")
+        norm_layer = NORMS[norm]
         self.residual = residual
+        self.norm = norm
         self.src_gate = nn.Linear(in_features, out_features)
         self.dst_gate = nn.Linear(in_features, out_features)
         self.edge_gate = nn.Linear(in_features, out_features)
-        self.bn_edges = nn.BatchNorm1d(out_features) if update_edges else None
+        self.bn_edges = norm_layer(out_features) if update_edges else None
         self.self_update = nn.Linear(in_features, out_features)
         self.neighbor_update = nn.Linear(in_features, out_features)
-        self.bn_nodes = nn.BatchNorm1d(out_features)
+        self.bn_nodes = norm_layer(out_features)
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_attr: Tensor
     ) -> tuple[Tensor, Tensor | None]:
+        if self.norm == "layer":
+            return self._forward_unfused(x, edge_index, edge_attr)
         weighted, norm, e = edge_gating(
             self.src_gate(x) + self.edge_gate.bias,
             F.linear(x, self.dst_gate.weight, self.dst_gate.bias),
@@ -64,6 +81,25 @@ class EdgeGatedGraphConv(nn.Module):
             self.bn_edges,
             self.residual,
         )
+        h = self.self_update(x) + weighted / (norm + 1e-6)
+        h = F.silu(self.bn_nodes(h))
+        return (x + h if self.residual else h), e
+
+    def _forward_unfused(
+        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """The same update as plain autograd ops (any normalisation layer)."""
+        src, dst = edge_index
+        m = self.src_gate(x).index_select(0, src) + self.dst_gate(x).index_select(0, dst)
+        m = m + self.edge_gate(edge_attr)
+        gate = torch.sigmoid(m)
+        messages = self.neighbor_update(x).index_select(0, src) * gate
+        weighted = messages.new_zeros(x.size(0), m.size(1)).index_add(0, dst, messages)
+        norm = gate.new_zeros(x.size(0), m.size(1)).index_add(0, dst, gate)
+        e = None
+        if self.bn_edges is not None:
+            e = F.silu(self.bn_edges(m))
+            e = edge_attr + e if self.residual else e
         h = self.self_update(x) + weighted / (norm + 1e-6)
         h = F.silu(self.bn_nodes(h))
         return (x + h if self.residual else h), e
