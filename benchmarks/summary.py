@@ -308,6 +308,15 @@ ROWS: list[tuple[str, Callable[[], tuple[str, ...]], str, str]] = [
          "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; its jarvis "
          "k-nearest graph)"),
      "", "results/fidelity.md#equal-budget"),
+    ("ALIGNN with LayerNorm on upstream's graphs vs upstream's trainer (same network and "
+     "graph), matbench_phonons fold 0",
+     lambda: _equal_budget(
+         "alignn", "matbench_phonons fold 0 (partial copy)",
+         "matgnn ALIGNN with LayerNorm (`norm=layer`: `alignn_atomwise`'s network) on "
+         "upstream's graphs",
+         "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; its jarvis "
+         "k-nearest graph)"),
+     "", "results/fidelity.md#equal-budget"),
     ("Ye et al. 2018, unmixed perovskite Ef", _ye, "", "results/stability.md"),
     ("Chen et al. 2021 phonon DOS, e3nn", _chen, "", "results/phonons.md"),
     ("Matbench phonons (partial copy, not a leaderboard entry)", _matbench, "",

@@ -145,8 +145,9 @@ def test_upstream_alignn_log_reader(tmp_path):
 
 
 def test_equal_budget_collect_replaces_only_the_runs_it_finds_again(tmp_path, monkeypatch):
-    """A sweep that re-runs one arm (the CGCNN runs, say) replaces those runs' rows and curves
-    and keeps every other stored run (the ALIGNN runs whose folders are gone)."""
+    """A sweep that re-runs one arm (the CGCNN runs, say) replaces the rows and curves of every
+    run folder it finds (finished or not) and keeps every other stored run (the ALIGNN runs
+    whose folders are gone)."""
     import pandas as pd
 
     equal_budget = script("benchmarks/fidelity/equal_budget.py")
@@ -156,17 +157,17 @@ def test_equal_budget_collect_replaces_only_the_runs_it_finds_again(tmp_path, mo
     stored = pd.DataFrame([{**key, "seed": 0, "test_mae": 0.2},
                            {**key, "seed": 1, "test_mae": 0.3},
                            {**reference, "seed": 0, "test_mae": 0.4}])  # fmt: skip
-    stored.to_csv(tmp_path / "runs.csv", index=False)
+    stored.assign(measured="2026-12-03").to_csv(tmp_path / "runs.csv", index=False)
     stored.assign(epoch=0, val_rmse=1.0).to_csv(tmp_path / "curves.csv", index=False)
-    found = pd.DataFrame([{**key, "seed": 0, "test_mae": 0.1}])
-    kept, kept_curves = equal_budget._stored_except(found)
+    present = [("cgcnn", "mp2018_5k", "matgnn", 0)]  # a run folder found again
+    kept, kept_curves = equal_budget._stored_except(present)
     assert list(zip(kept["implementation"], kept["seed"], strict=True)) == [
         ("matgnn", 1),
         ("reference", 0),
     ]
     assert len(kept_curves) == 2 and 0.2 not in set(kept["test_mae"])
     (tmp_path / "runs.csv").unlink()
-    assert equal_budget._stored_except(found)[0].empty
+    assert equal_budget._stored_except(present)[0].empty
 
 
 def test_stored_best_epochs_are_the_epochs_of_the_stored_checkpoints():

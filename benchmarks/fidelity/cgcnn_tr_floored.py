@@ -16,6 +16,8 @@ point.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from cgcnn2 import data
 from cgcnn2.cli import cgcnn_tr
@@ -33,4 +35,4 @@ def floored_expand(self: data.GaussianDistance, distances: np.ndarray) -> np.nda
 
 if __name__ == "__main__":
     data.GaussianDistance.expand = floored_expand
-    cgcnn_tr.main()
+    sys.exit(cgcnn_tr.main())

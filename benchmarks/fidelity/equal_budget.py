@@ -46,7 +46,7 @@ import re
 import shutil
 import sys
 import textwrap
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,18 @@ ARMS = {
         },
     ),
 }
+#: the first time stamp of a matgnn (``[2026-12-05 10:24:47,421]``) or cgcnn-tr
+#: (``2026-12-05 10:29:30.081 INFO``) log line
+_LOG_DATE = re.compile(r"^\[?(\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d", re.MULTILINE)
+#: runs whose logs carry no time stamp (upstream ALIGNN's and upstream_graphs.py's print none)
+#: and whose folders are gone: the day they ran. These ran in the sweep of 2026-12-03, each
+#: between its seed's matgnn runs, whose logs are dated 2026-12-03 (all committed in 90f9ea0).
+UNDATED = {
+    ("alignn", "matbench_phonons", "upstream"): "2026-12-03",
+    ("alignn", "matbench_phonons", "matgnn_upstream_graph"): "2026-12-03",
+}
+#: the file each kind of run writes last, whose time dates a run whose log has no time stamp
+RESULT_FILES = ("test_metrics.json", "output/test_best.csv")
 _REF_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:[.,](\d{3}))?")
 _REF_EPOCH = re.compile(r"Epoch \[(\d+)/(\d+)\] - Train Loss: (\S+), Valid Loss: ([^,\s]+)")
 _REF_BEST = re.compile(r"Best model at epoch (\d+)")
@@ -215,6 +227,20 @@ def upstream_alignn_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     return row, curve, results[["id", "true", "predicted"]]
 
 
+def measured(log: Path, run: Path | None = None) -> str | None:
+    """The day (UTC) a run ran: its log's first time stamp, else (upstream ALIGNN's and
+    ``upstream_graphs.py``'s logs have none) the time its test results were written, if its
+    folder is at hand."""
+    found = _LOG_DATE.search(log.read_text()) if log.is_file() else None
+    if found:
+        return found.group(1)
+    for name in RESULT_FILES if run is not None else ():
+        if (run / name).is_file():
+            stamp = datetime.fromtimestamp((run / name).stat().st_mtime, tz=UTC)
+            return stamp.strftime("%Y-%m-%d")
+    return None
+
+
 def _finished(run: Path, implementation: str) -> bool:
     if implementation.startswith("matgnn"):
         return (run / "test_metrics.json").is_file()
@@ -225,13 +251,14 @@ def _finished(run: Path, implementation: str) -> bool:
 
 def collect(runs: Path) -> None:
     (RESULTS / "test_predictions").mkdir(parents=True, exist_ok=True)
-    rows, curves = [], []
+    rows, curves, present = [], [], []
     for model, (folder, monitor, implementations) in ARMS.items():
         for task, implementation in itertools.product(TASKS, implementations):
             folders = (runs / folder / task / implementation).glob("s*")
             # (train_run.sh keeps each run's log next to its folder: s0.log)
             for run in sorted(r for r in folders if r.is_dir() and r.name[1:].isdigit()):
                 seed = int(run.name[1:])
+                present.append((model, task, implementation, seed))
                 if not _finished(run, implementation):
                     print(f"skipped unfinished {run}")
                     continue
@@ -242,7 +269,7 @@ def collect(runs: Path) -> None:
                 else:
                     row, curve, predictions = reference_run(run, seed)
                 key = {"model": model, "task": task, "implementation": implementation, "seed": seed}
-                rows.append({**key, **row})
+                rows.append({**key, **row, "measured": measured(run / "train.log", run)})
                 curves.append(curve.assign(**key))
                 name = f"{model}_{task}_{implementation}_s{seed}"
                 predictions.to_csv(RESULTS / "test_predictions" / f"{name}.csv.gz", index=False)
@@ -250,9 +277,9 @@ def collect(runs: Path) -> None:
     if not rows:
         raise SystemExit(f"no finished run under {runs}")
     found, curves = pd.DataFrame(rows), pd.concat(curves)
-    # runs stored earlier that this folder does not hold again are kept (a sweep that re-runs
-    # one arm replaces that arm's runs only); their stored logs and predictions stay too
-    kept, kept_curves = _stored_except(found)
+    # runs stored earlier that this folder does not hold (finished or not) are kept: a sweep
+    # that re-runs one arm replaces that arm's runs only; their logs and predictions stay too
+    kept, kept_curves = _stored_except(present)
     if len(kept):
         print(f"kept {len(kept)} stored run(s) not under {runs}: "
               + ", ".join(sorted({f"{r.model}/{r.task}/{r.implementation}"
@@ -261,21 +288,43 @@ def collect(runs: Path) -> None:
     pd.concat([kept_curves, curves]).to_csv(RESULTS / "curves.csv", index=False)
 
 
-def _stored_except(found: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The stored runs (``runs.csv``) and curves (``curves.csv``) of every run not in
-    ``found``; empty where nothing is stored."""
+def _stored_except(present: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored runs (``runs.csv``) and curves (``curves.csv``) of every run whose
+    ``(model, task, implementation, seed)`` is not in ``present``; empty where nothing is
+    stored."""
     runs_file, curves_file = RESULTS / "runs.csv", RESULTS / "curves.csv"
     if not runs_file.is_file():
-        return found.iloc[:0], pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame()
     stored = pd.read_csv(runs_file)
     stored_curves = pd.read_csv(curves_file) if curves_file.is_file() else pd.DataFrame()
     key = ["model", "task", "implementation", "seed"]
-    new = set(found[key].itertuples(index=False, name=None))
+    new = set(present)
     keep = [k not in new for k in stored[key].itertuples(index=False, name=None)]
+    kept = _dated(stored[keep])
     if stored_curves.empty:
-        return stored[keep], stored_curves
+        return kept, stored_curves
     keep_curves = [k not in new for k in stored_curves[key].itertuples(index=False, name=None)]
-    return stored[keep], stored_curves[keep_curves]
+    return kept, stored_curves[keep_curves]
+
+
+def _dated(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with every ``measured`` day filled: from the stored log (``<name>.log``), else
+    from :data:`UNDATED`; a run with neither is an error naming it."""
+    runs = runs.copy()
+    if "measured" not in runs.columns:
+        runs["measured"] = None
+    runs["measured"] = runs["measured"].astype(object)
+    for i, r in runs.iterrows():
+        if isinstance(r["measured"], str):
+            continue
+        name = f"{r['model']}_{r['task']}_{r['implementation']}_s{r['seed']}"
+        day = measured(RESULTS / f"{name}.log") or UNDATED.get(
+            (r["model"], r["task"], r["implementation"])
+        )
+        if day is None:
+            raise SystemExit(f"{RESULTS / 'runs.csv'}: no day known for run {name}")
+        runs.at[i, "measured"] = day
+    return runs
 
 
 def _pm(values: pd.Series, digits: int) -> str:
@@ -315,11 +364,11 @@ def table() -> str:
     runs = pd.read_csv(path)
     if "model" not in runs.columns:
         raise SystemExit(f"{path} predates the ALIGNN arm (no model column): --collect again")
-    runs = test_errors(runs)  # from the per-crystal predictions, not the collected MAE
+    runs = test_errors(_dated(runs))  # MAE from the per-crystal predictions; every run dated
     lines = [
         "| model | task | implementation | seeds | test MAE (mean ± std over seeds) | "
-        "tested epoch (from 0) | epochs | wall s / epoch | matgnn speed-up |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "tested epoch (from 0) | epochs | wall s / epoch | measured | matgnn speed-up |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for model, (_, _, implementations) in ARMS.items():
         reference = list(implementations)[1]
@@ -328,22 +377,30 @@ def table() -> str:
             wall = {
                 i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in implementations
             }
+            day = {i: here[here["implementation"] == i]["measured"] for i in implementations}
             for implementation, name in implementations.items():
                 r = here[here["implementation"] == implementation]
                 if r.empty:
-                    lines.append(f"| {model} | {label} | {name} | 0 | not run | - | - | - | - |")
+                    lines.append(
+                        f"| {model} | {label} | {name} | 0 | not run | - | - | - | - | - |"
+                    )
                     continue
-                speed = (
-                    f"{wall[reference].mean() / r['wall_per_epoch_s'].mean():.2f}x"
-                    if implementation.startswith("matgnn") and len(wall[reference])
-                    else "-"
-                )
+                days = sorted(set(r["measured"]))
+                speed = "-"
+                if implementation.startswith("matgnn") and len(wall[reference]):
+                    # a ratio only of runs of one day (one machine), never across sweeps
+                    same_day = days == sorted(set(day[reference]))
+                    speed = (
+                        f"{wall[reference].mean() / r['wall_per_epoch_s'].mean():.2f}x"
+                        if same_day
+                        else "- (other day)"
+                    )
                 lines.append(
                     f"| {model} | {label} | {name} | "
                     f"{len(r)} ({', '.join(str(s) for s in r['seed'])}) | "
                     f"{_pm(r['test_mae'], 4 if units == 'eV/atom' else 1)} {units} | "
                     f"{_pm(r['best_epoch'], 0)} | {r['epochs'].max()} | "
-                    f"{_pm(r['wall_per_epoch_s'], 1)} | {speed} |"
+                    f"{_pm(r['wall_per_epoch_s'], 1)} | {', '.join(days)} | {speed} |"
                 )
     floored = runs[runs["implementation"] == "reference_floored"]
     for task, part in floored.groupby("task", sort=False):

@@ -53,8 +53,8 @@ ALIGNN_TASKS=${ALIGNN_TASKS:-"matbench_phonons"}
 ALIGNN_EPOCHS=${ALIGNN_EPOCHS:-10}
 # reference_floored: cgcnn-tr with its Gaussian tails below exp(-60) set to 0, as matgnn's
 # basis (cgcnn_tr_floored.py; a diagnostic of the subnormal-float penalty, not the reference)
-CGCNN_REFERENCES=${CGCNN_REFERENCES:-"reference reference_floored"}
-ALIGNN_NORMS=${ALIGNN_NORMS:-"batch layer"}
+CGCNN_REFERENCES=${CGCNN_REFERENCES-"reference reference_floored"}
+ALIGNN_NORMS=${ALIGNN_NORMS-"batch layer"}
 ALIGNN_RUNS=${ALIGNN_RUNS-"matgnn upstream"}  # the runs on each side's own graph ("": neither)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -81,8 +81,11 @@ for seed in $SEEDS; do
             ref="$RUNS/$task/$reference/s$seed"
             [ ! -f "$ref/output_s$seed/test_results.csv" ] || continue
             echo "### cgcnn-tr ($reference) $task seed=$seed $(date +%T)"
-            trainer=(cgcnn-tr)  # reference_floored: cgcnn_tr_floored.py (see its docstring)
-            [ "$reference" = reference ] || trainer=(python "$here/cgcnn_tr_floored.py")
+            case $reference in
+                reference) trainer=(cgcnn-tr) ;;
+                reference_floored) trainer=(python "$here/cgcnn_tr_floored.py") ;;
+                *) echo "unknown CGCNN reference $reference" >&2; exit 2 ;;
+            esac
             rm -rf "$ref"
             python "$here/equal_budget_prepare.py" "$ours" "$ref/data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
@@ -110,6 +113,8 @@ for seed in $SEEDS; do
         if [[ " $ALIGNN_RUNS " == *" matgnn "* ]]; then
             train_run "$ours" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
             split="$ours"  # its split.json: the crystals of every other run of the seed
+        elif [ -f "$ours/split.json" ]; then
+            split="$ours"
         else  # the same split, drawn without training
             split="$RUNS/alignn/$task/split/s$seed"
             [ -f "$split/split.json" ] || python "$here/equal_budget_prepare.py" --split-only \
@@ -142,14 +147,16 @@ for seed in $SEEDS; do
         # ... with the published network (BatchNorm) and with upstream alignn_atomwise's
         # (norm=layer): the same network and graph as upstream's run, matgnn's trainer
         for norm in $ALIGNN_NORMS; do
-            name=matgnn_upstream_graph
-            [ "$norm" = batch ] || name=matgnn_${norm}norm_upstream_graph
+            name=matgnn_upstream_graph norm_override=()  # batch: the model's own default
+            if [ "$norm" != batch ]; then
+                name=matgnn_${norm}norm_upstream_graph norm_override=(++model.backbone.norm="$norm")
+            fi
             ug="$RUNS/alignn/$task/$name/s$seed"
             if [ ! -f "$ug/test_metrics.json" ]; then
                 echo "### matgnn alignn ($norm norm) on upstream's graphs $task seed=$seed $(date +%T)"
                 mkdir -p "$ug"
                 python "$here/upstream_graphs.py" train "$graphs" "$ug" model=alignn \
-                    graph@model.graph=alignn_upstream model.backbone.norm="$norm" \
+                    graph@model.graph=alignn_upstream ${norm_override[@]+"${norm_override[@]}"} \
                     "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed" > "$ug/train.log" 2>&1 \
                     || true
                 [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2

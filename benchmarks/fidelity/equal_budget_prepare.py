@@ -88,19 +88,13 @@ def _write_cifs(
 
 def split_only(run: Path, overrides: list[str]) -> None:
     """Write ``<run>/split.json``: the split that ``matgnn.train`` with ``overrides`` draws
-    (``fit_and_test``'s own steps up to writing it), without training. For a sweep that needs a
+    (:func:`matgnn.training.run.write_split`), without training. For a sweep that needs a
     seed's crystals but not that seed's matgnn run."""
-    import lightning as L
-
-    from matgnn.training.run import build_data, build_module, model_config
+    from matgnn.training.run import write_split
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, f"paths.output_dir={run}"])
-    L.seed_everything(cfg.seed, workers=True)
-    module = build_module(cfg, model_config(cfg), resuming=False)
-    data = build_data(cfg, module.model.graph_config(), module.outputs)
-    run.mkdir(parents=True, exist_ok=True)
-    data.save_split(run / "split.json")
+    write_split(cfg, run / "split.json")
     print(f"{run}/split.json written")
 
 

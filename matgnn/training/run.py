@@ -174,6 +174,25 @@ class FittedRun:
             self.checkpoints = [self.best_checkpoint]
 
 
+def build_module_and_data(
+    cfg: DictConfig, model: Mapping, resuming: bool
+) -> tuple[CrystalLitModule, Any]:
+    """The run's module, then its data module (graphs built and split), in this order: what
+    :func:`fit_and_test` trains on and what :func:`write_split` writes."""
+    module = build_module(cfg, model, resuming=resuming)
+    return module, build_data(cfg, module.model.graph_config(), module.outputs)
+
+
+def write_split(cfg: DictConfig, path: Path) -> None:
+    """Write the split that :func:`fit_and_test` with ``cfg`` would draw and save as its
+    ``split.json``, without training (for a benchmark that needs a seed's crystals but not
+    its run)."""
+    L.seed_everything(cfg.seed, workers=True)
+    _, data = build_module_and_data(cfg, model_config(cfg), resuming=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data.save_split(path)
+
+
 def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None, check: Any = None) -> FittedRun:
     """Fit, then test the best checkpoint, in ``cfg.paths.output_dir``. ``check(module,
     data)`` runs once both exist, before anything is written (the uncertainty settings)."""
@@ -181,8 +200,7 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None, check: Any = Non
     output_dir = Path(cfg.paths.output_dir)
     model = model_config(cfg)
     ckpt_path = checkpoint_to_resume(cfg, output_dir, model, ckpt_path)
-    module = build_module(cfg, model, resuming=ckpt_path is not None)
-    data = build_data(cfg, module.model.graph_config(), module.outputs)
+    module, data = build_module_and_data(cfg, model, resuming=ckpt_path is not None)
     if check is not None:
         check(module, data)
     # fine-tuning checks, normalisers, freezing: before anything is written (setup("fit") would

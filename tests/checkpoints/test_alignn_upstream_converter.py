@@ -104,9 +104,13 @@ def test_alignn_atomwise_converts_to_layer_norm_and_back():
     expected = {k: v for k, v in state.items() if not k.startswith(not_upstream)}
     assert back.keys() == expected.keys()
     assert all(torch.equal(back[k], expected[k]) for k in expected)
-    for option, value in [("use_cutoff_function", True), ("atomwise_output_features", 3)]:
+    refused = [("use_cutoff_function", True), ("atomwise_output_features", 3),
+               ("additional_output_features", 2), ("energy_mult_natoms", False)]  # fmt: skip
+    for option, value in refused:
         with pytest.raises(ConversionError, match=option):
             backbone_config({**ATOMWISE, option: value})
+    # without its penalty, energy_mult_natoms=False leaves the crystal output alone
+    backbone_config({**ATOMWISE, "energy_mult_natoms": False, "use_penalty": False})
     with pytest.raises(ConversionError, match="no matgnn counterpart"):
         backbone_config({**SMALL, "name": "ealignn_atomwise"})
     # upstream's own defaults fill what a config leaves out: alignn_atomwise's are 2 + 2

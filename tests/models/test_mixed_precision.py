@@ -9,10 +9,16 @@ import torch
 from matgnn.models.interfaces import Backbone
 from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
 
+#: every default model, and ALIGNN with LayerNorm (its unfused edge-gated convolutions)
+CASES = [(name, SMALL.get(name, [])) for name in MODEL_NAMES]
+CASES.append(("alignn", [*SMALL.get("alignn", []), "++model.backbone.norm=layer"]))
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_bf16_autocast_keeps_geometry_and_outputs_in_float32(name, small_structures, device):
-    model = make_model(name, SMALL.get(name, [])).to(device)
+
+@pytest.mark.parametrize(("name", "overrides"), CASES, ids=[*MODEL_NAMES, "alignn-layer-norm"])
+def test_bf16_autocast_keeps_geometry_and_outputs_in_float32(
+    name, overrides, small_structures, device
+):
+    model = make_model(name, overrides).to(device)
     batch = batch_of(small_structures[:4], model.graph_config()).to(device)
     with torch.no_grad():
         reference = model(batch)["y"]

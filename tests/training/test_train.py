@@ -239,6 +239,19 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert resumed["global_step"] == first["global_step"] + 4
 
 
+def test_write_split_writes_the_split_a_run_trains_on(tmp_path):
+    """``write_split`` (the equal-budget benchmark's ``--split-only``) draws the same
+    ``split.json``, byte for byte, as the training run with the same config."""
+    from matgnn.training.run import write_split
+
+    run(train_config(tmp_path / "run", "cgcnn", "seed=3"))
+    write_split(train_config(tmp_path / "alone", "cgcnn", "seed=3"), tmp_path / "split.json")
+    trained = (tmp_path / "run" / "split.json").read_bytes()
+    assert (tmp_path / "split.json").read_bytes() == trained
+    write_split(train_config(tmp_path / "other", "cgcnn", "seed=4"), tmp_path / "other.json")
+    assert (tmp_path / "other.json").read_bytes() != trained
+
+
 class Killed(Exception):
     pass
 

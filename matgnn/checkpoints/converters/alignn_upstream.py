@@ -1,5 +1,6 @@
 """Weights of upstream ALIGNN (``alignn.models.alignn.ALIGNN``, NIST, Choudhary & DeCost, npj
-Comput. Mater. 7, 185 (2021)) to matgnn's :class:`~matgnn.models.ALIGNN` and back.
+Comput. Mater. 7, 185 (2021)) and of its LayerNorm twin ``ALIGNNAtomWise`` to matgnn's
+:class:`~matgnn.models.ALIGNN` and back.
 
 The layer set is the same: a ``Linear -> BatchNorm -> SiLU`` atom embedding, two such blocks
 after each RBF expansion (bonds 0-8 Å, angle cosines -1..1), ``alignn_layers`` ALIGNN
@@ -33,7 +34,8 @@ the network upstream's trainer trains) is the same layer set with ``LayerNorm`` 
 ``norm="layer"`` and back. Only its crystal output ``out`` has a counterpart; its force,
 stress and bond-length penalty terms act on other outputs (``calculate_gradient`` and the rest
 are ignored), while the options that change ``out`` or add weights (``use_cutoff_function``,
-``atomwise_output_features``, ``additional_output_features``) are refused.
+``atomwise_output_features``, ``additional_output_features``, and ``energy_mult_natoms=False``
+with ``use_penalty``, which adds the penalty to ``out`` itself) are refused.
 
 Upstream's ``link`` (``log``/``logit``), ``extra_features``, classification and
 ``zero_inflated`` options have no counterpart and are refused; so is a matgnn model upstream
@@ -118,6 +120,13 @@ def backbone_config(upstream: Mapping[str, Any]) -> dict[str, Any]:
     }
     if refused:
         raise ConversionError(f"upstream {name} settings with no matgnn counterpart: {refused}")
+    if name == "alignn_atomwise" and upstream.get("use_penalty", True):
+        if not upstream.get("energy_mult_natoms", True):
+            # upstream then adds its bond-length penalty to `out` in place (en_out is out)
+            raise ConversionError(
+                "upstream alignn_atomwise with energy_mult_natoms=False and use_penalty=True "
+                "adds its bond-length penalty to its crystal output: no matgnn counterpart"
+            )
     return {
         CLASS: "alignn",
         VERSION: 1,
@@ -178,8 +187,8 @@ def _rename(key: str) -> str:
 
 def to_matgnn(upstream: Mapping[str, Tensor], head: str) -> dict[str, Tensor]:
     """matgnn state-dict entries (``backbone.*`` and ``heads.<head>.mlp.0.*``) of an upstream
-    ``ALIGNN`` state dict. The atom-feature table and the normaliser are not in upstream's
-    state: take them from a freshly built matgnn model."""
+    ``ALIGNN`` or ``ALIGNNAtomWise`` state dict (the same names). The atom-feature table and
+    the normaliser are not in upstream's state: take them from a freshly built matgnn model."""
     alignn_layers, gcn_layers = _layer_counts(upstream)
     dropped = tuple(_unused(alignn_layers, gcn_layers))
     out: dict[str, Tensor] = {}
