@@ -40,6 +40,17 @@ def reference_forward(layer: EdgeGatedGraphConv, x, edge_index, edge_attr):
     return h, edge_attr + e if layer.residual else e
 
 
+def assert_same_gradients(loss, ref_loss, inputs, ref_inputs, layer, reference):
+    """Backpropagate both losses; the inputs' and the parameters' gradients agree."""
+    loss.backward()
+    ref_loss.backward()
+    for a, b in zip(inputs, ref_inputs, strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    ref_params = dict(reference.named_parameters())
+    for name, p in layer.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, msg=name)
+
+
 def graph(num_nodes=9, num_edges=40, features=6, seed=0):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(num_nodes, features, generator=generator, dtype=torch.float64)
@@ -88,13 +99,7 @@ def test_layer_norm_layer_matches_reference_values_and_gradients(residual, updat
     if update_edges:
         torch.testing.assert_close(e, e_ref)
         loss, ref_loss = loss + e.cos().sum(), ref_loss + e_ref.cos().sum()
-    loss.backward()
-    ref_loss.backward()
-    for a, b in zip(inputs, ref_inputs, strict=True):
-        torch.testing.assert_close(a.grad, b.grad)
-    ref_params = dict(reference.named_parameters())
-    for name, p in layer.named_parameters():
-        torch.testing.assert_close(p.grad, ref_params[name].grad, msg=name)
+    assert_same_gradients(loss, ref_loss, inputs, ref_inputs, layer, reference)
 
 
 def test_an_unknown_norm_or_a_recomputed_layer_norm_mlp_is_refused():
@@ -125,13 +130,7 @@ def test_fused_layer_matches_reference_values_and_gradients(train, residual, upd
     else:
         assert e is None and e_ref is None
         loss, ref_loss = h.sin().sum(), h_ref.sin().sum()
-    loss.backward()
-    ref_loss.backward()
-    for a, b in zip(inputs, ref_inputs, strict=True):
-        torch.testing.assert_close(a.grad, b.grad)
-    ref_params = dict(reference.named_parameters())
-    for name, p in fused.named_parameters():
-        torch.testing.assert_close(p.grad, ref_params[name].grad, msg=name)
+    assert_same_gradients(loss, ref_loss, inputs, ref_inputs, fused, reference)
     ref_buffers = dict(reference.named_buffers())
     for name, b in fused.named_buffers():
         torch.testing.assert_close(b, ref_buffers[name], msg=name)
