@@ -328,6 +328,15 @@ def _dated(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
+def _one_day(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
+    """The day both sets of runs were measured on, if it is one day (one machine) and they
+    cover the same seeds: only then is a ratio of their times a speed-up, never across
+    sweeps."""
+    days = set(ours["measured"]) | set(theirs["measured"])
+    same_seeds = len(ours) and set(ours["seed"]) == set(theirs["seed"])
+    return days.pop() if len(days) == 1 and same_seeds else None
+
+
 def _pm(values: pd.Series, digits: int) -> str:
     """Mean ± sample std; a run without the value (NaN) is not averaged away: it fails."""
     if values.isna().any():
@@ -378,8 +387,6 @@ def table() -> str:
             wall = {
                 i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in implementations
             }
-            day = {i: here[here["implementation"] == i]["measured"] for i in implementations}
-            seeds = {i: here[here["implementation"] == i]["seed"] for i in implementations}
             for implementation, name in implementations.items():
                 r = here[here["implementation"] == implementation]
                 if r.empty:
@@ -390,12 +397,9 @@ def table() -> str:
                 days = sorted(set(r["measured"]))
                 speed = "-"
                 if implementation.startswith("matgnn") and len(wall[reference]):
-                    # a ratio only of runs of one day (one machine), never across sweeps
-                    same_day = len(days) == 1 and days == sorted(set(day[reference]))
-                    same_day = same_day and set(r["seed"]) == set(seeds[reference])
                     speed = (
                         f"{wall[reference].mean() / r['wall_per_epoch_s'].mean():.2f}x"
-                        if same_day
+                        if _one_day(r, here[here["implementation"] == reference])
                         else "- (other day or seeds)"
                     )
                 lines.append(
@@ -409,13 +413,12 @@ def table() -> str:
     for task, part in floored.groupby("task", sort=False):
         ours = runs[(runs["model"] == "cgcnn") & (runs["task"] == task)
                     & (runs["implementation"] == "matgnn")]  # fmt: skip
-        days = sorted(set(part["measured"]))
-        comparable = len(days) == 1 and days == sorted(set(ours["measured"]))
-        if len(ours) and comparable and set(ours["seed"]) == set(part["seed"]):
+        day = _one_day(ours, part)
+        if day:
             lines.append("")
             lines.append(
                 f"cgcnn, {TASKS[task][2]}: matgnn's speed-up over `cgcnn-tr` with its Gaussian "
-                f"tails floored (epoch time ratio, {days[0]}): "
+                f"tails floored (epoch time ratio, {day}): "
                 f"{part['wall_per_epoch_s'].mean() / ours['wall_per_epoch_s'].mean():.2f}x."
             )
     curves_file = RESULTS / "curves.csv"

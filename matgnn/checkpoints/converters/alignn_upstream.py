@@ -55,6 +55,7 @@ from torch import Tensor
 
 from matgnn.checkpoints.converters.state import numbered_layers
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
+from matgnn.nn.mlp import NORMS
 
 #: ``ALIGNNConfig`` fields and the matgnn backbone argument each becomes
 CONFIG_FIELDS = {
@@ -253,7 +254,7 @@ def from_matgnn(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> dict[
     alignn_layers, gcn_layers = _layer_counts(backbone)
     width = backbone["atom_embedding.0.weight"].size(0)
     norm = config["backbone"].get("norm", "batch")
-    fresh = (torch.nn.LayerNorm if norm == "layer" else torch.nn.BatchNorm1d)(width).state_dict()
+    fresh = NORMS[norm](width).state_dict()
     for unused in _unused(alignn_layers, gcn_layers):
         for key, value in fresh.items():
             out[unused + key] = value.clone()
