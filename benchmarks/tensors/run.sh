@@ -4,6 +4,7 @@
 #   RUNS=<runs folder, default runs/tensors> MATGNN_DATA_DIR=<data, default ../shared/data> \
 #     bash benchmarks/tensors/run.sh
 # then: python benchmarks/tensors/table.py --collect <runs folder> --update docs/results/tensors.md
+# ONLY="<run> ..." runs those alone (table.py --collect keeps the stored results of the others).
 # A finished run (test_metrics.json) is skipped and a killed one continues from its last
 # checkpoint, so a stopped chain goes on where it was; a run that fails stops the chain, naming
 # its log (no run drops out of the table unseen).
@@ -16,9 +17,26 @@ mkdir -p "$RUNS"
 export PATH="$PWD/.venv/bin:$PATH"
 COMMON=(scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05
         trainer.max_epochs=100 "paths.data_dir=$DATA" seed=0)
-run() {  # name model task cap (minutes); a resumed run gets a fresh time cap
-  train_run "$RUNS/$1" "model=$2" "task=$3" "${COMMON[@]}" "+trainer.max_time=00:00:$4:00"
+run() {  # name model task cap (minutes) [overrides]; a resumed run gets a fresh time cap
+  local name=$1 model=$2 task=$3 cap=$4
+  shift 4
+  [[ -z "${ONLY:-}" || " $ONLY " == *" $name "* ]] || return 0
+  train_run "$RUNS/$name" "model=$model" "task=$task" "${COMMON[@]}" \
+    "+trainer.max_time=00:00:$cap:00" "$@"
 }
+# SevenNet-0 frozen (issue 26): the task turns on block 3's equivariant features, made
+# parity-exact (split_parity, matgnn.models.sevennet); computed once per crystal, so only the
+# head trains, with the same recipe: the task's linear TensorHead, and ("gated") the same head
+# with one gated equivariant layer (128x0e + 32x1e + 32x2e) on each atom's scalars (all 5
+# blocks) and irreps first
+frozen=(finetune.freeze=backbone finetune.cache_features=true)
+gated() {  # the task.heads overrides of one output: NAME HEAD_CLASS FORMULA
+  echo "+task.heads.$1._target_=matgnn.heads.$2 +task.heads.$1._partial_=true" \
+    "+task.heads.$1.formula='$3' +task.heads.$1.hidden='128x0e+32x1e+32x2e'"
+}
+read -r -a gated_electronic <<< "$(gated e_electronic TensorHead ij=ji)"
+read -r -a gated_total <<< "$(gated e_total TensorHead ij=ji)"
+read -r -a gated_born <<< "$(gated becs AtomTensorHead ij) $(gated eps TensorHead ij=ji)"
 run e3nn_dielectric_electronic e3nn dielectric_electronic 12
 run e3nn_elastic_tensor e3nn elastic_tensor 14
 run cgcnn_dielectric_scalars cgcnn dielectric_scalars 06
@@ -28,4 +46,11 @@ run e3nn_born_charges e3nn born_charges 14
 # the same scalars from the same backbone (e3nn with regression heads)
 run e3nn_elastic_moduli e3nn elastic_moduli 10
 run e3nn_dielectric_scalars e3nn dielectric_scalars 10
+run sevennet_dielectric_electronic sevennet dielectric_electronic 12 "${frozen[@]}"
+run sevennet_gated_dielectric_electronic sevennet dielectric_electronic 12 "${frozen[@]}" \
+  "${gated_electronic[@]}"
+run sevennet_dielectric_total sevennet dielectric_total 12 "${frozen[@]}"
+run sevennet_gated_dielectric_total sevennet dielectric_total 12 "${frozen[@]}" "${gated_total[@]}"
+run sevennet_born_charges sevennet born_charges 14 "${frozen[@]}"
+run sevennet_gated_born_charges sevennet born_charges 14 "${frozen[@]}" "${gated_born[@]}"
 echo CHAIN-DONE

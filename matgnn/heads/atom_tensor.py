@@ -26,19 +26,25 @@ class AtomTensorHead(TensorHead):
         features: what the backbone emits; must carry irreps (an equivariant backbone).
         formula: e3nn ``CartesianTensor`` index formula.
         sum_rule: enforce a zero sum over each crystal's atoms.
+        hidden: irreps of one gated equivariant layer on each atom's features first (see
+            :class:`TensorHead`); ``None``: the linear map alone.
 
     Shapes:
         NodeFeatures -> ``[N, 3, 3]``.
     """
 
-    def __init__(self, features: FeatureSpec, formula: str = "ij", sum_rule: bool = True) -> None:
-        super().__init__(features, formula)
+    def __init__(
+        self,
+        features: FeatureSpec,
+        formula: str = "ij",
+        sum_rule: bool = True,
+        hidden: str | None = None,
+    ) -> None:
+        super().__init__(features, formula, hidden)
         self.sum_rule = sum_rule
 
     def forward(self, features: NodeFeatures) -> Tensor:
-        if features.irreps is None:
-            raise ValueError("AtomTensorHead got no equivariant features")
-        irreps = self.linear(features.irreps)
+        irreps = self.linear(self.atom_irreps(features))
         if self.sum_rule:
             mean = pool(irreps, features.batch, features.num_crystals, "mean")
             return self.to_cartesian(self.scale * (irreps - mean.index_select(0, features.batch)))

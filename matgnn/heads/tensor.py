@@ -8,6 +8,7 @@ from torch import Tensor
 
 from matgnn.checkpoints.registry import register
 from matgnn.models.interfaces import FeatureSpec, Head, NodeFeatures
+from matgnn.nn.gated_linear import GatedLinear
 from matgnn.nn.pooling import pool
 
 
@@ -26,7 +27,8 @@ class TensorHead(Head):
 
     Update rule::
 
-        T = Q(scale * Linear(mean_i h_i) + m)
+        T = Q(scale * Linear(mean_i h_i) + m)                    (hidden=None, the published)
+        T = Q(scale * Linear(mean_i GatedLinear([s_i, h_i])) + m) (hidden irreps given)
 
     with ``Q`` the change of basis from irreps to Cartesian components (computed once, in
     float64), ``m`` the mean ``0e`` (isotropic) irreps of the training tensors, whose Cartesian
@@ -40,28 +42,46 @@ class TensorHead(Head):
             every irrep of the formula (else a clear error: add them to
             ``model.backbone.irreps_out``).
         formula: e3nn ``CartesianTensor`` index formula.
+        hidden: irreps of one gated equivariant layer (:class:`~matgnn.nn.gated_linear.
+            GatedLinear`) on each atom's invariant features ``s_i`` and irreps ``h_i`` before
+            the linear map, e.g. ``"128x0e + 32x2e"`` (a frozen backbone's features then meet
+            a nonlinearity); ``None`` (default): the linear map of the pooled irreps alone.
 
     Shapes:
         NodeFeatures -> ``[B, 3, 3]`` (rank 2) or ``[B, 3, 3, 3, 3]`` (rank 4).
     """
 
-    def __init__(self, features: FeatureSpec, formula: str = "ij=ji") -> None:
+    def __init__(
+        self, features: FeatureSpec, formula: str = "ij=ji", hidden: str | None = None
+    ) -> None:
         super().__init__()
         if features.irreps is None:
             raise ValueError(
                 f"{type(self).__name__} needs an equivariant backbone (features with irreps), "
-                "such as model=e3nn; invariant backbones only give scalars"
+                "such as model=e3nn, or model=sevennet with model.backbone.equivariant_blocks; "
+                "invariant backbones only give scalars"
             )
         self.formula = formula
         self.cartesian = io.CartesianTensor(formula)
         irreps_in = o3.Irreps(features.irreps)
+        self.hidden: GatedLinear | None = None
+        if hidden is not None:
+            scalars = o3.Irreps(f"{features.scalar_features}x0e")
+            self.hidden = GatedLinear(scalars + irreps_in, hidden)
+            irreps_in = self.hidden.irreps_out
         missing = o3.Irreps([(1, ir) for ir in missing_irreps(irreps_in, str(self.cartesian))])
+        if missing and hidden is not None:
+            raise ValueError(
+                f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
+                f"{self.cartesian}, but its hidden layer gives {irreps_in}, without {missing}: "
+                f"add them to hidden (the backbone's {features.irreps} must hold them too)"
+            )
         if missing:
             raise ValueError(
                 f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
                 f"{self.cartesian}, but the backbone emits {irreps_in}, without {missing} "
-                f"(whose part of the tensor would stay zero); add them to "
-                f"model.backbone.irreps_out"
+                f"(whose part of the tensor would stay zero); with model=e3nn add them to "
+                f"model.backbone.irreps_out (SevenNet-0's features stop at l = 2)"
             )
         self.linear = o3.Linear(irreps_in, self.cartesian)
         # the change of basis, computed once in float64 (float32 is off by 2e-8, enough to
@@ -118,10 +138,19 @@ class TensorHead(Head):
         coefficients = self.from_cartesian(tensors)
         return self.to_cartesian(coefficients * self._scalar_mask(coefficients))
 
-    def forward(self, features: NodeFeatures) -> Tensor:
+    def atom_irreps(self, features: NodeFeatures) -> Tensor:
+        """Each atom's irreps that the linear map reads: the backbone's, or the hidden layer's
+        output on its scalars and irreps."""
         if features.irreps is None:
             raise ValueError(f"{type(self).__name__} got no equivariant features")
-        pooled = pool(features.irreps, features.batch, features.num_crystals, "mean")
+        if self.hidden is None:
+            return features.irreps
+        scalars = features.scalars.to(features.irreps.dtype)
+        return self.hidden(torch.cat([scalars, features.irreps], dim=-1))
+
+    def forward(self, features: NodeFeatures) -> Tensor:
+        irreps = self.atom_irreps(features)
+        pooled = pool(irreps, features.batch, features.num_crystals, "mean")
         return self.to_cartesian(self.scale * self.linear(pooled) + self.mean_irreps)
 
     @torch.no_grad()

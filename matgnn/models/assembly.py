@@ -16,7 +16,6 @@ from typing import Any
 from matgnn.checkpoints import registry, safe_config
 from matgnn.checkpoints.safe_config import CLASS, PARTIAL, VERSION
 from matgnn.graphs.config import GraphConfig
-from matgnn.heads.tensor import with_irreps
 from matgnn.outputs import Output
 
 log = logging.getLogger(__name__)
@@ -65,20 +64,24 @@ def head_configs(
 
 
 def widened_backbone(backbone: Mapping[str, Any], outputs: Sequence[Output]) -> dict[str, Any]:
-    """``backbone`` with the irreps that the outputs' equivariant heads need added to its
-    ``irreps_out`` (a backbone without ``irreps_out`` is returned as it is)."""
+    """``backbone`` changed by its class so that it emits the irreps that the outputs'
+    equivariant heads need (:meth:`~matgnn.models.interfaces.Backbone.with_irreps_for`: the
+    e3nn network widens its ``irreps_out``, SevenNet emits a block's equivariant features)."""
     backbone = dict(backbone)
     needed = [irreps for irreps in (o.irreps for o in outputs) if irreps]
-    if needed and backbone.get("irreps_out"):
-        irreps = with_irreps(backbone["irreps_out"], needed)
-        if irreps != backbone["irreps_out"]:
+    found = registry.entry(str(backbone.get(CLASS, "")))
+    if not needed or found is None or not hasattr(found.cls, "with_irreps_for"):
+        return backbone
+    widened = found.cls.with_irreps_for(backbone, needed)
+    for key in sorted(set(widened) | set(backbone)):
+        if widened.get(key) != backbone.get(key):
             log.info(
-                "backbone irreps_out %s -> %s (the task's tensor heads)",
-                backbone["irreps_out"],
-                irreps,
+                "backbone %s: %s -> %s (the task's tensor heads)",
+                key,
+                backbone.get(key),
+                widened.get(key),
             )
-            backbone["irreps_out"] = irreps
-    return backbone
+    return widened
 
 
 def assemble(

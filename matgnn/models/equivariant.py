@@ -51,6 +51,18 @@ class EquivariantNetwork(Backbone):
             (``e3nn.nn.Dropout``: equivariant, for MC dropout).
     """
 
+    @classmethod
+    def with_irreps_for(cls, args: dict, needed: list[str]) -> dict:
+        """``irreps_out`` widened by the irreps that the tensor heads need and it lacks (see
+        :func:`matgnn.heads.tensor.with_irreps`)."""
+        from matgnn.heads.tensor import with_irreps
+
+        irreps_out = args.get("irreps_out")
+        if not needed or not irreps_out:
+            return args
+        widened = with_irreps(irreps_out, needed)
+        return args if widened == irreps_out else {**args, "irreps_out": widened}
+
     def __init__(
         self,
         r_max: float = 5.0,

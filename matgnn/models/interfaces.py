@@ -126,6 +126,13 @@ class Backbone(nn.Module, ABC):
         """The message-passing layers in the order they run; every other parameter of the
         backbone is part of its embeddings (what fine-tuning freezes layer by layer)."""
 
+    @classmethod
+    def with_irreps_for(cls, args: dict, needed: list[str]) -> dict:
+        """This backbone's constructor arguments (registry data) changed so that it emits the
+        irreps that tensor heads need (``needed``: one irreps string per head), where it can;
+        default: unchanged (a head then refuses a backbone without them in words)."""
+        return args
+
     def fit_to_training_data(self, graphs: Sequence[Data]) -> None:
         """Fit any statistics the backbone keeps as buffers (e.g. input standardisation) on
         the training graphs; called once by the trainer before training. Default: nothing."""

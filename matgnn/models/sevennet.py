@@ -9,9 +9,20 @@ expanded in Bessel functions (XPLOR cutoff) and spherical harmonics up to l = 2;
 self-connection, a linear, a tensor-product convolution over the edges, a linear and an
 equivariant gate. The features of block ``k`` are the atom features after its gate.
 
-SevenNet-0 does not track parity (``is_parity=False``): its ``1e`` channels mix vectors and
-pseudovectors, so only its ``0e`` features are given to matgnn's heads (invariant under proper
-rotations, tested); its l > 0 features do not feed the tensor heads yet.
+SevenNet-0 does not track parity (``is_parity=False``): every channel is labelled even, so its
+``1e`` channels mix vectors and pseudovectors, its ``2e`` channels tensors and pseudotensors, and
+its features are equivariant under proper rotations only (a random tensor head on block 3's
+``2e`` channels breaks the mirror symmetry of chalcopyrite-like ``-42m`` crystals by up to 5% of
+its largest component). ``split_parity`` restores O(3): the network runs on the crystal ``S``
+and on its inversion image ``-S`` (every edge vector negated), and each feature ``f`` splits
+into ``(f(S) + f(-S)) / 2``, inversion-even, and ``(f(S) - f(-S)) / 2``, inversion-odd. As
+``f(RS) = D(R) f(S)`` for every proper rotation ``R``, the even part transforms under an
+improper ``-R`` as a true ``l e`` irrep and the odd part as ``l o``: the scalars become
+invariants under every isometry (mirror images included) and the even parts of the blocks in
+``equivariant_blocks`` (``128x0e + 64x1e + 32x2e`` after each of blocks 0-3) feed matgnn's
+tensor heads (dielectric tensors, Born charges: tensors of even parity) with Neumann's
+principle exact. The odd parts are not emitted (no head of matgnn reads an odd irrep). Its
+features stop at l = 2: no ``4e`` for an elastic tensor.
 """
 
 from __future__ import annotations
@@ -99,7 +110,8 @@ def load_pretrained_sevennet(name: str):
 @register("sevennet")
 class SevenNetBackbone(Backbone):
     """SevenNet's pretrained network as an encoder: per atom, the invariant features of the
-    chosen interaction blocks, concatenated.
+    chosen interaction blocks, concatenated, and for tensor heads the equivariant features of
+    the blocks in ``equivariant_blocks``.
 
     Args:
         pretrained: the SevenNet model the package ships (``"7net-0"``: 842,623 parameters,
@@ -113,10 +125,19 @@ class SevenNetBackbone(Backbone):
         dropout: dropout probability on the invariant atom features after every block (MC
             dropout), inside SevenNet's forward pass (the l > 0 features are left whole, so
             each sample stays equivariant).
+        split_parity: run the network on the crystal and its inversion image and keep the
+            inversion-even part of each feature (module docstring): scalars invariant under
+            mirrors too, and true even parities for the irreps; twice the cost. ``False``
+            (default): SevenNet-0's own features (invariant under proper rotations only).
+        equivariant_blocks: the blocks (0-3, those with l > 0) whose whole inversion-even
+            features ``128x0e + 64x1e + 32x2e`` are also emitted as ``irreps`` for tensor
+            heads, concatenated; needs ``split_parity``. Empty (default): invariant features
+            only. A task with a tensor output sets ``[3]`` (the last block with l > 0) and
+            ``split_parity`` when no block is chosen (:meth:`with_irreps_for`).
 
     Shapes:
         batch (a radius graph of at least 5 Å; longer edges are not used) -> scalars
-        ``[N, 128 * len(blocks)]``.
+        ``[N, 128 * len(blocks)]``, irreps ``[N, 416 * len(equivariant_blocks)]`` or ``None``.
     """
 
     follows_autocast = False  # e3nn's fx-compiled linears take one dtype: full precision
@@ -127,6 +148,8 @@ class SevenNetBackbone(Backbone):
         blocks: Sequence[int] | None = None,
         sevenn_version: str = SEVENN_VERSION,
         dropout: float = 0.0,
+        split_parity: bool = False,
+        equivariant_blocks: Sequence[int] = (),
     ) -> None:
         super().__init__()
         sevenn = import_sevenn()
@@ -134,7 +157,17 @@ class SevenNetBackbone(Backbone):
         network, config = load_pretrained_sevennet(pretrained)
         count = int(config["num_convolution_layer"])
         self.blocks = chosen_blocks("SevenNet", blocks, count)
-        last = max(self.blocks)
+        self.equivariant_blocks = (
+            chosen_blocks("SevenNet", equivariant_blocks, count) if equivariant_blocks else ()
+        )
+        self.split_parity = bool(split_parity)
+        if self.equivariant_blocks and not self.split_parity:
+            raise ValueError(
+                "SevenNet equivariant_blocks need split_parity=true: SevenNet-0 tracks no "
+                "parity, so its l > 0 features are equivariant under proper rotations only "
+                "and a tensor head on them could break a crystal's mirror symmetry"
+            )
+        last = max(self.blocks + self.equivariant_blocks)
         prefixes = tuple(f"{k}_" for k in range(last + 1, count))
         for key in list(network._modules):
             if key in _READOUT or key.startswith(prefixes):
@@ -145,6 +178,14 @@ class SevenNetBackbone(Backbone):
         self.cutoff = float(config["cutoff"])
         irreps = [Irreps(i) for i in config["irreps_manual"][1:]]  # the output of each block
         self.scalar_width = [sum(mul for mul, ir in i if ir.l == 0) for i in irreps]
+        scalar_only = [k for k in self.equivariant_blocks if irreps[k].lmax == 0]
+        if scalar_only:
+            with_l = [k for k in range(count) if irreps[k].lmax > 0]
+            raise ValueError(
+                f"SevenNet equivariant_blocks {scalar_only}: block {scalar_only[0]} emits "
+                f"scalars only ({irreps[scalar_only[0]]}); blocks with l > 0: {with_l}"
+            )
+        emitted = sum((irreps[k] for k in self.equivariant_blocks), Irreps(""))
         known = torch.zeros(int(network.z_to_onehot_tensor.numel()), dtype=torch.bool)
         known[list(network.type_map)] = True
         self.register_buffer("known_elements", known, persistent=False)
@@ -152,8 +193,23 @@ class SevenNetBackbone(Backbone):
         self.pretrained, self.sevenn_version = str(pretrained), str(sevenn_version)
         self.requirements = GraphRequirements(radius_cutoff=self.cutoff)
         self.feature_spec = FeatureSpec(
-            scalar_features=sum(self.scalar_width[k] for k in self.blocks)
+            scalar_features=sum(self.scalar_width[k] for k in self.blocks),
+            irreps=str(emitted) if self.equivariant_blocks else None,
         )
+
+    @classmethod
+    def with_irreps_for(cls, args: dict, needed: list[str]) -> dict:
+        """Without chosen ``equivariant_blocks``, a task with tensor outputs gets block 3's
+        (the last with l > 0) and ``split_parity``; irreps SevenNet lacks (``4e``) are left
+        for the tensor head to refuse in words."""
+        if needed and not args.get("equivariant_blocks"):
+            # an explicit split_parity=false stays, for the constructor to refuse in words
+            return {
+                **args,
+                "equivariant_blocks": [3],
+                "split_parity": args.get("split_parity", True),
+            }
+        return args
 
     def message_passing_layers(self) -> list[nn.Module]:
         """Block k: every module named ``k_...`` (self-connection, linears, convolution)."""
@@ -180,20 +236,36 @@ class SevenNetBackbone(Backbone):
         self.check_elements(batch)
         vectors = self.edge_vectors(batch)  # receiver -> sender image, as sevenn's edge_vec
         keep = vectors.norm(dim=-1) <= self.cutoff
-        receiver, sender = batch.edge_index[1][keep], batch.edge_index[0][keep]
+        receiver, sender, vectors = (
+            batch.edge_index[1][keep],
+            batch.edge_index[0][keep],
+            vectors[keep],
+        )
+        numbers, crystals = batch.atomic_numbers, self.crystal_index(batch)
+        atoms = numbers.numel()
+        if self.split_parity:  # the inversion image as a second copy of every crystal
+            receiver = torch.cat([receiver, receiver + atoms])
+            sender = torch.cat([sender, sender + atoms])
+            vectors = torch.cat([vectors, -vectors])
+            numbers = numbers.repeat(2)
+            crystals = torch.cat([crystals, crystals + int(batch.lattice.size(0))])
         data = {
-            "atomic_numbers": batch.atomic_numbers,
-            "x": batch.atomic_numbers,
+            "atomic_numbers": numbers,
+            "x": numbers,
             "edge_index": torch.stack([receiver, sender]),  # sevenn: row 0 gathers from row 1
-            "edge_vec": vectors[keep],
-            "batch": self.crystal_index(batch),
+            "edge_vec": vectors,
+            "batch": crystals,
         }
         features: dict[int, Tensor] = {}
 
         def after_block(k: int, out: dict) -> dict:
             x, width = out["x"], self.scalar_width[k]
             if self.dropout.p > 0:  # the scalars only: dropping l > 0 components would rotate
-                x = torch.cat([self.dropout(x[:, :width]), x[:, width:]], dim=-1)
+                # one mask per atom, the same for its inversion image (else a sample's even
+                # part would average two masks and change under a mirror)
+                keep = self.dropout(torch.ones_like(x[:atoms, :width]))
+                keep = keep.repeat(2, 1) if self.split_parity else keep
+                x = torch.cat([x[:, :width] * keep, x[:, width:]], dim=-1)
             out["x"] = features[k] = x
             return out
 
@@ -211,7 +283,7 @@ class SevenNetBackbone(Backbone):
                 self.network._modules[f"{k}_equivariant_gate"].register_forward_hook(
                     lambda _module, _args, out, k=k: after_block(k, out)
                 )
-                for k in range(max(self.blocks) + 1)
+                for k in range(max(self.blocks + self.equivariant_blocks) + 1)
             ),
         ]
         try:
@@ -220,5 +292,10 @@ class SevenNetBackbone(Backbone):
         finally:
             for hook in hooks:
                 hook.remove()
+        if self.split_parity:  # the inversion-even parts (the odd ones are not used)
+            features = {k: (f[:atoms] + f[atoms:]) / 2 for k, f in features.items()}
         scalars = torch.cat([features[k][:, : self.scalar_width[k]] for k in self.blocks], dim=-1)
-        return self.node_features(batch, scalars)
+        irreps = None
+        if self.equivariant_blocks:
+            irreps = torch.cat([features[k] for k in self.equivariant_blocks], dim=-1)
+        return self.node_features(batch, scalars, irreps)

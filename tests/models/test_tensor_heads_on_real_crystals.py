@@ -178,3 +178,41 @@ def test_residual_functions_measure_what_the_asserts_check(elastic_crystals):
     assert operations > 2 and residuals["elastic"] < 1e-4
     fixed = _model_with("eps", lambda f: FixedFrameHead(f, formula="ij=ji"))
     assert rotation_residuals(fixed, structure)["eps"] > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["dielectric", "born_charges"])
+def test_a_hidden_gated_layer_keeps_the_heads_equivariant(kind, dielectric_crystals, becs_crystals):
+    """``hidden`` irreps: a gated equivariant layer on each atom's scalars and irreps before
+    the linear map; rotations rotate the output, the crystal's own operations leave it
+    unchanged, and it is not a linear function of the features (doubling them does not double
+    the output)."""
+    factory, crystals = {
+        "dielectric": (
+            lambda f: TensorHead(f, formula="ij=ji", hidden="16x0e + 8x2e"),
+            dielectric_crystals,
+        ),
+        "born_charges": (
+            lambda f: AtomTensorHead(f, formula="ij", hidden="16x0e + 4x1e + 8x2e"),
+            becs_crystals,
+        ),
+    }[kind]
+    model = _model_with(kind, factory)
+    head = model.heads[kind]
+    assert head.hidden is not None and sum(p.numel() for p in head.hidden.parameters()) > 0
+    for structure in crystals:
+        assert_equivariant(model, structure, rtol=1e-7, atol=1e-7)
+        assert assert_crystal_symmetric(model, structure) > 2
+    from tests.models.helpers import batch_of
+
+    with torch.no_grad():
+        features = model.backbone(batch_of(crystals, model.graph_config()))
+        once = head(features)
+        features.scalars, features.irreps = 2 * features.scalars, 2 * features.irreps
+        twice = head(features)
+    assert not torch.allclose(2 * once, twice, rtol=1e-3, atol=1e-5)
+
+
+def test_a_hidden_layer_without_the_tensors_irreps_is_refused_in_words():
+    model = make_model("e3nn", IRREPS)
+    with pytest.raises(ValueError, match=r"hidden layer gives .* without 1x2e: add them to hidden"):
+        TensorHead(model.backbone.feature_spec, formula="ij=ji", hidden="16x0e + 4x1e")

@@ -91,3 +91,24 @@ def test_a_nan_loss_is_logged_as_nan_not_dropped(tmp_path):
         assert mean.compute().item() == pytest.approx(2.0), stage  # weighted by crystals
         mean.update(torch.tensor(float("nan")), weight=1)
         assert torch.isnan(mean.compute()), stage
+
+
+def test_task_heads_give_a_tensor_head_its_hidden_layer(tmp_path):
+    """The overrides of benchmarks/tensors/run.sh's gated runs: ``task.heads.<output>`` with a
+    TensorHead / AtomTensorHead and ``hidden`` irreps, on SevenNet's block-3 features."""
+    overrides = []
+    for name, head, formula in (("becs", "AtomTensorHead", "ij"), ("eps", "TensorHead", "ij=ji")):
+        overrides += [
+            f"+task.heads.{name}._target_=matgnn.heads.{head}",
+            f"+task.heads.{name}._partial_=true",
+            f"+task.heads.{name}.formula='{formula}'",
+            f"+task.heads.{name}.hidden='128x0e+32x1e+32x2e'",
+        ]
+    cfg = train_config(tmp_path, "sevennet", "task=born_charges_sample", *overrides)
+    model = model_config(cfg)
+    assert model["backbone"]["equivariant_blocks"] == [3] and model["backbone"]["split_parity"]
+    assert model["heads"]["becs"][CLASS] == "atom_tensor_head"
+    assert model["heads"]["eps"]["formula"] == "ij=ji"
+    built = assembly.build(model)
+    assert str(built.heads["becs"].hidden.irreps_out) == "128x0e+32x1e+32x2e"
+    assert str(built.heads["eps"].hidden.irreps_out) == "128x0e+32x1e+32x2e"

@@ -167,6 +167,28 @@ def test_tensor_head_trains_on_real_dielectric_tensors(tmp_path):
     assert_equivariant(model, structures[1])
 
 
+def test_sevennet_born_charges_train_frozen_and_reload_equivariant(tmp_path):
+    """Born charges and the dielectric tensor from SevenNet-0's frozen, cached equivariant
+    features through matgnn.train: the task turns on block 3 with split_parity, the reloaded
+    model keeps them and is equivariant and obeys its crystals' symmetry (mirrors included)."""
+    metrics = run(
+        train_config(
+            tmp_path,
+            "sevennet",
+            "task=born_charges_sample",
+            "finetune.freeze=backbone",
+            "finetune.cache_features=true",
+        )
+    )
+    assert np.isfinite(metrics["test_becs_mae"]) and np.isfinite(metrics["test_eps_mae"])
+    model = load_model(tmp_path / "checkpoints" / "last.ckpt")
+    assert model.backbone.equivariant_blocks == (3,) and model.backbone.split_parity
+    records = born_charges_sample(limit=3)
+    structure = AseAtomsAdaptor.get_structure(records.structures[2])
+    assert_equivariant(model, structure)
+    assert assert_crystal_symmetric(model, structure) >= 1
+
+
 def test_per_atom_born_charges_train_with_the_sum_rule(tmp_path):
     """Per-atom general tensors (Born charges) and a per-crystal tensor at once; per-atom
     predictions in test_predictions_atoms.csv, summing to zero over each crystal."""
