@@ -5,7 +5,8 @@ rows and split, and against two trivial predictors.
 
     python benchmarks/tensors/table.py [--collect <runs folder>] [--update docs/results/tensors.md]
 
-``--collect`` copies from ``<runs>/<run>`` (the runs of ``run.sh``) the test predictions to
+``--collect`` copies from ``<runs>/<run>`` (the runs of ``run.sh``; a run not found there keeps
+its stored results, a run neither found nor stored stops it) the test predictions to
 ``results/predictions/<run>.csv.gz`` (and the per-atom ones of the Born-charge run), the logs
 to ``results/logs/<run>.csv`` and the budget (epochs, the epoch of the checkpoint tested,
 summed epoch time) to ``results/runs.csv``; it checks that each tensor run and its
@@ -72,8 +73,30 @@ RUNS = {
     "cgcnn_elastic_moduli": ("elastic_moduli", "cgcnn", ()),
     "e3nn_dielectric_scalars": ("dielectric_scalars", "e3nn", ()),
     "e3nn_elastic_moduli": ("elastic_moduli", "e3nn", ()),
+    # issue 26: SevenNet-0 frozen, tensor heads on its block-3 equivariant features
+    **{
+        f"sevennet{variant}_{task}": (task, "sevennet", ())
+        for variant in ("", "_gated")
+        for task in ("dielectric_electronic", "dielectric_total", "born_charges")
+    },
+}
+#: each frozen SevenNet run -> (the e3nn run whose test crystals it must share: same rows and
+#: seed, its label's head variant)
+FROZEN = {
+    f"sevennet{variant}_{task}": (f"e3nn_{task}", label)
+    for variant, label in (("", ""), ("_gated", " + gated layer"))
+    for task in ("dielectric_electronic", "dielectric_total", "born_charges")
 }
 LABELS = {"cgcnn": "CGCNN", "e3nn": "e3nn"}
+FROZEN_LABEL = "SevenNet-0 frozen, {head}{variant}"
+
+
+def _frozen(partner: str) -> list[tuple[str, str]]:
+    """The stored frozen SevenNet runs compared with ``partner``: (run, its label's variant)."""
+    runs = _present(tuple(r for r, (p, _) in FROZEN.items() if p == partner))
+    return [(run, FROZEN[run][1]) for run in runs]
+
+
 VOIGT = [f"{a}{b}" for a in range(1, 7) for b in range(a, 7)]
 TENSOR_TASKS = ("dielectric_electronic", "dielectric_total", "elastic_tensor", "born_charges")
 RUNS_TARGET = {"dielectric_electronic": "e_electronic", "dielectric_total": "e_total"}
@@ -105,15 +128,43 @@ def _train_mean(run: Path, task: str) -> list:
     return np.mean(values, axis=0).tolist()
 
 
+def _stored_budget() -> dict[str, dict]:
+    """The stored ``runs.csv`` rows by run (empty before the first collect)."""
+    path = RESULTS / "runs.csv"
+    if not path.is_file():
+        return {}
+    return {row["run"]: row for row in pd.read_csv(path).to_dict("records")}
+
+
+def _test_ids(runs: Path, name: str) -> list[str]:
+    """The test crystals of run ``name``: its split.json in ``runs``, else its stored
+    predictions."""
+    split = runs / name / "split.json"
+    if split.is_file():
+        return sorted(str(i) for i in json.loads(split.read_text())["test"])
+    return sorted(_read(name)["id"].astype(str))
+
+
 def collect(runs: Path) -> None:
+    """Copy every finished run of ``runs`` into the results; a run that is not in ``runs``
+    keeps its stored results (the runs of one sweep need not be repeated for another), and a
+    run that is neither stops the script by name."""
     PREDICTIONS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "logs").mkdir(exist_ok=True)
+    stored_budget = _stored_budget()
+    means_path = RESULTS / "train_means.json"
+    stored_means = json.loads(means_path.read_text()) if means_path.is_file() else {}
     budget, means = [], {}
     for name, (task, model, scalar) in RUNS.items():
         run = runs / name
         if not (run / "test_metrics.json").is_file():
-            raise SystemExit(f"{name}: no finished run in {run} (test_metrics.json); the table "
-                             "needs every run of run.sh")  # fmt: skip
+            if name in stored_budget and (PREDICTIONS / f"{name}.csv.gz").is_file():
+                budget.append(stored_budget[name])
+                if name in stored_means:
+                    means[name] = stored_means[name]
+                continue
+            raise SystemExit(f"{name}: no finished run in {run} (test_metrics.json) and none "
+                             "stored; the table needs every run of run.sh")  # fmt: skip
         for file in ("test_predictions.csv", "test_predictions_atoms.csv"):
             if (run / file).is_file():
                 suffix = "_atoms" if "atoms" in file else ""
@@ -136,16 +187,14 @@ def collect(runs: Path) -> None:
                 "train_minutes": round(summary["train_seconds"] / 60, 1),
             }
         )
-        for other in scalar:
-            mine = json.loads((run / "split.json").read_text())["test"]
-            theirs = json.loads((runs / other / "split.json").read_text())["test"]
-            if sorted(mine) != sorted(theirs):
+        for other in (*scalar, *([FROZEN[name][0]] if name in FROZEN else [])):
+            if _test_ids(runs, name) != _test_ids(runs, other):
                 raise ValueError(f"{name} and {other} have different test crystals")
         if task in TENSOR_TASKS:
             means[name] = _train_mean(run, task)
         shutil.copyfile(run / "test_metrics.json", RESULTS / f"{name}_test_metrics.json")
     pd.DataFrame(budget).to_csv(RESULTS / "runs.csv", index=False)
-    (RESULTS / "train_means.json").write_text(json.dumps(means))
+    means_path.write_text(json.dumps(means))
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -197,6 +246,12 @@ def _present(runs: tuple[str, ...]) -> list[str]:
     return list(runs)
 
 
+def _same_targets(run: str, theirs: np.ndarray, ours: np.ndarray) -> None:
+    """A run compared row by row with another must hold the same targets in the same order."""
+    if not np.allclose(theirs, ours, rtol=1e-6, atol=1e-9):
+        raise ValueError(f"{run}: its test targets, aligned by id, differ from the e3nn run's")
+
+
 def _isotropic(mean: np.ndarray) -> np.ndarray:
     return mean[:, None, None] * np.eye(3)
 
@@ -208,6 +263,13 @@ def dielectric_rows(name: str, column: str, refractive: bool) -> list[dict]:
     means = json.loads((RESULTS / "train_means.json").read_text())
     true_mean = np.trace(target, axis1=1, axis2=2) / 3
     predictors = {"e3nn TensorHead": (_tensors(frame, column, "predicted_"), _budget(name))}
+    for run, variant in _frozen(name):
+        frozen = _read(run).set_index("id").loc[frame["id"]]
+        _same_targets(run, _tensors(frozen, column), target)
+        predictors[FROZEN_LABEL.format(head="TensorHead", variant=variant)] = (
+            _tensors(frozen, column, "predicted_"),
+            _budget(run),
+        )
     for run in _present(RUNS[name][2]):
         scalar = _read(run).set_index("id").loc[frame["id"]]
         predictors[f"{LABELS[RUNS[run][1]]} scalar head x I"] = (
@@ -299,20 +361,41 @@ def born_rows() -> list[dict]:
     name = "e3nn_born_charges"
     atoms = _read(name, "_atoms")
     crystals = _read(name)
-    becs, predicted = _tensors(atoms, "becs"), _tensors(atoms, "becs", "predicted_")
-    eps, eps_predicted = _tensors(crystals, "eps"), _tensors(crystals, "eps", "predicted_")
-    sums = pd.DataFrame(predicted.reshape(len(atoms), 9)).groupby(atoms["id"].to_numpy()).sum()
+    becs = _tensors(atoms, "becs")
+    eps = _tensors(crystals, "eps")
     means = json.loads((RESULTS / "train_means.json").read_text())
     own = _isotropic(np.trace(becs, axis1=1, axis2=2) / 3)
-    return [
-        _row(
-            "born_charges (Z*, per atom)",
-            "e3nn AtomTensorHead",
-            _budget(name),
-            float(np.abs(predicted - becs).mean()),
-            _frobenius(predicted, becs),
-            **{"max abs sum over a crystal": float(sums.abs().to_numpy().max())},
-        ),
+    #: label -> (run, its per-atom and per-crystal predictions in the e3nn run's row order)
+    models = {"e3nn AtomTensorHead": (name, atoms, crystals)}
+    for run, variant in _frozen(name):
+        frozen_atoms = _read(run, "_atoms").set_index(["id", "atom"])
+        frozen_atoms = frozen_atoms.loc[list(zip(atoms["id"], atoms["atom"], strict=True))]
+        frozen_crystals = _read(run).set_index("id").loc[crystals["id"]]
+        if not np.array_equal(frozen_atoms["Z"].to_numpy(), atoms["Z"].to_numpy()):
+            raise ValueError(f"{run}: its atoms are not those of {name} (element order)")
+        _same_targets(run, _tensors(frozen_atoms, "becs"), becs)
+        _same_targets(run, _tensors(frozen_crystals, "eps"), eps)
+        models[FROZEN_LABEL.format(head="AtomTensorHead", variant=variant)] = (
+            run,
+            frozen_atoms.reset_index(),
+            frozen_crystals.reset_index(),
+        )
+    rows = []
+    for label, (run, atom_rows, _) in models.items():
+        predicted = _tensors(atom_rows, "becs", "predicted_")
+        by_crystal = atom_rows["id"].to_numpy()
+        sums = pd.DataFrame(predicted.reshape(len(atom_rows), 9)).groupby(by_crystal).sum()
+        rows.append(
+            _row(
+                "born_charges (Z*, per atom)",
+                label,
+                _budget(run),
+                float(np.abs(predicted - becs).mean()),
+                _frobenius(predicted, becs),
+                **{"max abs sum over a crystal": float(sums.abs().to_numpy().max())},
+            )
+        )
+    rows += [
         _row(
             "born_charges (Z*, per atom)",
             "zero tensor (the training mean, by the sum rule)",
@@ -327,21 +410,28 @@ def born_rows() -> list[dict]:
             float(np.abs(own - becs).mean()),
             _frobenius(own, becs),
         ),
-        _row(
-            "born_charges (eps_inf)",
-            "e3nn TensorHead",
-            _budget(name),
-            float(np.abs(eps_predicted - eps).mean()),
-            _frobenius(eps_predicted, eps),
-        ),
+    ]
+    for label, (run, _, crystal_rows) in models.items():
+        eps_predicted = _tensors(crystal_rows, "eps", "predicted_")
+        rows.append(
+            _row(
+                "born_charges (eps_inf)",
+                label.replace("AtomTensorHead", "TensorHead"),
+                _budget(run),
+                float(np.abs(eps_predicted - eps).mean()),
+                _frobenius(eps_predicted, eps),
+            )
+        )
+    rows.append(
         _row(
             "born_charges (eps_inf)",
             "training-mean tensor",
             "-",
             float(np.abs(np.asarray(means[name]) - eps).mean()),
             _frobenius(np.broadcast_to(means[name], eps.shape), eps),
-        ),
-    ]
+        )
+    )
+    return rows
 
 
 def _format(value) -> str:
