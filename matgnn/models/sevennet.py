@@ -11,11 +11,12 @@ equivariant gate. The features of block ``k`` are the atom features after its ga
 
 SevenNet-0 does not track parity (``is_parity=False``): every channel is labelled even, so its
 ``1e`` channels mix vectors and pseudovectors, its ``2e`` channels tensors and pseudotensors, and
-its features are equivariant under proper rotations only (a random tensor head on block 3's
-``2e`` channels breaks the mirror symmetry of chalcopyrite-like ``-42m`` crystals by up to 5% of
-its largest component). ``split_parity`` restores O(3): the network runs on the crystal ``S``
-and on its inversion image ``-S`` (every edge vector negated), and each feature ``f`` splits
-into ``(f(S) + f(-S)) / 2``, inversion-even, and ``(f(S) - f(-S)) / 2``, inversion-odd. As
+its features are equivariant under proper rotations only (random tensor heads on block 3's
+features break the mirror symmetry of ``-42m`` and ``mm2`` crystals by 1-100% of their largest
+component: ``tests/models/test_sevennet.py``). ``split_parity`` restores O(3): the network runs
+on the crystal ``S`` and on its inversion image ``-S`` (every edge vector negated), and each
+feature ``f`` splits into ``(f(S) + f(-S)) / 2``, inversion-even, and ``(f(S) - f(-S)) / 2``,
+inversion-odd. As
 ``f(RS) = D(R) f(S)`` for every proper rotation ``R``, the even part transforms under an
 improper ``-R`` as a true ``l e`` irrep and the odd part as ``l o``: the scalars become
 invariants under every isometry (mirror images included) and the even parts of the blocks in

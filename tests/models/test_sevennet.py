@@ -159,10 +159,11 @@ def test_tensor_heads_on_sevennet_rotate_and_keep_the_crystals_mirror_symmetry(
 ):
     """A dielectric (``ij=ji``) and a Born-charge (``ij``, per atom) head on SevenNet-0's block
     3 with ``split_parity``: rotations rotate both (assert_equivariant, float64), and each
-    crystal's own operations, mirrors included, leave them unchanged (Neumann's principle;
-    without the split a random head breaks it by up to 5% on these crystals)."""
+    crystal's own operations, mirrors included, leave them unchanged (Neumann's principle);
+    without the split the same heads break it by more than 1% on both crystals."""
     from matgnn.heads import AtomTensorHead, TensorHead
     from matgnn.testing import assert_crystal_symmetric, assert_equivariant
+    from matgnn.testing.invariance import crystal_symmetry_residuals
 
     model = make_model(
         "sevennet", ["+model.backbone.equivariant_blocks=[3]", "+model.backbone.split_parity=true"]
@@ -173,11 +174,15 @@ def test_tensor_heads_on_sevennet_rotate_and_keep_the_crystals_mirror_symmetry(
     for structure in gyrotropic_dielectric_crystals:
         assert_equivariant(model, structure, rtol=1e-7, atol=1e-7, seeds=(0,))
         assert assert_crystal_symmetric(model, structure) >= 4
-    # the same heads on SevenNet-0's own features (the split bypassed) break the mirrors
+        residuals, _ = crystal_symmetry_residuals(model, structure)
+        assert max(residuals.values()) < 1e-5  # 1.7e-7 at most here
+    # the same heads on SevenNet-0's own features (the split bypassed) break the mirrors: by
+    # 1.4% (ZnCl2) and 15% (Rb2S3) of the dielectric tensor's largest component, 39% and 108%
+    # of the Born charges'
     model.backbone.split_parity = False
     for structure in gyrotropic_dielectric_crystals:
-        with pytest.raises(AssertionError, match="symmetry operation changes it"):
-            assert_crystal_symmetric(model, structure)
+        residuals, _ = crystal_symmetry_residuals(model, structure)
+        assert min(residuals.values()) > 1e-2, residuals
 
 
 def test_a_tensor_task_gives_sevennet_its_equivariant_block_and_refuses_an_elastic_one():
