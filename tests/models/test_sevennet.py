@@ -31,23 +31,11 @@ def test_block_features_are_sevenns_own():
     model = make_model("sevennet")
     with torch.no_grad():
         ours = model.backbone(batch_of(structures, model.graph_config())).scalars
-    reference, _ = load_pretrained_sevennet("7net-0")
-    reference.set_is_batch_data(False)
+    reference = _sevenn_reference()
     rows = []
     for structure in structures:
-        captured: dict[int, torch.Tensor] = {}
-        hooks = [
-            reference._modules[f"{k}_equivariant_gate"].register_forward_hook(
-                lambda _m, _a, out, k=k, c=captured: c.__setitem__(k, out["x"].clone())
-            )
-            for k in range(5)
-        ]
-        atoms = AseAtomsAdaptor.get_atoms(structure)
-        # (with gradients: its force output differentiates the energy)
-        reference(AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, 5.0)))
-        for hook in hooks:
-            hook.remove()
-        rows.append(torch.cat([captured[k][:, :128] for k in range(5)], dim=1).detach())
+        captured = _sevenn_block_features(reference, structure)
+        rows.append(torch.cat([captured[k][:, :128] for k in range(5)], dim=1))
     expected = torch.cat(rows)
     assert ours.shape == expected.shape == (sum(len(s) for s in structures), 640)
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-4)
@@ -78,19 +66,25 @@ def _inverted(structure: Structure) -> Structure:
     return Structure(structure.lattice, structure.species, -structure.frac_coords)
 
 
-def _sevenn_block_features(structure: Structure, blocks) -> dict[int, torch.Tensor]:
-    """Every feature (all irreps) of the chosen blocks of sevenn's own forward pass on its own
-    graph of ``structure``."""
+def _sevenn_reference():
+    """sevenn's own SevenNet-0, one crystal per call (its calculator's mode)."""
     reference, _ = load_pretrained_sevennet("7net-0")
     reference.set_is_batch_data(False)
+    return reference
+
+
+def _sevenn_block_features(reference, structure: Structure) -> dict[int, torch.Tensor]:
+    """Every feature (all irreps) of each of the 5 blocks of sevenn's own forward pass of
+    ``reference`` on its own graph of ``structure`` (its calculator's neighbour list)."""
     captured: dict[int, torch.Tensor] = {}
     hooks = [
         reference._modules[f"{k}_equivariant_gate"].register_forward_hook(
             lambda _m, _a, out, k=k: captured.__setitem__(k, out["x"].detach().clone())
         )
-        for k in blocks
+        for k in range(5)
     ]
     atoms = AseAtomsAdaptor.get_atoms(structure)
+    # (with gradients: its force output differentiates the energy)
     reference(AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, 5.0)))
     for hook in hooks:
         hook.remove()
@@ -108,10 +102,11 @@ def test_split_parity_gives_the_even_part_of_sevenns_features():
     structures = [random_structure(3, 5), mp_sample_structures(3)[1][2]]
     with torch.no_grad():
         ours = backbone(batch_of(structures, GraphConfig.preset("sevennet")))
+    reference = _sevenn_reference()
     even_scalars, irreps, odd_scalars = [], [], []
     for structure in structures:
-        image = _sevenn_block_features(structure, range(5))
-        mirror = _sevenn_block_features(_inverted(structure), range(5))
+        image = _sevenn_block_features(reference, structure)
+        mirror = _sevenn_block_features(reference, _inverted(structure))
         even = {k: (image[k] + mirror[k]) / 2 for k in image}
         odd = {k: (image[k] - mirror[k]) / 2 for k in image}
         even_scalars.append(torch.cat([even[k][:, :128] for k in range(5)], dim=1))
