@@ -14,6 +14,8 @@
 #   chgnet_frozen_log_kvrh    CHGNet frozen on matbench_log_kvrh (7,679 of 10,987 rows), 5 folds,
 #                             200 epochs (patience 50)
 #   chgnet_frozen_log_gvrh    the same on matbench_log_gvrh
+#   chgnet_frozen_perovskites CHGNet frozen on matbench_perovskites (15,418 of 18,928 rows), 5 folds,
+#                             200 epochs (patience 50)
 #   chgnet_finetuned_phonons  CHGNet fine-tuned whole (backbone at a tenth of the head's learning
 #                             rate); 5 folds, 40 epochs (patience 40), about 8 min a fold here
 #
@@ -28,7 +30,7 @@ ROOT=${FOUNDATION_ROOT:-benchmarks/foundation}
 read -r -a EXTRA <<< "${FOUNDATION_EXTRA:-}"
 RUNS=("$@")
 [ ${#RUNS[@]} -gt 0 ] || RUNS=(chgnet_frozen_phonons sevennet_frozen_phonons chgnet_frozen_log_kvrh
-    chgnet_frozen_log_gvrh chgnet_finetuned_phonons)
+    chgnet_frozen_log_gvrh chgnet_frozen_perovskites chgnet_finetuned_phonons)
 matbench() {
     python -m matgnn.matbench paths.data_dir="$DATA" paths.cache_dir="$CACHE" "$@" \
         ${EXTRA[@]+"${EXTRA[@]}"}
@@ -54,6 +56,7 @@ for name in "${RUNS[@]}"; do
         sevennet_frozen_phonons) frozen_run "SevenNet-0" sevennet matbench_phonons 300 100 ;;
         chgnet_frozen_log_kvrh) frozen_run "CHGNet 0.3.0" chgnet matbench_log_kvrh 200 50 ;;
         chgnet_frozen_log_gvrh) frozen_run "CHGNet 0.3.0" chgnet matbench_log_gvrh 200 50 ;;
+        chgnet_frozen_perovskites) frozen_run "CHGNet 0.3.0" chgnet matbench_perovskites 200 50 ;;
         chgnet_finetuned_phonons) matbench model=chgnet task=matbench_phonons \
             finetune.backbone_lr_scale=0.1 trainer.max_epochs=40 callbacks.early_stopping.patience=40 \
             submission_root="$ROOT/finetuned" \
