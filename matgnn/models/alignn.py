@@ -59,9 +59,9 @@ class ALIGNN(Backbone):
         super().__init__()
         if norm not in ("batch", "layer"):
             raise ValueError(f"ALIGNN: norm must be 'batch' or 'layer', got {norm!r}")
-        # The bond and angle embeddings run over every edge and angle: with BatchNorm they
-        # keep only their inputs for the backward pass (``recompute``, same parameters).
-        recompute = norm == "batch"
+        # The bond and angle embeddings run over every edge and angle: they keep only their
+        # inputs for the backward pass (``recompute``, same parameters).
+        recompute = True
         self.requirements = GraphRequirements(line_graph=alignn_layers > 0)
         self.feature_spec = FeatureSpec(scalar_features=hidden_features)
         self.dropout = nn.Dropout(dropout)

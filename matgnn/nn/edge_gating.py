@@ -3,12 +3,14 @@
 :class:`~matgnn.nn.layers.EdgeGatedGraphConv` spends almost all of its time and memory on
 per-edge tensors (on ALIGNN's line graph, about 100k angles x 256 features, 100 MB each, for a
 batch of 64 MP crystals). Written as separate autograd ops, one layer keeps five of them alive
-for the backward pass (the gate input, the gate, the gathered neighbour values, the batch-norm
+for the backward pass (the gate input, the gate, the gathered neighbour values, the normalised
 output and the input features) and allocates about a dozen more. This function computes the same
 quantities with in-place ops on a few buffers and keeps only two per-edge tensors (the gate input
-``m`` and the input features ``e``); the gate, the gathered values and the batch-norm output are
+``m`` and the input features ``e``); the gate, the gathered values and the normalised output are
 recomputed in the backward pass, which costs three cheap elementwise passes and saves about
-half of the per-edge traffic. ``benchmarks/alignn_upstream.py`` measures the effect.
+half of the per-edge traffic. The edge update's norm is BatchNorm (the published ALIGNN) or
+LayerNorm (upstream's ``alignn_atomwise``), through :mod:`matgnn.nn.norm_silu`.
+``benchmarks/alignn_upstream.py`` measures the effect.
 
 Only first derivatives are supported (``once_differentiable``): forces by autograd work, training
 on forces (a gradient of a gradient) does not.
@@ -17,56 +19,17 @@ on forces (a gradient of a gradient) does not.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-
-def compute_dtype(reference: Tensor) -> torch.dtype:
-    device = reference.device.type
-    if torch.is_autocast_enabled(device):
-        return torch.get_autocast_dtype(device)
-    return reference.dtype
-
-
-def batch_norm_silu_backward(
-    grad_out: Tensor,
-    x: Tensor,
-    bn_weight: Tensor | None,
-    bn_bias: Tensor | None,
-    running_mean: Tensor | None,
-    running_var: Tensor | None,
-    mean: Tensor,
-    invstd: Tensor,
-    training: bool,
-    eps: float,
-) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """Gradients of ``SiLU(BN(x))`` with respect to ``x`` and the batch-norm weight and bias,
-    recomputing the normalised values from ``x`` (``mean``, ``invstd``: the batch statistics
-    that ``torch.native_batch_norm`` returned in training; unused in eval mode)."""
-    dtype = x.dtype
-    if training:
-        stats_mean, stats_invstd = mean, invstd
-    else:
-        stats_mean, stats_invstd = running_mean, (running_var + eps).rsqrt()
-    scale = stats_invstd if bn_weight is None else bn_weight * stats_invstd
-    shift = -stats_mean * scale if bn_bias is None else bn_bias - stats_mean * scale
-    normalized = torch.addcmul(shift.to(dtype), x, scale.to(dtype))
-    grad_normalized = torch.ops.aten.silu_backward.grad_input(
-        grad_out, normalized, grad_input=normalized
-    )
-    return torch.ops.aten.native_batch_norm_backward(
-        grad_normalized,
-        x,
-        bn_weight,
-        running_mean,
-        running_var,
-        mean if training else None,
-        invstd if training else None,
-        training,
-        eps,
-        [True, bn_weight is not None, bn_bias is not None],
-    )
+from matgnn.nn.norm_silu import (
+    NormArgs,
+    compute_dtype,
+    norm_arguments,
+    norm_silu_backward,
+    norm_silu_forward,
+    saved_running_stats,
+)
 
 
 class _EdgeGating(torch.autograd.Function):
@@ -80,16 +43,21 @@ class _EdgeGating(torch.autograd.Function):
         values: Tensor,
         src: Tensor,
         dst: Tensor,
-        bn_weight: Tensor | None,
-        bn_bias: Tensor | None,
+        norm_weight: Tensor | None,
+        norm_bias: Tensor | None,
         running_mean: Tensor | None,
         running_var: Tensor | None,
-        bn_training: bool,
+        norm_training: bool,
         momentum: float,
         eps: float,
+        layer_norm: bool,
         update_edges: bool,
         residual: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
+        args: NormArgs = (
+            norm_weight, norm_bias, running_mean, running_var,
+            norm_training, momentum, eps, layer_norm,
+        )  # fmt: skip
         dtype = compute_dtype(edge_attr)
         src_term, dst_term, edge_attr, edge_weight, values = (
             t.to(dtype) for t in (src_term, dst_term, edge_attr, edge_weight, values)
@@ -106,23 +74,16 @@ class _EdgeGating(torch.autograd.Function):
         del gate
         mean = invstd = m.new_empty(0)
         if update_edges:
-            out, mean, invstd = torch.native_batch_norm(
-                m, bn_weight, bn_bias, running_mean, running_var, bn_training, momentum, eps
-            )
-            F.silu(out, inplace=True)
+            out, mean, invstd = norm_silu_forward(m, args)
             if residual:
                 out.add_(edge_attr)
         else:
             out = m.new_empty(0)
-        # Training-mode backward needs the batch statistics, not the running ones, which the
-        # next forward updates in place (saving them would break two forwards, one backward).
-        if bn_training:
-            running_mean = running_var = None
         ctx.save_for_backward(
             m, edge_attr, edge_weight, values, src, dst,
-            bn_weight, bn_bias, running_mean, running_var, mean, invstd,
+            norm_weight, norm_bias, *saved_running_stats(args), mean, invstd,
         )  # fmt: skip
-        ctx.bn_training, ctx.eps = bn_training, eps
+        ctx.norm_training, ctx.eps, ctx.layer_norm = norm_training, eps, layer_norm
         ctx.update_edges, ctx.residual = update_edges, residual
         return weighted, norm, out
 
@@ -133,7 +94,7 @@ class _EdgeGating(torch.autograd.Function):
     ) -> tuple[Tensor | None, ...]:
         (
             m, edge_attr, edge_weight, values, src, dst,
-            bn_weight, bn_bias, running_mean, running_var, mean, invstd,
+            norm_weight, norm_bias, running_mean, running_var, mean, invstd,
         ) = ctx.saved_tensors  # fmt: skip
         dtype = m.dtype
         grad_weighted, grad_norm = grad_weighted.to(dtype), grad_norm.to(dtype)
@@ -147,15 +108,18 @@ class _EdgeGating(torch.autograd.Function):
         del grad_messages
         torch.ops.aten.sigmoid_backward.grad_input(grad_m, gate, grad_input=grad_m)
         del gate
-        grad_bn_weight = grad_bn_bias = None
+        grad_norm_weight = grad_norm_bias = None
         if ctx.update_edges:
             grad_out = grad_out.to(dtype)
-            grad_bn_m, grad_bn_weight, grad_bn_bias = batch_norm_silu_backward(
-                grad_out, m, bn_weight, bn_bias, running_mean, running_var,
-                mean, invstd, ctx.bn_training, ctx.eps,
+            args: NormArgs = (
+                norm_weight, norm_bias, running_mean, running_var,
+                ctx.norm_training, 0.0, ctx.eps, ctx.layer_norm,
             )  # fmt: skip
-            grad_m.add_(grad_bn_m)
-            del grad_bn_m
+            grad_norm_m, grad_norm_weight, grad_norm_bias = norm_silu_backward(
+                grad_out, m, args, mean, invstd
+            )
+            grad_m.add_(grad_norm_m)
+            del grad_norm_m
         num_nodes = values.size(0)
         grad_src_term = grad_m.new_zeros(num_nodes, grad_m.size(1)).index_add_(0, src, grad_m)
         grad_dst_term = grad_m.new_zeros(num_nodes, grad_m.size(1)).index_add_(0, dst, grad_m)
@@ -172,32 +136,10 @@ class _EdgeGating(torch.autograd.Function):
             grad_values,
             None,
             None,
-            grad_bn_weight,
-            grad_bn_bias,
-            *(None,) * 7,
+            grad_norm_weight,
+            grad_norm_bias,
+            *(None,) * 8,
         )
-
-
-def batch_norm_arguments(bn: nn.BatchNorm1d) -> tuple:
-    """``(weight, bias, running_mean, running_var, training, momentum, eps)`` as
-    ``nn.BatchNorm1d.forward`` would pass them to ``F.batch_norm``, with its running-stats
-    bookkeeping (``num_batches_tracked``, cumulative averaging when ``momentum`` is None)."""
-    momentum = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            momentum = 1.0 / float(bn.num_batches_tracked)
-    training = bn.training or (bn.running_mean is None and bn.running_var is None)
-    use_running = not bn.training or bn.track_running_stats
-    return (
-        bn.weight,
-        bn.bias,
-        bn.running_mean if use_running else None,
-        bn.running_var if use_running else None,
-        training,
-        momentum,
-        bn.eps,
-    )
 
 
 def edge_gating(
@@ -207,7 +149,7 @@ def edge_gating(
     edge_weight: Tensor,
     values: Tensor,
     edge_index: Tensor,
-    bn_edges: nn.BatchNorm1d | None,
+    norm_edges: nn.BatchNorm1d | nn.LayerNorm | None,
     residual: bool,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     r"""Gate, aggregate and (optionally) update the edges of an edge-gated convolution.
@@ -216,7 +158,7 @@ def edge_gating(
         m_{ij} &= s_j + d_i + W e_{ij}, \qquad \eta_{ij} = \sigma(m_{ij}) \\
         \mathrm{weighted}_i &= \sum_j \eta_{ij} \odot v_j, \qquad
         \mathrm{norm}_i = \sum_j \eta_{ij} \\
-        e_{ij}' &= [e_{ij} +] \mathrm{SiLU}(\mathrm{BN}(m_{ij}))
+        e_{ij}' &= [e_{ij} +] \mathrm{SiLU}(\mathrm{norm}(m_{ij}))
 
     ``j`` is the sender (``edge_index[0]``) and ``i`` the receiver (``edge_index[1]``); the bias
     of the edge term belongs in ``src_term``.
@@ -228,17 +170,18 @@ def edge_gating(
         edge_weight: ``W``, the edge term's weight (``[F_out, F_in]``, as ``nn.Linear``).
         values: ``v``, the sender's values to aggregate.
         edge_index: senders and receivers.
-        bn_edges: the edge batch norm, or None to skip the edge update.
+        norm_edges: the edge update's ``BatchNorm1d`` or ``LayerNorm``, or None to skip the
+            edge update.
         residual: add ``e`` to the updated edges.
 
     Shapes:
         src_term, dst_term, values ``[N, F]``, edge_attr ``[E, F_in]``, edge_index ``[2, E]``
         -> weighted ``[N, F]``, norm ``[N, F]``, updated edges ``[E, F]`` or None.
     """
-    if bn_edges is None:
-        bn = (None, None, None, None, False, 0.0, 0.0)
+    if norm_edges is None:
+        args: NormArgs = (None, None, None, None, False, 0.0, 0.0, False)
     else:
-        bn = batch_norm_arguments(bn_edges)
+        args = norm_arguments(norm_edges)
     weighted, norm, out = _EdgeGating.apply(
         src_term,
         dst_term,
@@ -247,8 +190,8 @@ def edge_gating(
         values,
         edge_index[0],
         edge_index[1],
-        *bn,
-        bn_edges is not None,
+        *args,
+        norm_edges is not None,
         residual,
     )
-    return weighted, norm, out if bn_edges is not None else None
+    return weighted, norm, out if norm_edges is not None else None

@@ -46,15 +46,17 @@ def mlp(
     activation unless ``activate_last``. ``norm``: ``None``, ``"batch"`` (``BatchNorm1d``) or
     ``"layer"`` (``LayerNorm``), before each activation. With ``recompute``, a
     :class:`~matgnn.nn.recomputed_mlp.RecomputedMLP` (same parameters and keys) that keeps only
-    the input of each ``Linear -> BatchNorm -> SiLU`` block for the backward pass: for MLPs
+    the input of each ``Linear -> norm -> SiLU`` block for the backward pass: for MLPs
     applied to very many rows (ALIGNN's bond-angle embedding). ``dropout > 0`` puts an
     ``nn.Dropout`` before every ``Linear`` (what MC dropout samples, Gal & Ghahramani 2016)."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {sorted(NORMS, key=str)}, got {norm!r}")
-    if recompute and norm != "batch":
-        raise ValueError("a recomputed MLP is Linear -> BatchNorm -> SiLU blocks: norm='batch'")
+    if recompute and norm is None:
+        raise ValueError(
+            "a recomputed MLP is Linear -> norm -> SiLU blocks: norm='batch' or norm='layer'"
+        )
     if dropout and recompute:
         raise ValueError("a recomputed MLP cannot have dropout (its backward pass replays it)")
     layers: list[nn.Module] = []

@@ -1,4 +1,5 @@
-"""``Linear -> BatchNorm -> SiLU`` blocks that keep only their input for the backward pass.
+"""``Linear -> norm -> SiLU`` blocks (BatchNorm or LayerNorm) that keep only their input for
+the backward pass.
 
 ALIGNN embeds every bond angle with two such blocks (40 -> 64 -> 256 features). Written as
 separate autograd ops they keep five per-angle tensors for the backward pass, the two widest
@@ -18,58 +19,64 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from matgnn.nn.edge_gating import (
-    batch_norm_arguments,
-    batch_norm_silu_backward,
+from matgnn.nn.norm_silu import (
+    NormArgs,
     compute_dtype,
+    norm_arguments,
+    norm_silu_backward,
+    norm_silu_forward,
+    saved_running_stats,
 )
 
 
-class _LinearBatchNormSiLU(torch.autograd.Function):
+class _LinearNormSiLU(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: FunctionCtx,
         x: Tensor,
         weight: Tensor,
         bias: Tensor | None,
-        bn_weight: Tensor | None,
-        bn_bias: Tensor | None,
+        norm_weight: Tensor | None,
+        norm_bias: Tensor | None,
         running_mean: Tensor | None,
         running_var: Tensor | None,
-        bn_training: bool,
+        norm_training: bool,
         momentum: float,
         eps: float,
+        layer_norm: bool,
     ) -> Tensor:
+        args: NormArgs = (
+            norm_weight, norm_bias, running_mean, running_var,
+            norm_training, momentum, eps, layer_norm,
+        )  # fmt: skip
         dtype = compute_dtype(x)
         x, weight = x.to(dtype), weight.to(dtype)
         bias = None if bias is None else bias.to(dtype)
         y = F.linear(x, weight, bias)
-        out, mean, invstd = torch.native_batch_norm(
-            y, bn_weight, bn_bias, running_mean, running_var, bn_training, momentum, eps
-        )
+        out, mean, invstd = norm_silu_forward(y, args)
         del y
-        F.silu(out, inplace=True)
-        if bn_training:  # as in edge_gating: the running statistics are not needed
-            running_mean = running_var = None
         ctx.save_for_backward(
-            x, weight, bias, bn_weight, bn_bias, running_mean, running_var, mean, invstd
+            x, weight, bias, norm_weight, norm_bias, *saved_running_stats(args), mean, invstd
         )
-        ctx.bn_training, ctx.eps = bn_training, eps
+        ctx.norm_training, ctx.eps, ctx.layer_norm = norm_training, eps, layer_norm
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight, bias, bn_weight, bn_bias, running_mean, running_var, mean, invstd = (
+        x, weight, bias, norm_weight, norm_bias, running_mean, running_var, mean, invstd = (
             ctx.saved_tensors
         )
         dtype = x.dtype
         grad_out = grad_out.to(dtype)
         y = F.linear(x, weight, bias)
-        grad_y, grad_bn_weight, grad_bn_bias = batch_norm_silu_backward(
-            grad_out, y, bn_weight, bn_bias, running_mean, running_var,
-            mean, invstd, ctx.bn_training, ctx.eps,
+        args: NormArgs = (
+            norm_weight, norm_bias, running_mean, running_var,
+            ctx.norm_training, 0.0, ctx.eps, ctx.layer_norm,
         )  # fmt: skip
+        grad_y, grad_norm_weight, grad_norm_bias = norm_silu_backward(
+            grad_out, y, args, mean, invstd
+        )
         del y
         grad_x = grad_y @ weight if ctx.needs_input_grad[0] else None
         grad_weight = grad_y.t() @ x
@@ -78,28 +85,28 @@ class _LinearBatchNormSiLU(torch.autograd.Function):
             grad_x,
             grad_weight,
             grad_bias,
-            grad_bn_weight,
-            grad_bn_bias,
-            None,
-            None,
-            None,
-            None,
-            None,
+            grad_norm_weight,
+            grad_norm_bias,
+            *(None,) * 6,
         )
 
 
-def linear_batch_norm_silu(x: Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> Tensor:
-    """``SiLU(BN(linear(x)))`` keeping only ``x`` for the backward pass.
+def linear_norm_silu(x: Tensor, linear: nn.Linear, norm: nn.BatchNorm1d | nn.LayerNorm) -> Tensor:
+    """``SiLU(norm(linear(x)))`` keeping only ``x`` for the backward pass.
 
     Shapes: x ``[M, in]`` -> ``[M, out]``.
     """
-    return _LinearBatchNormSiLU.apply(x, linear.weight, linear.bias, *batch_norm_arguments(bn))
+    return _LinearNormSiLU.apply(x, linear.weight, linear.bias, *norm_arguments(norm))
+
+
+#: the norms a recomputed block can hold
+RECOMPUTED_NORMS = (nn.BatchNorm1d, nn.LayerNorm)
 
 
 class RecomputedMLP(nn.Sequential):
-    """An ``nn.Sequential`` of ``Linear``, ``BatchNorm1d`` and activation modules whose
-    ``Linear -> BatchNorm1d -> SiLU`` runs go through :func:`linear_batch_norm_silu`; any
-    other module runs as it is. Same parameters and state-dict keys as the plain
+    """An ``nn.Sequential`` of ``Linear``, norm and activation modules whose
+    ``Linear -> BatchNorm1d | LayerNorm -> SiLU`` runs go through :func:`linear_norm_silu`;
+    any other module runs as it is. Same parameters and state-dict keys as the plain
     ``nn.Sequential``.
 
     Shapes: ``[M, in]`` -> ``[M, out]``.
@@ -113,11 +120,11 @@ class RecomputedMLP(nn.Sequential):
             if (
                 len(block) == 3
                 and isinstance(block[0], nn.Linear)
-                and isinstance(block[1], nn.BatchNorm1d)
+                and isinstance(block[1], RECOMPUTED_NORMS)
                 and type(block[2]) is nn.SiLU
                 and x.dim() == 2
             ):
-                x = linear_batch_norm_silu(x, block[0], block[1])
+                x = linear_norm_silu(x, block[0], block[1])
                 i += 3
             else:
                 x = modules[i](x)

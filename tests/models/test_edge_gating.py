@@ -14,6 +14,7 @@ from torch_geometric.utils import scatter
 from matgnn.nn.edge_gating import edge_gating
 from matgnn.nn.layers import EdgeGatedGraphConv
 from matgnn.nn.mlp import mlp
+from matgnn.nn.norm_silu import norm_arguments
 from matgnn.nn.recomputed_mlp import RecomputedMLP
 
 
@@ -78,7 +79,7 @@ def layer_pair(features, residual, update_edges, train):
 @pytest.mark.parametrize(("residual", "update_edges"), [(True, True), (True, False), (False, True)])
 def test_layer_norm_layer_matches_reference_values_and_gradients(residual, update_edges, device):
     """``norm="layer"`` (upstream's ``alignn_atomwise``): LayerNorm where the published layer
-    has BatchNorm, the same update rule otherwise."""
+    has BatchNorm, the same update rule otherwise, through the same fused edge gating."""
     x, edge_index, edge_attr = (t.to(device) for t in graph(300, 5000, 6))
     torch.manual_seed(1)
     out = 6 if residual else 8
@@ -102,14 +103,16 @@ def test_layer_norm_layer_matches_reference_values_and_gradients(residual, updat
     assert_same_gradients(loss, ref_loss, inputs, ref_inputs, layer, reference)
 
 
-def test_an_unknown_norm_or_a_recomputed_layer_norm_mlp_is_refused():
+def test_an_unknown_norm_or_a_recomputed_mlp_without_norm_is_refused():
     with pytest.raises(ValueError, match="norm must be 'batch' or 'layer'"):
         EdgeGatedGraphConv(4, 4, norm="group")
     with pytest.raises(ValueError, match="norm must be one of"):
         mlp([4, 3], norm="instance")
-    with pytest.raises(ValueError, match="norm='batch'"):
-        mlp([4, 3], norm="layer", activate_last=True, recompute=True)
+    with pytest.raises(ValueError, match="norm='batch' or norm='layer'"):
+        mlp([4, 3], activate_last=True, recompute=True)
     assert isinstance(mlp([4, 3], norm="layer", activate_last=True)[1], nn.LayerNorm)
+    with pytest.raises(ValueError, match="last dimension only"):
+        norm_arguments(nn.LayerNorm([3, 4]))
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -149,11 +152,16 @@ def test_fused_layer_matches_reference_values_and_gradients(train, residual, upd
             torch.testing.assert_close(b.cpu(), cpu_buffers[name], msg=name)
 
 
-@pytest.mark.parametrize("train", [True, False])
-def test_edge_gating_gradcheck(train):
+@pytest.mark.parametrize(("norm", "train"), [("batch", True), ("batch", False), ("layer", True)])
+def test_edge_gating_gradcheck(norm, train):
     _, edge_index, edge_attr = graph(num_nodes=5, num_edges=14, features=3, seed=2)
-    bn = nn.BatchNorm1d(3).double().train(train)
-    bn.running_var.fill_(1.5)
+    if norm == "batch":
+        bn = nn.BatchNorm1d(3).double().train(train)
+        bn.running_var.fill_(1.5)
+    else:  # non-trivial affine parameters: their gradients are checked too
+        bn = nn.LayerNorm(3).double()
+        nn.init.normal_(bn.weight, 1.0, 0.3)
+        nn.init.normal_(bn.bias, 0.0, 0.3)
     generator = torch.Generator().manual_seed(3)
     tensors = [
         torch.randn(5, 3, generator=generator, dtype=torch.float64, requires_grad=True),
@@ -169,9 +177,14 @@ def test_edge_gating_gradcheck(train):
     assert torch.autograd.gradcheck(function, tensors)
 
 
-def test_bf16_autocast_follows_float32(device):
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_bf16_autocast_follows_float32(norm, device):
     x, edge_index, edge_attr = graph(num_nodes=30, num_edges=300, features=16, seed=4)
-    fused, _ = layer_pair(16, True, True, True)
+    if norm == "batch":
+        fused, _ = layer_pair(16, True, True, True)
+    else:
+        torch.manual_seed(1)
+        fused = EdgeGatedGraphConv(16, 16, norm="layer")
     fused.float().to(device)
     x, edge_attr = x.float().to(device).requires_grad_(), edge_attr.float().to(device)
     edge_index = edge_index.to(device)
@@ -196,16 +209,17 @@ def test_second_derivative_is_refused_clearly():
         grad.sum().backward()
 
 
-@pytest.mark.parametrize("train", [True, False])
-def test_recomputed_mlp_matches_sequential(train, device):
+@pytest.mark.parametrize(("norm", "train"), [("batch", True), ("batch", False), ("layer", True)])
+def test_recomputed_mlp_matches_sequential(norm, train, device):
     torch.manual_seed(5)
-    plain = mlp([7, 5, 9], norm="batch", activate_last=True).double()
+    plain = mlp([7, 5, 9], norm=norm, activate_last=True).double()
     for module in plain:
-        if isinstance(module, nn.BatchNorm1d):
+        if isinstance(module, nn.BatchNorm1d | nn.LayerNorm):
             nn.init.normal_(module.weight, 1.0, 0.3)
             nn.init.normal_(module.bias, 0.0, 0.3)
+        if isinstance(module, nn.BatchNorm1d):
             module.running_var.uniform_(0.5, 2.0)
-    recomputed = mlp([7, 5, 9], norm="batch", activate_last=True, recompute=True).double()
+    recomputed = mlp([7, 5, 9], norm=norm, activate_last=True, recompute=True).double()
     assert isinstance(recomputed, RecomputedMLP)
     recomputed.load_state_dict(plain.state_dict())
     plain, recomputed = plain.to(device).train(train), recomputed.to(device).train(train)
@@ -224,9 +238,13 @@ def test_recomputed_mlp_matches_sequential(train, device):
         torch.testing.assert_close(b, buffers[name], msg=name)
 
 
-def test_recomputed_mlp_gradcheck_and_autocast(device):
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_recomputed_mlp_gradcheck_and_autocast(norm, device):
     torch.manual_seed(6)
-    block = mlp([4, 3], norm="batch", activate_last=True, recompute=True).double().to(device)
+    block = mlp([4, 3], norm=norm, activate_last=True, recompute=True).double().to(device)
+    if norm == "layer":
+        nn.init.normal_(block[1].weight, 1.0, 0.3)
+        nn.init.normal_(block[1].bias, 0.0, 0.3)
     x = torch.randn(12, 4, dtype=torch.float64).to(device).requires_grad_()
     assert torch.autograd.gradcheck(block, (x,))
     block.float()

@@ -4,7 +4,6 @@ predictions", npj Comput. Mater. 7, 185 (2021))."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -22,11 +21,11 @@ class EdgeGatedGraphConv(nn.Module):
         e_{ij}' &= e_{ij} + \mathrm{SiLU}(\mathrm{BN}(m_{ij}))
 
     ``i`` is the receiving node (``dst``) and ``j`` the sender (``src``). Residual connections
-    as in the reference ``EdgeGatedGraphConv(residual=True)``. With BatchNorm (the published
-    ALIGNN) the per-edge part runs as one autograd function
-    (:func:`matgnn.nn.edge_gating.edge_gating`) that keeps two per-edge tensors for the backward
-    pass instead of five; first derivatives only. With LayerNorm in place of BN (upstream's
-    ``alignn_atomwise`` networks, ``norm="layer"``) it runs as plain autograd ops.
+    as in the reference ``EdgeGatedGraphConv(residual=True)``. The per-edge part runs as one
+    autograd function (:func:`matgnn.nn.edge_gating.edge_gating`) that keeps two per-edge
+    tensors for the backward pass instead of five, with BatchNorm (the published ALIGNN) or
+    LayerNorm in place of BN (upstream's ``alignn_atomwise`` networks, ``norm="layer"``); first
+    derivatives only.
 
     Args:
         in_features: width of node and edge inputs.
@@ -69,8 +68,6 @@ class EdgeGatedGraphConv(nn.Module):
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_attr: Tensor
     ) -> tuple[Tensor, Tensor | None]:
-        if self.norm == "layer":
-            return self._forward_unfused(x, edge_index, edge_attr)
         weighted, norm, e = edge_gating(
             self.src_gate(x) + self.edge_gate.bias,
             F.linear(x, self.dst_gate.weight, self.dst_gate.bias),
@@ -81,25 +78,6 @@ class EdgeGatedGraphConv(nn.Module):
             self.bn_edges,
             self.residual,
         )
-        h = self.self_update(x) + weighted / (norm + 1e-6)
-        h = F.silu(self.bn_nodes(h))
-        return (x + h if self.residual else h), e
-
-    def _forward_unfused(
-        self, x: Tensor, edge_index: Tensor, edge_attr: Tensor
-    ) -> tuple[Tensor, Tensor | None]:
-        """The same update as plain autograd ops (any normalisation layer)."""
-        src, dst = edge_index
-        m = self.src_gate(x).index_select(0, src) + self.dst_gate(x).index_select(0, dst)
-        m = m + self.edge_gate(edge_attr)
-        gate = torch.sigmoid(m)
-        messages = self.neighbor_update(x).index_select(0, src) * gate
-        weighted = messages.new_zeros(x.size(0), m.size(1)).index_add(0, dst, messages)
-        norm = gate.new_zeros(x.size(0), m.size(1)).index_add(0, dst, gate)
-        e = None
-        if self.bn_edges is not None:
-            e = F.silu(self.bn_edges(m))
-            e = edge_attr + e if self.residual else e
         h = self.self_update(x) + weighted / (norm + 1e-6)
         h = F.silu(self.bn_nodes(h))
         return (x + h if self.residual else h), e
