@@ -396,9 +396,9 @@ def test_imatgen_labels_script_labels_the_shipped_sample(tmp_path):
 
 
 def test_foundation_runs_start_on_the_shipped_partial_copy(tmp_path):
-    """``benchmarks/foundation/run.sh``: the frozen and the fine-tuned CHGNet recipes, each for
-    one fold and one epoch of two batches (``FOUNDATION_EXTRA``), on the shipped 80-row partial
-    copy of matbench_phonons, each recorded in its own submission folder."""
+    """``benchmarks/foundation/run.sh``: the frozen, last-blocks and fine-tuned CHGNet recipes,
+    each for one fold and one epoch of two batches (``FOUNDATION_EXTRA``), on the shipped 80-row
+    partial copy of matbench_phonons, each recorded in its own submission folder."""
     from tests.matbench import DATA
 
     root = tmp_path / "foundation"
@@ -413,18 +413,22 @@ def test_foundation_runs_start_on_the_shipped_partial_copy(tmp_path):
         "FOUNDATION_ROOT": str(root),
         "FOUNDATION_EXTRA": f"{fast} +trainer.enable_progress_bar=false",
     }
-    runs = ["chgnet_frozen_phonons", "chgnet_finetuned_phonons"]
+    runs = ["chgnet_frozen_phonons", "chgnet_last_blocks_phonons", "chgnet_finetuned_phonons"]
     done = subprocess.run(
         ["bash", "benchmarks/foundation/run.sh", *runs],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
-    for arm in ("frozen", "finetuned"):
+    for arm in ("frozen", "last_blocks", "finetuned"):
         task = root / arm / "matbench_v0.1_matgnn_chgnet" / "matbench_phonons"
         assert (task / "fold_0").is_dir(), sorted(p.name for p in root.rglob("*"))[:40]
         assert not (task / "fold_1").exists()
     info = json.loads((root / "frozen" / "matbench_v0.1_matgnn_chgnet" / "info.json").read_text())
     assert info["algorithm"] == "matgnn CHGNet 0.3.0, frozen (head only)"
+    last = root / "last_blocks" / "matbench_v0.1_matgnn_chgnet"
+    assert "freeze: layers:2" in (last / "matbench_phonons" / "config.yaml").read_text()
+    info = json.loads((last / "info.json").read_text())
+    assert info["algorithm"] == "matgnn CHGNet 0.3.0, last 2 of 4 blocks trained"
     refused = subprocess.run(
         ["bash", "benchmarks/foundation/run.sh", "nonsense"],
         cwd=REPO, env=env, capture_output=True, text=True,
