@@ -107,7 +107,8 @@ def norm_silu_backward(
     dtype = x.dtype
     if layer_norm:
         weight_c, bias_c = _affine(weight, bias, dtype)
-        normalized = torch.sub(x, mean).mul_(invstd)
+        # the statistics may come in a wider dtype than x (a reduced-precision input on a GPU)
+        normalized = torch.sub(x, mean.to(dtype)).mul_(invstd.to(dtype))
         if weight_c is not None:
             normalized.mul_(weight_c)
         if bias_c is not None:
