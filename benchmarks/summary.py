@@ -154,7 +154,7 @@ def _foundation() -> tuple[str, ...]:
     rows = [r for r in rows_of("foundation-matbench") if r["task (unit)"] == task]
     goal = next(r for r in rows if r["arm"] == "goal")
     # recorded runs only: a planned one's row has no folds
-    ours = [r for r in rows if r["arm"] in ("frozen", "fine-tuned") and r["folds"]]
+    ours = [r for r in rows if r["arm"] != "from scratch" and r["arm"] != "goal" and r["folds"]]
     if not ours:
         raise Pending("no foundation-backbone run stored yet")
     text = "; ".join(f"{r['model']} {r['arm']} {r['MAE mean']} cm⁻¹ ({r['folds']})" for r in ours)
