@@ -60,8 +60,7 @@ class ALIGNN(Backbone):
         if norm not in ("batch", "layer"):
             raise ValueError(f"ALIGNN: norm must be 'batch' or 'layer', got {norm!r}")
         # The bond and angle embeddings run over every edge and angle: they keep only their
-        # inputs for the backward pass (``recompute``, same parameters).
-        recompute = True
+        # inputs for the backward pass (``recompute=True``, same parameters).
         self.requirements = GraphRequirements(line_graph=alignn_layers > 0)
         self.feature_spec = FeatureSpec(scalar_features=hidden_features)
         self.dropout = nn.Dropout(dropout)
@@ -75,7 +74,7 @@ class ALIGNN(Backbone):
                 [edge_basis, embedding_features, hidden_features],
                 norm=norm,
                 activate_last=True,
-                recompute=recompute,
+                recompute=True,
             ),
         )
         self.angle_embedding = nn.Sequential(
@@ -84,7 +83,7 @@ class ALIGNN(Backbone):
                 [angle_basis, embedding_features, hidden_features],
                 norm=norm,
                 activate_last=True,
-                recompute=recompute,
+                recompute=True,
             ),
         )
         # The last ALIGNN layer's angle output and the last GCN layer's edge output are never

@@ -79,7 +79,9 @@ def norm_silu_forward(x: Tensor, args: NormArgs) -> tuple[Tensor, Tensor, Tensor
     weight, bias, running_mean, running_var, training, momentum, eps, layer_norm = args
     if layer_norm:
         weight, bias = _affine(weight, bias, x.dtype)
-        out, mean, invstd = torch.native_layer_norm(x, (x.size(-1),), weight, bias, eps)
+        # x is in the compute dtype already; CUDA autocast would run LayerNorm in float32
+        with torch.autocast(x.device.type, enabled=False):
+            out, mean, invstd = torch.native_layer_norm(x, (x.size(-1),), weight, bias, eps)
     else:
         out, mean, invstd = torch.native_batch_norm(
             x, weight, bias, running_mean, running_var, training, momentum, eps
@@ -107,7 +109,8 @@ def norm_silu_backward(
     dtype = x.dtype
     if layer_norm:
         weight_c, bias_c = _affine(weight, bias, dtype)
-        # the statistics may come in a wider dtype than x (a reduced-precision input on a GPU)
+        # the statistics may come in a wider dtype than x (a reduced-precision input on a GPU);
+        # on a CPU they come in x's, so a bf16 backward evaluates SiLU' at bf16-rounded values
         normalized = torch.sub(x, mean.to(dtype)).mul_(invstd.to(dtype))
         if weight_c is not None:
             normalized.mul_(weight_c)

@@ -9,7 +9,7 @@ import torch
 from matgnn.models.interfaces import Backbone
 from tests.models.helpers import MODEL_NAMES, SMALL, batch_of, make_model
 
-#: every default model, and ALIGNN with LayerNorm (its unfused edge-gated convolutions)
+#: every default model, and ALIGNN with LayerNorm (its fused edge gating with the other norm)
 CASES = [(name, SMALL.get(name, [])) for name in MODEL_NAMES]
 CASES.append(("alignn", [*SMALL.get("alignn", []), "++model.backbone.norm=layer"]))
 
