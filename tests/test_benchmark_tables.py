@@ -204,15 +204,13 @@ def test_stored_tensor_epochs_are_the_checkpoints_the_logs_say_were_tested():
 
 
 def _stored_submission_folds():
+    from benchmarks.foundation.table import ARMS
     from matgnn.matbench.submission import PREFIX, SubmissionFolder
 
-    roots = (
-        "benchmarks/matbench",
-        "benchmarks/foundation/frozen",
-        "benchmarks/foundation/finetuned",
-    )
-    for root in roots:
-        for folder in sorted((REPO / root).glob(f"{PREFIX}*")):
+    # every arm's folder of the foundation table (its first, "from scratch", is
+    # benchmarks/matbench, whose other submissions are checked here too)
+    for _, root in ARMS:
+        for folder in sorted(root.glob(f"{PREFIX}*")):
             submission = SubmissionFolder(folder)
             for task in submission.tasks():
                 for fold in submission.recorded_folds(task):
