@@ -56,7 +56,6 @@ class EdgeGatedGraphConv(nn.Module):
             raise ValueError(f"EdgeGatedGraphConv: norm must be 'batch' or 'layer', got {norm!r}")
         norm_layer = NORMS[norm]
         self.residual = residual
-        self.norm = norm
         self.src_gate = nn.Linear(in_features, out_features)
         self.dst_gate = nn.Linear(in_features, out_features)
         self.edge_gate = nn.Linear(in_features, out_features)
