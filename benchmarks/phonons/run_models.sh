@@ -2,7 +2,10 @@
 # Chen et al. 2021 phonon DOS (issue 13) with the four other backbones, each with a VectorHead,
 # on the authors' split and with the e3nn recipe (experiment=e3nn_phonon_dos: AdamW lr 5e-3,
 # weight decay 0.05, exponential decay 0.96 per epoch, batch 16, 100 epochs, early stopping),
-# capped at 10 minutes of wall-clock time each on the 2-core CPU machine.
+# capped at 10 minutes of wall-clock time each on the 2-core CPU machine. Foundation backbones
+# (issue 26, the foundation extra installed): MODELS=chgnet_frozen is CHGNet 0.3.0 frozen, the
+# features of its blocks computed once per crystal (cached under $MATGNN_CACHE_DIR, default
+# .cache/graphs) and read by the VectorHead, the only part trained, with the same recipe.
 #   bash benchmarks/phonons/run_models.sh [runs folder]   (from the repository root)
 # then: python benchmarks/phonons/chen2021_table.py --collect <runs folder> --update docs/results/phonons.md
 # The e3nn row is the shipped pretrained model's run (benchmarks/results/pretrained_e3nn_phonon_dos).
@@ -10,9 +13,16 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"
 RUNS=${1:-runs/chen2021}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
+CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
 for model in ${MODELS:-cgcnn matformer alignn potnet}; do
+    case $model in
+        # the backbone frozen, its features computed once per crystal and cached
+        chgnet_frozen) args=(model=chgnet finetune.freeze=backbone finetune.cache_features=true
+                             paths.cache_dir="$CACHE") ;;
+        *) args=(model="$model") ;;
+    esac
     # a resumed run gets a fresh 10-minute cap
-    train_run "$RUNS/$model" model="$model" task=phonon_dos scheduler=exponential \
+    train_run "$RUNS/$model" "${args[@]}" task=phonon_dos scheduler=exponential \
         optimizer.lr=5e-3 optimizer.weight_decay=0.05 trainer.max_epochs=100 \
         paths.data_dir="$DATA" +trainer.max_time=00:00:10:00
 done
