@@ -100,6 +100,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         ("docs/results/foundation.md",),
         _table("benchmarks/foundation/table.py"),
     ),
+    "foundation-other": (
+        ("docs/results/foundation.md",),
+        _table("benchmarks/foundation/table.py", "other_table"),
+    ),
     "uncertainty-phonons": (
         ("docs/results/uncertainty.md",),
         _table("benchmarks/uncertainty/table.py"),

@@ -10,7 +10,9 @@ last: ``cgcnn-tr`` with its Gaussian tails floored as matgnn's, ``cgcnn_tr_floor
 ``<runs>/alignn/<task>/{matgnn,upstream,matgnn_upstream_graph,
 matgnn_layernorm_upstream_graph}/s<seed>`` (ALIGNN; the last two: matgnn's trainer on
 upstream's graphs, ``upstream_graphs.py``, with the published BatchNorm network and with
-``norm=layer``, upstream ``alignn_atomwise``'s network) and stores, in
+``norm=layer``, upstream ``alignn_atomwise``'s network; and ``<implementation>_huge_pages``:
+the same run with ``THP_MEM_ALLOC_ENABLE=1``, PyTorch's transparent huge pages for CPU
+tensors, whose speed-up is taken against ``upstream_huge_pages``) and stores, in
 ``results/equal_budget/`` (a run stored earlier that the folder does not hold again is kept,
 so a sweep of one arm replaces that arm's runs only):
 
@@ -88,9 +90,17 @@ ARMS = {
             "matgnn_upstream_graph": "matgnn ALIGNN (BatchNorm) on upstream's graphs",
             "matgnn_layernorm_upstream_graph": "matgnn ALIGNN with LayerNorm (`norm=layer`: "
             "`alignn_atomwise`'s network) on upstream's graphs",
+            "matgnn_huge_pages": "matgnn ALIGNN (BatchNorm; `alignn` graph), huge pages "
+            "(`THP_MEM_ALLOC_ENABLE=1`)",
+            "upstream_huge_pages": "alignn 2026.8.11 `train_for_folder`, huge pages "
+            "(`THP_MEM_ALLOC_ENABLE=1`)",
         },
     ),
 }
+#: the suffix of the runs made with PyTorch's transparent huge pages for CPU tensors
+#: (``ALIGNN_HUGE_PAGES=1 equal_budget.sh``): their speed-up is against the reference's run with
+#: them
+HUGE_PAGES = "_huge_pages"
 #: the first time stamp of a matgnn (``[2026-12-05 10:24:47,421]``) or cgcnn-tr
 #: (``2026-12-05 10:29:30.081 INFO``) log line
 _LOG_DATE = re.compile(r"^\[?(\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d", re.MULTILINE)
@@ -245,7 +255,7 @@ def measured(log: Path, run: Path | None = None) -> str | None:
 def _finished(run: Path, implementation: str) -> bool:
     if implementation.startswith("matgnn"):
         return (run / "test_metrics.json").is_file()
-    if implementation == "upstream":
+    if implementation.startswith("upstream"):
         return (run / "output" / "test_best.csv").is_file()
     return (run / f"output_s{int(run.name[1:])}" / "test_results.csv").is_file()
 
@@ -265,7 +275,7 @@ def collect(runs: Path) -> None:
                     continue
                 if implementation.startswith("matgnn"):
                     row, curve, predictions = matgnn_run(run, task, monitor)
-                elif implementation == "upstream":
+                elif implementation.startswith("upstream"):
                     row, curve, predictions = upstream_alignn_run(run)
                 else:
                     row, curve, predictions = reference_run(run, seed)
@@ -388,6 +398,10 @@ def table() -> str:
                 i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in implementations
             }
             for implementation, name in implementations.items():
+                # a run with huge pages is compared with the reference's run with them
+                versus = (
+                    f"{reference}{HUGE_PAGES}" if implementation.endswith(HUGE_PAGES) else reference
+                )
                 r = here[here["implementation"] == implementation]
                 if r.empty:
                     lines.append(
@@ -396,10 +410,10 @@ def table() -> str:
                     continue
                 days = sorted(set(r["measured"]))
                 speed = "-"
-                if implementation.startswith("matgnn") and len(wall[reference]):
+                if implementation.startswith("matgnn") and len(wall.get(versus, ())):
                     speed = (
-                        f"{wall[reference].mean() / r['wall_per_epoch_s'].mean():.2f}x"
-                        if _one_day(r, here[here["implementation"] == reference])
+                        f"{wall[versus].mean() / r['wall_per_epoch_s'].mean():.2f}x"
+                        if _one_day(r, here[here["implementation"] == versus])
                         else "- (other day or seeds)"
                     )
                 lines.append(
@@ -468,7 +482,7 @@ def plot() -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4), squeeze=False)
     for ax, (model, task) in zip(axes[0], panels, strict=True):
         _, monitor, implementations = ARMS[model]
-        colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+        colors = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
         for implementation, color in zip(implementations, colors, strict=False):
             part = curves[
                 (curves["model"] == model)

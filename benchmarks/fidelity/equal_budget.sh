@@ -56,6 +56,13 @@ ALIGNN_EPOCHS=${ALIGNN_EPOCHS:-10}
 CGCNN_REFERENCES=${CGCNN_REFERENCES-"reference reference_floored"}
 ALIGNN_NORMS=${ALIGNN_NORMS-"batch layer"}
 ALIGNN_RUNS=${ALIGNN_RUNS-"matgnn upstream"}  # the runs on each side's own graph ("": neither)
+# ALIGNN_HUGE_PAGES=1: every ALIGNN run of this sweep with THP_MEM_ALLOC_ENABLE=1 (PyTorch's
+# transparent huge pages for CPU tensors of 2 MB and more, for both trainers alike), its
+# folders named <implementation>_huge_pages, next to the runs without
+variant="" thp=0
+if [ "${ALIGNN_HUGE_PAGES:-0}" = 1 ]; then
+    variant=_huge_pages thp=1
+fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 task_overrides() {
@@ -109,9 +116,10 @@ for seed in $SEEDS; do
     for task in $ALIGNN_TASKS; do
         overrides=$(task_overrides "$task")
         read -r -a task_args <<< "$overrides"
-        ours="$RUNS/alignn/$task/matgnn/s$seed"
+        ours="$RUNS/alignn/$task/matgnn$variant/s$seed"
         if [[ " $ALIGNN_RUNS " == *" matgnn "* ]]; then
-            train_run "$ours" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
+            THP_MEM_ALLOC_ENABLE=$thp train_run "$ours" model=alignn "${task_args[@]}" \
+                "${alignn_recipe[@]}" seed="$seed"
             split="$ours"  # its split.json: the crystals of every other run of the seed
         elif [ -f "$ours/split.json" ]; then
             split="$ours"
@@ -120,13 +128,14 @@ for seed in $SEEDS; do
             [ -f "$split/split.json" ] || python "$here/equal_budget_prepare.py" --split-only \
                 "$split" model=alignn "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed"
         fi
-        up="$RUNS/alignn/$task/upstream/s$seed"
+        up="$RUNS/alignn/$task/upstream$variant/s$seed"
         if [[ " $ALIGNN_RUNS " == *" upstream "* ]] && [ ! -f "$up/output/test_best.csv" ]; then
             echo "### upstream alignn $task seed=$seed $(date +%T)"
             rm -rf "$up"
             python "$here/equal_budget_prepare.py" --layout alignn "$split" "$up/data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
-            CUDA_VISIBLE_DEVICES="" PYTHONPATH="$here/../.reference-site" PYTHONUNBUFFERED=1 \
+            THP_MEM_ALLOC_ENABLE=$thp CUDA_VISIBLE_DEVICES="" \
+                PYTHONPATH="$here/../.reference-site" PYTHONUNBUFFERED=1 \
                 python "$here/equal_budget_alignn.py" "$up/data" "$up/output" --seed "$seed" \
                 --epochs "$ALIGNN_EPOCHS" --batch-size 64 > "$up/train.log" 2>&1 \
                 || { echo "upstream alignn failed: $up/train.log" >&2; exit 1; }
@@ -147,15 +156,17 @@ for seed in $SEEDS; do
         # ... with the published network (BatchNorm) and with upstream alignn_atomwise's
         # (norm=layer): the same network and graph as upstream's run, matgnn's trainer
         for norm in $ALIGNN_NORMS; do
-            name=matgnn_upstream_graph norm_override=()  # batch: the model's own default
+            name=matgnn_upstream_graph$variant norm_override=()  # batch: the model's default
             if [ "$norm" != batch ]; then
-                name=matgnn_${norm}norm_upstream_graph norm_override=(++model.backbone.norm="$norm")
+                name=matgnn_${norm}norm_upstream_graph$variant
+                norm_override=(++model.backbone.norm="$norm")
             fi
             ug="$RUNS/alignn/$task/$name/s$seed"
             if [ ! -f "$ug/test_metrics.json" ]; then
                 echo "### matgnn alignn ($norm norm) on upstream's graphs $task seed=$seed $(date +%T)"
                 mkdir -p "$ug"
-                python "$here/upstream_graphs.py" train "$graphs" "$ug" model=alignn \
+                THP_MEM_ALLOC_ENABLE=$thp python "$here/upstream_graphs.py" train \
+                    "$graphs" "$ug" model=alignn \
                     graph@model.graph=alignn_upstream ${norm_override[@]+"${norm_override[@]}"} \
                     "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed" > "$ug/train.log" 2>&1 \
                     || true

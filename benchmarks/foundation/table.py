@@ -18,6 +18,13 @@ with the training mean (``benchmarks/matbench/leaderboard.py``). The runs are de
 :data:`RUNS` lists every (arm, model, task) the table shows with the folds it needs, and
 :data:`PENDING` the planned ones not run yet (a row saying so); a declared run that is missing
 or short of folds, or a stored one that is not declared, stops the script by name.
+
+A second table (block ``foundation-other``, :func:`other_table`) holds the tasks of issue 26
+outside Matbench, read from their own benchmarks' stored outputs: Ye et al.'s perovskites
+(``benchmarks/stability/ye2018_table.py``: the MAE of each seeded split on the test crystals
+every model of that split predicted, in meV/atom) and Chen et al.'s phonon DOS
+(``benchmarks/phonons/chen2021_table.py``: R² of the max-normalised DOS, Mat2Spec's
+definition), declared in :data:`OTHER_RUNS` and :data:`OTHER_PENDING` the same way.
 """
 
 from __future__ import annotations
@@ -192,15 +199,151 @@ def table() -> str:
     return "\n".join(lines)
 
 
+OTHER_BLOCK = "foundation-other"
+#: the tasks of issue 26 outside Matbench, each stored by its own benchmark: (task, the
+#: benchmark's run name of each arm's model) -> how many runs (seeds) the table needs.
+#: ye2018_perovskite: ``benchmarks/stability/ye2018_table.py`` (5 seeded splits, subsets
+#: "unmixed" and "all"); phonon_dos: ``benchmarks/phonons/chen2021_table.py`` (the authors'
+#: split, one run each).
+OTHER_RUNS: dict[tuple[str, str], int] = {
+    ("ye2018 unmixed", "ye2018_net"): 5,
+    ("ye2018 unmixed", "cgcnn"): 5,
+    ("ye2018 unmixed", "chgnet_frozen"): 5,
+    ("ye2018 all", "ye2018_net"): 5,
+    ("ye2018 all", "cgcnn"): 5,
+    ("ye2018 all", "chgnet_frozen"): 5,
+    ("phonon_dos", "e3nn"): 1,
+    ("phonon_dos", "cgcnn"): 1,
+    ("phonon_dos", "alignn"): 1,
+    ("phonon_dos", "matformer"): 1,
+    ("phonon_dos", "potnet"): 1,
+    ("phonon_dos", "chgnet_frozen"): 1,
+}
+OTHER_PENDING: dict[tuple[str, str], str] = {
+    ("ye2018 unmixed", "chgnet_finetuned"): "not run yet (CPU budget)",
+    ("ye2018 all", "chgnet_finetuned"): "not run yet (CPU budget)",
+    ("phonon_dos", "chgnet_finetuned"): "not run yet (CPU budget)",
+}
+#: (task, run name) -> (arm, model as the Matbench table names it)
+OTHER_ARMS = {
+    "ye2018_net": ("from scratch", "Ye et al. network"),
+    "cgcnn": ("from scratch", "cgcnn"),
+    "e3nn": ("from scratch", "e3nn (Chen et al. network)"),
+    "alignn": ("from scratch", "alignn + VectorHead"),
+    "matformer": ("from scratch", "matformer + VectorHead"),
+    "potnet": ("from scratch", "potnet + VectorHead"),
+    "chgnet_frozen": ("frozen", "chgnet"),
+    "chgnet_finetuned": ("fine-tuned", "chgnet"),
+}
+#: the goals of issue 26 outside Matbench: task -> (label, goal, the metric, lower is better)
+OTHER_GOALS = {
+    "ye2018 unmixed": ("Ye et al. 2018: up to 39 meV/atom (21-34 unmixed)", 39.0, "MAE", True),
+    "ye2018 all": ("Ye et al. 2018: up to 39 meV/atom (mixed added)", 39.0, "MAE", True),
+    "phonon_dos": ("Mat2Spec (Kong et al. 2022), their split", 0.63, "R²", False),
+}
+OTHER_TASKS = {
+    "ye2018 unmixed": "ye2018_perovskite, unmixed ABO3 (meV/atom)",
+    "ye2018 all": "ye2018_perovskite, unmixed + mixed (meV/atom)",
+    "phonon_dos": "Chen 2021 phonon DOS (R², max-normalised)",
+}
+
+
+def _script(path: str):
+    from benchmarks.blocks import script
+
+    return script(path)
+
+
+def other_results() -> dict[tuple[str, str], dict]:
+    """Per (task, run name) stored in the Ye 2018 and Chen 2021 benchmarks: the metric per run
+    (seed), the tested epochs and the epochs run, all read from their stored outputs."""
+    found: dict[tuple[str, str], dict] = {}
+    ye = _script("benchmarks/stability/ye2018_table.py")
+    metrics, runs = ye.scores(), ye._stored(ye.RESULTS / "runs.csv")
+    for subset in ("unmixed", "all"):
+        for model in sorted(set(metrics[metrics["subset"] == subset]["model"]) - {"published"}):
+            m = metrics[(metrics["subset"] == subset) & (metrics["model"] == model)]
+            r = runs[(runs["subset"] == subset) & (runs["model"] == model)].set_index("seed")
+            m = m.sort_values("seed")
+            found[(f"ye2018 {subset}", model)] = {
+                "values": (1000 * m["mae"]).tolist(),
+                "tested": [int(r.loc[s, "best_epoch"]) for s in m["seed"]],
+                "epochs": [int(r.loc[s, "epochs"]) for s in m["seed"]],
+                "test": f"{span(m['n_common'], 'd')} per seed",
+            }
+    chen = _script("benchmarks/phonons/chen2021_table.py")
+    metrics = chen.scores(chen.load()).set_index("model")
+    runs = chen._stored(chen.RESULTS / "runs.csv").set_index("model")
+    for model in metrics.index:
+        found[("phonon_dos", model)] = {
+            "values": [float(metrics.loc[model, "r2"])],
+            "tested": [int(runs.loc[model, "best_epoch"])],
+            "epochs": [int(runs.loc[model, "epochs"])],
+            "test": f"{int(metrics.loc[model, 'n_test'])}",
+        }
+    return found
+
+
+def span(values, spec: str) -> str:
+    low, high = format(min(values), spec), format(max(values), spec)
+    return low if low == high else f"{low}-{high}"
+
+
+def other_table() -> str:
+    """The tasks of issue 26 outside Matbench: Ye et al.'s perovskites (5 seeded splits) and
+    Chen et al.'s phonon DOS (their split), every arm stored, then the goal."""
+    found = other_results()
+    stored = {key: len(v["values"]) for key, v in found.items()}
+    problems = [
+        f"{key}: {stored.get(key, 0)} runs stored, {n} declared"
+        for key, n in OTHER_RUNS.items()
+        if stored.get(key) != n
+    ]
+    problems += [
+        f"{k}: stored but not declared in OTHER_RUNS" for k in stored.keys() - OTHER_RUNS.keys()
+    ]
+    problems += [f"{k}: pending but stored" for k in OTHER_PENDING.keys() & stored.keys()]
+    if problems:
+        raise SystemExit("foundation table (other tasks): " + "; ".join(problems))
+    lines = [
+        "| task | arm | model | metric | mean | std (seeds) | runs | tested epochs (from 0) / "
+        "epochs run | test crystals | mean / goal | goal met |",
+        "|---|---|---|---|---:|---:|---:|---|---|---:|---|",
+    ]
+    for task, (leader, goal, metric, lower) in OTHER_GOALS.items():
+        label = OTHER_TASKS[task]
+        for (row_task, model), result in found.items():
+            if row_task != task:
+                continue
+            arm, name = OTHER_ARMS[model]
+            values = np.array(result["values"])
+            std = f"{values.std(ddof=1):.3g}" if len(values) > 1 else ""
+            tested = "/".join(map(str, result["tested"]))
+            epochs = span(result["epochs"], "d")
+            met = values.mean() < goal if lower else values.mean() > goal
+            lines.append(
+                f"| {label} | {arm} | {name} | {metric} | {values.mean():.3g} | {std} | "
+                f"{len(values)} | {tested} / {epochs} | {result['test']} | "
+                f"{values.mean() / goal:.2f} | {'yes' if met else 'no'} |"
+            )
+        for (pending_task, model), why in OTHER_PENDING.items():
+            if pending_task == task:
+                arm, name = OTHER_ARMS[model]
+                lines.append(f"| {label} | {arm} | {name} | {metric} | {why} | | | | | | |")
+        lines.append(f"| {label} | goal | {leader} | {metric} | {goal:.3g} | | | | | 1.00 | |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--update", type=Path, nargs="*", default=[])
     args = parser.parse_args(argv)
-    text = table()
+    text, other = table(), other_table()
     if not args.update:
-        print(text)
+        print(text, other, sep="\n\n")
     if args.update:
         write_block(args.update, BLOCK, text)
+        write_block(args.update, OTHER_BLOCK, other)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@
 
 ``--collect`` copies the test predictions of ``<runs>/<model>`` (the runs of ``run_models.sh``)
 to ``results/chen2021/predictions/<model>.csv.gz`` and their budget (epochs, best epoch, summed
-epoch time) to ``results/chen2021/runs.csv``; the e3nn run is the shipped pretrained model's
-(``benchmarks/results/pretrained_e3nn_phonon_dos``). Every model is scored on the test crystals
-that all of them predicted (e3nn's 4 Å graph rejects 2 test crystals with an isolated Cs atom),
-with Mat2Spec's definitions (Kong et al., Nat. Commun. 13, 949 (2022), Table 1, "MaxNorm, MSE"):
+epoch time) to ``results/chen2021/runs.csv``; a model with no run in the folder keeps its
+stored files and row (so one new run can be collected alone); the e3nn run is the shipped
+pretrained model's (``benchmarks/results/pretrained_e3nn_phonon_dos``). ``chgnet_frozen`` is
+CHGNet 0.3.0 frozen (issue 26), its VectorHead trained alone with the same recipe. Every model
+is scored on the test crystals that all of them predicted (e3nn's 4 Å graph rejects 2 test
+crystals with an isolated Cs atom), with Mat2Spec's definitions (Kong et al., Nat. Commun.
+13, 949 (2022), Table 1, "MaxNorm, MSE"):
 
 * each predicted DOS clipped at 0 and re-scaled to a maximum of 1, then MSE and MAE over every
   bin, and R2 (sklearn ``r2_score`` over the ``[crystals, 51]`` arrays: the mean over bins);
@@ -63,6 +66,7 @@ MODELS = {
     "alignn": "ALIGNN + VectorHead",
     "matformer": "Matformer + VectorHead",
     "potnet": "PotNet + VectorHead",
+    "chgnet_frozen": "CHGNet 0.3.0 frozen + VectorHead",
 }
 #: Kong et al. 2022 (Mat2Spec), Table 1, MaxNorm scaling, MSE loss; their own split of the
 #: same 1,522-crystal Petretto set: R2, MAE, MSE, Wasserstein (cm^-1), C_V MAE, omega MAE
@@ -75,6 +79,8 @@ BINS = len(FREQUENCIES_CM)
 
 def collect(runs: Path) -> None:
     PREDICTIONS.mkdir(parents=True, exist_ok=True)
+    stored_file = RESULTS / "runs.csv"
+    stored = pd.read_csv(stored_file).set_index("model") if stored_file.is_file() else None
     rows = []
     for model in MODELS:
         run = E3NN_RUN if model == "e3nn" else runs / model
@@ -87,8 +93,14 @@ def collect(runs: Path) -> None:
                 index=False,
                 compression={"method": "gzip", "mtime": 0},
             )
+        elif stored is not None and model in stored.index:
+            # not in this runs folder: its stored predictions, log and budget are kept
+            rows.append({"model": model, **stored.loc[model].to_dict()})
+            continue
         else:
-            raise SystemExit(f"{model}: no finished run in {run} (test_predictions.csv)")
+            raise SystemExit(
+                f"{model}: no finished run in {run} (test_predictions.csv) and none stored"
+            )
         if model == "cgcnn":  # small enough to commit (0.4 MB without optimizer state)
             (RESULTS / "checkpoints").mkdir(exist_ok=True)
             slim_checkpoint(
@@ -251,6 +263,8 @@ def table() -> str:
             raise ValueError(f"{RESULTS / 'runs.csv'}: no run of {model}; collect its run")
         m, r = metrics.loc[model], runs.loc[model]
         setup = "ours: Chen split and recipe" if model == "e3nn" else "ours: same split and recipe"
+        if model.endswith("_frozen"):
+            setup += ", backbone frozen (head only)"
         lines.append(
             f"| {name} | {setup} | {r['epochs']:.0f} ({r['best_epoch']:.0f}), "
             f"{r['train_seconds']:.0f} s | {m['n_test']:.0f} | {m['r2']:.2f} | {m['mae']:.3f} | "

@@ -11,7 +11,7 @@ and stores, in ``results/ye2018/``:
   (``runs.csv``: epochs, the epoch of the checkpoint tested, summed epoch time);
 * the best checkpoints of the Ye network (every seed, 9 kB each) and of the seed-0 graph models
   (``checkpoints/<subset>_<model>_s<seed>.ckpt``, without optimizer state; ``matgnn.load_model``
-  or ``finetune.from=<path>`` read them);
+  or ``finetune.from=<path>`` read them), except the CHGNet ones (:data:`UNSTORED_CHECKPOINTS`);
 * per test crystal (``crystals.csv``), what its stability needs from the data (``<data
   dir>/ye2018`` and ``<data dir>/mp36k``, the data dir being ``$MATGNN_DATA_DIR`` or
   ``../shared/data``): its DFT target and the E_f relative to the binary oxides at which it
@@ -82,7 +82,12 @@ MODELS = {
     "ye2018_net": "Ye et al. network (ours)",
     "published": "Ye et al.'s published network (garnetdnn weights)",
     "cgcnn": "CGCNN",
+    "chgnet_frozen": "CHGNet 0.3.0 frozen (head only)",
+    "chgnet_finetuned": "CHGNet 0.3.0 fine-tuned",
 }
+#: foundation backbones (issue 26): their checkpoints are not stored (1.6 MB each, most of it
+#: the pretrained weights that the foundation extra installs)
+UNSTORED_CHECKPOINTS = ("chgnet_frozen", "chgnet_finetuned")
 SUBSETS = {
     "unmixed": "unmixed ABO3",
     "all": "all (unmixed + A- or B-mixed)",
@@ -118,7 +123,7 @@ def collect(runs: Path) -> None:
             raise SystemExit(f"{run}: no tested checkpoint's epoch (no best.ckpt and no log)")
         name = f"{subset}_{model}_s{seed}.csv"
         shutil.copyfile(run / "test_predictions.csv", PREDICTIONS / name)
-        if model == "ye2018_net" or seed == 0:
+        if (model == "ye2018_net" or seed == 0) and model not in UNSTORED_CHECKPOINTS:
             (RESULTS / "checkpoints").mkdir(exist_ok=True)
             target = RESULTS / "checkpoints" / f"{subset}_{model}_s{seed}.ckpt"
             slim_checkpoint(run / "checkpoints" / "best.ckpt", target)
