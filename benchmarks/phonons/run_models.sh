@@ -3,9 +3,10 @@
 # on the authors' split and with the e3nn recipe (experiment=e3nn_phonon_dos: AdamW lr 5e-3,
 # weight decay 0.05, exponential decay 0.96 per epoch, batch 16, 100 epochs, early stopping),
 # capped at 10 minutes of wall-clock time each on the 2-core CPU machine. Foundation backbones
-# (issue 26, the foundation extra installed): MODELS=chgnet_frozen is CHGNet 0.3.0 frozen, the
-# features of its blocks computed once per crystal (cached under $MATGNN_CACHE_DIR, default
-# .cache/graphs) and read by the VectorHead, the only part trained, with the same recipe.
+# (issue 26, the foundation extra installed): MODELS="chgnet_frozen sevennet_frozen" is CHGNet
+# 0.3.0 (SevenNet-0) frozen, the features of its blocks computed once per crystal (cached under
+# $MATGNN_CACHE_DIR, default .cache/graphs) and read by the VectorHead, the only part trained,
+# with the same recipe.
 #   bash benchmarks/phonons/run_models.sh [runs folder]   (from the repository root)
 # then: python benchmarks/phonons/chen2021_table.py --collect <runs folder> --update docs/results/phonons.md
 # The e3nn row is the shipped pretrained model's run (benchmarks/results/pretrained_e3nn_phonon_dos).
@@ -17,8 +18,9 @@ CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
 for model in ${MODELS:-cgcnn matformer alignn potnet}; do
     case $model in
         # the backbone frozen, its features computed once per crystal and cached
-        chgnet_frozen) args=(model=chgnet finetune.freeze=backbone finetune.cache_features=true
-                             paths.cache_dir="$CACHE") ;;
+        chgnet_frozen|sevennet_frozen)
+            args=(model="${model%_frozen}" finetune.freeze=backbone finetune.cache_features=true
+                  paths.cache_dir="$CACHE") ;;
         *) args=(model="$model") ;;
     esac
     # a resumed run gets a fresh 10-minute cap

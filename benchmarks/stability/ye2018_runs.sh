@@ -17,10 +17,10 @@
 # batch 32, up to 3000 epochs, early stopping patience 500; garnets
 # experiment=ye2018_net_garnet_unmixed: Adam 1e-2); CGCNN as the fine-tuning learning
 # curve (AdamW 1e-3 one-cycle over 200 epochs, batch 64, patience 50). Foundation backbones
-# (issue 26; MODELS="chgnet_frozen chgnet_finetuned", the foundation extra installed):
-# chgnet_frozen is CHGNet 0.3.0 frozen, its blocks' features computed once per crystal and
-# cached under $MATGNN_CACHE_DIR (default .cache/graphs), the 128-unit head trained with the
-# CGCNN recipe; chgnet_finetuned trains the whole network, the backbone at a tenth of the
+# (issue 26; MODELS="chgnet_frozen sevennet_frozen chgnet_finetuned", the foundation extra
+# installed): chgnet_frozen is CHGNet 0.3.0 frozen, its blocks' features computed once per
+# crystal and cached under $MATGNN_CACHE_DIR (default .cache/graphs), the 128-unit head trained
+# with the CGCNN recipe; sevennet_frozen the same with SevenNet-0; chgnet_finetuned trains the whole network, the backbone at a tenth of the
 # head's learning rate, 40 epochs (patience 40), as the fine-tuned Matbench phonons arm.
 # A finished run (test_metrics.json) is skipped and a killed one continues from its last
 # checkpoint (ckpt_path=last), so a stopped sweep continues where it was.
@@ -49,8 +49,8 @@ for seed in $SEEDS; do
                     args=(experiment=ye2018_net_perovskite)
                     [ "$subset" = unmixed ] && args=(experiment=ye2018_net_perovskite_unmixed)
                     [ "$subset" = garnet_unmixed ] && args=(experiment=ye2018_net_garnet_unmixed) ;;
-                chgnet_frozen)
-                    args=(model=chgnet task=$task finetune.freeze=backbone
+                chgnet_frozen|sevennet_frozen)
+                    args=(model="${model%_frozen}" task=$task finetune.freeze=backbone
                           finetune.cache_features=true paths.cache_dir="$CACHE"
                           trainer.max_epochs=200 callbacks.early_stopping.patience=50) ;;
                 chgnet_finetuned)

@@ -84,10 +84,11 @@ MODELS = {
     "cgcnn": "CGCNN",
     "chgnet_frozen": "CHGNet 0.3.0 frozen (head only)",
     "chgnet_finetuned": "CHGNet 0.3.0 fine-tuned",
+    "sevennet_frozen": "SevenNet-0 frozen (head only)",
 }
-#: foundation backbones (issue 26): their checkpoints are not stored (1.6 MB each, most of it
-#: the pretrained weights that the foundation extra installs)
-UNSTORED_CHECKPOINTS = ("chgnet_frozen", "chgnet_finetuned")
+#: foundation backbones (issue 26): their checkpoints are not stored (CHGNet's 1.6 MB, most of
+#: it the pretrained weights that the foundation extra installs)
+UNSTORED_CHECKPOINTS = ("chgnet_frozen", "chgnet_finetuned", "sevennet_frozen")
 SUBSETS = {
     "unmixed": "unmixed ABO3",
     "all": "all (unmixed + A- or B-mixed)",
