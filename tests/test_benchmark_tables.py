@@ -338,3 +338,57 @@ def test_the_capped_accuracy_table_stops_at_missing_predictions_or_unpaired_runs
         monkeypatch.setattr(module, "CAPPED", path)
         with pytest.raises((SystemExit, ValueError), match=match):
             module.table()
+
+
+def test_huge_pages_runs_are_compared_with_their_own_kind():
+    """A run with huge pages gets its speed-up against the reference's run with huge pages, and
+    each trainer's epoch time without and with them is reported only for one day's seeds."""
+    import pandas as pd
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    rows = []
+    for implementation, seconds, day in [
+        ("matgnn", 40.0, "2026-12-05"),
+        ("upstream", 60.0, "2026-12-05"),
+        ("matgnn_huge_pages", 36.0, "2026-12-05"),
+        ("upstream_huge_pages", 45.0, "2026-12-05"),
+        ("matgnn_layernorm_upstream_graph", 41.0, "2026-12-04"),
+        ("matgnn_layernorm_upstream_graph_huge_pages", 38.0, "2026-12-05"),
+    ]:
+        for seed in (0, 1):
+            rows.append({"model": "alignn", "task": "matbench_phonons", "seed": seed,
+                         "implementation": implementation, "wall_per_epoch_s": seconds,
+                         "measured": day})  # fmt: skip
+    lines = equal_budget._huge_pages_lines(pd.DataFrame(rows))
+    assert len(lines) == 2 and lines[0] == ""
+    assert "matgnn 40.0 -> 36.0 s (1.11x)" in lines[1]
+    assert "upstream 60.0 -> 45.0 s (1.33x)" in lines[1]
+    assert "matgnn_layernorm_upstream_graph: - (other day or seeds)" in lines[1]
+
+
+def test_the_foundation_table_outside_matbench_states_each_goal_the_right_way_round(monkeypatch):
+    """An MAE meets its goal below it, an R² above it; R² gets no MAE ratio; a declared run that
+    is missing or a stored one not declared stops the table by name."""
+    import benchmarks.foundation.table as foundation
+
+    results = {
+        key: {"values": [30.0] * n, "tested": [1] * n, "epochs": [2] * n, "test": "25"}
+        for key, n in foundation.OTHER_RUNS.items()
+    }
+    results[("ye2018 all", "cgcnn")]["values"] = [40.0] * 5  # above 39: not met
+    for model in ("e3nn", "cgcnn", "alignn", "matformer", "potnet", "chgnet_frozen"):
+        results[("phonon_dos", model)]["values"] = [0.5]
+    results[("phonon_dos", "sevennet_frozen")]["values"] = [0.7]
+    monkeypatch.setattr(foundation, "other_results", lambda: results)
+    rows = {}
+    for line in foundation.other_table().splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[(cells[0], cells[1], cells[2])] = cells
+    all_label, dos = foundation.OTHER_TASKS["ye2018 all"], foundation.OTHER_TASKS["phonon_dos"]
+    assert rows[(all_label, "frozen", "chgnet")][-2:] == ["0.77", "yes"]
+    assert rows[(all_label, "from scratch", "cgcnn")][-2:] == ["1.03", "no"]
+    assert rows[(dos, "frozen", "chgnet")][-2:] == ["-", "no"]
+    assert rows[(dos, "frozen", "sevennet")][-2:] == ["-", "yes"]
+    del results[("ye2018 all", "cgcnn")]
+    with pytest.raises(SystemExit, match="cgcnn"):
+        foundation.other_table()

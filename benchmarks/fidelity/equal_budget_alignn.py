@@ -142,6 +142,9 @@ def main() -> None:
                          f"({args.batch_size}); upstream would never validate")  # fmt: skip
     config = upstream_config(out, sizes, args.seed, args.epochs, args.batch_size)
     (out / "upstream_config.json").write_text(json.dumps(config, indent=1) + "\n")
+    from matgnn.huge_pages import describe
+
+    print(f"huge pages: {describe()}", flush=True)  # what its epoch times depend on
 
     from alignn.train_alignn import train_for_folder
 

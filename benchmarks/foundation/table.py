@@ -44,6 +44,7 @@ if str(REPOSITORY) not in sys.path:
 
 from benchmarks.catalog import write_block  # noqa: E402
 from benchmarks.matbench.leaderboard import fold_fills  # noqa: E402
+from benchmarks.speed_tables import span  # noqa: E402
 from matgnn.matbench.data import task_metadata  # noqa: E402
 from matgnn.matbench.submission import PREFIX, SubmissionFolder  # noqa: E402
 
@@ -209,22 +210,25 @@ OTHER_RUNS: dict[tuple[str, str], int] = {
     ("ye2018 unmixed", "ye2018_net"): 5,
     ("ye2018 unmixed", "cgcnn"): 5,
     ("ye2018 unmixed", "chgnet_frozen"): 5,
+    ("ye2018 unmixed", "sevennet_frozen"): 5,
     ("ye2018 all", "ye2018_net"): 5,
     ("ye2018 all", "cgcnn"): 5,
     ("ye2018 all", "chgnet_frozen"): 5,
+    ("ye2018 all", "sevennet_frozen"): 5,
     ("phonon_dos", "e3nn"): 1,
     ("phonon_dos", "cgcnn"): 1,
     ("phonon_dos", "alignn"): 1,
     ("phonon_dos", "matformer"): 1,
     ("phonon_dos", "potnet"): 1,
     ("phonon_dos", "chgnet_frozen"): 1,
+    ("phonon_dos", "sevennet_frozen"): 1,
 }
 OTHER_PENDING: dict[tuple[str, str], str] = {
     ("ye2018 unmixed", "chgnet_finetuned"): "not run yet (CPU budget)",
-    ("ye2018 all", "chgnet_finetuned"): "not run yet (CPU budget)",
-    ("phonon_dos", "chgnet_finetuned"): "not run yet (CPU budget)",
+    ("ye2018 all", "chgnet_finetuned"): "not run yet (CPU budget: a first attempt's epoch 0 "
+    "took 167 s, a test run sharing the cores; 40 epochs x 5 seeds did not fit)",
 }
-#: (task, run name) -> (arm, model as the Matbench table names it)
+#: run name -> (arm, model as the Matbench table names it)
 OTHER_ARMS = {
     "ye2018_net": ("from scratch", "Ye et al. network"),
     "cgcnn": ("from scratch", "cgcnn"),
@@ -233,13 +237,17 @@ OTHER_ARMS = {
     "matformer": ("from scratch", "matformer + VectorHead"),
     "potnet": ("from scratch", "potnet + VectorHead"),
     "chgnet_frozen": ("frozen", "chgnet"),
+    "sevennet_frozen": ("frozen", "sevennet"),
     "chgnet_finetuned": ("fine-tuned", "chgnet"),
 }
-#: the goals of issue 26 outside Matbench: task -> (label, goal, the metric, lower is better)
+#: the goals outside Matbench: task -> (label, goal, the metric, lower is better). Issue 26 asks
+#: for Ye's perovskites below 39 meV/atom (the paper's mixed models); on the unmixed subset the
+#: paper's own range is 21-34, so its top is that row's goal. Chen's DOS: above Mat2Spec's R²
+#: (Kong et al. 2022, as benchmarks/phonons/chen2021_table.py quotes it).
 OTHER_GOALS = {
-    "ye2018 unmixed": ("Ye et al. 2018: up to 39 meV/atom (21-34 unmixed)", 39.0, "MAE", True),
-    "ye2018 all": ("Ye et al. 2018: up to 39 meV/atom (mixed added)", 39.0, "MAE", True),
-    "phonon_dos": ("Mat2Spec (Kong et al. 2022), their split", 0.63, "R²", False),
+    "ye2018 unmixed": ("Ye et al. 2018, unmixed: 21-34 meV/atom", 34.0, "MAE", True),
+    "ye2018 all": ("Ye et al. 2018, mixed added: up to 39 meV/atom", 39.0, "MAE", True),
+    "phonon_dos": ("Mat2Spec (Kong et al. 2022), their split", None, "R²", False),
 }
 OTHER_TASKS = {
     "ye2018 unmixed": "ye2018_perovskite, unmixed ABO3 (meV/atom)",
@@ -284,11 +292,6 @@ def other_results() -> dict[tuple[str, str], dict]:
     return found
 
 
-def span(values, spec: str) -> str:
-    low, high = format(min(values), spec), format(max(values), spec)
-    return low if low == high else f"{low}-{high}"
-
-
 def other_table() -> str:
     """The tasks of issue 26 outside Matbench: Ye et al.'s perovskites (5 seeded splits) and
     Chen et al.'s phonon DOS (their split), every arm stored, then the goal."""
@@ -307,10 +310,13 @@ def other_table() -> str:
         raise SystemExit("foundation table (other tasks): " + "; ".join(problems))
     lines = [
         "| task | arm | model | metric | mean | std (seeds) | runs | tested epochs (from 0) / "
-        "epochs run | test crystals | mean / goal | goal met |",
+        "epochs run | test crystals | MAE / goal | goal met |",
         "|---|---|---|---|---:|---:|---:|---|---|---:|---|",
     ]
+    chen = _script("benchmarks/phonons/chen2021_table.py")
     for task, (leader, goal, metric, lower) in OTHER_GOALS.items():
+        if goal is None:  # Mat2Spec's R², the first of its published numbers
+            goal = chen.PUBLISHED["Mat2Spec"][0]
         label = OTHER_TASKS[task]
         for (row_task, model), result in found.items():
             if row_task != task:
@@ -321,16 +327,20 @@ def other_table() -> str:
             tested = "/".join(map(str, result["tested"]))
             epochs = span(result["epochs"], "d")
             met = values.mean() < goal if lower else values.mean() > goal
+            ratio = f"{values.mean() / goal:.2f}" if lower else "-"
             lines.append(
                 f"| {label} | {arm} | {name} | {metric} | {values.mean():.3g} | {std} | "
-                f"{len(values)} | {tested} / {epochs} | {result['test']} | "
-                f"{values.mean() / goal:.2f} | {'yes' if met else 'no'} |"
+                f"{len(values)} | {tested} / {epochs} | {result['test']} | {ratio} | "
+                f"{'yes' if met else 'no'} |"
             )
         for (pending_task, model), why in OTHER_PENDING.items():
             if pending_task == task:
                 arm, name = OTHER_ARMS[model]
                 lines.append(f"| {label} | {arm} | {name} | {metric} | {why} | | | | | | |")
-        lines.append(f"| {label} | goal | {leader} | {metric} | {goal:.3g} | | | | | 1.00 | |")
+        lines.append(
+            f"| {label} | goal | {leader} | {metric} | {goal:.3g} | | | | | "
+            f"{'1.00' if lower else '-'} | |"
+        )
     return "\n".join(lines)
 
 

@@ -95,9 +95,12 @@ def collect(runs: Path) -> None:
                 index=False,
                 compression={"method": "gzip", "mtime": 0},
             )
-        elif stored is not None and model in stored.index:
+        elif not run.exists() and stored is not None and model in stored.index:
             # not in this runs folder: its stored predictions, log and budget are kept
-            rows.append({"model": model, **stored.loc[model].to_dict()})
+            kept = stored.loc[model]
+            rows.append({"model": model, "epochs": int(kept["epochs"]),
+                         "best_epoch": int(kept["best_epoch"]),
+                         "train_seconds": float(kept["train_seconds"])})  # fmt: skip
             continue
         else:
             raise SystemExit(
@@ -265,8 +268,6 @@ def table() -> str:
             raise ValueError(f"{RESULTS / 'runs.csv'}: no run of {model}; collect its run")
         m, r = metrics.loc[model], runs.loc[model]
         setup = "ours: Chen split and recipe" if model == "e3nn" else "ours: same split and recipe"
-        if model.endswith("_frozen"):
-            setup += ", backbone frozen (head only)"
         lines.append(
             f"| {name} | {setup} | {r['epochs']:.0f} ({r['best_epoch']:.0f}), "
             f"{r['train_seconds']:.0f} s | {m['n_test']:.0f} | {m['r2']:.2f} | {m['mae']:.3f} | "

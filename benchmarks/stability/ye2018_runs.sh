@@ -4,7 +4,8 @@
 # unmixed + A- or B-mixed), ye2018_garnet_unmixed (35 mp36k garnets) and ye2018_garnet (46,
 # CGCNN only: the Ye network has no input for a mixed site), 5 seeds (the seed draws the split
 # and the initialisation).
-#   [SEEDS="0 1 2 3 4"] [MODELS="ye2018_net cgcnn"] \
+#   [SEEDS="0 1 2 3 4"] [MODELS="ye2018_net cgcnn"] (or chgnet_frozen, sevennet_frozen, \
+#   chgnet_finetuned) \
 #   [SUBSETS="unmixed all garnet_unmixed garnet_all"] [MATGNN_DATA_DIR=../shared/data] \
 #   bash benchmarks/stability/ye2018_runs.sh [runs folder]
 # from the repository root, with the matgnn environment's python on PATH; the runs folder
@@ -20,8 +21,9 @@
 # (issue 26; MODELS="chgnet_frozen sevennet_frozen chgnet_finetuned", the foundation extra
 # installed): chgnet_frozen is CHGNet 0.3.0 frozen, its blocks' features computed once per
 # crystal and cached under $MATGNN_CACHE_DIR (default .cache/graphs), the 128-unit head trained
-# with the CGCNN recipe; sevennet_frozen the same with SevenNet-0; chgnet_finetuned trains the whole network, the backbone at a tenth of the
-# head's learning rate, 40 epochs (patience 40), as the fine-tuned Matbench phonons arm.
+# with the CGCNN recipe; sevennet_frozen the same with SevenNet-0; chgnet_finetuned trains the
+# whole network, the backbone at a tenth of the head's learning rate, 40 epochs (patience 40),
+# as the fine-tuned Matbench phonons arm.
 # A finished run (test_metrics.json) is skipped and a killed one continues from its last
 # checkpoint (ckpt_path=last), so a stopped sweep continues where it was.
 set -euo pipefail

@@ -11,7 +11,8 @@ and stores, in ``results/ye2018/``:
   (``runs.csv``: epochs, the epoch of the checkpoint tested, summed epoch time);
 * the best checkpoints of the Ye network (every seed, 9 kB each) and of the seed-0 graph models
   (``checkpoints/<subset>_<model>_s<seed>.ckpt``, without optimizer state; ``matgnn.load_model``
-  or ``finetune.from=<path>`` read them), except the CHGNet ones (:data:`UNSTORED_CHECKPOINTS`);
+  or ``finetune.from=<path>`` read them), except the foundation backbones'
+  (:data:`UNSTORED_CHECKPOINTS`);
 * per test crystal (``crystals.csv``), what its stability needs from the data (``<data
   dir>/ye2018`` and ``<data dir>/mp36k``, the data dir being ``$MATGNN_DATA_DIR`` or
   ``../shared/data``): its DFT target and the E_f relative to the binary oxides at which it
@@ -87,7 +88,7 @@ MODELS = {
     "sevennet_frozen": "SevenNet-0 frozen (head only)",
 }
 #: foundation backbones (issue 26): their checkpoints are not stored (CHGNet's 1.6 MB, most of
-#: it the pretrained weights that the foundation extra installs)
+#: it the pretrained weights that the foundation extra installs; SevenNet-0's larger)
 UNSTORED_CHECKPOINTS = ("chgnet_frozen", "chgnet_finetuned", "sevennet_frozen")
 SUBSETS = {
     "unmixed": "unmixed ABO3",
@@ -160,6 +161,8 @@ def collect(runs: Path) -> None:
     ]
     found = pd.concat([found, pd.DataFrame(published)], ignore_index=True)
     found = found.sort_values(["subset", "model", "seed"], kind="stable")
+    # whole epochs (empty for the published network): not floats after the merge
+    found[["epochs", "best_epoch"]] = found[["epochs", "best_epoch"]].astype("Int64")
     found.to_csv(stored_file, index=False)
     ids = sorted(
         set().union(*(

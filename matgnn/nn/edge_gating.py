@@ -28,7 +28,8 @@ from matgnn.nn.norm_silu import (
     norm_arguments,
     norm_silu_backward,
     norm_silu_forward,
-    saved_running_stats,
+    save_norm,
+    saved_norm_args,
 )
 
 
@@ -80,10 +81,8 @@ class _EdgeGating(torch.autograd.Function):
         else:
             out = m.new_empty(0)
         ctx.save_for_backward(
-            m, edge_attr, edge_weight, values, src, dst,
-            norm_weight, norm_bias, *saved_running_stats(args), mean, invstd,
-        )  # fmt: skip
-        ctx.norm_training, ctx.eps, ctx.layer_norm = norm_training, eps, layer_norm
+            m, edge_attr, edge_weight, values, src, dst, *save_norm(ctx, args), mean, invstd
+        )
         ctx.update_edges, ctx.residual = update_edges, residual
         return weighted, norm, out
 
@@ -92,10 +91,7 @@ class _EdgeGating(torch.autograd.Function):
     def backward(
         ctx: FunctionCtx, grad_weighted: Tensor, grad_norm: Tensor, grad_out: Tensor
     ) -> tuple[Tensor | None, ...]:
-        (
-            m, edge_attr, edge_weight, values, src, dst,
-            norm_weight, norm_bias, running_mean, running_var, mean, invstd,
-        ) = ctx.saved_tensors  # fmt: skip
+        m, edge_attr, edge_weight, values, src, dst, *norm, mean, invstd = ctx.saved_tensors
         dtype = m.dtype
         grad_weighted, grad_norm = grad_weighted.to(dtype), grad_norm.to(dtype)
         gate = torch.sigmoid(m)
@@ -111,12 +107,8 @@ class _EdgeGating(torch.autograd.Function):
         grad_norm_weight = grad_norm_bias = None
         if ctx.update_edges:
             grad_out = grad_out.to(dtype)
-            args: NormArgs = (
-                norm_weight, norm_bias, running_mean, running_var,
-                ctx.norm_training, 0.0, ctx.eps, ctx.layer_norm,
-            )  # fmt: skip
             grad_norm_m, grad_norm_weight, grad_norm_bias = norm_silu_backward(
-                grad_out, m, args, mean, invstd
+                grad_out, m, saved_norm_args(ctx, norm), mean, invstd
             )
             grad_m.add_(grad_norm_m)
             del grad_norm_m

@@ -14,9 +14,12 @@ unused).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx
 
 #: ``(weight, bias, running_mean, running_var, training, momentum, eps, layer_norm)``
 NormArgs = tuple[
@@ -97,6 +100,24 @@ def saved_running_stats(args: NormArgs) -> tuple[Tensor | None, Tensor | None]:
     if training or layer_norm:
         return None, None
     return running_mean, running_var
+
+
+def save_norm(ctx: FunctionCtx, args: NormArgs) -> tuple[Tensor | None, ...]:
+    """Keep on ``ctx`` the scalars of ``args`` that a backward needs; returns the norm's
+    tensors to pass to ``ctx.save_for_backward`` (weight, bias and :func:`saved_running_stats`),
+    which :func:`saved_norm_args` turns back into :data:`NormArgs`."""
+    weight, bias, _, _, training, _, eps, layer_norm = args
+    ctx.norm_training, ctx.eps, ctx.layer_norm = training, eps, layer_norm
+    return weight, bias, *saved_running_stats(args)
+
+
+def saved_norm_args(ctx: FunctionCtx, saved: Sequence[Tensor | None]) -> NormArgs:
+    """The :data:`NormArgs` of a backward, from the four tensors :func:`save_norm` returned
+    (in ``ctx.saved_tensors``) and the scalars it kept; momentum is unused there (0)."""
+    weight, bias, running_mean, running_var = saved
+    return (
+        weight, bias, running_mean, running_var, ctx.norm_training, 0.0, ctx.eps, ctx.layer_norm
+    )  # fmt: skip
 
 
 def norm_silu_backward(

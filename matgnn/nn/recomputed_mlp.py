@@ -25,7 +25,8 @@ from matgnn.nn.norm_silu import (
     norm_arguments,
     norm_silu_backward,
     norm_silu_forward,
-    saved_running_stats,
+    save_norm,
+    saved_norm_args,
 )
 
 
@@ -55,27 +56,18 @@ class _LinearNormSiLU(torch.autograd.Function):
         y = F.linear(x, weight, bias)
         out, mean, invstd = norm_silu_forward(y, args)
         del y
-        ctx.save_for_backward(
-            x, weight, bias, norm_weight, norm_bias, *saved_running_stats(args), mean, invstd
-        )
-        ctx.norm_training, ctx.eps, ctx.layer_norm = norm_training, eps, layer_norm
+        ctx.save_for_backward(x, weight, bias, *save_norm(ctx, args), mean, invstd)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight, bias, norm_weight, norm_bias, running_mean, running_var, mean, invstd = (
-            ctx.saved_tensors
-        )
+        x, weight, bias, *norm, mean, invstd = ctx.saved_tensors
         dtype = x.dtype
         grad_out = grad_out.to(dtype)
         y = F.linear(x, weight, bias)
-        args: NormArgs = (
-            norm_weight, norm_bias, running_mean, running_var,
-            ctx.norm_training, 0.0, ctx.eps, ctx.layer_norm,
-        )  # fmt: skip
         grad_y, grad_norm_weight, grad_norm_bias = norm_silu_backward(
-            grad_out, y, args, mean, invstd
+            grad_out, y, saved_norm_args(ctx, norm), mean, invstd
         )
         del y
         grad_x = grad_y @ weight if ctx.needs_input_grad[0] else None

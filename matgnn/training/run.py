@@ -27,6 +27,7 @@ from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.files import read_checkpoint
 from matgnn.checkpoints.migrations import described
 from matgnn.checkpoints.pretrained import resolve_checkpoint
+from matgnn.huge_pages import describe as describe_huge_pages
 from matgnn.models import assembly
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.terminal import is_interactive
@@ -197,6 +198,8 @@ def fit_and_test(cfg: DictConfig, ckpt_path: str | None = None, check: Any = Non
     """Fit, then test the best checkpoint, in ``cfg.paths.output_dir``. ``check(module,
     data)`` runs once both exist, before anything is written (the uncertainty settings)."""
     L.seed_everything(cfg.seed, workers=True)
+    # what a CPU epoch time depends on (THP_MEM_ALLOC_ENABLE=1 in the environment turns them on)
+    log.info("huge pages: %s", describe_huge_pages())
     output_dir = Path(cfg.paths.output_dir)
     model = model_config(cfg)
     ckpt_path = checkpoint_to_resume(cfg, output_dir, model, ckpt_path)
