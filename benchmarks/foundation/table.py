@@ -157,15 +157,24 @@ def check_declared(found: list[Arm]) -> None:
     """Stop, naming it, at a declared run missing or short of folds, a stored run that is not
     declared, or a pending run that has been stored (move it to :data:`RUNS`)."""
     stored = {(a.arm, a.model, a.task): tuple(a.folds) for a in found}
+    stop_at_undeclared(stored, RUNS, PENDING, "folds", "RUNS", "foundation table")
+
+
+def stop_at_undeclared(
+    stored: dict, declared: dict, pending: dict, what: str, name: str, table_name: str
+) -> None:
+    """Stop, naming it, at a declared run whose stored ``what`` (folds, runs) differs from the
+    declared, a stored run not in ``declared`` (called ``name``), or a ``pending`` run that is
+    stored."""
     problems = [
-        f"{key}: folds {stored.get(key, ())} stored, {folds} declared"
-        for key, folds in RUNS.items()
-        if stored.get(key) != folds
+        f"{key}: {what} {stored.get(key, 'none')} stored, {value} declared"
+        for key, value in declared.items()
+        if stored.get(key) != value
     ]
-    problems += [f"{key}: stored but not declared in RUNS" for key in stored.keys() - RUNS.keys()]
-    problems += [f"{key}: pending but stored" for key in PENDING.keys() & stored.keys()]
+    problems += [f"{k}: stored but not declared in {name}" for k in stored.keys() - declared.keys()]
+    problems += [f"{key}: pending but stored" for key in pending.keys() & stored.keys()]
     if problems:
-        raise SystemExit("foundation table: " + "; ".join(problems))
+        raise SystemExit(f"{table_name}: " + "; ".join(problems))
 
 
 def table() -> str:
@@ -297,17 +306,9 @@ def other_table() -> str:
     Chen et al.'s phonon DOS (their split), every arm stored, then the goal."""
     found = other_results()
     stored = {key: len(v["values"]) for key, v in found.items()}
-    problems = [
-        f"{key}: {stored.get(key, 0)} runs stored, {n} declared"
-        for key, n in OTHER_RUNS.items()
-        if stored.get(key) != n
-    ]
-    problems += [
-        f"{k}: stored but not declared in OTHER_RUNS" for k in stored.keys() - OTHER_RUNS.keys()
-    ]
-    problems += [f"{k}: pending but stored" for k in OTHER_PENDING.keys() & stored.keys()]
-    if problems:
-        raise SystemExit("foundation table (other tasks): " + "; ".join(problems))
+    stop_at_undeclared(
+        stored, OTHER_RUNS, OTHER_PENDING, "runs", "OTHER_RUNS", "foundation table (other tasks)"
+    )
     lines = [
         "| task | arm | model | metric | mean | std (seeds) | runs | tested epochs (from 0) / "
         "epochs run | test crystals | MAE / goal | goal met |",
