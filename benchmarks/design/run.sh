@@ -12,6 +12,8 @@
 #   basis     BasisAutoencoder 64^3 -> 200, width 16 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_BASIS (default 1 h 15 min; about 7.5 min an epoch of 14,700 images,
 #             alone on 2 cores)
+#             BASIS_OVERRIDES: more overrides of the basis run, e.g. its learning-rate decay
+#             when resumed ("lr_decay.start=12 lr_decay.epochs=12 trainer.max_epochs=24")
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_CELL (default 20 min; about 1 min 20 s an epoch here)
 #   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1)
@@ -48,7 +50,9 @@ train() {
 }
 for step in "${STEPS[@]}"; do
     case $step in
-        basis) train basis "$OUT/basis_w16" "${MAX_TIME_BASIS:-00:01:15:00}" network.width=16 ;;
+        basis) read -r -a extra <<< "${BASIS_OVERRIDES:-}"
+            train basis "$OUT/basis_w16" "${MAX_TIME_BASIS:-00:01:15:00}" network.width=16 \
+                "${extra[@]}" ;;
         cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
         cell_shape) train cell "$OUT/cell_w32_shape" "${MAX_TIME_CELL:-00:00:20:00}" \
             network.width=32 network.shape_weight=1.0 ;;

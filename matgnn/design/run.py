@@ -278,7 +278,10 @@ def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         "hold_out_known": bool(cfg.data.hold_out_known),
         "image": OmegaConf.to_container(cfg.image, resolve=True),
     }
-    task = AutoencoderTask(network_node(cfg, spec), cfg.stage, lr=cfg.lr, provenance=provenance)
+    decay = OmegaConf.to_container(cfg.lr_decay, resolve=True) if "lr_decay" in cfg else None
+    task = AutoencoderTask(
+        network_node(cfg, spec), cfg.stage, lr=cfg.lr, lr_decay=decay, provenance=provenance
+    )
     metrics = _train(cfg, task, loaders, output_dir, _resume_path(cfg, output_dir), started)
     return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
 

@@ -16,6 +16,7 @@ Lightning's ``ckpt_path`` with ``weights_only=True``.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,10 @@ class AutoencoderTask(L.LightningModule):
             :data:`AUTOENCODERS`.
         kind: ``"cell"`` or ``"basis"``.
         lr: Adam's learning rate.
+        lr_decay: ``None`` (a constant ``lr``) or ``{"start": E, "epochs": N, "min": m}``: ``lr``
+            until epoch ``E``, then a half cosine down to ``m`` over ``N`` epochs, ``m`` after
+            (:func:`decayed_lr`). Set from the epoch number at every epoch's start, so a run
+            resumed from a checkpoint of any epoch, with or without a decay before, follows it.
         peak_threshold: the peak height counted as an atom in ``val/atoms_right`` (basis only).
         provenance: plain data saved with the checkpoint (data set, split, budget).
     """
@@ -78,6 +83,7 @@ class AutoencoderTask(L.LightningModule):
         network: Mapping[str, Any],
         kind: str,
         lr: float = 1e-3,
+        lr_decay: Mapping[str, float] | None = None,
         peak_threshold: float = 0.3,
         provenance: Mapping[str, Any] | None = None,
     ) -> None:
@@ -90,6 +96,7 @@ class AutoencoderTask(L.LightningModule):
                 "network": network,
                 "kind": kind,
                 "lr": float(lr),
+                "lr_decay": _checked_decay(lr_decay, lr),
                 "peak_threshold": float(peak_threshold),
                 "provenance": dict(provenance or {}),
             }
@@ -130,8 +137,46 @@ class AutoencoderTask(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr)
 
+    def on_train_epoch_start(self) -> None:
+        lr = decayed_lr(self.hparams.lr, self.hparams.get("lr_decay"), self.current_epoch)
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        self.log("lr", lr, on_step=False, on_epoch=True, batch_size=1)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[FORMAT_KEY] = FORMAT_VERSION
+
+
+def _checked_decay(decay: Mapping[str, float] | None, lr: float) -> dict[str, float] | None:
+    """``lr_decay`` as plain numbers, or a ``ValueError`` naming what is wrong."""
+    if decay is None or decay.get("start") is None:
+        return None
+    unknown = set(decay) - {"start", "epochs", "min"}
+    if unknown:
+        raise ValueError(f"lr_decay: unknown keys {sorted(unknown)} (start, epochs, min)")
+    start, epochs, low = int(decay["start"]), int(decay.get("epochs", 10)), float(decay["min"])
+    if start < 0 or epochs < 1 or not 0 <= low <= lr:
+        raise ValueError(
+            f"lr_decay: needs start >= 0, epochs >= 1 and 0 <= min <= lr ({lr}); got "
+            f"start={start}, epochs={epochs}, min={low}"
+        )
+    return {"start": start, "epochs": epochs, "min": low}
+
+
+def decayed_lr(lr: float, decay: Mapping[str, float] | None, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based) under ``decay`` (see :class:`AutoencoderTask`):
+    ``lr`` before ``start``, ``min + (lr - min) (1 + cos(pi t / N)) / 2`` at ``t = epoch -
+    start`` for ``t < N``, ``min`` after."""
+    if not decay:
+        return lr
+    t = epoch - int(decay["start"])
+    if t < 0:
+        return lr
+    epochs, low = int(decay["epochs"]), float(decay["min"])
+    if t >= epochs:
+        return low
+    return low + (lr - low) * 0.5 * (1.0 + math.cos(math.pi * t / epochs))
 
 
 def _read(path: str | Path, root: str, kind: str | None) -> tuple[dict[str, Any], Mapping]:
