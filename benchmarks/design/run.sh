@@ -16,7 +16,8 @@
 #             when resumed ("lr_decay.start=12 lr_decay.epochs=12 trainer.max_epochs=24")
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_CELL (default 20 min; about 1 min 20 s an epoch here)
-#   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1)
+#   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1);
+#             CELL_OVERRIDES: more overrides of this run (as BASIS_OVERRIDES)
 #   labels    benchmarks/design/labels.py --run: Xie's CGCNN formation energy of every structure
 #             (a model's labels, about 2 min)
 #   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
@@ -54,8 +55,9 @@ for step in "${STEPS[@]}"; do
             train basis "$OUT/basis_w16" "${MAX_TIME_BASIS:-00:01:15:00}" network.width=16 \
                 "${extra[@]}" ;;
         cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
-        cell_shape) train cell "$OUT/cell_w32_shape" "${MAX_TIME_CELL:-00:00:20:00}" \
-            network.width=32 network.shape_weight=1.0 ;;
+        cell_shape) read -r -a extra <<< "${CELL_OVERRIDES:-}"
+            train cell "$OUT/cell_w32_shape" "${MAX_TIME_CELL:-00:00:20:00}" \
+                network.width=32 network.shape_weight=1.0 "${extra[@]}" ;;
         labels) python -c "from matgnn.design.run import load_vo_dataset as l; l('mp36k', '$DATA', '$CACHE')"
             python benchmarks/design/labels.py --run --data "$CACHE/vo_dataset.json.gz" ;;
         generator) train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \

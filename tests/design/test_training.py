@@ -24,6 +24,7 @@ from matgnn.design.run import fit_autoencoder, read_metrics
 from matgnn.design.training import (
     AutoencoderTask,
     atom_count,
+    decayed_lr,
     image_entropy,
     load_autoencoder,
 )
@@ -137,13 +138,52 @@ def test_a_cell_autoencoder_run_learns_resumes_and_loads_as_data(tmp_path):
     with pytest.raises(CheckpointError, match="not a 'basis' one"):
         load_autoencoder(run.best_checkpoint, "basis")
 
+    # resumed with a learning-rate decay from epoch 3 (the checkpoint's run had none)
+    decay = ("lr_decay.start=3", "lr_decay.epochs=2", "lr_decay.min=1e-4")
     resumed = fit_autoencoder(
-        _config(tmp_path, "stage=cell", "trainer.max_epochs=4", f"resume={tmp_path / 'run'}"),
+        _config(
+            tmp_path,
+            "stage=cell",
+            "trainer.max_epochs=5",
+            "lr=3e-3",
+            *decay,
+            f"resume={tmp_path / 'run'}",
+        ),
         tmp_path / "run",
     )
-    assert resumed.metrics["epochs_run"] == 4  # continued from epoch 3, not from scratch
-    epochs = read_metrics(tmp_path / "run").dropna(subset=["val/loss"])["epoch"]
-    assert list(epochs) == [0, 1, 2, 3]  # the first start's log kept
+    assert resumed.metrics["epochs_run"] == 5  # continued from epoch 3, not from scratch
+    metrics = read_metrics(tmp_path / "run")
+    epochs = metrics.dropna(subset=["val/loss"])["epoch"]
+    assert list(epochs) == [0, 1, 2, 3, 4]  # the first start's log kept
+    lr = metrics.dropna(subset=["lr"]).set_index("epoch")["lr"]
+    assert lr.to_numpy() == pytest.approx([3e-3, 3e-3, 3e-3, 3e-3, (3e-3 + 1e-4) / 2])
+
+
+def test_the_learning_rate_decays_by_half_cosine_from_its_start_epoch():
+    decay = {"start": 10, "epochs": 4, "min": 1e-5}
+    rates = [decayed_lr(1e-3, decay, epoch) for epoch in range(8, 16)]
+    expected_decay = [1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)]
+    assert rates == pytest.approx([1e-3, 1e-3, *expected_decay, 1e-5, 1e-5])
+    assert decayed_lr(1e-3, None, 50) == 1e-3  # no decay: constant
+    task = AutoencoderTask(
+        safe_config.object_node(CellAutoencoder, grid=8, width=2),
+        "cell",
+        lr=1e-3,
+        lr_decay={"start": None, "epochs": 3, "min": 0.0},
+    )
+    assert task.hparams.lr_decay is None  # start null: constant
+    for wrong, message in (
+        ({"start": 2, "epochs": 0, "min": 1e-5}, "epochs >= 1"),
+        ({"start": 2, "epochs": 3, "min": 1e-2}, "min <= lr"),
+        ({"start": 2, "epochs": 3, "min": 1e-5, "gamma": 0.1}, "unknown keys"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            AutoencoderTask(
+                safe_config.object_node(CellAutoencoder, grid=8, width=2),
+                "cell",
+                lr=1e-3,
+                lr_decay=wrong,
+            )
 
 
 def test_a_crafted_autoencoder_checkpoint_runs_nothing(tmp_path):
