@@ -341,6 +341,11 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     for part in ("| train | 3 |", "| test |", "| held out | 14 |", "| paper (train and test) |"):
         assert part in done.stdout
     assert "best checkpoint epoch 0 (1 epochs run, 4 training structures" in done.stdout
+    assert "Adam lr 0.001 constant)" in done.stdout
+    # the test structures again through one autoencoder alone, the other image exact
+    for part in ("| test, the cell autoencoder alone (basis images exact) |",
+                 "| test, the basis autoencoder alone (cell image exact) |"):  # fmt: skip
+        assert done.stdout.count(part) == 1
     with pytest.raises(AssertionError, match=r"is missing: run python autoencoders\.py --run"):
         run_script("benchmarks/design/autoencoders.py", "--results", str(tmp_path / "none.gz"))
 

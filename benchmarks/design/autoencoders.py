@@ -8,7 +8,9 @@ with the original (``matgnn.design.evaluate``).
 
 ``--run`` reads the two runs' best checkpoints and their common split (``split.json``; two
 runs with different splits are refused), reconstructs every test structure, every held-out
-known V-O structure and ``--train-rows`` seeded training structures, and writes one row per
+known V-O structure and ``--train-rows`` seeded training structures (then the test structures
+twice more, each time with one autoencoder alone and the other image left exact, to show which
+autoencoder the failures come from), and writes one row per
 structure to ``benchmarks/design/results/autoencoders.csv.gz`` with a header line naming the
 checkpoints, the epoch of each, and each run's training budget. The table is written from that
 file alone; a missing file fails.
@@ -36,6 +38,16 @@ BLOCK = "imatgen-autoencoders"
 #: the paper's fully reconstructed structures (Noh et al. 2019, as issue 27 quotes it)
 PAPER_FULL = (10079, 10981)
 PARTS = ("train", "test", "held_out")
+#: the test structures again with one autoencoder only, the other image left exact (which
+#: autoencoder the failures come from): part -> (cell through its network, basis through its)
+ALONE = {"test_cell_alone": (True, False), "test_basis_alone": (False, True)}
+LABELS = {
+    "train": "train",
+    "test": "test",
+    "held_out": "held out",
+    "test_cell_alone": "test, the cell autoencoder alone (basis images exact)",
+    "test_basis_alone": "test, the basis autoencoder alone (cell image exact)",
+}
 
 
 def _run_facts(run_dir: Path) -> dict[str, object]:
@@ -51,9 +63,12 @@ def _run_facts(run_dir: Path) -> dict[str, object]:
     metrics = read_metrics(run_dir)
     record = run_dir / "result.json"
     budget = json.loads(record.read_text()) if record.is_file() else {}
+    hyper = checkpoint["hyper_parameters"]
     return {
         "checkpoint": str(best),
         "epoch": int(checkpoint["epoch"]),
+        "lr": float(hyper.get("lr", 1e-3)),
+        "lr_decay": hyper.get("lr_decay"),
         "width": int(network.get("width", 64)),
         "train_rows": int(checkpoint["hyper_parameters"]["provenance"]["train_rows"]),
         "epochs_logged": int(metrics["epoch"].max()) + 1,
@@ -77,6 +92,19 @@ def _budget(facts: dict[str, object]) -> str:
             f"{facts['starts']} starts, {killed} killed before its record: wall time unknown"
         )
     return "wall time unknown"
+
+
+def _schedule(facts: dict[str, object]) -> str:
+    """One run's learning rate as its checkpoint states it."""
+    decay = facts.get("lr_decay")
+    if "lr" not in facts:  # results written before the learning rate was recorded
+        return ""
+    if not decay:
+        return f", Adam lr {facts['lr']:g} constant"
+    return (
+        f", Adam lr {facts['lr']:g} to epoch {decay['start']}, then a half cosine to "
+        f"{decay['min']:g} over {decay['epochs']} epochs"
+    )
 
 
 def run(
@@ -104,9 +132,17 @@ def run(
         raise ValueError(f"{cell_run} and {basis_run} were trained on different images")
     start = time.perf_counter()
     frames = []
-    for part in PARTS:
-        rows = [index[shared[part][k]] for k in chosen[part]]
-        frame = reconstruct(data, rows, cell, basis, spec)
+    networks = {part: (cell, basis) for part in PARTS}
+    networks.update(
+        {
+            part: (cell if through_cell else None, basis if through_basis else None)
+            for part, (through_cell, through_basis) in ALONE.items()
+        }
+    )
+    for part, (cell_network, basis_network) in networks.items():
+        source = "test" if part in ALONE else part
+        rows = [index[shared[source][k]] for k in chosen[source]]
+        frame = reconstruct(data, rows, cell_network, basis_network, spec)
         frame.insert(0, "part", part)
         frames.append(frame)
         print(f"{part}: {len(rows)} structures, {time.perf_counter() - start:.0f} s", flush=True)
@@ -129,23 +165,28 @@ def table(results: Path = RESULTS) -> str:
         "| position RMSE (Å, structures) | fully reconstructed |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for part in PARTS:
+
+    def row(part: str) -> str:
         s = summarise(frame[frame["part"] == part])
         lengths = " / ".join(f"{s[f'rmse_{p}']:.3g}" for p in PARAMETERS[:3])
         angles = " / ".join(f"{s[f'rmse_{p}']:.3g}" for p in PARAMETERS[3:])
-        lines.append(
-            f"| {part.replace('_', ' ')} | {s['structures']} | {s['decoded']} | {lengths} "
+        return (
+            f"| {LABELS[part]} | {s['structures']} | {s['decoded']} | {lengths} "
             f"| {angles} | {s['position_rmse']:.3g} ({s['same_composition']}) "
             f"| {s['fully_reconstructed']} ({100 * s['fully_reconstructed_fraction']:.1f}%) |"
         )
+
+    lines += [row(part) for part in PARTS]
     full, total = PAPER_FULL
     lines.append(
         f"| paper (train and test) | {total:,} | | | | | {full:,} ({100 * full / total:.1f}%) |"
     )
+    # results written before the one-autoencoder rows have none
+    lines += [row(part) for part in ALONE if (frame["part"] == part).any()]
     budget = "; ".join(
         f"{kind} autoencoder: width {f['width']}, best checkpoint epoch {f['epoch']} "
         f"({f['epochs_logged']} epochs run, {f['train_rows']:,} training structures, "
-        f"{_budget(f)})"
+        f"{_budget(f)}{_schedule(f)})"
         for kind, f in facts.items()
     )
     return "\n".join(lines) + f"\n\nCheckpoints: {budget}."

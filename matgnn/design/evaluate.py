@@ -35,8 +35,11 @@ PARAMETERS = ("a", "b", "c", "alpha", "beta", "gamma")
 
 
 @torch.no_grad()
-def _through(network: ImageAutoencoder, images: np.ndarray) -> np.ndarray:
-    """``[N, g, g, g]`` images -> their reconstructions, float32."""
+def _through(network: ImageAutoencoder | None, images: np.ndarray) -> np.ndarray:
+    """``[N, g, g, g]`` images -> their reconstructions, float32 (``None``: the images as they
+    are, the representation alone)."""
+    if network is None:
+        return np.asarray(images, dtype=np.float32)
     batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
     return network(batch)[:, 0].numpy()
 
@@ -44,15 +47,17 @@ def _through(network: ImageAutoencoder, images: np.ndarray) -> np.ndarray:
 def reconstruct(
     data: VODataset,
     rows: Sequence[int],
-    cell_network: ImageAutoencoder,
-    basis_network: ImageAutoencoder,
+    cell_network: ImageAutoencoder | None,
+    basis_network: ImageAutoencoder | None,
     spec: ImageSpec = ImageSpec(),
 ) -> pd.DataFrame:
     """One row per structure: ``id``, ``decoded`` (whether a crystal came back), ``reason``
     (why not), the six lattice errors (``error_a`` ... ``error_gamma``), ``position_rmse``,
-    ``same_composition`` and ``fully_reconstructed``."""
-    cell_network.eval()
-    basis_network.eval()
+    ``same_composition`` and ``fully_reconstructed``. A network given as ``None`` leaves its
+    images exact, so each autoencoder's own share of the failures can be measured."""
+    for network in (cell_network, basis_network):
+        if network is not None:
+            network.eval()
     out = []
     for row in rows:
         structure, name = data.structures[row], data.ids[row]

@@ -225,6 +225,13 @@ def test_reconstruction_through_exact_autoencoders_is_the_representations_and_fa
     assert summary["fully_reconstructed_fraction"] == 1.0 and summary["position_rmse"] < 1e-3
     assert summary["rmse_a"] < 1e-3 and summary["rmse_gamma"] < 1e-2
 
+    # no network: the exact images, the same rows
+    alone = reconstruct(sample, rows, None, None)
+    assert alone.equals(exact)
+    # one network alone: its failures only (the basis images exact, the cell one emptied)
+    cell_alone = reconstruct(sample, rows, _Zero(), None)
+    assert not cell_alone["decoded"].any() and cell_alone["reason"].str.contains("cell").all()
+
     empty = reconstruct(sample, rows, torch.nn.Identity(), _Zero())
     assert not empty["decoded"].any() and empty["reason"].str.contains("no atom").all()
     summary = summarise(empty)
