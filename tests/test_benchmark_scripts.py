@@ -342,6 +342,7 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
         assert part in done.stdout
     assert "best checkpoint epoch 0 (1 epochs run, 4 training structures" in done.stdout
     assert "Adam lr 0.001 constant)" in done.stdout
+    assert "| fully reconstructed | matched by StructureMatcher |" in done.stdout
     # the test structures again through one autoencoder alone, the other image exact
     for part in ("| test, the cell autoencoder alone (basis images exact) |",
                  "| test, the basis autoencoder alone (cell image exact) |"):  # fmt: skip

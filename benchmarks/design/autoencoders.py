@@ -160,10 +160,13 @@ def table(results: Path = RESULTS) -> str:
 
     flags = ("decoded", "same_composition", "fully_reconstructed", "known_vo")
     frame, facts = read_records(results, booleans=flags, texts=["reason"])
+    if "matches" in frame:  # rows written before the StructureMatcher column have none
+        frame["matches"] = frame["matches"].astype(str) == "True"
     lines = [
         "| | structures | decoded | RMSE a / b / c (Å) | RMSE α / β / γ (°) "
-        "| position RMSE (Å, structures) | fully reconstructed |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| position RMSE (Å, structures) | fully reconstructed |"
+        + (" matched by StructureMatcher |" if "matches" in frame else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if "matches" in frame else ""),
     ]
 
     def row(part: str) -> str:
@@ -174,12 +177,14 @@ def table(results: Path = RESULTS) -> str:
             f"| {LABELS[part]} | {s['structures']} | {s['decoded']} | {lengths} "
             f"| {angles} | {s['position_rmse']:.3g} ({s['same_composition']}) "
             f"| {s['fully_reconstructed']} ({100 * s['fully_reconstructed_fraction']:.1f}%) |"
+            + (f" {s['matches']} |" if "matches" in s else "")
         )
 
     lines += [row(part) for part in PARTS]
     full, total = PAPER_FULL
     lines.append(
         f"| paper (train and test) | {total:,} | | | | | {full:,} ({100 * full / total:.1f}%) |"
+        + (" |" if "matches" in frame else "")
     )
     # results written before the one-autoencoder rows have none
     lines += [row(part) for part in ALONE if (frame["part"] == part).any()]

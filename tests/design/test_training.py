@@ -221,6 +221,7 @@ def test_reconstruction_through_exact_autoencoders_is_the_representations_and_fa
     rows = list(range(6))
     exact = reconstruct(sample, rows, torch.nn.Identity(), torch.nn.Identity())
     assert exact["decoded"].all() and exact["fully_reconstructed"].all()
+    assert exact["matches"].all()  # StructureMatcher takes each for its original
     summary = summarise(exact)
     assert summary["fully_reconstructed_fraction"] == 1.0 and summary["position_rmse"] < 1e-3
     assert summary["rmse_a"] < 1e-3 and summary["rmse_gamma"] < 1e-2
@@ -237,3 +238,4 @@ def test_reconstruction_through_exact_autoencoders_is_the_representations_and_fa
     summary = summarise(empty)
     assert summary["structures"] == 6 and summary["fully_reconstructed"] == 0
     assert summary["fully_reconstructed_fraction"] == 0.0 and math.isnan(summary["rmse_a"])
+    assert summary["matches"] == 0 and not empty["matches"].any()
