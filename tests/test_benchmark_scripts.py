@@ -347,6 +347,16 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     for part in ("| test, the cell autoencoder alone (basis images exact) |",
                  "| test, the basis autoencoder alone (cell image exact) |"):  # fmt: skip
         assert done.stdout.count(part) == 1
+    rows = pd.read_csv(results, skiprows=1, keep_default_na=False, na_values=[""])
+    cell_alone, basis_alone = (rows[rows["part"] == f"test_{k}_alone"] for k in ("cell", "basis"))
+    assert len(cell_alone) == len(basis_alone) == (rows["part"] == "test").sum()
+    # the image left exact never fails: a cell image's failure only where the cell network is
+    # used, a basis image's only where the basis network is; an exact cell gives the lattice
+    reasons = {k: f["reason"].fillna("") for k, f in (("cell", cell_alone), ("basis", basis_alone))}
+    assert not reasons["basis"].str.contains("lines through the centre|no valid angles").any()
+    assert not reasons["cell"].str.contains("no atom").any()
+    decoded = basis_alone[basis_alone["decoded"].astype(str) == "True"]
+    assert (decoded["error_a"].abs() < 1e-4).all() and (decoded["error_gamma"].abs() < 1e-3).all()
     with pytest.raises(AssertionError, match=r"is missing: run python autoencoders\.py --run"):
         run_script("benchmarks/design/autoencoders.py", "--results", str(tmp_path / "none.gz"))
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 if str(REPOSITORY) not in sys.path:
@@ -57,20 +58,31 @@ def _run_facts(run_dir: Path) -> dict[str, object]:
     if not best.is_file():
         raise FileNotFoundError(f"{best} is missing: has {run_dir} trained?")
     checkpoint = torch.load(best, map_location="cpu", weights_only=True)
-    network = checkpoint["hyper_parameters"]["network"]
+    hyper = checkpoint["hyper_parameters"]
+    network = hyper["network"]
     from matgnn.design.run import read_metrics
 
     metrics = read_metrics(run_dir)
     record = run_dir / "result.json"
     budget = json.loads(record.read_text()) if record.is_file() else {}
-    hyper = checkpoint["hyper_parameters"]
+    # the learning rate as the run's last start set it (its logger's hparams.yaml; the best
+    # checkpoint may predate that start) and as it was logged at the last epoch
+    starts = sorted(
+        (run_dir / "logs").glob("version_*/hparams.yaml"),
+        key=lambda f: int(f.parent.name.removeprefix("version_")),
+    )
+    last_start = yaml.safe_load(starts[-1].read_text()) if starts else hyper
+    logged = metrics.dropna(subset=["lr"]) if "lr" in metrics else metrics.iloc[:0]
     return {
         "checkpoint": str(best),
         "epoch": int(checkpoint["epoch"]),
-        "lr": float(hyper.get("lr", 1e-3)),
-        "lr_decay": hyper.get("lr_decay"),
+        "lr": last_start.get("lr"),
+        "lr_decay": last_start.get("lr_decay"),
+        "lr_last": (int(logged["epoch"].iloc[-1]), float(logged["lr"].iloc[-1]))
+        if len(logged)
+        else None,
         "width": int(network.get("width", 64)),
-        "train_rows": int(checkpoint["hyper_parameters"]["provenance"]["train_rows"]),
+        "train_rows": int(hyper["provenance"]["train_rows"]),
         "epochs_logged": int(metrics["epoch"].max()) + 1,
         "wall_time_s": budget.get("wall_time_s") or "unknown",
         # Lightning's timer over every start; a start killed before its record is counted
@@ -95,16 +107,20 @@ def _budget(facts: dict[str, object]) -> str:
 
 
 def _schedule(facts: dict[str, object]) -> str:
-    """One run's learning rate as its checkpoint states it."""
-    decay = facts.get("lr_decay")
-    if "lr" not in facts:  # results written before the learning rate was recorded
+    """One run's learning rate as its last start set it and its log states it."""
+    if facts.get("lr") is None:  # results written before the learning rate was recorded
         return ""
+    decay = facts.get("lr_decay")
     if not decay:
         return f", Adam lr {facts['lr']:g} constant"
-    return (
-        f", Adam lr {facts['lr']:g} to epoch {decay['start']}, then a half cosine to "
+    text = (
+        f", Adam lr {facts['lr']:g} to epoch {decay['start']}, then a half cosine toward "
         f"{decay['min']:g} over {decay['epochs']} epochs"
     )
+    if facts.get("lr_last"):
+        epoch, lr = facts["lr_last"]
+        text += f" ({lr:.2g} at the last epoch run, {epoch})"
+    return text
 
 
 def run(

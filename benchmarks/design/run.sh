@@ -13,7 +13,10 @@
 #             MAX_TIME_BASIS (default 1 h 15 min; about 7.5 min an epoch of 14,700 images,
 #             alone on 2 cores)
 #             BASIS_OVERRIDES: more overrides of the basis run, e.g. its learning-rate decay
-#             when resumed ("lr_decay.start=12 lr_decay.epochs=12 trainer.max_epochs=24")
+#             when resumed from its epoch-11 checkpoint ("lr_decay.start=12 lr_decay.epochs=12
+#             trainer.max_epochs=24", with MAX_TIME_BASIS raised by the ~90 min those take: the
+#             checkpoint's timer already holds the time spent; the last epoch, 23, runs at
+#             ~2.7e-5, the minimum comes at epoch start + epochs)
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_CELL (default 20 min; about 1 min 20 s an epoch here)
 #   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1);
@@ -24,7 +27,8 @@
 #             autoencoders' codes, the CGCNN labels as its scalar property, Adam 1e-3, batch 64,
 #             MAX_TIME_GENERATOR (default 6 min)
 #   evaluate  benchmarks/design/autoencoders.py --run on both best checkpoints: every test and
-#             held-out structure and 500 seeded training structures
+#             held-out structure and 500 seeded training structures, then the test structures
+#             through each autoencoder alone (the other image exact)
 #   generation benchmarks/design/generation.py --run: rediscovery (30 latents around each
 #             held-out known V-O structure, sigma 0.1), 1,000 random latents, 50 slerp paths;
 #             the screening of the new crystals with two pretrained CGCNNs against the MP V-O

@@ -278,7 +278,8 @@ def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         "hold_out_known": bool(cfg.data.hold_out_known),
         "image": OmegaConf.to_container(cfg.image, resolve=True),
     }
-    decay = OmegaConf.to_container(cfg.lr_decay, resolve=True) if "lr_decay" in cfg else None
+    decay = cfg.get("lr_decay")
+    decay = OmegaConf.to_container(decay, resolve=True) if decay is not None else None
     task = AutoencoderTask(
         network_node(cfg, spec), cfg.stage, lr=cfg.lr, lr_decay=decay, provenance=provenance
     )

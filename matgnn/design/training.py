@@ -71,9 +71,11 @@ class AutoencoderTask(L.LightningModule):
         kind: ``"cell"`` or ``"basis"``.
         lr: Adam's learning rate.
         lr_decay: ``None`` (a constant ``lr``) or ``{"start": E, "epochs": N, "min": m}``: ``lr``
-            until epoch ``E``, then a half cosine down to ``m`` over ``N`` epochs, ``m`` after
-            (:func:`decayed_lr`). Set from the epoch number at every epoch's start, so a run
-            resumed from a checkpoint of any epoch, with or without a decay before, follows it.
+            until epoch ``E``, then a half cosine down to ``m`` over ``N`` epochs (``m`` from
+            epoch ``E + N`` on; :func:`decayed_lr`). Set from the epoch number before every
+            step, so a run resumed from a checkpoint of any epoch, with or without a decay
+            before, follows it; the configured ``lr`` governs a resumed run, not the
+            optimiser's stored one.
         peak_threshold: the peak height counted as an atom in ``val/atoms_right`` (basis only).
         provenance: plain data saved with the checkpoint (data set, split, budget).
     """
@@ -83,7 +85,7 @@ class AutoencoderTask(L.LightningModule):
         network: Mapping[str, Any],
         kind: str,
         lr: float = 1e-3,
-        lr_decay: Mapping[str, float] | None = None,
+        lr_decay: Mapping[str, float | None] | None = None,
         peak_threshold: float = 0.3,
         provenance: Mapping[str, Any] | None = None,
     ) -> None:
@@ -137,25 +139,43 @@ class AutoencoderTask(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.network.parameters(), lr=self.hparams.lr)
 
-    def on_train_epoch_start(self) -> None:
+    def _set_lr(self) -> float:
+        """The epoch's learning rate (:func:`decayed_lr`) into every parameter group: the
+        configured ``lr`` governs, also over a resumed optimiser's stored one."""
         lr = decayed_lr(self.hparams.lr, self.hparams.get("lr_decay"), self.current_epoch)
         for optimizer in self.trainer.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] = lr
-        self.log("lr", lr, on_step=False, on_epoch=True, batch_size=1)
+        return lr
+
+    def on_train_epoch_start(self) -> None:
+        self.log("lr", self._set_lr(), on_step=False, on_epoch=True, batch_size=1)
+
+    def on_train_batch_start(self, batch: torch.Tensor, batch_idx: int) -> None:
+        # a run resumed mid-epoch skips on_train_epoch_start: set the rate before every step
+        self._set_lr()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[FORMAT_KEY] = FORMAT_VERSION
 
 
-def _checked_decay(decay: Mapping[str, float] | None, lr: float) -> dict[str, float] | None:
-    """``lr_decay`` as plain numbers, or a ``ValueError`` naming what is wrong."""
-    if decay is None or decay.get("start") is None:
+def _checked_decay(decay: Mapping[str, float | None] | None, lr: float) -> dict[str, float] | None:
+    """``lr_decay`` as plain numbers (``None``: no decay), or a ``ValueError`` naming what is
+    wrong."""
+    if decay is None:
         return None
     unknown = set(decay) - {"start", "epochs", "min"}
     if unknown:
         raise ValueError(f"lr_decay: unknown keys {sorted(unknown)} (start, epochs, min)")
-    start, epochs, low = int(decay["start"]), int(decay.get("epochs", 10)), float(decay["min"])
+    if decay.get("start") is None:
+        return None
+    missing = {"epochs", "min"} - {k for k, v in decay.items() if v is not None}
+    if missing:
+        raise ValueError(f"lr_decay: start={decay['start']} needs {sorted(missing)} too")
+    start, epochs, low = decay["start"], decay["epochs"], float(decay["min"])
+    if int(start) != start or int(epochs) != epochs:
+        raise ValueError(f"lr_decay: start and epochs are epoch counts, got {start}, {epochs}")
+    start, epochs = int(start), int(epochs)
     if start < 0 or epochs < 1 or not 0 <= low <= lr:
         raise ValueError(
             f"lr_decay: needs start >= 0, epochs >= 1 and 0 <= min <= lr ({lr}); got "

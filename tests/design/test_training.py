@@ -138,25 +138,29 @@ def test_a_cell_autoencoder_run_learns_resumes_and_loads_as_data(tmp_path):
     with pytest.raises(CheckpointError, match="not a 'basis' one"):
         load_autoencoder(run.best_checkpoint, "basis")
 
-    # resumed with a learning-rate decay from epoch 3 (the checkpoint's run had none)
-    decay = ("lr_decay.start=3", "lr_decay.epochs=2", "lr_decay.min=1e-4")
-    resumed = fit_autoencoder(
-        _config(
-            tmp_path,
-            "stage=cell",
-            "trainer.max_epochs=5",
-            "lr=3e-3",
-            *decay,
-            f"resume={tmp_path / 'run'}",
-        ),
-        tmp_path / "run",
-    )
-    assert resumed.metrics["epochs_run"] == 5  # continued from epoch 3, not from scratch
+    # resumed with a learning-rate decay from epoch 2 (the checkpoint's run had none): the
+    # first resumed epoch, 3, trains at the decayed rate, not at the restored optimiser's
+    decay = ("lr=3e-3", "lr_decay.start=2", "lr_decay.epochs=2", "lr_decay.min=1e-4")
+    for epochs in (4, 5):
+        resumed = fit_autoencoder(
+            _config(
+                tmp_path,
+                "stage=cell",
+                f"trainer.max_epochs={epochs}",
+                *decay,
+                f"resume={tmp_path / 'run'}",
+            ),
+            tmp_path / "run",
+        )
+        assert resumed.metrics["epochs_run"] == epochs  # continued, not from scratch
+        last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+        used = last["optimizer_states"][0]["param_groups"][0]["lr"]
+        assert used == pytest.approx({4: (3e-3 + 1e-4) / 2, 5: 1e-4}[epochs])
     metrics = read_metrics(tmp_path / "run")
     epochs = metrics.dropna(subset=["val/loss"])["epoch"]
     assert list(epochs) == [0, 1, 2, 3, 4]  # the first start's log kept
     lr = metrics.dropna(subset=["lr"]).set_index("epoch")["lr"]
-    assert lr.to_numpy() == pytest.approx([3e-3, 3e-3, 3e-3, 3e-3, (3e-3 + 1e-4) / 2])
+    assert lr.to_numpy() == pytest.approx([3e-3, 3e-3, 3e-3, (3e-3 + 1e-4) / 2, 1e-4])
 
 
 def test_the_learning_rate_decays_by_half_cosine_from_its_start_epoch():
@@ -174,6 +178,9 @@ def test_the_learning_rate_decays_by_half_cosine_from_its_start_epoch():
     assert task.hparams.lr_decay is None  # start null: constant
     for wrong, message in (
         ({"start": 2, "epochs": 0, "min": 1e-5}, "epochs >= 1"),
+        ({"start": 2, "epochs": 3, "min": None}, r"needs \['min'\]"),
+        ({"start": 2.5, "epochs": 3, "min": 1e-5}, "epoch counts"),
+        ({"start": None, "epochs": 3, "min": 1e-5, "gamma": 0.1}, "unknown keys"),
         ({"start": 2, "epochs": 3, "min": 1e-2}, "min <= lr"),
         ({"start": 2, "epochs": 3, "min": 1e-5, "gamma": 0.1}, "unknown keys"),
     ):
