@@ -217,15 +217,25 @@ def _imatgen_generation() -> tuple[str, ...]:
     budget = json.loads(record.read_text())
     if epoch is None:
         raise ValueError("imatgen-generation: no generator checkpoint line")
-    hits, of, twins = re.fullmatch(r"(\d+) of (\d+) \((\d+)\)", found).groups()
+    hits, of, twins, alone = re.fullmatch(
+        r"(\d+) of (\d+) \((\d+)\); (\d+) found without a twin", found
+    ).groups()
+    chain = re.search(
+        r"\| test \| generator, then autoencoders \| (\d+) \|(?: [^|]+ \|){2} (\d+ \([\d.]+%\))",
+        block_text("imatgen-generation"),
+    )
+    if chain is None:
+        raise ValueError("imatgen-generation: no test row through the generator")
     return (
         f"rediscovered {hits} of {of} held-out known V-O structures ({twins} of the {of} have a "
-        f"training twin); V at +2..+5 (of all latents): slerp {valid['slerp']}, random "
-        f"{valid['random']}",
+        f"training twin; {alone} of the {hits} found have none); V at +2..+5 (of all latents): "
+        f"slerp {valid['slerp']}, random "
+        f"{valid['random']}; test structures fully reconstructed through the generator: "
+        f"{chain.group(2)} of {chain.group(1)}",
         "rediscovered 25 of 31; 89% (slerp), 17% (random) (Noh et al. 2019)",
-        f"generator: {budget['epochs_run']} epochs in {budget['wall_time_s'] / 60:.0f} min with "
-        f"making its codes (tested: epoch {epoch.group(1)}, counting from 0), on the "
-        "autoencoders above",
+        f"generator: {budget['epochs_run']} epochs in {budget['train_time_s'] / 60:.0f} min of "
+        f"training over {budget['starts']} start(s) (tested: epoch {epoch.group(1)}, counting "
+        "from 0), on the autoencoders above",
     )
 
 

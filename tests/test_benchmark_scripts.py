@@ -372,11 +372,34 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
                       "--generator", str(tmp_path / "generator"), "--random", "4",
                       "--pairs", "2", "--points", "3", "--per-structure", "2",
                       "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"),
-                      "--results", str(results))  # fmt: skip
+                      "--results", str(results),
+                      "--sweep", str(tmp_path / "generator"))  # fmt: skip
     for row in ("| rediscovery mu | 14 |", "| rediscovery | 28 |", "| random | 4 |",
                 "| slerp | 6 |", "best checkpoint epoch 0", "Screened: ",
-                "| candidate | formula |", "nearest other one"):  # fmt: skip
+                "| candidate | formula |", "nearest other one",
+                "| generator | 0.001 | 30 | 1 (0) |",
+                "after the generator (best checkpoint, epoch 0)"):  # fmt: skip
         assert row in done.stdout
+    # the validation and test structures from their codes, without and with the generator
+    chain = pd.read_csv(tmp_path / "generator_reconstruction.csv.gz", skiprows=1)
+    split = json.loads((tmp_path / "generator" / "split.json").read_text())
+    for part in ("val", "test"):
+        for through in ("autoencoders", "generator"):
+            rows = chain[(chain["part"] == part) & (chain["through"] == through)]
+            assert rows["id"].tolist() == split[part]
+            route = "autoencoders" if through == "autoencoders" else "generator, then autoencoders"
+            assert f"| {part} | {route} | {len(rows)} |" in done.stdout
+    assert (chain.loc[chain["through"] == "autoencoders", "code_error"] == 0).all()
+    assert (chain.loc[chain["through"] == "generator", "code_error"] > 0).all()
+    sweep = pd.read_csv(tmp_path / "generator_sweep.csv.gz", skiprows=1)
+    assert sweep["structures"].tolist() == [len(split["val"])]
+    assert sweep["fully_reconstructed"].tolist() == [
+        int(
+            (chain[(chain["part"] == "val") & (chain["through"] == "generator")])[
+                "fully_reconstructed"
+            ].sum()
+        )
+    ]
     pca = pd.read_csv(tmp_path / "latent_pca.csv.gz", skiprows=1)
     assert len(pca) == 200 and set(pca["part"]) >= {"train", "held_out"}
     assert pca["label"].isna().all()  # a generator without a property: no label to colour by
@@ -393,7 +416,8 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     run_script("benchmarks/design/generation.py", "--run", "--generator",
                str(tmp_path / "generator"), "--random", "4", "--pairs", "2", "--points", "3",
                "--per-structure", "2", "--results", str(again),
-               "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"))  # fmt: skip
+               "--snapshot", str(REPO / "matgnn/resources/mp36k_sample.csv.gz"),
+               "--sweep", str(tmp_path / "generator"))  # fmt: skip
     assert (
         pd.read_csv(again, skiprows=1)["formula"].fillna("").equals(generated["formula"].fillna(""))
     )

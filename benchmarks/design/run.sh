@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iMatGen's autoencoders on the V-O data set (issue 27), one run after another on a 2-core CPU:
-#   bash benchmarks/design/run.sh [labels] [basis] [cell] [cell_shape] [generator] [evaluate]
-#       [generation]
+#   bash benchmarks/design/run.sh [labels] [basis] [cell] [cell_shape] [generator_sweep]
+#       [generator] [evaluate] [generation]
 # (from the repository root; every step by default), then
 #   python benchmarks/blocks.py --update   (the labels, autoencoder and generation tables)
 # Each training run is resumable within its budget: run it again and it continues from its
@@ -23,9 +23,16 @@
 #             CELL_OVERRIDES: more overrides of this run (as BASIS_OVERRIDES)
 #   labels    benchmarks/design/labels.py --run: Xie's CGCNN formation energy of every structure
 #             (a model's labels, about 2 min)
+#   generator_sweep the generator trained once per KL_WEIGHT:CELL_WEIGHT setting of
+#             GENERATOR_SWEEP (default: SWEEP below, six settings), MAX_TIME_SWEEP each
+#             (default 10 min), in $OUT/generator_kl<KL>_cw<CELL>, then compared on the
+#             validation structures through the generator (generation.py --sweep): what the
+#             generator's settings (imatgen.yaml: KL 1e-3, cell weight 30) were chosen on
 #   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
 #             autoencoders' codes, the CGCNN labels as its scalar property, Adam 1e-3, batch 64,
-#             MAX_TIME_GENERATOR (default 6 min)
+#             MAX_TIME_GENERATOR (default 6 min); GENERATOR_OVERRIDES: more overrides. The
+#             published one is the sweep's KL 1e-3, cell weight 30 run copied to generator/ and
+#             resumed to MAX_TIME_GENERATOR=00:00:20:00
 #   evaluate  benchmarks/design/autoencoders.py --run on both best checkpoints: every test and
 #             held-out structure and 500 seeded training structures, then the test structures
 #             through each autoencoder alone (the other image exact)
@@ -43,6 +50,9 @@ STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(labels basis cell generator evaluate generation)
 LABELS=benchmarks/design/results/vo_labels.csv.gz
 LABEL=formation_energy_per_atom__predicted_by__cgcnn_xie2018_formation_energy
+CODES=codes.pt
+# the generator sweep's settings, KL_WEIGHT:CELL_WEIGHT
+SWEEP="1:1 0.01:1 0.001:1 0.01:30 0.001:30 0.001:300"
 # one autoencoder: STAGE FOLDER MAX_TIME overrides...
 train() {
     local stage=$1 folder=$2 budget=$3; shift 3
@@ -64,15 +74,34 @@ for step in "${STEPS[@]}"; do
                 network.width=32 network.shape_weight=1.0 "${extra[@]}" ;;
         labels) python -c "from matgnn.design.run import load_vo_dataset as l; l('mp36k', '$DATA', '$CACHE')"
             python benchmarks/design/labels.py --run --data "$CACHE/vo_dataset.json.gz" ;;
-        generator) train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
+        generator_sweep) read -r -a settings <<< "${GENERATOR_SWEEP:-$SWEEP}"
+            folders=()
+            for setting in "${settings[@]}"; do
+                kl=${setting%%:*} cw=${setting##*:}
+                folder="$OUT/generator_kl${kl}_cw${cw}"
+                folders+=("$folder")
+                [ -f "$OUT/generator/$CODES" ] && [ ! -f "$folder/$CODES" ] &&
+                    mkdir -p "$folder" && cp "$OUT/generator/$CODES" "$folder/"
+                train generator "$folder" "${MAX_TIME_SWEEP:-00:00:10:00}" \
+                    generator.cell_run="$CELL" generator.basis_run="$OUT/basis_w16" \
+                    generator.property.labels="$LABELS" generator.property.column="$LABEL" \
+                    data.batch_size=64 trainer.max_epochs=1000 trainer.limit_val_batches=1.0 \
+                    generator.kl_weight="$kl" generator.cell_weight="$cw"
+            done
+            python benchmarks/design/generation.py --sweep "${folders[@]}" \
+                --data "$CACHE/vo_dataset.json.gz" ;;
+        generator) read -r -a extra <<< "${GENERATOR_OVERRIDES:-}"
+            train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
             generator.cell_run="$CELL" generator.basis_run="$OUT/basis_w16" \
             generator.property.labels="$LABELS" generator.property.column="$LABEL" \
-            data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 ;;
+            data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 \
+            "${extra[@]}" ;;
         generation) python benchmarks/design/generation.py --run --generator "$OUT/generator" \
             --data "$CACHE/vo_dataset.json.gz" --snapshot "$DATA/mp36k/mp36k_with_ehull.csv.gz" ;;
         evaluate) python benchmarks/design/autoencoders.py --run --cell "$CELL" \
             --basis "$OUT/basis_w16" --data "$CACHE/vo_dataset.json.gz" ;;
-        *) echo "unknown step $step (labels basis cell cell_shape generator evaluate generation)" >&2
+        *) echo "unknown step $step (labels basis cell cell_shape generator_sweep generator" \
+                "evaluate generation)" >&2
             exit 2 ;;
     esac
 done

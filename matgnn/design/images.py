@@ -184,6 +184,14 @@ def lattice_from_cell_image(
     if any(abs(x) >= 1 for x in cosines):
         raise RepresentationError(f"{name}: its Gaussian gives no valid angles {cosines}")
     alpha, beta, gamma = (math.degrees(math.acos(x)) for x in cosines)
+    # three angles each possible may still close no cell (e.g. all three 127 degrees): the
+    # metric must be positive definite, (V / abc)^2 = 1 - sum cos^2 + 2 prod cos > 0
+    volume_factor = 1.0 - sum(x * x for x in cosines) + 2.0 * math.prod(cosines)
+    if volume_factor <= 1e-6:
+        raise RepresentationError(
+            f"{name}: its Gaussian gives angles ({alpha:.1f}, {beta:.1f}, {gamma:.1f}) degrees "
+            f"that close no cell ((V / abc)^2 = {volume_factor:.3g})"
+        )
     return Lattice.from_parameters(a, b, cc, alpha, beta, gamma)
 
 

@@ -165,9 +165,20 @@ def _train(
         filename="best",
         monitor="val/loss",
         mode="min",
-        save_last=True,
+        enable_version_counter=False,
     )
-    callbacks: list[L.Callback] = [checkpoint]
+    # last.ckpt after every epoch, to resume from: ModelCheckpoint's own save_last writes it
+    # only when the best checkpoint improves, so a stopped run would go back to its last
+    # improvement (as the training CLI's callbacks/default.yaml)
+    last = ModelCheckpoint(
+        dirpath=output_dir / "checkpoints",
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,
+    )
+    callbacks: list[L.Callback] = [checkpoint, last]
     bar = is_interactive()
     if not bar:
         callbacks.append(EpochSummary())
@@ -397,10 +408,13 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         node,
         lr=cfg.lr,
         kl_weight=cfg.generator.kl_weight,
+        cell_weight=cfg.generator.cell_weight,
         property_weight=cfg.generator.property_weight,
         provenance=provenance,
     )
     resume = _resume_path(cfg, output_dir)
+    if resume is not None:
+        _warn_changed_weights(task, resume)
     if output is not None and resume is None:
         task.fit_property(targets[rows["train"]].float())
     loaders = {
@@ -414,6 +428,18 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     metrics = _train(cfg, task, loaders, output_dir, resume, started)
     split = Split(*(list(map(index.get, shared[p])) for p in ("train", "val", "test", "held_out")))
     return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
+
+
+def _warn_changed_weights(task: GeneratorTask, resume: str) -> None:
+    """A resumed generator trains on with this config's loss weights: say so where the
+    checkpoint's run used others (e.g. a run started before the defaults changed)."""
+    stored = torch.load(resume, map_location="cpu", weights_only=True)["hyper_parameters"]
+    for key in ("kl_weight", "cell_weight", "property_weight", "lr"):
+        before, now = stored.get(key, 1.0 if key != "lr" else None), task.hparams[key]
+        if before is not None and float(before) != float(now):
+            log.warning(
+                "%s: resumed with generator %s %s (its run used %s)", resume, key, now, before
+            )
 
 
 class CodeSet(Dataset):

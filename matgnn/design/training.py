@@ -249,15 +249,19 @@ class GeneratorTask(L.LightningModule):
     """Lightning training of the materials generator (a VAE on the autoencoders' codes with
     a property network on its latent).
 
-    Loss per crystal: the squared reconstruction error summed over the code, plus
-    ``kl_weight`` times the KL divergence summed over the latent, plus ``property_weight``
-    times the output's own loss on the crystals that have a label (a batch's ``target`` is
-    NaN where a structure has none; none is invented).
+    Loss per crystal: the squared reconstruction error summed over the code (the cell code's
+    row counted ``cell_weight`` times), plus ``kl_weight`` times the KL divergence summed over
+    the latent, plus ``property_weight`` times the output's own loss on the crystals that have
+    a label (a batch's ``target`` is NaN where a structure has none; none is invented). The
+    logged ``reconstruction`` is the unweighted error, ``cell_reconstruction`` the cell row's.
 
     Args:
         network: the generator as registry data (root ``imatgen_generator``).
         lr: Adam's learning rate.
         kl_weight: weight of the KL term.
+        cell_weight: weight of the cell code's row in the reconstruction error (its code, whose
+            20 numbers carry the whole lattice that must come back within 0.1 Å and 2 degrees,
+            and the row's zero padding, which the decoder must give back as zeros).
         property_weight: weight of the property loss.
         provenance: plain data saved with the checkpoint (codes, labels and their labeller).
 
@@ -272,14 +276,21 @@ class GeneratorTask(L.LightningModule):
         kl_weight: float = 1.0,
         property_weight: float = 1.0,
         provenance: Mapping[str, Any] | None = None,
+        cell_weight: float = 1.0,
     ) -> None:
         super().__init__()
+        if not cell_weight > 0 or not kl_weight >= 0:
+            raise ValueError(
+                f"generator weights: cell_weight must be > 0 (got {cell_weight}), kl_weight "
+                f">= 0 (got {kl_weight})"
+            )
         network = dict(network)
         self.save_hyperparameters(
             {
                 "network": network,
                 "lr": float(lr),
                 "kl_weight": float(kl_weight),
+                "cell_weight": float(cell_weight),
                 "property_weight": float(property_weight),
                 "provenance": dict(provenance or {}),
             }
@@ -301,11 +312,14 @@ class GeneratorTask(L.LightningModule):
     def _losses(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         codes = batch["codes"]
         out = self.network(codes)
+        rows = ((out["reconstruction"] - codes) ** 2).sum(2).mean(0)  # [channels], cell last
         losses = {
-            "reconstruction": ((out["reconstruction"] - codes) ** 2).sum((1, 2)).mean(),
+            "reconstruction": rows.sum(),
+            "cell_reconstruction": rows[-1],
             "kl": self.network.kl_divergence(out["mu"], out["log_var"]),
         }
-        total = losses["reconstruction"] + self.hparams.kl_weight * losses["kl"]
+        weighted = rows.sum() + (self.hparams.cell_weight - 1.0) * rows[-1]
+        total = weighted + self.hparams.kl_weight * losses["kl"]
         if self.network.output is not None:
             labelled = torch.isfinite(batch["target"])
             if labelled.any():

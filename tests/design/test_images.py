@@ -250,3 +250,27 @@ def test_one_basis_channel_is_that_channel_of_all_of_them(vo):
             assert np.array_equal(basis_image(structure, channel, spec, name), both[channel]), name
     with pytest.raises(ValueError, match="no basis channel 2"):
         basis_image(vo.structures[0], 2, spec, vo.ids[0])
+
+
+def test_angles_that_close_no_cell_are_refused_not_a_singular_lattice():
+    """A decoded cell image whose three angles are each possible but together close no cell
+    (here all three 126.9 degrees, cos = -0.6) is refused in words, not made into a lattice
+    of NaNs that fails deep in pymatgen."""
+    spec = ImageSpec()
+    m = spec.cell_grid
+    cosine = -0.6
+    metric = 25.0 * np.array([[1, cosine, cosine], [cosine, 1, cosine], [cosine, cosine, 1]])
+    assert np.linalg.eigvalsh(metric).min() < 0  # no lattice has this metric
+    steps = np.arange(m) / m - 0.5
+    frac = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), axis=-1)
+    squared = np.einsum("...i,ij,...j->...", frac, metric, frac)
+    image = np.exp(-np.maximum(squared, 0.0) / (2 * spec.sigma**2)).astype(np.float32)
+    with pytest.raises(RepresentationError, match=r"crafted: .* close no cell"):
+        lattice_from_cell_image(image, spec, "crafted")
+    # the same construction with a real lattice's metric gives that lattice back
+    real = Lattice.from_parameters(5.0, 5.0, 5.0, 100.0, 100.0, 100.0)
+    squared = np.einsum("...i,ij,...j->...", frac, real.metric_tensor, frac)
+    image = np.exp(-squared / (2 * spec.sigma**2)).astype(np.float32)
+    back = lattice_from_cell_image(image, spec, "real")
+    np.testing.assert_allclose(back.abc, real.abc, rtol=1e-3)
+    np.testing.assert_allclose(back.angles, real.angles, atol=0.05)

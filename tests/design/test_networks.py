@@ -71,3 +71,56 @@ def test_the_property_loss_reaches_the_encoder_and_the_generator_loads_from_regi
     assert generator.encoder[0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="has no property output"):
         MaterialsGenerator(latent=16, hidden=8).predict_property(torch.zeros(1, 16))
+
+
+def test_the_cell_weight_counts_the_cell_codes_row_that_many_times_in_the_loss():
+    from matgnn.design.training import GeneratorTask
+
+    node = safe_config.object_node(MaterialsGenerator, latent=16, hidden=8)
+    torch.manual_seed(0)
+    batch = {"codes": torch.rand(4, 3, 200) * 2 - 1, "target": torch.full((4,), float("nan"))}
+    losses = {}
+    for weight in (1.0, 30.0):
+        torch.manual_seed(1)  # the same weights and the same sampled latent in both tasks
+        task = GeneratorTask(node, kl_weight=0.0, cell_weight=weight)
+        torch.manual_seed(2)
+        losses[weight] = task._losses(batch)
+        out = losses[weight]
+    plain, weighted = losses[1.0], losses[30.0]
+    torch.testing.assert_close(weighted["reconstruction"], plain["reconstruction"])
+    assert weighted["cell_reconstruction"] > 0
+    torch.testing.assert_close(
+        weighted["loss"], plain["loss"] + 29.0 * plain["cell_reconstruction"]
+    )
+    # the cell row is the code's last row
+    torch.manual_seed(1)
+    network = GeneratorTask(node, kl_weight=0.0).network
+    torch.manual_seed(2)
+    again = network(batch["codes"])["reconstruction"]
+    expected = ((again - batch["codes"])[:, -1] ** 2).sum(-1).mean()
+    torch.testing.assert_close(out["cell_reconstruction"], expected)
+    for bad in ({"cell_weight": 0.0}, {"kl_weight": -1.0}):
+        with pytest.raises(ValueError, match="generator weights"):
+            GeneratorTask(node, **bad)
+
+
+def test_a_generator_resumed_with_other_loss_weights_says_so(tmp_path, caplog):
+    from matgnn.design.run import _warn_changed_weights
+    from matgnn.design.training import GeneratorTask
+
+    node = safe_config.object_node(MaterialsGenerator, latent=16, hidden=8)
+    task = GeneratorTask(node, kl_weight=1e-3, cell_weight=30.0)
+    path = tmp_path / "last.ckpt"
+    # a run from before cell_weight existed: it trained with KL 1 and the cell row once
+    torch.save({"hyper_parameters": {"kl_weight": 1.0, "property_weight": 1.0, "lr": 1e-3}}, path)
+    with caplog.at_level("WARNING", logger="matgnn.design.run"):
+        _warn_changed_weights(task, str(path))
+    said = caplog.text
+    assert "generator kl_weight 0.001 (its run used 1.0)" in said
+    assert "generator cell_weight 30.0 (its run used 1.0)" in said
+    assert "property_weight" not in said and " lr " not in said
+    caplog.clear()
+    same = GeneratorTask(node, kl_weight=1.0, cell_weight=1.0)
+    with caplog.at_level("WARNING", logger="matgnn.design.run"):
+        _warn_changed_weights(same, str(path))
+    assert caplog.text == ""

@@ -16,8 +16,9 @@ from hydra import compose, initialize_config_dir
 from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.files import CheckpointError
 from matgnn.config_dir import CONFIG_DIR
+from matgnn.design.codes import encode_structures
 from matgnn.design.data import ImageSet, split_by_source
-from matgnn.design.evaluate import reconstruct, summarise
+from matgnn.design.evaluate import reconstruct, reconstruct_codes, summarise
 from matgnn.design.images import ImageSpec, basis_images, cell_image, standard_lattice
 from matgnn.design.networks import CellAutoencoder
 from matgnn.design.run import fit_autoencoder, read_metrics
@@ -163,6 +164,20 @@ def test_a_cell_autoencoder_run_learns_resumes_and_loads_as_data(tmp_path):
     assert lr.to_numpy() == pytest.approx([3e-3, 3e-3, 3e-3, (3e-3 + 1e-4) / 2, 1e-4])
 
 
+def test_last_ckpt_is_the_last_epoch_even_when_validation_did_not_improve(tmp_path):
+    """A run stopped after epochs that did not improve resumes from its last epoch, not from
+    its best one (Lightning's save_last alone keeps last.ckpt at the last improvement)."""
+    # lr 0 and no batch norm (whose running statistics would move): the weights never change
+    cfg = _config(tmp_path, "stage=cell", "trainer.max_epochs=3", "lr=0.0", "network.norm=false")
+    fit_autoencoder(cfg, tmp_path / "run")
+    folder = tmp_path / "run" / "checkpoints"
+    best = torch.load(folder / "best.ckpt", weights_only=True)
+    last = torch.load(folder / "last.ckpt", weights_only=True)
+    assert best["epoch"] == 0  # the same validation loss every epoch, never better
+    assert last["epoch"] == 2 and last["global_step"] > best["global_step"]
+    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
 def test_the_learning_rate_decays_by_half_cosine_from_its_start_epoch():
     decay = {"start": 10, "epochs": 4, "min": 1e-5}
     rates = [decayed_lr(1e-3, decay, epoch) for epoch in range(8, 16)]
@@ -246,3 +261,68 @@ def test_reconstruction_through_exact_autoencoders_is_the_representations_and_fa
     assert summary["structures"] == 6 and summary["fully_reconstructed"] == 0
     assert summary["fully_reconstructed_fraction"] == 0.0 and math.isnan(summary["rmse_a"])
     assert summary["matches"] == 0 and not empty["matches"].any()
+
+
+class _Lookup(torch.nn.Module):
+    """An exact autoencoder: the code of an image is its index in a store (in the first entry,
+    from 1), decoded back to the stored image (an unknown index: an empty image)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__()
+        self.code, self.images = code, []
+
+    def encode(self, images):
+        first = len(self.images)
+        self.images.extend(images[:, 0])
+        codes = torch.zeros(len(images), self.code)
+        codes[:, 0] = torch.arange(first + 1, first + len(images) + 1)
+        return codes
+
+    def decode(self, codes):
+        keys = codes[:, 0].round().long() - 1
+        blank = torch.zeros_like(self.images[0])
+        found = [self.images[k] if 0 <= k < len(self.images) else blank for k in keys]
+        return torch.stack(found)[:, None]
+
+
+class _ShiftingGenerator(torch.nn.Module):
+    """A generator whose latent is the flattened code, decoded with ``shift`` added to its
+    first entry (the basis codes' store index of the first element)."""
+
+    def __init__(self, shape, shift: float) -> None:
+        super().__init__()
+        self.shape, self.shift = shape, shift
+
+    def encode(self, codes):
+        return codes.flatten(1), torch.zeros(len(codes), codes[0].numel())
+
+    def decode(self, z):
+        out = z.reshape(len(z), *self.shape).clone()
+        out[:, 0, 0] += self.shift
+        return out
+
+
+def test_codes_decode_as_the_images_do_and_what_a_generator_loses_shows(sample):
+    rows = list(range(5))
+    structures = [sample.structures[r] for r in rows]
+    cell, basis = _Lookup(4), _Lookup(8)
+    codes = encode_structures(structures, [sample.ids[r] for r in rows], cell, basis)
+    direct = reconstruct_codes(sample, rows, codes, cell, basis)
+    exact = reconstruct(sample, rows, None, None)
+    assert direct.drop(columns="code_error").equals(exact) and direct["fully_reconstructed"].all()
+    assert (direct["code_error"] == 0).all()
+
+    # a generator that keeps the codes changes nothing
+    kept = reconstruct_codes(
+        sample, rows, codes, cell, basis, _ShiftingGenerator(codes.shape[1:], 0)
+    )
+    assert kept.equals(direct)
+    # one that moves each first element's code to the next structure's: those crystals fail,
+    # and the squared error it left is the code error
+    moved = reconstruct_codes(
+        sample, rows, codes, cell, basis, _ShiftingGenerator(codes.shape[1:], 2.0)
+    )
+    assert not moved["fully_reconstructed"].any()
+    assert moved["code_error"].tolist() == [4.0] * len(rows)
+    with pytest.raises(ValueError, match="4 codes for 5 structures"):
+        reconstruct_codes(sample, rows, codes[:4], cell, basis)
