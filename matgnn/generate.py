@@ -1,6 +1,7 @@
 """Sample crystals from a trained iMatGen materials generator: ``python -m matgnn.generate
-generator_run=<run> mode=random|gaussian|slerp count=N`` (``around=[id,...]`` for gaussian,
-``between=[id,id]`` for slerp; ids of the structures the generator's ``codes.pt`` holds).
+generator_run=<run> mode=random|fitted|gaussian|slerp count=N`` (``around=[id,...]`` for
+gaussian, ``between=[id,id]`` for slerp; ids of the structures the generator's ``codes.pt``
+holds; fitted: the Gaussian of the training structures' latent means, its ``split.json``).
 
 Hydra composes ``matgnn/configs/generate.yaml``; :func:`sample` loads the generator and its two
 autoencoders (checkpoints read as data; the autoencoders must be the very files its codes came
@@ -11,6 +12,7 @@ nothing came back) and one CIF per crystal into the run folder.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -41,7 +43,12 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     run = Path(cfg.generator_run)
     models = load_design_models(run, cfg.cell_run, cfg.basis_run)
     generator, cell, basis = models.generator, models.cell, models.basis
-    chosen = {"gaussian": list(cfg.around), "slerp": list(cfg.between), "random": []}[cfg.mode]
+    if cfg.mode == "fitted":  # the Gaussian of the training structures' latent means
+        chosen = list(json.loads((run / "split.json").read_text())["train"])
+    else:
+        chosen = {"gaussian": list(cfg.around), "slerp": list(cfg.between), "random": []}.get(
+            cfg.mode, []
+        )
     codes = _codes_of(run, chosen) if chosen else None
     z = latents(generator, cfg.mode, cfg.count, codes, sigma=cfg.sigma, seed=cfg.seed)
     frame, structures = generate(generator, cell, basis, z, models.spec)

@@ -375,7 +375,7 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
                       "--results", str(results),
                       "--sweep", str(tmp_path / "generator"))  # fmt: skip
     for row in ("| rediscovery mu | 14 |", "| rediscovery | 28 |", "| random | 4 |",
-                "| slerp | 6 |", "best checkpoint epoch 0", "Screened: ",
+                "| slerp | 6 |", "| fitted | 4 |", "best checkpoint epoch 0", "Screened: ",
                 "| candidate | formula |", "nearest other one",
                 "| generator | 0.001 | 30 | 1 (0) |",
                 "after the generator (best checkpoint, epoch 0)"):  # fmt: skip
@@ -406,8 +406,8 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     assert (tmp_path / "latent_pca.png").stat().st_size > 0
     screened = pd.read_csv(tmp_path / "screening.csv.gz", skiprows=1)
     generated = pd.read_csv(results, skiprows=1)
-    chosen = generated[generated["method"].isin(["random", "slerp"]) & generated["decoded"]
-                       & generated["valid_oxidation_state"]]  # fmt: skip
+    sampled = generated["method"].isin(["random", "fitted", "slerp"])
+    chosen = generated[sampled & generated["decoded"] & generated["valid_oxidation_state"]]
     assert generated["id"].is_unique and screened["id"].is_unique
     assert set(screened["id"]) <= set(chosen["id"])
     # a generator run kept without its codes: the checked autoencoders make them again

@@ -11,6 +11,8 @@ latent vectors:
   structure (``mu + sigma * eps``, ``--sigma``), each decoded crystal matched against that
   structure with pymatgen's ``StructureMatcher`` (default tolerances); its ``mu`` alone too;
 * **random**: ``--random`` latents from the prior N(0, I);
+* **fitted**: as many from the Gaussian with the mean and covariance of the training structures'
+  latent means (where the data lie when they do not fill the prior);
 * **slerp**: ``--pairs`` seeded pairs of training structures, ``--points`` latents on the great
   circle between each pair's ``mu``.
 
@@ -18,11 +20,11 @@ One row per latent goes to ``benchmarks/design/results/generation.csv.gz`` (deco
 formula, V's oxidation state with O at -2, whether it matched its parent), with a header line
 naming the checkpoints, their epochs and the settings.
 
-**Screening** (the paper did it with DFT): the random and slerp crystals that decode with V at
-+2..+5, repeats removed (``StructureMatcher``), each flagged when it matches a training or a
-known V-O structure, with its nearest training structure in the latent space and that distance
-(beside the median distance of a training structure to its nearest other one), then the
-formation energy of each of two pretrained CGCNNs and the energy above the MP V-O hull
+**Screening** (the paper did it with DFT): the random, fitted and slerp crystals that decode
+with V at +2..+5, repeats removed (``StructureMatcher``), each flagged when it matches a
+training or a known V-O structure, with its nearest training structure in the latent space and
+that distance (beside the median distance of a training structure to its nearest other one),
+then the formation energy of each of two pretrained CGCNNs and the energy above the MP V-O hull
 (``matgnn.design.screening``; phases from ``--snapshot``, mp36k). Rows go to
 ``screening.csv.gz``. The latent means of every structure, projected on their first two
 principal components with the generator's property label, go to ``latent_pca.csv.gz`` and are
@@ -133,6 +135,9 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     z = latents(generator, "gaussian", args.per_structure, codes, sigma=args.sigma, seed=0)
     decoded(z, "rediscovery", [sid for sid in held for _ in range(args.per_structure)])
     decoded(latents(generator, "random", args.random, seed=1), "random", [""] * args.random)
+    train_codes = stored["codes"][[index[sid] for sid in split["train"]]]
+    z = latents(generator, "fitted", args.random, train_codes, seed=3)
+    decoded(z, "fitted", [""] * args.random)
     rng = np.random.default_rng(2)
     for _ in range(args.pairs):
         a, b = rng.choice(len(split["train"]), 2, replace=False)
@@ -160,7 +165,13 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     write_records(frame, results, facts)
     print(f"wrote {results}")
     chain = chain_reconstruction(models, stored, index, split, data)
-    chain_facts = {"generator": str(best), "epoch": facts["epoch"]}
+    # the scale of a code error: the training codes' variance, summed over each row
+    variance = train_codes.var(0).sum(-1)
+    chain_facts = {
+        "generator": str(best),
+        "epoch": facts["epoch"],
+        "train_code_variance_rows": [round(float(v), 3) for v in variance],
+    }
     write_records(chain, results.with_name(CHAIN), chain_facts)
     print(f"wrote {results.with_name(CHAIN)}")
 
@@ -300,7 +311,7 @@ def screening(frame, made, z, train_mu, split, data, snapshot: Path):
     )
 
     matcher = StructureMatcher()
-    wanted = frame["method"].isin(["random", "slerp"]) & frame["decoded"]
+    wanted = frame["method"].isin(["random", "fitted", "slerp"]) & frame["decoded"]
     rows = list(np.flatnonzero(wanted & frame["valid_oxidation_state"]))
     rows = [rows[k] for k in unique_structures([made[r] for r in rows], matcher)]
     nearest, distance = nearest_training(z[rows], train_mu, split["train"])
@@ -402,7 +413,7 @@ def screening_table(results: Path = RESULTS) -> str:
     own, mp = "e_above_own_hull__mean_of_models", "e_above_mp_hull__mean_of_models"
     scored = new[np.isfinite(new[own].astype(float))]
     lines = [
-        f"Screened: {len(frame)} unique random and slerp crystals with V at +2..+5; "
+        f"Screened: {len(frame)} unique random, fitted and slerp crystals with V at +2..+5; "
         f"{int(frame['matches_data_set_structure'].sum())} match a structure of the V-O data "
         f"set, {int(frame['matches_known_vo'].sum())} a known MP V-O structure; of the "
         f"{len(new)} new ones, {len(new) - len(scored)} refused by a model, "
@@ -460,6 +471,7 @@ def table(results: Path = RESULTS) -> str:
         ("rediscovery_mu", ""),
         ("rediscovery", f"rediscovered {PAPER['rediscovered']}"),
         ("random", f"{100 * PAPER['random_valid']:.0f}% valid"),
+        ("fitted", ""),
         ("slerp", f"{100 * PAPER['slerp_valid']:.0f}% valid"),
     ):
         part = frame[frame["method"] == method]
@@ -518,8 +530,11 @@ def chain_table(results: Path = RESULTS) -> str:
         f"\n\nThe codes the autoencoders make of each structure, decoded as they are and after "
         f"the generator (best checkpoint, epoch {facts['epoch']}): its encoder's latent mean, "
         "then its decoder; code error: the squared error the generator leaves in a structure's "
-        "code, summed over it. The rediscovery test samples its latents around the held-out "
-        "structures' latent means made the same way."
+        "code, summed over it, against the training codes' variance summed over each row: "
+        + ", ".join(f"{v:.2f}" for v in facts["train_code_variance_rows"])
+        + f" (the last the cell code's; {sum(facts['train_code_variance_rows']):.1f} in all)."
+        " The rediscovery test samples its latents around the held-out structures' latent "
+        "means made the same way."
     )
 
 

@@ -5,6 +5,9 @@ Three ways to choose latent vectors (:func:`latents`):
 * ``gaussian``: around a known structure, ``z = mu(structure) + sigma * eps`` (the paper's
   rediscovery and local search);
 * ``random``: ``z ~ N(0, I)``, the VAE's prior;
+* ``fitted``: ``z ~ N(m, C)``, the Gaussian with the mean and covariance of the given (training)
+  structures' latent means: where the data lie when the learned latents do not fill the prior
+  (a generator trained with a small KL weight);
 * ``slerp``: spherical linear interpolation between two structures' latent vectors.
 
 :func:`generate` decodes each latent to codes, the codes to images through the two
@@ -29,7 +32,7 @@ from matgnn.design.codes import decode_codes
 from matgnn.design.images import ImageSpec
 from matgnn.design.networks import ImageAutoencoder, MaterialsGenerator
 
-MODES = ("gaussian", "random", "slerp")
+MODES = ("gaussian", "random", "fitted", "slerp")
 #: V's oxidation states the paper counts as valid (O at -2)
 VALID_V_STATES = (2.0, 5.0)
 
@@ -63,10 +66,11 @@ def latents(
     Args:
         generator: the trained generator (eval mode).
         mode: one of :data:`MODES`.
-        count: vectors per structure (``gaussian``), in all (``random``), or points on the
-            path including both ends (``slerp``).
+        count: vectors per structure (``gaussian``), in all (``random``, ``fitted``), or
+            points on the path including both ends (``slerp``).
         codes: the structures' codes ``[S, channels, length]``: any number for ``gaussian``,
-            two for ``slerp``, none for ``random``.
+            two for ``slerp``, at least two for ``fitted`` (the structures whose latent means
+            the Gaussian is fitted to), none for ``random``.
         sigma: the spread of ``gaussian`` around each structure's ``mu``.
         seed: the random generator's seed.
 
@@ -84,12 +88,31 @@ def latents(
     if codes is None or not len(codes):
         raise ValueError(f"sampling mode {mode!r} needs the codes of known structures")
     mu, _ = generator.encode(codes)
+    if mode == "fitted":
+        return _fitted_gaussian(mu, count, rng)
     if mode == "slerp":
         if len(mu) != 2:
             raise ValueError(f"slerp interpolates between two structures, got {len(mu)}")
         return slerp(mu[0], mu[1], torch.linspace(0.0, 1.0, count))
     noise = torch.randn(len(mu), count, generator.latent, generator=rng)
     return (mu[:, None, :] + sigma * noise).reshape(-1, generator.latent)
+
+
+def _fitted_gaussian(mu: torch.Tensor, count: int, rng: torch.Generator) -> torch.Tensor:
+    """``count`` draws from the Gaussian with the mean and covariance of the rows of ``mu``
+    (a tiny jitter on the diagonal keeps fewer rows than dimensions factorisable)."""
+    if len(mu) < 2:
+        raise ValueError(
+            f"fitted sampling needs the codes of at least two structures, got {len(mu)}"
+        )
+    data = mu.double()
+    mean = data.mean(0)
+    centred = data - mean
+    covariance = centred.T @ centred / (len(data) - 1)
+    jitter = 1e-9 * float(covariance.diagonal().mean()) + 1e-12
+    factor = torch.linalg.cholesky(covariance + jitter * torch.eye(len(mean), dtype=data.dtype))
+    noise = torch.randn(count, len(mean), generator=rng, dtype=data.dtype)
+    return (mean + noise @ factor.T).to(mu.dtype)
 
 
 def vanadium_oxidation_state(structure: Structure) -> float:

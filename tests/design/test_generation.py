@@ -110,7 +110,8 @@ def test_the_generator_trains_on_its_autoencoders_split_and_loads_as_data(pipeli
 
 @pytest.mark.parametrize(
     ("mode", "extra", "rows"),
-    [("random", [], 5), ("gaussian", ["around=['mp-1001790:A=O,B=V','mp-10047:A=O,B=V']"], 10),
+    [("random", [], 5), ("fitted", [], 5),
+     ("gaussian", ["around=['mp-1001790:A=O,B=V','mp-10047:A=O,B=V']"], 10),
      ("slerp", ["between=['mp-1001790:A=O,B=V','mp-10047:A=O,B=V']"], 5)],
 )  # fmt: skip
 def test_every_sampling_mode_writes_its_table_and_cifs(pipeline, tmp_path, mode, extra, rows):
@@ -262,6 +263,27 @@ def test_latents_check_their_inputs():
         latents(generator, "slerp", 3, codes=torch.zeros(3, 3, 200))
     with pytest.raises(ValueError, match="sampling mode must be one of"):
         latents(generator, "grid", 3)
+
+
+def test_fitted_latents_follow_the_gaussian_of_the_structures_latent_means():
+    torch.manual_seed(0)
+    generator = MaterialsGenerator(latent=4, hidden=8).eval()
+    codes = torch.rand(300, 3, 200) * 2 - 1
+    with torch.no_grad():
+        mu, _ = generator.encode(codes)
+    drawn = latents(generator, "fitted", 40000, codes=codes, seed=3)
+    assert drawn.shape == (40000, 4)
+    scale = mu.std(0).max()
+    torch.testing.assert_close(drawn.mean(0), mu.mean(0), atol=0.03 * scale, rtol=0)
+    torch.testing.assert_close(torch.cov(drawn.T), torch.cov(mu.T), atol=0.05 * scale**2, rtol=0)
+    torch.testing.assert_close(
+        latents(generator, "fitted", 7, codes=codes, seed=3),
+        latents(generator, "fitted", 7, codes=codes, seed=3),
+    )  # seeded
+    with pytest.raises(ValueError, match="at least two structures, got 1"):
+        latents(generator, "fitted", 3, codes=codes[:1])
+    with pytest.raises(ValueError, match="needs the codes"):
+        latents(generator, "fitted", 3)
 
 
 def test_vanadium_oxidation_state_with_oxygen_at_minus_two():
