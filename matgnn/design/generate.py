@@ -1,6 +1,6 @@
 """Sampling new crystals from a trained materials generator (Noh et al. 2019, "Generation").
 
-Three ways to choose latent vectors (:func:`latents`):
+Four ways to choose latent vectors (:func:`latents`):
 
 * ``gaussian``: around a known structure, ``z = mu(structure) + sigma * eps`` (the paper's
   rediscovery and local search);
