@@ -146,7 +146,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
         decoded(z, "slerp", [""] * args.points)
     frame = pd.concat(frames, ignore_index=True)
     with torch.no_grad():
-        train_mu, _ = generator.encode(stored["codes"][[index[sid] for sid in split["train"]]])
+        train_mu, _ = generator.encode(train_codes)
     screened, scale = screening(
         frame, made_all, torch.cat(z_all), train_mu, split, data, args.snapshot
     )
@@ -164,7 +164,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     }
     write_records(frame, results, facts)
     print(f"wrote {results}")
-    chain = chain_reconstruction(models, stored, index, split, data)
+    chain = chain_reconstruction(models, stored, split, data)
     # the scale of a code error: the training codes' variance, summed over each row
     variance = train_codes.var(0).sum(-1)
     chain_facts = {
@@ -176,17 +176,15 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     print(f"wrote {results.with_name(CHAIN)}")
 
 
-def chain_reconstruction(models, stored, index, split, data) -> pd.DataFrame:
+def chain_reconstruction(models, stored, split, data) -> pd.DataFrame:
     """The validation and test structures decoded from their autoencoder codes as they are,
     and after the generator (its encoder's latent mean, then its decoder): the rediscovery
     test's chain, one part at a time."""
     from matgnn.design.evaluate import reconstruct_codes
 
-    rows_of = {sid: k for k, sid in enumerate(data.ids)}
     parts = []
     for part in ("val", "test"):
-        rows = [rows_of[sid] for sid in split[part]]
-        codes = stored["codes"][[index[sid] for sid in split[part]]]
+        rows, codes = part_codes(data, stored, split[part])
         for through, generator in (("autoencoders", None), ("generator", models.generator)):
             frame = reconstruct_codes(
                 data, rows, codes, models.cell, models.basis, generator, models.spec
@@ -195,6 +193,13 @@ def chain_reconstruction(models, stored, index, split, data) -> pd.DataFrame:
             frame.insert(1, "through", through)
             parts.append(frame)
     return pd.concat(parts, ignore_index=True)
+
+
+def part_codes(data, stored: dict, ids: list[str]):
+    """The data set's rows of the structures ``ids`` and their stored codes, in that order."""
+    rows_of = {sid: k for k, sid in enumerate(data.ids)}
+    index = {sid: k for k, sid in enumerate(stored["ids"])}
+    return [rows_of[sid] for sid in ids], stored["codes"][[index[sid] for sid in ids]]
 
 
 def stored_codes(generator_run: Path, models, data) -> dict:
@@ -223,7 +228,6 @@ def sweep(runs: list[Path], data_file: str, results: Path) -> None:
     from matgnn.design.training import load_design_models
 
     data = load_vo_dataset(data_file, "", "")
-    rows_of = {sid: k for k, sid in enumerate(data.ids)}
     out = []
     for run_dir in runs:
         models = load_design_models(run_dir)
@@ -232,10 +236,7 @@ def sweep(runs: list[Path], data_file: str, results: Path) -> None:
         hyper = checkpoint["hyper_parameters"]
         result = json.loads((run_dir / "result.json").read_text())
         split = json.loads((run_dir / "split.json").read_text())
-        stored = stored_codes(run_dir, models, data)
-        index = {sid: k for k, sid in enumerate(stored["ids"])}
-        rows = [rows_of[sid] for sid in split["val"]]
-        codes = stored["codes"][[index[sid] for sid in split["val"]]]
+        rows, codes = part_codes(data, stored_codes(run_dir, models, data), split["val"])
         frame = reconstruct_codes(
             data, rows, codes, models.cell, models.basis, models.generator, models.spec
         )
