@@ -89,7 +89,8 @@ def _xie() -> tuple[str, ...]:
 
 def _alignn_weights() -> tuple[str, ...]:
     parts = []
-    for network in ("`alignn` (`batch`)", "`alignn_atomwise` (`layer`)"):
+    for network in ("`alignn` (`batch`)", "`alignn_atomwise` (`layer`)",
+                    "`alignn_atomwise_pure` (`layer`)"):  # fmt: skip
         diff = cell("fidelity-alignn", "eval: largest difference (largest prediction)",
                     weights="trained weights, matgnn -> upstream",
                     **{"upstream network (matgnn `norm`)": network})  # fmt: skip
@@ -98,7 +99,8 @@ def _alignn_weights() -> tuple[str, ...]:
         parts.append(f"{network.split()[0]}: {value} {unit} (largest prediction "
                      f"{largest.split(')')[0]} {unit})")  # fmt: skip
     return ("largest prediction difference, " + "; ".join(parts),
-            "upstream's DGL ALIGNN and ALIGNNAtomWise, same weights")  # fmt: skip
+            "upstream's ALIGNN and ALIGNNAtomWise (DGL) and ALIGNNAtomWisePure, same "
+            "weights")  # fmt: skip
 
 
 def _equal_budget(model: str, task: str, ours: str, theirs: str) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
-"""matgnn's ALIGNN against upstream's ``alignn.models.alignn.ALIGNN`` and
-``alignn.models.alignn_atomwise.ALIGNNAtomWise`` with the same weights and the same graph
-(issue 25).
+"""matgnn's ALIGNN against upstream's ``alignn.models.alignn.ALIGNN``,
+``alignn.models.alignn_atomwise.ALIGNNAtomWise`` and its pure-PyTorch rewrite
+``alignn.models.alignn_atomwise_pure.ALIGNNAtomWisePure`` with the same weights and the same
+graph (issue 25).
 
     bash benchmarks/setup_reference_codes.sh       # once: alignn 2026.8.11, jarvis-tools, dgl
     python benchmarks/fidelity/alignn_upstream.py --collect run [--update docs/results/fidelity.md]
@@ -10,14 +11,17 @@ docs table is written from that file alone.
 
 * **Models**: upstream ``ALIGNN`` (the published network: BatchNorm, DGL message passing) and
   ``ALIGNNAtomWise`` (``alignn_atomwise``, the network upstream's trainer trains: LayerNorm
-  instead, its crystal output ``out``; no forces) at the published widths (4 ALIGNN + 4 GCN
+  instead, its crystal output ``out``; no forces) and ``ALIGNNAtomWisePure``
+  (``alignn_atomwise_pure``: the same network without DGL, its edge-gated ``conv_type``, no
+  gradients, so no ZBL term) at the published widths (4 ALIGNN + 4 GCN
   layers, 256 hidden, 64 embedding, 80/40 RBF bins) and matgnn's ``ALIGNN`` (``norm="batch"``
   and ``norm="layer"``), the weights carried over by
   :mod:`matgnn.checkpoints.converters.alignn_upstream` (upstream -> matgnn for random
   weights, matgnn -> upstream for trained ones).
 * **Graph**: upstream's own, ``alignn.torch_graph_builder.build_pure_torch_graph(atoms,
   two_body_cutoff=8, max_neighbors=12)`` (the 12 nearest per source atom, line graph of every
-  bond pair), fed to upstream as a DGL graph pair and to matgnn as ``edge_index``,
+  bond pair), fed to upstream as a DGL graph pair (``ALIGNNAtomWisePure``: the builder's
+  own batched ``TorchGraph`` pair) and to matgnn as ``edge_index``,
   ``cell_offset`` (upstream's integer shifts, negated: matgnn's edge vectors point the other
   way) and ``lg_edge_index``. matgnn recomputes the bond vectors and angles from positions,
   upstream reads its stored ones.
@@ -65,33 +69,38 @@ def import_upstream():
     import dgl
     from alignn.models.alignn import ALIGNN, ALIGNNConfig
     from alignn.models.alignn_atomwise import ALIGNNAtomWise, ALIGNNAtomWiseConfig
-    from alignn.torch_graph_builder import build_pure_torch_graph
+    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+    from alignn.torch_graph_builder import batch_torch_graph_pairs, build_pure_torch_graph
     from jarvis.core.atoms import pmg_to_atoms
 
     return types.SimpleNamespace(
         networks={
             "alignn": (ALIGNN, ALIGNNConfig),
             "alignn_atomwise": (ALIGNNAtomWise, ALIGNNAtomWiseConfig),
+            "alignn_atomwise_pure": (ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig),
         },
         dgl=dgl,
         build=build_pure_torch_graph,
+        batch_pairs=batch_torch_graph_pairs,
         pmg_to_atoms=pmg_to_atoms,
         versions={"alignn": alignn.__version__, "dgl": dgl.__version__},
     )
 
 
 def shared_graphs(up, structures, model):
-    """(upstream's DGL (g, lg, lattice), matgnn's batch) of upstream's graphs of
-    ``structures``."""
+    """(upstream's inputs per network: DGL ``(g, lg, lattice)``, or for
+    ``alignn_atomwise_pure`` its batched ``TorchGraph`` pair and lattices; matgnn's batch) of
+    upstream's graphs of ``structures``."""
     import torch
     from torch_geometric.data import Batch
 
     from matgnn.graphs import build_graph
 
     dgl = up.dgl
-    gs, lgs, ours = [], [], []
+    gs, lgs, ours, pairs = [], [], [], []
     for structure in structures:
         g, lg = up.build(up.pmg_to_atoms(structure), two_body_cutoff=8.0, max_neighbors=12)
+        pairs.append((g, lg))
         graph = build_graph(structure, model.graph_config())  # atoms, cell, fingerprint
         graph.edge_index = torch.stack([g.src, g.dst]).long()
         graph.cell_offset = -g.edata["images"].round().long()
@@ -106,7 +115,9 @@ def shared_graphs(up, structures, model):
         gs.append(dg)
         lgs.append(dlg)
     lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])
-    return (dgl.batch(gs), dgl.batch(lgs), lattice), Batch.from_data_list(ours)
+    inputs = {"dgl": (dgl.batch(gs), dgl.batch(lgs), lattice),
+              "torch": (*up.batch_pairs(pairs), lattice)}  # fmt: skip
+    return inputs, Batch.from_data_list(ours)
 
 
 def randomised(module, seed: int) -> None:
@@ -127,13 +138,13 @@ def randomised(module, seed: int) -> None:
 
 
 def crystal_output(upstream, inputs):
-    """Upstream's per-crystal prediction: ``ALIGNN`` returns it, ``ALIGNNAtomWise`` a dict
-    whose ``out`` it is."""
+    """Upstream's per-crystal prediction: ``ALIGNN`` returns it, ``ALIGNNAtomWise`` and
+    ``ALIGNNAtomWisePure`` a dict whose ``out`` it is."""
     out = upstream(inputs)
     return out["out"] if isinstance(out, dict) else out
 
 
-def compare(up, upstream, ours, dgl_inputs, batch) -> dict[str, float]:
+def compare(up, upstream, ours, upstream_inputs, batch) -> dict[str, float]:
     """Largest differences of predictions (eval, train mode) and of parameter gradients."""
     from matgnn.checkpoints.converters.alignn_upstream import to_matgnn
 
@@ -143,7 +154,7 @@ def compare(up, upstream, ours, dgl_inputs, batch) -> dict[str, float]:
         ours.train(mode == "train")
         upstream.zero_grad()
         ours.zero_grad()
-        theirs = crystal_output(upstream, dgl_inputs).reshape(-1)
+        theirs = crystal_output(upstream, upstream_inputs).reshape(-1)
         mine = ours(batch)[HEAD].reshape(-1)
         result[f"{mode}_max_abs_difference"] = float((theirs - mine).detach().abs().max())
         result[f"{mode}_max_abs_prediction"] = float(theirs.detach().abs().max())
@@ -190,7 +201,16 @@ NETWORK_SETTINGS = {
         "calculate_gradient": False,
         "gradwise_weight": 0.0,
     },
+    "alignn_atomwise_pure": {
+        "name": "alignn_atomwise_pure",
+        **PUBLISHED,
+        "atom_input_features": 92,
+        "calculate_gradient": False,
+        "gradwise_weight": 0.0,
+    },
 }
+#: the graph each upstream network reads
+INPUTS = {"alignn": "dgl", "alignn_atomwise": "dgl", "alignn_atomwise_pure": "torch"}
 
 
 def compare_network(up, network: str, structures, energies) -> dict:
@@ -214,8 +234,11 @@ def compare_network(up, network: str, structures, energies) -> dict:
     state = ours.state_dict()
     state.update(to_matgnn(upstream.state_dict(), HEAD))
     ours.load_state_dict(state)
-    dgl_inputs, batch = shared_graphs(up, structures, ours)
-    cases = {"random weights, upstream -> matgnn": compare(up, upstream, ours, dgl_inputs, batch)}
+    inputs, batch = shared_graphs(up, structures, ours)
+    upstream_inputs = inputs[INPUTS[network]]
+    cases = {
+        "random weights, upstream -> matgnn": compare(up, upstream, ours, upstream_inputs, batch)
+    }
 
     # trained: matgnn's ALIGNN trained a little, converted the other way
     torch.manual_seed(2)
@@ -230,8 +253,8 @@ def compare_network(up, network: str, structures, energies) -> dict:
         optimizer.step()
         losses.append(float(loss))
     converted = network_class(config_class(**settings))
-    converted.load_state_dict(from_matgnn(trained.state_dict(), config))
-    case = compare(up, converted, trained, dgl_inputs, batch)
+    converted.load_state_dict(from_matgnn(trained.state_dict(), config, network))
+    case = compare(up, converted, trained, upstream_inputs, batch)
     case["training_l1_first_last"] = [losses[0], losses[-1]]
     cases["trained weights, matgnn -> upstream"] = case
     return {

@@ -110,11 +110,19 @@ def with_source(
     source: Mapping[str, Any],
     source_name: str,
     chosen_heads: Mapping[str, Any] | None = None,
+    *,
+    outputs: Sequence[Output],
 ) -> dict[str, Any]:
     """``model`` (assembled) taking the graph and backbone of ``source`` (a checkpoint's
     model config) for fine-tuning, and the source's head for each output both declare
-    identically. A source whose backbone is another architecture than the run's ``model=`` is
-    refused in words: the run's folder and provenance would name the wrong model."""
+    identically. The source's backbone is widened for the tensor heads of ``outputs`` (the
+    run's outputs) as :func:`assemble` widens the run's own (:func:`widened_backbone`): a
+    tensor task fine-tuned from a scalar-task SevenNet checkpoint gets block 3's equivariant
+    features from the same weights (when the checkpoint kept block 3, as its default of all
+    five blocks does); where widening adds weights (e3nn's ``irreps_out``, SevenNet blocks the
+    checkpoint dropped) the transfer refuses them by name. A source whose backbone is another
+    architecture than the run's ``model=`` is refused in words: the run's folder and
+    provenance would name the wrong model."""
     mine, theirs = model["backbone"][CLASS], source["backbone"][CLASS]
     if mine != theirs:
         raise ValueError(
@@ -125,7 +133,8 @@ def with_source(
         log.info(
             "finetune.from=%s: graph and backbone settings taken from the checkpoint", source_name
         )
-    model = {**model, "graph": source["graph"], "backbone": source["backbone"]}
+    backbone = widened_backbone(source["backbone"], outputs)
+    model = {**model, "graph": source["graph"], "backbone": backbone}
     heads = dict(model["heads"])
     saved_outputs = {o["name"]: o for o in source["outputs"]}
     for output in model["outputs"]:

@@ -74,7 +74,7 @@ def model_config(cfg: DictConfig, outputs: Sequence[Output] | None = None) -> di
     source = (cfg.get("finetune") or {}).get("from")
     if source:
         saved = read_checkpoint(resolve_checkpoint(source))["hyper_parameters"]["model"]
-        model = assembly.with_source(model, saved, str(source), chosen)
+        model = assembly.with_source(model, saved, str(source), chosen, outputs=outputs)
     return model
 
 

@@ -1,5 +1,6 @@
-"""The ALIGNN weight converter (matgnn <-> upstream ``alignn.models.alignn.ALIGNN`` and its
-LayerNorm twin ``alignn_atomwise``) maps every weight once, both ways. The agreement of the two
+"""The ALIGNN weight converter (matgnn <-> upstream ``alignn.models.alignn.ALIGNN``, its
+LayerNorm twin ``alignn_atomwise`` and that one's pure-PyTorch rewrite ``alignn_atomwise_pure``)
+maps every weight once, both ways. The agreement of the two
 networks with the same weights is measured against upstream itself by
 ``benchmarks/fidelity/alignn_upstream.py`` (upstream needs DGL, which is not part of matgnn's
 install); its stored result is checked here."""
@@ -31,6 +32,7 @@ SMALL = {"alignn_layers": 2, "gcn_layers": 2, "hidden_features": 32, "embedding_
 
 ATOMWISE = {**SMALL, "name": "alignn_atomwise", "atom_input_features": 92,
             "calculate_gradient": False}  # fmt: skip
+PURE = {**ATOMWISE, "name": "alignn_atomwise_pure"}
 PUBLISHED = {"alignn_layers": 4, "gcn_layers": 4, "hidden_features": 256,
              "embedding_features": 64}  # fmt: skip
 RECORD = REPO / "benchmarks/fidelity/results/alignn_upstream.json"
@@ -122,22 +124,56 @@ def test_alignn_atomwise_converts_to_layer_norm_and_back():
     assert backbone_config({"name": "alignn"})["hidden_features"] == 256
 
 
+def test_alignn_atomwise_pure_converts_as_alignn_atomwise_with_its_species_table():
+    """``alignn_atomwise_pure`` (no DGL): ``alignn_atomwise``'s names plus a ``_species_table``
+    buffer (zeros, dropped on the way in); its attention layers and a ZBL term in its crystal
+    output refused; its penalty never touches that output."""
+    config = small_config(PURE)
+    assert config["backbone"] == small_config(ATOMWISE)["backbone"]
+    state = small_model(PURE).state_dict()
+    upstream = from_matgnn(state, config, "alignn_atomwise_pure")
+    atomwise = from_matgnn(state, config)  # a LayerNorm model: alignn_atomwise by default
+    assert upstream.keys() - atomwise.keys() == {"_species_table"}
+    assert torch.equal(upstream["_species_table"], torch.zeros(120, 92))
+    back = to_matgnn(upstream, HEAD)
+    assert back.keys() == to_matgnn(atomwise, HEAD).keys()
+    assert all(torch.equal(back[k], state[k]) for k in back)
+    with pytest.raises(ConversionError, match="norms differ"):
+        from_matgnn(small_model().state_dict(), small_config(), "alignn_atomwise_pure")
+    with pytest.raises(ConversionError, match="unknown upstream network 'alignn_pure'"):
+        from_matgnn(state, config, "alignn_pure")
+    for conv in ("n_alignn", "t_alignn"):
+        with pytest.raises(ConversionError, match="conv_type"):
+            backbone_config({**PURE, "conv_type": conv})
+    # ZBL: on by default whenever gradients are (upstream's default config), added to `out`
+    with pytest.raises(ConversionError, match="ZBL"):
+        backbone_config({**PURE, "calculate_gradient": True})
+    with pytest.raises(ConversionError, match="ZBL"):
+        backbone_config({"name": "alignn_atomwise_pure", "atom_input_features": 92})
+    backbone_config({**PURE, "calculate_gradient": True, "use_zbl": False})
+    backbone_config({**PURE, "use_zbl": True})  # no gradients: upstream adds no ZBL
+    backbone_config({**PURE, "calculate_gradient": True, "gradwise_weight": 0.0})
+    # its penalty goes to a copy of `out` (alignn_atomwise's in place: refused there)
+    backbone_config({**PURE, "energy_mult_natoms": False, "use_penalty": True})
+
+
 @pytest.mark.parametrize(
-    ("network", "settings"), [("alignn", SMALL), ("alignn_atomwise", ATOMWISE)]
+    ("network", "settings"),
+    [("alignn", SMALL), ("alignn_atomwise", ATOMWISE), ("alignn_atomwise_pure", PURE)],
 )
 def test_the_published_widths_convert_to_upstreams_exact_names_and_shapes(network, settings):
     """Against upstream's own state dict (names and shapes stored by the benchmark run)."""
     record = json.loads(RECORD.read_text())
     config = small_config({**settings, **PUBLISHED})
     state = build(config).state_dict()
-    converted = {k: list(v.shape) for k, v in from_matgnn(state, config).items()}
+    converted = {k: list(v.shape) for k, v in from_matgnn(state, config, network).items()}
     assert converted == record["networks"][network]["upstream_state_shapes"]
 
 
-@pytest.mark.parametrize("network", ["alignn", "alignn_atomwise"])
+@pytest.mark.parametrize("network", ["alignn", "alignn_atomwise", "alignn_atomwise_pure"])
 def test_the_stored_agreement_with_upstream_is_within_float32_rounding(network):
     """benchmarks/fidelity/alignn_upstream.py's stored run: the same weights on the same graph
-    give the same predictions and gradients in both implementations, for both networks."""
+    give the same predictions and gradients in both implementations, for every network."""
     record = json.loads(RECORD.read_text())["networks"][network]
     assert record["parameters_upstream"] - record["parameters_matgnn"] == 4 * 256
     assert len(record["cases"]) == 2

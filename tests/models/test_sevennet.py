@@ -197,6 +197,43 @@ def test_a_tensor_task_gives_sevennet_its_equivariant_block_and_refuses_an_elast
         build(elastic)
 
 
+def test_a_tensor_task_fine_tuned_from_a_scalar_sevennet_checkpoint_gets_its_equivariant_block():
+    """``finetune.from`` a scalar-task SevenNet model: the run takes the checkpoint's backbone
+    widened for its tensor head (block 3's equivariant features, split_parity), and the
+    checkpoint's weights transfer into it strictly (the same sevenn layers)."""
+    from omegaconf import OmegaConf
+
+    from matgnn.models.assembly import assemble, build, from_hydra, with_source
+    from matgnn.outputs import ScalarOutput, TensorOutput
+    from matgnn.training.finetune import transfer
+    from tests.models.helpers import compose_model_config
+
+    # plain data, as the training run composes it (matgnn.training.run.model_config)
+    config = from_hydra(OmegaConf.to_container(compose_model_config("sevennet"), resolve=True))
+    scalar = assemble(config, [ScalarOutput("band_gap", target="band_gap")])
+    assert not scalar["backbone"].get("equivariant_blocks")
+    dielectric = [TensorOutput(target="eps", symmetric=True)]
+    run = with_source(assemble(config, dielectric), scalar, "scalar.ckpt", outputs=dielectric)
+    assert run["backbone"]["equivariant_blocks"] == [3]
+    assert run["backbone"]["split_parity"] is True
+    # without tensor outputs: the scalar backbone as stored
+    unchanged = with_source(assemble(config, dielectric), scalar, "scalar.ckpt", outputs=[])
+    assert unchanged["backbone"] == scalar["backbone"]
+    torch.manual_seed(0)
+    source = build(scalar)
+    with torch.no_grad():
+        for parameter in source.backbone.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))  # "fine-tuned" weights
+    model = build(run)
+    done = transfer(model, source)
+    assert done.new_heads == ["eps"]
+    ours = model.backbone.state_dict()
+    assert ours.keys() == source.backbone.state_dict().keys()
+    for name, theirs in source.backbone.state_dict().items():
+        assert torch.equal(theirs, ours[name]), name
+    assert model.backbone.feature_spec.irreps.startswith("128x0e+64x1e+32x2e")
+
+
 def test_an_mc_dropout_sample_with_split_parity_is_mirror_invariant():
     """With dropout, one sample drops the same atoms' scalars in the crystal and in its
     inversion image, so the sample of a crystal equals the same-seeded sample of its inversion

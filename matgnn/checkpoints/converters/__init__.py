@@ -7,5 +7,6 @@
   matgnn's format (registered names only) that loads through
   :func:`matgnn.checkpoints.files.load_model` like any other.
 * :mod:`~matgnn.checkpoints.converters.alignn_upstream`: state dicts of upstream ALIGNN
-  (``alignn.models.alignn.ALIGNN``) <-> matgnn's ALIGNN, key by key, both ways.
+  (``alignn.models.alignn.ALIGNN``; ``ALIGNNAtomWise`` and its pure-PyTorch rewrite
+  ``ALIGNNAtomWisePure`` with LayerNorm) <-> matgnn's ALIGNN, key by key, both ways.
 """

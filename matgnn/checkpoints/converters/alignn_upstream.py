@@ -1,5 +1,6 @@
 """Weights of upstream ALIGNN (``alignn.models.alignn.ALIGNN``, NIST, Choudhary & DeCost, npj
-Comput. Mater. 7, 185 (2021)) and of its LayerNorm twin ``ALIGNNAtomWise`` to matgnn's
+Comput. Mater. 7, 185 (2021)), of its LayerNorm twin ``ALIGNNAtomWise`` and of that one's
+pure-PyTorch rewrite ``ALIGNNAtomWisePure`` to matgnn's
 :class:`~matgnn.models.ALIGNN` and back.
 
 The layer set is the same: a ``Linear -> BatchNorm -> SiLU`` atom embedding, two such blocks
@@ -36,6 +37,22 @@ stress and bond-length penalty terms act on other outputs (``calculate_gradient`
 are ignored), while the options that change ``out`` or add weights (``use_cutoff_function``,
 ``atomwise_output_features``, ``additional_output_features``, and ``energy_mult_natoms=False``
 with ``use_penalty``, which adds the penalty to ``out`` itself) are refused.
+
+Upstream's pure-PyTorch ``alignn.models.alignn_atomwise_pure.ALIGNNAtomWisePure`` (config name
+``alignn_atomwise_pure``, no DGL) is ``ALIGNNAtomWise`` rewritten with index and scatter
+operations: with its default ``conv_type="alignn"`` the same edge-gated layers, LayerNorms and
+names, so it converts exactly as ``alignn_atomwise`` does. Its state adds one buffer,
+``_species_table`` (an atomic-number lookup of the atom features, read only by its
+LAMMPS/TorchScript entry point ``forward_tensors_z``, zeros until ``register_species_table``
+fills it; ``forward`` never reads it): :func:`to_matgnn` drops it, :func:`from_matgnn`
+(``network="alignn_atomwise_pure"``) writes it as zeros, so a converted model to be exported
+for ``forward_tensors_z`` needs ``register_species_table()`` first, as upstream's own export
+does. Refused besides ``alignn_atomwise``'s: its attention layers (``conv_type`` ``n_alignn``,
+``t_alignn``: other layer kinds, other weights), and the ZBL repulsion that ``forward`` adds to
+``out`` itself when it computes gradients (``use_zbl``, on by default whenever
+``calculate_gradient`` is; a property model sets ``calculate_gradient=False``). Unlike
+``ALIGNNAtomWise`` it adds its bond-length penalty to a copy, so ``energy_mult_natoms=False``
+leaves ``out`` alone.
 
 Upstream's ``link`` (``log``/``logit``), ``extra_features``, classification and
 ``zero_inflated`` options have no counterpart and are refused; so is a matgnn model upstream
@@ -82,8 +99,16 @@ UNSUPPORTED_ATOMWISE = {
     "atomwise_output_features": 0,
     "additional_output_features": 0,
 }
+#: ``alignn_atomwise_pure`` options with no counterpart besides ``alignn_atomwise``'s: its
+#: attention layer kinds (Shao et al. 2026) have other weights
+UNSUPPORTED_PURE = {"conv_type": "alignn"}
 #: upstream's model name -> matgnn's ``norm``
-NETWORKS = {"alignn": "batch", "alignn_atomwise": "layer"}
+NETWORKS = {"alignn": "batch", "alignn_atomwise": "layer", "alignn_atomwise_pure": "layer"}
+#: the networks with ``ALIGNNAtomWise``'s options (forces, stresses, penalty, ...)
+ATOMWISE_NETWORKS = ("alignn_atomwise", "alignn_atomwise_pure")
+#: ``ALIGNNAtomWisePure``'s atomic-number table of atom features (a buffer; rows)
+SPECIES_TABLE = "_species_table"
+SPECIES_TABLE_ROWS = 120
 #: upstream's defaults of each network's config (alignn 2026.8.11), for the fields a config
 #: leaves out: ``alignn_atomwise``'s differ from ``alignn``'s (and from matgnn's)
 DEFAULTS = {
@@ -94,6 +119,7 @@ DEFAULTS = {
                         "edge_input_features": 80, "triplet_input_features": 40,
                         "embedding_features": 64, "hidden_features": 64},
 }  # fmt: skip
+DEFAULTS["alignn_atomwise_pure"] = DEFAULTS["alignn_atomwise"]  # its config mirrors it
 #: per-layer renames inside an edge-gated convolution
 CONV_NAMES = {"src_update": "self_update", "dst_update": "neighbor_update"}
 #: the two MLP blocks after each RBF: upstream index -> matgnn Sequential offset
@@ -105,15 +131,20 @@ class ConversionError(ValueError):
 
 
 def backbone_config(upstream: Mapping[str, Any]) -> dict[str, Any]:
-    """matgnn's ALIGNN backbone (registry data) for an upstream ``ALIGNNConfig`` or
-    ``ALIGNNAtomWiseConfig`` (as a dict; its ``name`` says which, ``alignn`` if absent)."""
+    """matgnn's ALIGNN backbone (registry data) for an upstream ``ALIGNNConfig``,
+    ``ALIGNNAtomWiseConfig`` or ``ALIGNNAtomWisePureConfig`` (as a dict; its ``name`` says
+    which, ``alignn`` if absent)."""
     name = upstream.get("name", "alignn")
     if name not in NETWORKS:
         raise ConversionError(
             f"upstream network {name!r} has no matgnn counterpart (known: {sorted(NETWORKS)})"
         )
     upstream = {**DEFAULTS[name], **upstream}
-    unsupported = {**UNSUPPORTED, **(UNSUPPORTED_ATOMWISE if name == "alignn_atomwise" else {})}
+    unsupported = {
+        **UNSUPPORTED,
+        **(UNSUPPORTED_ATOMWISE if name in ATOMWISE_NETWORKS else {}),
+        **(UNSUPPORTED_PURE if name == "alignn_atomwise_pure" else {}),
+    }
     refused = {
         key: upstream[key]
         for key, value in unsupported.items()
@@ -128,6 +159,12 @@ def backbone_config(upstream: Mapping[str, Any]) -> dict[str, Any]:
                 "upstream alignn_atomwise with energy_mult_natoms=False and use_penalty=True "
                 "adds its bond-length penalty to its crystal output: no matgnn counterpart"
             )
+    if name == "alignn_atomwise_pure" and _pure_adds_zbl(upstream):
+        raise ConversionError(
+            "upstream alignn_atomwise_pure with calculate_gradient (and use_zbl, its default "
+            "then) adds the ZBL repulsion to its crystal output: no matgnn counterpart "
+            "(a property model sets calculate_gradient=False or use_zbl=False)"
+        )
     return {
         CLASS: "alignn",
         VERSION: 1,
@@ -140,6 +177,17 @@ def backbone_config(upstream: Mapping[str, Any]) -> dict[str, Any]:
         },
         "distance_max": 8.0,
     }
+
+
+def _pure_adds_zbl(upstream: Mapping[str, Any]) -> bool:
+    """Whether ``ALIGNNAtomWisePure`` with these settings adds ZBL to ``out`` (alignn
+    2026.8.11: ``gradwise_weight=0`` switches ``calculate_gradient`` off; ``use_zbl=None``
+    follows ``calculate_gradient``)."""
+    gradients = bool(upstream.get("calculate_gradient", True)) and (
+        upstream.get("gradwise_weight", 1.0) != 0
+    )
+    zbl = upstream.get("use_zbl")
+    return gradients and (gradients if zbl is None else bool(zbl))
 
 
 def model_config(upstream: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,13 +236,14 @@ def _rename(key: str) -> str:
 
 def to_matgnn(upstream: Mapping[str, Tensor], head: str) -> dict[str, Tensor]:
     """matgnn state-dict entries (``backbone.*`` and ``heads.<head>.mlp.0.*``) of an upstream
-    ``ALIGNN`` or ``ALIGNNAtomWise`` state dict (the same names). The atom-feature table and
-    the normaliser are not in upstream's state: take them from a freshly built matgnn model."""
+    ``ALIGNN``, ``ALIGNNAtomWise`` or ``ALIGNNAtomWisePure`` state dict (the same names; the
+    last one's ``_species_table`` buffer is dropped). The atom-feature table and the normaliser
+    are not in upstream's state: take them from a freshly built matgnn model."""
     alignn_layers, gcn_layers = _layer_counts(upstream)
     dropped = tuple(_unused(alignn_layers, gcn_layers))
     out: dict[str, Tensor] = {}
     for key, value in upstream.items():
-        if key.startswith(dropped):
+        if key.startswith(dropped) or key == SPECIES_TABLE:
             continue
         if key.startswith("fc."):
             out[f"heads.{head}.mlp.0.{key[3:]}"] = value
@@ -227,11 +276,24 @@ def representable(config: Mapping[str, Any]) -> str:
     return next(iter(heads))
 
 
-def from_matgnn(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> dict[str, Tensor]:
+def from_matgnn(
+    state: Mapping[str, Tensor], config: Mapping[str, Any], network: str | None = None
+) -> dict[str, Tensor]:
     """An upstream ``ALIGNN`` state dict of a matgnn ALIGNN (its state dict and model config,
     checked by :func:`representable`; its normaliser must be the identity), with upstream's two
     unused BatchNorms at fresh values; an ``ALIGNNAtomWise`` state dict (two unused fresh
-    LayerNorms) for ``norm="layer"``."""
+    LayerNorms) for ``norm="layer"``, or with ``network="alignn_atomwise_pure"`` an
+    ``ALIGNNAtomWisePure`` one (the same, and its ``_species_table`` buffer as zeros).
+    ``network`` (upstream's config name) must agree with the model's ``norm``."""
+    norm = config["backbone"].get("norm", "batch")
+    network = network or {"batch": "alignn", "layer": "alignn_atomwise"}.get(norm)
+    if network not in NETWORKS:
+        raise ConversionError(f"unknown upstream network {network!r} (known: {sorted(NETWORKS)})")
+    if NETWORKS[network] != norm:
+        raise ConversionError(
+            f"upstream network {network!r} for a matgnn ALIGNN with norm={norm!r}: "
+            f"the norms differ (known: {NETWORKS})"
+        )
     head = representable(config)
     prefix = f"heads.{head}."
     normalizer = {k[len(prefix + "normalizer.") :]: v for k, v in state.items()
@@ -253,11 +315,13 @@ def from_matgnn(state: Mapping[str, Tensor], config: Mapping[str, Any]) -> dict[
         out[f"fc.{key}"] = state[f"{prefix}mlp.0.{key}"]
     alignn_layers, gcn_layers = _layer_counts(backbone)
     width = backbone["atom_embedding.0.weight"].size(0)
-    norm = config["backbone"].get("norm", "batch")
     fresh = NORMS[norm](width).state_dict()
     for unused in _unused(alignn_layers, gcn_layers):
         for key, value in fresh.items():
             out[unused + key] = value.clone()
+    if network == "alignn_atomwise_pure":
+        features = backbone["atom_embedding.0.weight"].size(1)
+        out[SPECIES_TABLE] = torch.zeros(SPECIES_TABLE_ROWS, features)
     return out
 
 
