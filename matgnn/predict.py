@@ -61,14 +61,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_arguments(sys.argv[1:] if argv is None else argv)
         checkpoint = read_checkpoint(resolve_checkpoint(args["ckpt"]))
-        model = model_for_prediction(checkpoint, args.get("uncertainty", "true") == "true")
+        try:
+            model = model_for_prediction(checkpoint, args.get("uncertainty", "true") == "true")
+        except ValueError as exc:
+            raise ValueError(f"{args['ckpt']}: {exc}") from None
         source = Path(args["input"])
         if not source.exists():
             raise ValueError(f"input {source} does not exist")
+        files = structure_files(source)
+        if not files:
+            raise ValueError(f"input folder {source} holds no files")
     except (ValueError, FileNotFoundError) as exc:
         print(f"matgnn-predict: {exc}\n\n{__doc__}", file=sys.stderr)
         return 2
-    files = structure_files(source)
     batch_size = int(args.get("batch_size", 64))
     output = Path(args.get("output", "predictions.csv"))
     result = predict(model, files, [f.name for f in files], batch_size, progress=True)

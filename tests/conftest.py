@@ -110,3 +110,12 @@ def device() -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         pytest.fail(f"MATGNN_TEST_DEVICE={chosen}, but torch sees no CUDA device")
     return chosen
+
+
+@pytest.fixture
+def probe(tmp_path, monkeypatch):
+    """The flag file of :mod:`tests.marker_probe`'s module, planted on the path: it must never
+    exist after a refusal."""
+    from tests.marker_probe import plant
+
+    return plant(tmp_path, monkeypatch)

@@ -363,7 +363,48 @@ def test_huge_pages_runs_are_compared_with_their_own_kind():
     assert len(lines) == 2 and lines[0] == ""
     assert "matgnn 40.0 -> 36.0 s (1.11x)" in lines[1]
     assert "upstream 60.0 -> 45.0 s (1.33x)" in lines[1]
-    assert "matgnn_layernorm_upstream_graph: - (other day or seeds)" in lines[1]
+    assert "matgnn_layernorm_upstream_graph: - (other day, machine or seeds)" in lines[1]
+
+
+def test_epoch_times_are_compared_only_on_one_machine():
+    """Runs of one day are compared only when they ran on one boot of one machine, or when no
+    run of the pair knows its boot (the sweeps collected before boots were recorded)."""
+    import pandas as pd
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+
+    def runs(*boots):
+        return pd.DataFrame([{"seed": 0, "measured": "2026-12-06", "machine_boot": b}
+                             for b in boots])  # fmt: skip
+
+    early, late = "2026-12-05 10:20", "2026-12-06 08:28"
+    assert equal_budget._one_day(runs(late), runs(late)) == "2026-12-06"
+    assert equal_budget._one_day(runs(None), runs(None)) == "2026-12-06"
+    assert equal_budget._one_day(runs(early), runs(late)) is None
+    assert equal_budget._one_day(runs(None), runs(late)) is None
+    no_column = pd.DataFrame([{"seed": 0, "measured": "2026-12-06"}])
+    assert equal_budget._one_day(no_column, no_column) == "2026-12-06"
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="boot time from Linux /proc")
+def test_a_run_is_stamped_with_this_boot_only_when_it_finished_after_it(tmp_path):
+    """Every implementation's result file dates it: matgnn's, upstream ALIGNN's and cgcnn-tr's."""
+    import os
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    run = tmp_path / "s1"
+    for implementation, result in [
+        ("matgnn", "test_metrics.json"),
+        ("upstream", "output/test_best.csv"),
+        ("reference", "output_s1/test_results.csv"),
+        ("reference_floored", "output_s1/test_results.csv"),
+    ]:
+        assert equal_budget.machine_boot(run, implementation) is None  # not finished
+        (run / result).parent.mkdir(parents=True, exist_ok=True)
+        (run / result).write_text("{}")
+        assert equal_budget.machine_boot(run, implementation) is not None  # on this boot
+        os.utime(run / result, (0, 0))  # written in 1970: another boot
+        assert equal_budget.machine_boot(run, implementation) is None
 
 
 def test_the_foundation_table_outside_matbench_states_each_goal_the_right_way_round(monkeypatch):

@@ -12,6 +12,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+NACL_CIF = (
+    "data_NaCl\n_cell_length_a 5.64\n_cell_length_b 5.64\n_cell_length_c 5.64\n"
+    "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+    "_symmetry_space_group_name_H-M 'F m -3 m'\n_symmetry_Int_Tables_number 225\n"
+    "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
+    "_atom_site_fract_y\n_atom_site_fract_z\nNa1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n"
+)
 
 
 def test_every_package_folder_is_found_by_pyproject():
@@ -63,23 +70,28 @@ print(matplotlib.get_backend())
     assert result.stdout.split("\n")[:2] == ["[]", "svg"]
 
 
-@pytest.mark.slow
-def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
-    """Build the wheel, install it (not editable) into a folder of its own, and run the console
-    scripts from an empty directory: no checkout, no matgnn/configs/ on disk."""
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """matgnn's wheel, built once from this checkout."""
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "dist"), str(REPO)],
+         "-w", str(dist), str(REPO)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
-    wheel = next((tmp_path / "dist").glob("matgnn-*.whl"))
+    return next(dist.glob("matgnn-*.whl"))
+
+
+def _installed(wheel: Path, tmp_path: Path):
+    """The wheel installed (not editable, without dependencies: the venv's, which
+    ``scripts/install.sh`` installs with the same pins) into ``tmp_path/site``, and a caller of
+    commands in an empty directory that imports matgnn from there alone."""
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps",
          "--target", str(site), str(wheel)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
-    assert (site / "matgnn" / "configs" / "train.yaml").is_file()
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
@@ -91,6 +103,28 @@ def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
 
     where = call(sys.executable, "-c", "import matgnn.config_dir as c; print(c.CONFIG_DIR)")
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
+    return site, empty, call
+
+
+def _predicts_nacl(site: Path, empty: Path, call, checkpoint: Path) -> None:
+    """``matgnn-predict`` of the installed wheel gives a formation energy for rock salt."""
+    cif = empty / "NaCl.cif"
+    cif.write_text(NACL_CIF)
+    predict = call(
+        str(site / "bin" / "matgnn-predict"), f"ckpt={checkpoint}", f"input={cif}", "output=p.csv"
+    )
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    lines = (empty / "p.csv").read_text().splitlines()
+    assert lines[0] == "id,predicted_formation_energy_per_atom" and lines[1].startswith("NaCl.cif,")
+
+
+@pytest.mark.slow
+def test_wheel_trains_and_predicts_from_an_empty_directory(wheel, tmp_path):
+    """Build the wheel, install it (not editable) into a folder of its own, and run the console
+    scripts from an empty directory: no checkout, no matgnn/configs/ on disk."""
+    site, empty, call = _installed(wheel, tmp_path)
+    assert (site / "matgnn" / "configs" / "train.yaml").is_file()
+
     # the shipped pretrained models are listed and load from the wheel (SHA-256 checked)
     pretrained = call(
         sys.executable,
@@ -113,17 +147,47 @@ def test_wheel_trains_and_predicts_from_an_empty_directory(tmp_path):
     run_dir = empty / "outputs" / "mp_sample_eform" / "cgcnn" / "wheel"
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
-    cif = empty / "NaCl.cif"
-    cif.write_text(
-        "data_NaCl\n_cell_length_a 5.64\n_cell_length_b 5.64\n_cell_length_c 5.64\n"
-        "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
-        "_symmetry_space_group_name_H-M 'F m -3 m'\n_symmetry_Int_Tables_number 225\n"
-        "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n"
-        "_atom_site_fract_y\n_atom_site_fract_z\nNa1 Na 0 0 0\nCl1 Cl 0.5 0.5 0.5\n"
+    _predicts_nacl(site, empty, call, checkpoint)
+
+
+@pytest.mark.slow
+def test_wheel_declares_the_foundation_extra_and_fine_tunes_chgnet_from_it(wheel, tmp_path):
+    """``matgnn[foundation]`` names the exact releases whose weights the backbones are stored
+    with; from the installed wheel, ``matgnn-train model=chgnet`` fine-tunes CHGNet, and the
+    checkpoint loads (``load_model``) and predicts (``matgnn-predict``) in a fresh process with
+    the fine-tuned weights, not the package's."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = archive.read(metadata).decode()
+    assert "Provides-Extra: foundation" in requires
+    for pin in ("chgnet==0.4.2", "sevenn==0.13.0"):
+        assert f'Requires-Dist: {pin}; extra == "foundation"' in requires, requires
+    site, empty, call = _installed(wheel, tmp_path)
+    train = call(
+        str(site / "bin" / "matgnn-train"),
+        "model=chgnet",
+        "trainer.max_epochs=1",
+        "run_name=wheel",
+        "task.data.source.limit=24",
+        "task.data.batch_size=8",
+        "+trainer.enable_progress_bar=false",
     )
-    predict = call(
-        str(site / "bin" / "matgnn-predict"), f"ckpt={checkpoint}", f"input={cif}", "output=p.csv"
-    )
-    assert predict.returncode == 0, predict.stderr[-3000:]
-    lines = (empty / "p.csv").read_text().splitlines()
-    assert lines[0] == "id,predicted_formation_energy_per_atom" and lines[1].startswith("NaCl.cif,")
+    assert train.returncode == 0, train.stderr[-3000:]
+    checkpoint = empty / "outputs" / "mp_sample_eform" / "chgnet" / "wheel" / "checkpoints"
+    checkpoint = checkpoint / "last.ckpt"
+    assert checkpoint.is_file()
+    code = f"""
+import torch, matgnn
+from matgnn.models import CHGNetBackbone
+model = matgnn.load_model({str(checkpoint)!r})
+assert matgnn.__file__.startswith({str(site)!r}), matgnn.__file__
+tuned = dict(model.backbone.named_parameters())
+pretrained = dict(CHGNetBackbone().named_parameters())
+print(max((tuned[k] - pretrained[k]).abs().max().item() for k in pretrained))
+"""
+    loaded = call(sys.executable, "-c", code)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert float(loaded.stdout.strip().splitlines()[-1]) > 0  # fine-tuned, not the wheel's
+    _predicts_nacl(site, empty, call, checkpoint)

@@ -31,7 +31,9 @@ so a sweep of one arm replaces that arm's runs only):
   (it holds one-off costs): matgnn's ``epoch_wall_time_s`` (training, validation and the
   best-checkpoint save), cgcnn-tr's gaps between consecutive epoch log lines (the same, its
   save of the previous best included), upstream ALIGNN's logged training plus validation time
-  (its checkpoint saves excluded);
+  (its checkpoint saves excluded), the day it ran (``measured``) and the boot of the machine
+  it ran on (``machine_boot``, empty where unknown): epoch times are compared only within one
+  day's runs on one machine;
 * ``test_predictions/<model>_<task>_<implementation>_s<seed>.csv.gz``.
 
 The docs block ``fidelity-equal-budget`` and ``results/equal_budget/curves.png`` (overlaid
@@ -254,12 +256,34 @@ def measured(log: Path, run: Path | None = None) -> str | None:
     return None
 
 
-def _finished(run: Path, implementation: str) -> bool:
+def machine_boot(run: Path, implementation: str) -> str | None:
+    """The boot (UTC, to the minute) of the machine that ran ``run``, if it ran on this one:
+    this machine's boot time when the run's result file (:func:`_result_file`) was written
+    after it (a machine of this workplace can be replaced within a day, and a new machine is
+    a new boot), else None (unknown). Read from ``/proc/stat`` (Linux); None elsewhere. (A
+    run folder copied here without its files' times would be taken for this boot's.)"""
+    try:
+        line = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime"))
+    except (OSError, StopIteration):
+        return None
+    boot = int(line.split()[1])
+    result = _result_file(run, implementation)
+    if not result.is_file() or result.stat().st_mtime < boot:
+        return None
+    return datetime.fromtimestamp(boot, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _result_file(run: Path, implementation: str) -> Path:
+    """The file a finished run of ``implementation`` has written last."""
     if implementation.startswith("matgnn"):
-        return (run / "test_metrics.json").is_file()
+        return run / "test_metrics.json"
     if implementation.startswith("upstream"):
-        return (run / "output" / "test_best.csv").is_file()
-    return (run / f"output_s{int(run.name[1:])}" / "test_results.csv").is_file()
+        return run / "output" / "test_best.csv"
+    return run / f"output_s{int(run.name[1:])}" / "test_results.csv"
+
+
+def _finished(run: Path, implementation: str) -> bool:
+    return _result_file(run, implementation).is_file()
 
 
 def collect(runs: Path) -> None:
@@ -282,7 +306,8 @@ def collect(runs: Path) -> None:
                 else:
                     row, curve, predictions = reference_run(run, seed)
                 key = {"model": model, "task": task, "implementation": implementation, "seed": seed}
-                rows.append({**key, **row, "measured": measured(run / "train.log", run)})
+                rows.append({**key, **row, "measured": measured(run / "train.log", run),
+                             "machine_boot": machine_boot(run, implementation)})  # fmt: skip
                 curves.append(curve.assign(**key))
                 name = f"{model}_{task}_{implementation}_s{seed}"
                 predictions.to_csv(RESULTS / "test_predictions" / f"{name}.csv.gz", index=False)
@@ -341,12 +366,18 @@ def _dated(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _one_day(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
-    """The day both sets of runs were measured on, if it is one day (one machine) and they
+    """The day both sets of runs were measured on, if it is one day on one machine and they
     cover the same seeds: only then is a ratio of their times a speed-up, never across
-    sweeps."""
+    sweeps. One machine: every run's ``machine_boot`` (collected since 2026-12-06) is the same
+    boot, or none of them has one (the sweeps before, each one machine's day: a day held one
+    boot until a machine was replaced on 2026-12-06); a known boot beside an unknown one or
+    another boot is another machine."""
     days = set(ours["measured"]) | set(theirs["measured"])
     same_seeds = len(ours) and set(ours["seed"]) == set(theirs["seed"])
-    return days.pop() if len(days) == 1 and same_seeds else None
+    both = pd.concat([ours, theirs])
+    boots = both["machine_boot"] if "machine_boot" in both.columns else pd.Series([None])
+    one_machine = boots.isna().all() or (boots.notna().all() and boots.nunique() == 1)
+    return days.pop() if len(days) == 1 and same_seeds and one_machine else None
 
 
 def _pm(values: pd.Series, digits: int) -> str:
@@ -381,7 +412,7 @@ def test_errors(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _huge_pages_lines(runs: pd.DataFrame) -> list[str]:
     """Per task, each implementation's epoch time without and with huge pages (runs of the same
-    day and seeds only): what the allocator setting changes for each trainer."""
+    day, machine and seeds only): what the allocator setting changes for each trainer."""
     lines = []
     for (model, task), here in runs.groupby(["model", "task"], sort=False):
         parts = []
@@ -393,13 +424,14 @@ def _huge_pages_lines(runs: pd.DataFrame) -> list[str]:
             if huge.empty or plain.empty:
                 continue
             if not _one_day(plain, huge):
-                parts.append(f"{implementation}: - (other day or seeds)")
+                parts.append(f"{implementation}: - (other day, machine or seeds)")
                 continue
             before, after = plain["wall_per_epoch_s"].mean(), huge["wall_per_epoch_s"].mean()
             parts.append(f"{implementation} {before:.1f} -> {after:.1f} s ({before / after:.2f}x)")
         if parts:
+            joined = "; ".join(parts)
             lines += ["", f"{model}, {TASKS[task][2]}: wall s per epoch without -> with huge "
-                      f"pages, same trainer, day and seeds: {'; '.join(parts)}."]  # fmt: skip
+                      f"pages, same trainer, day, machine and seeds: {joined}."]  # fmt: skip
     return lines
 
 
@@ -442,7 +474,7 @@ def table() -> str:
                     speed = (
                         f"{wall[versus].mean() / r['wall_per_epoch_s'].mean():.2f}x"
                         if _one_day(r, here[here["implementation"] == versus])
-                        else "- (other day or seeds)"
+                        else "- (other day, machine or seeds)"
                     )
                 lines.append(
                     f"| {model} | {label} | {name} | "

@@ -155,7 +155,13 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any]):
         for key, value in checkpoint["state_dict"].items()
         if key.startswith("model.")
     }
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing, unexpected or misshapen weights: say so, not torch
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[:4])
+        raise CheckpointError(
+            f"its weights do not fit the model its hyper_parameters describe ({detail})"
+        ) from None
     model.provenance = dict(hyper.get("provenance") or {})
     return model
 
@@ -163,7 +169,11 @@ def model_from_checkpoint(checkpoint: Mapping[str, Any]):
 def load_model(path: str | Path):
     """The :class:`~matgnn.models.CrystalModel` of a matgnn checkpoint, in eval mode, with
     ``model.outputs`` (what it predicts) and ``model.provenance`` (what it was trained on)."""
-    return model_from_checkpoint(read_checkpoint(path)).eval()
+    checkpoint = read_checkpoint(path)
+    try:
+        return model_from_checkpoint(checkpoint).eval()
+    except ValueError as exc:  # CheckpointError and build's errors: named by the file
+        raise CheckpointError(f"{path}: {exc}") from None
 
 
 def stamp(checkpoint: dict[str, Any]) -> dict[str, Any]:

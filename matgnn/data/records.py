@@ -50,7 +50,12 @@ class Records:
                     f"{len(self.ids)} rows"
                 )
         if len(set(self.ids)) != len(self.ids):
-            raise ValueError(f"{self.name}: ids are not unique")
+            seen: set[str] = set()
+            repeated = sorted({sid for sid in self.ids if sid in seen or seen.add(sid)})
+            raise ValueError(
+                f"{self.name}: ids are not unique: {len(repeated)} repeated "
+                f"({', '.join(map(str, repeated[:5]))}{', ...' if len(repeated) > 5 else ''})"
+            )
         if self.split is not None:
             known = set(self.ids)
             for subset, members in self.split.items():

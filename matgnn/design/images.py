@@ -40,6 +40,8 @@ from pymatgen.core import Lattice, Structure
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
+from matgnn.graphs.structures import structure_name
+
 #: the lattice translations to a cell and its 26 neighbours, ``[27, 3]``
 _NEIGHBOUR_CELLS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
 
@@ -196,8 +198,21 @@ def lattice_from_cell_image(
 
 
 def check_structure(structure: Structure, spec: ImageSpec = ImageSpec(), name: str = "") -> None:
-    """Refuse, in words naming ``name``, a structure the images cannot hold."""
-    name = name or structure.composition.reduced_formula
+    """Refuse, in words naming ``name``, a structure the images cannot hold, or no crystal at
+    all (no sites, NaN or inf in the lattice or coordinates, a cell of zero volume; a
+    left-handed basis is a crystal, and the cell image holds its lengths and angles)."""
+    name = name or structure_name(structure)
+    if len(structure) == 0:
+        raise RepresentationError(f"{name}: empty structure (no sites)")
+    if not structure.is_ordered:
+        raise RepresentationError(f"{name}: partial occupancies have no image")
+    matrix = np.asarray(structure.lattice.matrix, dtype=np.float64)
+    frac = np.asarray(structure.frac_coords, dtype=np.float64)
+    if not (np.isfinite(matrix).all() and np.isfinite(frac).all()):
+        raise RepresentationError(f"{name}: NaN or inf in the lattice or coordinates")
+    volume = abs(float(np.linalg.det(matrix)))
+    if volume <= 1e-6 * float(np.prod(np.linalg.norm(matrix, axis=1))) or volume < 1e-6:
+        raise RepresentationError(f"{name}: zero cell volume ({volume:.3g} Å^3)")
     if len(structure) > spec.max_sites:
         raise RepresentationError(f"{name}: {len(structure)} sites, at most {spec.max_sites}")
     longest = max(structure.lattice.abc)
@@ -205,8 +220,6 @@ def check_structure(structure: Structure, spec: ImageSpec = ImageSpec(), name: s
         raise RepresentationError(
             f"{name}: a lattice vector of {longest:.3f} Å, at most {spec.max_length} Å"
         )
-    if not structure.is_ordered:
-        raise RepresentationError(f"{name}: partial occupancies have no image")
     unknown = sorted({s.specie.symbol for s in structure} - set(spec.elements))
     if unknown:
         raise RepresentationError(

@@ -141,7 +141,7 @@ class GraphConfig:
             raise ValueError(
                 f"GraphConfig.species_per_site must be >= 1, got {self.species_per_site}"
             )
-        for name in ("cutoff", "max_cutoff", "pauli_alpha", "potential_rtol"):
+        for name in ("cutoff", "max_cutoff", "pauli_alpha", "potential_rtol", "min_distance"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"GraphConfig.{name} must be > 0, got {getattr(self, name)!r}")
         if self.mode not in MODES:

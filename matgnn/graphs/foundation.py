@@ -38,6 +38,10 @@ from matgnn.graphs.data import CrystalGraph
 CHGNET_CUTOFFS = (6.0, 3.0)
 #: CHGNet's atom embedding has one row per element H..Pu
 CHGNET_MAX_Z = 94
+#: elements H..Pu with no structure in MPtrj, CHGNet 0.3.0's training set (89 elements; the
+#: 89 that SevenNet-0, trained on MPtrj too, knows): Po, At, Rn, Fr, Ra. Their embedding rows
+#: were never trained, so they are refused as the elements beyond Pu are
+CHGNET_UNSEEN_Z = frozenset({84, 85, 86, 87, 88})
 CHGNET_FIELDS = (
     "chgnet_atom_graph",
     "chgnet_image",
@@ -78,8 +82,9 @@ def _converter():
 class ChgnetGraph(BaseTransform):
     """Add CHGNet's atom and bond graphs (see the module docstring) to a graph.
 
-    Refuses, naming the structure: an element beyond Pu (CHGNet has no embedding for it) and
-    an atom with no neighbour within 6 Å (CHGNet's own converter refuses it too).
+    Refuses, naming the structure: an element beyond Pu (CHGNet has no embedding for it), one
+    of the five elements up to Pu that its training set never held (:data:`CHGNET_UNSEEN_Z`)
+    and an atom with no neighbour within 6 Å (CHGNet's own converter refuses it too).
     """
 
     def forward(self, graph: CrystalGraph) -> CrystalGraph:
@@ -92,6 +97,13 @@ class ChgnetGraph(BaseTransform):
             raise ValueError(
                 f"{graph_name(graph)}: CHGNet knows the elements H to Pu (Z <= "
                 f"{CHGNET_MAX_Z}); this structure has {symbols}"
+            )
+        unseen = sorted(CHGNET_UNSEEN_Z.intersection(numbers))
+        if unseen:
+            symbols = ", ".join(f"{Element.from_Z(z).symbol} (Z={z})" for z in unseen)
+            raise ValueError(
+                f"{graph_name(graph)}: CHGNet 0.3.0's training set (MPtrj) holds no "
+                f"{symbols}: its embedding of them was never trained"
             )
         structure = Structure(
             Lattice(graph.lattice[0].double().numpy()),

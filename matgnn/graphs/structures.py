@@ -7,13 +7,18 @@ dataset loader or the prediction CLI can report the offending entry without a tr
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from pymatgen.core import Element, Structure
+from monty.io import zopen
+from pymatgen.core import DummySpecies, Element, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
+from pymatgen.io.cif import CifParser
+
+from matgnn.graphs.structure_json import RefusedMarker, read_structure_file
 
 StructureLike = Structure | Atoms | str | Path
 
@@ -42,6 +47,59 @@ def _looks_like_path(text: str) -> bool:
     return "\n" not in text and len(text) < 4096 and Path(text).exists()
 
 
+class StructureRefused(ValueError):
+    """Input that parses but would be read wrong (a file of several structures, a POSCAR without
+    element names, a marker naming a Python object): refused as it is, never handed on to
+    another reader."""
+
+
+#: a CIF data block's header line
+_DATA_BLOCK = re.compile(r"^[ \t]*data_", re.MULTILINE | re.IGNORECASE)
+
+
+def _only(count: int, name: str, what: str) -> None:
+    if count > 1:
+        raise StructureRefused(
+            f"{name}: holds {count} structures ({what}); give one structure per file or text"
+        )
+    if count == 0:
+        raise ValueError(f"{name}: holds no structure")
+
+
+def _refuse_guessed_elements(caught: list[warnings.WarningMessage], name: str) -> None:
+    """pymatgen reads a POSCAR without element names (VASP 4) as H, He, Li, ... with only a
+    warning: refuse it instead."""
+    for warning in caught:
+        if "Elements in POSCAR cannot be determined" in str(warning.message):
+            raise StructureRefused(
+                f"{name}: the POSCAR names no elements (no element line, VASP 4 style), so "
+                "pymatgen would guess H, He, Li, ...; add the line of element symbols above "
+                "the counts (VASP 5)"
+            )
+
+
+def _pymatgen_text(text: str, fmt: str, name: str) -> Structure:
+    """pymatgen's reading of CIF or POSCAR text, refusing what it would read wrong: a CIF of
+    several structures (pymatgen takes the first) and a POSCAR without element names."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if fmt == "cif" and len(_DATA_BLOCK.findall(text)) > 1:
+            structures = CifParser.from_str(text).parse_structures(primitive=False)
+            _only(len(structures), name, "CIF data blocks")
+            structure = structures[0]
+        else:
+            structure = Structure.from_str(text, fmt=fmt)
+    _refuse_guessed_elements(caught, name)
+    return structure
+
+
+def _ase_structure(frames: list[Atoms], name: str) -> Structure:
+    """The one structure of what ASE read (every frame, so a trajectory or a multi-frame
+    extended XYZ is refused rather than read as its last frame)."""
+    _only(len(frames), name, "frames")
+    return AseAtomsAdaptor.get_structure(frames[0])
+
+
 def _parse_text(text: str, name: str) -> Structure:
     """Parse CIF, POSCAR or extended XYZ text."""
     stripped = text.lstrip()
@@ -49,18 +107,19 @@ def _parse_text(text: str, name: str) -> Structure:
     fmts = ["cif", "poscar"] if "data_" in text or stripped.startswith("#") else ["poscar", "cif"]
     for fmt in fmts:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return Structure.from_str(text, fmt=fmt)
+            return _pymatgen_text(text, fmt, name)
+        except StructureRefused:
+            raise
         except Exception as exc:
             errors.append(f"{fmt}: {exc}")
     try:  # extended XYZ and anything else ASE reads
         from ase.io import read as ase_read
 
-        atoms = ase_read(io.StringIO(text), format="extxyz")
-        return AseAtomsAdaptor.get_structure(atoms)
+        frames = ase_read(io.StringIO(text), format="extxyz", index=":")
     except Exception as exc:
         errors.append(f"extxyz: {exc}")
+    else:
+        return _ase_structure(frames, name)
     raise ValueError(f"{name}: could not parse structure text ({'; '.join(errors)})")
 
 
@@ -69,19 +128,37 @@ def _read_file(path: Path, name: str) -> Structure:
         raise ValueError(f"{name}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{name}: empty file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Structure.from_file(path)
-    except Exception as pmg_exc:
+    errors = []
+    try:  # pymatgen's JSON/YAML: its markers checked before pymatgen decodes any
+        structure = read_structure_file(path, name)
+    except RefusedMarker as exc:
+        raise StructureRefused(str(exc)) from None
+    except Exception as exc:  # not a structure dict: perhaps ASE's JSON; never pymatgen's
+        errors.append(f"pymatgen: {exc}")
+    else:
+        if structure is not None:
+            return structure
         try:
-            from ase.io import read as ase_read
+            if ".cif" in path.name.lower():
+                with zopen(path, "rt", encoding="utf-8", errors="replace") as handle:
+                    return _pymatgen_text(handle.read(), "cif", name)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                structure = Structure.from_file(path)
+            _refuse_guessed_elements(caught, name)
+            return structure
+        except StructureRefused:
+            raise
+        except Exception as exc:
+            errors.append(f"pymatgen: {exc}")
+    try:
+        from ase.io import read as ase_read
 
-            return AseAtomsAdaptor.get_structure(ase_read(path))
-        except Exception as ase_exc:
-            raise ValueError(
-                f"{name}: unparsable structure file (pymatgen: {pmg_exc}; ase: {ase_exc})"
-            ) from None
+        frames = ase_read(path, index=":")
+    except Exception as exc:
+        errors.append(f"ase: {exc}")
+        raise ValueError(f"{name}: unparsable structure file ({'; '.join(errors)})") from None
+    return _ase_structure(frames, name)
 
 
 def to_structure(obj: StructureLike, name: str | None = None) -> tuple[Structure, str | None]:
@@ -134,7 +211,12 @@ def structure_arrays(
             f"site {idx} is disordered ({structure[idx].species_string}); matgnn needs fully "
             "ordered structures (order it first, e.g. with OrderDisorderedStructure)"
         ) from None
-    numbers = np.array([getattr(sp, "Z", 0) for sp in species], dtype=np.int64)
+    # pymatgen gives a dummy species (``X``, ``Xe0+``-like placeholders) the hash of its symbol
+    # as its Z: a different number in every process
+    numbers = np.array(
+        [0 if isinstance(sp, DummySpecies) else getattr(sp, "Z", 0) for sp in species],
+        dtype=np.int64,
+    )
     if (numbers <= 0).any():
         idx = int(np.flatnonzero(numbers <= 0)[0])
         raise fail(f"site {idx} has unknown element {structure[idx].species_string}")

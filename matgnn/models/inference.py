@@ -30,6 +30,9 @@ from matgnn.graphs.structures import StructureLike
 from matgnn.outputs import Output, write_prediction_tables
 
 log = logging.getLogger(__name__)
+#: what one structure's forward pass may raise (a named refusal, an element outside a
+#: backbone's table, memory): the structure is rejected with it and the others predicted
+PER_STRUCTURE_ERRORS = (ValueError, RuntimeError, IndexError)
 
 
 class Predictor(Protocol):
@@ -184,12 +187,20 @@ def draw_graphs(
         with torch.no_grad():
             try:
                 run(chunk)
-            except ValueError:
+            except PER_STRUCTURE_ERRORS:  # find the structures at fault, keep the others
+                failures: list[Exception] = []
                 for item in chunk:
                     try:
                         run([item])
-                    except ValueError as exc:
-                        rejected[item[0]] = str(exc)
+                    except PER_STRUCTURE_ERRORS as exc:
+                        failures.append(exc)
+                        rejected[item[0]] = str(exc) if isinstance(exc, ValueError) else f"{exc!r}"
+                # every structure failing alike, not with a named refusal: the fault is not the
+                # structures' (a device mismatch, a broken accelerator context): show it
+                if len(chunk) > 1 and len(failures) == len(chunk):
+                    kinds = {type(e) for e in failures}
+                    if len(kinds) == 1 and not issubclass(kinds.pop(), ValueError):
+                        raise failures[0] from None
     draws = {
         o.name: torch.cat(chunks[o.name], dim=1).numpy()
         if chunks[o.name]

@@ -13,6 +13,7 @@ import torch
 import torchmetrics
 from hydra.utils import instantiate
 from torch import Tensor
+from torch_geometric.data import Batch
 
 from matgnn.checkpoints.files import stamp
 from matgnn.checkpoints.migrations import described
@@ -281,7 +282,14 @@ class CrystalLitModule(L.LightningModule):
 
     def _step(self, batch, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         """Weighted loss of one batch (logged, metrics updated) and the raw outputs."""
-        predictions = self.model(batch)
+        try:
+            predictions = self.model(batch)
+        except ValueError as exc:  # a refusal inside the model: name the crystals at fault
+            at_fault = self._refused_graphs(batch)
+            if not at_fault:
+                raise
+            shown = ", ".join(at_fault[:5]) + (", ..." if len(at_fault) > 5 else "")
+            raise ValueError(f"{shown} ({stage}): {exc}") from None
         total = self.weighted_loss(predictions, batch)
         for output in self.outputs:
             inputs = output.metric_inputs(predictions[output.name].detach(), batch[output.key])
@@ -296,6 +304,23 @@ class CrystalLitModule(L.LightningModule):
             mean.update(total.detach(), batch.num_graphs)
             self.log(f"{stage}_loss", mean, prog_bar=stage != "test")
         return total, predictions
+
+    def _refused_graphs(self, batch) -> list[str]:
+        """The names of the batch's graphs that the model refuses on their own (a ``ValueError``
+        in eval mode, without gradients): run only after the batch failed."""
+        was_training = self.model.training
+        self.model.eval()
+        names = []
+        try:
+            with torch.no_grad():
+                for k, graph in enumerate(batch.to_data_list()):
+                    try:
+                        self.model(Batch.from_data_list([graph]))
+                    except ValueError:
+                        names.append(str(graph.name) if "name" in graph else f"graph {k}")
+        finally:
+            self.model.train(was_training)
+        return names
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         return self._step(batch, "train")[0]

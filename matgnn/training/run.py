@@ -93,12 +93,38 @@ def task_provenance(cfg: DictConfig, outputs: Sequence[Output]) -> dict[str, Any
     }
 
 
+def check_restored_best(checkpoint: Mapping[str, Any], resumed: str) -> None:
+    """Refuse a resumed checkpoint whose callback state names a best checkpoint outside the
+    resumed file's own folder, or one that is not a safe matgnn checkpoint: Lightning restores
+    that path from the file (``ModelCheckpoint.load_state_dict``) and tests it after training,
+    so it is a path read from a file like any other. Checked before anything trains.
+
+    Raises:
+        CheckpointError: naming the resumed file and the path it names.
+    """
+    from matgnn.checkpoints.files import CheckpointError
+
+    folder = Path(resumed).resolve().parent
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        best = state.get("best_model_path") if isinstance(state, Mapping) else None
+        if not best or not str(key).startswith("ModelCheckpoint"):
+            continue
+        if not Path(best).resolve().is_relative_to(folder):
+            raise CheckpointError(
+                f"{resumed}: its checkpoint callback names the best checkpoint {best}, outside "
+                f"the folder of the file resumed ({folder})"
+            )
+        if Path(best).is_file():  # (a moved run folder names its old place: Lightning fails)
+            read_checkpoint(best)
+
+
 def checkpoint_to_resume(
     cfg: DictConfig, output_dir: Path, model: Mapping, ckpt_path: str | None = None
 ) -> str | None:
     """``ckpt_path`` (given, else the config's), with ``last`` (and ``resume=<run dir>``)
-    meaning the run's last.ckpt; the file is read and checked safely, and a checkpoint whose
-    model config differs from this run's is refused in words."""
+    meaning the run's last.ckpt; the file is read and checked safely (the best checkpoint its
+    callback state names too: :func:`check_restored_best`), and a checkpoint whose model
+    config differs from this run's is refused in words."""
     ckpt_path = ckpt_path or cfg.get("ckpt_path")
     if cfg.get("resume") and ckpt_path is None:
         ckpt_path = "last"
@@ -108,7 +134,9 @@ def checkpoint_to_resume(
             raise FileNotFoundError(f"resume: no {ckpt_path} (has this run saved a checkpoint?)")
     if ckpt_path is None:
         return None
-    saved = read_checkpoint(ckpt_path)["hyper_parameters"]["model"]
+    checkpoint = read_checkpoint(ckpt_path)
+    check_restored_best(checkpoint, ckpt_path)
+    saved = checkpoint["hyper_parameters"]["model"]
     if saved != model:
         keys = sorted(k for k in set(saved) | set(model) if saved.get(k) != model.get(k))
         raise ValueError(

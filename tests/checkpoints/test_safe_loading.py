@@ -220,6 +220,27 @@ def test_other_malformed_checkpoints_are_refused_in_words(current, tmp_path, cha
         load_model(path)
 
 
+def test_weights_that_do_not_fit_the_model_are_refused_naming_the_file(current, tmp_path, capsys):
+    """A missing or misshapen weight is a CheckpointError naming the file (load_model,
+    matgnn-predict), not torch's load_state_dict traceback."""
+    crafted = copy.deepcopy(current)
+    key = next(k for k in crafted["state_dict"] if k.endswith("weight"))
+    crafted["state_dict"][key] = crafted["state_dict"][key][..., :1].clone()
+    path = write(tmp_path / "misshapen.ckpt", crafted)
+    with pytest.raises(CheckpointError, match=rf"^{path}: its weights do not fit.*size mismatch"):
+        load_model(path)
+    del crafted["state_dict"][key]
+    path = write(tmp_path / "missing.ckpt", crafted)
+    with pytest.raises(CheckpointError, match=rf"^{path}: its weights do not fit.*Missing key"):
+        load_model(path)
+    structures = tmp_path / "in"
+    structures.mkdir()
+    _, [structure] = mp_sample_structures(1)
+    structure.to(filename=str(structures / "one.cif"))
+    assert predict_main([f"ckpt={path}", f"input={structures}"]) == 2
+    assert f"{path}: its weights do not fit" in capsys.readouterr().err
+
+
 def test_a_deeply_nested_config_is_refused(current, tmp_path):
     crafted = copy.deepcopy(current)
     deep: dict = {}

@@ -143,6 +143,14 @@ def test_structures_the_images_cannot_hold_are_refused_by_name():
     titanate = Structure(Lattice.cubic(4.2), ["Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(RepresentationError, match=r"TiO: elements \['Ti'\] have no channel"):
         encode(titanate)
+    nan = Structure(Lattice.cubic(4.2), ["V", "O"], [[0, 0, 0], [np.nan, 0.5, 0.5]])
+    with pytest.raises(RepresentationError, match="nan-site: NaN or inf in the lattice"):
+        basis_images(nan, name="nan-site")
+    with pytest.raises(RepresentationError, match="empty: empty structure"):
+        basis_images(Structure(Lattice.cubic(4.2), [], []), name="empty")
+    flat = Lattice([[4.0, 0, 0], [0, 4.0, 0], [4.0, 4.0, 0]])
+    with pytest.raises(RepresentationError, match="flat: zero cell volume"):
+        basis_images(Structure(flat, ["V"], [[0, 0, 0]]), name="flat")
     with pytest.raises(RepresentationError, match="no Gaussian along the lines"):
         lattice_from_cell_image(np.zeros((32, 32, 32)))
     with pytest.raises(RepresentationError, match="no atom in its basis images"):

@@ -98,6 +98,9 @@ def test_invalid_config_values() -> None:
         GraphConfig(potentials=("yukawa",))
     with pytest.raises(ValueError, match="unknown GraphConfig fields"):
         GraphConfig.from_dict({"cutof": 5.0})
+    # 0 would let coincident atoms through (PotNet would take two atoms for one)
+    with pytest.raises(ValueError, match=r"min_distance must be > 0, got 0"):
+        GraphConfig(min_distance=0)
 
 
 def test_id_property_names_neighbour_stage_errors() -> None:

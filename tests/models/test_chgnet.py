@@ -74,6 +74,9 @@ def test_an_element_beyond_pu_and_an_isolated_atom_are_refused_by_name():
     americium = Structure(Lattice.cubic(3.5), ["Am", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(ValueError, match=r"AmO: CHGNet knows the elements H to Pu.*Am \(Z=95\)"):
         build_graph(americium, graph)
+    polonium = Structure(Lattice.cubic(3.4), ["Po", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(ValueError, match=r"PoO: CHGNet 0.3.0's training set \(MPtrj\) holds no Po"):
+        build_graph(polonium, graph)
     # nearest neighbours 6.9 Å apart: within the graph's own 8 Å, beyond CHGNet's 6 Å
     lonely = Structure(Lattice.cubic(8.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     wider = GraphConfig(mode="radius", cutoff=8.0, foundation_graph="chgnet")

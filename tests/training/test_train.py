@@ -320,6 +320,32 @@ def test_a_tensor_task_on_an_invariant_model_fails_before_building_graphs(tmp_pa
     assert not (tmp_path / "cache").exists() and "TensorHead" in str(error.value)
 
 
+def test_a_resumed_run_tests_only_a_best_checkpoint_of_its_own_folder(tmp_path):
+    """Lightning restores the best checkpoint's path from the resumed file's callback state and
+    tests it after training: a path outside the resumed file's folder is refused before
+    anything trains."""
+    from matgnn.checkpoints.files import CheckpointError
+
+    run(train_config(tmp_path, "cgcnn", "scheduler=none"))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    elsewhere = tmp_path / "elsewhere.ckpt"
+    elsewhere.write_bytes(last.read_bytes())
+    states = [v for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    assert any(v.get("best_model_path") for v in states)
+    for value in states:
+        if value.get("best_model_path"):
+            score = torch.tensor(-1e9)  # never beaten by the new epochs
+            value.update(best_model_path=str(elsewhere), best_model_score=score,
+                         best_k_models={str(elsewhere): score}, kth_value=score,
+                         kth_best_model_path=str(elsewhere))  # fmt: skip
+    torch.save(state, last)
+    with pytest.raises(CheckpointError, match=r"last.ckpt: its checkpoint callback names the "
+                       r"best checkpoint .*elsewhere.ckpt, outside"):  # fmt: skip
+        run(train_config(tmp_path, "cgcnn", "scheduler=none", "trainer.max_epochs=2",
+                         "ckpt_path=last"))  # fmt: skip
+
+
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     run(train_config(tmp_path, "cgcnn", "scheduler=none"))
     other = train_config(tmp_path, "cgcnn", "scheduler=none", "ckpt_path=last")
@@ -432,6 +458,11 @@ def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
 def test_predict_rejects_bad_arguments(argv, message, capsys):
     assert predict_main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_predict_refuses_an_empty_input_folder(tmp_path, capsys):
+    assert predict_main(["ckpt=cgcnn_mp2018_eform", f"input={tmp_path}"]) == 2
+    assert f"input folder {tmp_path} holds no files" in capsys.readouterr().err
 
 
 def _records_with(bad_target: float, bad_cif: str) -> Records:

@@ -74,15 +74,24 @@ def _read(data_dir: str | Path | None) -> pd.DataFrame:
         raise FileNotFoundError(
             f"perov_5: neither {folder}/{{train,val,test}}.csv nor {path} found"
         )
-    frame = pd.read_csv(path)
+    frame = _read_table(path, ("material_id", "poscar", "split"))
     frame["structure"] = frame["poscar"]
+    return frame
+
+
+def _read_table(path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The CSV at ``path``, refused by name without the ``columns`` the loader reads."""
+    frame = pd.read_csv(path)
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise ValueError(f"perov_5: {path} has no {' or '.join(absent)} column")
     return frame
 
 
 def _cdvae_csvs(location) -> pd.DataFrame:
     parts = []
     for split in SPLITS:
-        part = pd.read_csv(location(split))
+        part = _read_table(location(split), ("material_id", "cif"))
         part["split"] = split
         part["structure"] = part["cif"]
         parts.append(part)

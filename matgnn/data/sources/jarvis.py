@@ -56,6 +56,9 @@ def jarvis_dft3d(
         if not path.is_file():
             raise FileNotFoundError(f"jarvis: {path} not found")
         frame = pd.read_csv(path)
+        absent = [c for c in ("jid", "poscar") if c not in frame.columns]
+        if absent:
+            raise ValueError(f"jarvis: {path} has no {' or '.join(absent)} column")
         frame["structure"] = frame["poscar"]
         split_file = Path(data_dir) / SPLIT_DIR / f"dft_3d_{target}.json.zip"
         if not split_file.is_file():

@@ -1,10 +1,12 @@
 """Matbench v0.1 structure tasks with the official folds (Dunn et al., npj Comput. Mater. 6, 138
 (2020)).
 
-On a connected machine ``data_dir=None`` loads through the official package:
-``matbench.data_ops.load(task)`` -> ``matminer.datasets.load_dataset``, which downloads once
-and then reads ``$MATMINER_DATA/<task>.json.gz``. With ``data_dir`` set, the same matminer
-reader (``load_dataframe_from_json``) reads a local copy: ``<data_dir>/<task>.json.gz`` (the
+On a connected machine ``data_dir=None`` loads the file of the official package
+(``matbench.data_ops.load(task)`` -> ``matminer.datasets.load_dataset``, which downloads it
+once, hash-checked, to ``$MATMINER_DATA/<task>.json.gz``). Every file is read as matminer's
+reader (``load_dataframe_from_json``) reads it, but with its pymatgen markers checked before
+anything is decoded (:mod:`matgnn.data.sources.matminer_json`: nothing a file names is
+imported). With ``data_dir`` set, a local copy: ``<data_dir>/<task>.json.gz`` (the
 file matminer caches) or else the partial reconstruction
 ``<data_dir>/matbench_partial/<task>_partial.json.gz`` (see ``../shared/data``). Either way
 the rows get matbench's ids (``mb-<task>-<n>``) and the split is the official fold of
@@ -18,7 +20,6 @@ import bz2
 import json
 import logging
 import math
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from matgnn.data.records import Records
-from matgnn.terminal import is_terminal
+from matgnn.data.sources.matminer_json import matminer_file, read_matminer_json
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +168,14 @@ def _load_frame(task: str, data_dir: str | Path | None) -> pd.DataFrame:
             columns = [mbv01_metadata[task].input_type, mbv01_metadata[task].target]
             return read_target_table(table)[columns]
         log.warning("%s: no local copy in %s; loading through matbench/matminer", task, folder)
-    from matbench.data_ops import load
-
-    try:
-        return load(task)
+    try:  # where matbench.data_ops.load -> matminer's load_dataset reads it (downloaded once)
+        path = matminer_file(task)
     except Exception as error:
         raise RuntimeError(
             f"{task}: no local copy in {data_dir} (looked for {task}.json.gz and "
             f"{PARTIAL_DIR}/{task}_partial.json.gz) and matminer could not load it: {error}"
         ) from error
+    return read_matbench_json(path, task)
 
 
 def _input_type(task: str) -> str:
@@ -202,17 +202,16 @@ def local_file(task: str, data_dir: Path) -> Path | None:
 
 
 def read_matbench_json(path: Path, task: str) -> pd.DataFrame:
-    """Read a matminer-format JSON with matminer's reader; index rows by mbid.
+    """Read a matminer-format JSON as matminer's reader does, its markers checked first
+    (:func:`~matgnn.data.sources.matminer_json.read_matminer_json`: nothing in the file is
+    imported); index rows by mbid.
 
     The full file has a 0-based row index, which gets matbench's ids exactly as
     ``matbench.data_ops.load`` makes them; a partial reconstruction is already indexed by mbid.
     """
     from matbench.metadata import mbv01_metadata
-    from matminer.utils.io import load_dataframe_from_json
 
-    # matminer's bars only on a terminal, as matgnn's own (not a line per update in a log or a
-    # notebook's stored output)
-    frame = load_dataframe_from_json(str(path), pbar=is_terminal(sys.stderr))
+    frame = read_matminer_json(path)
     if pd.api.types.is_integer_dtype(frame.index):
         frame.index = mbids(task, frame.index, mbv01_metadata[task].n_samples)
     frame.index.name = "mbid"

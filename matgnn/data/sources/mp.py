@@ -55,12 +55,15 @@ def records_from_frame(frame: pd.DataFrame, target: str | Sequence[str], name: s
     ``"is_metal"`` is 1 where ``band_gap == 0`` else 0, the rule of Matbench's ``mp_is_metal``
     (true on every one of its rows against ``mp_gap``)."""
     columns = [target] if isinstance(target, str) else list(target)
-    if "crystal_system" in columns:
+    if "crystal_system" in columns and "cif" in frame.columns:
         frame = frame.assign(crystal_system=[crystal_system_label(c) for c in frame["cif"]])
     if "is_metal" in columns and "band_gap" in frame.columns:
         frame = frame.assign(
             is_metal=(frame["band_gap"] == 0).astype(np.int64).where(frame["band_gap"].notna())
         )
+    absent = [c for c in ("mp_id", "cif") if c not in frame.columns]
+    if absent:
+        raise ValueError(f"{name}: no {' or '.join(absent)} column; columns: {list(frame.columns)}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name}: no target column {missing}; columns: {list(frame.columns)}")

@@ -2,8 +2,9 @@
 
 * ``dielectric``: matminer's ``dielectric_constant`` (Petousis et al., Sci. Data 4, 160134
   (2017)), 1,056 crystals with 3x3 ``e_electronic`` and ``e_total`` tensors. Read with
-  matminer's own ``load_dataset`` (which checks the file hash): from ``<data_dir>/tensors`` when
-  a local copy is there, else downloaded. The tensors are slightly non-symmetric (up to 0.56 in
+  matminer's own files (``load_dataset``'s, hash-checked when it downloads one), read with
+  their markers checked (:mod:`matgnn.data.sources.matminer_json`): from ``<data_dir>/tensors``
+  when a local copy is there, else downloaded. The tensors are slightly non-symmetric (up to 0.56 in
   the raw file); they are symmetrised, ``(T + T^T) / 2``, and the largest change is logged.
 * ``elastic_tensor``: matminer's ``elastic_tensor_2015`` (de Jong et al., Sci. Data 2, 150009
   (2015)), 1,181 crystals: the 6x6 Voigt stiffness (GPa; the dataset's ``elastic_tensor``,
@@ -43,6 +44,8 @@ from tqdm.auto import tqdm
 from matgnn.analysis.elasticity import voigt_to_cartesian
 from matgnn.analysis.tensor_symmetry import cartesian_rotations, symmetry_residual
 from matgnn.data.records import Records
+from matgnn.data.sources.matminer_json import matminer_file, read_matminer_json
+from matgnn.graphs.structure_json import structure_from_dict
 
 log = logging.getLogger(__name__)
 DIELECTRIC_TENSORS = ("e_electronic", "e_total")
@@ -123,7 +126,8 @@ def _dielectric_records(
 ) -> Records:
     rows = rows[:limit] if limit else rows
     ids = [str(r["material_id"]) for r in rows]
-    structures = [_structure(r["structure"]) for r in rows]
+    pairs = zip(rows, ids, strict=True)
+    structures = [_structure(r["structure"], f"{name} {sid}") for r, sid in pairs]
     tensors = {}
     for column in DIELECTRIC_TENSORS:
         raw = [np.asarray(_matrix(r[column]), dtype=float) for r in rows]
@@ -149,15 +153,16 @@ def _matrix(value) -> list:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _structure(value) -> Structure:
-    return value if isinstance(value, Structure) else Structure.from_dict(value)
+def _structure(value, source: str) -> Structure:
+    return value if isinstance(value, Structure) else structure_from_dict(value, source)
 
 
 def _matminer(name: str, data_dir: str | Path | None):
-    from matminer.datasets import load_dataset
-
-    home = None if data_dir is None else str(Path(data_dir) / "tensors")
-    return load_dataset(name, data_home=home).to_dict("records")
+    """The rows of matminer's data set ``name``: ``<data_dir>/tensors/<name>.json.gz`` (else
+    matminer's own copy, downloaded once), read as matminer reads it with every marker checked
+    first (:func:`~matgnn.data.sources.matminer_json.read_matminer_json`)."""
+    home = None if data_dir is None else Path(data_dir) / "tensors"
+    return read_matminer_json(matminer_file(name, home)).to_dict("records")
 
 
 def sample_rows(file: str) -> list[dict]:
@@ -199,7 +204,8 @@ def _elastic_records(
 ) -> Records:
     rows = rows[:limit] if limit else rows
     ids = [str(r["material_id"]) for r in rows]
-    structures = [_structure(r["structure"]) for r in rows]
+    pairs = zip(rows, ids, strict=True)
+    structures = [_structure(r["structure"], f"{name} {sid}") for r, sid in pairs]
     voigt = [np.asarray(_matrix(r["elastic_tensor"]), dtype=float) for r in rows]
     # a matrix that is not 6x6 stays as it is: the data module rejects it by id
     tensors = [voigt_to_cartesian(v) if v.shape == (6, 6) else v for v in voigt]

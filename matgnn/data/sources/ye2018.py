@@ -45,6 +45,7 @@ import pandas as pd
 from pymatgen.core import Species, Structure
 
 from matgnn.data.records import Records
+from matgnn.graphs.structure_json import structure_from_dict
 
 YE_DIR = "ye2018"
 PEROVSKITE_TABLE = "ye2018_perovskite_ef.csv"
@@ -216,7 +217,7 @@ def ye2018_garnet(
     labels = site_labels(prototype("garnet"), GARNET_SITES)
     structures = []
     for row in frame.itertuples(index=False):
-        structure = Structure.from_dict(json.loads(row.structure))
+        structure = structure_from_dict(json.loads(row.structure), f"{name}: {row.mp_id}")
         sites = site_elements(structure, labels) if len(structure) == len(labels) else None
         expected = {label: parse_site(getattr(row, f"{label}_site_species")) for label in "CAD"}
         if (
