@@ -74,6 +74,8 @@ def check_markers(value: Any, source: str, max_values: int | None = None) -> Non
         RefusedMarker: ``"<source>: <where> names the Python object <module>.<name> ..."``, or
             a document past ``max_values``.
     """
+    if not isinstance(value, dict | list):
+        return  # a number or a string names nothing
     # containers only, each with a (parent link, key) chain: the path is built on refusal
     stack: list[tuple[Any, tuple | None]] = [(value, None)]
     visited = 0
@@ -88,7 +90,8 @@ def check_markers(value: Any, source: str, max_values: int | None = None) -> Non
         if isinstance(item, dict):
             if "@callable" in item or "@module" in item:
                 marker = (item.get("@module"), item.get("@class"))
-                if "@callable" in item or marker not in ALLOWED_MARKERS:
+                plain = all(isinstance(m, str) for m in marker)  # (a list is no hashable name)
+                if "@callable" in item or not plain or marker not in ALLOWED_MARKERS:
                     name = item.get("@callable", item.get("@class"))
                     raise RefusedMarker(
                         f"{source}: {_where(holder)} names the Python object "

@@ -151,3 +151,10 @@ def test_an_unreadable_data_file_is_named(tmp_path):
     truncated.write_bytes(gzip.compress(json.dumps(nacl().as_dict()).encode())[:40])
     with pytest.raises(ValueError, match=r"cut.json.gz: not readable as JSON"):
         read_json_document(truncated)
+
+
+def test_odd_documents_are_refused_in_words_not_by_a_type_error():
+    check_markers(5, "number")  # names nothing
+    check_markers("text", "string")
+    with pytest.raises(ValueError, match=r"odd: /0 names the Python object"):
+        check_markers([{"@module": ["os"], "@class": "X"}], "odd")
