@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -50,8 +51,7 @@ class Records:
                     f"{len(self.ids)} rows"
                 )
         if len(set(self.ids)) != len(self.ids):
-            seen: set[str] = set()
-            repeated = sorted({sid for sid in self.ids if sid in seen or seen.add(sid)})
+            repeated = sorted(sid for sid, count in Counter(self.ids).items() if count > 1)
             raise ValueError(
                 f"{self.name}: ids are not unique: {len(repeated)} repeated "
                 f"({', '.join(map(str, repeated[:5]))}{', ...' if len(repeated) > 5 else ''})"
