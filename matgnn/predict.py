@@ -16,7 +16,9 @@ calibration by default: the table then has ``std_<name>``, ``aleatoric_std_<name
 (classification) columns (:mod:`matgnn.uncertainty`), ``lower_<name>``/``upper_<name>`` when it
 was calibrated with a coverage, and ``ood_score`` (the crystal's latent distance to the
 training set in units of the median validation one; :mod:`matgnn.uncertainty.latent`);
-``uncertainty=false`` predicts with the single model only.
+``uncertainty=false`` predicts with the single model only. A checkpoint that records its
+training elements adds ``unseen_elements``: the crystal's elements it never saw (its
+prediction is an extrapolation), space-separated, empty when none; they are also printed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from matgnn.checkpoints.files import read_checkpoint
 from matgnn.checkpoints.pretrained import resolve_checkpoint
+from matgnn.graphs.elements import describe_unseen
 from matgnn.models.inference import predict
 from matgnn.uncertainty.model import model_for_prediction
 
@@ -84,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name, reason in result.rejected.items():
         print(f"rejected {name}: {reason}")
+    if result.unseen_elements:  # predicted, but extrapolations: say so beside the table
+        print(
+            "elements the model never saw in training (predictions are extrapolations; "
+            f"column unseen_elements): {describe_unseen(result.unseen_elements)}"
+        )
     return 1 if result.rejected else 0
 
 

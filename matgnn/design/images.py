@@ -40,7 +40,7 @@ from pymatgen.core import Lattice, Structure
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from matgnn.graphs.structures import structure_name
+from matgnn.graphs.structures import cell_problem, structure_name
 
 #: the lattice translations to a cell and its 26 neighbours, ``[27, 3]``
 _NEIGHBOUR_CELLS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
@@ -208,11 +208,9 @@ def check_structure(structure: Structure, spec: ImageSpec = ImageSpec(), name: s
         raise RepresentationError(f"{name}: partial occupancies have no image")
     matrix = np.asarray(structure.lattice.matrix, dtype=np.float64)
     frac = np.asarray(structure.frac_coords, dtype=np.float64)
-    if not (np.isfinite(matrix).all() and np.isfinite(frac).all()):
-        raise RepresentationError(f"{name}: NaN or inf in the lattice or coordinates")
-    volume = abs(float(np.linalg.det(matrix)))
-    if volume <= 1e-6 * float(np.prod(np.linalg.norm(matrix, axis=1))) or volume < 1e-6:
-        raise RepresentationError(f"{name}: zero cell volume ({volume:.3g} Å^3)")
+    problem = cell_problem(matrix, frac, right_handed=False)  # the graph builder's check
+    if problem:
+        raise RepresentationError(f"{name}: {problem}")
     if len(structure) > spec.max_sites:
         raise RepresentationError(f"{name}: {len(structure)} sites, at most {spec.max_sites}")
     longest = max(structure.lattice.abc)

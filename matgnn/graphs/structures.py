@@ -221,22 +221,38 @@ def structure_arrays(
         idx = int(np.flatnonzero(numbers <= 0)[0])
         raise fail(f"site {idx} has unknown element {structure[idx].species_string}")
     matrix = np.array(structure.lattice.matrix, dtype=np.float64)
-    if not np.all(np.isfinite(matrix)):
-        raise fail(f"lattice contains NaN or inf: {matrix.tolist()}")
     frac = np.array(structure.frac_coords, dtype=np.float64)
+    problem = cell_problem(matrix, frac, right_handed=True)
+    if problem:
+        raise fail(problem)
+    return matrix, frac, numbers
+
+
+def cell_problem(matrix: np.ndarray, frac: np.ndarray, right_handed: bool) -> str | None:
+    """What makes a cell no crystal, in words, or ``None``: NaN or inf in the lattice or the
+    coordinates, zero volume (degenerate lattice vectors), and with ``right_handed`` a
+    left-handed basis (negative volume; the graph builder's periodic images assume a
+    right-handed one, while the iMatGen images hold only lengths and angles, which have no
+    hand).
+
+    Shapes:
+        ``matrix [3, 3]`` (rows are lattice vectors), ``frac [N, 3]``.
+    """
+    if not np.all(np.isfinite(matrix)):
+        return f"lattice contains NaN or inf: {np.asarray(matrix).tolist()}"
     if not np.all(np.isfinite(frac)):
         bad = np.flatnonzero(~np.isfinite(frac).all(axis=1)).tolist()
-        raise fail(f"NaN or inf coordinates at sites {bad}")
+        return f"NaN or inf coordinates at sites {bad}"
     det = float(np.linalg.det(matrix))
     scale = float(np.prod(np.linalg.norm(matrix, axis=1)))
     if abs(det) <= 1e-6 * scale or abs(det) < 1e-6:
-        raise fail(f"zero cell volume ({det:.3g} Å^3; degenerate lattice vectors)")
-    if det < 0:
-        raise fail(
+        return f"zero cell volume ({det:.3g} Å^3; degenerate lattice vectors)"
+    if right_handed and det < 0:
+        return (
             f"negative cell volume ({det:.3g} Å^3): the lattice basis is left-handed; "
             "swap two lattice vectors"
         )
-    return matrix, frac, numbers
+    return None
 
 
 def primitive_cell(structure: Structure, name: str | None, tolerance: float) -> Structure:

@@ -63,6 +63,9 @@ class Predictions:
         rejected: ``{name: reason}`` of the inputs that could not be predicted.
         unseen_elements: ``{element: names}`` of the accepted inputs holding an element the
             model never saw in training (``provenance["elements"]``): extrapolations.
+        elements_checked: whether the predictor records its training elements, so that
+            ``unseen_elements`` was checked (the tables then have an ``unseen_elements``
+            column).
         ood_score: per accepted input, its distance to the training set in the model's latent
             space in units of the median validation distance
             (:mod:`matgnn.uncertainty.latent`); ``None`` for a predictor without one.
@@ -75,6 +78,7 @@ class Predictions:
     atomic_numbers: list[np.ndarray] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     unseen_elements: dict[str, list[str]] = field(default_factory=dict)
+    elements_checked: bool = False
     ood_score: np.ndarray | None = None
 
     def _output(self, name: str) -> Output:
@@ -117,8 +121,10 @@ class Predictions:
     ) -> list[Path]:
         """Write the prediction tables (:mod:`matgnn.outputs.table`): one row per crystal, and
         ``<stem>_atoms.csv`` for per-atom outputs; an estimator's stds (or entropy and mutual
-        information) as columns, and ``ood_score`` when there is one. ``targets``:
-        ``{output: one array per crystal}``."""
+        information) as columns, ``ood_score`` when there is one, and ``unseen_elements``
+        (the crystal's elements the model never saw, space-separated; empty when none) when
+        the model records its training elements. ``targets``: ``{output: one array per
+        crystal}``."""
         return write_prediction_tables(
             path,
             self.outputs,
@@ -127,8 +133,22 @@ class Predictions:
             targets=targets,
             atomic_numbers=self.atomic_numbers,
             summaries=self.summaries,
-            crystal_columns=None if self.ood_score is None else {"ood_score": self.ood_score},
+            crystal_columns=self.crystal_columns() or None,
         )
+
+    def crystal_columns(self) -> dict[str, list]:
+        """The per-crystal columns beside the outputs: ``ood_score`` and ``unseen_elements``
+        (each when there is one), one value per accepted input."""
+        columns: dict[str, list] = {}
+        if self.ood_score is not None:
+            columns["ood_score"] = list(self.ood_score)
+        if self.elements_checked:
+            per_name: dict[str, list[str]] = {}
+            for element, names in self.unseen_elements.items():  # by atomic number
+                for name in names:
+                    per_name.setdefault(name, []).append(element)
+            columns["unseen_elements"] = [" ".join(per_name.get(n, [])) for n in self.names]
+        return columns
 
 
 def split_rows(values: torch.Tensor, batch: Batch, level: str) -> list[torch.Tensor]:
@@ -255,6 +275,7 @@ def predict_graphs(
     )
     seen = (getattr(predictor, "provenance", None) or {}).get("elements")
     if seen is not None:
+        result.elements_checked = True
         result.unseen_elements = unseen_elements(seen, accepted)
         if result.unseen_elements:
             log.warning(

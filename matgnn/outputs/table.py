@@ -33,8 +33,9 @@ def prediction_table(
     ``atomic_numbers`` (one array per crystal) and give one row per atom. With ``summaries``
     (``{output: {field: [rows, ...]}}``, an estimator's, rows in table order) each output's
     columns are its :meth:`~matgnn.outputs.Output.uncertainty_columns`, else its prediction
-    columns. ``crystal_columns`` (``{name: one value per crystal}``, e.g. ``ood_score``) come
-    last, on the crystal-level table only."""
+    columns. ``crystal_columns`` (``{name: one value per crystal}``: numbers, e.g.
+    ``ood_score``, or strings, e.g. ``unseen_elements``) come last, on the crystal-level table
+    only."""
     per_atom = bool(outputs) and outputs[0].level == "atom"
     if any(o.level != outputs[0].level for o in outputs):
         raise ValueError("prediction_table: outputs of mixed levels")
@@ -61,7 +62,8 @@ def prediction_table(
                 else:
                     value = predictions[output.name][k]
                     row += output.prediction_values(value if atom is None else value[atom])
-            row += [float(column[k]) for column in extra.values()]
+            row += [value if isinstance(value := column[k], str) else float(value)
+                    for column in extra.values()]  # fmt: skip
             rows.append(row)
     return header, rows
 

@@ -99,7 +99,7 @@ def test_tables_without_the_columns_a_loader_reads_are_refused_by_name(tmp_path)
     from matgnn.data.sources.mp import records_from_frame
 
     frame = mp_sample_frame().head(3)
-    with pytest.raises(ValueError, match=r"^mp: no cif column"):
+    with pytest.raises(ValueError, match=r"^mp has no cif column; columns: \['mp_id'"):
         records_from_frame(frame.drop(columns="cif"), "formation_energy_per_atom", "mp")
     jarvis = tmp_path / SUBSET_FILE
     jarvis.parent.mkdir(parents=True)

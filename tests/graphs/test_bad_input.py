@@ -42,6 +42,29 @@ def test_nan_coordinates() -> None:
         build_graph(s, name="nancoord")
 
 
+@pytest.mark.parametrize(
+    ("lattice", "frac", "problem"),
+    [
+        ([[np.inf, 0, 0], [0, 4.0, 0], [0, 0, 4.0]], [[0, 0, 0]], "lattice contains NaN or inf"),
+        ([[4.0, 0, 0], [0, 4.0, 0], [0, 0, 4.0]], [[0, np.nan, 0]], "NaN or inf coordinates"),
+        ([[4.0, 0, 0], [0, 4.0, 0], [4.0, 4.0, 0]], [[0, 0, 0]], "zero cell volume"),
+    ],
+)
+def test_the_graph_builder_and_the_design_images_refuse_a_cell_alike(lattice, frac, problem):
+    """One cell check (``cell_problem``) for both: the same words; only the hand differs."""
+    from matgnn.design.images import ImageSpec, RepresentationError, check_structure
+
+    structure = Structure(Lattice(lattice), ["V"], frac)
+    with pytest.raises(ValueError, match=rf"^bad: {problem}"):
+        build_graph(structure, name="bad")
+    with pytest.raises(RepresentationError, match=rf"^bad: {problem}"):
+        check_structure(structure, ImageSpec(elements=("V", "O")), name="bad")
+    left = Structure(Lattice([[4.0, 0, 0], [0, 4.0, 0], [0, 0, -4.0]]), ["V"], [[0, 0, 0]])
+    check_structure(left, ImageSpec(elements=("V", "O")), name="left")  # lengths and angles
+    with pytest.raises(ValueError, match=r"^left: negative cell volume"):
+        build_graph(left, name="left")
+
+
 def test_overlapping_atoms() -> None:
     s = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.01, 0, 0]])
     with pytest.raises(ValueError, match=r"^overlap: overlapping atoms: atom 0 \(Na\)"):

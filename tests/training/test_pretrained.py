@@ -150,3 +150,48 @@ def test_half_precision_storage_is_smaller_and_predicts_nearly_the_same(tmp_path
     model = load_model(half)
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert np.abs(a - b).max() < 1e-2 * max(1.0, np.abs(a).max()) and not np.array_equal(a, b)
+
+
+def test_predict_names_the_elements_a_model_never_saw(tmp_path, capsys):
+    """A crystal of an element outside the model's training data is predicted (an
+    extrapolation), and both the table (``unseen_elements``) and the printout name it."""
+    from pymatgen.core import Lattice, Structure
+
+    card = json.loads((PACKAGE_DIR / "cgcnn_mp2018_eform" / "card.json").read_text())
+    assert "Na" in card["elements"] and "Cl" in card["elements"] and "Ar" not in card["elements"]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    salt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    salt.to(filename=str(folder / "salt.cif"))
+    Structure(
+        Lattice.cubic(5.26), ["Ar"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    ).to(filename=str(folder / "argon.cif"))
+    output = tmp_path / "p.csv"
+    assert predict_main(["ckpt=cgcnn_mp2018_eform", f"input={folder}", f"output={output}"]) == 0
+    rows = {r["id"]: r for r in read_csv_rows(output)}
+    assert (
+        rows["salt.cif"]["unseen_elements"] == "" and rows["argon.cif"]["unseen_elements"] == "Ar"
+    )
+    assert np.isfinite(float(rows["argon.cif"]["predicted_formation_energy_per_atom"]))
+    assert "never saw in training" in capsys.readouterr().out.replace("\n", " ")
+    # a model that does not record its elements has no such column (nothing was checked)
+    assert (
+        predict_main(
+            [
+                "ckpt=cgcnn_xie2018_formation_energy",
+                f"input={folder}",
+                f"output={tmp_path / 'q.csv'}",
+            ]
+        )
+        == 0
+    )
+    assert "unseen_elements" not in read_csv_rows(tmp_path / "q.csv")[0]
+
+
+def read_csv_rows(path):
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -241,7 +241,9 @@ def test_elastic_tensor_trains_through_the_task_with_voigt_columns(tmp_path):
     )
     assert code == 0
     (row,) = read_rows(tmp_path / "predicted.csv")
-    assert list(row) == ["id", *(f"predicted_elastic_tensor_{v}" for v in voigt)]
+    # unseen_elements: the run's checkpoint records its training elements
+    assert list(row) == ["id", *(f"predicted_elastic_tensor_{v}" for v in voigt), "unseen_elements"]
+    assert row["unseen_elements"] == ""
     direct = model.predict([structure])["elastic_tensor"]
     assert direct.shape == (1, 3, 3, 3, 3)
     c = np.asarray(direct[0], dtype=float)
@@ -434,7 +436,10 @@ def test_checkpoint_rebuilds_the_model_and_predicts_a_folder(tmp_path, capsys):
     assert code == 1
     table = read_rows(output)
     train_columns = list(read_rows(tmp_path / "test_predictions.csv")[0])
-    assert list(table[0]) == [c for c in train_columns if c.startswith(("id", "predicted_"))]
+    assert list(table[0]) == [
+        *(c for c in train_columns if c.startswith(("id", "predicted_"))),
+        "unseen_elements",  # the checkpoint records its training elements
+    ]
     rows = {r["id"]: float(r["predicted_formation_energy_per_atom"]) for r in table}
     assert set(rows) == {"good_0.cif", "good_1.cif", "good_2.cif", "POSCAR_good"}
     for bad in ("empty.cif", "notes.txt", "overlap.cif", "zero_volume.POSCAR"):

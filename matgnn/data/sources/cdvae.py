@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from matgnn.data.records import Records
+from matgnn.data.sources.columns import require_columns
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ def cdvae_perov5(
 ) -> Records:
     """perov_5 rows that have ``target``, with CDVAE's split (``Records.split``)."""
     frame = _read(data_dir)
-    if target not in frame.columns:
-        raise ValueError(f"perov_5 has no column {target!r}; columns: {list(frame.columns)}")
+    require_columns(frame, [target], "perov_5", "target column")
     labelled = frame[frame[target].notna()]
     log.info("perov_5 %s: %d of %d rows labelled", target, len(labelled), len(frame))
     if limit:
@@ -82,9 +82,7 @@ def _read(data_dir: str | Path | None) -> pd.DataFrame:
 def _read_table(path, columns: tuple[str, ...]) -> pd.DataFrame:
     """The CSV at ``path``, refused by name without the ``columns`` the loader reads."""
     frame = pd.read_csv(path)
-    absent = [c for c in columns if c not in frame.columns]
-    if absent:
-        raise ValueError(f"perov_5: {path} has no {' or '.join(absent)} column")
+    require_columns(frame, columns, f"perov_5: {path}")
     return frame
 
 

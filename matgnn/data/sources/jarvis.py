@@ -24,6 +24,7 @@ import pandas as pd
 from pymatgen.core import Lattice, Structure
 
 from matgnn.data.records import Records
+from matgnn.data.sources.columns import require_columns
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,13 @@ def jarvis_dft3d(
         if not path.is_file():
             raise FileNotFoundError(f"jarvis: {path} not found")
         frame = pd.read_csv(path)
-        absent = [c for c in ("jid", "poscar") if c not in frame.columns]
-        if absent:
-            raise ValueError(f"jarvis: {path} has no {' or '.join(absent)} column")
+        require_columns(frame, ("jid", "poscar"), f"jarvis: {path}")
         frame["structure"] = frame["poscar"]
         split_file = Path(data_dir) / SPLIT_DIR / f"dft_3d_{target}.json.zip"
         if not split_file.is_file():
             raise FileNotFoundError(f"jarvis: leaderboard split {split_file} not found")
         split = _leaderboard_split(zipfile.ZipFile(split_file))
-    if target not in frame.columns:
-        raise ValueError(f"jarvis dft_3d has no property {target!r}")
+    require_columns(frame, [target], "jarvis dft_3d", "property")
     values = pd.to_numeric(frame[target].replace("na", np.nan), errors="coerce")
     labelled = frame[values.notna()].copy()
     labelled[target] = values[values.notna()]

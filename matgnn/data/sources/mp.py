@@ -17,6 +17,7 @@ from pymatgen.core import Structure
 
 from matgnn.data.records import Records
 from matgnn.data.samples import mp_sample_frame
+from matgnn.data.sources.columns import require_columns
 
 MP_TARGETS = (
     "formation_energy_per_atom",
@@ -61,12 +62,8 @@ def records_from_frame(frame: pd.DataFrame, target: str | Sequence[str], name: s
         frame = frame.assign(
             is_metal=(frame["band_gap"] == 0).astype(np.int64).where(frame["band_gap"].notna())
         )
-    absent = [c for c in ("mp_id", "cif") if c not in frame.columns]
-    if absent:
-        raise ValueError(f"{name}: no {' or '.join(absent)} column; columns: {list(frame.columns)}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name}: no target column {missing}; columns: {list(frame.columns)}")
+    require_columns(frame, ("mp_id", "cif"), name)
+    require_columns(frame, columns, name, "target column")
     return Records(
         ids=frame["mp_id"].astype(str).tolist(),
         structures=frame["cif"].tolist(),
