@@ -72,7 +72,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     With ``uncertainty=<estimator>``: also calibrate on the validation split, score the test
     split (:mod:`matgnn.uncertainty.report`) and store estimator and calibration in
     ``checkpoints/best.ckpt``."""
-    configure_allocator(cfg.get("retain_freed_memory", False))
+    configure_allocator(
+        cfg.get("retain_freed_memory", False), cfg.get("retained_memory_limit_gib", None)
+    )
     settings = uncertainty_settings(cfg)
     output_dir = Path(cfg.paths.output_dir)
     fitted: FittedRun

@@ -115,7 +115,14 @@ def _predicts_nacl(site: Path, empty: Path, call, checkpoint: Path) -> None:
     )
     assert predict.returncode == 0, predict.stderr[-3000:]
     lines = (empty / "p.csv").read_text().splitlines()
-    assert lines[0] == "id,predicted_formation_energy_per_atom" and lines[1].startswith("NaCl.cif,")
+    # unseen_elements: those of the crystal the checkpoint's training split lacked
+    assert lines[0] == "id,predicted_formation_energy_per_atom,unseen_elements"
+    name, energy, unseen = lines[1].split(",")
+    assert (
+        name == "NaCl.cif"
+        and float(energy) == float(energy)
+        and set(unseen.split()) <= {"Na", "Cl"}
+    )
 
 
 @pytest.mark.slow

@@ -12,7 +12,10 @@ matgnn_layernorm_upstream_graph}/s<seed>`` (ALIGNN; the last two: matgnn's train
 upstream's graphs, ``upstream_graphs.py``, with the published BatchNorm network and with
 ``norm=layer``, upstream ``alignn_atomwise``'s network; and ``<implementation>_huge_pages``:
 the same run with ``THP_MEM_ALLOC_ENABLE=1``, PyTorch's transparent huge pages for CPU
-tensors, whose speed-up is taken against ``upstream_huge_pages``) and stores, in
+tensors, whose speed-up is taken against ``upstream_huge_pages``; and
+``<implementation>_retained``: freed memory kept for reuse, matgnn with
+``retain_freed_memory=true``, upstream's process with the same glibc settings, against
+``upstream_retained``) and stores, in
 ``results/equal_budget/`` (a run stored earlier that the folder does not hold again is kept,
 so a sweep of one arm replaces that arm's runs only):
 
@@ -98,6 +101,12 @@ ARMS = {
             "(`THP_MEM_ALLOC_ENABLE=1`)",
             "matgnn_layernorm_upstream_graph_huge_pages": "matgnn ALIGNN with LayerNorm on "
             "upstream's graphs, huge pages (`THP_MEM_ALLOC_ENABLE=1`)",
+            "matgnn_retained": "matgnn ALIGNN (BatchNorm; `alignn` graph), freed memory "
+            "retained (`retain_freed_memory=true`, bounded)",
+            "upstream_retained": "alignn 2026.8.11 `train_for_folder`, freed memory retained "
+            "(glibc `mmap_max=0`, `trim_threshold=2147483647`: unbounded)",
+            "matgnn_layernorm_upstream_graph_retained": "matgnn ALIGNN with LayerNorm on "
+            "upstream's graphs, freed memory retained (`retain_freed_memory=true`, bounded)",
         },
     ),
 }
@@ -105,6 +114,19 @@ ARMS = {
 #: (``ALIGNN_HUGE_PAGES=1 equal_budget.sh``): their speed-up is against the reference's run with
 #: them
 HUGE_PAGES = "_huge_pages"
+#: the suffix of the runs that keep freed memory for reuse (``ALIGNN_RETAIN=1
+#: equal_budget.sh``): matgnn with ``retain_freed_memory=true`` (bounded), upstream's process
+#: with the same two glibc settings through ``GLIBC_TUNABLES`` (unbounded: it has no bound)
+RETAINED = "_retained"
+#: each variant's suffix and how its lines name it
+VARIANTS = {HUGE_PAGES: "huge pages", RETAINED: "freed memory retained"}
+
+
+def variant_of(implementation: str) -> str:
+    """The variant suffix of ``implementation`` (``""`` for a plain run)."""
+    return next((v for v in VARIANTS if implementation.endswith(v)), "")
+
+
 #: the first time stamp of a matgnn (``[2026-12-05 10:24:47,421]``) or cgcnn-tr
 #: (``2026-12-05 10:29:30.081 INFO``) log line
 _LOG_DATE = re.compile(r"^\[?(\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d", re.MULTILINE)
@@ -365,18 +387,29 @@ def _dated(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
+#: boots closer than this are one boot of one machine (:func:`_one_day`); a replaced machine
+#: boots at the start of a later session, hours apart
+BOOT_JITTER = pd.Timedelta(minutes=5)
+
+
 def _one_day(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
     """The day both sets of runs were measured on, if it is one day on one machine and they
     cover the same seeds: only then is a ratio of their times a speed-up, never across
     sweeps. One machine: every run's ``machine_boot`` (collected since 2026-12-06) is the same
     boot, or none of them has one (the sweeps before, each one machine's day: a day held one
     boot until a machine was replaced on 2026-12-06); a known boot beside an unknown one or
-    another boot is another machine."""
+    another boot is another machine. Boots within :data:`BOOT_JITTER` of each other are one
+    boot: the kernel's boot time is the clock minus the uptime, and this machine's clock moved
+    by 27 s against its uptime within 5 hours of 2026-12-06 (``uptime -s`` 08:28:51, then
+    08:29:18), which carried the boot across a minute."""
     days = set(ours["measured"]) | set(theirs["measured"])
     same_seeds = len(ours) and set(ours["seed"]) == set(theirs["seed"])
     both = pd.concat([ours, theirs])
     boots = both["machine_boot"] if "machine_boot" in both.columns else pd.Series([None])
-    one_machine = boots.isna().all() or (boots.notna().all() and boots.nunique() == 1)
+    one_machine = boots.isna().all() or (
+        boots.notna().all()
+        and pd.to_datetime(boots).max() - pd.to_datetime(boots).min() <= BOOT_JITTER
+    )
     return days.pop() if len(days) == 1 and same_seeds and one_machine else None
 
 
@@ -410,28 +443,32 @@ def test_errors(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def _huge_pages_lines(runs: pd.DataFrame) -> list[str]:
-    """Per task, each implementation's epoch time without and with huge pages (runs of the same
-    day, machine and seeds only): what the allocator setting changes for each trainer."""
+def _variant_lines(runs: pd.DataFrame) -> list[str]:
+    """Per task and variant (huge pages, retained memory), each implementation's epoch time
+    without and with it (runs of the same day, machine and seeds only): what the allocator
+    setting changes for each trainer."""
     lines = []
-    for (model, task), here in runs.groupby(["model", "task"], sort=False):
-        parts = []
-        for implementation in ARMS[model][2]:
-            if implementation.endswith(HUGE_PAGES):
-                continue
-            plain = here[here["implementation"] == implementation]
-            huge = here[here["implementation"] == implementation + HUGE_PAGES]
-            if huge.empty or plain.empty:
-                continue
-            if not _one_day(plain, huge):
-                parts.append(f"{implementation}: - (other day, machine or seeds)")
-                continue
-            before, after = plain["wall_per_epoch_s"].mean(), huge["wall_per_epoch_s"].mean()
-            parts.append(f"{implementation} {before:.1f} -> {after:.1f} s ({before / after:.2f}x)")
-        if parts:
-            joined = "; ".join(parts)
-            lines += ["", f"{model}, {TASKS[task][2]}: wall s per epoch without -> with huge "
-                      f"pages, same trainer, day, machine and seeds: {joined}."]  # fmt: skip
+    for variant, words in VARIANTS.items():
+        for (model, task), here in runs.groupby(["model", "task"], sort=False):
+            parts = []
+            for implementation in ARMS[model][2]:
+                if variant_of(implementation):
+                    continue
+                plain = here[here["implementation"] == implementation]
+                other = here[here["implementation"] == implementation + variant]
+                if other.empty or plain.empty:
+                    continue
+                if not _one_day(plain, other):
+                    parts.append(f"{implementation}: - (other day, machine or seeds)")
+                    continue
+                before, after = plain["wall_per_epoch_s"].mean(), other["wall_per_epoch_s"].mean()
+                parts.append(
+                    f"{implementation} {before:.1f} -> {after:.1f} s ({before / after:.2f}x)"
+                )
+            if parts:
+                joined = "; ".join(parts)
+                lines += ["", f"{model}, {TASKS[task][2]}: wall s per epoch without -> with "
+                          f"{words}, same trainer, day, machine and seeds: {joined}."]  # fmt: skip
     return lines
 
 
@@ -456,12 +493,10 @@ def table() -> str:
                 i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in implementations
             }
             for implementation, name in implementations.items():
-                # a run with huge pages is compared with the reference's run with them
-                versus = (
-                    f"{reference}{HUGE_PAGES}" if implementation.endswith(HUGE_PAGES) else reference
-                )
+                # a run of a variant is compared with the reference's run of that variant
+                versus = reference + variant_of(implementation)
                 r = here[here["implementation"] == implementation]
-                if r.empty and implementation.endswith(HUGE_PAGES):
+                if r.empty and variant_of(implementation):
                     continue  # a variant, not a row of the comparison: listed where it ran
                 if r.empty:
                     lines.append(
@@ -495,7 +530,7 @@ def table() -> str:
                 f"tails floored (epoch time ratio, {day}): "
                 f"{part['wall_per_epoch_s'].mean() / ours['wall_per_epoch_s'].mean():.2f}x."
             )
-    lines += _huge_pages_lines(runs)
+    lines += _variant_lines(runs)
     curves_file = RESULTS / "curves.csv"
     if curves_file.is_file():
         curves = pd.read_csv(curves_file)

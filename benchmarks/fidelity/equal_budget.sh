@@ -59,9 +59,20 @@ ALIGNN_RUNS=${ALIGNN_RUNS-"matgnn upstream"}  # the runs on each side's own grap
 # ALIGNN_HUGE_PAGES=1: every ALIGNN run of this sweep with THP_MEM_ALLOC_ENABLE=1 (PyTorch's
 # transparent huge pages for CPU tensors of 2 MB and more, for both trainers alike), its
 # folders named <implementation>_huge_pages, next to the runs without
-variant="" thp=0
+# ALIGNN_RETAIN=1: every ALIGNN run keeps freed memory for reuse, its folders named
+# <implementation>_retained: matgnn with retain_freed_memory=true (bounded by malloc_trim),
+# upstream's process with the same two glibc settings through GLIBC_TUNABLES (mmap_max=0,
+# trim_threshold=2147483647; unbounded, as upstream has no bound). One variant per sweep.
+variant="" thp=0 retain=() tunables=${GLIBC_TUNABLES:-}
+if [ "${ALIGNN_HUGE_PAGES:-0}" = 1 ] && [ "${ALIGNN_RETAIN:-0}" = 1 ]; then
+    echo "ALIGNN_HUGE_PAGES and ALIGNN_RETAIN: one variant per sweep" >&2; exit 2
+fi
 if [ "${ALIGNN_HUGE_PAGES:-0}" = 1 ]; then
     variant=_huge_pages thp=1
+fi
+if [ "${ALIGNN_RETAIN:-0}" = 1 ]; then
+    variant=_retained retain=(retain_freed_memory=true)
+    tunables=${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -119,7 +130,7 @@ for seed in $SEEDS; do
         ours="$RUNS/alignn/$task/matgnn$variant/s$seed"
         if [[ " $ALIGNN_RUNS " == *" matgnn "* ]]; then
             THP_MEM_ALLOC_ENABLE=$thp train_run "$ours" model=alignn "${task_args[@]}" \
-                "${alignn_recipe[@]}" seed="$seed"
+                "${alignn_recipe[@]}" ${retain[@]+"${retain[@]}"} seed="$seed"
             split="$ours"  # its split.json: the crystals of every other run of the seed
         elif [ -f "$ours/split.json" ]; then
             split="$ours"
@@ -134,7 +145,7 @@ for seed in $SEEDS; do
             rm -rf "$up"
             python "$here/equal_budget_prepare.py" --layout alignn "$split" "$up/data" \
                 "${task_args[@]}" paths.data_dir="$DATA"
-            THP_MEM_ALLOC_ENABLE=$thp CUDA_VISIBLE_DEVICES="" \
+            THP_MEM_ALLOC_ENABLE=$thp GLIBC_TUNABLES="$tunables" CUDA_VISIBLE_DEVICES="" \
                 PYTHONPATH="$here/../.reference-site" PYTHONUNBUFFERED=1 \
                 python "$here/equal_budget_alignn.py" "$up/data" "$up/output" --seed "$seed" \
                 --epochs "$ALIGNN_EPOCHS" --batch-size 64 > "$up/train.log" 2>&1 \
@@ -168,7 +179,8 @@ for seed in $SEEDS; do
                 THP_MEM_ALLOC_ENABLE=$thp python "$here/upstream_graphs.py" train \
                     "$graphs" "$ug" model=alignn \
                     graph@model.graph=alignn_upstream ${norm_override[@]+"${norm_override[@]}"} \
-                    "${task_args[@]}" "${alignn_recipe[@]}" seed="$seed" > "$ug/train.log" 2>&1 \
+                    "${task_args[@]}" "${alignn_recipe[@]}" ${retain[@]+"${retain[@]}"} \
+                    seed="$seed" > "$ug/train.log" 2>&1 \
                     || true
                 [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2
                                                     exit 1; }

@@ -46,7 +46,8 @@ from matgnn.design.training import (
 from matgnn.design.vo_dataset import VODataset, build_vo_dataset, vo_sample
 from matgnn.outputs import ClassOutput, Output, ScalarOutput
 from matgnn.terminal import is_interactive
-from matgnn.training.callbacks import EpochSummary
+from matgnn.training.allocator import retained_memory
+from matgnn.training.callbacks import BoundRetainedMemory, EpochSummary
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ def _train(
         enable_version_counter=False,
     )
     callbacks: list[L.Callback] = [checkpoint, last]
+    if (retained := retained_memory()) is not None:  # a process that retains freed memory
+        callbacks.append(BoundRetainedMemory(retained))
     bar = is_interactive()
     if not bar:
         callbacks.append(EpochSummary())

@@ -25,7 +25,7 @@ from torch_geometric.data import Batch
 
 from matgnn.graphs import build_graph
 from matgnn.graphs.data import CrystalGraph
-from matgnn.graphs.elements import describe_unseen, unseen_elements
+from matgnn.graphs.elements import describe_unseen, elements_of, unseen_elements
 from matgnn.graphs.structures import StructureLike
 from matgnn.outputs import Output, write_prediction_tables
 
@@ -63,8 +63,9 @@ class Predictions:
         rejected: ``{name: reason}`` of the inputs that could not be predicted.
         unseen_elements: ``{element: names}`` of the accepted inputs holding an element the
             model never saw in training (``provenance["elements"]``): extrapolations.
-        elements_checked: whether the predictor records its training elements, so that
-            ``unseen_elements`` was checked (the tables then have an ``unseen_elements``
+        unseen_per_crystal: per accepted input, in ``names`` order, its elements the model
+            never saw, by atomic number; ``None`` when the predictor does not record its
+            training elements (nothing checked; the tables then have no ``unseen_elements``
             column).
         ood_score: per accepted input, its distance to the training set in the model's latent
             space in units of the median validation distance
@@ -78,7 +79,7 @@ class Predictions:
     atomic_numbers: list[np.ndarray] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
     unseen_elements: dict[str, list[str]] = field(default_factory=dict)
-    elements_checked: bool = False
+    unseen_per_crystal: list[list[str]] | None = None
     ood_score: np.ndarray | None = None
 
     def _output(self, name: str) -> Output:
@@ -142,13 +143,26 @@ class Predictions:
         columns: dict[str, list] = {}
         if self.ood_score is not None:
             columns["ood_score"] = list(self.ood_score)
-        if self.elements_checked:
-            per_name: dict[str, list[str]] = {}
-            for element, names in self.unseen_elements.items():  # by atomic number
-                for name in names:
-                    per_name.setdefault(name, []).append(element)
-            columns["unseen_elements"] = [" ".join(per_name.get(n, [])) for n in self.names]
+        if self.unseen_per_crystal is not None:
+            columns["unseen_elements"] = [" ".join(found) for found in self.unseen_per_crystal]
         return columns
+
+    def check_elements(
+        self, seen: Sequence[str] | None, graphs: Sequence[CrystalGraph], warn: bool = True
+    ) -> None:
+        """Record the elements of ``graphs`` (the accepted inputs, in ``names`` order) that are
+        not in ``seen`` (a model's ``provenance["elements"]``; ``None``: not recorded, nothing
+        checked), per element and per crystal, and log a warning naming them (``warn``)."""
+        if seen is None:
+            return
+        known = set(seen)
+        self.unseen_elements = unseen_elements(seen, zip(self.names, graphs, strict=True))
+        self.unseen_per_crystal = [[e for e in elements_of([g]) if e not in known] for g in graphs]
+        if warn and self.unseen_elements:
+            log.warning(
+                "elements the model never saw in training, predictions are extrapolations: %s",
+                describe_unseen(self.unseen_elements),
+            )
 
 
 def split_rows(values: torch.Tensor, batch: Batch, level: str) -> list[torch.Tensor]:
@@ -274,12 +288,5 @@ def predict_graphs(
         ood_score=ood_scores(draws) if ood_scores is not None else None,
     )
     seen = (getattr(predictor, "provenance", None) or {}).get("elements")
-    if seen is not None:
-        result.elements_checked = True
-        result.unseen_elements = unseen_elements(seen, accepted)
-        if result.unseen_elements:
-            log.warning(
-                "elements the model never saw in training, predictions are extrapolations: %s",
-                describe_unseen(result.unseen_elements),
-            )
+    result.check_elements(seen, [g for _, g in accepted])
     return result

@@ -12,6 +12,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from matgnn.training.allocator import RetainedMemory
+
 log = logging.getLogger(__name__)
 
 
@@ -127,3 +129,33 @@ class EpochSummary(L.Callback):
         parts += [f"{name} {value:.4g}" for name, value in self.validation.items()]
         parts.append(f"{time.perf_counter() - self.started:.1f} s")
         log.info("epoch %d: %s", trainer.current_epoch, ", ".join(parts))
+
+
+class BoundRetainedMemory(L.Callback):
+    """Keeps retained heap memory bounded (``retain_freed_memory=true``): after every training,
+    validation and test batch, :meth:`~matgnn.training.allocator.RetainedMemory.check` hands
+    freed memory back to the kernel when the resident set exceeds its limit; the trims of each
+    training epoch (its training and validation batches; the sanity check's count with the
+    first epoch's) are logged as ``retained_memory_trims``.
+
+    Args:
+        retained: the process's bound (:func:`matgnn.training.allocator.retained_memory`).
+    """
+
+    def __init__(self, retained: RetainedMemory) -> None:
+        self.retained = retained
+        self._logged = retained.trims  # trims before this trainer are not its epochs'
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.retained.check()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args) -> None:
+        self.retained.check()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args) -> None:
+        self.retained.check()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epoch = self.retained.trims - self._logged
+        self._logged = self.retained.trims
+        pl_module.log("retained_memory_trims", float(epoch), on_epoch=True)

@@ -204,7 +204,7 @@ class UncertainModel:
         draws = draws if draws is not None else self.raw_draws(graphs, batch_size)
         if names is None:
             names = [getattr(g, "sample_id", k) for k, g in enumerate(graphs)]
-        return Predictions(
+        result = Predictions(
             outputs=self.outputs,
             names=[str(n) for n in names],
             draws=draws,
@@ -212,6 +212,9 @@ class UncertainModel:
             atomic_numbers=[g.atomic_numbers.numpy() for g in graphs],
             ood_score=self.ood_scores(draws),
         )
+        # a run's own splits: named in the table's unseen_elements column, not warned about
+        result.check_elements((self.provenance or {}).get("elements"), graphs, warn=False)
+        return result
 
     def predict(
         self, structures: Sequence[Any], names: Sequence[str] | None = None, batch_size: int = 64

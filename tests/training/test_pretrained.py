@@ -176,6 +176,14 @@ def test_predict_names_the_elements_a_model_never_saw(tmp_path, capsys):
     )
     assert np.isfinite(float(rows["argon.cif"]["predicted_formation_energy_per_atom"]))
     assert "never saw in training" in capsys.readouterr().out.replace("\n", " ")
+    # per crystal, not per name: two inputs of one name keep their own elements
+    from matgnn import load_model
+
+    crystals = [folder / "salt.cif", folder / "argon.cif"]
+    twins = load_model(pretrained.resolve_checkpoint("cgcnn_mp2018_eform")).predict(
+        crystals, ["same", "same"]
+    )
+    assert twins.unseen_per_crystal == [[], ["Ar"]] and twins.unseen_elements == {"Ar": ["same"]}
     # a model that does not record its elements has no such column (nothing was checked)
     assert (
         predict_main(

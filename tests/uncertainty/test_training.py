@@ -11,10 +11,11 @@ import shutil
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from pymatgen.core import Structure
 
 from matgnn.checkpoints.files import load_model, read_checkpoint
 from matgnn.config_dir import CONFIG_DIR
-from matgnn.data.samples import mp_sample_structures
+from matgnn.data.samples import mp_sample_frame, mp_sample_structures
 from matgnn.predict import main as predict_main
 from matgnn.train import run
 from matgnn.uncertainty import Ensemble, MCDropout, MeanVariance, load_uncertain_model
@@ -88,6 +89,14 @@ def test_a_run_with_uncertainty_calibrates_reports_and_stores_it(
     assert (out / f"test_calibration_{name}.png").stat().st_size > 5_000
     table = rows(out / "test_uncertainty.csv")
     assert table and columns in table[0] and name in table[0]  # the target column too
+    # the test crystals' elements that the training split lacks (space-separated, or empty)
+    seen = set(load_model(out / "checkpoints" / "best.ckpt").provenance["elements"])
+    frame = mp_sample_frame().set_index("mp_id")
+    for row in table:
+        symbols = {
+            e.symbol for e in Structure.from_str(frame.at[row["id"], "cif"], "cif").composition
+        }
+        assert set(row["unseen_elements"].split()) == symbols - seen, row["id"]
     # every crystal's ood score, in units of the median validation distance
     scores = np.array([float(row["ood_score"]) for row in table])
     assert np.all(scores > 0) and np.isfinite(scores).all()
