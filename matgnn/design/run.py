@@ -46,7 +46,6 @@ from matgnn.design.training import (
 from matgnn.design.vo_dataset import VODataset, build_vo_dataset, vo_sample
 from matgnn.outputs import ClassOutput, Output, ScalarOutput
 from matgnn.terminal import is_interactive
-from matgnn.training.allocator import retained_memory
 from matgnn.training.callbacks import BoundRetainedMemory, EpochSummary
 
 log = logging.getLogger(__name__)
@@ -180,8 +179,7 @@ def _train(
         enable_version_counter=False,
     )
     callbacks: list[L.Callback] = [checkpoint, last]
-    if (retained := retained_memory()) is not None:  # a process that retains freed memory
-        callbacks.append(BoundRetainedMemory(retained))
+    callbacks += BoundRetainedMemory.if_retained()  # a process that retains freed memory
     bar = is_interactive()
     if not bar:
         callbacks.append(EpochSummary())

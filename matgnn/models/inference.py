@@ -25,7 +25,7 @@ from torch_geometric.data import Batch
 
 from matgnn.graphs import build_graph
 from matgnn.graphs.data import CrystalGraph
-from matgnn.graphs.elements import describe_unseen, elements_of, unseen_elements
+from matgnn.graphs.elements import by_element, describe_unseen, unseen_per_graph
 from matgnn.graphs.structures import StructureLike
 from matgnn.outputs import Output, write_prediction_tables
 
@@ -155,9 +155,8 @@ class Predictions:
         checked), per element and per crystal, and log a warning naming them (``warn``)."""
         if seen is None:
             return
-        known = set(seen)
-        self.unseen_elements = unseen_elements(seen, zip(self.names, graphs, strict=True))
-        self.unseen_per_crystal = [[e for e in elements_of([g]) if e not in known] for g in graphs]
+        self.unseen_per_crystal = unseen_per_graph(seen, graphs)  # one pass over the graphs
+        self.unseen_elements = by_element(self.names, self.unseen_per_crystal)
         if warn and self.unseen_elements:
             log.warning(
                 "elements the model never saw in training, predictions are extrapolations: %s",

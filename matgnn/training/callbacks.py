@@ -12,7 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from matgnn.training.allocator import RetainedMemory
+from matgnn.training.allocator import RetainedMemory, retained_memory
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,13 @@ class BoundRetainedMemory(L.Callback):
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *args) -> None:
         self.retained.check()
+
+    @classmethod
+    def if_retained(cls) -> list[L.Callback]:
+        """``[BoundRetainedMemory]`` when this process retains freed memory
+        (:func:`~matgnn.training.allocator.retained_memory`), else ``[]``: for every trainer."""
+        retained = retained_memory()
+        return [] if retained is None else [cls(retained)]
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         epoch = self.retained.trims - self._logged

@@ -31,7 +31,6 @@ from matgnn.huge_pages import describe as describe_huge_pages
 from matgnn.models import assembly
 from matgnn.outputs import GaussianOutput, Output, ScalarOutput
 from matgnn.terminal import is_interactive
-from matgnn.training.allocator import retained_memory
 from matgnn.training.callbacks import BoundRetainedMemory
 from matgnn.training.finetune import FineTuning
 from matgnn.training.lit_module import CrystalLitModule
@@ -177,8 +176,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     epoch instead); ``+trainer.enable_progress_bar=true|false`` decides for itself."""
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    if (retained := retained_memory()) is not None:  # retain_freed_memory=true, bounded
-        callbacks.append(BoundRetainedMemory(retained))
+    callbacks += BoundRetainedMemory.if_retained()  # retain_freed_memory=true, bounded
     bar = {} if "enable_progress_bar" in cfg.trainer else {"enable_progress_bar": is_interactive()}
     return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **bar)
 

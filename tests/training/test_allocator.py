@@ -93,7 +93,7 @@ def test_retained_memory_is_handed_back_above_the_limit():
 def test_a_run_checks_the_bound_after_every_batch(tmp_path, monkeypatch):
     """With retention on, the trainer gets the bound's callback: every batch checks it and the
     epoch logs its trims."""
-    import matgnn.training.run as run_module
+    import matgnn.training.callbacks as callbacks_module
     from matgnn.train import run
     from matgnn.training.allocator import RetainedMemory
     from matgnn.training.run_logs import read_logs
@@ -105,7 +105,7 @@ def test_a_run_checks_the_bound_after_every_batch(tmp_path, monkeypatch):
             return True
 
     bound = EveryBatch(limit_bytes=1)
-    monkeypatch.setattr(run_module, "retained_memory", lambda: bound)
+    monkeypatch.setattr(callbacks_module, "retained_memory", lambda: bound)
     run(train_config(tmp_path, "cgcnn"))  # retain_freed_memory stays off in this process
     trims = read_logs(tmp_path)["retained_memory_trims"].dropna()
     # the epoch's trims: its training and validation batches (and the sanity check's)
