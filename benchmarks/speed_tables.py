@@ -1,6 +1,6 @@
 """The docs' training-speed tables, from the raw outputs of ``benchmarks/training_speed.sh``
-(``benchmarks/results/speed/*.json``, written by ``models.py --json``,
-``alignn_upstream.py --json`` and ``index_sum.py --json``).
+(``benchmarks/results/speed/*.json``, written by ``models.py --json`` and
+``alignn_upstream.py --json``).
 
     python benchmarks/speed_tables.py [--update docs/results/speed.md]
 
@@ -12,9 +12,6 @@ Blocks:
   on the other's graph, with matgl's M3GNet for scale (``alignn_upstream.json``, glibc's
   allocator as ``matgnn.train`` runs), the ratios of the same rows, the GEMM floor, and the
   same rows with freed memory retained (``alignn_upstream_retain.json``);
-* ``speed-index-sum``: ALIGNN's per-edge sums and training step with ``index_add_`` and with
-  the sparse product of :class:`matgnn.nn.index_sum.IndexSum`, alternating in one run
-  (``index_sum.json``);
 * ``speed-trainer``: the trainer's step against the bare optimisation step, DataLoader
   collation and the graph-cache reload (``trainer_overhead.json``);
 * ``speed-precision``: bf16-mixed against fp32 test MAE on ``mp2018_eform`` 5k, paired by seed
@@ -207,32 +204,6 @@ def alignn_table() -> str:
     return "\n".join(lines)
 
 
-def index_sum_table() -> str:
-    """ALIGNN's per-edge sums, ``index_add_`` against the sparse product (``index_sum.json``
-    of ``benchmarks/index_sum.py``)."""
-    raw = read("index_sum")
-    parts = {"sums": "one line-graph layer's five sums", "step": "training step (fp32)"}
-    lines = [
-        "| batch | graph | bonds | angles | measured | `index_add_` s | `IndexSum` s | speed-up |",
-        "|---|---|---:|---:|---|---:|---:|---:|",
-    ]
-    for row in raw["rows"]:
-        lines.append(
-            f"| {row['batch']} | {row['graph']} | {row['bonds']:,} | {row['angles']:,} | "
-            f"{parts[row['part']]} | {row['index_add_s']:.3g} | {row['index_sum_s']:.3g} | "
-            f"{row['index_add_s'] / row['index_sum_s']:.2f}x |"
-        )
-    batches = "; ".join(f"{name}: {text}" for name, text in raw["batches"].items())
-    lines += [
-        "",
-        f"Batches: {batches}. Median of {raw['steps']} timings after a warm-up, the two ways "
-        f"alternating in one process; the machine's GEMM rate {raw['gemm_rate_gflops_before']:.0f}"
-        f" GFLOP/s before the run and {raw['gemm_rate_gflops_after']:.0f} after; "
-        f"{measured_on(raw)}.",
-    ]
-    return "\n".join(lines)
-
-
 def trainer_table() -> str:
     raw = read("trainer_overhead")
     lines = [
@@ -404,7 +375,6 @@ def precision_table() -> str:
 BLOCKS = {
     "speed-models": models_table,
     "speed-alignn": alignn_table,
-    "speed-index-sum": index_sum_table,
     "speed-trainer": trainer_table,
     "speed-precision": precision_table,
     "graph-build": graph_build_table,

@@ -6,8 +6,7 @@
 #   python benchmarks/speed_tables.py --update docs/results/speed.md
 # 1. ALIGNN vs upstream ALIGNNAtomWisePure (and matgl's M3GNet as a second reference): step time
 #    fp32 / bf16, step memory, GEMM share; with glibc's allocator (as matgnn.train runs) and
-#    with freed memory retained (retain_freed_memory=true); its per-edge sums with index_add_
-#    and as a sparse product (benchmarks/index_sum.py).
+#    with freed memory retained (retain_freed_memory=true).
 # 2. Every graph model: parameters, fp32 and bf16 step, step memory (benchmarks/models.py).
 # 3. Trainer step vs bare step, DataLoader collation and graph-cache reload vs the model step
 #    (benchmarks/trainer_overhead.py).
@@ -27,8 +26,6 @@ export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
   echo "## benchmarks/alignn_upstream.py --steps 5 --allocator retain --rows upstream default equal"
   "$python" "$here/alignn_upstream.py" --steps 5 --allocator retain --rows upstream default equal \
     --json "$raw/alignn_upstream_retain.json"
-  echo "## benchmarks/index_sum.py --steps 5"
-  "$python" "$here/index_sum.py" --steps 5 --json "$raw/index_sum.json"
   echo "## benchmarks/models.py --repeat 3"
   "$python" "$here/models.py" --repeat 3 --json "$raw/models.json"
   echo "## benchmarks/trainer_overhead.py --steps 6"

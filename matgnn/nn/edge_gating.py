@@ -9,10 +9,7 @@ quantities with in-place ops on a few buffers and keeps only two per-edge tensor
 ``m`` and the input features ``e``); the gate, the gathered values and the normalised output are
 recomputed in the backward pass, which costs three cheap elementwise passes and saves about
 half of the per-edge traffic. The edge update's norm is BatchNorm (the published ALIGNN) or
-LayerNorm (upstream's ``alignn_atomwise``), through :mod:`matgnn.nn.norm_silu`. The five sums
-of per-edge tensors into nodes (two forward, three backward) run through
-:class:`~matgnn.nn.index_sum.IndexSum`, one sparse product each on the CPU instead of
-``index_add_``.
+LayerNorm (upstream's ``alignn_atomwise``), through :mod:`matgnn.nn.norm_silu`.
 ``benchmarks/alignn_upstream.py`` measures the effect.
 
 Only first derivatives are supported (``once_differentiable``): forces by autograd work, training
@@ -25,7 +22,6 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from matgnn.nn.index_sum import IndexSum
 from matgnn.nn.norm_silu import (
     NormArgs,
     compute_dtype,
@@ -68,15 +64,14 @@ class _EdgeGating(torch.autograd.Function):
             t.to(dtype) for t in (src_term, dst_term, edge_attr, edge_weight, values)
         )
         num_nodes = src_term.size(0)
-        sum_by_src, sum_by_dst = IndexSum(src, num_nodes), IndexSum(dst, num_nodes)
         m = src_term.index_select(0, src)
         m.add_(dst_term.index_select(0, dst))
         m.addmm_(edge_attr, edge_weight.t())
         gate = torch.sigmoid(m)
         messages = values.index_select(0, src).mul_(gate)
-        weighted = sum_by_dst(messages)
+        weighted = messages.new_zeros(num_nodes, m.size(1)).index_add_(0, dst, messages)
         del messages
-        norm = sum_by_dst(gate)
+        norm = gate.new_zeros(num_nodes, m.size(1)).index_add_(0, dst, gate)
         del gate
         mean = invstd = m.new_empty(0)
         if update_edges:
@@ -89,7 +84,6 @@ class _EdgeGating(torch.autograd.Function):
             m, edge_attr, edge_weight, values, src, dst, *save_norm(ctx, args), mean, invstd
         )
         ctx.update_edges, ctx.residual = update_edges, residual
-        ctx.sum_by_src, ctx.sum_by_dst = sum_by_src, sum_by_dst
         return weighted, norm, out
 
     @staticmethod
@@ -104,7 +98,7 @@ class _EdgeGating(torch.autograd.Function):
         grad_messages = grad_weighted.index_select(0, dst)
         # d gate = d weighted[dst] * values[src] + d norm[dst]; then through the sigmoid.
         grad_m = values.index_select(0, src).mul_(grad_messages)
-        grad_values = ctx.sum_by_src(grad_messages.mul_(gate))
+        grad_values = torch.zeros_like(values).index_add_(0, src, grad_messages.mul_(gate))
         # reuse that buffer for d norm[dst]: one per-edge buffer less at the peak
         grad_m.add_(torch.index_select(grad_norm, 0, dst, out=grad_messages))
         del grad_messages
@@ -118,8 +112,9 @@ class _EdgeGating(torch.autograd.Function):
             )
             grad_m.add_(grad_norm_m)
             del grad_norm_m
-        grad_src_term = ctx.sum_by_src(grad_m)
-        grad_dst_term = ctx.sum_by_dst(grad_m)
+        num_nodes = values.size(0)
+        grad_src_term = grad_m.new_zeros(num_nodes, grad_m.size(1)).index_add_(0, src, grad_m)
+        grad_dst_term = grad_m.new_zeros(num_nodes, grad_m.size(1)).index_add_(0, dst, grad_m)
         if ctx.update_edges and ctx.residual:
             grad_edge_attr = torch.addmm(grad_out, grad_m, edge_weight)
         else:
