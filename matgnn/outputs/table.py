@@ -62,7 +62,7 @@ def prediction_table(
                 else:
                     value = predictions[output.name][k]
                     row += output.prediction_values(value if atom is None else value[atom])
-            row += [value if isinstance(value := column[k], str) else float(value)
+            row += [cell if isinstance(cell := column[k], str) else float(cell)
                     for column in extra.values()]  # fmt: skip
             rows.append(row)
     return header, rows
