@@ -144,6 +144,27 @@ def test_upstream_alignn_log_reader(tmp_path):
         equal_budget.upstream_alignn_run(_upstream_alignn_run(tmp_path / "short", 2, 3))
 
 
+def test_equal_budget_stored_epoch_times_average_to_each_runs_wall_time():
+    """Where ``curves.csv`` holds a run's per-epoch wall times (``wall_s``, quoted by the
+    fidelity page), their mean over every epoch but the first is that run's
+    ``wall_per_epoch_s`` in ``runs.csv``, and every epoch of it has one."""
+    import pandas as pd
+
+    results = REPO / "benchmarks" / "fidelity" / "results" / "equal_budget"
+    runs, curves = pd.read_csv(results / "runs.csv"), pd.read_csv(results / "curves.csv")
+    key = ["model", "task", "implementation", "seed"]
+    timed = curves.dropna(subset=["wall_s"]).groupby(key)
+    assert len(timed) >= 3  # the mp2018 5k ALIGNN runs at least
+    for values, epochs in timed:
+        run = runs.set_index(key).loc[values]
+        first = epochs["epoch"].min()
+        assert len(epochs) == run["epochs"] or (
+            values[2].startswith("reference") and len(epochs) == run["epochs"] - 1
+        ), values
+        later = epochs[epochs["epoch"] > first] if len(epochs) == run["epochs"] else epochs
+        assert later["wall_s"].mean() == pytest.approx(run["wall_per_epoch_s"]), values
+
+
 def test_equal_budget_collect_replaces_only_the_runs_it_finds_again(tmp_path, monkeypatch):
     """A sweep that re-runs one arm (the CGCNN runs, say) replaces the rows and curves of every
     run folder it finds (finished or not) and keeps every other stored run (the ALIGNN runs

@@ -24,7 +24,9 @@ so a sweep of one arm replaces that arm's runs only):
   square root of the ``Valid Loss`` it logs, a mean of per-batch MSEs of the standardised
   target, times the training standard deviation of ``scaling.json``; upstream ALIGNN: its
   logged validation L1 loss, a mean of per-batch MAEs over the full batches of the validation
-  set (its loader drops the last partial one), times that standard deviation);
+  set (its loader drops the last partial one), times that standard deviation), and ``wall_s``,
+  the epoch's wall time as ``runs.csv`` averages it below (cgcnn-tr's epoch 0: none; runs
+  stored before 2026-12-06 whose folders were gone when re-collected: none);
 * ``runs.csv``: per run, the test MAE of the best-validation checkpoint (matgnn:
   ``test_metrics.json``; cgcnn-tr: ``test_results.csv``; upstream ALIGNN: ``test_best.csv``,
   its ``best_model.pt`` on its own test graphs, chosen by its validation loss over the full
@@ -171,7 +173,7 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
         raise SystemExit(f"{run}: no tested checkpoint (best.ckpt) and no validation logged")
     curve = pd.DataFrame(
         {"epoch": val.index, "val_rmse": val[f"val_{target}_rmse"],
-         "val_mae": val[f"val_{target}_mae"]}
+         "val_mae": val[f"val_{target}_mae"], "wall_s": wall.reindex(val.index).to_numpy()}
     )  # fmt: skip
     row = {
         "test_mae": float(test[f"test_{target}_mae"]),
@@ -209,7 +211,8 @@ def reference_run(run: Path, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFram
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     curve = pd.DataFrame(
         {"epoch": [e for e, _ in epochs],
-         "val_rmse": [np.sqrt(v) * scaling["std"] for _, v in epochs]}
+         "val_rmse": [np.sqrt(v) * scaling["std"] for _, v in epochs],
+         "wall_s": [float("nan"), *gaps]}
     )  # fmt: skip
     row = {
         "test_mae": float(np.abs(results["pred"] - results["true"]).mean()),
@@ -253,7 +256,10 @@ def upstream_alignn_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     for column in ("true", "predicted"):
         results[column] = results[column] * scaling["std"] + scaling["mean"]
     results["id"] = results["id"].str.removesuffix(".cif")
-    curve = pd.DataFrame({"epoch": list(epochs), "val_mae": [v * scaling["std"] for v in losses]})
+    curve = pd.DataFrame(
+        {"epoch": list(epochs), "val_mae": [v * scaling["std"] for v in losses],
+         "wall_s": [train[e][1] + val[e][1] for e in epochs]}
+    )  # fmt: skip
     row = {
         "test_mae": float(np.abs(results["predicted"] - results["true"]).mean()),
         "best_epoch": saved[-1],  # the last save of best_model.pt, the tested weights
