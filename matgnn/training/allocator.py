@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import platform
@@ -40,14 +41,20 @@ M_MMAP_MAX = -4
 TRIM_THRESHOLD_BYTES = 2**31 - 1
 
 
+@functools.cache
+def glibc() -> ctypes.CDLL | None:
+    """This process's glibc, or None off Linux/glibc or where it cannot be found."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    libc_name = ctypes.util.find_library("c")
+    return None if libc_name is None else ctypes.CDLL(libc_name)
+
+
 def retain_freed_memory() -> bool:
     """Apply the two ``mallopt`` settings; returns False (and changes nothing) off glibc."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = glibc()
+    if libc is None:
         return False
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name)
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:
         return False
@@ -101,7 +108,11 @@ class RetainedMemory:
             raise ValueError(
                 f"retained_memory_limit_gib must be positive, got {self.limit_bytes} bytes"
             )
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc = glibc()
+        if libc is None:
+            raise RuntimeError(
+                "RetainedMemory needs glibc's malloc_trim: this process has no glibc"
+            )
         self._trim = libc.malloc_trim
         self._trim.argtypes = [ctypes.c_size_t]
         self._trim.restype = ctypes.c_int

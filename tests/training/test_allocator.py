@@ -119,3 +119,13 @@ def test_a_bound_must_be_positive():
         configure_allocator(True, 0)
     with pytest.raises(ValueError, match="must be positive"):
         RetainedMemory(limit_bytes=0)
+
+
+def test_off_glibc_nothing_is_applied_and_a_bound_is_refused_in_words(monkeypatch):
+    from matgnn.training import allocator
+
+    monkeypatch.setattr(allocator, "glibc", lambda: None)
+    assert allocator.retain_freed_memory() is False
+    assert allocator.configure_allocator(True) is False
+    with pytest.raises(RuntimeError, match="needs glibc's malloc_trim"):
+        allocator.RetainedMemory(limit_bytes=2**30)
