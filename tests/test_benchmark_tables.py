@@ -457,3 +457,41 @@ def test_the_foundation_table_outside_matbench_states_each_goal_the_right_way_ro
     del results[("ye2018 all", "cgcnn")]
     with pytest.raises(SystemExit, match="cgcnn"):
         foundation.other_table()
+
+
+def test_equal_budget_reads_a_resumed_matgnn_run_across_its_log_versions(tmp_path):
+    """A matgnn run killed and resumed (``ckpt_path=last``) logs its later epochs in a new
+    ``logs/version_N``: the equal-budget reader counts every epoch once, the later version's
+    where both logged one, and times every epoch."""
+    import json
+
+    import pandas as pd
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    target = "formation_energy_per_atom"
+    val = f"val_{target}"
+
+    def version(n: int, epochs: range, tested: int | None = None) -> None:
+        rows = []
+        for epoch in epochs:
+            rows.append({"epoch": epoch, "step": 10 * epoch, "train_loss": 1.0})
+            rows.append({"epoch": epoch, f"{val}_mae": 1.0 / (epoch + 1),
+                         f"{val}_rmse": 2.0 / (epoch + 1),
+                         "epoch_wall_time_s": 100.0 + epoch})  # fmt: skip
+        if tested is not None:
+            rows.append({"epoch": epochs[-1], "tested_epoch": tested})
+        folder = tmp_path / "logs" / f"version_{n}"
+        folder.mkdir(parents=True)
+        pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
+
+    version(0, range(0, 3))  # killed during epoch 3: its last checkpoint is epoch 2's
+    version(1, range(3, 5), tested=4)
+    (tmp_path / "test_metrics.json").write_text(json.dumps({f"test_{target}_mae": 0.25}))
+    pd.DataFrame({"id": ["mp-1"], target: [0.1], f"predicted_{target}": [0.2]}).to_csv(
+        tmp_path / "test_predictions.csv", index=False
+    )
+    row, curve, _ = equal_budget.matgnn_run(tmp_path, "mp2018_5k", "mae")
+    assert list(curve["epoch"]) == [0, 1, 2, 3, 4]
+    assert list(curve["wall_s"]) == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert row["epochs"] == 5 and row["best_epoch"] == 4
+    assert row["wall_per_epoch_s"] == pytest.approx((101 + 102 + 103 + 104) / 4)

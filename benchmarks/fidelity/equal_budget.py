@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matgnn.training.run_logs import tested_epoch
+from matgnn.training.run_logs import read_logs, tested_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: catalog.py
 from catalog import table_script
@@ -160,8 +160,9 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
     """``monitor``: the validation metric the run's loss ranks by (``rmse`` for an MSE loss,
     ``mae`` for an L1 loss): its minimum is the tested checkpoint's epoch."""
     target = TASKS[task][0]
-    versions = sorted((run / "logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    metrics = pd.read_csv(versions[-1] / "metrics.csv")
+    metrics = read_logs(run)  # every version: a resumed run logs its later epochs anew
+    if metrics is None:
+        raise SystemExit(f"{run}: no logged metrics (logs/version_*/metrics.csv)")
     val = metrics.dropna(subset=[f"val_{target}_{monitor}"]).groupby("epoch").last()
     wall = metrics.dropna(subset=["epoch_wall_time_s"]).groupby("epoch")["epoch_wall_time_s"].last()
     if len(wall) != len(val):

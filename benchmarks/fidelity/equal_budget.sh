@@ -39,8 +39,9 @@
 # matgnn, each seed's split is drawn by equal_budget_prepare.py --split-only (every run
 # on upstream's graphs is checked to have trained on that split).
 # A finished run is skipped and a killed matgnn run continues from its last checkpoint
-# (benchmarks/train_run.sh: its log is <run folder>.log), so a stopped sweep continues where
-# it was; a failed run stops the sweep, naming its log.
+# (benchmarks/train_run.sh: its log is <run folder>.log; a run on upstream's graphs appends
+# to <run folder>/train.log), so a stopped sweep continues where it was; a killed upstream
+# run starts again (its trainer does not resume); a failed run stops the sweep, naming its log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../train_run.sh"
 RUNS=${1:-runs/equal_budget}
@@ -176,11 +177,14 @@ for seed in $SEEDS; do
             if [ ! -f "$ug/test_metrics.json" ]; then
                 echo "### matgnn alignn ($norm norm) on upstream's graphs $task seed=$seed $(date +%T)"
                 mkdir -p "$ug"
+                resume=()  # a killed run continues from its last checkpoint, its log appended
+                [ ! -f "$ug/checkpoints/last.ckpt" ] || resume=(ckpt_path=last)
+                echo "### attempt $(date -u +%FT%TZ) ${resume[*]-}" >> "$ug/train.log"
                 THP_MEM_ALLOC_ENABLE=$thp python "$here/upstream_graphs.py" train \
                     "$graphs" "$ug" model=alignn \
                     graph@model.graph=alignn_upstream ${norm_override[@]+"${norm_override[@]}"} \
                     "${task_args[@]}" "${alignn_recipe[@]}" ${retain[@]+"${retain[@]}"} \
-                    seed="$seed" > "$ug/train.log" 2>&1 \
+                    seed="$seed" ${resume[@]+"${resume[@]}"} >> "$ug/train.log" 2>&1 \
                     || true
                 [ -f "$ug/test_metrics.json" ] || { echo "run $ug failed: $ug/train.log" >&2
                                                     exit 1; }
