@@ -5,7 +5,10 @@
     PYTHONPATH=. .venv/bin/python benchmarks/alignn_upstream.py [--batch 64] [--steps 5]
 
 Same ``--batch`` real MP structures for every row (the loader of ``benchmarks/models.py``), same
-threads, float32 weights. A step is forward -> MSE against the formation energies -> backward
+threads, float32 weights: the first rows of mp36k, or with ``--sample-rows 6250 --sample-seed
+S`` a seeded random draw from the mp2018 5k task's crystals, as a shuffling loader draws a
+batch (mp36k's first rows hold smaller cells than that task's average; ``--precisions fp32``
+skips the bf16 rows). A step is forward -> MSE against the formation energies -> backward
 -> AdamW ``step`` -> ``zero_grad``; the reported time is the median of ``--steps`` steps after
 one warm-up step, with and without ``torch.autocast("cpu", dtype=torch.bfloat16)``.
 
@@ -283,7 +286,10 @@ def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     before = gemm_rate()  # before the allocator setting: its buffers go back to the system
     if args.allocator == "retain":
         retain_freed_memory()
-    structures, target, source = load(args.batch, args.data_dir, [GraphConfig.preset("alignn")])
+    sample = None if args.sample_rows is None else (args.sample_rows, args.sample_seed)
+    structures, target, source = load(
+        args.batch, args.data_dir, [GraphConfig.preset("alignn")], sample=sample
+    )
     target = target.float()
     if key == "upstream":
         row = upstream(structures, target, args.steps, bf16)
@@ -326,6 +332,16 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=HERE.parent / "../shared/data")
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
     parser.add_argument("--allocator", choices=["retain", "default"], default="default")
+    parser.add_argument(
+        "--sample-rows",
+        type=int,
+        help="draw the batch at random (seeded) from the data's first SAMPLE_ROWS rows (6250: "
+        "the mp2018 5k task's crystals) instead of taking its first rows",
+    )
+    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument(
+        "--precisions", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"]
+    )
     parser.add_argument("--row", choices=list(ROWS), help=argparse.SUPPRESS)
     parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write every row here (raw output)")
@@ -345,10 +361,13 @@ def main() -> None:
     rows: dict[tuple[str, str], Row] = {}
     source = ""
     for key in args.rows:
-        for precision in ("fp32", "bf16"):
+        for precision in args.precisions:
             command = [sys.executable, __file__, "--row", key, "--batch", str(args.batch)]
             command += ["--steps", str(args.steps), "--data-dir", str(args.data_dir)]
             command += ["--allocator", args.allocator]
+            if args.sample_rows is not None:
+                command += ["--sample-rows", str(args.sample_rows)]
+                command += ["--sample-seed", str(args.sample_seed)]
             command += ["--bf16"] if precision == "bf16" else []
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:

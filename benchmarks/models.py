@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import instantiate
@@ -88,16 +89,28 @@ def first_accepted(
 
 
 def load(
-    n: int, data_dir: Path, graphs: list[GraphConfig]
+    n: int, data_dir: Path, graphs: list[GraphConfig], sample: tuple[int, int] | None = None
 ) -> tuple[list[Structure], torch.Tensor, str]:
     """The first ``n`` structures of the data (mp36k, else the shipped sample) that every graph
     of ``graphs`` accepts, their formation energies and a note of their source; fewer than
-    ``n`` is an error naming the graphs, never a silently smaller batch."""
+    ``n`` is an error naming the graphs, never a silently smaller batch.
+
+    ``sample=(rows, seed)``: instead of the first rows, the first accepted ``n`` of the data's
+    first ``rows`` rows in a seeded random order (numpy ``default_rng(seed)``): a batch drawn
+    as a shuffling loader draws one (the first 6,250 rows of mp36k are the mp2018 5k task's
+    crystals), where the first rows of mp36k hold smaller cells than the average."""
     path = data_dir / "mp36k" / "mp36k_with_ehull.csv.gz"
+    rows = 4 * n if sample is None else sample[0]
     if path.is_file():
-        frame, source = pd.read_csv(path, nrows=4 * n), str(path)
+        frame, source = pd.read_csv(path, nrows=rows), str(path)
     else:
-        frame, source = mp_sample_frame().iloc[: 4 * n], "shipped sample (matgnn/resources)"
+        frame, source = mp_sample_frame().iloc[:rows], "shipped sample (matgnn/resources)"
+    if sample is not None:
+        if len(frame) < sample[0]:
+            raise SystemExit(f"{source}: {len(frame)} rows, fewer than the {sample[0]} to sample")
+        order = np.random.default_rng(sample[1]).permutation(len(frame))
+        frame = frame.iloc[order].reset_index(drop=True)
+        source += f", a random sample (seed {sample[1]}) of its first {sample[0]} rows"
     rows = (
         (Structure.from_str(cif, fmt="cif"), target)
         for cif, target in zip(frame["cif"], frame["formation_energy_per_atom"], strict=True)
