@@ -474,3 +474,23 @@ def test_foundation_runs_start_on_the_shipped_partial_copy(tmp_path):
         cwd=REPO, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert refused.returncode == 2 and "unknown run nonsense" in refused.stderr
+
+
+def test_benchmark_batches_drawn_at_random_are_seeded_and_refuse_too_few_rows(tmp_path):
+    """``load(sample=(rows, seed))`` (``alignn_upstream.py --sample-rows``): the same seed draws
+    the same crystals, another seed others, and not simply the first rows; asking for more
+    rows than the data holds is refused in words."""
+    from benchmarks.models import load
+    from matgnn.graphs import GraphConfig
+
+    graphs = [GraphConfig.preset("cgcnn")]
+    none = tmp_path / "none"  # no mp36k here: the shipped sample
+    first, _, _ = load(4, none, graphs)
+    drawn, target, source = load(4, none, graphs, sample=(40, 1))
+    again, target_again, _ = load(4, none, graphs, sample=(40, 1))
+    other, _, _ = load(4, none, graphs, sample=(40, 2))
+    assert "random sample (seed 1) of its first 40 rows" in source
+    assert drawn == again and target.tolist() == target_again.tolist()
+    assert drawn != first and drawn != other
+    with pytest.raises(SystemExit, match="fewer than the 1000000 to sample"):
+        load(4, none, graphs, sample=(10**6, 0))
