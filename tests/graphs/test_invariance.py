@@ -88,7 +88,7 @@ def test_atom_permutation(structures, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", CONFIGS)
-def defect_supercell(structures, mode: str) -> None:
+def test_supercell(structures, mode: str) -> None:
     config = CONFIGS[mode]
     for s in structures[:4]:
         ref = sorted(distance_lists(s, config) * 4)
