@@ -139,7 +139,13 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
     ),
     **{
         name: (("docs/results/speed.md",), _speed(name))
-        for name in ("speed-models", "speed-alignn", "speed-trainer", "speed-precision")
+        for name in (
+            "speed-models",
+            "speed-alignn",
+            "speed-alignn-sampled",
+            "speed-trainer",
+            "speed-precision",
+        )
     },
     "graph-build": (("docs/results/speed.md",), _speed("graph-build")),
     "data-store": (("docs/results/speed.md",), _table("benchmarks/data_store/table.py")),

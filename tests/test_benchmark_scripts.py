@@ -307,8 +307,12 @@ def test_imatgen_representation_script_runs_on_the_shipped_mp_rows(tmp_path):
     assert "| position RMSE over the data set, Å | 0.11 |" in done.stdout
     import pandas as pd
 
+    from matgnn.design.vo_dataset import build_vo_dataset
+
     frame = pd.read_csv(results, comment="#")
-    assert len(frame) > 0 and frame["refined_fully_reconstructed"].all()
+    expected = build_vo_dataset(REPO / "tests" / "data" / "mini")
+    assert len(expected.ids) > 0 and sorted(frame["id"]) == sorted(expected.ids)
+    assert frame["refined_fully_reconstructed"].all()
     with pytest.raises(AssertionError, match=r"is missing: run python representation\.py --run"):
         run_script("benchmarks/design/representation.py", "--results", str(tmp_path / "none.gz"))
 

@@ -264,7 +264,7 @@ def test_curve_table_fails_on_a_missing_file_or_run(curve):
         curve.table()
 
 
-def test_curve_no_run_falls_back_on_the_logged_mae(curve):
+def test_curve_refuses_a_run_without_its_predictions(curve):
     """Seed 1 of the first four arms, whose predictions were once lost (and whose logged MAE
     the table used to take), now fails the table without them too."""
 

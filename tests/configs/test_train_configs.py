@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger
 
 from matgnn.config_dir import CONFIG_DIR, group_options
 from matgnn.data import CrystalDataModule
@@ -61,6 +62,8 @@ def test_cpu_trainer_callbacks_and_csv_logger_instantiate(tmp_path):
     loggers = [instantiate(c) for c in cfg.logger.values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     assert trainer.max_epochs == cfg.trainer.max_epochs
+    assert callbacks and all(any(c is t for t in trainer.callbacks) for c in callbacks)
+    assert any(isinstance(x, CSVLogger) for x in trainer.loggers)
 
 
 LOCAL_TASKS = [

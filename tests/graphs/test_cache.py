@@ -58,6 +58,16 @@ def test_key_follows_config_and_version(tmp_path) -> None:
     assert a.key == GraphCache(tmp_path, GraphConfig.from_dict(CONFIG.to_dict()), "d").key
 
 
+def test_key_follows_the_package_and_format_versions(tmp_path, monkeypatch) -> None:
+    """A new matgnn release or cache format never reads graphs built by the old one."""
+    key = GraphCache(tmp_path, CONFIG, "d").key
+    monkeypatch.setattr(cache_module, "__version__", cache_module.__version__ + ".post1")
+    released = GraphCache(tmp_path, CONFIG, "d").key
+    monkeypatch.setattr(cache_module, "FORMAT_VERSION", cache_module.FORMAT_VERSION + 1)
+    reformatted = GraphCache(tmp_path, CONFIG, "d").key
+    assert len({key, released, reformatted}) == 3
+
+
 def test_stale_cache_is_rebuilt(mp_structures, tmp_path, monkeypatch, caplog) -> None:
     build_graphs(mp_structures[:3], CONFIG, cache_dir=tmp_path, progress=False)
     calls = count_builds(monkeypatch)
