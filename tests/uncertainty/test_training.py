@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -165,14 +166,22 @@ def ood_threshold(out) -> float:
     return read_checkpoint(out / "checkpoints" / "best.ckpt")["latent_distance"]["threshold"]
 
 
-def test_an_ensemble_rerun_picks_up_finished_members(tmp_path):
+def test_an_ensemble_rerun_picks_up_finished_members(tmp_path, caplog):
     out = tmp_path / "run"
     cfg = config(out, "uncertainty=ensemble", "uncertainty.size=2")
     first = run(cfg)
-    done = (out / "members" / "0" / "done.json").read_text()
+    member = out / "members" / "0"
+    done = (member / "done.json").read_text()
+    # a member trained again would rewrite these with the same (seeded) contents: the times
+    # of the files show it was not
+    written = {p: p.stat().st_mtime_ns for p in member.rglob("*") if p.is_file()}
     shutil.rmtree(out / "members" / "1")  # member 1 never ran
-    second = run(cfg)
-    assert (out / "members" / "0" / "done.json").read_text() == done
+    with caplog.at_level(logging.INFO, logger="matgnn.uncertainty.training"):
+        second = run(cfg)
+    assert "ensemble member 0: done before" in caplog.text
+    assert "ensemble member 1: done before" not in caplog.text
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+    assert (member / "done.json").read_text() == done
     assert (out / "members" / "1" / "done.json").is_file()
     # same seeds, same members: the same ensemble
     key = "test_formation_energy_per_atom_mae_calibrated"
