@@ -98,7 +98,15 @@ def test_mp2018_5k_script_trains_and_tables_a_model_on_the_shipped_mp36k_rows(tm
 def test_physics_helpers_script_runs(tmp_path):
     raw = tmp_path / "physics.json"
     run_script("benchmarks/physics_helpers.py", "--repeat", "1", "--json", str(raw))
-    assert json.loads(raw.read_text())
+    written = json.loads(raw.read_text())
+    rows = {r["quantity"]: r for r in written["rows"]}
+    assert len(rows) == 7 and all(r["items"] > 0 for r in rows.values())
+    assert "heat_capacity 300 K (51 bins)" in rows and "vrh_moduli (6 moduli)" in rows
+    for row in rows.values():  # every timing measured, batched where the helper has a batch form
+        timings = [v for k, v in row.items() if k.endswith("_us")]
+        assert len(timings) >= 2 and all(v > 0 for v in timings), row["quantity"]
+    assert sum("ours_batched_us" in r for r in rows.values()) == 6
+    assert written["scale"]["cartesian_rotations_us_per_crystal"] > 0
 
 
 #: the body of a stand-in ``python`` for matgnn.train: it echoes its arguments and, unless
