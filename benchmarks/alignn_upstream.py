@@ -24,6 +24,9 @@ Rows:
   with the 12th neighbour kept, edges made undirected, so more edges and many more angles.
 * ``matgl M3GNet (reference)``: see :func:`matgl_m3gnet`; another model, so only its
   structures/s is comparable (a second reference the issue asked for).
+* ``upstream DGL (its trainer's)``: upstream's ``ALIGNNAtomWise``, the DGL network that its
+  trainer (``train_alignn``, the equal-budget runs of ``benchmarks/fidelity``) trains, same
+  widths and seed, on ``upstream``'s graph as DGL graphs: the same work as ``upstream``.
 * ``ours (upstream graph)``: the same model on the upstream semantics (``keep_ties=false``,
   ``symmetric=false``, no cutoff growth): exactly 12 directed neighbours per atom, so the
   ratio against ``upstream`` measures the code, not the graph size.
@@ -232,8 +235,61 @@ def upstream(
     return Row(name, edges, angles, *measured)
 
 
+def upstream_dgl(structures, target, steps: int, bf16: bool) -> Row | None:
+    """Upstream ``ALIGNNAtomWise``, the DGL network its trainer (``train_alignn``) trains, at
+    the same widths and seed as ``upstream``, on the same graph (``build_pure_torch_graph``'s
+    edges, bond vectors and line graph as DGL graphs, batched by ``dgl.batch``)."""
+    import types
+
+    site = HERE / ".reference-site"
+    if not site.is_dir():
+        print("upstream: reference codes missing, run bash benchmarks/setup_reference_codes.sh")
+        return None
+    sys.path.insert(0, str(site))
+    sys.modules.setdefault("dgl.graphbolt", types.ModuleType("dgl.graphbolt"))
+    import dgl
+    from alignn.models.alignn_atomwise import ALIGNNAtomWise, ALIGNNAtomWiseConfig
+    from alignn.torch_graph_builder import build_pure_torch_graph
+    from jarvis.core.atoms import pmg_to_atoms
+
+    gs, lgs = [], []
+    for structure in structures:
+        g, lg = build_pure_torch_graph(
+            pmg_to_atoms(structure), two_body_cutoff=8.0, max_neighbors=12
+        )
+        dg = dgl.graph((g.src, g.dst), num_nodes=g.num_nodes)
+        dg.ndata["atom_features"] = g.ndata["atom_features"].float()
+        dg.edata["r"] = g.edata["r"].float()
+        dlg = dgl.graph((lg.src, lg.dst), num_nodes=g.src.numel())
+        dlg.edata["h"] = lg.edata["h"].float()
+        gs.append(dg)
+        lgs.append(dlg)
+    lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])
+    g, lg = dgl.batch(gs), dgl.batch(lgs)
+    config = ALIGNNAtomWiseConfig(
+        name="alignn_atomwise",
+        alignn_layers=4,
+        gcn_layers=4,
+        atom_input_features=92,
+        hidden_features=256,
+        embedding_features=64,
+        output_features=1,
+        calculate_gradient=False,
+        gradwise_weight=0.0,
+    )
+    torch.manual_seed(0)
+    model = ALIGNNAtomWise(config).train()
+
+    def step() -> torch.Tensor:
+        return torch.nn.functional.mse_loss(model((g, lg, lattice))["out"].float(), target)
+
+    measured = measure(step, list(model.parameters()), steps, bf16)
+    return Row("upstream DGL (its trainer's)", g.num_edges(), lg.num_edges(), *measured)
+
+
 ROWS = {
     "upstream": "upstream",
+    "upstream_dgl": "upstream DGL (its trainer's)",
     "upstream_default": "upstream (our default graph)",
     "default": "ours (default graph)",
     "equal": "ours (upstream graph)",
@@ -293,6 +349,8 @@ def run_row(key: str, bf16: bool, args: argparse.Namespace) -> None:
     target = target.float()
     if key == "upstream":
         row = upstream(structures, target, args.steps, bf16)
+    elif key == "upstream_dgl":
+        row = upstream_dgl(structures, target, args.steps, bf16)
     elif key == "upstream_default":
         row = upstream(structures, target, args.steps, bf16, GraphConfig.preset("alignn"))
     elif key == "matgl":
@@ -394,7 +452,7 @@ def main() -> None:
     for (_, precision), row in rows.items():
         if precision == "fp32":
             print(f"GEMM floor {row.name}: {row.gemm_gflop / rate:.2f} s of {row.seconds:.2f} s")
-    if ("upstream", "fp32") not in rows:
+    if ("upstream", "fp32") not in rows and ("upstream_dgl", "fp32") not in rows:
         return
     comparisons = [
         (
@@ -404,6 +462,11 @@ def main() -> None:
         ),
         ("ours / upstream, both on our default graph", "default", "upstream_default"),
         ("ours / upstream, both on upstream's graph", "equal", "upstream"),
+        (
+            "ours / upstream's DGL network (its trainer's), upstream's graph",
+            "equal",
+            "upstream_dgl",
+        ),
     ]
     for text, ours_key, up_key in comparisons:
         for precision in ("fp32", "bf16"):

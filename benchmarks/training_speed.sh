@@ -8,7 +8,7 @@
 #    fp32 / bf16, step memory, GEMM share; with glibc's allocator (as matgnn.train runs) and
 #    with freed memory retained (retain_freed_memory=true); then ours against upstream on
 #    upstream's graph semantics, fp32, on three batches drawn at random from the mp2018 5k
-#    crystals, with either allocator (~20 min).
+#    crystals, with either allocator, and upstream's DGL network on them (~25 min).
 # 2. Every graph model: parameters, fp32 and bf16 step, step memory (benchmarks/models.py).
 # 3. Trainer step vs bare step, DataLoader collation and graph-cache reload vs the model step
 #    (benchmarks/trainer_overhead.py).
@@ -34,6 +34,14 @@ export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
       "$python" "$here/alignn_upstream.py" --rows upstream equal --precisions fp32 \
         --sample-rows 6250 --sample-seed "$seed" --allocator "$allocator" --steps 3 \
         --json "$raw/alignn_upstream_sampled_s${seed}_${allocator}.json"
+    done
+  done
+  for seed in 0 1 2; do  # the same batches through upstream's DGL network (its trainer's)
+    for allocator in default retain; do
+      echo "## benchmarks/alignn_upstream.py --rows upstream_dgl --precisions fp32 --sample-rows 6250 --sample-seed $seed --allocator $allocator --steps 3"
+      "$python" "$here/alignn_upstream.py" --rows upstream_dgl --precisions fp32 \
+        --sample-rows 6250 --sample-seed "$seed" --allocator "$allocator" --steps 3 \
+        --json "$raw/alignn_upstream_sampled_dgl_s${seed}_${allocator}.json"
     done
   done
   echo "## benchmarks/models.py --repeat 3"
