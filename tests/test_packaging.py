@@ -107,7 +107,8 @@ def _installed(wheel: Path, tmp_path: Path):
 
 
 def _predicts_nacl(site: Path, empty: Path, call, checkpoint: Path) -> None:
-    """``matgnn-predict`` of the installed wheel gives a formation energy for rock salt."""
+    """``matgnn-predict`` of the installed wheel gives rock salt's formation energy as the
+    checkpoint's model predicts it (``load_model(...).predict``)."""
     cif = empty / "NaCl.cif"
     cif.write_text(NACL_CIF)
     predict = call(
@@ -118,11 +119,18 @@ def _predicts_nacl(site: Path, empty: Path, call, checkpoint: Path) -> None:
     # unseen_elements: those of the crystal the checkpoint's training split lacked
     assert lines[0] == "id,predicted_formation_energy_per_atom,unseen_elements"
     name, energy, unseen = lines[1].split(",")
-    assert (
-        name == "NaCl.cif"
-        and float(energy) == float(energy)
-        and set(unseen.split()) <= {"Na", "Cl"}
-    )
+    assert name == "NaCl.cif" and set(unseen.split()) <= {"Na", "Cl"}
+    # the value is the checkpoint's own prediction, loaded in a fresh process of the wheel
+    code = f"""
+import matgnn
+from pymatgen.core import Structure
+model = matgnn.load_model({str(checkpoint)!r})
+print(float(model.predict([Structure.from_file({str(cif)!r})]).draws[
+    "formation_energy_per_atom"][0].ravel()[0]))
+"""
+    direct = call(sys.executable, "-c", code)
+    assert direct.returncode == 0, direct.stderr[-3000:]
+    assert float(energy) == pytest.approx(float(direct.stdout.strip().splitlines()[-1]), rel=1e-5)
 
 
 @pytest.mark.slow

@@ -272,7 +272,17 @@ def test_per_atom_and_tensor_outputs_get_uncertainty_rows_per_atom(tmp_path):
     atoms = rows(out / "test_uncertainty_atoms.csv")
     assert crystals and "epistemic_std_eps_xx" in crystals[0] and "eps_xx" in crystals[0]
     assert {"id", "atom", "Z", "becs_xx", "predicted_becs_xx", "std_becs_zz"} <= set(atoms[0])
-    assert len(atoms) > len(crystals)
+    # one row per atom of every test crystal, each atom once, with its element
+    from matgnn.data.sources.tensors import born_charges_sample
+
+    records = born_charges_sample(limit=30)
+    structures = dict(zip(records.ids, records.structures, strict=True))
+    test = {r["id"] for r in crystals}
+    assert len(test) == len(crystals)
+    assert len(atoms) == sum(len(structures[i]) for i in test)
+    assert len({(r["id"], r["atom"]) for r in atoms}) == len(atoms)
+    for r in atoms:
+        assert int(r["Z"]) == structures[r["id"]].numbers[int(r["atom"])]  # ASE Atoms
     # dropout spreads the predictions, except in components that the site symmetry fixes
     assert any(float(r["epistemic_std_becs_xx"]) > 0 for r in atoms)
     report = json.loads((out / "uncertainty_metrics.json").read_text())
