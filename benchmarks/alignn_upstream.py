@@ -78,6 +78,19 @@ UPSTREAM_GRAPH = {
 }
 
 
+#: upstream's network of every upstream row (published widths, CGCNN features, no forces)
+UPSTREAM_NETWORK = {
+    "alignn_layers": 4,
+    "gcn_layers": 4,
+    "atom_input_features": 92,
+    "hidden_features": 256,
+    "embedding_features": 64,
+    "output_features": 1,
+    "calculate_gradient": False,
+    "gradwise_weight": 0.0,
+}
+
+
 @dataclass
 class Row:
     name: str
@@ -197,17 +210,7 @@ def upstream_model_and_inputs(structures, our_graph: GraphConfig | None = None):
         )
         lg_src, lg_dst = batch.lg_edge_index
         lg = TorchGraph(num_nodes=src.numel(), src=lg_src, dst=lg_dst, ndata={}, edata={})
-    config = ALIGNNAtomWisePureConfig(
-        name="alignn_atomwise_pure",
-        alignn_layers=4,
-        gcn_layers=4,
-        atom_input_features=92,
-        hidden_features=256,
-        embedding_features=64,
-        output_features=1,
-        calculate_gradient=False,
-        gradwise_weight=0.0,
-    )
+    config = ALIGNNAtomWisePureConfig(name="alignn_atomwise_pure", **UPSTREAM_NETWORK)
     torch.manual_seed(0)
     model = ALIGNNAtomWisePure(config).train()
     lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])
@@ -266,17 +269,7 @@ def upstream_dgl(structures, target, steps: int, bf16: bool) -> Row | None:
         lgs.append(dlg)
     lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])
     g, lg = dgl.batch(gs), dgl.batch(lgs)
-    config = ALIGNNAtomWiseConfig(
-        name="alignn_atomwise",
-        alignn_layers=4,
-        gcn_layers=4,
-        atom_input_features=92,
-        hidden_features=256,
-        embedding_features=64,
-        output_features=1,
-        calculate_gradient=False,
-        gradwise_weight=0.0,
-    )
+    config = ALIGNNAtomWiseConfig(name="alignn_atomwise", **UPSTREAM_NETWORK)
     torch.manual_seed(0)
     model = ALIGNNAtomWise(config).train()
 
