@@ -504,5 +504,7 @@ def test_benchmark_batches_drawn_at_random_are_seeded_and_refuse_too_few_rows(tm
     assert "random sample (seed 1) of its first 40 rows" in source
     assert drawn == again and target.tolist() == target_again.tolist()
     assert drawn != first and drawn != other
+    head, _, _ = load(40, none, graphs)  # the draw comes from the first 40 rows only
+    assert all(s in head for s in drawn + other)
     with pytest.raises(SystemExit, match="fewer than the 1000000 to sample"):
         load(4, none, graphs, sample=(10**6, 0))

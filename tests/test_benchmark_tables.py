@@ -484,14 +484,18 @@ def test_equal_budget_reads_a_resumed_matgnn_run_across_its_log_versions(tmp_pat
         folder.mkdir(parents=True)
         pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
 
-    version(0, range(0, 3))  # killed during epoch 3: its last checkpoint is epoch 2's
-    version(1, range(3, 5), tested=4)
+    version(0, range(0, 4))  # epoch 3 logged, then killed before its checkpoint was written
+    version(1, range(3, 5), tested=4)  # resumed from epoch 2's checkpoint: epoch 3 again
+    logged = tmp_path / "logs" / "version_1" / "metrics.csv"
+    frame = pd.read_csv(logged)
+    frame.loc[frame["epoch"] == 3, "epoch_wall_time_s"] *= 2  # the rerun of epoch 3 differs
+    frame.to_csv(logged, index=False)
     (tmp_path / "test_metrics.json").write_text(json.dumps({f"test_{target}_mae": 0.25}))
     pd.DataFrame({"id": ["mp-1"], target: [0.1], f"predicted_{target}": [0.2]}).to_csv(
         tmp_path / "test_predictions.csv", index=False
     )
     row, curve, _ = equal_budget.matgnn_run(tmp_path, "mp2018_5k", "mae")
     assert list(curve["epoch"]) == [0, 1, 2, 3, 4]
-    assert list(curve["wall_s"]) == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert list(curve["wall_s"]) == [100.0, 101.0, 102.0, 206.0, 104.0]  # epoch 3: the rerun
     assert row["epochs"] == 5 and row["best_epoch"] == 4
-    assert row["wall_per_epoch_s"] == pytest.approx((101 + 102 + 103 + 104) / 4)
+    assert row["wall_per_epoch_s"] == pytest.approx((101 + 102 + 206 + 104) / 4)
