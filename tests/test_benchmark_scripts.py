@@ -248,7 +248,10 @@ def test_data_store_measurements_run_on_a_tiny_local_copy(tmp_path):
     assert result["steps"] == result["train_batches"] and result["crystals_per_second"] > 0
     validation = result["validation"]
     assert validation["crystals"] >= 1 and validation["batches"] >= 1
-    assert validation["peak_rss_after_mb"] >= validation["peak_rss_before_mb"] > 0
+    # VmHWM reads max(the kernel's stored high-water mark, the current resident set) and the
+    # stored mark is updated lazily, so a peak read while the resident set stood above it can
+    # read a little lower later (CI once: 1110.61 then 1110.43 MB): not monotonic to the MB
+    assert validation["peak_rss_after_mb"] >= 0.99 * validation["peak_rss_before_mb"] > 0
     # every structure source together (union.py): the other two Matbench copies stand in as
     # the first one does, mp36k and perov_5 are the shipped subsets
     import shutil
