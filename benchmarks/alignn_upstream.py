@@ -253,6 +253,7 @@ def upstream_dgl(structures, target, steps: int, bf16: bool) -> Row | None:
     import dgl
     from alignn.models.alignn_atomwise import ALIGNNAtomWise, ALIGNNAtomWiseConfig
     from alignn.torch_graph_builder import build_pure_torch_graph
+    from fidelity.alignn_upstream import dgl_pair
     from jarvis.core.atoms import pmg_to_atoms
 
     gs, lgs = [], []
@@ -260,11 +261,7 @@ def upstream_dgl(structures, target, steps: int, bf16: bool) -> Row | None:
         g, lg = build_pure_torch_graph(
             pmg_to_atoms(structure), two_body_cutoff=8.0, max_neighbors=12
         )
-        dg = dgl.graph((g.src, g.dst), num_nodes=g.num_nodes)
-        dg.ndata["atom_features"] = g.ndata["atom_features"].float()
-        dg.edata["r"] = g.edata["r"].float()
-        dlg = dgl.graph((lg.src, lg.dst), num_nodes=g.src.numel())
-        dlg.edata["h"] = lg.edata["h"].float()
+        dg, dlg = dgl_pair(dgl, g, lg)
         gs.append(dg)
         lgs.append(dlg)
     lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])

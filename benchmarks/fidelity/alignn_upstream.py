@@ -87,6 +87,18 @@ def import_upstream():
     )
 
 
+def dgl_pair(dgl, g, lg):
+    """Upstream's pure builder's ``TorchGraph`` pair ``(g, lg)`` as the DGL pair its DGL
+    networks take: atom features and bond vectors on ``g``, bond cosines ``h`` on ``lg``
+    (whose nodes are ``g``'s edges), in float32."""
+    dg = dgl.graph((g.src, g.dst), num_nodes=g.num_nodes)
+    dg.ndata["atom_features"] = g.ndata["atom_features"].float()
+    dg.edata["r"] = g.edata["r"].float()
+    dlg = dgl.graph((lg.src, lg.dst), num_nodes=g.src.numel())
+    dlg.edata["h"] = lg.edata["h"].float()
+    return dg, dlg
+
+
 def shared_graphs(up, structures, model):
     """(upstream's inputs per network: DGL ``(g, lg, lattice)``, or for
     ``alignn_atomwise_pure`` its batched ``TorchGraph`` pair and lattices; matgnn's batch) of
@@ -107,11 +119,7 @@ def shared_graphs(up, structures, model):
         graph.edge_type = torch.zeros(g.src.numel(), dtype=torch.long)
         graph.lg_edge_index = torch.stack([lg.src, lg.dst]).long()
         ours.append(graph)
-        dg = dgl.graph((g.src, g.dst), num_nodes=g.num_nodes)
-        dg.ndata["atom_features"] = g.ndata["atom_features"].float()
-        dg.edata["r"] = g.edata["r"].float()
-        dlg = dgl.graph((lg.src, lg.dst), num_nodes=g.src.numel())
-        dlg.edata["h"] = lg.edata["h"].float()
+        dg, dlg = dgl_pair(dgl, g, lg)
         gs.append(dg)
         lgs.append(dlg)
     lattice = torch.stack([torch.tensor(s.lattice.matrix, dtype=torch.float32) for s in structures])
