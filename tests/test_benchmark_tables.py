@@ -191,6 +191,36 @@ def test_equal_budget_collect_replaces_only_the_runs_it_finds_again(tmp_path, mo
     assert equal_budget._stored_except(present)[0].empty
 
 
+def test_equal_budget_table_marks_a_run_resumed_in_a_later_process(tmp_path, monkeypatch):
+    """A run that ran in two processes (stopped, resumed from its checkpoint) is marked ``*``
+    beside its seed and the mark is explained; runs in one process, or collected before the
+    count existed (no ``processes``), are not marked."""
+    import pandas as pd
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    monkeypatch.setattr(equal_budget, "RESULTS", tmp_path)
+    (tmp_path / "test_predictions").mkdir()
+    rows = []
+    for implementation, seed, processes in [("matgnn", 0, 1), ("matgnn", 1, 2),
+                                            ("reference", 0, 1), ("reference", 1, 1)]:  # fmt: skip
+        rows.append({"model": "cgcnn", "task": "mp2018_5k", "implementation": implementation,
+                     "seed": seed, "test_mae": 0.1, "best_epoch": 3, "epochs": 4,
+                     "wall_per_epoch_s": 10.0, "n_test": 1, "measured": "2026-12-07",
+                     "processes": processes})  # fmt: skip
+        pd.DataFrame({"id": ["mp-1"], "true": [0.0], "predicted": [0.1]}).to_csv(
+            tmp_path / "test_predictions" / f"cgcnn_mp2018_5k_{implementation}_s{seed}.csv.gz",
+            index=False,
+        )
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    text = equal_budget.table()
+    assert "| cgcnn | mp2018 5k (5,000 / 625 / 625) | matgnn CGCNN | 2 (0, 1*) |" in text
+    assert "| 2 (0, 1) |" in text  # the reference's runs
+    assert "\\* resumed from its last checkpoint" in text
+    pd.DataFrame(rows).drop(columns="processes").to_csv(tmp_path / "runs.csv", index=False)
+    text = equal_budget.table()
+    assert "1*" not in text and "resumed" not in text
+
+
 def test_stored_best_epochs_are_the_epochs_of_the_stored_checkpoints():
     """The Ye table's "epochs (tested checkpoint's)" comes from ``runs.csv``: for every run
     whose tested checkpoint is stored, its ``best_epoch`` is that checkpoint's epoch (not the
@@ -431,6 +461,23 @@ def test_a_run_is_stamped_with_this_boot_only_when_it_finished_after_it(tmp_path
         assert equal_budget.machine_boot(run, implementation) is None
 
 
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="boot time from Linux /proc")
+def test_a_resumed_matgnn_run_has_a_boot_only_when_every_process_of_it_started_after_it(tmp_path):
+    """A matgnn run stopped and resumed runs in two processes (two log versions); finished on
+    this boot, it is stamped with it only if its first process also started after it."""
+    import os
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    run = tmp_path / "s0"
+    for n in (0, 1):
+        (run / "logs" / f"version_{n}").mkdir(parents=True)
+        (run / "logs" / f"version_{n}" / "hparams.yaml").write_text("{}")
+    (run / "test_metrics.json").write_text("{}")
+    assert equal_budget.machine_boot(run, "matgnn") is not None
+    os.utime(run / "logs" / "version_0" / "hparams.yaml", (0, 0))  # started on another boot
+    assert equal_budget.machine_boot(run, "matgnn") is None
+
+
 def test_the_foundation_table_outside_matbench_states_each_goal_the_right_way_round(monkeypatch):
     """An MAE meets its goal below it, an R² above it; R² gets no MAE ratio; a declared run that
     is missing or a stored one not declared stops the table by name."""
@@ -498,4 +545,5 @@ def test_equal_budget_reads_a_resumed_matgnn_run_across_its_log_versions(tmp_pat
     assert list(curve["epoch"]) == [0, 1, 2, 3, 4]
     assert list(curve["wall_s"]) == [100.0, 101.0, 102.0, 206.0, 104.0]  # epoch 3: the rerun
     assert row["epochs"] == 5 and row["best_epoch"] == 4
+    assert row["processes"] == 2
     assert row["wall_per_epoch_s"] == pytest.approx((101 + 102 + 206 + 104) / 4)

@@ -38,7 +38,9 @@ so a sweep of one arm replaces that arm's runs only):
   save of the previous best included), upstream ALIGNN's logged training plus validation time
   (its checkpoint saves excluded), the day it ran (``measured``) and the boot of the machine
   it ran on (``machine_boot``, empty where unknown): epoch times are compared only within one
-  day's runs on one machine;
+  day's runs on one machine; and ``processes``, the processes the run ran in (matgnn: its
+  log versions, more than one where it was stopped and resumed from its last checkpoint;
+  the reference trainers start again instead: 1), marked ``*`` in the table;
 * ``test_predictions/<model>_<task>_<implementation>_s<seed>.csv.gz``.
 
 The docs block ``fidelity-equal-budget`` and ``results/equal_budget/curves.png`` (overlaid
@@ -182,6 +184,7 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
         "epochs": len(val),
         "wall_per_epoch_s": float(wall.iloc[1:].mean()),
         "n_test": len(predictions),
+        "processes": len(list(run.glob("logs/version_*/metrics.csv"))),
     }
     out = pd.DataFrame(
         {"id": predictions["id"], "true": predictions[target],
@@ -221,6 +224,7 @@ def reference_run(run: Path, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFram
         "epochs": len(epochs),
         "wall_per_epoch_s": float(np.mean(gaps)) if gaps else float("nan"),
         "n_test": len(results),
+        "processes": 1,  # a killed run starts again from scratch (equal_budget.sh)
     }
     out = results.rename(columns={"cif_id": "id", "pred": "predicted"})
     return row, curve, out[["id", "true", "predicted"]]
@@ -267,6 +271,7 @@ def upstream_alignn_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
         "epochs": len(epochs),
         "wall_per_epoch_s": float(np.mean([train[e][1] + val[e][1] for e in epochs[1:]])),
         "n_test": len(results),
+        "processes": 1,  # a killed run starts again from scratch (equal_budget.sh)
     }
     return row, curve, results[["id", "true", "predicted"]]
 
@@ -289,8 +294,11 @@ def machine_boot(run: Path, implementation: str) -> str | None:
     """The boot (UTC, to the minute) of the machine that ran ``run``, if it ran on this one:
     this machine's boot time when the run's result file (:func:`_result_file`) was written
     after it (a machine of this workplace can be replaced within a day, and a new machine is
-    a new boot), else None (unknown). Read from ``/proc/stat`` (Linux); None elsewhere. (A
-    run folder copied here without its files' times would be taken for this boot's.)"""
+    a new boot) and, for a matgnn run resumed from its checkpoint, every process of it
+    started after it (each log version's ``hparams.yaml``, written as it starts: a run
+    resumed on a new machine ran on two), else None (unknown). Read from ``/proc/stat``
+    (Linux); None elsewhere. (A run folder copied here without its files' times would be
+    taken for this boot's.)"""
     try:
         line = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime"))
     except (OSError, StopIteration):
@@ -299,6 +307,8 @@ def machine_boot(run: Path, implementation: str) -> str | None:
     result = _result_file(run, implementation)
     if not result.is_file() or result.stat().st_mtime < boot:
         return None
+    if any(start.stat().st_mtime < boot for start in run.glob("logs/version_*/hparams.yaml")):
+        return None  # a process of it ran before this boot
     return datetime.fromtimestamp(boot, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
@@ -479,6 +489,14 @@ def _variant_lines(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _seed(run) -> str:
+    """A run's seed, marked ``*`` where it ran in more than one process (resumed from its
+    checkpoint: its epoch times come from each process, the first epoch after a resume
+    included); runs collected before 2026-12-07 have no count and no mark."""
+    processes = getattr(run, "processes", float("nan"))
+    return f"{run.seed}*" if processes == processes and processes > 1 else str(run.seed)
+
+
 def table() -> str:
     path = RESULTS / "runs.csv"
     if not path.is_file():
@@ -520,11 +538,14 @@ def table() -> str:
                     )
                 lines.append(
                     f"| {model} | {label} | {name} | "
-                    f"{len(r)} ({', '.join(str(s) for s in r['seed'])}) | "
+                    f"{len(r)} ({', '.join(_seed(s) for s in r.itertuples())}) | "
                     f"{_pm(r['test_mae'], 4 if units == 'eV/atom' else 1)} {units} | "
                     f"{_pm(r['best_epoch'], 0)} | {r['epochs'].max()} | "
                     f"{_pm(r['wall_per_epoch_s'], 1)} | {', '.join(days)} | {speed} |"
                 )
+    if "processes" in runs.columns and (runs["processes"] > 1).any():
+        lines += ["", "\\* resumed from its last checkpoint in a later process (the run was "
+                  "stopped): each epoch timed in the process that ran it."]  # fmt: skip
     floored = runs[runs["implementation"] == "reference_floored"]
     for task, part in floored.groupby("task", sort=False):
         ours = runs[(runs["model"] == "cgcnn") & (runs["task"] == task)
