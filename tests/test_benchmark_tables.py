@@ -547,3 +547,39 @@ def test_equal_budget_reads_a_resumed_matgnn_run_across_its_log_versions(tmp_pat
     assert row["epochs"] == 5 and row["best_epoch"] == 4
     assert row["processes"] == 2
     assert row["wall_per_epoch_s"] == pytest.approx((101 + 102 + 206 + 104) / 4)
+
+
+@pytest.mark.parametrize(
+    ("altered", "change", "message"),
+    [
+        ("alignn_upstream_sampled_s1_retain", ("equal", "angles", 1), "not ours in its semantics"),
+        ("alignn_upstream_sampled_dgl_s2_default", ("upstream_dgl", "edges", 1), "not the batch"),
+        ("alignn_upstream_sampled_dgl_s0_retain", ("structures", None, "other"), "not the batch"),
+    ],
+)
+def test_the_sampled_speed_block_refuses_rows_that_did_not_do_the_same_work(
+    monkeypatch, altered, change, message
+):
+    """Upstream's and our row of a sampled batch must hold the same bonds and angles, and the
+    DGL row the same batch (bonds, angles, crystals): a stored output that differs stops the
+    block by name instead of giving a ratio of different work."""
+    import copy
+
+    speed_tables = script("benchmarks/speed_tables.py")
+    speed_tables.sampled_table()  # the stored outputs pass
+    read = speed_tables.read
+
+    def tampered(name: str) -> dict:
+        raw = copy.deepcopy(read(name))
+        if name == altered:
+            key, field, value = change
+            if field is None:
+                raw[key] = value
+            else:
+                row = next(r for r in raw["rows"] if r["key"] == key)
+                row[field] += value
+        return raw
+
+    monkeypatch.setattr(speed_tables, "read", tampered)
+    with pytest.raises(ValueError, match=message):
+        speed_tables.sampled_table()
