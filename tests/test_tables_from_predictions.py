@@ -35,6 +35,28 @@ def copy(source: Path, target: Path) -> Path:
     return target
 
 
+def changed_cells(before: str, after: str, key: int = 2) -> set[tuple[tuple[str, ...], str]]:
+    """The cells of a markdown table that differ between two versions of a docs block, as
+    ``(row key: its first ``key`` cells, column header)``; a changed line outside the table is
+    ``(("text",), line)``. The blocks must keep their line count."""
+    old, new = before.splitlines(), after.splitlines()
+    assert len(old) == len(new), "the table gained or lost lines"
+    header = [c.strip() for c in old[0].strip("|").split("|")]
+    changed = set()
+    for a, b in zip(old, new, strict=True):
+        if a == b:
+            continue
+        if not a.startswith("|"):
+            changed.add((("text",), a))
+            continue
+        cells_a = [c.strip() for c in a.strip("|").split("|")]
+        cells_b = [c.strip() for c in b.strip("|").split("|")]
+        for column, x, y in zip(header, cells_a, cells_b, strict=True):
+            if x != y:
+                changed.add((tuple(cells_a[:key]), column))
+    return changed
+
+
 # --- Ye et al. 2018 (block ye2018) ----------------------------------------------------------------
 
 
@@ -53,7 +75,15 @@ def test_ye_table_follows_the_stored_predictions(ye):
     frame = pd.read_csv(path)
     frame["predicted_ef_vs_binary_oxides"] += 0.05
     frame.to_csv(path, index=False)
-    assert ye.table() != before
+    changed = changed_cells(before, ye.table())
+    # one seed of one run moved: its row's error and stability scores, nothing else
+    assert {row for row, _ in changed} == {("unmixed ABO3", "CGCNN")}
+    assert (("unmixed ABO3", "CGCNN"), "Ef MAE (meV/atom)") in changed
+    assert not {c for _, c in changed} & {
+        "seeds",
+        "published (Ye et al.)",
+        "epoch time per run (s)",
+    }
 
 
 def test_ye_table_fails_on_a_missing_prediction_file(ye):
@@ -108,7 +138,11 @@ def test_chen_table_follows_the_stored_predictions(chen):
     frame = pd.read_csv(path)
     frame["predicted_phdos_10"] += 0.5
     frame.to_csv(path, index=False)
-    assert chen.table() != before
+    changed = changed_cells(before, chen.table(), key=1)
+    # one model's spectra moved at one frequency: its error columns, no other model's
+    assert {row for row, _ in changed} == {("CGCNN + VectorHead",)}
+    assert {c for _, c in changed} >= {"MAE", "R²"}
+    assert not {c for _, c in changed} & {"setup", "test crystals"}
 
 
 def test_chen_table_fails_on_a_missing_model_or_atom_count(chen):
@@ -149,7 +183,13 @@ def test_uncertainty_table_follows_the_stored_test_crystals(uncertainty):
     frame = pd.read_csv(path)
     frame["std_last_phdos_peak"] *= 1.5
     frame.to_csv(path, index=False)
-    assert uncertainty.table() != before
+    changed = changed_cells(before, uncertainty.table(), key=1)
+    # every std of one estimator scaled: its rows' variance scores change; the MAE (of the
+    # means) and the ranking of errors by std (Spearman) cannot
+    assert {row for row, _ in changed} == {("mc_dropout",)}
+    columns = {c for _, c in changed}
+    assert {"NLL", "sharpness (cm^-1)"} <= columns
+    assert not columns & {"MAE (cm^-1)", "Spearman(abs error, std)"}
 
 
 def test_uncertainty_table_fails_on_a_missing_file(uncertainty):
@@ -191,7 +231,9 @@ def test_arise_table_follows_the_stored_structures(arise):
     frame.loc[frame.index[:40], "correct"] = 1 - frame.loc[frame.index[:40], "correct"]
     with gzip.open(path, "wt", newline="") as handle:
         frame.to_csv(handle, index=False)
-    assert module.table(results) != before
+    changed = changed_cells(before, module.table(results))
+    # matgnn's verdicts flipped: its accuracy column only, the baselines' stay
+    assert changed and {c for _, c in changed} == {"matgnn"}
     # levels.csv beside the structures is never what the table reads
     (results / "levels.csv").write_text("nonsense\n")
     assert module.markdown_table(module.read_levels(results / "levels.csv")) == module.table(
@@ -241,7 +283,9 @@ def test_curve_table_follows_the_stored_predictions(curve):
         frame.loc[(frame["arm"] == "xie_slow") & (frame["seed"] == 2), "prediction"] += 0.01
 
     _edit_predictions(curve, shift)
-    assert curve.table() != before
+    changed = changed_cells(before, curve.table(), key=1)
+    # one seed of one arm moved: that arm's column, in every row it was moved in
+    assert {c for _, c in changed} == {"Xie's model (backbone lr x0.1)"}
 
 
 def test_curve_baseline_follows_the_stored_training_means(curve):
@@ -249,7 +293,9 @@ def test_curve_baseline_follows_the_stored_training_means(curve):
     means = pd.read_csv(curve.TRAIN_MEANS, dtype={"size": str})
     means.loc[means["size"] == "50", "train_mean"] += 0.01
     means.to_csv(curve.TRAIN_MEANS, index=False)
-    assert curve.table() != before
+    assert changed_cells(before, curve.table(), key=1) == {
+        (("50",), "predicting the training mean")
+    }
 
 
 def test_curve_table_fails_on_a_missing_file_or_run(curve):
