@@ -153,6 +153,62 @@ def test_the_fine_tuning_sweep_runs_each_arm_through_train_run(tmp_path):
     assert (runs / "slow" / "n50_s1" / "commits.txt").is_file()
 
 
+def test_equal_budget_resumes_a_killed_run_on_upstreams_graphs(tmp_path):
+    """``benchmarks/fidelity/equal_budget.sh``'s runs of matgnn's trainer on upstream's graphs,
+    with a stand-in ``python``: a run with a last checkpoint continues from it (``ckpt_path=
+    last``, the attempt appended to its log), a fresh one starts from scratch, a finished one
+    is skipped, and one that ends without test metrics stops the sweep, naming its log."""
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'echo "args: $*"\n'
+        'if [ "$2" = train ]; then\n'  # upstream_graphs.py train <graphs> <run> ...
+        '    cp "$SPLIT" "$4/split.json"\n'
+        '    [ -n "$NO_METRICS" ] || echo "{}" > "$4/test_metrics.json"\n'
+        "fi\n"
+    )
+    fake.chmod(0o755)
+    runs = tmp_path / "runs"
+    task = runs / "alignn" / "mp2018_5k"
+    split = task / "split" / "s0" / "split.json"
+    split.parent.mkdir(parents=True)
+    split.write_text("{}")
+    (task / "upstream_graphs.npz").write_text("")  # built: the sweep does not build it
+
+    def sweep(norms: str, no_metrics: str = "") -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "NO_METRICS"}
+        env.update(PATH=f"{fake.parent}:{env['PATH']}", SPLIT=str(split), SEEDS="0",
+                   ARMS="alignn", ALIGNN_TASKS="mp2018_5k", ALIGNN_RUNS="",
+                   ALIGNN_NORMS=norms)  # fmt: skip
+        if no_metrics:
+            env["NO_METRICS"] = "1"
+        return subprocess.run(
+            ["bash", str(REPO / "benchmarks/fidelity/equal_budget.sh"), str(runs)],
+            cwd=REPO, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+
+    killed = task / "matgnn_layernorm_upstream_graph" / "s0"
+    (killed / "checkpoints").mkdir(parents=True)
+    (killed / "checkpoints" / "last.ckpt").write_text("")
+    (killed / "train.log").write_text("epochs 0-1 of the first attempt\n")
+    done = sweep("layer batch")
+    assert done.returncode == 0 and "EQUAL-BUDGET-DONE" in done.stdout, done.stderr
+    log = (killed / "train.log").read_text()
+    assert log.startswith("epochs 0-1 of the first attempt\n")  # appended, not replaced
+    assert re.search(r"### attempt \S+Z ckpt_path=last\n", log)
+    assert re.search(r"args: .*upstream_graphs\.py train .*seed=0 ckpt_path=last\n", log)
+    assert "++model.backbone.norm=layer" in log
+    fresh = (task / "matgnn_upstream_graph" / "s0" / "train.log").read_text()
+    assert "args: " in fresh and "ckpt_path" not in fresh and "norm=" not in fresh
+    again = sweep("layer")  # finished: skipped
+    assert again.returncode == 0 and (killed / "train.log").read_text() == log
+    failed = sweep("none", no_metrics="1")
+    assert failed.returncode == 1 and "EQUAL-BUDGET-DONE" not in failed.stdout
+    run = task / "matgnn_nonenorm_upstream_graph" / "s0"
+    assert f"run {run} failed: {run}/train.log" in failed.stderr
+
+
 def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     """``benchmarks/train_run.sh``, the run step of the benchmark run scripts, with a stand-in
     ``python`` that records its arguments: a finished run is skipped, a killed one resumes
