@@ -177,7 +177,9 @@ def test_equal_budget_resumes_a_killed_run_on_upstreams_graphs(tmp_path):
     (task / "upstream_graphs.npz").write_text("")  # built: the sweep does not build it
 
     def sweep(norms: str, no_metrics: str = "") -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if k != "NO_METRICS"}
+        # the sweep's other settings from outside would rename or change its runs
+        settings = {"NO_METRICS", "ALIGNN_HUGE_PAGES", "ALIGNN_RETAIN", "ALIGNN_EPOCHS", "TASKS"}
+        env = {k: v for k, v in os.environ.items() if k not in settings}
         env.update(PATH=f"{fake.parent}:{env['PATH']}", SPLIT=str(split), SEEDS="0",
                    ARMS="alignn", ALIGNN_TASKS="mp2018_5k", ALIGNN_RUNS="",
                    ALIGNN_NORMS=norms)  # fmt: skip

@@ -192,7 +192,7 @@ def test_equal_budget_collect_replaces_only_the_runs_it_finds_again(tmp_path, mo
 
 
 def test_equal_budget_table_marks_a_run_resumed_in_a_later_process(tmp_path, monkeypatch):
-    """A run that ran in two processes (stopped, resumed from its checkpoint) is marked ``*``
+    """A run that ran in two processes (stopped, resumed from its checkpoint) is marked ``\\*``
     beside its seed and the mark is explained; runs in one process, or collected before the
     count existed (no ``processes``), are not marked."""
     import pandas as pd
@@ -201,8 +201,17 @@ def test_equal_budget_table_marks_a_run_resumed_in_a_later_process(tmp_path, mon
     monkeypatch.setattr(equal_budget, "RESULTS", tmp_path)
     (tmp_path / "test_predictions").mkdir()
     rows = []
-    for implementation, seed, processes in [("matgnn", 0, 1), ("matgnn", 1, 2),
-                                            ("reference", 0, 1), ("reference", 1, 1)]:  # fmt: skip
+    runs = [
+        ("matgnn", 0, 1),
+        ("matgnn", 1, 2),
+        ("matgnn", 2, 3),
+        ("matgnn", 3, float("nan")),
+        ("reference", 0, 1),
+        ("reference", 1, 1),
+        ("reference", 2, 1),
+        ("reference", 3, 1),
+    ]
+    for implementation, seed, processes in runs:  # nan: a stored run collected before the count
         rows.append({"model": "cgcnn", "task": "mp2018_5k", "implementation": implementation,
                      "seed": seed, "test_mae": 0.1, "best_epoch": 3, "epochs": 4,
                      "wall_per_epoch_s": 10.0, "n_test": 1, "measured": "2026-12-07",
@@ -213,12 +222,13 @@ def test_equal_budget_table_marks_a_run_resumed_in_a_later_process(tmp_path, mon
         )
     pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
     text = equal_budget.table()
-    assert "| cgcnn | mp2018 5k (5,000 / 625 / 625) | matgnn CGCNN | 2 (0, 1*) |" in text
-    assert "| 2 (0, 1) |" in text  # the reference's runs
+    # escaped: two bare * in one cell would pair into emphasis on the docs site
+    assert "| cgcnn | mp2018 5k (5,000 / 625 / 625) | matgnn CGCNN | 4 (0, 1\\*, 2\\*, 3) |" in text
+    assert "| 4 (0, 1, 2, 3) |" in text  # the reference's runs
     assert "\\* resumed from its last checkpoint" in text
     pd.DataFrame(rows).drop(columns="processes").to_csv(tmp_path / "runs.csv", index=False)
     text = equal_budget.table()
-    assert "1*" not in text and "resumed" not in text
+    assert "\\*" not in text and "resumed" not in text
 
 
 def test_stored_best_epochs_are_the_epochs_of_the_stored_checkpoints():
@@ -529,6 +539,7 @@ def test_equal_budget_reads_a_resumed_matgnn_run_across_its_log_versions(tmp_pat
             rows.append({"epoch": epochs[-1], "tested_epoch": tested})
         folder = tmp_path / "logs" / f"version_{n}"
         folder.mkdir(parents=True)
+        (folder / "hparams.yaml").write_text("{}\n")  # written as the process starts
         pd.DataFrame(rows).to_csv(folder / "metrics.csv", index=False)
 
     version(0, range(0, 4))  # epoch 3 logged, then killed before its checkpoint was written
@@ -546,6 +557,9 @@ def test_equal_budget_reads_a_resumed_matgnn_run_across_its_log_versions(tmp_pat
     assert list(curve["wall_s"]) == [100.0, 101.0, 102.0, 206.0, 104.0]  # epoch 3: the rerun
     assert row["epochs"] == 5 and row["best_epoch"] == 4
     assert row["processes"] == 2
+    (tmp_path / "logs" / "version_2").mkdir()  # a third process killed before it logged
+    (tmp_path / "logs" / "version_2" / "hparams.yaml").write_text("{}\n")
+    assert equal_budget.matgnn_run(tmp_path, "mp2018_5k", "mae")[0]["processes"] == 3
     assert row["wall_per_epoch_s"] == pytest.approx((101 + 102 + 206 + 104) / 4)
 
 

@@ -284,8 +284,12 @@ def test_curve_table_follows_the_stored_predictions(curve):
 
     _edit_predictions(curve, shift)
     changed = changed_cells(before, curve.table(), key=1)
-    # one seed of one arm moved: that arm's column, in every row it was moved in
+    # one seed of one arm moved: that arm's column, in every row (size) it was moved in
     assert {c for _, c in changed} == {"Xie's model (backbone lr x0.1)"}
+    moved = pd.read_csv(curve.ALL_PREDICTIONS, dtype={"size": str})
+    sizes = set(moved.loc[(moved["arm"] == "xie_slow") & (moved["seed"] == 2), "size"])
+    whole = before.splitlines()[-1].strip("|").split("|")[0].strip()  # "all": its crystal count
+    assert {row for row, _ in changed} == {(whole if s == "all" else s,) for s in sizes}
 
 
 def test_curve_baseline_follows_the_stored_training_means(curve):

@@ -184,7 +184,9 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
         "epochs": len(val),
         "wall_per_epoch_s": float(wall.iloc[1:].mean()),
         "n_test": len(predictions),
-        "processes": len(list(run.glob("logs/version_*/metrics.csv"))),
+        # each process writes its hparams.yaml as it starts (a process killed before its
+        # first metrics flush leaves no metrics.csv); a copied log alone counts as one
+        "processes": max(1, len(list(run.glob("logs/version_*/hparams.yaml")))),
     }
     out = pd.DataFrame(
         {"id": predictions["id"], "true": predictions[target],
@@ -295,10 +297,10 @@ def machine_boot(run: Path, implementation: str) -> str | None:
     this machine's boot time when the run's result file (:func:`_result_file`) was written
     after it (a machine of this workplace can be replaced within a day, and a new machine is
     a new boot) and, for a matgnn run resumed from its checkpoint, every process of it
-    started after it (each log version's ``hparams.yaml``, written as it starts: a run
-    resumed on a new machine ran on two), else None (unknown). Read from ``/proc/stat``
-    (Linux); None elsewhere. (A run folder copied here without its files' times would be
-    taken for this boot's.)"""
+    started after it (each log version's ``hparams.yaml``, written as each fit and test of
+    the process starts: a run resumed on a new machine ran on two), else None (unknown).
+    Read from ``/proc/stat`` (Linux); None elsewhere. (A run folder copied here without its
+    files' times would be taken for this boot's.)"""
     try:
         line = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime"))
     except (OSError, StopIteration):
@@ -490,11 +492,12 @@ def _variant_lines(runs: pd.DataFrame) -> list[str]:
 
 
 def _seed(run) -> str:
-    """A run's seed, marked ``*`` where it ran in more than one process (resumed from its
+    """A run's seed, marked ``\\*`` where it ran in more than one process (resumed from its
     checkpoint: its epoch times come from each process, the first epoch after a resume
     included); runs collected before 2026-12-07 have no count and no mark."""
     processes = getattr(run, "processes", float("nan"))
-    return f"{run.seed}*" if processes == processes and processes > 1 else str(run.seed)
+    # escaped: Python-Markdown (the docs site) pairs two bare * in a cell into emphasis
+    return f"{run.seed}\\*" if processes == processes and processes > 1 else str(run.seed)
 
 
 def table() -> str:
