@@ -108,7 +108,8 @@ ARMS = {
             "matgnn_retained": "matgnn ALIGNN (BatchNorm; `alignn` graph), freed memory "
             "retained (`retain_freed_memory=true`, bounded)",
             "upstream_retained": "alignn 2026.8.11 `train_for_folder`, freed memory retained "
-            "(glibc `mmap_max=0`, `trim_threshold=2147483647`: unbounded)",
+            "(glibc `mmap_max=0`, `trim_threshold=2147483647` as matgnn's; no resident-memory "
+            "bound)",
             "matgnn_layernorm_upstream_graph_retained": "matgnn ALIGNN with LayerNorm on "
             "upstream's graphs, freed memory retained (`retain_freed_memory=true`, bounded)",
         },
@@ -120,7 +121,7 @@ ARMS = {
 HUGE_PAGES = "_huge_pages"
 #: the suffix of the runs that keep freed memory for reuse (``ALIGNN_RETAIN=1
 #: equal_budget.sh``): matgnn with ``retain_freed_memory=true`` (bounded), upstream's process
-#: with the same two glibc settings through ``GLIBC_TUNABLES`` (unbounded: it has no bound)
+#: with the same two glibc settings through ``GLIBC_TUNABLES`` (no resident-memory bound)
 RETAINED = "_retained"
 #: each variant's suffix and how its lines name it
 VARIANTS = {HUGE_PAGES: "huge pages", RETAINED: "freed memory retained"}
@@ -363,7 +364,10 @@ def collect(runs: Path) -> None:
         print(f"kept {len(kept)} stored run(s) not under {runs}: "
               + ", ".join(sorted({f"{r.model}/{r.task}/{r.implementation}"
                                   for r in kept.itertuples()})))  # fmt: skip
-    pd.concat([kept, found]).to_csv(RESULTS / "runs.csv", index=False)
+    runs = pd.concat([kept, found])
+    # an integer count, blank where unknown (runs collected before it existed)
+    runs["processes"] = runs["processes"].astype("Int64")
+    runs.to_csv(RESULTS / "runs.csv", index=False)
     pd.concat([kept_curves, curves]).to_csv(RESULTS / "curves.csv", index=False)
 
 

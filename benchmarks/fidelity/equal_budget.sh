@@ -63,7 +63,8 @@ ALIGNN_RUNS=${ALIGNN_RUNS-"matgnn upstream"}  # the runs on each side's own grap
 # ALIGNN_RETAIN=1: every ALIGNN run keeps freed memory for reuse, its folders named
 # <implementation>_retained: matgnn with retain_freed_memory=true (bounded by malloc_trim),
 # upstream's process with the same two glibc settings through GLIBC_TUNABLES (mmap_max=0,
-# trim_threshold=2147483647; unbounded, as upstream has no bound). One variant per sweep.
+# trim_threshold=2147483647; no resident-memory bound, as upstream has none; in both, glibc
+# still trims more than 2 GiB of free memory at the heap's top). One variant per sweep.
 variant="" thp=0 retain=() tunables=${GLIBC_TUNABLES:-}
 if [ "${ALIGNN_HUGE_PAGES:-0}" = 1 ] && [ "${ALIGNN_RETAIN:-0}" = 1 ]; then
     echo "ALIGNN_HUGE_PAGES and ALIGNN_RETAIN: one variant per sweep" >&2; exit 2
