@@ -185,9 +185,8 @@ def matgnn_run(run: Path, task: str, monitor: str) -> tuple[dict, pd.DataFrame, 
         "epochs": len(val),
         "wall_per_epoch_s": float(wall.iloc[1:].mean()),
         "n_test": len(predictions),
-        # each process writes its hparams.yaml as it starts (a process killed before its
-        # first metrics flush leaves no metrics.csv); a copied log alone counts as one
-        "processes": max(1, len(list(run.glob("logs/version_*/hparams.yaml")))),
+        # a copied log alone counts as one
+        "processes": max(1, len(_process_starts(run))),
     }
     out = pd.DataFrame(
         {"id": predictions["id"], "true": predictions[target],
@@ -293,6 +292,13 @@ def measured(log: Path, run: Path | None = None) -> str | None:
     return None
 
 
+def _process_starts(run: Path) -> list[Path]:
+    """One file per process of a matgnn run: each log version's ``hparams.yaml``, written as
+    the process's fit or test starts (a process killed before its first metrics flush leaves
+    no ``metrics.csv`` but has this)."""
+    return sorted(run.glob("logs/version_*/hparams.yaml"))
+
+
 def machine_boot(run: Path, implementation: str) -> str | None:
     """The boot (UTC, to the minute) of the machine that ran ``run``, if it ran on this one:
     this machine's boot time when the run's result file (:func:`_result_file`) was written
@@ -310,7 +316,7 @@ def machine_boot(run: Path, implementation: str) -> str | None:
     result = _result_file(run, implementation)
     if not result.is_file() or result.stat().st_mtime < boot:
         return None
-    if any(start.stat().st_mtime < boot for start in run.glob("logs/version_*/hparams.yaml")):
+    if any(start.stat().st_mtime < boot for start in _process_starts(run)):
         return None  # a process of it ran before this boot
     return datetime.fromtimestamp(boot, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -498,7 +504,7 @@ def _variant_lines(runs: pd.DataFrame) -> list[str]:
 def _seed(run) -> str:
     """A run's seed, marked ``\\*`` where it ran in more than one process (resumed from its
     checkpoint: its epoch times come from each process, the first epoch after a resume
-    included); runs collected before 2026-12-07 have no count and no mark."""
+    included); runs collected before 9540843 have no count and no mark."""
     processes = getattr(run, "processes", float("nan"))
     # escaped: Python-Markdown (the docs site) pairs two bare * in a cell into emphasis
     return f"{run.seed}\\*" if processes == processes and processes > 1 else str(run.seed)
