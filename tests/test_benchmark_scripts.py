@@ -211,6 +211,40 @@ def test_equal_budget_resumes_a_killed_run_on_upstreams_graphs(tmp_path):
     assert f"run {run} failed: {run}/train.log" in failed.stderr
 
 
+def test_chen_dos_runs_give_each_foundation_arm_its_overrides_and_cap(tmp_path):
+    """``benchmarks/phonons/run_models.sh`` with a stand-in ``python``: every model runs the
+    e3nn recipe on Chen's DOS; the frozen backbones cache their features; the fine-tuned CHGNet
+    trains whole and the last-blocks one freezes its embeddings and first 2 blocks, both with
+    the backbone at a tenth of the learning rate and a 45-minute cap instead of 10."""
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/usr/bin/env bash\n{_WRITES_METRICS}")
+    fake.chmod(0o755)
+    runs = tmp_path / "runs"
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}",
+           "MODELS": "cgcnn chgnet_frozen chgnet_finetuned chgnet_last_blocks"}  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks/phonons/run_models.sh"), str(runs)],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    args = {p.stem: p.read_text() for p in runs.glob("*.log")}
+    assert sorted(args) == ["cgcnn", "chgnet_finetuned", "chgnet_frozen", "chgnet_last_blocks"]
+    recipe = "task=phonon_dos scheduler=exponential optimizer.lr=5e-3"
+    assert all(recipe in a for a in args.values())
+    assert "model=cgcnn " in args["cgcnn"] and "finetune." not in args["cgcnn"]
+    assert "+trainer.max_time=00:00:10:00" in args["cgcnn"]
+    frozen = "model=chgnet finetune.freeze=backbone finetune.cache_features=true"
+    assert frozen in args["chgnet_frozen"]
+    assert "+trainer.max_time=00:00:10:00" in args["chgnet_frozen"]
+    assert "model=chgnet finetune.backbone_lr_scale=0.1 task=" in args["chgnet_finetuned"]
+    last = "model=chgnet finetune.freeze=layers:2 finetune.backbone_lr_scale=0.1 task="
+    assert last in args["chgnet_last_blocks"]
+    for name in ("chgnet_finetuned", "chgnet_last_blocks"):
+        assert "+trainer.max_time=00:00:45:00" in args[name]
+        assert "cache_features" not in args[name]
+
+
 def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     """``benchmarks/train_run.sh``, the run step of the benchmark run scripts, with a stand-in
     ``python`` that records its arguments: a finished run is skipped, a killed one resumes
