@@ -126,7 +126,7 @@ def _chen() -> tuple[str, ...]:
     ours = {"model": "e3nn (Chen et al. network)"}
     theirs = {"model": "E3NN (Mat2Spec re-benchmark)"}
     mse, w = "MSE (MSE as trained)", "Wasserstein (cm⁻¹)"
-    epochs = cell("chen2021", "epochs (tested checkpoint's), epoch time", **ours)
+    epochs = cell("chen2021", "epochs run (tested checkpoint's), summed epoch time", **ours)
     return (f"MSE {cell('chen2021', mse, **ours).split(' ')[0]}, Wasserstein "
             f"{cell('chen2021', w, **ours)} cm⁻¹",
             f"MSE {cell('chen2021', mse, **theirs)}, Wasserstein {cell('chen2021', w, **theirs)} "
