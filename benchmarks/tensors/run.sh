@@ -53,4 +53,17 @@ run sevennet_dielectric_total sevennet dielectric_total 12 "${frozen[@]}"
 run sevennet_gated_dielectric_total sevennet dielectric_total 12 "${frozen[@]}" "${gated_total[@]}"
 run sevennet_born_charges sevennet born_charges 14 "${frozen[@]}"
 run sevennet_gated_born_charges sevennet born_charges 14 "${frozen[@]}" "${gated_born[@]}"
+# elastic tensors: SevenNet-0's features stop at l = 2, so the head makes the tensor's 4e from
+# each atom's tensor square (square: 16x4e, 2e x 2e -> 4e), on block 3's irreps ("TensorHead +
+# square") or after the gated layer ("+ gated layer + square")
+squared() {  # the task.heads overrides of a TensorHead with a tensor square: NAME FORMULA SQUARE
+  echo "+task.heads.$1._target_=matgnn.heads.TensorHead +task.heads.$1._partial_=true" \
+    "+task.heads.$1.formula='$2' +task.heads.$1.square='$3'"
+}
+read -r -a square_elastic <<< "$(squared elastic_tensor ijkl=jikl=klij 16x4e)"
+read -r -a gated_square_elastic <<< "${square_elastic[*]} \
+  +task.heads.elastic_tensor.hidden='128x0e+32x1e+32x2e'"
+run sevennet_square_elastic_tensor sevennet elastic_tensor 14 "${frozen[@]}" "${square_elastic[@]}"
+run sevennet_gated_square_elastic_tensor sevennet elastic_tensor 14 "${frozen[@]}" \
+  "${gated_square_elastic[@]}"
 echo CHAIN-DONE

@@ -28,6 +28,8 @@ class AtomTensorHead(TensorHead):
         sum_rule: enforce a zero sum over each crystal's atoms.
         hidden: irreps of one gated equivariant layer on each atom's features first (see
             :class:`TensorHead`); ``None``: the linear map alone.
+        square: irreps of each atom's tensor square appended to its irreps (see
+            :class:`TensorHead`); ``None``: none.
 
     Shapes:
         NodeFeatures -> ``[N, 3, 3]``.
@@ -39,8 +41,9 @@ class AtomTensorHead(TensorHead):
         formula: str = "ij",
         sum_rule: bool = True,
         hidden: str | None = None,
+        square: str | None = None,
     ) -> None:
-        super().__init__(features, formula, hidden)
+        super().__init__(features, formula, hidden, square)
         self.sum_rule = sum_rule
 
     def forward(self, features: NodeFeatures) -> Tensor:

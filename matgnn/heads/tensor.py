@@ -27,8 +27,9 @@ class TensorHead(Head):
 
     Update rule::
 
-        T = Q(scale * Linear(mean_i h_i) + m)                    (hidden=None, the published)
-        T = Q(scale * Linear(mean_i GatedLinear([s_i, h_i])) + m) (hidden irreps given)
+        T = Q(scale * Linear(mean_i g_i) + m)                    g_i = h_i (the published)
+        g_i = GatedLinear([s_i, h_i])                            (hidden irreps given)
+        g_i -> [g_i, TensorSquare(g_i)]                          (square irreps given)
 
     with ``Q`` the change of basis from irreps to Cartesian components (computed once, in
     float64), ``m`` the mean ``0e`` (isotropic) irreps of the training tensors, whose Cartesian
@@ -46,13 +47,23 @@ class TensorHead(Head):
             GatedLinear`) on each atom's invariant features ``s_i`` and irreps ``h_i`` before
             the linear map, e.g. ``"128x0e + 32x2e"`` (a frozen backbone's features then meet
             a nonlinearity); ``None`` (default): the linear map of the pooled irreps alone.
+        square: irreps made from each atom's irreps ``g_i`` by a weighted tensor square
+            (e3nn ``o3.TensorSquare``: every symmetric product ``g_i ⊗ g_i`` that reaches them,
+            mixed by learned weights) and appended to ``g_i``, e.g. ``"16x4e"``: the way
+            features that stop at l = 2 (SevenNet-0's) reach an elastic tensor's ``4e``
+            (``2e ⊗ 2e ⊃ 4e``). Equivariant (a tensor product of equivariant features) and,
+            unlike the linear map, second order in them; ``None`` (default): none.
 
     Shapes:
         NodeFeatures -> ``[B, 3, 3]`` (rank 2) or ``[B, 3, 3, 3, 3]`` (rank 4).
     """
 
     def __init__(
-        self, features: FeatureSpec, formula: str = "ij=ji", hidden: str | None = None
+        self,
+        features: FeatureSpec,
+        formula: str = "ij=ji",
+        hidden: str | None = None,
+        square: str | None = None,
     ) -> None:
         super().__init__()
         if features.irreps is None:
@@ -69,19 +80,32 @@ class TensorHead(Head):
             scalars = o3.Irreps(f"{features.scalar_features}x0e")
             self.hidden = GatedLinear(scalars + irreps_in, hidden)
             irreps_in = self.hidden.irreps_out
+        self.square: o3.TensorSquare | None = None
+        if square is not None:
+            self.square = squared(irreps_in, square, type(self).__name__)
+            irreps_in = irreps_in + self.square.irreps_out
         missing = o3.Irreps([(1, ir) for ir in missing_irreps(irreps_in, str(self.cartesian))])
+        if missing and square is not None:
+            raise ValueError(
+                f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
+                f"{self.cartesian}, but with its square the head gives {irreps_in}, without "
+                f"{missing}: add them to square (or hidden, if the backbone's "
+                f"{features.irreps} holds them)"
+            )
         if missing and hidden is not None:
             raise ValueError(
                 f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
                 f"{self.cartesian}, but its hidden layer gives {irreps_in}, without {missing}: "
-                f"add them to hidden (the backbone's {features.irreps} must hold them too)"
+                f"add them to hidden (the backbone's {features.irreps} must hold them too, "
+                f"or give square)"
             )
         if missing:
             raise ValueError(
                 f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
                 f"{self.cartesian}, but the backbone emits {irreps_in}, without {missing} "
                 f"(whose part of the tensor would stay zero); with model=e3nn add them to "
-                f"model.backbone.irreps_out (SevenNet-0's features stop at l = 2)"
+                f"model.backbone.irreps_out (SevenNet-0's features stop at l = 2: give the "
+                f"head square='16x4e', say, to make them from each atom's tensor square)"
             )
         self.linear = o3.Linear(irreps_in, self.cartesian)
         # the change of basis, computed once in float64 (float32 is off by 2e-8, enough to
@@ -140,13 +164,17 @@ class TensorHead(Head):
 
     def atom_irreps(self, features: NodeFeatures) -> Tensor:
         """Each atom's irreps that the linear map reads: the backbone's, or the hidden layer's
-        output on its scalars and irreps."""
+        output on its scalars and irreps; followed by their tensor square where ``square``
+        was given."""
         if features.irreps is None:
             raise ValueError(f"{type(self).__name__} got no equivariant features")
-        if self.hidden is None:
-            return features.irreps
-        scalars = features.scalars.to(features.irreps.dtype)
-        return self.hidden(torch.cat([scalars, features.irreps], dim=-1))
+        irreps = features.irreps
+        if self.hidden is not None:
+            scalars = features.scalars.to(irreps.dtype)
+            irreps = self.hidden(torch.cat([scalars, irreps], dim=-1))
+        if self.square is None:
+            return irreps
+        return torch.cat([irreps, self.square(irreps)], dim=-1)
 
     def forward(self, features: NodeFeatures) -> Tensor:
         irreps = self.atom_irreps(features)
@@ -167,6 +195,21 @@ class TensorHead(Head):
         rms = (targets - self.to_cartesian(mean)).pow(2).mean().sqrt()
         self.mean_irreps.copy_(mean)
         self.scale.copy_(rms if rms > 0 else torch.ones_like(rms))
+
+
+def squared(irreps_in: o3.Irreps, square: str, owner: str) -> o3.TensorSquare:
+    """A weighted e3nn ``TensorSquare`` from ``irreps_in`` to ``square``; every irrep of
+    ``square`` must be reachable from a product of two irreps of ``irreps_in`` (else a clear
+    error naming the ones that are not)."""
+    wanted = o3.Irreps(square)
+    reachable = {ir for _, a in irreps_in for _, b in irreps_in for ir in a * b}
+    unreachable = sorted({str(ir) for _, ir in wanted if ir not in reachable})
+    if unreachable:
+        raise ValueError(
+            f"{owner}: square={square!r} asks for {', '.join(unreachable)}, which no product "
+            f"of two of the irreps {irreps_in} reaches"
+        )
+    return o3.TensorSquare(irreps_in, wanted)
 
 
 def with_irreps(irreps: str, needed: list[str]) -> str:

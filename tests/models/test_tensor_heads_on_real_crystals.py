@@ -135,6 +135,51 @@ def test_a_head_whose_irreps_the_backbone_lacks_fails_in_words():
         AtomTensorHead(model.backbone.feature_spec, formula="ij")
 
 
+#: an e3nn backbone whose irreps stop at l = 2, as SevenNet-0's do
+UP_TO_L2 = ["model.backbone.mul=8", "model.backbone.irreps_out='16x0e + 4x1e + 8x2e'"]
+
+
+def test_an_elastic_head_reaches_4e_from_l2_features_by_their_tensor_square(
+    elastic_crystals, float64
+):
+    """``square``: features that stop at l = 2 give the elastic tensor's 4e through each atom's
+    tensor square; the head still rotates by the 4th-rank rule, keeps each crystal's own
+    operations and the minor and major symmetries, and its 4e part is not zero."""
+    from tests.models.helpers import batch_of
+
+    model = make_model("e3nn", UP_TO_L2)
+    spec = model.backbone.feature_spec
+    with pytest.raises(ValueError, match=r"4e.*square='16x4e'"):
+        TensorHead(spec, formula=ELASTIC)  # without the square: refused, naming the way out
+    head = TensorHead(spec, formula=ELASTIC, square="4x4e")
+    assert "4x4e" in str(head.square.irreps_out)
+    model.heads["elastic"] = head.eval()
+    model = model.double()
+    for structure in elastic_crystals:
+        assert_equivariant(model, structure, rtol=1e-7, atol=1e-7)
+        assert assert_crystal_symmetric(model, structure) > 2
+    with torch.no_grad():
+        c = model(batch_of(elastic_crystals, model.graph_config()))["elastic"]
+    torch.testing.assert_close(c, c.transpose(1, 2), rtol=0, atol=1e-12)
+    torch.testing.assert_close(c, c.permute(0, 3, 4, 1, 2), rtol=0, atol=1e-12)
+    coefficients = head.from_cartesian(c)
+    irreps = zip(head.cartesian, head.cartesian.slices(), strict=True)
+    four = next(part for (_, ir), part in irreps if ir.l == 4)
+    assert coefficients[:, four].abs().max() > 1e-6  # the square feeds the 4e channel
+    # after a gated layer too (the layer's own irreps stop at l = 2 as well)
+    gated = TensorHead(spec, formula=ELASTIC, hidden="16x0e + 4x2e", square="4x4e").double()
+    model.heads["elastic"] = gated.eval()
+    assert_equivariant(model, elastic_crystals[0], rtol=1e-7, atol=1e-7)
+
+
+def test_a_square_that_no_product_reaches_is_refused_in_words():
+    model = make_model("e3nn", ["model.backbone.irreps_out='16x0e + 4x1e'"])
+    with pytest.raises(ValueError, match=r"square='4x4e' asks for 4e, which no product"):
+        TensorHead(model.backbone.feature_spec, formula=ELASTIC, square="4x4e")
+    head = AtomTensorHead(model.backbone.feature_spec, formula="ij", square="4x2e")
+    assert head.square is not None and "2e" in str(head.square.irreps_out)
+
+
 def test_elastic_isotropic_part_is_the_voigt_average_tensor(elastic_records):
     """Two ways to the isotropic part (the head's e3nn 0e projection, and lambda/mu from the
     Voigt moduli) agree on real tensors, and keep K_V and G_V."""
