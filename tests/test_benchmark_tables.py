@@ -427,6 +427,32 @@ def test_huge_pages_runs_are_compared_with_their_own_kind():
     assert "matgnn_layernorm_upstream_graph: - (other day, machine or seeds)" in lines[1]
 
 
+def test_epoch_times_are_compared_on_the_seeds_both_trainers_ran():
+    """A trainer with more seeds than the one it is compared with is timed on the shared
+    seeds only, named beside the ratio; a later seed's run (another day) does not hide the
+    paired one; no shared seed, no ratio."""
+    import pandas as pd
+
+    equal_budget = script("benchmarks/fidelity/equal_budget.py")
+
+    def runs(implementation, *timed):
+        return pd.DataFrame([{"model": "alignn", "task": "mp2018_5k", "seed": seed,
+                              "implementation": implementation, "wall_per_epoch_s": seconds,
+                              "measured": day} for seed, seconds, day in timed])  # fmt: skip
+
+    ours = runs("matgnn_layernorm_upstream_graph", (0, 600.0, "2026-12-06"),
+                (1, 580.0, "2026-12-07"))  # fmt: skip
+    theirs = runs("upstream", (0, 660.0, "2026-12-06"))
+    assert equal_budget._speed_up(ours, theirs) == "1.10x (seed 0)"
+    assert equal_budget._speed_up(ours.iloc[:1], theirs) == "1.10x"  # the same seeds: no note
+    assert equal_budget._speed_up(ours.iloc[1:], theirs) is None  # no seed in common
+    both = runs("upstream", (0, 660.0, "2026-12-06"), (1, 640.0, "2026-12-06"))
+    assert equal_budget._speed_up(ours, both) is None  # seed 1 measured on another day
+    retained = runs("matgnn_layernorm_upstream_graph_retained", (0, 400.0, "2026-12-06"))
+    lines = equal_budget._variant_lines(pd.concat([ours, theirs, retained]))
+    assert "matgnn_layernorm_upstream_graph 600.0 -> 400.0 s (1.50x) (seed 0)" in lines[1]
+
+
 def test_epoch_times_are_compared_only_on_one_machine():
     """Runs of one day are compared only when they ran on one boot of one machine, or when no
     run of the pair knows its boot (the sweeps collected before boots were recorded)."""

@@ -442,6 +442,29 @@ def _one_day(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
     return days.pop() if len(days) == 1 and same_seeds and one_machine else None
 
 
+def _on_common_seeds(
+    ours: pd.DataFrame, theirs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``ours`` and ``theirs`` narrowed to the seeds both ran (a ratio of epoch times is taken
+    over the same seeds, never across two sets), and a note naming those seeds where either
+    ran more (`` (seed 0)``), else ``""``."""
+    common = sorted(set(ours["seed"]) & set(theirs["seed"]))
+    narrowed = ours[ours["seed"].isin(common)], theirs[theirs["seed"].isin(common)]
+    if not common or set(ours["seed"]) == set(theirs["seed"]):
+        return (*narrowed, "")
+    return (*narrowed, f" (seed{'s' * (len(common) > 1)} {', '.join(map(str, common))})")
+
+
+def _speed_up(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
+    """``theirs``' mean epoch time over ``ours``' on the seeds both ran, if those runs were
+    measured on one day and machine (:func:`_one_day`), with the seeds named where either
+    ran more; else None."""
+    ours, theirs, note = _on_common_seeds(ours, theirs)
+    if not _one_day(ours, theirs):
+        return None
+    return f"{theirs['wall_per_epoch_s'].mean() / ours['wall_per_epoch_s'].mean():.2f}x{note}"
+
+
 def _pm(values: pd.Series, digits: int) -> str:
     """Mean ± sample std; a run without the value (NaN) is not averaged away: it fails."""
     if values.isna().any():
@@ -474,8 +497,8 @@ def test_errors(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _variant_lines(runs: pd.DataFrame) -> list[str]:
     """Per task and variant (huge pages, retained memory), each implementation's epoch time
-    without and with it (runs of the same day, machine and seeds only): what the allocator
-    setting changes for each trainer."""
+    without and with it (runs of the same day and machine, on the seeds both ran): what the
+    allocator setting changes for each trainer."""
     lines = []
     for variant, words in VARIANTS.items():
         for (model, task), here in runs.groupby(["model", "task"], sort=False):
@@ -487,12 +510,13 @@ def _variant_lines(runs: pd.DataFrame) -> list[str]:
                 other = here[here["implementation"] == implementation + variant]
                 if other.empty or plain.empty:
                     continue
+                plain, other, note = _on_common_seeds(plain, other)
                 if not _one_day(plain, other):
                     parts.append(f"{implementation}: - (other day, machine or seeds)")
                     continue
                 before, after = plain["wall_per_epoch_s"].mean(), other["wall_per_epoch_s"].mean()
                 parts.append(
-                    f"{implementation} {before:.1f} -> {after:.1f} s ({before / after:.2f}x)"
+                    f"{implementation} {before:.1f} -> {after:.1f} s ({before / after:.2f}x){note}"
                 )
             if parts:
                 joined = "; ".join(parts)
@@ -544,11 +568,8 @@ def table() -> str:
                 days = sorted(set(r["measured"]))
                 speed = "-"
                 if implementation.startswith("matgnn") and len(wall.get(versus, ())):
-                    speed = (
-                        f"{wall[versus].mean() / r['wall_per_epoch_s'].mean():.2f}x"
-                        if _one_day(r, here[here["implementation"] == versus])
-                        else "- (other day, machine or seeds)"
-                    )
+                    ratio = _speed_up(r, here[here["implementation"] == versus])
+                    speed = ratio or "- (other day, machine or seeds)"
                 lines.append(
                     f"| {model} | {label} | {name} | "
                     f"{len(r)} ({', '.join(_seed(s) for s in r.itertuples())}) | "
@@ -563,13 +584,13 @@ def table() -> str:
     for task, part in floored.groupby("task", sort=False):
         ours = runs[(runs["model"] == "cgcnn") & (runs["task"] == task)
                     & (runs["implementation"] == "matgnn")]  # fmt: skip
-        day = _one_day(ours, part)
-        if day:
+        ratio = _speed_up(ours, part)
+        if ratio:
+            day = _one_day(*_on_common_seeds(ours, part)[:2])
             lines.append("")
             lines.append(
                 f"cgcnn, {TASKS[task][2]}: matgnn's speed-up over `cgcnn-tr` with its Gaussian "
-                f"tails floored (epoch time ratio, {day}): "
-                f"{part['wall_per_epoch_s'].mean() / ours['wall_per_epoch_s'].mean():.2f}x."
+                f"tails floored (epoch time ratio, {day}): {ratio}."
             )
     lines += _variant_lines(runs)
     curves_file = RESULTS / "curves.csv"
