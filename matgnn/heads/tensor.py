@@ -104,8 +104,9 @@ class TensorHead(Head):
                 f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
                 f"{self.cartesian}, but the backbone emits {irreps_in}, without {missing} "
                 f"(whose part of the tensor would stay zero); with model=e3nn add them to "
-                f"model.backbone.irreps_out (SevenNet-0's features stop at l = 2: give the "
-                f"head square='16x4e', say, to make them from each atom's tensor square)"
+                f"model.backbone.irreps_out (SevenNet-0's features stop at l = 2), or give "
+                f"the head square='{'+'.join(f'16x{ir}' for _, ir in missing)}' to make "
+                f"them from each atom's tensor square, where it reaches them"
             )
         self.linear = o3.Linear(irreps_in, self.cartesian)
         # the change of basis, computed once in float64 (float32 is off by 2e-8, enough to
@@ -198,18 +199,22 @@ class TensorHead(Head):
 
 
 def squared(irreps_in: o3.Irreps, square: str, owner: str) -> o3.TensorSquare:
-    """A weighted e3nn ``TensorSquare`` from ``irreps_in`` to ``square``; every irrep of
-    ``square`` must be reachable from a product of two irreps of ``irreps_in`` (else a clear
-    error naming the ones that are not)."""
-    wanted = o3.Irreps(square)
-    reachable = {ir for _, a in irreps_in for _, b in irreps_in for ir in a * b}
-    unreachable = sorted({str(ir) for _, ir in wanted if ir not in reachable})
-    if unreachable:
+    """A weighted e3nn ``TensorSquare`` from ``irreps_in`` to ``square``. Every irrep of
+    ``square`` must get a path (else a clear error naming the ones that do not): a symmetric
+    square has fewer than all products of two irreps (a single ``1x2e`` squared gives ``0e +
+    2e + 4e``, not the antisymmetric ``1e + 3e``), and e3nn would fill an output without a path
+    with zeros, silently."""
+    product = o3.TensorSquare(irreps_in, o3.Irreps(square))
+    fed = {instruction.i_out for instruction in product.instructions}
+    empty = sorted(
+        {str(ir) for i, (mul, ir) in enumerate(product.irreps_out) if mul and i not in fed}
+    )
+    if empty:
         raise ValueError(
-            f"{owner}: square={square!r} asks for {', '.join(unreachable)}, which no product "
-            f"of two of the irreps {irreps_in} reaches"
+            f"{owner}: square={square!r} asks for {', '.join(empty)}, which the symmetric "
+            f"square of the irreps {irreps_in} does not reach"
         )
-    return o3.TensorSquare(irreps_in, wanted)
+    return product
 
 
 def with_irreps(irreps: str, needed: list[str]) -> str:

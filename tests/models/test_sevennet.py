@@ -183,8 +183,8 @@ def test_tensor_heads_on_sevennet_rotate_and_keep_the_crystals_mirror_symmetry(
 def test_a_tensor_task_gives_sevennet_its_equivariant_block_and_refuses_an_elastic_one():
     """Assembly: a tensor output turns on block 3's equivariant features with split_parity;
     an elastic tensor (4e) is refused in words, SevenNet-0's features stopping at l = 2,
-    unless its head is given a tensor square (``task.heads``), which reaches 4e and rotates
-    by the 4th-rank rule on a real crystal."""
+    unless its head is given a tensor square (``task.heads``), which reaches 4e, rotates by
+    the 4th-rank rule on a real crystal and keeps the crystal's own operations."""
     from matgnn.models.assembly import assemble, build, from_hydra
     from matgnn.outputs import ElasticTensorOutput, TensorOutput
     from tests.models.helpers import compose_model_config
@@ -200,9 +200,11 @@ def test_a_tensor_task_gives_sevennet_its_equivariant_block_and_refuses_an_elast
     head = {"@class": "tensor_head", "@partial": True, "formula": "ijkl=jikl=klij"}
     squared = assemble(config, [ElasticTensorOutput(target="c")], {"c": {**head, "square": "4x4e"}})
     model = build(squared).eval()
-    from matgnn.testing import assert_equivariant
+    from matgnn.testing import assert_crystal_symmetric, assert_equivariant
 
-    assert_equivariant(model, mp_sample_structures(1)[1][0], rtol=1e-6, atol=1e-6, seeds=(0,))
+    structure = mp_sample_structures(1)[1][0]
+    assert_equivariant(model, structure, rtol=1e-6, atol=1e-6, seeds=(0,))
+    assert assert_crystal_symmetric(model, structure) > 2  # its mirrors and rotations too
 
 
 def test_a_tensor_task_fine_tuned_from_a_scalar_sevennet_checkpoint_gets_its_equivariant_block():

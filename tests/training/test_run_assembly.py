@@ -112,3 +112,23 @@ def test_task_heads_give_a_tensor_head_its_hidden_layer(tmp_path):
     built = assembly.build(model)
     assert str(built.heads["becs"].hidden.irreps_out) == "128x0e+32x1e+32x2e"
     assert str(built.heads["eps"].hidden.irreps_out) == "128x0e+32x1e+32x2e"
+
+
+def test_task_heads_give_sevennets_elastic_head_a_tensor_square(tmp_path):
+    """The overrides of benchmarks/tensors/run.sh's SevenNet elastic runs: a TensorHead with
+    ``square`` (and ``hidden``) through ``task.heads`` builds on SevenNet's block-3 features,
+    whose l <= 2 alone it would refuse."""
+    overrides = [
+        "+task.heads.elastic_tensor._target_=matgnn.heads.TensorHead",
+        "+task.heads.elastic_tensor._partial_=true",
+        "+task.heads.elastic_tensor.formula='ijkl=jikl=klij'",
+        "+task.heads.elastic_tensor.square='16x4e'",
+        "+task.heads.elastic_tensor.hidden='128x0e+32x1e+32x2e'",
+    ]
+    cfg = train_config(tmp_path, "sevennet", "task=elastic_sample", *overrides)
+    model = model_config(cfg)
+    assert model["heads"]["elastic_tensor"]["square"] == "16x4e"
+    built = assembly.build(model)
+    head = built.heads["elastic_tensor"]
+    assert str(head.square.irreps_out) == "16x4e" and head.rank == 4
+    assert str(head.hidden.irreps_out) == "128x0e+32x1e+32x2e"
