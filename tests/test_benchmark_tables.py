@@ -428,27 +428,40 @@ def test_huge_pages_runs_are_compared_with_their_own_kind():
 
 
 def test_epoch_times_are_compared_on_the_seeds_both_trainers_ran():
-    """A trainer with more seeds than the one it is compared with is timed on the shared
-    seeds only, named beside the ratio; a later seed's run (another day) does not hide the
-    paired one; no shared seed, no ratio."""
+    """A speed-up is taken over the seeds both trainers ran whose two runs share a day and a
+    machine, naming them where either side ran others: a later seed of one side, or a pair
+    measured on two days or boots, does not hide the paired seeds; pairs each on its own day
+    give the mean of the per-seed ratios, said so; no such pair, no ratio."""
     import pandas as pd
 
     equal_budget = script("benchmarks/fidelity/equal_budget.py")
+    boot = "2026-12-06 08:29"
 
     def runs(implementation, *timed):
         return pd.DataFrame([{"model": "alignn", "task": "mp2018_5k", "seed": seed,
                               "implementation": implementation, "wall_per_epoch_s": seconds,
-                              "measured": day} for seed, seconds, day in timed])  # fmt: skip
+                              "measured": day, "machine_boot": machine}
+                             for seed, seconds, day, machine in timed])  # fmt: skip
 
-    ours = runs("matgnn_layernorm_upstream_graph", (0, 600.0, "2026-12-06"),
-                (1, 580.0, "2026-12-07"))  # fmt: skip
-    theirs = runs("upstream", (0, 660.0, "2026-12-06"))
-    assert equal_budget._speed_up(ours, theirs) == "1.10x (seed 0)"
-    assert equal_budget._speed_up(ours.iloc[:1], theirs) == "1.10x"  # the same seeds: no note
+    ours = runs("matgnn_layernorm_upstream_graph", (0, 600.0, "2026-12-06", boot),
+                (1, 580.0, "2026-12-07", boot))  # fmt: skip
+    theirs = runs("upstream", (0, 660.0, "2026-12-06", boot))
+    assert equal_budget._speed_up(ours, theirs) == ("1.10x (seed 0)", "2026-12-06")
+    assert equal_budget._speed_up(ours.iloc[:1], theirs) == ("1.10x", "2026-12-06")
     assert equal_budget._speed_up(ours.iloc[1:], theirs) is None  # no seed in common
-    both = runs("upstream", (0, 660.0, "2026-12-06"), (1, 640.0, "2026-12-06"))
-    assert equal_budget._speed_up(ours, both) is None  # seed 1 measured on another day
-    retained = runs("matgnn_layernorm_upstream_graph_retained", (0, 400.0, "2026-12-06"))
+    # seed 1 of upstream measured on another day, or on another machine: seed 0 alone
+    other_day = runs("upstream", (0, 660.0, "2026-12-06", boot), (1, 640.0, "2026-12-06", boot))
+    assert equal_budget._speed_up(ours, other_day) == ("1.10x (seed 0)", "2026-12-06")
+    other_boot = runs("upstream", (0, 660.0, "2026-12-06", boot),
+                      (1, 640.0, "2026-12-07", "2026-12-07 09:00"))  # fmt: skip
+    assert equal_budget._speed_up(ours, other_boot) == ("1.10x (seed 0)", "2026-12-06")
+    # each pair on its own day of one machine: the mean of the per-seed ratios (1.10, 1.20)
+    each = runs("upstream", (0, 660.0, "2026-12-06", boot), (1, 696.0, "2026-12-07", boot))
+    assert equal_budget._speed_up(ours, each) == (
+        "1.15x (mean of per-seed ratios, seeds 0, 1)",
+        "2026-12-06, 2026-12-07",
+    )
+    retained = runs("matgnn_layernorm_upstream_graph_retained", (0, 400.0, "2026-12-06", boot))
     lines = equal_budget._variant_lines(pd.concat([ours, theirs, retained]))
     assert "matgnn_layernorm_upstream_graph 600.0 -> 400.0 s (1.50x) (seed 0)" in lines[1]
 

@@ -442,27 +442,41 @@ def _one_day(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
     return days.pop() if len(days) == 1 and same_seeds and one_machine else None
 
 
-def _on_common_seeds(
-    ours: pd.DataFrame, theirs: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """``ours`` and ``theirs`` narrowed to the seeds both ran (a ratio of epoch times is taken
-    over the same seeds, never across two sets), and a note naming those seeds where either
-    ran more (`` (seed 0)``), else ``""``."""
-    common = sorted(set(ours["seed"]) & set(theirs["seed"]))
-    narrowed = ours[ours["seed"].isin(common)], theirs[theirs["seed"].isin(common)]
-    if not common or set(ours["seed"]) == set(theirs["seed"]):
+def _paired(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``ours`` and ``theirs`` narrowed to the seeds both ran whose two runs were measured on
+    one day and machine (:func:`_one_day` of each seed's pair: a ratio of epoch times is taken
+    over the same seeds under the same conditions, never across two sets), and a note naming
+    those seeds where either side ran others (`` (seed 0)``), else ``""``."""
+    seeds = [
+        seed
+        for seed in sorted(set(ours["seed"]) & set(theirs["seed"]))
+        if _one_day(ours[ours["seed"] == seed], theirs[theirs["seed"] == seed])
+    ]
+    narrowed = ours[ours["seed"].isin(seeds)], theirs[theirs["seed"].isin(seeds)]
+    if not seeds or set(ours["seed"]) == set(theirs["seed"]) == set(seeds):
         return (*narrowed, "")
-    return (*narrowed, f" (seed{'s' * (len(common) > 1)} {', '.join(map(str, common))})")
+    return (*narrowed, f" (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))})")
 
 
-def _speed_up(ours: pd.DataFrame, theirs: pd.DataFrame) -> str | None:
-    """``theirs``' mean epoch time over ``ours``' on the seeds both ran, if those runs were
-    measured on one day and machine (:func:`_one_day`), with the seeds named where either
-    ran more; else None."""
-    ours, theirs, note = _on_common_seeds(ours, theirs)
-    if not _one_day(ours, theirs):
+def _speed_up(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[str, str] | None:
+    """``theirs``' epoch time over ``ours``' on the seeds whose pair ran on one day and
+    machine (:func:`_paired`, the seeds named where either side ran others), and the day(s):
+    the ratio of the mean times where all those pairs share one day and machine, else the
+    mean of the per-seed ratios (said so); None without such a pair."""
+    ours, theirs, note = _paired(ours, theirs)
+    if ours.empty:
         return None
-    return f"{theirs['wall_per_epoch_s'].mean() / ours['wall_per_epoch_s'].mean():.2f}x{note}"
+    day = _one_day(ours, theirs)
+    if day:
+        ratio = theirs["wall_per_epoch_s"].mean() / ours["wall_per_epoch_s"].mean()
+        return f"{ratio:.2f}x{note}", day
+    per_seed = (
+        theirs.groupby("seed")["wall_per_epoch_s"].mean()
+        / ours.groupby("seed")["wall_per_epoch_s"].mean()
+    )
+    days = ", ".join(sorted(set(ours["measured"]) | set(theirs["measured"])))
+    seeds = ", ".join(map(str, per_seed.index))
+    return f"{per_seed.mean():.2f}x (mean of per-seed ratios, seeds {seeds})", days
 
 
 def _pm(values: pd.Series, digits: int) -> str:
@@ -510,7 +524,7 @@ def _variant_lines(runs: pd.DataFrame) -> list[str]:
                 other = here[here["implementation"] == implementation + variant]
                 if other.empty or plain.empty:
                     continue
-                plain, other, note = _on_common_seeds(plain, other)
+                plain, other, note = _paired(plain, other)
                 if not _one_day(plain, other):
                     parts.append(f"{implementation}: - (other day, machine or seeds)")
                     continue
@@ -551,9 +565,6 @@ def table() -> str:
         reference = list(implementations)[1]
         for task, (_, units, label) in TASKS.items():
             here = runs[(runs["model"] == model) & (runs["task"] == task)]
-            wall = {
-                i: here[here["implementation"] == i]["wall_per_epoch_s"] for i in implementations
-            }
             for implementation, name in implementations.items():
                 # a run of a variant is compared with the reference's run of that variant
                 versus = reference + variant_of(implementation)
@@ -567,9 +578,14 @@ def table() -> str:
                     continue
                 days = sorted(set(r["measured"]))
                 speed = "-"
-                if implementation.startswith("matgnn") and len(wall.get(versus, ())):
-                    ratio = _speed_up(r, here[here["implementation"] == versus])
-                    speed = ratio or "- (other day, machine or seeds)"
+                theirs = here[here["implementation"] == versus]
+                if (
+                    implementation.startswith("matgnn")
+                    and versus in implementations
+                    and len(theirs)
+                ):
+                    ratio = _speed_up(r, theirs)
+                    speed = ratio[0] if ratio else "- (other day, machine or seeds)"
                 lines.append(
                     f"| {model} | {label} | {name} | "
                     f"{len(r)} ({', '.join(_seed(s) for s in r.itertuples())}) | "
@@ -586,11 +602,10 @@ def table() -> str:
                     & (runs["implementation"] == "matgnn")]  # fmt: skip
         ratio = _speed_up(ours, part)
         if ratio:
-            day = _one_day(*_on_common_seeds(ours, part)[:2])
             lines.append("")
             lines.append(
                 f"cgcnn, {TASKS[task][2]}: matgnn's speed-up over `cgcnn-tr` with its Gaussian "
-                f"tails floored (epoch time ratio, {day}): {ratio}."
+                f"tails floored (epoch time ratio, {ratio[1]}): {ratio[0]}."
             )
     lines += _variant_lines(runs)
     curves_file = RESULTS / "curves.csv"
