@@ -237,12 +237,13 @@ def test_chen_dos_runs_give_each_foundation_arm_its_overrides_and_cap(tmp_path):
     frozen = "model=chgnet finetune.freeze=backbone finetune.cache_features=true"
     assert frozen in args["chgnet_frozen"]
     assert "+trainer.max_time=00:00:10:00" in args["chgnet_frozen"]
-    assert "model=chgnet finetune.backbone_lr_scale=0.1 task=" in args["chgnet_finetuned"]
-    last = "model=chgnet finetune.freeze=layers:2 finetune.backbone_lr_scale=0.1 task="
+    whole = "model=chgnet finetune.backbone_lr_scale=0.1 paths.cache_dir="
+    assert whole in args["chgnet_finetuned"]
+    last = "model=chgnet finetune.freeze=layers:2 finetune.backbone_lr_scale=0.1 paths.cache_dir="
     assert last in args["chgnet_last_blocks"]
     for name in ("chgnet_finetuned", "chgnet_last_blocks"):
         assert "+trainer.max_time=00:00:45:00" in args[name]
-        assert "cache_features" not in args[name]
+        assert "cache_features" not in args[name] and "freeze=backbone" not in args[name]
 
 
 def test_train_run_skips_resumes_and_stops_loudly(tmp_path):

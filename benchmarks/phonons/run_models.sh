@@ -25,9 +25,10 @@ for model in ${MODELS:-cgcnn matformer alignn potnet}; do
             args=(model="${model%_frozen}" finetune.freeze=backbone finetune.cache_features=true
                   paths.cache_dir="$CACHE") ;;
         chgnet_finetuned)
-            args=(model=chgnet finetune.backbone_lr_scale=0.1) ;;
+            args=(model=chgnet finetune.backbone_lr_scale=0.1 paths.cache_dir="$CACHE") ;;
         chgnet_last_blocks)
-            args=(model=chgnet finetune.freeze=layers:2 finetune.backbone_lr_scale=0.1) ;;
+            args=(model=chgnet finetune.freeze=layers:2 finetune.backbone_lr_scale=0.1
+                  paths.cache_dir="$CACHE") ;;
         *) args=(model="$model") ;;
     esac
     # a resumed run gets a fresh cap
