@@ -88,6 +88,20 @@ def test_a_tensor_turned_into_another_frame_is_dropped(caplog):
     assert in_structure_frame(["a"], [structure], [turned], "test", tolerance=None) == {}
 
 
+def test_the_frame_check_draws_no_bar_into_a_log(capsys):
+    """500 tensors or more get a progress bar only on a terminal: into a file or pipe (here
+    pytest's captured stderr) it would write a line per update."""
+    from pymatgen.core import Lattice, Structure
+
+    structure = Structure(Lattice.cubic(3.0), ["Po"], [[0, 0, 0]])
+    count = 500
+    dropped = in_structure_frame(
+        [str(i) for i in range(count)], [structure] * count, [np.eye(3)] * count, "many", 0.01
+    )
+    assert dropped == {}
+    assert "frame check" not in capsys.readouterr().err
+
+
 def test_bad_tensors_are_rejected_by_id_and_never_trained_on(tmp_path):
     """Wrong shape, a NaN entry (elastic and dielectric): the loader keeps them (no crash in
     its conversions), the data module rejects them by id with the reason, and writes them to

@@ -91,9 +91,9 @@ def in_structure_frame(
         return {}
     dropped, checked = {}, 0
     rows = zip(ids, structures, tensors, strict=True)
-    for sid, structure, tensor in tqdm(
-        rows, total=len(ids), desc=f"{name}: frame check", disable=len(ids) < 500
-    ):
+    # a bar on a terminal only (disable=None): written into a log it is a line per update
+    bar = tqdm(rows, total=len(ids), desc=f"{name}: frame check", disable=len(ids) < 500 or None)
+    for sid, structure, tensor in bar:
         tensor = np.asarray(tensor, dtype=float)
         if tensor.shape not in ((3, 3), (3, 3, 3, 3)) or not np.isfinite(tensor).all():
             continue
