@@ -10,7 +10,9 @@ epoch time) to ``results/chen2021/runs.csv``; a model with no run in the folder 
 stored files and row (so one new run can be collected alone); the e3nn run is the shipped
 pretrained model's (``benchmarks/results/pretrained_e3nn_phonon_dos``). ``chgnet_frozen`` and
 ``sevennet_frozen`` are CHGNet 0.3.0 and SevenNet-0 frozen (issue 26), the VectorHead trained
-alone with the same recipe. Every model
+alone with the same recipe; ``chgnet_finetuned`` trains CHGNet whole and ``chgnet_last_blocks``
+its last 2 of 4 blocks, the backbone at a tenth of the head's learning rate (45-minute cap).
+Every model
 is scored on the test crystals that all of them predicted (e3nn's 4 Å graph rejects 2 test
 crystals with an isolated Cs atom), with Mat2Spec's definitions (Kong et al., Nat. Commun.
 13, 949 (2022), Table 1, "MaxNorm, MSE"):
@@ -69,6 +71,8 @@ MODELS = {
     "potnet": "PotNet + VectorHead",
     "chgnet_frozen": "CHGNet 0.3.0 frozen + VectorHead",
     "sevennet_frozen": "SevenNet-0 frozen + VectorHead",
+    "chgnet_finetuned": "CHGNet 0.3.0 fine-tuned + VectorHead",
+    "chgnet_last_blocks": "CHGNet 0.3.0, last 2 blocks trained + VectorHead",
 }
 #: Kong et al. 2022 (Mat2Spec), Table 1, MaxNorm scaling, MSE loss; their own split of the
 #: same 1,522-crystal Petretto set: R2, MAE, MSE, Wasserstein (cm^-1), C_V MAE, omega MAE

@@ -79,13 +79,24 @@ RUNS = {
         for variant in ("", "_gated")
         for task in ("dielectric_electronic", "dielectric_total", "born_charges")
     },
+    # the elastic tensor's 4e made from each atom's tensor square (SevenNet-0 stops at l = 2)
+    **{
+        f"sevennet{variant}_square_elastic_tensor": ("elastic_tensor", "sevennet", ())
+        for variant in ("", "_gated")
+    },
 }
 #: each frozen SevenNet run -> (the e3nn run whose test crystals it must share: same rows and
 #: seed, its label's head variant)
 FROZEN = {
-    f"sevennet{variant}_{task}": (f"e3nn_{task}", label)
-    for variant, label in (("", ""), ("_gated", " + gated layer"))
-    for task in ("dielectric_electronic", "dielectric_total", "born_charges")
+    **{
+        f"sevennet{variant}_{task}": (f"e3nn_{task}", label)
+        for variant, label in (("", ""), ("_gated", " + gated layer"))
+        for task in ("dielectric_electronic", "dielectric_total", "born_charges")
+    },
+    **{
+        f"sevennet{variant}_square_elastic_tensor": ("e3nn_elastic_tensor", label)
+        for variant, label in (("", " + square"), ("_gated", " + gated layer + square"))
+    },
 }
 LABELS = {"cgcnn": "CGCNN", "e3nn": "e3nn"}
 FROZEN_LABEL = "SevenNet-0 frozen, {head}{variant}"
@@ -317,6 +328,11 @@ def elastic_rows() -> list[dict]:
     means = json.loads((RESULTS / "train_means.json").read_text())
     mean_voigt = cartesian_to_voigt(np.asarray(means[name]))
     predictors = {"e3nn TensorHead": (_voigt(frame, "predicted_"), _budget(name), None)}
+    for run, variant in _frozen(name):
+        frozen = _read(run).set_index("id").loc[frame["id"]]
+        _same_targets(run, _voigt(frozen), target)
+        label = FROZEN_LABEL.format(head="TensorHead", variant=variant)
+        predictors[label] = (_voigt(frozen, "predicted_"), _budget(run), None)
     for run, scalar in scalars.items():
         k, g = scalar["predicted_K_VRH"].to_numpy(), scalar["predicted_G_VRH"].to_numpy()
         label = f"{LABELS[RUNS[run][1]]} scalar heads K, G -> isotropic"
