@@ -119,6 +119,60 @@ done
 """
 
 
+def tensor_run_args(tmp_path: Path, only: str = "") -> dict[str, list[str]]:
+    """The matgnn.train arguments of each run of ``benchmarks/tensors/run.sh`` (those named in
+    ``only``, else every run), as the script passes them: run with a stand-in ``python``."""
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f"#!/usr/bin/env bash\n{_WRITES_METRICS}")
+    fake.chmod(0o755)
+    runs = tmp_path / "tensor_runs"
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_METRICS", "ONLY")}
+    env.update(PATH=f"{fake.parent}:{env['PATH']}", VIRTUAL_ENV=str(fake.parent.parent),
+               RUNS=str(runs), ONLY=only)  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks/tensors/run.sh")],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0 and "CHAIN-DONE" in done.stdout, done.stderr
+    return {
+        log.stem: log.read_text().removeprefix("args: -m matgnn.train ").split()
+        for log in runs.glob("*.log")
+    }
+
+
+def test_tensor_runs_give_each_head_its_overrides(tmp_path):
+    """``benchmarks/tensors/run.sh`` with a stand-in ``python``: all 16 runs, each with the
+    recipe and its cap; the SevenNet runs frozen with cached features; the gated runs give their
+    outputs' heads a hidden gated layer, the elastic ones a tensor square (and both)."""
+    args = tensor_run_args(tmp_path)
+    assert len(args) == 16
+    recipe = "scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05"
+    assert all(recipe in " ".join(a) for a in args.values())
+    frozen = {"finetune.freeze=backbone", "finetune.cache_features=true"}
+    for name, a in args.items():
+        assert name.startswith("sevennet") == frozen.issubset(a), name
+        assert ("_gated_" in name) == any(".hidden=" in x for x in a), name
+        assert ("square" in name) == any(".square=" in x for x in a), name
+    assert "+trainer.max_time=00:00:14:00" in args["sevennet_gated_square_elastic_tensor"]
+    heads = [x for x in args["sevennet_gated_born_charges"] if x.startswith("+task.heads")]
+    assert heads == [
+        "+task.heads.becs._target_=matgnn.heads.AtomTensorHead",
+        "+task.heads.becs._partial_=true",
+        "+task.heads.becs.formula='ij'",
+        "+task.heads.becs.hidden='128x0e+32x1e+32x2e'",
+        "+task.heads.eps._target_=matgnn.heads.TensorHead",
+        "+task.heads.eps._partial_=true",
+        "+task.heads.eps.formula='ij=ji'",
+        "+task.heads.eps.hidden='128x0e+32x1e+32x2e'",
+    ]
+    square = [x for x in args["sevennet_square_elastic_tensor"] if x.startswith("+task.heads")]
+    assert square[2:] == [
+        "+task.heads.elastic_tensor.formula='ijkl=jikl=klij'",
+        "+task.heads.elastic_tensor.square='16x4e'",
+    ]
+
+
 def test_the_fine_tuning_sweep_runs_each_arm_through_train_run(tmp_path):
     """``benchmarks/finetune/learning_curve.sh`` with a stand-in ``python``: every arm, size
     and seed is one ``train_run`` (so a finished run is skipped and a killed one resumes), with

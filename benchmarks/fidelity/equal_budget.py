@@ -458,15 +458,28 @@ def _paired(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     return (*narrowed, f" (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))})")
 
 
-def _speed_up(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[str, str] | None:
-    """``theirs``' epoch time over ``ours``' on the seeds whose pair ran on one day and
-    machine (:func:`_paired`, the seeds named where either side ran others), and the day(s):
-    the ratio of the mean times where all those pairs share one day and machine, else the
-    mean of the per-seed ratios (said so); None without such a pair."""
+def _compared(
+    ours: pd.DataFrame, theirs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, str, str | None] | None:
+    """:func:`_paired` (both narrowed to the seeds whose pair ran on one day and machine, and
+    the note naming them) and the one day all those pairs share (:func:`_one_day`), None where
+    they span days or machines; None without such a pair. A ratio of mean epoch times needs
+    that day; the pairs of several days give per-seed ratios only."""
     ours, theirs, note = _paired(ours, theirs)
     if ours.empty:
         return None
-    day = _one_day(ours, theirs)
+    return ours, theirs, note, _one_day(ours, theirs)
+
+
+def _speed_up(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[str, str] | None:
+    """``theirs``' epoch time over ``ours``' on the seeds whose pair ran on one day and
+    machine (:func:`_compared`, the seeds named where either side ran others), and the day(s):
+    the ratio of the mean times where all those pairs share one day and machine, else the
+    mean of the per-seed ratios (said so); None without such a pair."""
+    compared = _compared(ours, theirs)
+    if compared is None:
+        return None
+    ours, theirs, note, day = compared
     if day:
         ratio = theirs["wall_per_epoch_s"].mean() / ours["wall_per_epoch_s"].mean()
         return f"{ratio:.2f}x{note}", day
@@ -524,10 +537,11 @@ def _variant_lines(runs: pd.DataFrame) -> list[str]:
                 other = here[here["implementation"] == implementation + variant]
                 if other.empty or plain.empty:
                     continue
-                plain, other, note = _paired(plain, other)
-                if not _one_day(plain, other):
+                compared = _compared(plain, other)
+                if compared is None or compared[3] is None:
                     parts.append(f"{implementation}: - (other day, machine or seeds)")
                     continue
+                plain, other, note, _ = compared
                 before, after = plain["wall_per_epoch_s"].mean(), other["wall_per_epoch_s"].mean()
                 parts.append(
                     f"{implementation} {before:.1f} -> {after:.1f} s ({before / after:.2f}x){note}"

@@ -7,14 +7,15 @@
 # ONLY="<run> ..." runs those alone (table.py --collect keeps the stored results of the others).
 # A finished run (test_metrics.json) is skipped and a killed one continues from its last
 # checkpoint, so a stopped chain goes on where it was; a run that fails stops the chain, naming
-# its log (no run drops out of the table unseen).
+# its log (no run drops out of the table unseen). Python: the active virtual environment's
+# (VIRTUAL_ENV set), else the repository's .venv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source benchmarks/train_run.sh
 RUNS=${RUNS:-runs/tensors}
 DATA=${MATGNN_DATA_DIR:-../shared/data}
 mkdir -p "$RUNS"
-export PATH="$PWD/.venv/bin:$PATH"
+[ -n "${VIRTUAL_ENV:-}" ] || export PATH="$PWD/.venv/bin:$PATH"  # else the active venv's
 COMMON=(scheduler=exponential optimizer.lr=5e-3 optimizer.weight_decay=0.05
         trainer.max_epochs=100 "paths.data_dir=$DATA" seed=0)
 run() {  # name model task cap (minutes) [overrides]; a resumed run gets a fresh time cap
@@ -30,13 +31,20 @@ run() {  # name model task cap (minutes) [overrides]; a resumed run gets a fresh
 # with one gated equivariant layer (128x0e + 32x1e + 32x2e) on each atom's scalars (all 5
 # blocks) and irreps first
 frozen=(finetune.freeze=backbone finetune.cache_features=true)
-gated() {  # the task.heads overrides of one output: NAME HEAD_CLASS FORMULA
-  echo "+task.heads.$1._target_=matgnn.heads.$2 +task.heads.$1._partial_=true" \
-    "+task.heads.$1.formula='$3' +task.heads.$1.hidden='128x0e+32x1e+32x2e'"
+head_overrides() {  # one line, the task.heads overrides of one output:
+  # NAME HEAD_CLASS FORMULA [KEY=VALUE ...] (values quoted for Hydra)
+  local name=$1 head=$2 formula=$3 setting
+  shift 3
+  local line="+task.heads.$name._target_=matgnn.heads.$head +task.heads.$name._partial_=true"
+  line+=" +task.heads.$name.formula='$formula'"
+  for setting in "$@"; do line+=" +task.heads.$name.${setting%%=*}='${setting#*=}'"; done
+  echo "$line"
 }
-read -r -a gated_electronic <<< "$(gated e_electronic TensorHead ij=ji)"
-read -r -a gated_total <<< "$(gated e_total TensorHead ij=ji)"
-read -r -a gated_born <<< "$(gated becs AtomTensorHead ij) $(gated eps TensorHead ij=ji)"
+gated="hidden=128x0e+32x1e+32x2e"
+read -r -a gated_electronic <<< "$(head_overrides e_electronic TensorHead ij=ji "$gated")"
+read -r -a gated_total <<< "$(head_overrides e_total TensorHead ij=ji "$gated")"
+read -r -a gated_born <<< "$(head_overrides becs AtomTensorHead ij "$gated") \
+  $(head_overrides eps TensorHead ij=ji "$gated")"
 run e3nn_dielectric_electronic e3nn dielectric_electronic 12
 run e3nn_elastic_tensor e3nn elastic_tensor 14
 run cgcnn_dielectric_scalars cgcnn dielectric_scalars 06
@@ -56,13 +64,10 @@ run sevennet_gated_born_charges sevennet born_charges 14 "${frozen[@]}" "${gated
 # elastic tensors: SevenNet-0's features stop at l = 2, so the head makes the tensor's 4e from
 # each atom's tensor square (square: 16x4e, 2e x 2e -> 4e), on block 3's irreps ("TensorHead +
 # square") or after the gated layer ("+ gated layer + square")
-squared() {  # the task.heads overrides of a TensorHead with a tensor square: NAME FORMULA SQUARE
-  echo "+task.heads.$1._target_=matgnn.heads.TensorHead +task.heads.$1._partial_=true" \
-    "+task.heads.$1.formula='$2' +task.heads.$1.square='$3'"
-}
-read -r -a square_elastic <<< "$(squared elastic_tensor ijkl=jikl=klij 16x4e)"
-read -r -a gated_square_elastic <<< "${square_elastic[*]} \
-  +task.heads.elastic_tensor.hidden='128x0e+32x1e+32x2e'"
+read -r -a square_elastic <<< "$(head_overrides elastic_tensor TensorHead ijkl=jikl=klij \
+  square=16x4e)"
+read -r -a gated_square_elastic <<< "$(head_overrides elastic_tensor TensorHead ijkl=jikl=klij \
+  square=16x4e "$gated")"
 run sevennet_square_elastic_tensor sevennet elastic_tensor 14 "${frozen[@]}" "${square_elastic[@]}"
 run sevennet_gated_square_elastic_tensor sevennet elastic_tensor 14 "${frozen[@]}" \
   "${gated_square_elastic[@]}"

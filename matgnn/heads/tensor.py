@@ -85,28 +85,11 @@ class TensorHead(Head):
             self.square = squared(irreps_in, square, type(self).__name__)
             irreps_in = irreps_in + self.square.irreps_out
         missing = o3.Irreps([(1, ir) for ir in missing_irreps(irreps_in, str(self.cartesian))])
-        if missing and square is not None:
-            raise ValueError(
-                f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
-                f"{self.cartesian}, but with its square the head gives {irreps_in}, without "
-                f"{missing}: add them to square (or hidden, if the backbone's "
-                f"{features.irreps} holds them)"
-            )
-        if missing and hidden is not None:
-            raise ValueError(
-                f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
-                f"{self.cartesian}, but its hidden layer gives {irreps_in}, without {missing}: "
-                f"add them to hidden (the backbone's {features.irreps} must hold them too, "
-                f"or give square)"
-            )
         if missing:
             raise ValueError(
                 f"{type(self).__name__}: a tensor of formula {formula!r} has irreps "
-                f"{self.cartesian}, but the backbone emits {irreps_in}, without {missing} "
-                f"(whose part of the tensor would stay zero); with model=e3nn add them to "
-                f"model.backbone.irreps_out (SevenNet-0's features stop at l = 2), or give "
-                f"the head square='{'+'.join(f'16x{ir}' for _, ir in missing)}' to make "
-                f"them from each atom's tensor square, where it reaches them"
+                f"{self.cartesian}, but "
+                + _without(irreps_in, missing, features.irreps, hidden is not None, square)
             )
         self.linear = o3.Linear(irreps_in, self.cartesian)
         # the change of basis, computed once in float64 (float32 is off by 2e-8, enough to
@@ -229,6 +212,31 @@ def with_irreps(irreps: str, needed: list[str]) -> str:
     if not added:
         return irreps
     return str((have + o3.Irreps([(mul, ir) for ir in added])).sort().irreps.simplify())
+
+
+def _without(
+    irreps_in: o3.Irreps, missing: o3.Irreps, backbone: str, hidden: bool, square: str | None
+) -> str:
+    """The rest of a head's refusal of a tensor whose irreps ``missing`` its features
+    ``irreps_in`` lack: where they come from (the square, the hidden layer or the backbone
+    ``backbone``) and where to add them."""
+    if square is not None:
+        return (
+            f"with its square the head gives {irreps_in}, without {missing}: add them to "
+            f"square (or hidden, if the backbone's {backbone} holds them)"
+        )
+    if hidden:
+        return (
+            f"its hidden layer gives {irreps_in}, without {missing}: add them to hidden (the "
+            f"backbone's {backbone} must hold them too, or give square)"
+        )
+    return (
+        f"the backbone emits {irreps_in}, without {missing} (whose part of the tensor would "
+        f"stay zero); with model=e3nn add them to model.backbone.irreps_out (SevenNet-0's "
+        f"features stop at l = 2), or give the head square="
+        f"'{'+'.join(f'16x{ir}' for _, ir in missing)}' to make them from each atom's tensor "
+        "square, where it reaches them"
+    )
 
 
 def missing_irreps(have: o3.Irreps, needed: str) -> list[o3.Irrep]:

@@ -17,6 +17,7 @@ from matgnn.training import CrystalLitModule
 from matgnn.training.allocator import configure_allocator
 from matgnn.training.run import build_data, model_config, task_outputs
 from matgnn.training.run_logs import read_logs
+from tests.test_benchmark_scripts import tensor_run_args
 from tests.training.test_train import train_config
 
 
@@ -93,17 +94,18 @@ def test_a_nan_loss_is_logged_as_nan_not_dropped(tmp_path):
         assert torch.isnan(mean.compute()), stage
 
 
+def script_head_overrides(tmp_path, run: str) -> list[str]:
+    """The ``task.heads`` overrides that benchmarks/tensors/run.sh passes to one run."""
+    overrides = [a for a in tensor_run_args(tmp_path, run)[run] if a.startswith("+task.heads")]
+    assert overrides, run
+    return overrides
+
+
 def test_task_heads_give_a_tensor_head_its_hidden_layer(tmp_path):
-    """The overrides of benchmarks/tensors/run.sh's gated runs: ``task.heads.<output>`` with a
-    TensorHead / AtomTensorHead and ``hidden`` irreps, on SevenNet's block-3 features."""
-    overrides = []
-    for name, head, formula in (("becs", "AtomTensorHead", "ij"), ("eps", "TensorHead", "ij=ji")):
-        overrides += [
-            f"+task.heads.{name}._target_=matgnn.heads.{head}",
-            f"+task.heads.{name}._partial_=true",
-            f"+task.heads.{name}.formula='{formula}'",
-            f"+task.heads.{name}.hidden='128x0e+32x1e+32x2e'",
-        ]
+    """The overrides of benchmarks/tensors/run.sh's gated runs, as the script passes them:
+    ``task.heads.<output>`` with a TensorHead / AtomTensorHead and ``hidden`` irreps, on
+    SevenNet's block-3 features."""
+    overrides = script_head_overrides(tmp_path, "sevennet_gated_born_charges")
     cfg = train_config(tmp_path, "sevennet", "task=born_charges_sample", *overrides)
     model = model_config(cfg)
     assert model["backbone"]["equivariant_blocks"] == [3] and model["backbone"]["split_parity"]
@@ -115,16 +117,10 @@ def test_task_heads_give_a_tensor_head_its_hidden_layer(tmp_path):
 
 
 def test_task_heads_give_sevennets_elastic_head_a_tensor_square(tmp_path):
-    """The overrides of benchmarks/tensors/run.sh's SevenNet elastic runs: a TensorHead with
-    ``square`` (and ``hidden``) through ``task.heads`` builds on SevenNet's block-3 features,
-    whose l <= 2 alone it would refuse."""
-    overrides = [
-        "+task.heads.elastic_tensor._target_=matgnn.heads.TensorHead",
-        "+task.heads.elastic_tensor._partial_=true",
-        "+task.heads.elastic_tensor.formula='ijkl=jikl=klij'",
-        "+task.heads.elastic_tensor.square='16x4e'",
-        "+task.heads.elastic_tensor.hidden='128x0e+32x1e+32x2e'",
-    ]
+    """The overrides of benchmarks/tensors/run.sh's gated SevenNet elastic run, as the script
+    passes them: a TensorHead with ``square`` (and ``hidden``) through ``task.heads`` builds on
+    SevenNet's block-3 features, whose l <= 2 alone it would refuse."""
+    overrides = script_head_overrides(tmp_path, "sevennet_gated_square_elastic_tensor")
     cfg = train_config(tmp_path, "sevennet", "task=elastic_sample", *overrides)
     model = model_config(cfg)
     assert model["heads"]["elastic_tensor"]["square"] == "16x4e"
