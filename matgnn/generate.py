@@ -5,7 +5,8 @@ holds; fitted: the Gaussian of the training structures' latent means, its ``spli
 
 Hydra composes ``matgnn/configs/generate.yaml``; :func:`sample` loads the generator and its two
 autoencoders (checkpoints read as data; the autoencoders must be the very files its codes came
-from, and their image geometry is theirs), chooses the latent vectors, decodes them and writes
+from, and their image geometry is theirs; basis images decoded at the peak threshold chosen for
+the basis autoencoder, or ``peak_threshold``), chooses the latent vectors, decodes them and writes
 ``generated.csv`` (composition, V oxidation state, the generator's property prediction, or why
 nothing came back) and one CIF per crystal into the run folder.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -51,7 +53,14 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
         )
     codes = _codes_of(run, chosen) if chosen else None
     z = latents(generator, cfg.mode, cfg.count, codes, sigma=cfg.sigma, seed=cfg.seed)
-    frame, structures = generate(generator, cell, basis, z, models.spec)
+    spec = models.spec
+    if cfg.get("peak_threshold") is not None:
+        threshold = float(cfg.peak_threshold)
+        if not 0 < threshold < 1:
+            raise ValueError(f"peak_threshold={cfg.peak_threshold}: not in (0, 1)")
+        spec = replace(spec, peak_threshold=threshold)
+    log.info("basis images decoded at a peak threshold of %g", spec.peak_threshold)
+    frame, structures = generate(generator, cell, basis, z, spec)
     frame.insert(1, "method", cfg.mode)
     if cfg.mode == "gaussian":
         frame.insert(2, "parent", [sid for sid in chosen for _ in range(cfg.count)])

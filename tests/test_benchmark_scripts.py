@@ -505,6 +505,10 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     assert "best checkpoint epoch 0 (1 epochs run, 4 training structures" in done.stdout
     assert "Adam lr 0.001 constant)" in done.stdout
     assert "| fully reconstructed | matched by StructureMatcher |" in done.stdout
+    # the peak threshold chosen on the validation structures, stored in the basis run, tabled
+    peak = json.loads((tmp_path / "basis" / "decoding.json").read_text())["peak_threshold"]
+    assert f"Decoded at a peak threshold of {peak:g} in the basis images" in done.stdout
+    assert "| peak threshold | every atom back | fully reconstructed |" in done.stdout
     # the test structures again through one autoencoder alone, the other image exact
     for part in ("| test, the cell autoencoder alone (basis images exact) |",
                  "| test, the basis autoencoder alone (cell image exact) |"):  # fmt: skip
@@ -540,7 +544,8 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
                 "| slerp | 6 |", "| fitted | 4 |", "best checkpoint epoch 0", "Screened: ",
                 "| candidate | formula |", "nearest other one",
                 "| generator | 0.001 | 30 | 1 (0) |",
-                "after the generator (best checkpoint, epoch 0)"):  # fmt: skip
+                "after the generator (best checkpoint, epoch 0)",
+                f"basis images decoded at a peak threshold of {peak:g}"):  # fmt: skip
         assert row in done.stdout
     # the validation and test structures from their codes, without and with the generator
     chain = pd.read_csv(tmp_path / "generator_reconstruction.csv.gz", skiprows=1)

@@ -7,13 +7,15 @@ with the original (``matgnn.design.evaluate``).
     python benchmarks/design/autoencoders.py [--update docs/results/inverse-design.md]
 
 ``--run`` reads the two runs' best checkpoints and their common split (``split.json``; two
-runs with different splits are refused), reconstructs every test structure, every held-out
-known V-O structure and ``--train-rows`` seeded training structures (then the test structures
-twice more, each time with one autoencoder alone and the other image left exact, to show which
-autoencoder the failures come from), and writes one row per
+runs with different splits are refused), chooses the peak threshold of decoded basis images on
+the validation structures (``matgnn.design.decoding``; stored in the basis run as
+``decoding.json``, where the generator's decoding finds it), reconstructs every test
+structure, every held-out known V-O structure and ``--train-rows`` seeded training structures
+(then the test structures twice more, each time with one autoencoder alone and the other
+image left exact, to show which autoencoder the failures come from), and writes one row per
 structure to ``benchmarks/design/results/autoencoders.csv.gz`` with a header line naming the
-checkpoints, the epoch of each, and each run's training budget. The table is written from that
-file alone; a missing file fails.
+checkpoints, the epoch of each, each run's training budget and the threshold's choice. The
+table is written from that file alone; a missing file fails.
 """
 
 from __future__ import annotations
@@ -126,7 +128,10 @@ def _schedule(facts: dict[str, object]) -> str:
 def run(
     cell_run: Path, basis_run: Path, data_file: str, train_rows: int, results: Path = RESULTS
 ) -> None:
-    from matgnn.design.evaluate import reconstruct
+    from dataclasses import replace
+
+    from matgnn.design.decoding import DECODING, THRESHOLDS, write_decoding
+    from matgnn.design.evaluate import reconstruct, sweep_peak_thresholds
     from matgnn.design.records import write_records
     from matgnn.design.run import autoencoders_split, load_vo_dataset
     from matgnn.design.training import image_spec_of, load_autoencoder
@@ -147,6 +152,14 @@ def run(
     if image_spec_of(cell) != spec:
         raise ValueError(f"{cell_run} and {basis_run} were trained on different images")
     start = time.perf_counter()
+    # the peak threshold of decoded basis images, chosen on the validation structures through
+    # both autoencoders and stored in the basis run (what the generator's decoding uses too)
+    val_rows = [index[sid] for sid in shared["val"]]
+    sweep = sweep_peak_thresholds(data, val_rows, cell, basis, spec, THRESHOLDS)
+    chosen_on = f"the {len(val_rows)} validation structures through both autoencoders"
+    spec = replace(spec, peak_threshold=write_decoding(basis_run, sweep, chosen_on))
+    decoding = json.loads((basis_run / DECODING).read_text())
+    print(f"peak threshold {spec.peak_threshold:g} ({time.perf_counter() - start:.0f} s)")
     frames = []
     networks = {part: (cell, basis) for part in PARTS}
     networks.update(
@@ -163,6 +176,7 @@ def run(
         frames.append(frame)
         print(f"{part}: {len(rows)} structures, {time.perf_counter() - start:.0f} s", flush=True)
     facts = {"cell": _run_facts(cell_run), "basis": _run_facts(basis_run)}
+    facts["basis"]["decoding"] = decoding
     write_records(pd.concat(frames), results, facts)
     print(f"wrote {results}")
 
@@ -210,7 +224,29 @@ def table(results: Path = RESULTS) -> str:
         f"{_budget(f)}{_schedule(f)})"
         for kind, f in facts.items()
     )
-    return "\n".join(lines) + f"\n\nCheckpoints: {budget}."
+    return "\n".join(lines) + f"\n\nCheckpoints: {budget}.\n\n" + _decoding(facts["basis"])
+
+
+def _decoding(basis: dict) -> str:
+    """The peak threshold the rows were decoded at, and the validation counts it was chosen
+    on (results written before the choice: the images' default, 0.3)."""
+    decoding = basis.get("decoding")
+    if not decoding:
+        return "Decoded at the image geometry's peak threshold, 0.3 (chosen on no data)."
+    lines = [
+        f"Decoded at a peak threshold of {decoding['peak_threshold']:g} in the basis images "
+        f"(an exact image's atom peaks are at least 0.74 high), chosen on "
+        f"{decoding['chosen_on']} ({decoding['criterion']}; the basis run's `decoding.json`):",
+        "",
+        "| peak threshold | every atom back | fully reconstructed | StructureMatcher |",
+        "|---:|---:|---:|---:|",
+    ]
+    for threshold, counts in decoding["counts"].items():
+        lines.append(
+            f"| {threshold} | {counts['same_composition']} | {counts['fully_reconstructed']} "
+            f"| {counts['matches']} |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -160,6 +160,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
         "autoencoders": {k: generator.provenance[f"{k}_run"] for k in ("cell", "basis")},
         "sigma": args.sigma,
         "per_structure": args.per_structure,
+        "peak_threshold": models.spec.peak_threshold,
         "seconds": round(time.perf_counter() - start),
     }
     write_records(frame, results, facts)
@@ -170,6 +171,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     chain_facts = {
         "generator": str(best),
         "epoch": facts["epoch"],
+        "peak_threshold": models.spec.peak_threshold,
         "train_code_variance_rows": [round(float(v), 3) for v in variance],
     }
     write_records(chain, results.with_name(CHAIN), chain_facts)
@@ -495,12 +497,21 @@ def table(results: Path = RESULTS) -> str:
     return "\n".join(lines) + (
         f"\n\nGenerator: best checkpoint epoch {facts['epoch']}, latent {facts['latent']}, "
         f"property {facts['property']}; rediscovery sigma {facts['sigma']}, "
-        f"{facts['per_structure']} latents per held-out structure; {facts['seconds']} s. "
+        f"{facts['per_structure']} latents per held-out structure; {facts['seconds']} s; "
+        f"{_threshold(facts)}. "
         "V at +2..+5 counts over all latents of a row, decoded or not (the paper's denominator "
         "is not stated here); a training twin: a substituted training structure that "
         "StructureMatcher matches with the held-out one (rediscovering a structure without "
         "one is the test proper)."
     )
+
+
+def _threshold(facts: dict) -> str:
+    """The peak threshold the basis images were decoded at (records written before it was
+    chosen on validation structures decoded at the images' 0.3)."""
+    if "peak_threshold" not in facts:
+        return "basis images decoded at a peak threshold of 0.3 (before one was chosen)"
+    return f"basis images decoded at a peak threshold of {facts['peak_threshold']:g}"
 
 
 def chain_table(results: Path = RESULTS) -> str:
@@ -533,9 +544,9 @@ def chain_table(results: Path = RESULTS) -> str:
         "then its decoder; code error: the squared error the generator leaves in a structure's "
         "code, summed over it, against the training codes' variance summed over each row: "
         + ", ".join(f"{v:.2f}" for v in facts["train_code_variance_rows"])
-        + f" (the last the cell code's; {sum(facts['train_code_variance_rows']):.1f} in all)."
-        " The rediscovery test samples its latents around the held-out structures' latent "
-        "means made the same way."
+        + f" (the last the cell code's; {sum(facts['train_code_variance_rows']):.1f} in all);"
+        f" {_threshold(facts)}. The rediscovery test samples its latents around the held-out "
+        "structures' latent means made the same way."
     )
 
 

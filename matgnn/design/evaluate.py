@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,38 @@ def reconstruct(
         except RepresentationError as exc:
             decoded = str(exc)
         out.append(_record(structure, name, data.known[row], decoded, matcher))
+    return pd.DataFrame(out)
+
+
+def sweep_peak_thresholds(
+    data: VODataset,
+    rows: Sequence[int],
+    cell_network: ImageAutoencoder | None,
+    basis_network: ImageAutoencoder | None,
+    spec: ImageSpec,
+    thresholds: Sequence[float],
+) -> pd.DataFrame:
+    """:func:`reconstruct`'s rows at each peak threshold of the decoded basis images (one more
+    column, ``threshold``): each structure's images pass the networks once and are decoded at
+    every threshold (:mod:`matgnn.design.decoding` chooses one on validation structures)."""
+    matcher = StructureMatcher()
+    for network in (cell_network, basis_network):
+        if network is not None:
+            network.eval()
+    out = []
+    for row in rows:
+        structure, name = data.structures[row], data.ids[row]
+        cell = _through(cell_network, cell_image(standard_lattice(structure.lattice), spec)[None])
+        basis = _through(basis_network, basis_images(structure, spec, name))
+        for threshold in thresholds:
+            try:
+                decoded: Structure | str = structure_from_images(
+                    cell[0], basis, replace(spec, peak_threshold=float(threshold)), name
+                )
+            except RepresentationError as exc:
+                decoded = str(exc)
+            record = _record(structure, name, data.known[row], decoded, matcher)
+            out.append({**record, "threshold": float(threshold)})
     return pd.DataFrame(out)
 
 

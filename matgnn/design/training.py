@@ -32,6 +32,7 @@ from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.files import CheckpointError, load_file
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
 from matgnn.checkpoints.safe_config import UnsafeConfigError
+from matgnn.design.decoding import decoding_spec
 from matgnn.design.images import ImageSpec
 from matgnn.design.networks import ImageAutoencoder, MaterialsGenerator
 from matgnn.outputs import Output
@@ -417,9 +418,11 @@ def load_design_models(
 ) -> DesignModels:
     """The best checkpoints of a generator run and of its autoencoders (the runs its
     provenance names, unless given), refused unless they are the very files the generator's
-    codes came from (SHA-256) and share one image geometry."""
+    codes came from (SHA-256) and share one image geometry; decoded at the peak threshold
+    chosen for the basis autoencoder (its run's ``decoding.json``, :mod:`matgnn.design.decoding`),
+    else the image geometry's."""
     generator = load_generator(Path(generator_run) / "checkpoints" / "best.ckpt")
-    networks = {}
+    networks, runs = {}, {}
     for kind, given in (("cell", cell_run), ("basis", basis_run)):
         recorded = generator.provenance.get(f"{kind}_sha256")
         folders = [Path(given)] if given else _autoencoder_runs(generator, kind, generator_run)
@@ -432,7 +435,10 @@ def load_design_models(
                 "generator"
             )
         networks[kind] = load_autoencoder(best, kind)
+        runs[kind] = best.parent.parent
     spec = image_spec_of(networks["basis"])
     if image_spec_of(networks["cell"]) != spec:
         raise CheckpointError(f"{generator_run}: its autoencoders were trained on other images")
+    # decoded at the peak threshold chosen for the basis autoencoder on validation structures
+    spec = decoding_spec(spec, runs["basis"])
     return DesignModels(generator, networks["cell"], networks["basis"], spec)
