@@ -260,7 +260,9 @@ def sweep(runs: list[Path], data_file: str, results: Path) -> None:
             }
         )
         print(out[-1], flush=True)
-    write_records(pd.DataFrame(out), results.with_name(SWEEP), {"part": "val"})
+    thresholds = sorted({load_design_models(r).spec.peak_threshold for r in runs})
+    header = {"part": "val", "peak_threshold": thresholds[0] if len(thresholds) == 1 else None}
+    write_records(pd.DataFrame(out), results.with_name(SWEEP), header)
 
 
 def sweep_table(results: Path = RESULTS) -> str:
@@ -272,7 +274,7 @@ def sweep_table(results: Path = RESULTS) -> str:
         raise FileNotFoundError(
             f"{stored} is missing: run python {Path(__file__).name} --sweep RUN [RUN ...]"
         )
-    frame, _ = read_records(stored, texts=["run"])
+    frame, facts = read_records(stored, texts=["run"])
     if frame["structures"].nunique() != 1:
         raise ValueError(f"{stored}: the runs were compared on different structures")
     lines = [
@@ -294,7 +296,7 @@ def sweep_table(results: Path = RESULTS) -> str:
         f"\n\nThe {n} validation structures decoded from their codes after each generator run's "
         "best checkpoint (its encoder's latent mean, then its decoder); each trained on the "
         "same autoencoders' codes, batch 64, Adam 1e-3, for the time the training column gives "
-        "(Lightning's timer)."
+        f"(Lightning's timer); {_threshold(facts)}."
     )
 
 
@@ -511,6 +513,8 @@ def _threshold(facts: dict) -> str:
     chosen on validation structures decoded at the images' 0.3)."""
     if "peak_threshold" not in facts:
         return "basis images decoded at a peak threshold of 0.3 (before one was chosen)"
+    if facts["peak_threshold"] is None:
+        return "basis images decoded at the peak threshold of each run's basis autoencoder"
     return f"basis images decoded at a peak threshold of {facts['peak_threshold']:g}"
 
 
