@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from matgnn.config_dir import CONFIG_PATH
+from matgnn.design.decoding import checked_threshold
 from matgnn.design.generate import generate, latents, write_generated
 from matgnn.design.run import CODES
 from matgnn.design.training import load_design_models
@@ -55,9 +56,7 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     z = latents(generator, cfg.mode, cfg.count, codes, sigma=cfg.sigma, seed=cfg.seed)
     spec = models.spec
     if cfg.get("peak_threshold") is not None:
-        threshold = float(cfg.peak_threshold)
-        if not 0 < threshold < 1:
-            raise ValueError(f"peak_threshold={cfg.peak_threshold}: not in (0, 1)")
+        threshold = checked_threshold(cfg.peak_threshold, "generate.yaml / command line")
         spec = replace(spec, peak_threshold=threshold)
     log.info("basis images decoded at a peak threshold of %g", spec.peak_threshold)
     frame, structures = generate(generator, cell, basis, z, spec)

@@ -533,6 +533,10 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
         f"generator.cell_run={tmp_path / 'cell'}",
         f"generator.basis_run={tmp_path / 'basis'}",
     )
+    # the generation decodes at the basis run's threshold: set one the choice cannot give
+    stored = tmp_path / "basis" / "decoding.json"
+    peak = 0.042
+    stored.write_text(json.dumps({**json.loads(stored.read_text()), "peak_threshold": peak}))
     results = tmp_path / "generation.csv.gz"
     done = run_script("benchmarks/design/generation.py", "--run",
                       "--generator", str(tmp_path / "generator"), "--random", "4",

@@ -134,7 +134,7 @@ def run(
     from matgnn.design.evaluate import reconstruct, sweep_peak_thresholds
     from matgnn.design.records import write_records
     from matgnn.design.run import autoencoders_split, load_vo_dataset
-    from matgnn.design.training import image_spec_of, load_autoencoder
+    from matgnn.design.training import checkpoint_digest, image_spec_of, load_autoencoder
 
     shared = autoencoders_split(cell_run, basis_run)
     data = load_vo_dataset(data_file, "", "")
@@ -155,9 +155,19 @@ def run(
     # the peak threshold of decoded basis images, chosen on the validation structures through
     # both autoencoders and stored in the basis run (what the generator's decoding uses too)
     val_rows = [index[sid] for sid in shared["val"]]
+    if not val_rows:
+        raise ValueError(
+            f"{basis_run / 'split.json'}: no validation structures to choose the peak threshold on"
+        )
     sweep = sweep_peak_thresholds(data, val_rows, cell, basis, spec, THRESHOLDS)
     chosen_on = f"the {len(val_rows)} validation structures through both autoencoders"
-    spec = replace(spec, peak_threshold=write_decoding(basis_run, sweep, chosen_on))
+    checkpoints = {
+        "basis_sha256": checkpoint_digest(basis_run / "checkpoints" / "best.ckpt"),
+        "cell_run": str(cell_run),
+        "cell_sha256": checkpoint_digest(cell_run / "checkpoints" / "best.ckpt"),
+    }
+    threshold = write_decoding(basis_run, sweep, chosen_on, checkpoints)
+    spec = replace(spec, peak_threshold=threshold)
     decoding = json.loads((basis_run / DECODING).read_text())
     print(f"peak threshold {spec.peak_threshold:g} ({time.perf_counter() - start:.0f} s)")
     frames = []
@@ -230,9 +240,12 @@ def table(results: Path = RESULTS) -> str:
 def _decoding(basis: dict) -> str:
     """The peak threshold the rows were decoded at, and the validation counts it was chosen
     on (results written before the choice: the images' default, 0.3)."""
+    from matgnn.design.images import ImageSpec
+
     decoding = basis.get("decoding")
     if not decoding:
-        return "Decoded at the image geometry's peak threshold, 0.3 (chosen on no data)."
+        default = ImageSpec().peak_threshold
+        return f"Decoded at the image geometry's peak threshold, {default:g} (chosen on no data)."
     lines = [
         f"Decoded at a peak threshold of {decoding['peak_threshold']:g} in the basis images "
         f"(an exact image's atom peaks are at least 0.74 high), chosen on "

@@ -21,11 +21,12 @@ formula, V's oxidation state with O at -2, whether it matched its parent), with 
 naming the checkpoints, their epochs and the settings.
 
 **Screening** (the paper did it with DFT): the random, fitted and slerp crystals that decode
-with V at +2..+5, repeats removed (``StructureMatcher``), each flagged when it matches a
-training or a known V-O structure, with its nearest training structure in the latent space and
-that distance (beside the median distance of a training structure to its nearest other one),
-then the formation energy of each of two pretrained CGCNNs and the energy above the MP V-O hull
-(``matgnn.design.screening``; phases from ``--snapshot``, mp36k). Rows go to
+with V at +2..+5 and no two atoms closer than 1.5 Å, repeats removed (``StructureMatcher``),
+each flagged when it matches a training or a known V-O structure, with its nearest training
+structure in the latent space and that distance (beside the median distance of a training
+structure to its nearest other one), then the formation energy of each of two pretrained CGCNNs
+and the energy above the MP V-O hull (``matgnn.design.screening``; phases from
+``--snapshot``, mp36k). Rows go to
 ``screening.csv.gz``. The latent means of every structure, projected on their first two
 principal components with the generator's property label, go to ``latent_pca.csv.gz`` and are
 drawn as ``latent_pca.png`` (the paper's Figure 5). Last, the validation and test structures
@@ -76,7 +77,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    from matgnn.design.generate import generate, latents
+    from matgnn.design.generate import OVERLAP, generate, latents
     from matgnn.design.records import write_records
     from matgnn.design.run import load_vo_dataset
     from matgnn.design.screening import StructureIndex
@@ -150,7 +151,8 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     screened, scale = screening(
         frame, made_all, torch.cat(z_all), train_mu, split, data, args.snapshot
     )
-    write_records(screened, results.with_name("screening.csv.gz"), {"median_nn_latent": scale})
+    facts_of_screening = {"median_nn_latent": scale, "overlap": OVERLAP}
+    write_records(screened, results.with_name("screening.csv.gz"), facts_of_screening)
     latent_pca(generator, stored, split, results.with_name("latent_pca.csv.gz"))
     facts = {
         "generator": str(best),
@@ -257,10 +259,11 @@ def sweep(runs: list[Path], data_file: str, results: Path) -> None:
                 "fully_reconstructed": summary["fully_reconstructed"],
                 "matches": summary["matches"],
                 "code_error_median": float(frame["code_error"].median()),
+                "peak_threshold": models.spec.peak_threshold,
             }
         )
         print(out[-1], flush=True)
-    thresholds = sorted({load_design_models(r).spec.peak_threshold for r in runs})
+    thresholds = sorted({row["peak_threshold"] for row in out})
     header = {"part": "val", "peak_threshold": thresholds[0] if len(thresholds) == 1 else None}
     write_records(pd.DataFrame(out), results.with_name(SWEEP), header)
 
@@ -307,6 +310,7 @@ def screening(frame, made, z, train_mu, split, data, snapshot: Path):
     import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
+    from matgnn.design.generate import OVERLAP
     from matgnn.design.screening import (
         StructureIndex,
         nearest_training,
@@ -317,7 +321,9 @@ def screening(frame, made, z, train_mu, split, data, snapshot: Path):
 
     matcher = StructureMatcher()
     wanted = frame["method"].isin(["random", "fitted", "slerp"]) & frame["decoded"]
-    rows = list(np.flatnonzero(wanted & frame["valid_oxidation_state"]))
+    # overlapping atoms make no crystal a model can judge
+    apart = frame["min_distance"] >= OVERLAP
+    rows = list(np.flatnonzero(wanted & frame["valid_oxidation_state"] & apart))
     rows = [rows[k] for k in unique_structures([made[r] for r in rows], matcher)]
     nearest, distance = nearest_training(z[rows], train_mu, split["train"])
     candidates = [made[r] for r in rows]
@@ -403,6 +409,11 @@ def plot(results: Path = RESULTS) -> Path:
     return path
 
 
+def _apart(facts: dict) -> str:
+    """The screening's distance condition (rows written before it had none)."""
+    return f" and no atoms closer than {facts['overlap']:g} Å" if "overlap" in facts else ""
+
+
 def screening_table(results: Path = RESULTS) -> str:
     from matgnn.design.records import read_records
 
@@ -418,7 +429,8 @@ def screening_table(results: Path = RESULTS) -> str:
     own, mp = "e_above_own_hull__mean_of_models", "e_above_mp_hull__mean_of_models"
     scored = new[np.isfinite(new[own].astype(float))]
     lines = [
-        f"Screened: {len(frame)} unique random, fitted and slerp crystals with V at +2..+5; "
+        f"Screened: {len(frame)} unique random, fitted and slerp crystals with V at +2..+5"
+        f"{_apart(facts)}; "
         f"{int(frame['matches_data_set_structure'].sum())} match a structure of the V-O data "
         f"set, {int(frame['matches_known_vo'].sum())} a known MP V-O structure; of the "
         f"{len(new)} new ones, {len(new) - len(scored)} refused by a model, "
@@ -468,9 +480,10 @@ def table(results: Path = RESULTS) -> str:
              "parent_has_training_twin")  # fmt: skip
     frame, facts = read_records(results, booleans=flags, texts=["parent"])
     lines = [
-        "| latents | count | decoded to a crystal | V at +2..+5 (of all) | formulas (new) "
+        "| latents | count | decoded to a crystal | V at +2..+5 (of all) "
+        "| of those, no atoms closer than 1.5 Å | formulas (new) "
         "| rediscovered (held out with a training twin) | paper |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for method, paper in (
         ("rediscovery_mu", ""),
@@ -490,11 +503,17 @@ def table(results: Path = RESULTS) -> str:
             twins = int(parents["parent_has_training_twin"].sum())
             alone = int((~hits["parent_has_training_twin"]).sum())
             found = f"{len(hits)} of {len(parents)} ({twins}); {alone} found without a twin"
+        apart = "-"  # rows written before the column
+        if "min_distance" in part:
+            from matgnn.design.generate import OVERLAP
+
+            kept = part["valid_oxidation_state"] & (part["min_distance"] >= OVERLAP)
+            apart = f"{int(kept.sum())} ({100 * kept.mean():.0f}%)"
         lines.append(
             f"| {method.replace('_', ' ')} | {len(part)} | {len(made)} "
             f"| {int(part['valid_oxidation_state'].sum())} "
-            f"({100 * part['valid_oxidation_state'].mean():.0f}%) | {len(formulas)} ({len(new)}) "
-            f"| {found} | {paper} |"
+            f"({100 * part['valid_oxidation_state'].mean():.0f}%) | {apart} "
+            f"| {len(formulas)} ({len(new)}) | {found} | {paper} |"
         )
     return "\n".join(lines) + (
         f"\n\nGenerator: best checkpoint epoch {facts['epoch']}, latent {facts['latent']}, "
@@ -502,9 +521,11 @@ def table(results: Path = RESULTS) -> str:
         f"{facts['per_structure']} latents per held-out structure; {facts['seconds']} s; "
         f"{_threshold(facts)}. "
         "V at +2..+5 counts over all latents of a row, decoded or not (the paper's denominator "
-        "is not stated here); a training twin: a substituted training structure that "
-        "StructureMatcher matches with the held-out one (rediscovering a structure without "
-        "one is the test proper)."
+        "is not stated here), from the composition alone; the next column keeps those whose "
+        "atoms are all at least 1.5 Å apart, periodic images included (shorter is an overlap: "
+        "no V-O bond is shorter than about 1.6 Å); a training twin: a substituted training "
+        "structure that StructureMatcher matches with the held-out one (rediscovering a "
+        "structure without one is the test proper)."
     )
 
 

@@ -7,8 +7,10 @@ to a few hundredths, where 0.3 loses them. The threshold for decoded images is t
 chosen per basis autoencoder on the validation structures, never on the test or held-out ones
 (:func:`choose_peak_threshold` of :func:`~matgnn.design.evaluate.sweep_peak_thresholds`): the
 most structures fully reconstructed, then the most taken for their original by
-``StructureMatcher``, then the higher threshold. It is stored beside the run's checkpoints
-as ``decoding.json`` (one number and the counts behind it: data, read as such) and used by
+``StructureMatcher``, then the higher threshold. The data support a range more than a single
+value where the counts differ by a few structures. It is stored beside the run's checkpoints
+as ``decoding.json`` (one number, the counts behind it and the SHA-256 of the checkpoints it
+was chosen through: data, read as such; refused for another basis checkpoint) and used by
 :func:`~matgnn.design.training.load_design_models` (so by ``python -m matgnn.generate``) and by
 the evaluation; a run without the file decodes at the default.
 """
@@ -41,9 +43,12 @@ def choose_peak_threshold(frame: pd.DataFrame) -> float:
     return float(ranked["threshold"].iloc[0])
 
 
-def write_decoding(run_dir: str | Path, frame: pd.DataFrame, chosen_on: str) -> float:
-    """Choose the threshold of the sweep ``frame`` and store it, with each threshold's counts,
-    in ``run_dir/decoding.json``; returns it."""
+def write_decoding(
+    run_dir: str | Path, frame: pd.DataFrame, chosen_on: str, checkpoints: dict[str, str]
+) -> float:
+    """Choose the threshold of the sweep ``frame`` and store it, with each threshold's counts
+    and the SHA-256 of the checkpoints it was chosen through (``checkpoints``: ``basis_sha256``,
+    ``cell_sha256``, ``cell_run``), in ``run_dir/decoding.json``; returns it."""
     threshold = choose_peak_threshold(frame)
     counts = frame.groupby("threshold")[["same_composition", "fully_reconstructed", "matches"]]
     record = {
@@ -51,6 +56,7 @@ def write_decoding(run_dir: str | Path, frame: pd.DataFrame, chosen_on: str) -> 
         "chosen_on": chosen_on,
         "structures": int(frame["id"].nunique()),
         "criterion": "most fully reconstructed, then most matched, then the higher threshold",
+        **checkpoints,
         "counts": {
             f"{t:g}": {k: int(v) for k, v in row.items()} for t, row in counts.sum().iterrows()
         },
@@ -60,33 +66,50 @@ def write_decoding(run_dir: str | Path, frame: pd.DataFrame, chosen_on: str) -> 
     return threshold
 
 
-def read_peak_threshold(run_dir: str | Path) -> float | None:
+def checked_threshold(value: object, where: str) -> float:
+    """``value`` as a peak threshold: a number in (0, 1), else an error naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: peak_threshold {value!r} is not a number")
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise ValueError(f"{where}: peak_threshold {value!r} is not in (0, 1)")
+    return float(value)
+
+
+def read_peak_threshold(run_dir: str | Path, basis_sha256: str | None = None) -> float | None:
     """The threshold stored in ``run_dir/decoding.json``, None without the file; a file whose
-    threshold is not a number in (0, 1) is refused, naming it."""
+    threshold is not a number in (0, 1), or (given ``basis_sha256``) that was chosen for another
+    basis checkpoint than the run's, is refused, naming it."""
     path = Path(run_dir) / DECODING
     if not path.is_file():
         return None
     try:
-        value = json.loads(path.read_text())["peak_threshold"]
+        record = json.loads(path.read_text())
+        value = record["peak_threshold"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: no peak_threshold in it ({exc})") from exc
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{path}: peak_threshold {value!r} is not a number")
-    if not (math.isfinite(value) and 0 < value < 1):
-        raise ValueError(f"{path}: peak_threshold {value!r} is not in (0, 1)")
-    return float(value)
+    threshold = checked_threshold(value, str(path))
+    if basis_sha256 is not None and record.get("basis_sha256") != basis_sha256:
+        raise ValueError(
+            f"{path}: chosen for another basis checkpoint than {Path(run_dir)}'s best.ckpt "
+            "(retrained since?); choose it again: benchmarks/design/autoencoders.py --run"
+        )
+    return threshold
 
 
-def decoding_spec(spec: ImageSpec, basis_run: str | Path) -> ImageSpec:
+def decoding_spec(
+    spec: ImageSpec, basis_run: str | Path, basis_sha256: str | None = None
+) -> ImageSpec:
     """``spec`` with the peak threshold chosen for the basis autoencoder of ``basis_run``
-    (unchanged where the run has none)."""
-    threshold = read_peak_threshold(basis_run)
+    (unchanged where the run has none; refused when chosen for another checkpoint than the one
+    of SHA-256 ``basis_sha256``)."""
+    threshold = read_peak_threshold(basis_run, basis_sha256)
     return spec if threshold is None else replace(spec, peak_threshold=threshold)
 
 
 __all__ = [
     "DECODING",
     "THRESHOLDS",
+    "checked_threshold",
     "choose_peak_threshold",
     "decoding_spec",
     "read_peak_threshold",

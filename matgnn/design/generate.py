@@ -122,6 +122,20 @@ def vanadium_oxidation_state(structure: Structure) -> float:
     return 2.0 * composition["O"] / vanadium if vanadium else math.nan
 
 
+#: atoms closer than this (Å) overlap: no V-O bond is shorter than about 1.6 Å, and O-O and V-V
+#: distances in the oxides are longer still
+OVERLAP = 1.5
+
+
+def shortest_distance(structure: Structure) -> float:
+    """The shortest distance between two atoms of a crystal, periodic images included (an
+    atom and its own image count: the shortest lattice vector bounds it), Å."""
+    distances = structure.distance_matrix.copy()
+    np.fill_diagonal(distances, np.inf)
+    shortest_vector = float(min(structure.lattice.abc))
+    return float(min(distances.min(initial=np.inf), shortest_vector))
+
+
 @torch.no_grad()
 def generate(
     generator: MaterialsGenerator,
@@ -131,7 +145,9 @@ def generate(
     spec: ImageSpec = ImageSpec(),
     names: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, list[Structure | None]]:
-    """Decode latent vectors to crystals: the table (one row per vector) and the structures
+    """Decode latent vectors to crystals: the table (one row per vector: formula, sites, V's
+    oxidation state, ``min_distance`` (:func:`shortest_distance`, a decoding's sanity: atoms
+    closer than :data:`OVERLAP` overlap), the generator's property) and the structures
     (``None`` where nothing came back)."""
     generator.eval()
     names = list(names or [f"gen-{k:05d}" for k in range(len(z))])
@@ -153,6 +169,7 @@ def generate(
                 sites=len(made),
                 v_oxidation_state=state,
                 valid_oxidation_state=bool(low <= state <= high),
+                min_distance=shortest_distance(made),
             )
             structures.append(made)
         else:
@@ -163,6 +180,7 @@ def generate(
                 sites=0,
                 v_oxidation_state=math.nan,
                 valid_oxidation_state=False,
+                min_distance=math.nan,
             )
             structures.append(None)
         if prediction is not None:

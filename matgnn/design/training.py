@@ -435,10 +435,10 @@ def load_design_models(
                 "generator"
             )
         networks[kind] = load_autoencoder(best, kind)
-        runs[kind] = best.parent.parent
+        runs[kind] = (best.parent.parent, recorded)
     spec = image_spec_of(networks["basis"])
     if image_spec_of(networks["cell"]) != spec:
         raise CheckpointError(f"{generator_run}: its autoencoders were trained on other images")
     # decoded at the peak threshold chosen for the basis autoencoder on validation structures
-    spec = decoding_spec(spec, runs["basis"])
+    spec = decoding_spec(spec, *runs["basis"])
     return DesignModels(generator, networks["cell"], networks["basis"], spec)

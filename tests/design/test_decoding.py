@@ -45,9 +45,16 @@ def test_the_choice_ranks_full_reconstructions_then_matches_then_the_higher_thre
 def test_a_chosen_threshold_is_stored_as_data_and_read_back_with_refusals(tmp_path):
     assert read_peak_threshold(tmp_path) is None
     assert decoding_spec(ImageSpec(), tmp_path) == ImageSpec()
-    chosen = write_decoding(tmp_path, _sweep({0.02: (2, 4), 0.3: (2, 2)}), "4 structures")
+    checkpoints = {"basis_sha256": "b" * 64, "cell_run": "cell", "cell_sha256": "c" * 64}
+    sweep = _sweep({0.02: (2, 4), 0.3: (2, 2)})
+    chosen = write_decoding(tmp_path, sweep, "4 structures", checkpoints)
     record = json.loads((tmp_path / DECODING).read_text())
     assert chosen == record["peak_threshold"] == 0.02 and record["structures"] == 4
+    assert record["basis_sha256"] == "b" * 64 and record["cell_sha256"] == "c" * 64
+    assert read_peak_threshold(tmp_path, "b" * 64) == 0.02
+    # chosen through another basis checkpoint (retrained since): refused, not applied
+    with pytest.raises(ValueError, match="chosen for another basis checkpoint"):
+        decoding_spec(ImageSpec(), tmp_path, "a" * 64)
     assert record["counts"]["0.3"] == {"same_composition": 2, "fully_reconstructed": 2,
                                        "matches": 2}  # fmt: skip
     assert decoding_spec(ImageSpec(), tmp_path) == replace(ImageSpec(), peak_threshold=0.02)

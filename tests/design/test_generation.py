@@ -5,6 +5,7 @@ crystals alike, checkpoints read as data, and every sampling mode writing its ta
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shutil
@@ -22,7 +23,7 @@ from matgnn.checkpoints.files import CheckpointError
 from matgnn.config_dir import CONFIG_DIR
 from matgnn.design.codes import decode_codes, encode_structures
 from matgnn.design.decoding import DECODING
-from matgnn.design.generate import latents, slerp, vanadium_oxidation_state
+from matgnn.design.generate import generate, latents, slerp, vanadium_oxidation_state
 from matgnn.design.labels import (
     DEFAULT_LABELLER,
     label_column,
@@ -224,30 +225,47 @@ def test_runs_moved_together_still_load_and_a_missing_one_is_named(pipeline, tmp
 
 
 def test_the_basis_runs_chosen_peak_threshold_decodes_unless_the_app_sets_one(
-    pipeline, tmp_path, caplog
+    pipeline, tmp_path, caplog, monkeypatch
 ):
     """``load_design_models`` decodes at the threshold in the basis run's ``decoding.json``
-    (the default without it); ``python -m matgnn.generate peak_threshold=...`` overrides it and
-    says which it used; a value outside (0, 1) is refused."""
+    (the default without it; refused when chosen for another basis checkpoint);
+    ``python -m matgnn.generate peak_threshold=...`` overrides it, decodes with it and says
+    which it used; a value outside (0, 1) is refused."""
     root, _, _ = pipeline
     for name in ("cell", "basis", "generator"):
         shutil.copytree(root / name, tmp_path / "runs" / name)
     runs = tmp_path / "runs"
     assert load_design_models(runs / "generator").spec.peak_threshold == 0.3
-    (runs / "basis" / DECODING).write_text('{"peak_threshold": 0.02}')
+    basis_sha256 = load_generator(runs / "generator" / "checkpoints" / "best.ckpt").provenance[
+        "basis_sha256"
+    ]
+    record = {"peak_threshold": 0.02, "basis_sha256": basis_sha256}
+    (runs / "basis" / DECODING).write_text(json.dumps(record))
     # the copies' recorded runs are the originals: give the copied basis run
     models = load_design_models(runs / "generator", basis_run=runs / "basis")
     assert models.spec.peak_threshold == 0.02
     chosen = ("generate", f"generator_run={runs / 'generator'}", f"basis_run={runs / 'basis'}",
               "mode=random", "count=2", "paths.output_dir=unused")  # fmt: skip
+    used = []  # the image geometry each call decodes with
+
+    def generate_with(*args, **kwargs):
+        used.append(args[4].peak_threshold)
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr("matgnn.generate.generate", generate_with)
     with caplog.at_level(logging.INFO, logger="matgnn.generate"):
         sample(_compose(*chosen), tmp_path / "chosen")
         sample(_compose(*chosen, "peak_threshold=0.5"), tmp_path / "set")
+    assert used == [0.02, 0.5]
     said = [r.getMessage() for r in caplog.records if "peak threshold" in r.getMessage()]
     assert said == ["basis images decoded at a peak threshold of 0.02",
                     "basis images decoded at a peak threshold of 0.5"]  # fmt: skip
-    with pytest.raises(ValueError, match=r"peak_threshold=1.5: not in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"peak_threshold 1.5 is not in \(0, 1\)"):
         sample(_compose(*chosen, "peak_threshold=1.5"), tmp_path / "bad")
+    # a threshold chosen for another basis checkpoint is refused, not applied
+    (runs / "basis" / DECODING).write_text(json.dumps({**record, "basis_sha256": "0" * 64}))
+    with pytest.raises(ValueError, match="chosen for another basis checkpoint"):
+        load_design_models(runs / "generator", basis_run=runs / "basis")
 
 
 def test_weights_that_do_not_fit_the_named_network_are_a_checkpoint_error(pipeline, tmp_path):
