@@ -64,21 +64,10 @@ def reconstruct(
     original: the rediscovery test's criterion, looser than "fully reconstructed"). A network
     given as ``None`` leaves its images exact, so each autoencoder's own share of the failures
     can be measured."""
-    matcher = StructureMatcher()
-    for network in (cell_network, basis_network):
-        if network is not None:
-            network.eval()
-    out = []
-    for row in rows:
-        structure, name = data.structures[row], data.ids[row]
-        cell = _through(cell_network, cell_image(standard_lattice(structure.lattice), spec)[None])
-        basis = _through(basis_network, basis_images(structure, spec, name))
-        try:
-            decoded: Structure | str = structure_from_images(cell[0], basis, spec, name)
-        except RepresentationError as exc:
-            decoded = str(exc)
-        out.append(_record(structure, name, data.known[row], decoded, matcher))
-    return pd.DataFrame(out)
+    frame = sweep_peak_thresholds(
+        data, rows, cell_network, basis_network, spec, (spec.peak_threshold,)
+    )
+    return frame.drop(columns="threshold", errors="ignore")
 
 
 def sweep_peak_thresholds(
