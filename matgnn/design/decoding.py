@@ -10,7 +10,8 @@ most structures fully reconstructed, then the most taken for their original by
 ``StructureMatcher``, then the higher threshold. The data support a range more than a single
 value where the counts differ by a few structures. It is stored beside the run's checkpoints
 as ``decoding.json`` (one number, the counts behind it and the SHA-256 of the checkpoints it
-was chosen through: data, read as such; refused for another basis checkpoint) and used by
+was chosen through: data, read as such; refused for another basis checkpoint, while the cell
+checkpoint's is recorded, not checked) and used by
 :func:`~matgnn.design.training.load_design_models` (so by ``python -m matgnn.generate``) and by
 the evaluation; a run without the file decodes at the default.
 """
@@ -88,7 +89,12 @@ def read_peak_threshold(run_dir: str | Path, basis_sha256: str | None = None) ->
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: no peak_threshold in it ({exc})") from exc
     threshold = checked_threshold(value, str(path))
-    if basis_sha256 is not None and record.get("basis_sha256") != basis_sha256:
+    if basis_sha256 is not None and "basis_sha256" not in record:
+        raise ValueError(
+            f"{path}: records no basis checkpoint (written before they were recorded); choose "
+            "it again: benchmarks/design/autoencoders.py --run"
+        )
+    if basis_sha256 is not None and record["basis_sha256"] != basis_sha256:
         raise ValueError(
             f"{path}: chosen for another basis checkpoint than {Path(run_dir)}'s best.ckpt "
             "(retrained since?); choose it again: benchmarks/design/autoencoders.py --run"

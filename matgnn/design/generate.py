@@ -123,16 +123,17 @@ def vanadium_oxidation_state(structure: Structure) -> float:
 
 
 #: atoms closer than this (Å) overlap: no V-O bond is shorter than about 1.6 Å, and O-O and V-V
-#: distances in the oxides are longer still
+#: distances in the oxides are longer still. Strict for decoded crystals, whose positions are
+#: off by about 0.1 Å: a real structure decoded with a short bond falls under it too
 OVERLAP = 1.5
 
 
 def shortest_distance(structure: Structure) -> float:
     """The shortest distance between two atoms of a crystal, periodic images included (an
-    atom and its own image count: the shortest lattice vector bounds it), Å."""
+    atom and its own image: the shortest vector of the Niggli-reduced lattice), Å."""
     distances = structure.distance_matrix.copy()
     np.fill_diagonal(distances, np.inf)
-    shortest_vector = float(min(structure.lattice.abc))
+    shortest_vector = float(min(structure.lattice.get_niggli_reduced_lattice().abc))
     return float(min(distances.min(initial=np.inf), shortest_vector))
 
 

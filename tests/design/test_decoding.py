@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from pymatgen.core import Lattice, Structure
 
 from matgnn.design.decoding import (
     DECODING,
@@ -19,6 +20,7 @@ from matgnn.design.decoding import (
     write_decoding,
 )
 from matgnn.design.evaluate import reconstruct, sweep_peak_thresholds
+from matgnn.design.generate import shortest_distance
 from matgnn.design.images import ImageSpec
 from matgnn.design.vo_dataset import vo_sample
 
@@ -55,6 +57,10 @@ def test_a_chosen_threshold_is_stored_as_data_and_read_back_with_refusals(tmp_pa
     # chosen through another basis checkpoint (retrained since): refused, not applied
     with pytest.raises(ValueError, match="chosen for another basis checkpoint"):
         decoding_spec(ImageSpec(), tmp_path, "a" * 64)
+    (tmp_path / DECODING).write_text('{"peak_threshold": 0.02}')  # no checkpoint recorded
+    assert read_peak_threshold(tmp_path) == 0.02
+    with pytest.raises(ValueError, match="records no basis checkpoint"):
+        read_peak_threshold(tmp_path, "b" * 64)
     assert record["counts"]["0.3"] == {"same_composition": 2, "fully_reconstructed": 2,
                                        "matches": 2}  # fmt: skip
     assert decoding_spec(ImageSpec(), tmp_path) == replace(ImageSpec(), peak_threshold=0.02)
@@ -99,3 +105,16 @@ def test_a_sweep_finds_the_atoms_whose_peaks_a_network_lowered():
     direct = reconstruct(sample, rows, None, _Dimmed(0.1), replace(spec, peak_threshold=0.05))
     assert low.drop(columns="threshold").reset_index(drop=True).equals(direct)
     assert np.isclose(low["position_rmse"].max(), direct["position_rmse"].max())
+
+
+def test_shortest_distance_sees_periodic_images_and_a_skewed_cell():
+    """Two atoms close across the cell boundary; one atom in a cell whose shortest lattice
+    vector is a - b, not a, b or c (the Niggli-reduced lattice finds it)."""
+    pair = Structure(Lattice.cubic(5.0), ["V", "O"], [[0.02, 0, 0], [0.98, 0, 0]])
+    assert shortest_distance(pair) == pytest.approx(0.2)
+    skewed = Structure(Lattice.from_parameters(4, 4, 6, 90, 90, 20), ["V"], [[0, 0, 0]])
+    a_minus_b = 2 * 4 * np.sin(np.radians(10))
+    assert shortest_distance(skewed) == pytest.approx(a_minus_b) and a_minus_b < 4
+    rock_salt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.1), ["V", "O"],
+                                          [[0, 0, 0], [0.5, 0.5, 0.5]])  # fmt: skip
+    assert shortest_distance(rock_salt) == pytest.approx(2.05)
