@@ -24,7 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from matgnn.config_dir import CONFIG_PATH
-from matgnn.design.decoding import checked_threshold
+from matgnn.design.decoding import checked_saddle, checked_threshold
 from matgnn.design.generate import generate, latents, write_generated
 from matgnn.design.run import CODES
 from matgnn.design.training import load_design_models
@@ -58,7 +58,11 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     if cfg.get("peak_threshold") is not None:
         threshold = checked_threshold(cfg.peak_threshold, "generate.yaml / command line")
         spec = replace(spec, peak_threshold=threshold)
-    log.info("basis images decoded at a peak threshold of %g", spec.peak_threshold)
+    if cfg.get("merge_saddle") is not None:
+        saddle = None if cfg.merge_saddle == "none" else cfg.merge_saddle
+        spec = replace(spec, merge_saddle=checked_saddle(saddle, "generate.yaml / command line"))
+    log.info("basis images decoded at a peak threshold of %g, merge saddle %s",
+             spec.peak_threshold, spec.merge_saddle)  # fmt: skip
     frame, structures = generate(generator, cell, basis, z, spec)
     frame.insert(1, "method", cfg.mode)
     if cfg.mode == "gaussian":

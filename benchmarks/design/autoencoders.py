@@ -130,8 +130,8 @@ def run(
 ) -> None:
     from dataclasses import replace
 
-    from matgnn.design.decoding import DECODING, THRESHOLDS, write_decoding
-    from matgnn.design.evaluate import reconstruct, sweep_peak_thresholds
+    from matgnn.design.decoding import SADDLES, THRESHOLDS, write_decoding
+    from matgnn.design.evaluate import reconstruct, sweep_decodings
     from matgnn.design.records import write_records
     from matgnn.design.run import autoencoders_split, load_vo_dataset
     from matgnn.design.training import checkpoint_digest, image_spec_of, load_autoencoder
@@ -152,24 +152,30 @@ def run(
     if image_spec_of(cell) != spec:
         raise ValueError(f"{cell_run} and {basis_run} were trained on different images")
     start = time.perf_counter()
-    # the peak threshold of decoded basis images, chosen on the validation structures through
-    # both autoencoders and stored in the basis run (what the generator's decoding uses too)
+    # the decoding of the basis images (peak threshold, merge saddle), chosen on the validation
+    # structures through both autoencoders and stored in the basis run (what the generator's
+    # decoding uses too), with the overlap cut read from the same decodings
     val_rows = [index[sid] for sid in shared["val"]]
     if not val_rows:
         raise ValueError(
             f"{basis_run / 'split.json'}: no validation structures to choose the peak threshold on"
         )
-    sweep = sweep_peak_thresholds(data, val_rows, cell, basis, spec, THRESHOLDS)
+    settings = [(threshold, saddle) for threshold in THRESHOLDS for saddle in SADDLES]
+    sweep = sweep_decodings(data, val_rows, cell, basis, spec, settings)
     chosen_on = f"the {len(val_rows)} validation structures through both autoencoders"
     checkpoints = {
         "basis_sha256": checkpoint_digest(basis_run / "checkpoints" / "best.ckpt"),
         "cell_run": str(cell_run),
         "cell_sha256": checkpoint_digest(cell_run / "checkpoints" / "best.ckpt"),
     }
-    threshold = write_decoding(basis_run, sweep, chosen_on, checkpoints)
-    spec = replace(spec, peak_threshold=threshold)
-    decoding = json.loads((basis_run / DECODING).read_text())
-    print(f"peak threshold {spec.peak_threshold:g} ({time.perf_counter() - start:.0f} s)")
+    decoding = write_decoding(basis_run, sweep, chosen_on, checkpoints)
+    spec = replace(
+        spec, peak_threshold=decoding["peak_threshold"], merge_saddle=decoding["merge_saddle"]
+    )
+    print(
+        f"peak threshold {spec.peak_threshold:g}, merge saddle {spec.merge_saddle}, overlap cut "
+        f"{decoding.get('overlap_cut')} ({time.perf_counter() - start:.0f} s)"
+    )
     frames = []
     networks = {part: (cell, basis) for part in PARTS}
     networks.update(
@@ -238,27 +244,51 @@ def table(results: Path = RESULTS) -> str:
 
 
 def _decoding(basis: dict) -> str:
-    """The peak threshold the rows were decoded at, and the validation counts it was chosen
-    on (results written before the choice: the images' default, 0.3)."""
+    """The decoding the rows were decoded at, and the validation counts it was chosen on
+    (results written before the choice: the images' default threshold, 0.3; before merging
+    was compared: thresholds alone)."""
     from matgnn.design.images import ImageSpec
 
     decoding = basis.get("decoding")
     if not decoding:
         default = ImageSpec().peak_threshold
         return f"Decoded at the image geometry's peak threshold, {default:g} (chosen on no data)."
+    saddle = decoding.get("merge_saddle")
+    merged = (
+        "no maximum merged"
+        if saddle is None
+        else f"a maximum merged into a higher one of its channel where the straight path "
+        f"between them stays above {saddle:g} of its height"
+    )
     lines = [
         f"Decoded at a peak threshold of {decoding['peak_threshold']:g} in the basis images "
-        f"(an exact image's atom peaks are at least 0.74 high), chosen on "
-        f"{decoding['chosen_on']} ({decoding['criterion']}; the basis run's `decoding.json`):",
+        f"(an exact image's atom peaks are at least 0.74 high), {merged}, chosen on "
+        f"{decoding['chosen_on']} ({decoding['criterion']}; the basis run's `decoding.json`). "
+        "Fully reconstructed / matched by StructureMatcher (every atom back), per setting:",
         "",
-        "| peak threshold | every atom back | fully reconstructed | StructureMatcher |",
-        "|---:|---:|---:|---:|",
     ]
-    for threshold, counts in decoding["counts"].items():
-        lines.append(
-            f"| {threshold} | {counts['same_composition']} | {counts['fully_reconstructed']} "
-            f"| {counts['matches']} |"
+    grid: dict[str, dict[str, str]] = {}
+    for name, counts in decoding["counts"].items():
+        threshold, _, saddle_name = name.partition("/")
+        cell = (
+            f"{counts['fully_reconstructed']} / {counts['matches']} ({counts['same_composition']})"
         )
+        grid.setdefault(threshold, {})[saddle_name or "none"] = cell
+    saddles = list(dict.fromkeys(k for row in grid.values() for k in row))
+    lines.append("| peak threshold | " + " | ".join(f"merge saddle {k}" for k in saddles) + " |")
+    lines.append("|---:|" + "---:|" * len(saddles))
+    for threshold, row in grid.items():
+        lines.append(f"| {threshold} | " + " | ".join(row.get(k, "") for k in saddles) + " |")
+    if decoding.get("overlap_cut") is not None:
+        o = decoding["overlap"]
+        lines += [
+            "",
+            f"Overlap cut for generated crystals: **{decoding['overlap_cut']:g} Å**, below "
+            f"which {o['below_cut']} of the {o['matched_crystals']} validation crystals decoded "
+            f"at this setting and matched to their original have two atoms (the "
+            f"{100 * o['quantile']:g}% quantile, floored to 0.01 Å; shortest "
+            f"{o['shortest_matched']:.2f} Å, median {o['median_matched']:.2f} Å).",
+        ]
     return "\n".join(lines)
 
 

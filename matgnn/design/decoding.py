@@ -1,28 +1,35 @@
-"""The peak threshold that decodes an autoencoder's basis images, chosen on validation structures.
+"""How an autoencoder's basis images are decoded, chosen on validation structures.
 
 An exact basis image holds each atom as a Gaussian whose peak voxel is at least 0.74 high, so
 :class:`~matgnn.design.images.ImageSpec`'s ``peak_threshold`` (0.3) counts every atom and no
 tail. A basis autoencoder's reconstruction lowers the peaks of the atoms it is unsure of, down
-to a few hundredths, where 0.3 loses them. The threshold for decoded images is therefore
+to a few hundredths, where 0.3 loses them, and may split one atom's Gaussian into a peak and a
+shoulder with a maximum of its own (``merge_saddle`` drops such shoulders). Both are therefore
 chosen per basis autoencoder on the validation structures, never on the test or held-out ones
-(:func:`choose_peak_threshold` of :func:`~matgnn.design.evaluate.sweep_peak_thresholds`): the
-most structures fully reconstructed, then the most taken for their original by
-``StructureMatcher``, then the higher threshold. The data support a range more than a single
-value where the counts differ by a few structures. It is stored beside the run's checkpoints
-as ``decoding.json`` (one number, the counts behind it and the SHA-256 of the checkpoints it
-was chosen through: data, read as such; refused for another basis checkpoint, while the cell
-checkpoint's is recorded, not checked) and used by
+(:func:`choose_decoding` of :func:`~matgnn.design.evaluate.sweep_decodings` over
+:data:`THRESHOLDS` x :data:`SADDLES`): the most structures fully reconstructed, then the most
+taken for their original by ``StructureMatcher``, then the higher threshold, then the least
+merging. The data support a range more than a single value where the counts differ by a few
+structures. The same validation decodings calibrate what counts as overlapping atoms in a
+generated crystal (``overlap_cut``): the shortest interatomic distance below which only 1% of
+the validation crystals decoded correctly (matched by ``StructureMatcher``) fall, since a real
+structure decodes with its bonds up to a few tenths of an Å short.
+
+The choice is stored beside the run's checkpoints as ``decoding.json`` (the setting, the counts
+behind it and the SHA-256 of the basis and cell checkpoints it was chosen through: data, read
+as such; refused for other checkpoints) and used by
 :func:`~matgnn.design.training.load_design_models` (so by ``python -m matgnn.generate``) and by
-the evaluation; a run without the file decodes at the default.
+the evaluation; a run without the file decodes at the image geometry's defaults.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from matgnn.design.images import ImageSpec
@@ -31,55 +38,150 @@ from matgnn.design.images import ImageSpec
 DECODING = "decoding.json"
 #: the thresholds compared (0.02: the floor below which an exact image holds zeros)
 THRESHOLDS = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3)
+#: the merge saddles compared (None: no maximum merged; exact images decode alike above 0.43)
+SADDLES: tuple[float | None, ...] = (None, 0.9, 0.75, 0.6, 0.5)
+#: the fraction of correctly decoded validation crystals the overlap cut may call overlapping
+OVERLAP_QUANTILE = 0.01
 
 
-def choose_peak_threshold(frame: pd.DataFrame) -> float:
-    """The threshold of a sweep (one row per structure and ``threshold``, with
+@dataclass(frozen=True)
+class Decoding:
+    """A basis autoencoder's decoding, as ``decoding.json`` stores it.
+
+    Args:
+        peak_threshold: see :class:`~matgnn.design.images.ImageSpec`.
+        merge_saddle: see :class:`~matgnn.design.images.ImageSpec` (``None``: no merging).
+        overlap_cut: atoms closer than this (Å) in a generated crystal overlap (``None``:
+            not calibrated; files written before it).
+    """
+
+    peak_threshold: float
+    merge_saddle: float | None = None
+    overlap_cut: float | None = None
+
+    def applied(self, spec: ImageSpec) -> ImageSpec:
+        """``spec`` decoding at this threshold and merge saddle."""
+        return replace(spec, peak_threshold=self.peak_threshold, merge_saddle=self.merge_saddle)
+
+
+def _settings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per decoding setting of a sweep: ``threshold``, ``merge_saddle`` (NaN: none) and the
+    counts of structures with every atom back, fully reconstructed and matched."""
+    if "merge_saddle" not in frame:  # a sweep of thresholds alone
+        frame = frame.assign(merge_saddle=math.nan)
+    columns = [c for c in ("same_composition", "fully_reconstructed", "matches") if c in frame]
+    return (
+        frame.assign(saddle_key=frame["merge_saddle"].fillna(2.0))
+        .groupby(["threshold", "saddle_key"], as_index=False)
+        .agg({"merge_saddle": "first", **{c: "sum" for c in columns}})
+    )
+
+
+def choose_decoding(frame: pd.DataFrame) -> Decoding:
+    """The setting of a sweep (one row per structure, ``threshold`` and ``merge_saddle``, with
     ``fully_reconstructed`` and ``matches``) with the most structures fully reconstructed, then
-    the most matched, then the higher threshold (fewer spurious atoms where the counts tie)."""
+    the most matched, then the higher threshold (fewer spurious atoms where the counts tie),
+    then the least merging (none, else the higher saddle)."""
     if frame.empty:
-        raise ValueError("no structures in the peak-threshold sweep")
-    counts = frame.groupby("threshold", as_index=False)[["fully_reconstructed", "matches"]].sum()
-    ranked = counts.sort_values(["fully_reconstructed", "matches", "threshold"], ascending=False)
-    return float(ranked["threshold"].iloc[0])
+        raise ValueError("no structures in the decoding sweep")
+    counts = _settings(frame)
+    order = ["fully_reconstructed", "matches", "threshold", "saddle_key"]
+    best = counts.sort_values(order, ascending=False).iloc[0]
+    saddle = None if math.isnan(best["merge_saddle"]) else float(best["merge_saddle"])
+    return Decoding(float(best["threshold"]), saddle)
+
+
+def overlap_cut(frame: pd.DataFrame, decoding: Decoding) -> dict[str, object]:
+    """The overlap cut of a sweep's decodings at ``decoding``: the :data:`OVERLAP_QUANTILE`
+    quantile of the shortest interatomic distance of the crystals matched to their original,
+    floored to 0.01 Å, with what it was read from."""
+    at = frame[frame["threshold"] == decoding.peak_threshold]
+    if "merge_saddle" in at:
+        saddle = at["merge_saddle"]
+        at = at[saddle.isna() if decoding.merge_saddle is None else saddle == decoding.merge_saddle]
+    matched = at.loc[at["matches"].astype(bool), "min_distance"].dropna().to_numpy(dtype=float)
+    if not len(matched):
+        raise ValueError("no validation crystal matched at the chosen decoding: no overlap cut")
+    cut = math.floor(100 * float(np.quantile(matched, OVERLAP_QUANTILE))) / 100
+    return {
+        "overlap_cut": cut,
+        "overlap": {
+            "quantile": OVERLAP_QUANTILE,
+            "matched_crystals": len(matched),
+            "below_cut": int((matched < cut).sum()),
+            "shortest_matched": round(float(matched.min()), 4),
+            "median_matched": round(float(np.median(matched)), 4),
+        },
+    }
 
 
 def write_decoding(
     run_dir: str | Path, frame: pd.DataFrame, chosen_on: str, checkpoints: dict[str, str]
-) -> float:
-    """Choose the threshold of the sweep ``frame`` and store it, with each threshold's counts
-    and the SHA-256 of the checkpoints it was chosen through (``checkpoints``: ``basis_sha256``,
-    ``cell_sha256``, ``cell_run``), in ``run_dir/decoding.json``; returns it."""
-    threshold = choose_peak_threshold(frame)
-    counts = frame.groupby("threshold")[["same_composition", "fully_reconstructed", "matches"]]
-    record = {
-        "peak_threshold": threshold,
+) -> dict[str, object]:
+    """Choose the decoding of the sweep ``frame`` and store it, with each setting's counts,
+    the overlap cut (where the sweep has ``min_distance``) and the SHA-256 of the checkpoints
+    it was chosen through (``checkpoints``: ``basis_sha256``, ``cell_sha256``, ``cell_run``),
+    in ``run_dir/decoding.json``; returns the record written."""
+    decoding = choose_decoding(frame)
+    counts = _settings(frame)
+    record: dict[str, object] = {
+        "peak_threshold": decoding.peak_threshold,
+        "merge_saddle": decoding.merge_saddle,
         "chosen_on": chosen_on,
         "structures": int(frame["id"].nunique()),
-        "criterion": "most fully reconstructed, then most matched, then the higher threshold",
+        "criterion": "most fully reconstructed, then most matched, then the higher threshold, "
+        "then the least merging",
         **checkpoints,
         "counts": {
-            f"{t:g}": {k: int(v) for k, v in row.items()} for t, row in counts.sum().iterrows()
+            _setting_name(row["threshold"], row["merge_saddle"]): {
+                k: int(row[k]) for k in ("same_composition", "fully_reconstructed", "matches")
+            }
+            for _, row in counts.iterrows()
         },
     }
+    if "min_distance" in frame:
+        record.update(overlap_cut(frame, decoding))
     path = Path(run_dir) / DECODING
     path.write_text(json.dumps(record, indent=1) + "\n")
-    return threshold
+    return record
+
+
+def _setting_name(threshold: float, saddle: float) -> str:
+    """``"<threshold>/<saddle>"``, the saddle ``none`` where no maximum is merged."""
+    return f"{threshold:g}/" + ("none" if math.isnan(saddle) else f"{saddle:g}")
 
 
 def checked_threshold(value: object, where: str) -> float:
     """``value`` as a peak threshold: a number in (0, 1), else an error naming ``where``."""
+    return _checked_number(value, where, "peak_threshold", 0.0, 1.0)
+
+
+def checked_saddle(value: object, where: str) -> float | None:
+    """``value`` as a merge saddle: ``None`` or a number in (0, 1], else an error naming
+    ``where``."""
+    if value is None:
+        return None
+    return _checked_number(value, where, "merge_saddle", 0.0, 1.0, closed=True)
+
+
+def _checked_number(
+    value: object, where: str, name: str, low: float, high: float, closed: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: peak_threshold {value!r} is not a number")
-    if not (math.isfinite(value) and 0 < value < 1):
-        raise ValueError(f"{where}: peak_threshold {value!r} is not in (0, 1)")
+        raise ValueError(f"{where}: {name} {value!r} is not a number")
+    inside = low < value <= high if closed else low < value < high
+    if not (math.isfinite(value) and inside):
+        bracket = "]" if closed else ")"
+        raise ValueError(f"{where}: {name} {value!r} is not in ({low:g}, {high:g}{bracket}")
     return float(value)
 
 
-def read_peak_threshold(run_dir: str | Path, basis_sha256: str | None = None) -> float | None:
-    """The threshold stored in ``run_dir/decoding.json``, None without the file; a file whose
-    threshold is not a number in (0, 1), or (given ``basis_sha256``) that was chosen for another
-    basis checkpoint than the run's, is refused, naming it."""
+def read_decoding(
+    run_dir: str | Path, basis_sha256: str | None = None, cell_sha256: str | None = None
+) -> Decoding | None:
+    """The decoding stored in ``run_dir/decoding.json``, None without the file. A file whose
+    values are not numbers in range, or (given their SHA-256) that was chosen through other
+    basis or cell checkpoints than these, is refused, naming it."""
     path = Path(run_dir) / DECODING
     if not path.is_file():
         return None
@@ -88,36 +190,54 @@ def read_peak_threshold(run_dir: str | Path, basis_sha256: str | None = None) ->
         value = record["peak_threshold"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: no peak_threshold in it ({exc})") from exc
-    threshold = checked_threshold(value, str(path))
-    if basis_sha256 is not None and "basis_sha256" not in record:
-        raise ValueError(
-            f"{path}: records no basis checkpoint (written before they were recorded); choose "
-            "it again: benchmarks/design/autoencoders.py --run"
-        )
-    if basis_sha256 is not None and record["basis_sha256"] != basis_sha256:
-        raise ValueError(
-            f"{path}: chosen for another basis checkpoint than {Path(run_dir)}'s best.ckpt "
-            "(retrained since?); choose it again: benchmarks/design/autoencoders.py --run"
-        )
-    return threshold
+    decoding = Decoding(
+        checked_threshold(value, str(path)),
+        checked_saddle(record.get("merge_saddle"), str(path)),
+        None
+        if record.get("overlap_cut") is None
+        else _checked_number(record["overlap_cut"], str(path), "overlap_cut", 0.0, 5.0),
+    )
+    for kind, digest in (("basis", basis_sha256), ("cell", cell_sha256)):
+        if digest is None:
+            continue
+        if f"{kind}_sha256" not in record:
+            raise ValueError(
+                f"{path}: records no {kind} checkpoint (written before they were recorded); "
+                "choose it again: benchmarks/design/autoencoders.py --run"
+            )
+        if record[f"{kind}_sha256"] != digest:
+            raise ValueError(
+                f"{path}: chosen through another {kind} checkpoint than the one given "
+                "(retrained since, or another run?); choose it again: "
+                "benchmarks/design/autoencoders.py --run"
+            )
+    return decoding
 
 
 def decoding_spec(
-    spec: ImageSpec, basis_run: str | Path, basis_sha256: str | None = None
+    spec: ImageSpec,
+    basis_run: str | Path,
+    basis_sha256: str | None = None,
+    cell_sha256: str | None = None,
 ) -> ImageSpec:
-    """``spec`` with the peak threshold chosen for the basis autoencoder of ``basis_run``
-    (unchanged where the run has none; refused when chosen for another checkpoint than the one
-    of SHA-256 ``basis_sha256``)."""
-    threshold = read_peak_threshold(basis_run, basis_sha256)
-    return spec if threshold is None else replace(spec, peak_threshold=threshold)
+    """``spec`` decoding as chosen for the basis autoencoder of ``basis_run`` (unchanged where
+    the run has no choice stored; refused when chosen through other checkpoints than those of
+    SHA-256 ``basis_sha256`` and ``cell_sha256``)."""
+    decoding = read_decoding(basis_run, basis_sha256, cell_sha256)
+    return spec if decoding is None else decoding.applied(spec)
 
 
 __all__ = [
     "DECODING",
+    "OVERLAP_QUANTILE",
+    "SADDLES",
     "THRESHOLDS",
+    "Decoding",
+    "checked_saddle",
     "checked_threshold",
-    "choose_peak_threshold",
+    "choose_decoding",
     "decoding_spec",
-    "read_peak_threshold",
+    "overlap_cut",
+    "read_decoding",
     "write_decoding",
 ]

@@ -24,12 +24,14 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
 from matgnn.design.codes import decode_codes
+from matgnn.design.generate import shortest_distance
 from matgnn.design.images import (
     ImageSpec,
     RepresentationError,
     basis_images,
     cell_image,
     compare,
+    local_maxima,
     standard_lattice,
     structure_from_images,
 )
@@ -59,28 +61,34 @@ def reconstruct(
 ) -> pd.DataFrame:
     """One row per structure: ``id``, ``decoded`` (whether a crystal came back), ``reason``
     (why not), the six lattice errors (``error_a`` ... ``error_gamma``), ``position_rmse``,
-    ``same_composition``, ``fully_reconstructed`` and ``matches`` (pymatgen's
+    ``same_composition``, ``fully_reconstructed``, ``matches`` (pymatgen's
     ``StructureMatcher`` with its default tolerances takes the decoded crystal for the
-    original: the rediscovery test's criterion, looser than "fully reconstructed"). A network
+    original: the rediscovery test's criterion, looser than "fully reconstructed") and
+    ``min_distance`` (the decoded crystal's shortest interatomic distance, Å). A network
     given as ``None`` leaves its images exact, so each autoencoder's own share of the failures
     can be measured."""
-    frame = sweep_peak_thresholds(
-        data, rows, cell_network, basis_network, spec, (spec.peak_threshold,)
-    )
-    return frame.drop(columns="threshold", errors="ignore")
+    setting = (spec.peak_threshold, spec.merge_saddle)
+    frame = sweep_decodings(data, rows, cell_network, basis_network, spec, (setting,))
+    return frame.drop(columns=["threshold", "merge_saddle"], errors="ignore")
 
 
-def sweep_peak_thresholds(
+def sweep_decodings(
     data: VODataset,
     rows: Sequence[int],
     cell_network: ImageAutoencoder | None,
     basis_network: ImageAutoencoder | None,
     spec: ImageSpec,
-    thresholds: Sequence[float],
+    settings: Sequence[tuple[float, float | None]],
 ) -> pd.DataFrame:
-    """:func:`reconstruct`'s rows at each peak threshold of the decoded basis images (one more
-    column, ``threshold``): each structure's images pass the networks once and are decoded at
-    every threshold (:mod:`matgnn.design.decoding` chooses one on validation structures)."""
+    """:func:`reconstruct`'s rows at each decoding setting of the basis images (``(peak
+    threshold, merge saddle)``, :class:`~matgnn.design.images.ImageSpec`; two more columns,
+    ``threshold`` and ``merge_saddle``, NaN for none): each structure's images pass the
+    networks once, their maxima are found once, and a crystal decoded alike at two settings is
+    compared once (:mod:`matgnn.design.decoding` chooses the setting on validation
+    structures)."""
+    if not settings:
+        raise ValueError("no decoding settings to sweep")
+    floor = min(threshold for threshold, _ in settings)
     matcher = StructureMatcher()
     for network in (cell_network, basis_network):
         if network is not None:
@@ -90,15 +98,24 @@ def sweep_peak_thresholds(
         structure, name = data.structures[row], data.ids[row]
         cell = _through(cell_network, cell_image(standard_lattice(structure.lattice), spec)[None])
         basis = _through(basis_network, basis_images(structure, spec, name))
-        for threshold in thresholds:
+        maxima = [local_maxima(image, floor) for image in basis]
+        seen: dict[object, dict[str, object]] = {}
+        for threshold, saddle in settings:
+            setting = replace(spec, peak_threshold=float(threshold), merge_saddle=saddle)
             try:
                 decoded: Structure | str = structure_from_images(
-                    cell[0], basis, replace(spec, peak_threshold=float(threshold)), name
+                    cell[0], basis, setting, name, maxima
+                )
+                key: object = (
+                    tuple(str(s) for s in decoded.species),
+                    np.round(decoded.frac_coords, 9).tobytes(),
                 )
             except RepresentationError as exc:
-                decoded = str(exc)
-            record = _record(structure, name, data.known[row], decoded, matcher)
-            out.append({**record, "threshold": float(threshold)})
+                decoded = key = str(exc)
+            if key not in seen:
+                seen[key] = _record(structure, name, data.known[row], decoded, matcher)
+            saddle_column = math.nan if saddle is None else float(saddle)
+            out.append({**seen[key], "threshold": float(threshold), "merge_saddle": saddle_column})
     return pd.DataFrame(out)
 
 
@@ -155,6 +172,7 @@ def _record(
         record.update(decoded=False, reason=decoded, same_composition=False)
         record.update({f"error_{p}": math.nan for p in PARAMETERS})
         record.update(position_rmse=math.nan, fully_reconstructed=False, matches=False)
+        record.update(min_distance=math.nan)
         return record
     result = compare(structure, decoded)
     record.update(decoded=True, reason="", same_composition=result.same_composition)
@@ -163,6 +181,7 @@ def _record(
         position_rmse=result.position_rmse,
         fully_reconstructed=result.fully_reconstructed(),
         matches=bool(matcher.fit(structure, decoded)),
+        min_distance=shortest_distance(decoded),
     )
     return record
 

@@ -122,9 +122,11 @@ def vanadium_oxidation_state(structure: Structure) -> float:
     return 2.0 * composition["O"] / vanadium if vanadium else math.nan
 
 
-#: atoms closer than this (Å) overlap: no V-O bond is shorter than about 1.6 Å, and O-O and V-V
-#: distances in the oxides are longer still. Strict for decoded crystals, whose positions are
-#: off by about 0.1 Å: a real structure decoded with a short bond falls under it too
+#: atoms closer than this (Å) overlap where the basis run's ``decoding.json`` has no cut
+#: calibrated on its validation decodings (:mod:`matgnn.design.decoding`): no V-O bond is
+#: shorter than about 1.6 Å, and O-O and V-V distances in the oxides are longer still. Strict
+#: for decoded crystals, whose positions are off by about 0.1 Å: a real structure decoded with
+#: a short bond falls under it too
 OVERLAP = 1.5
 
 
@@ -148,7 +150,7 @@ def generate(
 ) -> tuple[pd.DataFrame, list[Structure | None]]:
     """Decode latent vectors to crystals: the table (one row per vector: formula, sites, V's
     oxidation state, ``min_distance`` (:func:`shortest_distance`, a decoding's sanity: atoms
-    closer than :data:`OVERLAP` overlap), the generator's property) and the structures
+    closer than the overlap cut overlap), the generator's property) and the structures
     (``None`` where nothing came back)."""
     generator.eval()
     names = list(names or [f"gen-{k:05d}" for k in range(len(z))])

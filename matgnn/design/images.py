@@ -22,7 +22,11 @@ A crystal is two kinds of 3D images:
   maximum filter, periodic) above ``peak_threshold``, refined within the voxel by the parabola
   through the logarithms of the peak and its two neighbours along each axis (exact for an
   isolated sampled Gaussian; the paper took the voxel itself, an intrinsic error of up to half
-  a voxel per axis).
+  a voxel per axis). An autoencoder's reconstruction may split one atom's Gaussian into a peak
+  and a shoulder with a maximum of its own; with ``merge_saddle`` set, a maximum joined to a
+  higher one of its channel by a straight path that never falls below ``merge_saddle`` times
+  its own height is that peak's shoulder, not an atom (two exact atoms 1 Å apart dip to at
+  most 0.43 of the lower peak voxel between them, and atoms of one element sit further apart).
 
 Refused, in words naming the structure: more than ``max_sites`` sites (20), a lattice vector
 longer than ``max_length`` (10 Å), an element without a channel, atoms spread wider than the box
@@ -67,6 +71,11 @@ class ImageSpec:
             peak voxel holds at least 0.74 on the default grid).
         refine_peaks: refine each peak within its voxel (default); ``False``: the voxel's
             corner is the position, as the paper's post-processing took it.
+        merge_saddle: a basis-image maximum joined to a higher maximum of its channel (within
+            twice :attr:`reach`) by a straight path whose lowest value is at least this
+            fraction of its own height is a shoulder of that peak, not an atom; ``None``
+            (default): every maximum above ``peak_threshold`` is an atom. Exact images decode
+            alike at any value above 0.43 (see the module docstring).
     """
 
     elements: tuple[str, ...] = ("V", "O")
@@ -79,6 +88,7 @@ class ImageSpec:
     max_length: float = 10.0
     peak_threshold: float = 0.3
     refine_peaks: bool = True
+    merge_saddle: float | None = None
 
     @property
     def voxel(self) -> float:
@@ -307,16 +317,62 @@ def _basis(structure: Structure, spec: ImageSpec, name: str, channels: Sequence[
     return images.astype(np.float32)
 
 
-def positions_from_basis_image(image: np.ndarray, spec: ImageSpec = ImageSpec()) -> np.ndarray:
+def local_maxima(image: np.ndarray, floor: float) -> np.ndarray:
+    """Voxel indices of the periodic local maxima of a basis image at least ``floor`` high, in
+    the order of the image's voxels (computed once, they serve every threshold at or above
+    ``floor``: :func:`positions_from_basis_image`'s ``maxima``).
+
+    Shapes:
+        ``[n, n, n]`` -> ``[maxima, 3]``.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    maxima = ndimage.maximum_filter(image, size=3, mode="wrap") == image
+    return np.argwhere(maxima & (image >= floor))
+
+
+def _shoulders(image: np.ndarray, peaks: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """Which of ``peaks`` (voxel indices) are shoulders of a higher kept peak of the image
+    (``spec.merge_saddle``): visited from the highest down, each compared with the kept ones
+    within twice the Gaussian's reach along the straight periodic path between them, sampled
+    at half a voxel by trilinear interpolation."""
+    n = spec.basis_grid
+    heights = image[tuple(peaks.T)]
+    reach = 2.0 * spec.reach / spec.voxel
+    shoulder = np.zeros(len(peaks), dtype=bool)
+    kept: list[int] = []
+    for i in np.argsort(-heights, kind="stable"):
+        for j in kept:
+            delta = (peaks[j] - peaks[i] + n / 2) % n - n / 2
+            distance = float(np.linalg.norm(delta))
+            if distance > reach:
+                continue
+            path = peaks[i][:, None] + delta[:, None] * np.linspace(0, 1, int(2 * distance) + 2)
+            lowest = ndimage.map_coordinates(image, path, order=1, mode="grid-wrap").min()
+            if lowest >= spec.merge_saddle * heights[i]:
+                shoulder[i] = True
+                break
+        if not shoulder[i]:
+            kept.append(int(i))
+    return shoulder
+
+
+def positions_from_basis_image(
+    image: np.ndarray, spec: ImageSpec = ImageSpec(), maxima: np.ndarray | None = None
+) -> np.ndarray:
     """Cartesian positions in the box (Å) of the atoms of one basis image: its periodic local
-    maxima above ``spec.peak_threshold``, refined within the voxel (see the module docstring).
+    maxima above ``spec.peak_threshold`` (of ``maxima``, :func:`local_maxima` at a lower or
+    equal floor, where given), shoulders dropped (``spec.merge_saddle``), refined within the
+    voxel (see the module docstring).
 
     Shapes:
         ``[n, n, n]`` -> ``[atoms, 3]``.
     """
     image = np.asarray(image, dtype=np.float64)
-    maxima = ndimage.maximum_filter(image, size=3, mode="wrap") == image
-    peaks = np.argwhere(maxima & (image >= spec.peak_threshold))
+    if maxima is None:
+        maxima = local_maxima(image, spec.peak_threshold)
+    peaks = maxima[image[tuple(maxima.T)] >= spec.peak_threshold] if len(maxima) else maxima
+    if spec.merge_saddle is not None and len(peaks) > 1:
+        peaks = peaks[~_shoulders(image, peaks, spec)]
     n = spec.basis_grid
     positions = []
     for peak in peaks:
@@ -353,11 +409,16 @@ def _merged(positions: np.ndarray, within: float, period: float | None = None) -
 
 
 def structure_from_images(
-    cell: np.ndarray, basis: np.ndarray, spec: ImageSpec = ImageSpec(), name: str = "images"
+    cell: np.ndarray,
+    basis: np.ndarray,
+    spec: ImageSpec = ImageSpec(),
+    name: str = "images",
+    maxima: Sequence[np.ndarray] | None = None,
 ) -> Structure:
     """The crystal of a cell image and its basis images: the decoded lattice, the atoms of each
     channel moved so that the box's centre is the cell's centre, in fractional coordinates.
-    An image without atoms is refused."""
+    An image without atoms is refused. ``maxima``: each basis image's :func:`local_maxima`,
+    computed once for decoding one image at several settings."""
     lattice = lattice_from_cell_image(cell, spec, name)
     if basis.shape[0] != len(spec.elements):
         raise RepresentationError(
@@ -365,8 +426,9 @@ def structure_from_images(
         )
     centre = np.full(3, 0.5) @ lattice.matrix
     species, coords = [], []
-    for element, image in zip(spec.elements, basis, strict=True):
-        for position in positions_from_basis_image(image, spec):
+    found = maxima if maxima is not None else [None] * len(basis)
+    for element, image, peaks in zip(spec.elements, basis, found, strict=True):
+        for position in positions_from_basis_image(image, spec, peaks):
             species.append(element)
             coords.append(position - spec.box / 2.0 + centre)
     if not species:

@@ -32,7 +32,8 @@ from matgnn.checkpoints import safe_config
 from matgnn.checkpoints.files import CheckpointError, load_file
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
 from matgnn.checkpoints.safe_config import UnsafeConfigError
-from matgnn.design.decoding import decoding_spec
+from matgnn.design.decoding import read_decoding
+from matgnn.design.generate import OVERLAP
 from matgnn.design.images import ImageSpec
 from matgnn.design.networks import ImageAutoencoder, MaterialsGenerator
 from matgnn.outputs import Output
@@ -390,6 +391,9 @@ class DesignModels:
     cell: ImageAutoencoder
     basis: ImageAutoencoder
     spec: ImageSpec
+    #: atoms closer than this (Å) in a generated crystal overlap: calibrated on the basis
+    #: run's validation decodings (``decoding.json``), else :data:`~matgnn.design.generate.OVERLAP`
+    overlap: float = OVERLAP
 
 
 def _autoencoder_runs(
@@ -418,9 +422,9 @@ def load_design_models(
 ) -> DesignModels:
     """The best checkpoints of a generator run and of its autoencoders (the runs its
     provenance names, unless given), refused unless they are the very files the generator's
-    codes came from (SHA-256) and share one image geometry; decoded at the peak threshold
-    chosen for the basis autoencoder (its run's ``decoding.json``, :mod:`matgnn.design.decoding`),
-    else the image geometry's."""
+    codes came from (SHA-256) and share one image geometry; decoded as chosen for the two
+    autoencoders (the basis run's ``decoding.json``, :mod:`matgnn.design.decoding`: threshold,
+    merge saddle, overlap cut), else at the image geometry's defaults."""
     generator = load_generator(Path(generator_run) / "checkpoints" / "best.ckpt")
     networks, runs = {}, {}
     for kind, given in (("cell", cell_run), ("basis", basis_run)):
@@ -439,6 +443,12 @@ def load_design_models(
     spec = image_spec_of(networks["basis"])
     if image_spec_of(networks["cell"]) != spec:
         raise CheckpointError(f"{generator_run}: its autoencoders were trained on other images")
-    # decoded at the peak threshold chosen for the basis autoencoder on validation structures
-    spec = decoding_spec(spec, *runs["basis"])
-    return DesignModels(generator, networks["cell"], networks["basis"], spec)
+    # decoded as chosen for these autoencoders on validation structures
+    basis_folder, basis_sha256 = runs["basis"]
+    decoding = read_decoding(basis_folder, basis_sha256, runs["cell"][1])
+    if decoding is None:
+        return DesignModels(generator, networks["cell"], networks["basis"], spec)
+    overlap = OVERLAP if decoding.overlap_cut is None else decoding.overlap_cut
+    return DesignModels(
+        generator, networks["cell"], networks["basis"], decoding.applied(spec), overlap
+    )

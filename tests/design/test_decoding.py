@@ -1,5 +1,6 @@
-"""The peak threshold of decoded basis images: chosen on a sweep's counts, stored as data, read
-back with refusals, and what a decoded image with a lowered atom peak gives at each threshold."""
+"""How decoded basis images are decoded (peak threshold, merge saddle, overlap cut): chosen on a
+sweep's counts, stored as data, read back with refusals; what a decoded image with a lowered
+atom peak gives at each threshold; shoulders merged, real atoms never."""
 
 from __future__ import annotations
 
@@ -14,67 +15,91 @@ from pymatgen.core import Lattice, Structure
 
 from matgnn.design.decoding import (
     DECODING,
-    choose_peak_threshold,
+    Decoding,
+    choose_decoding,
     decoding_spec,
-    read_peak_threshold,
+    read_decoding,
     write_decoding,
 )
-from matgnn.design.evaluate import reconstruct, sweep_peak_thresholds
+from matgnn.design.evaluate import reconstruct, sweep_decodings
 from matgnn.design.generate import shortest_distance
-from matgnn.design.images import ImageSpec
+from matgnn.design.images import ImageSpec, positions_from_basis_image
 from matgnn.design.vo_dataset import vo_sample
 
 
-def _sweep(counts: dict[float, tuple[int, int]]) -> pd.DataFrame:
-    """A sweep frame whose thresholds have the given (fully reconstructed, matched) counts over
-    four structures."""
+def _sweep(counts: dict[tuple[float, float | None], tuple[int, int]]) -> pd.DataFrame:
+    """A sweep frame whose (threshold, merge saddle) settings have the given (fully
+    reconstructed, matched) counts over four structures; the matched ones' shortest distances
+    1.0, 1.3, 1.4, 1.5 Å."""
     rows = []
-    for threshold, (full, matched) in counts.items():
+    for (threshold, saddle), (full, matched) in counts.items():
         for k in range(4):
-            rows.append({"id": f"s{k}", "threshold": threshold, "same_composition": k < matched,
-                         "fully_reconstructed": k < full, "matches": k < matched})  # fmt: skip
+            rows.append({"id": f"s{k}", "threshold": threshold,
+                         "merge_saddle": np.nan if saddle is None else saddle,
+                         "same_composition": k < matched, "fully_reconstructed": k < full,
+                         "matches": k < matched,
+                         "min_distance": (1.0, 1.3, 1.4, 1.5)[k]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def test_the_choice_ranks_full_reconstructions_then_matches_then_the_higher_threshold():
-    assert choose_peak_threshold(_sweep({0.02: (2, 4), 0.1: (3, 3), 0.3: (2, 2)})) == 0.1
-    assert choose_peak_threshold(_sweep({0.02: (2, 4), 0.1: (2, 3), 0.3: (2, 2)})) == 0.02
-    assert choose_peak_threshold(_sweep({0.02: (2, 3), 0.1: (2, 3), 0.3: (1, 3)})) == 0.1
+def test_the_choice_ranks_full_reconstructions_matches_the_higher_threshold_less_merging():
+    def chosen(counts):
+        return choose_decoding(_sweep(counts))
+
+    first = {(0.02, None): (2, 4), (0.1, None): (3, 3), (0.3, None): (2, 2)}
+    assert chosen(first) == Decoding(0.1)
+    assert chosen({**first, (0.1, None): (2, 3)}) == Decoding(0.02)
+    assert chosen({(0.02, None): (2, 3), (0.1, None): (2, 3), (0.3, None): (1, 3)}) == Decoding(0.1)
+    # ties between merge saddles go to no merging, then to the higher saddle (less merging)
+    assert chosen({(0.1, None): (2, 3), (0.1, 0.9): (2, 3), (0.1, 0.5): (2, 3)}) == Decoding(0.1)
+    assert chosen({(0.1, 0.9): (2, 3), (0.1, 0.5): (2, 3)}) == Decoding(0.1, 0.9)
+    assert chosen({(0.1, None): (2, 3), (0.1, 0.5): (3, 3)}) == Decoding(0.1, 0.5)
     with pytest.raises(ValueError, match="no structures"):
-        choose_peak_threshold(_sweep({}))
+        choose_decoding(_sweep({}))
 
 
-def test_a_chosen_threshold_is_stored_as_data_and_read_back_with_refusals(tmp_path):
-    assert read_peak_threshold(tmp_path) is None
+def test_a_chosen_decoding_is_stored_as_data_and_read_back_with_refusals(tmp_path):
+    assert read_decoding(tmp_path) is None
     assert decoding_spec(ImageSpec(), tmp_path) == ImageSpec()
     checkpoints = {"basis_sha256": "b" * 64, "cell_run": "cell", "cell_sha256": "c" * 64}
-    sweep = _sweep({0.02: (2, 4), 0.3: (2, 2)})
-    chosen = write_decoding(tmp_path, sweep, "4 structures", checkpoints)
-    record = json.loads((tmp_path / DECODING).read_text())
-    assert chosen == record["peak_threshold"] == 0.02 and record["structures"] == 4
+    sweep = _sweep({(0.02, 0.75): (2, 4), (0.3, None): (2, 2)})
+    record = write_decoding(tmp_path, sweep, "4 structures", checkpoints)
+    assert record == json.loads((tmp_path / DECODING).read_text())
+    assert record["peak_threshold"] == 0.02 and record["merge_saddle"] == 0.75
+    assert record["structures"] == 4
     assert record["basis_sha256"] == "b" * 64 and record["cell_sha256"] == "c" * 64
-    assert read_peak_threshold(tmp_path, "b" * 64) == 0.02
-    # chosen through another basis checkpoint (retrained since): refused, not applied
-    with pytest.raises(ValueError, match="chosen for another basis checkpoint"):
+    # the 1% quantile of the matched crystals' shortest distances (1.0 .. 1.5), floored
+    assert record["overlap_cut"] == 1.0 and record["overlap"]["matched_crystals"] == 4
+    assert read_decoding(tmp_path, "b" * 64, "c" * 64) == Decoding(0.02, 0.75, 1.0)
+    # chosen through another basis or cell checkpoint (retrained since): refused, not applied
+    with pytest.raises(ValueError, match="through another basis checkpoint"):
         decoding_spec(ImageSpec(), tmp_path, "a" * 64)
+    with pytest.raises(ValueError, match="through another cell checkpoint"):
+        decoding_spec(ImageSpec(), tmp_path, "b" * 64, "a" * 64)
+    assert record["counts"]["0.3/none"] == {"same_composition": 2, "fully_reconstructed": 2,
+                                            "matches": 2}  # fmt: skip
+    assert decoding_spec(ImageSpec(), tmp_path) == replace(
+        ImageSpec(), peak_threshold=0.02, merge_saddle=0.75
+    )
     (tmp_path / DECODING).write_text('{"peak_threshold": 0.02}')  # no checkpoint recorded
-    assert read_peak_threshold(tmp_path) == 0.02
-    with pytest.raises(ValueError, match="records no basis checkpoint"):
-        read_peak_threshold(tmp_path, "b" * 64)
-    assert record["counts"]["0.3"] == {"same_composition": 2, "fully_reconstructed": 2,
-                                       "matches": 2}  # fmt: skip
-    assert decoding_spec(ImageSpec(), tmp_path) == replace(ImageSpec(), peak_threshold=0.02)
+    assert read_decoding(tmp_path) == Decoding(0.02)
+    for kind, given in (("basis", ("b" * 64, None)), ("cell", (None, "c" * 64))):
+        with pytest.raises(ValueError, match=f"records no {kind} checkpoint"):
+            read_decoding(tmp_path, *given)
     for bad, message in (
         ('{"peak_threshold": "__import__"}', "is not a number"),
         ('{"peak_threshold": true}', "is not a number"),
         ('{"peak_threshold": 1.5}', r"is not in \(0, 1\)"),
         ('{"peak_threshold": NaN}', r"is not in \(0, 1\)"),
+        ('{"peak_threshold": 0.1, "merge_saddle": 0}', r"merge_saddle 0 is not in \(0, 1\]"),
+        ('{"peak_threshold": 0.1, "merge_saddle": "os"}', "merge_saddle 'os' is not a number"),
+        ('{"peak_threshold": 0.1, "overlap_cut": -1}', r"overlap_cut -1 is not in \(0, 5\)"),
         ("{}", "no peak_threshold"),
         ("not json", "no peak_threshold"),
     ):
         (tmp_path / DECODING).write_text(bad)
         with pytest.raises(ValueError, match=message):
-            read_peak_threshold(tmp_path)
+            read_decoding(tmp_path)
 
 
 class _Dimmed(torch.nn.Module):
@@ -91,20 +116,66 @@ class _Dimmed(torch.nn.Module):
 
 def test_a_sweep_finds_the_atoms_whose_peaks_a_network_lowered():
     """Peaks scaled to a tenth (0.074 and up) are lost at 0.3 and all found at 0.05: the sweep
-    decodes each structure at every threshold, and the choice takes the lower one."""
+    decodes each structure at every setting, and the choice takes the lower threshold; merging
+    changes nothing in these images (real atoms, no shoulders), so no merging is chosen."""
     sample = vo_sample()
     rows = list(range(4))
     spec = ImageSpec()
-    frame = sweep_peak_thresholds(sample, rows, None, _Dimmed(0.1), spec, (0.05, 0.3))
-    assert len(frame) == 2 * len(rows) and set(frame["threshold"]) == {0.05, 0.3}
-    low, high = (frame[frame["threshold"] == t] for t in (0.05, 0.3))
+    settings = [(0.05, None), (0.05, 0.6), (0.3, None)]
+    frame = sweep_decodings(sample, rows, None, _Dimmed(0.1), spec, settings)
+    assert len(frame) == 3 * len(rows) and set(frame["threshold"]) == {0.05, 0.3}
+    low, merged, high = (
+        frame[(frame["threshold"] == t) & (frame["merge_saddle"].fillna(0) == (m or 0))]
+        for t, m in settings
+    )
     assert low["fully_reconstructed"].all() and low["matches"].all()
     assert not high["decoded"].any() and high["reason"].str.contains("no atom").all()
-    assert choose_peak_threshold(frame) == 0.05
+    assert choose_decoding(frame) == Decoding(0.05)
+    columns = ["position_rmse", "min_distance", "fully_reconstructed"]
+    assert np.array_equal(merged[columns].to_numpy(), low[columns].to_numpy())
     # the same rows as reconstruct gives at that threshold
     direct = reconstruct(sample, rows, None, _Dimmed(0.1), replace(spec, peak_threshold=0.05))
-    assert low.drop(columns="threshold").reset_index(drop=True).equals(direct)
-    assert np.isclose(low["position_rmse"].max(), direct["position_rmse"].max())
+    kept = low.drop(columns=["threshold", "merge_saddle"]).reset_index(drop=True)
+    assert kept.equals(direct)
+    originals = [shortest_distance(sample.structures[row]) for row in rows]
+    assert np.allclose(direct["min_distance"], originals, atol=1e-3)
+
+
+@pytest.mark.parametrize("direction", [(1, 0, 0), (1, 1, 0), (1, 2, 3)])
+def test_merging_keeps_real_atoms_one_angstrom_apart_and_drops_a_shoulder(direction):
+    """Two exact atoms of one channel 1.0-1.5 Å apart (closer than any same-element pair in
+    the oxides) decode as two atoms at every merge saddle compared above 0.43; a small bump on
+    the flank of a Gaussian (a split peak, as an autoencoder makes) is one atom with merging at
+    0.5 and two without."""
+    spec = ImageSpec()
+    box_centre = np.full(3, 32.0)
+    grid = np.indices((64, 64, 64)).reshape(3, -1).T * spec.voxel
+    along = np.asarray(direction, dtype=float) / np.linalg.norm(direction)
+
+    def gaussian(at: np.ndarray, height: float = 1.0) -> np.ndarray:
+        squared = ((grid - at) ** 2).sum(-1)
+        return (height * np.exp(-squared / (2 * spec.sigma**2))).reshape(64, 64, 64)
+
+    centre = box_centre * spec.voxel + 0.1  # off the voxel grid
+    for distance in (1.0, 1.2, 1.5):
+        image = gaussian(centre) + gaussian(centre + distance * along)
+        image[image < spec.threshold] = 0
+        for saddle in (None, 0.9, 0.75, 0.6, 0.5):
+            found = positions_from_basis_image(image, replace(spec, merge_saddle=saddle))
+            assert len(found) == 2, (distance, saddle)
+    # a shoulder: the voxel 0.45 Å from the peak raised just above its 26 neighbours
+    image = gaussian(centre)
+    voxel = tuple(np.round((centre + 0.45 * along) / spec.voxel).astype(int))
+    bump = np.zeros_like(image)
+    around = image[tuple(slice(v - 1, v + 2) for v in voxel)]
+    bump[voxel] = around.max() - image[voxel] + 0.01
+    shouldered = image + bump
+    assert len(positions_from_basis_image(shouldered, replace(spec, peak_threshold=0.02))) == 2
+    merged = positions_from_basis_image(
+        shouldered, replace(spec, peak_threshold=0.02, merge_saddle=0.5)
+    )
+    assert len(merged) == 1
+    assert np.linalg.norm(merged[0] - centre) < 0.05
 
 
 def test_shortest_distance_sees_periodic_images_and_a_skewed_cell():

@@ -224,48 +224,58 @@ def test_runs_moved_together_still_load_and_a_missing_one_is_named(pipeline, tmp
         hidden.rename(root)
 
 
-def test_the_basis_runs_chosen_peak_threshold_decodes_unless_the_app_sets_one(
+def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
     pipeline, tmp_path, caplog, monkeypatch
 ):
-    """``load_design_models`` decodes at the threshold in the basis run's ``decoding.json``
-    (the default without it; refused when chosen for another basis checkpoint);
-    ``python -m matgnn.generate peak_threshold=...`` overrides it, decodes with it and says
-    which it used; a value outside (0, 1) is refused."""
+    """``load_design_models`` decodes at the threshold and merge saddle in the basis run's
+    ``decoding.json`` and takes its overlap cut (the defaults without it; refused when chosen
+    through another basis or cell checkpoint); ``python -m matgnn.generate peak_threshold=...
+    merge_saddle=...`` override them (``none``: no merging), decode with them and say which
+    they used; values out of range are refused."""
     root, _, _ = pipeline
     for name in ("cell", "basis", "generator"):
         shutil.copytree(root / name, tmp_path / "runs" / name)
     runs = tmp_path / "runs"
     assert load_design_models(runs / "generator").spec.peak_threshold == 0.3
-    basis_sha256 = load_generator(runs / "generator" / "checkpoints" / "best.ckpt").provenance[
-        "basis_sha256"
-    ]
-    record = {"peak_threshold": 0.02, "basis_sha256": basis_sha256}
+    provenance = load_generator(runs / "generator" / "checkpoints" / "best.ckpt").provenance
+    record = {"peak_threshold": 0.02, "basis_sha256": provenance["basis_sha256"],
+              "cell_sha256": provenance["cell_sha256"], "overlap_cut": 1.2}  # fmt: skip
     (runs / "basis" / DECODING).write_text(json.dumps(record))
     # the copies' recorded runs are the originals: give the copied basis run
     models = load_design_models(runs / "generator", basis_run=runs / "basis")
-    assert models.spec.peak_threshold == 0.02
+    assert models.spec.peak_threshold == 0.02 and models.spec.merge_saddle is None
+    assert models.overlap == 1.2
     chosen = ("generate", f"generator_run={runs / 'generator'}", f"basis_run={runs / 'basis'}",
               "mode=random", "count=2", "paths.output_dir=unused")  # fmt: skip
     used = []  # the image geometry each call decodes with
 
     def generate_with(*args, **kwargs):
-        used.append(args[4].peak_threshold)
+        used.append((args[4].peak_threshold, args[4].merge_saddle))
         return generate(*args, **kwargs)
 
     monkeypatch.setattr("matgnn.generate.generate", generate_with)
     with caplog.at_level(logging.INFO, logger="matgnn.generate"):
         sample(_compose(*chosen), tmp_path / "chosen")
         sample(_compose(*chosen, "peak_threshold=0.5"), tmp_path / "set")
-    assert used == [0.02, 0.5]
+        sample(_compose(*chosen, "merge_saddle=0.6"), tmp_path / "merged")
+        (runs / "basis" / DECODING).write_text(json.dumps({**record, "merge_saddle": 0.7}))
+        sample(_compose(*chosen), tmp_path / "stored")
+        sample(_compose(*chosen, "merge_saddle=none"), tmp_path / "unmerged")
+    assert used == [(0.02, None), (0.5, None), (0.02, 0.6), (0.02, 0.7), (0.02, None)]
     said = [r.getMessage() for r in caplog.records if "peak threshold" in r.getMessage()]
-    assert said == ["basis images decoded at a peak threshold of 0.02",
-                    "basis images decoded at a peak threshold of 0.5"]  # fmt: skip
+    prefix = "basis images decoded at a peak threshold of"
+    assert said[:3] == [f"{prefix} 0.02, merge saddle None", f"{prefix} 0.5, merge saddle None",
+                        f"{prefix} 0.02, merge saddle 0.6"]  # fmt: skip
     with pytest.raises(ValueError, match=r"peak_threshold 1.5 is not in \(0, 1\)"):
         sample(_compose(*chosen, "peak_threshold=1.5"), tmp_path / "bad")
-    # a threshold chosen for another basis checkpoint is refused, not applied
-    (runs / "basis" / DECODING).write_text(json.dumps({**record, "basis_sha256": "0" * 64}))
-    with pytest.raises(ValueError, match="chosen for another basis checkpoint"):
-        load_design_models(runs / "generator", basis_run=runs / "basis")
+    with pytest.raises(ValueError, match=r"merge_saddle 2 is not in \(0, 1\]"):
+        sample(_compose(*chosen, "merge_saddle=2"), tmp_path / "bad")
+    # a decoding chosen through another basis or cell checkpoint is refused, not applied
+    for kind in ("basis", "cell"):
+        other = {**record, f"{kind}_sha256": "0" * 64}
+        (runs / "basis" / DECODING).write_text(json.dumps(other))
+        with pytest.raises(ValueError, match=f"through another {kind} checkpoint"):
+            load_design_models(runs / "generator", basis_run=runs / "basis")
 
 
 def test_weights_that_do_not_fit_the_named_network_are_a_checkpoint_error(pipeline, tmp_path):
