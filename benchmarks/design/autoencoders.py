@@ -7,9 +7,10 @@ with the original (``matgnn.design.evaluate``).
     python benchmarks/design/autoencoders.py [--update docs/results/inverse-design.md]
 
 ``--run`` reads the two runs' best checkpoints and their common split (``split.json``; two
-runs with different splits are refused), chooses the peak threshold of decoded basis images on
-the validation structures (``matgnn.design.decoding``; stored in the basis run as
-``decoding.json``, where the generator's decoding finds it), reconstructs every test
+runs with different splits are refused), chooses the decoding of basis images (peak threshold
+and merge saddle) on the validation structures and reads the overlap cut from the same
+decodings (``matgnn.design.decoding``; stored in the basis run as ``decoding.json``, where the
+generator's decoding finds it), reconstructs every test
 structure, every held-out known V-O structure and ``--train-rows`` seeded training structures
 (then the test structures twice more, each time with one autoencoder alone and the other
 image left exact, to show which autoencoder the failures come from), and writes one row per
@@ -158,7 +159,7 @@ def run(
     val_rows = [index[sid] for sid in shared["val"]]
     if not val_rows:
         raise ValueError(
-            f"{basis_run / 'split.json'}: no validation structures to choose the peak threshold on"
+            f"{basis_run / 'split.json'}: no validation structures to choose the decoding on"
         )
     settings = [(threshold, saddle) for threshold in THRESHOLDS for saddle in SADDLES]
     sweep = sweep_decodings(data, val_rows, cell, basis, spec, settings)

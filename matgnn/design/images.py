@@ -25,8 +25,9 @@ A crystal is two kinds of 3D images:
   a voxel per axis). An autoencoder's reconstruction may split one atom's Gaussian into a peak
   and a shoulder with a maximum of its own; with ``merge_saddle`` set, a maximum joined to a
   higher one of its channel by a straight path that never falls below ``merge_saddle`` times
-  its own height is that peak's shoulder, not an atom (two exact atoms 1 Å apart dip to at
-  most 0.43 of the lower peak voxel between them, and atoms of one element sit further apart).
+  its own height is that peak's shoulder, not an atom (along the sampled path two exact atoms
+  1 Å apart dip below 0.5 of the lower peak voxel, about 0.48 at worst over placements and
+  directions, and atoms of one element sit further apart).
 
 Refused, in words naming the structure: more than ``max_sites`` sites (20), a lattice vector
 longer than ``max_length`` (10 Å), an element without a channel, atoms spread wider than the box
@@ -74,8 +75,9 @@ class ImageSpec:
         merge_saddle: a basis-image maximum joined to a higher maximum of its channel (within
             twice :attr:`reach`) by a straight path whose lowest value is at least this
             fraction of its own height is a shoulder of that peak, not an atom; ``None``
-            (default): every maximum above ``peak_threshold`` is an atom. Exact images decode
-            alike at any value above 0.43 (see the module docstring).
+            (default): every maximum above ``peak_threshold`` is an atom. Exact images of
+            same-element atoms 1 Å apart or more decode alike at 0.5 and above (see the module
+            docstring).
     """
 
     elements: tuple[str, ...] = ("V", "O")

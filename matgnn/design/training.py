@@ -394,6 +394,8 @@ class DesignModels:
     #: atoms closer than this (Å) in a generated crystal overlap: calibrated on the basis
     #: run's validation decodings (``decoding.json``), else :data:`~matgnn.design.generate.OVERLAP`
     overlap: float = OVERLAP
+    #: whether :attr:`overlap` was calibrated (else the constant)
+    overlap_calibrated: bool = False
 
 
 def _autoencoder_runs(
@@ -448,7 +450,8 @@ def load_design_models(
     decoding = read_decoding(basis_folder, basis_sha256, runs["cell"][1])
     if decoding is None:
         return DesignModels(generator, networks["cell"], networks["basis"], spec)
-    overlap = OVERLAP if decoding.overlap_cut is None else decoding.overlap_cut
+    calibrated = decoding.overlap_cut is not None
+    overlap = decoding.overlap_cut if calibrated else OVERLAP
     return DesignModels(
-        generator, networks["cell"], networks["basis"], decoding.applied(spec), overlap
+        generator, networks["cell"], networks["basis"], decoding.applied(spec), overlap, calibrated
     )

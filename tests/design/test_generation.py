@@ -23,7 +23,7 @@ from matgnn.checkpoints.files import CheckpointError
 from matgnn.config_dir import CONFIG_DIR
 from matgnn.design.codes import decode_codes, encode_structures
 from matgnn.design.decoding import DECODING
-from matgnn.design.generate import generate, latents, slerp, vanadium_oxidation_state
+from matgnn.design.generate import OVERLAP, generate, latents, slerp, vanadium_oxidation_state
 from matgnn.design.labels import (
     DEFAULT_LABELLER,
     label_column,
@@ -236,7 +236,9 @@ def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
     for name in ("cell", "basis", "generator"):
         shutil.copytree(root / name, tmp_path / "runs" / name)
     runs = tmp_path / "runs"
-    assert load_design_models(runs / "generator").spec.peak_threshold == 0.3
+    unchosen = load_design_models(runs / "generator")
+    assert unchosen.spec.peak_threshold == 0.3 and unchosen.overlap == OVERLAP
+    assert not unchosen.overlap_calibrated
     provenance = load_generator(runs / "generator" / "checkpoints" / "best.ckpt").provenance
     record = {"peak_threshold": 0.02, "basis_sha256": provenance["basis_sha256"],
               "cell_sha256": provenance["cell_sha256"], "overlap_cut": 1.2}  # fmt: skip
@@ -244,7 +246,7 @@ def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
     # the copies' recorded runs are the originals: give the copied basis run
     models = load_design_models(runs / "generator", basis_run=runs / "basis")
     assert models.spec.peak_threshold == 0.02 and models.spec.merge_saddle is None
-    assert models.overlap == 1.2
+    assert models.overlap == 1.2 and models.overlap_calibrated
     chosen = ("generate", f"generator_run={runs / 'generator'}", f"basis_run={runs / 'basis'}",
               "mode=random", "count=2", "paths.output_dir=unused")  # fmt: skip
     used = []  # the image geometry each call decodes with
