@@ -505,10 +505,13 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     assert "best checkpoint epoch 0 (1 epochs run, 4 training structures" in done.stdout
     assert "Adam lr 0.001 constant)" in done.stdout
     assert "| fully reconstructed | matched by StructureMatcher |" in done.stdout
-    # the peak threshold chosen on the validation structures, stored in the basis run, tabled
-    peak = json.loads((tmp_path / "basis" / "decoding.json").read_text())["peak_threshold"]
+    # the decoding chosen on the validation structures, stored in the basis run, tabled
+    decoding = json.loads((tmp_path / "basis" / "decoding.json").read_text())
+    peak = decoding["peak_threshold"]
     assert f"Decoded at a peak threshold of {peak:g} in the basis images" in done.stdout
-    assert "| peak threshold | every atom back | fully reconstructed |" in done.stdout
+    saddles = " | ".join(f"merge saddle {k}" for k in ("none", "0.9", "0.8", "0.7", "0.6"))
+    assert f"| peak threshold | {saddles} |" in done.stdout
+    assert len(decoding["counts"]) == 7 * 5 and "overlap_cut" in decoding
     # the test structures again through one autoencoder alone, the other image exact
     for part in ("| test, the cell autoencoder alone (basis images exact) |",
                  "| test, the basis autoencoder alone (cell image exact) |"):  # fmt: skip
@@ -533,10 +536,12 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
         f"generator.cell_run={tmp_path / 'cell'}",
         f"generator.basis_run={tmp_path / 'basis'}",
     )
-    # the generation decodes at the basis run's threshold: set one the choice cannot give
+    # the generation decodes as the basis run's decoding.json says: set values the choice
+    # cannot give
     stored = tmp_path / "basis" / "decoding.json"
     peak = 0.042
-    stored.write_text(json.dumps({**json.loads(stored.read_text()), "peak_threshold": peak}))
+    chosen = {"peak_threshold": peak, "merge_saddle": 0.65, "overlap_cut": 1.23}
+    stored.write_text(json.dumps({**json.loads(stored.read_text()), **chosen}))
     results = tmp_path / "generation.csv.gz"
     done = run_script("benchmarks/design/generation.py", "--run",
                       "--generator", str(tmp_path / "generator"), "--random", "4",
@@ -549,7 +554,10 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
                 "| candidate | formula |", "nearest other one",
                 "| generator | 0.001 | 30 | 1 (0) |",
                 "after the generator (best checkpoint, epoch 0)",
-                f"basis images decoded at a peak threshold of {peak:g}"):  # fmt: skip
+                f"basis images decoded at a peak threshold of {peak:g}, a maximum merged into "
+                "a higher one where the path between them stays above 0.65 of its height",
+                "| and no atoms closer than 1.23 Å (of all) |",
+                "the cut calibrated on the validation structures"):  # fmt: skip
         assert row in done.stdout
     # the validation and test structures from their codes, without and with the generator
     chain = pd.read_csv(tmp_path / "generator_reconstruction.csv.gz", skiprows=1)
