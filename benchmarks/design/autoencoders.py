@@ -275,7 +275,9 @@ def _decoding(basis: dict) -> str:
             f"{counts['fully_reconstructed']} / {counts['matches']} ({counts['same_composition']})"
         )
         grid.setdefault(threshold, {})[saddle_name or "none"] = cell
-    saddles = list(dict.fromkeys(k for row in grid.values() for k in row))
+    # no merging first, then from the least merging (highest saddle) down
+    found = {k for row in grid.values() for k in row}
+    saddles = sorted(found, key=lambda k: -2.0 if k == "none" else -float(k))
     lines.append("| peak threshold | " + " | ".join(f"merge saddle {k}" for k in saddles) + " |")
     lines.append("|---:|" + "---:|" * len(saddles))
     for threshold, row in grid.items():
