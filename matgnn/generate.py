@@ -5,10 +5,11 @@ holds; fitted: the Gaussian of the training structures' latent means, its ``spli
 
 Hydra composes ``matgnn/configs/generate.yaml``; :func:`sample` loads the generator and its two
 autoencoders (checkpoints read as data; the autoencoders must be the very files its codes came
-from, and their image geometry is theirs; basis images decoded at the peak threshold chosen for
-the basis autoencoder, or ``peak_threshold``), chooses the latent vectors, decodes them and writes
-``generated.csv`` (composition, V oxidation state, the generator's property prediction, or why
-nothing came back) and one CIF per crystal into the run folder.
+from, and their image geometry is theirs; basis images decoded at the peak threshold and merge
+saddle chosen for the basis autoencoder, or ``peak_threshold`` and ``merge_saddle``), chooses
+the latent vectors, decodes them and writes ``generated.csv`` (composition, V oxidation state,
+shortest interatomic distance, the generator's property prediction, or why nothing came back)
+and one CIF per crystal into the run folder.
 """
 
 from __future__ import annotations
