@@ -8,7 +8,9 @@ autoencoders (checkpoints read as data; the autoencoders must be the very files 
 from, and their image geometry is theirs; basis images decoded at the peak threshold and merge
 saddle chosen for the basis autoencoder, or ``peak_threshold`` and ``merge_saddle``), chooses
 the latent vectors, decodes them and writes ``generated.csv`` (composition, V oxidation state,
-shortest interatomic distance, the generator's property prediction, or why nothing came back)
+shortest interatomic distance and whether it is below the overlap cut calibrated for the basis
+autoencoder (:mod:`matgnn.design.decoding`; 1.5 Å without one), the generator's property
+prediction, or why nothing came back)
 and one CIF per crystal into the run folder.
 """
 
@@ -26,7 +28,7 @@ from omegaconf import DictConfig
 
 from matgnn.config_dir import CONFIG_PATH
 from matgnn.design.decoding import checked_saddle, checked_threshold
-from matgnn.design.generate import generate, latents, write_generated
+from matgnn.design.generate import generate, latents, mark_overlapping, write_generated
 from matgnn.design.run import CODES
 from matgnn.design.training import load_design_models
 
@@ -65,6 +67,7 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     log.info("basis images decoded at a peak threshold of %g, merge saddle %s",
              spec.peak_threshold, spec.merge_saddle)  # fmt: skip
     frame, structures = generate(generator, cell, basis, z, spec)
+    frame = mark_overlapping(frame, models.overlap)
     frame.insert(1, "method", cfg.mode)
     if cfg.mode == "gaussian":
         frame.insert(2, "parent", [sid for sid in chosen for _ in range(cfg.count)])
@@ -73,8 +76,11 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     table = write_generated(frame, structures, output_dir)
     made = int(frame["decoded"].sum())
     valid = int(frame["valid_oxidation_state"].sum())
-    log.info("%d of %d latents decoded to crystals, %d with V at +2..+5: %s",
-             made, len(frame), valid, table)  # fmt: skip
+    overlapping = int(frame["overlapping"].sum())
+    cut = "calibrated" if models.overlap_cut is not None else "not calibrated, the default"
+    log.info("%d of %d latents decoded to crystals, %d with V at +2..+5, %d with atoms closer "
+             "than %g Å (the overlap cut, %s): %s",
+             made, len(frame), valid, overlapping, models.overlap, cut, table)  # fmt: skip
     return table
 
 

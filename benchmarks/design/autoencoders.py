@@ -129,9 +129,7 @@ def _schedule(facts: dict[str, object]) -> str:
 def run(
     cell_run: Path, basis_run: Path, data_file: str, train_rows: int, results: Path = RESULTS
 ) -> None:
-    from dataclasses import replace
-
-    from matgnn.design.decoding import SADDLES, THRESHOLDS, write_decoding
+    from matgnn.design.decoding import SADDLES, THRESHOLDS, Decoding, write_decoding
     from matgnn.design.evaluate import reconstruct, sweep_decodings
     from matgnn.design.records import write_records
     from matgnn.design.run import autoencoders_split, load_vo_dataset
@@ -170,9 +168,7 @@ def run(
         "cell_sha256": checkpoint_digest(cell_run / "checkpoints" / "best.ckpt"),
     }
     decoding = write_decoding(basis_run, sweep, chosen_on, checkpoints)
-    spec = replace(
-        spec, peak_threshold=decoding["peak_threshold"], merge_saddle=decoding["merge_saddle"]
-    )
+    spec = Decoding(decoding["peak_threshold"], decoding["merge_saddle"]).applied(spec)
     print(
         f"peak threshold {spec.peak_threshold:g}, merge saddle {spec.merge_saddle}, overlap cut "
         f"{decoding.get('overlap_cut')} ({time.perf_counter() - start:.0f} s)"

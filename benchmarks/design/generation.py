@@ -155,7 +155,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     facts_of_screening = {
         "median_nn_latent": scale,
         "overlap": models.overlap,
-        "overlap_calibrated": models.overlap_calibrated,
+        "overlap_calibrated": models.overlap_cut is not None,
     }
     write_records(screened, results.with_name("screening.csv.gz"), facts_of_screening)
     latent_pca(generator, stored, split, results.with_name("latent_pca.csv.gz"))
@@ -170,7 +170,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
         "peak_threshold": models.spec.peak_threshold,
         "merge_saddle": models.spec.merge_saddle,
         "overlap": models.overlap,
-        "overlap_calibrated": models.overlap_calibrated,
+        "overlap_calibrated": models.overlap_cut is not None,
         "seconds": round(time.perf_counter() - start),
     }
     write_records(frame, results, facts)
@@ -273,7 +273,7 @@ def sweep(runs: list[Path], data_file: str, results: Path) -> None:
             }
         )
         print(out[-1], flush=True)
-    settings = sorted({(row["peak_threshold"], row["merge_saddle"] or 0.0) for row in out})
+    settings = {(row["peak_threshold"], row["merge_saddle"]) for row in out}
     header = {"part": "val", "peak_threshold": None, "merge_saddle": None}
     if len(settings) == 1:
         header.update(peak_threshold=out[0]["peak_threshold"], merge_saddle=out[0]["merge_saddle"])

@@ -216,19 +216,6 @@ def read_decoding(
     return decoding
 
 
-def decoding_spec(
-    spec: ImageSpec,
-    basis_run: str | Path,
-    basis_sha256: str | None = None,
-    cell_sha256: str | None = None,
-) -> ImageSpec:
-    """``spec`` decoding as chosen for the basis autoencoder of ``basis_run`` (unchanged where
-    the run has no choice stored; refused when chosen through other checkpoints than those of
-    SHA-256 ``basis_sha256`` and ``cell_sha256``)."""
-    decoding = read_decoding(basis_run, basis_sha256, cell_sha256)
-    return spec if decoding is None else decoding.applied(spec)
-
-
 __all__ = [
     "DECODING",
     "OVERLAP_QUANTILE",
@@ -238,7 +225,6 @@ __all__ = [
     "checked_saddle",
     "checked_threshold",
     "choose_decoding",
-    "decoding_spec",
     "overlap_cut",
     "read_decoding",
     "write_decoding",

@@ -198,6 +198,16 @@ def generate(
     return pd.DataFrame(rows), structures
 
 
+def mark_overlapping(frame: pd.DataFrame, cut: float) -> pd.DataFrame:
+    """``frame`` (of :func:`generate`) with an ``overlapping`` column after ``min_distance``:
+    whether a decoded crystal has two atoms closer than ``cut`` Å (no crystal a model can
+    judge; False where nothing was decoded)."""
+    flags = frame["decoded"].astype(bool) & (frame["min_distance"] < cut)
+    marked = frame.drop(columns="overlapping", errors="ignore")
+    marked.insert(marked.columns.get_loc("min_distance") + 1, "overlapping", flags)
+    return marked
+
+
 def write_generated(
     frame: pd.DataFrame, structures: Sequence[Structure | None], output_dir: str | Path
 ) -> Path:

@@ -391,11 +391,15 @@ class DesignModels:
     cell: ImageAutoencoder
     basis: ImageAutoencoder
     spec: ImageSpec
-    #: atoms closer than this (Å) in a generated crystal overlap: calibrated on the basis
-    #: run's validation decodings (``decoding.json``), else :data:`~matgnn.design.generate.OVERLAP`
-    overlap: float = OVERLAP
-    #: whether :attr:`overlap` was calibrated (else the constant)
-    overlap_calibrated: bool = False
+    #: the overlap cut calibrated on the basis run's validation decodings (``decoding.json``),
+    #: None where it has none
+    overlap_cut: float | None = None
+
+    @property
+    def overlap(self) -> float:
+        """Atoms closer than this (Å) in a generated crystal overlap: the calibrated cut, else
+        :data:`~matgnn.design.generate.OVERLAP`."""
+        return OVERLAP if self.overlap_cut is None else self.overlap_cut
 
 
 def _autoencoder_runs(
@@ -450,8 +454,6 @@ def load_design_models(
     decoding = read_decoding(basis_folder, basis_sha256, runs["cell"][1])
     if decoding is None:
         return DesignModels(generator, networks["cell"], networks["basis"], spec)
-    calibrated = decoding.overlap_cut is not None
-    overlap = decoding.overlap_cut if calibrated else OVERLAP
     return DesignModels(
-        generator, networks["cell"], networks["basis"], decoding.applied(spec), overlap, calibrated
+        generator, networks["cell"], networks["basis"], decoding.applied(spec), decoding.overlap_cut
     )

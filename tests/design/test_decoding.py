@@ -18,7 +18,6 @@ from matgnn.design.decoding import (
     SADDLES,
     Decoding,
     choose_decoding,
-    decoding_spec,
     read_decoding,
     write_decoding,
 )
@@ -61,7 +60,6 @@ def test_the_choice_ranks_full_reconstructions_matches_the_higher_threshold_less
 
 def test_a_chosen_decoding_is_stored_as_data_and_read_back_with_refusals(tmp_path):
     assert read_decoding(tmp_path) is None
-    assert decoding_spec(ImageSpec(), tmp_path) == ImageSpec()
     checkpoints = {"basis_sha256": "b" * 64, "cell_run": "cell", "cell_sha256": "c" * 64}
     sweep = _sweep({(0.02, 0.75): (2, 4), (0.3, None): (2, 2)})
     record = write_decoding(tmp_path, sweep, "4 structures", checkpoints)
@@ -74,12 +72,12 @@ def test_a_chosen_decoding_is_stored_as_data_and_read_back_with_refusals(tmp_pat
     assert read_decoding(tmp_path, "b" * 64, "c" * 64) == Decoding(0.02, 0.75, 1.0)
     # chosen through another basis or cell checkpoint (retrained since): refused, not applied
     with pytest.raises(ValueError, match="through another basis checkpoint"):
-        decoding_spec(ImageSpec(), tmp_path, "a" * 64)
+        read_decoding(tmp_path, "a" * 64)
     with pytest.raises(ValueError, match="through another cell checkpoint"):
-        decoding_spec(ImageSpec(), tmp_path, "b" * 64, "a" * 64)
+        read_decoding(tmp_path, "b" * 64, "a" * 64)
     assert record["counts"]["0.3/none"] == {"same_composition": 2, "fully_reconstructed": 2,
                                             "matches": 2}  # fmt: skip
-    assert decoding_spec(ImageSpec(), tmp_path) == replace(
+    assert read_decoding(tmp_path).applied(ImageSpec()) == replace(
         ImageSpec(), peak_threshold=0.02, merge_saddle=0.75
     )
     # chosen without merging (the cut read from the rows without a saddle); nothing matched

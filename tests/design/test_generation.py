@@ -23,7 +23,14 @@ from matgnn.checkpoints.files import CheckpointError
 from matgnn.config_dir import CONFIG_DIR
 from matgnn.design.codes import decode_codes, encode_structures
 from matgnn.design.decoding import DECODING
-from matgnn.design.generate import OVERLAP, generate, latents, slerp, vanadium_oxidation_state
+from matgnn.design.generate import (
+    OVERLAP,
+    generate,
+    latents,
+    mark_overlapping,
+    slerp,
+    vanadium_oxidation_state,
+)
 from matgnn.design.labels import (
     DEFAULT_LABELLER,
     label_column,
@@ -238,7 +245,7 @@ def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
     runs = tmp_path / "runs"
     unchosen = load_design_models(runs / "generator")
     assert unchosen.spec.peak_threshold == 0.3 and unchosen.overlap == OVERLAP
-    assert not unchosen.overlap_calibrated
+    assert unchosen.overlap_cut is None
     provenance = load_generator(runs / "generator" / "checkpoints" / "best.ckpt").provenance
     record = {"peak_threshold": 0.02, "basis_sha256": provenance["basis_sha256"],
               "cell_sha256": provenance["cell_sha256"], "overlap_cut": 1.2}  # fmt: skip
@@ -246,7 +253,7 @@ def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
     # the copies' recorded runs are the originals: give the copied basis run
     models = load_design_models(runs / "generator", basis_run=runs / "basis")
     assert models.spec.peak_threshold == 0.02 and models.spec.merge_saddle is None
-    assert models.overlap == 1.2 and models.overlap_calibrated
+    assert models.overlap == 1.2 and models.overlap_cut == 1.2
     chosen = ("generate", f"generator_run={runs / 'generator'}", f"basis_run={runs / 'basis'}",
               "mode=random", "count=2", "paths.output_dir=unused")  # fmt: skip
     used = []  # the image geometry each call decodes with
@@ -268,6 +275,20 @@ def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
     prefix = "basis images decoded at a peak threshold of"
     assert said[:3] == [f"{prefix} 0.02, merge saddle None", f"{prefix} 0.5, merge saddle None",
                         f"{prefix} 0.02, merge saddle 0.6"]  # fmt: skip
+    # the count of crystals with atoms closer than the stored overlap cut (1.2 Å), said
+    table = pd.read_csv(tmp_path / "chosen" / "generated.csv")
+    assert table["overlapping"].tolist() == mark_overlapping(table, 1.2)["overlapping"].tolist()
+    counted = [r.getMessage() for r in caplog.records if "latents decoded" in r.getMessage()]
+    said_cut = (
+        f"{table['overlapping'].sum()} with atoms closer than 1.2 Å (the overlap cut, calibrated)"
+    )
+    assert said_cut in counted[0]
+    (runs / "basis" / DECODING).unlink()  # no calibrated cut: the default, said so
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="matgnn.generate"):
+        sample(_compose(*chosen), tmp_path / "default")
+    counted = [r.getMessage() for r in caplog.records if "latents decoded" in r.getMessage()]
+    assert f"than {OVERLAP:g} Å (the overlap cut, not calibrated, the default)" in counted[0]
     with pytest.raises(ValueError, match=r"peak_threshold 1.5 is not in \(0, 1\)"):
         sample(_compose(*chosen, "peak_threshold=1.5"), tmp_path / "bad")
     with pytest.raises(ValueError, match=r"merge_saddle 2 is not in \(0, 1\]"):
@@ -278,6 +299,17 @@ def test_the_basis_runs_chosen_decoding_decodes_unless_the_app_sets_one(
         (runs / "basis" / DECODING).write_text(json.dumps(other))
         with pytest.raises(ValueError, match=f"through another {kind} checkpoint"):
             load_design_models(runs / "generator", basis_run=runs / "basis")
+
+
+def test_crystals_with_atoms_closer_than_the_cut_are_marked_overlapping():
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d"], "decoded": [True, True, True, False],
+                          "min_distance": [1.19, 1.2, 2.0, math.nan], "cif": ""})  # fmt: skip
+    marked = mark_overlapping(frame, 1.2)
+    assert list(marked.columns) == ["id", "decoded", "min_distance", "overlapping", "cif"]
+    assert marked["overlapping"].tolist() == [True, False, False, False]
+    again = mark_overlapping(marked, 2.5)  # marked again: replaced, not a second column
+    assert list(again.columns) == list(marked.columns)
+    assert again["overlapping"].tolist() == [True, True, True, False]
 
 
 def test_weights_that_do_not_fit_the_named_network_are_a_checkpoint_error(pipeline, tmp_path):
