@@ -31,8 +31,10 @@
 #   generator MaterialsGenerator (the paper's latent 500, hidden 100) on the two best
 #             autoencoders' codes, the CGCNN labels as its scalar property, Adam 1e-3, batch 64,
 #             MAX_TIME_GENERATOR (default 6 min); GENERATOR_OVERRIDES: more overrides. The
-#             published one is the sweep's KL 1e-3, cell weight 30 run copied to generator/ and
-#             resumed to MAX_TIME_GENERATOR=00:00:20:00
+#             published one (the sweep's KL 1e-3, cell weight 30) ran 202 epochs:
+#             MAX_TIME_GENERATOR=00:00:45:00 GENERATOR_OVERRIDES="trainer.max_epochs=202"
+#             (about 21 min here); its best checkpoint is kept, slimmed, in
+#             benchmarks/design/runs/generator
 #   evaluate  benchmarks/design/autoencoders.py --run on both best checkpoints: every test and
 #             held-out structure and 500 seeded training structures, then the test structures
 #             through each autoencoder alone (the other image exact)

@@ -29,7 +29,7 @@ from scipy import ndimage
 from torch import nn
 
 from matgnn.checkpoints import safe_config
-from matgnn.checkpoints.files import CheckpointError, load_file
+from matgnn.checkpoints.files import SLIM_KEYS, CheckpointError, load_file
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
 from matgnn.checkpoints.safe_config import UnsafeConfigError
 from matgnn.design.decoding import read_decoding
@@ -364,6 +364,18 @@ def load_generator(path: str | Path) -> MaterialsGenerator:
     _load_state(network, checkpoint["state_dict"], path)
     network.provenance = dict(hyper.get("provenance") or {})
     return network.eval()
+
+
+def slim_generator_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """A generator checkpoint without what only resuming needs (optimizer state, loops,
+    callbacks): a third of the size, the weights unchanged, still read by
+    :func:`load_generator` (a generator kept beside the tables it made)."""
+    checkpoint, _ = _read(source, GENERATOR, kind=None)
+    slim = {key: checkpoint[key] for key in SLIM_KEYS if key in checkpoint}
+    slim[FORMAT_KEY] = FORMAT_VERSION
+    target = Path(target)
+    torch.save(slim, target)
+    return target
 
 
 def checkpoint_digest(path: str | Path) -> str:
