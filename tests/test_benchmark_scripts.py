@@ -589,6 +589,20 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     chosen = generated[sampled & generated["decoded"] & generated["valid_oxidation_state"]]
     assert generated["id"].is_unique and screened["id"].is_unique
     assert set(screened["id"]) <= set(chosen["id"])
+    # the attribution script at the stored decoding's saddle gives generation.py's chain counts
+    attribution = tmp_path / "attribution.json"
+    run_script("benchmarks/design/merge_attribution.py", "--generator",
+               str(tmp_path / "generator"), "--saddles", "none", "0.65",
+               "--out", str(attribution))  # fmt: skip
+    record = json.loads(attribution.read_text())
+    assert record["peak_threshold"] == peak and set(record["by_saddle"]) == {"none", "0.65"}
+    fully = record["by_saddle"]["0.65"]["fully_reconstructed"]
+    for part in ("val", "test"):
+        for through in ("autoencoders", "generator"):
+            rows = chain[(chain["part"] == part) & (chain["through"] == through)]
+            assert fully[f"{part}/{through}"] == int(rows["fully_reconstructed"].sum())
+    for counts in record["by_saddle"].values():
+        assert set(counts["rediscovered"]) <= set(split["held_out"])
     # a generator run kept without its codes: the checked autoencoders make them again
     (tmp_path / "generator" / "codes.pt").unlink()
     again = tmp_path / "again.csv.gz"
