@@ -77,7 +77,14 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     made = int(frame["decoded"].sum())
     valid = int(frame["valid_oxidation_state"].sum())
     overlapping = int(frame["overlapping"].sum())
-    cut = "calibrated" if models.overlap_cut is not None else "not calibrated, the default"
+    if models.overlap_cut is None:
+        cut = "not calibrated, the default"
+    elif spec == models.spec:
+        cut = "calibrated"
+    else:  # the cut was read from decodings at the chosen setting, not at the one set here
+        chosen_spec = models.spec
+        cut = (f"calibrated for peak threshold {chosen_spec.peak_threshold:g}, merge saddle "
+               f"{chosen_spec.merge_saddle}, not this decoding")  # fmt: skip
     log.info("%d of %d latents decoded to crystals, %d with V at +2..+5, %d with atoms closer "
              "than %g Å (the overlap cut, %s): %s",
              made, len(frame), valid, overlapping, models.overlap, cut, table)  # fmt: skip

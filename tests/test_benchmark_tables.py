@@ -47,6 +47,33 @@ def test_every_block_on_a_page_is_registered_and_placed_where_the_registry_says(
             assert page in BLOCKS[name][0], f"{page}: block {name!r} belongs on {BLOCKS[name][0]}"
 
 
+def test_the_stored_merge_attribution_is_of_the_kept_generator_and_its_tables():
+    """``merge_attribution.json`` (read by the inverse-design page's "What moved" prose) is of
+    the kept generator's weights, and at the chosen merge saddle it gives the stored generation
+    tables' chain counts and rediscovered set: the same latents, decoded the same way."""
+    import json
+
+    from matgnn.design.records import read_records
+    from matgnn.design.training import load_generator
+
+    design = REPO / "benchmarks" / "design"
+    attribution = script("benchmarks/design/merge_attribution.py")
+    record = json.loads((design / "results" / "merge_attribution.json").read_text())
+    kept = load_generator(design / "runs" / "generator" / "checkpoints" / "best.ckpt")
+    assert record["generator_weights_sha256"] == attribution.weights_digest(kept)
+    assert record["generator_epoch"] == 200 and record["chosen_merge_saddle"] == 0.6
+    chosen = record["by_saddle"][str(record["chosen_merge_saddle"])]
+    chain, _ = read_records(design / "results" / "generator_reconstruction.csv.gz", texts=["id"])
+    for (part, through), rows in chain.groupby(["part", "through"]):
+        assert (
+            chosen["fully_reconstructed"][f"{part}/{through}"] == rows["fully_reconstructed"].sum()
+        )
+    generated, facts = read_records(design / "results" / "generation.csv.gz", texts=["parent"])
+    assert facts["epoch"] == record["generator_epoch"]
+    found = generated[(generated["method"] == "rediscovery") & generated["matches_parent"]]
+    assert set(found["parent"]) == set(chosen["rediscovered"])
+
+
 def test_stored_ye_network_reproduces_its_stored_test_predictions():
     """The committed Ye et al. network of the results table (split seed 0, all perovskites),
     loaded from its checkpoint, predicts the committed test predictions again from the

@@ -27,7 +27,19 @@ if str(REPOSITORY) not in sys.path:
 OUT = REPOSITORY / "benchmarks" / "design" / "results" / "merge_attribution.json"
 
 
+def weights_digest(network) -> str:
+    """SHA-256 of a network's weights: names, shapes and float32 bytes, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in network.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) -> dict:
+    import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     from benchmarks.design.generation import chain_reconstruction, stored_codes
@@ -44,9 +56,17 @@ def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) 
     index = {sid: k for k, sid in enumerate(stored["ids"])}
     held = split["held_out"]
     codes = stored["codes"][[index[sid] for sid in held]]
+    best = generator_run / "checkpoints" / "best.ckpt"
     record: dict = {
         "generator_run": str(generator_run),
+        # which weights: the epoch and the SHA-256 of the weights themselves (a slimmed copy of
+        # the checkpoint gives the same), and the autoencoders' checkpoints as its provenance says
+        "generator_epoch": int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]),
+        "generator_weights_sha256": weights_digest(models.generator),
+        "cell_sha256": models.generator.provenance["cell_sha256"],
+        "basis_sha256": models.generator.provenance["basis_sha256"],
         "peak_threshold": models.spec.peak_threshold,
+        "chosen_merge_saddle": models.spec.merge_saddle,
         "by_saddle": {},
     }
     for saddle in saddles:

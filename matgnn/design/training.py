@@ -371,8 +371,7 @@ def slim_generator_checkpoint(source: str | Path, target: str | Path) -> Path:
     callbacks): a third of the size, the weights unchanged, still read by
     :func:`load_generator` (a generator kept beside the tables it made)."""
     checkpoint, _ = _read(source, GENERATOR, kind=None)
-    slim = {key: checkpoint[key] for key in SLIM_KEYS if key in checkpoint}
-    slim[FORMAT_KEY] = FORMAT_VERSION
+    slim = {key: checkpoint[key] for key in SLIM_KEYS if key in checkpoint}  # its format kept
     target = Path(target)
     torch.save(slim, target)
     return target
