@@ -7,8 +7,9 @@ set to each of ``--saddles`` (``none``: no merging); the counts to a JSON file.
     python benchmarks/design/merge_attribution.py --generator RUN --data VO_DATASET.json.gz \\
         [--saddles none 0.6] [--out benchmarks/design/results/merge_attribution.json]
 
-2 cores: about 6 min per saddle. Its stored output is read by nothing but the prose of
-docs/results/inverse-design.md ("What moved").
+2 cores: about 6 min per saddle. Its stored output backs the prose of
+docs/results/inverse-design.md ("What moved"); tests/test_benchmark_tables.py checks it against
+the stored generation tables and the kept generator's weights.
 """
 
 from __future__ import annotations
