@@ -82,9 +82,8 @@ def sample(cfg: DictConfig, output_dir: str | Path) -> Path:
     elif spec == models.spec:
         cut = "calibrated"
     else:  # the cut was read from decodings at the chosen setting, not at the one set here
-        chosen_spec = models.spec
-        cut = (f"calibrated for peak threshold {chosen_spec.peak_threshold:g}, merge saddle "
-               f"{chosen_spec.merge_saddle}, not this decoding")  # fmt: skip
+        cut = (f"calibrated for peak threshold {models.spec.peak_threshold:g}, merge saddle "
+               f"{models.spec.merge_saddle}, not this decoding")  # fmt: skip
     log.info("%d of %d latents decoded to crystals, %d with V at +2..+5, %d with atoms closer "
              "than %g Å (the overlap cut, %s): %s",
              made, len(frame), valid, overlapping, models.overlap, cut, table)  # fmt: skip

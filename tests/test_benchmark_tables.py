@@ -53,14 +53,14 @@ def test_the_stored_merge_attribution_is_of_the_kept_generator_and_its_tables():
     tables' chain counts and rediscovered set: the same latents, decoded the same way."""
     import json
 
+    from matgnn.checkpoints.digest import state_digest
     from matgnn.design.records import read_records
     from matgnn.design.training import load_generator
 
     design = REPO / "benchmarks" / "design"
-    attribution = script("benchmarks/design/merge_attribution.py")
     record = json.loads((design / "results" / "merge_attribution.json").read_text())
     kept = load_generator(design / "runs" / "generator" / "checkpoints" / "best.ckpt")
-    assert record["generator_weights_sha256"] == attribution.weights_digest(kept)
+    assert record["generator_weights_sha256"] == state_digest(kept)
     assert record["generator_epoch"] == 200 and record["chosen_merge_saddle"] == 0.6
     chosen = record["by_saddle"][str(record["chosen_merge_saddle"])]
     chain, _ = read_records(design / "results" / "generator_reconstruction.csv.gz", texts=["id"])

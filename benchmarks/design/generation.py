@@ -51,6 +51,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,9 @@ if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 
 from benchmarks.catalog import publish  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 RESULTS = REPOSITORY / "benchmarks" / "design" / "results" / "generation.csv.gz"
 SNAPSHOT = Path("../shared/data/mp36k/mp36k_with_ehull.csv.gz")
@@ -72,6 +76,34 @@ CHAIN = "generator_reconstruction.csv.gz"
 SWEEP = "generator_sweep.csv.gz"
 #: the paper's numbers as issue 27 quotes them
 PAPER = {"rediscovered": "25 of 31", "slerp_valid": 0.89, "random_valid": 0.17}
+#: the rediscovery's draw: latents around each held-out structure's code, their spread, the seed
+PER_STRUCTURE = 30
+SIGMA = 0.1
+REDISCOVERY_SEED = 0
+
+
+def rediscovery(generator, held: list[str], held_codes, per_structure: int = PER_STRUCTURE,
+                sigma: float = SIGMA) -> tuple[torch.Tensor, list[str]]:  # fmt: skip
+    """The rediscovery latents (``per_structure`` Gaussian draws of spread ``sigma`` around
+    each held-out structure's latent mean, seeded) and the parent id of each."""
+    from matgnn.design.generate import latents
+
+    z = latents(generator, "gaussian", per_structure, held_codes, sigma=sigma,
+                seed=REDISCOVERY_SEED)  # fmt: skip
+    return z, [sid for sid in held for _ in range(per_structure)]
+
+
+def matches_parents(made: list, parents: list[str], structures: dict, matcher=None) -> list[bool]:
+    """Whether each decoded crystal (None: not decoded) matches its parent structure
+    (``StructureMatcher`` defaults); a latent without a parent (``""``) matches nothing."""
+    if matcher is None:
+        from pymatgen.analysis.structure_matcher import StructureMatcher
+
+        matcher = StructureMatcher()
+    return [
+        bool(s is not None and p and matcher.fit(s, structures[p]))
+        for s, p in zip(made, parents, strict=True)
+    ]
 
 
 def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: Path) -> None:
@@ -115,10 +147,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
         z_all.append(z)
         frame.insert(1, "method", method)
         frame.insert(2, "parent", parents)
-        frame["matches_parent"] = [
-            bool(s is not None and p and matcher.fit(s, structures[p]))
-            for s, p in zip(made, parents, strict=True)
-        ]
+        frame["matches_parent"] = matches_parents(made, parents, structures, matcher)
         frame["in_training_formulas"] = frame["formula"].isin(training_formulas)
         frame["parent_has_training_twin"] = [bool(p) and twins.get(p, False) for p in parents]
         frames.append(frame)
@@ -134,8 +163,8 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     with torch.no_grad():
         mu, _ = generator.encode(codes)
     decoded(mu, "rediscovery_mu", list(held))
-    z = latents(generator, "gaussian", args.per_structure, codes, sigma=args.sigma, seed=0)
-    decoded(z, "rediscovery", [sid for sid in held for _ in range(args.per_structure)])
+    z, parents = rediscovery(generator, held, codes, args.per_structure, args.sigma)
+    decoded(z, "rediscovery", parents)
     decoded(latents(generator, "random", args.random, seed=1), "random", [""] * args.random)
     train_codes = stored["codes"][[index[sid] for sid in split["train"]]]
     z = latents(generator, "fitted", args.random, train_codes, seed=3)
@@ -161,7 +190,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     latent_pca(generator, stored, split, results.with_name("latent_pca.csv.gz"))
     facts = {
         "generator": str(best),
-        "epoch": int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]),
+        "epoch": generator.checkpoint_epoch,
         "latent": generator.latent,
         "property": generator.output.name if generator.output is not None else None,
         "autoencoders": {k: generator.provenance[f"{k}_run"] for k in ("cell", "basis")},
@@ -622,8 +651,8 @@ def main(argv: list[str] | None = None) -> None:
         "--sweep", type=Path, nargs="+", help="generator runs to compare on validation structures"
     )
     parser.add_argument("--data", default="sample", help="'sample' or a VODataset .json.gz")
-    parser.add_argument("--sigma", type=float, default=0.1)
-    parser.add_argument("--per-structure", type=int, default=30)
+    parser.add_argument("--sigma", type=float, default=SIGMA)
+    parser.add_argument("--per-structure", type=int, default=PER_STRUCTURE)
     parser.add_argument("--random", type=int, default=1000)
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--points", type=int, default=10)

@@ -1,8 +1,8 @@
 """Separate a decoding change from a generator change (issue 27): a generator run's chain
 reconstruction (validation and test structures through the autoencoders alone and through the
-generator) and its rediscovery (30 latents around each held-out structure, sigma 0.1, seed 0, as
-``generation.py --run``), decoded at the basis run's chosen decoding and with its merge saddle
-set to each of ``--saddles`` (``none``: no merging); the counts to a JSON file.
+generator) and its rediscovery (``generation.py``'s: 30 latents around each held-out
+structure, sigma 0.1, seed 0), decoded at the basis run's chosen decoding and with its merge
+saddle set to each of ``--saddles`` (``none``: no merging); the counts to a JSON file.
 
     python benchmarks/design/merge_attribution.py --generator RUN --data VO_DATASET.json.gz \\
         [--saddles none 0.6] [--out benchmarks/design/results/merge_attribution.json]
@@ -28,23 +28,17 @@ if str(REPOSITORY) not in sys.path:
 OUT = REPOSITORY / "benchmarks" / "design" / "results" / "merge_attribution.json"
 
 
-def weights_digest(network) -> str:
-    """SHA-256 of a network's weights: names, shapes and float32 bytes, in order."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in network.state_dict().items():
-        digest.update(f"{name}{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) -> dict:
-    import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    from benchmarks.design.generation import chain_reconstruction, stored_codes
-    from matgnn.design.generate import generate, latents
+    from benchmarks.design.generation import (
+        chain_reconstruction,
+        matches_parents,
+        rediscovery,
+        stored_codes,
+    )
+    from matgnn.checkpoints.digest import state_digest
+    from matgnn.design.generate import generate
     from matgnn.design.run import load_vo_dataset
     from matgnn.design.training import load_design_models
 
@@ -57,19 +51,19 @@ def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) 
     index = {sid: k for k, sid in enumerate(stored["ids"])}
     held = split["held_out"]
     codes = stored["codes"][[index[sid] for sid in held]]
-    best = generator_run / "checkpoints" / "best.ckpt"
     record: dict = {
         "generator_run": str(generator_run),
         # which weights: the epoch and the SHA-256 of the weights themselves (a slimmed copy of
         # the checkpoint gives the same), and the autoencoders' checkpoints as its provenance says
-        "generator_epoch": int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]),
-        "generator_weights_sha256": weights_digest(models.generator),
+        "generator_epoch": models.generator.checkpoint_epoch,
+        "generator_weights_sha256": state_digest(models.generator),
         "cell_sha256": models.generator.provenance["cell_sha256"],
         "basis_sha256": models.generator.provenance["basis_sha256"],
         "peak_threshold": models.spec.peak_threshold,
         "chosen_merge_saddle": models.spec.merge_saddle,
         "by_saddle": {},
     }
+    matcher = StructureMatcher()
     for saddle in saddles:
         chosen = replace(models, spec=replace(models.spec, merge_saddle=saddle))
         chain = chain_reconstruction(chosen, stored, split, data)
@@ -77,15 +71,10 @@ def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) 
             f"{part}/{through}": int(frame["fully_reconstructed"].sum())
             for (part, through), frame in chain.groupby(["part", "through"])
         }
-        z = latents(chosen.generator, "gaussian", 30, codes, sigma=0.1, seed=0)
+        z, parents = rediscovery(chosen.generator, held, codes)
         _, made = generate(chosen.generator, chosen.cell, chosen.basis, z, chosen.spec)
-        parents = [sid for sid in held for _ in range(30)]
-        matcher = StructureMatcher()
-        found = {
-            parent
-            for crystal, parent in zip(made, parents, strict=True)
-            if crystal is not None and matcher.fit(crystal, structures[parent])
-        }
+        hits = matches_parents(made, parents, structures, matcher)
+        found = {parent for parent, hit in zip(parents, hits, strict=True) if hit}
         record["by_saddle"]["none" if saddle is None else str(saddle)] = {
             "fully_reconstructed": fully,
             "rediscovered": sorted(found),

@@ -197,6 +197,13 @@ SLIM_KEYS = (
 )
 
 
+
+def kept_for_loading(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of :data:`SLIM_KEYS` a checkpoint has: what loading it needs and what it
+    says about itself, without what only resuming needs (a model's or a design network's)."""
+    return {key: checkpoint[key] for key in SLIM_KEYS if key in checkpoint}
+
+
 #: :func:`slim_checkpoint` with ``half=True`` stores float32 tensors of at least this many values
 #: as float16; smaller ones (biases, normalisation statistics) stay exact
 HALF_MIN_SIZE = 1024
@@ -221,7 +228,7 @@ def slim_checkpoint(
         else read_checkpoint(checkpoint)
     )
     target = Path(target)
-    slim = {k: checkpoint[k] for k in SLIM_KEYS if k in checkpoint}
+    slim = kept_for_loading(checkpoint)
     if half:
         slim["state_dict"] = {
             key: value.half()

@@ -29,7 +29,7 @@ from scipy import ndimage
 from torch import nn
 
 from matgnn.checkpoints import safe_config
-from matgnn.checkpoints.files import SLIM_KEYS, CheckpointError, load_file
+from matgnn.checkpoints.files import CheckpointError, kept_for_loading, load_file
 from matgnn.checkpoints.migrations import FORMAT_KEY, FORMAT_VERSION
 from matgnn.checkpoints.safe_config import UnsafeConfigError
 from matgnn.design.decoding import read_decoding
@@ -363,6 +363,9 @@ def load_generator(path: str | Path) -> MaterialsGenerator:
     network = safe_config.build(hyper["network"], "hyper_parameters.network", root=GENERATOR)
     _load_state(network, checkpoint["state_dict"], path)
     network.provenance = dict(hyper.get("provenance") or {})
+    # the epoch of the weights read (a slimmed checkpoint keeps it): what its tables name
+    epoch = checkpoint.get("epoch")
+    network.checkpoint_epoch = epoch if isinstance(epoch, int) else None
     return network.eval()
 
 
@@ -371,9 +374,8 @@ def slim_generator_checkpoint(source: str | Path, target: str | Path) -> Path:
     callbacks): a third of the size, the weights unchanged, still read by
     :func:`load_generator` (a generator kept beside the tables it made)."""
     checkpoint, _ = _read(source, GENERATOR, kind=None)
-    slim = {key: checkpoint[key] for key in SLIM_KEYS if key in checkpoint}  # its format kept
     target = Path(target)
-    torch.save(slim, target)
+    torch.save(kept_for_loading(checkpoint), target)  # its format kept
     return target
 
 

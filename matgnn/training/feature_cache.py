@@ -10,7 +10,8 @@ when the fingerprint is the model's. Anything else (new structures, another back
 unfrozen one) runs the backbone.
 
 **Fingerprint** (:func:`backbone_fingerprint`): the backbone's config (registry data), every
-tensor of its state dict (bytes, dtype, shape), the graph config's fingerprint, the source file
+tensor of its state dict (bytes, dtype, shape:
+:mod:`matgnn.checkpoints.digest`), the graph config's fingerprint, the source file
 of the backbone's class, and the versions of torch, matgnn and the pretrained-model packages.
 Fine-tuned weights, other blocks, another cutoff, edited code or another release give another
 fingerprint, never stale features. The LightningModule checks it again when fitting and
@@ -54,6 +55,7 @@ from torch_geometric.data import Batch
 from tqdm.auto import tqdm
 
 from matgnn import __version__
+from matgnn.checkpoints.digest import update_with_state, update_with_tensor
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +73,6 @@ def _installed(package: str) -> str | None:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _update_with_tensor(h: Any, tensor: Tensor) -> None:
-    tensor = tensor.detach().cpu().contiguous()
-    h.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-    h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def _source_hash(cls: type) -> str | None:
@@ -102,9 +98,7 @@ def backbone_fingerprint(
         "packages": {p: _installed(p) for p in _PACKAGES},
     }
     h.update(json.dumps(described, sort_keys=True, default=str).encode())
-    for name, tensor in sorted(backbone.state_dict().items()):
-        h.update(name.encode())
-        _update_with_tensor(h, tensor)
+    update_with_state(h, backbone.state_dict())
     return h.hexdigest()
 
 
@@ -117,7 +111,7 @@ def graph_key(graph: Any, skip: Iterable[str] = ()) -> str:
         value = graph[key]
         h.update(key.encode())
         if isinstance(value, Tensor):
-            _update_with_tensor(h, value)
+            update_with_tensor(h, value)
         else:
             h.update(repr(value).encode())
     return h.hexdigest()

@@ -351,6 +351,9 @@ def test_a_slimmed_generator_keeps_its_weights_and_provenance(pipeline, tmp_path
     assert slim.stat().st_size < best.stat().st_size
     full, kept = load_generator(best), load_generator(slim)
     assert kept.provenance == full.provenance
+    # the epoch of the weights, read with them, slimmed or not
+    assert kept.checkpoint_epoch == full.checkpoint_epoch == stored["epoch"]
+    assert isinstance(stored["epoch"], int)
     pairs = zip(full.state_dict().values(), kept.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
     with pytest.raises(CheckpointError, match="refused"):  # an autoencoder is no generator
