@@ -535,6 +535,7 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
         "generator.hidden=8",
         f"generator.cell_run={tmp_path / 'cell'}",
         f"generator.basis_run={tmp_path / 'basis'}",
+        "seed=3",
     )
     # the generation decodes as the basis run's decoding.json says: set values the choice
     # cannot give
@@ -596,6 +597,9 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
                "--out", str(attribution))  # fmt: skip
     record = json.loads(attribution.read_text())
     assert record["peak_threshold"] == peak and set(record["by_saddle"]) == {"none", "0.65"}
+    assert record["generator_epoch"] == 0  # one epoch run: its best checkpoint is epoch 0
+    training = record["training"]  # the run's seed and result, for a spread over seeds
+    assert training["seed"] == 3 and training["epochs_run"] == 1 and training["best_val_loss"] > 0
     fully = record["by_saddle"]["0.65"]["fully_reconstructed"]
     for part in ("val", "test"):
         for through in ("autoencoders", "generator"):
