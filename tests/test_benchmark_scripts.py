@@ -591,20 +591,33 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     assert generated["id"].is_unique and screened["id"].is_unique
     assert set(screened["id"]) <= set(chosen["id"])
     # the attribution script at the stored decoding's saddle gives generation.py's chain counts
+    # and rediscovery (the same draw: 2 latents per held-out structure). One-epoch networks of
+    # width 2 decode nothing, so every count here is 0: this checks the record's plumbing, and
+    # tests/test_benchmark_tables.py the kept generator's real counts against its tables
     attribution = tmp_path / "attribution.json"
     run_script("benchmarks/design/merge_attribution.py", "--generator",
-               str(tmp_path / "generator"), "--saddles", "none", "0.65",
+               str(tmp_path / "generator"), "--per-structure", "2",
                "--out", str(attribution))  # fmt: skip
     record = json.loads(attribution.read_text())
+    # by default without merging and at the chosen saddle
     assert record["peak_threshold"] == peak and set(record["by_saddle"]) == {"none", "0.65"}
     assert record["generator_epoch"] == 0  # one epoch run: its best checkpoint is epoch 0
-    training = record["training"]  # the run's seed and result, for a spread over seeds
+    training = record["training"]  # the run's seed, recipe and result, for a spread over seeds
     assert training["seed"] == 3 and training["epochs_run"] == 1 and training["best_val_loss"] > 0
-    fully = record["by_saddle"]["0.65"]["fully_reconstructed"]
+    assert training["recipe"]["latent"] == 8 and training["recipe"]["kl_weight"] == 1e-3
+    assert training["codes_sha256"] is not None
+    from benchmarks.blocks import script
+
+    counted = script("benchmarks/design/merge_attribution.py").COUNTED
+    at_chosen = record["by_saddle"]["0.65"]
     for part in ("val", "test"):
         for through in ("autoencoders", "generator"):
             rows = chain[(chain["part"] == part) & (chain["through"] == through)]
-            assert fully[f"{part}/{through}"] == int(rows["fully_reconstructed"].sum())
+            counts = at_chosen["chain"][f"{part}/{through}"]
+            assert counts == {c: int(rows[c].sum()) for c in counted}
+    redrawn = generated[generated["method"] == "rediscovery"]
+    assert at_chosen["rediscovery_decoded"] == int(redrawn["decoded"].sum())
+    assert set(at_chosen["rediscovered"]) == set(redrawn.loc[redrawn["matches_parent"], "parent"])
     for counts in record["by_saddle"].values():
         assert set(counts["rediscovered"]) <= set(split["held_out"])
     # a generator run kept without its codes: the checked autoencoders make them again

@@ -62,16 +62,19 @@ def test_the_stored_merge_attribution_is_of_the_kept_generator_and_its_tables():
     kept = load_generator(design / "runs" / "generator" / "checkpoints" / "best.ckpt")
     assert record["generator_weights_sha256"] == state_digest(kept)
     assert record["generator_epoch"] == 200 and record["chosen_merge_saddle"] == 0.6
-    chosen = record["by_saddle"][str(record["chosen_merge_saddle"])]
+    attribution = script("benchmarks/design/merge_attribution.py")
+    chosen = record["by_saddle"][attribution.saddle_key(record["chosen_merge_saddle"])]
     chain, _ = read_records(design / "results" / "generator_reconstruction.csv.gz", texts=["id"])
     for (part, through), rows in chain.groupby(["part", "through"]):
-        assert (
-            chosen["fully_reconstructed"][f"{part}/{through}"] == rows["fully_reconstructed"].sum()
-        )
+        counts = {column: int(rows[column].sum()) for column in attribution.COUNTED}
+        assert chosen["chain"][f"{part}/{through}"] == counts
     generated, facts = read_records(design / "results" / "generation.csv.gz", texts=["parent"])
     assert facts["epoch"] == record["generator_epoch"]
-    found = generated[(generated["method"] == "rediscovery") & generated["matches_parent"]]
-    assert set(found["parent"]) == set(chosen["rediscovered"])
+    drawn = generated[generated["method"] == "rediscovery"]
+    draw = {"per_structure": facts["per_structure"], "sigma": facts["sigma"]}
+    assert record["rediscovery"] == draw
+    assert chosen["rediscovery_decoded"] == int(drawn["decoded"].sum())
+    assert set(drawn.loc[drawn["matches_parent"], "parent"]) == set(chosen["rediscovered"])
 
 
 def test_stored_ye_network_reproduces_its_stored_test_predictions():

@@ -112,25 +112,12 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
 
     from matgnn.design.generate import generate, latents
     from matgnn.design.records import write_records
-    from matgnn.design.run import load_vo_dataset
     from matgnn.design.screening import StructureIndex
-    from matgnn.design.training import load_design_models
 
     start = time.perf_counter()
-    data = load_vo_dataset(data_file, "", "")
-    structures = dict(zip(data.ids, data.structures, strict=True))
+    data, structures, models, split, stored = load_run(generator_run, data_file)
     best = generator_run / "checkpoints" / "best.ckpt"
-    models = load_design_models(generator_run)
     generator, cell, basis = models.generator, models.cell, models.basis
-    split = json.loads((generator_run / "split.json").read_text())
-    unknown = [sid for part in split.values() for sid in part if sid not in structures]
-    if unknown:
-        raise ValueError(
-            f"--data {data_file}: not the generator's data set: {len(unknown)} structures of "
-            f"{generator_run / 'split.json'} are not in it (e.g. {unknown[:3]})"
-        )
-    stored = stored_codes(generator_run, models, data)
-    index = {sid: k for k, sid in enumerate(stored["ids"])}
     matcher = StructureMatcher()
     frames = []
 
@@ -159,21 +146,21 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     held_formulas = {structures[sid].composition.reduced_formula for sid in held}
     train_index = StructureIndex([structures[sid] for sid in split["train"]], held_formulas)
     twins = {sid: bool(train_index.matches(structures[sid], first=True)) for sid in held}
-    codes = stored["codes"][[index[sid] for sid in held]]
+    codes = codes_of(stored, held)
     with torch.no_grad():
         mu, _ = generator.encode(codes)
     decoded(mu, "rediscovery_mu", list(held))
     z, parents = rediscovery(generator, held, codes, args.per_structure, args.sigma)
     decoded(z, "rediscovery", parents)
     decoded(latents(generator, "random", args.random, seed=1), "random", [""] * args.random)
-    train_codes = stored["codes"][[index[sid] for sid in split["train"]]]
+    train_codes = codes_of(stored, split["train"])
     z = latents(generator, "fitted", args.random, train_codes, seed=3)
     decoded(z, "fitted", [""] * args.random)
     rng = np.random.default_rng(2)
     for _ in range(args.pairs):
         a, b = rng.choice(len(split["train"]), 2, replace=False)
         pair = [split["train"][a], split["train"][b]]
-        z = latents(generator, "slerp", args.points, stored["codes"][[index[s] for s in pair]])
+        z = latents(generator, "slerp", args.points, codes_of(stored, pair))
         decoded(z, "slerp", [""] * args.points)
     frame = pd.concat(frames, ignore_index=True)
     with torch.no_grad():
@@ -181,11 +168,8 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
     screened, scale = screening(
         frame, made_all, torch.cat(z_all), train_mu, split, data, args.snapshot, models.overlap
     )
-    facts_of_screening = {
-        "median_nn_latent": scale,
-        "overlap": models.overlap,
-        "overlap_calibrated": models.overlap_cut is not None,
-    }
+    cut = {"overlap": models.overlap, "overlap_calibrated": models.overlap_cut is not None}
+    facts_of_screening = {"median_nn_latent": scale, **cut}
     write_records(screened, results.with_name("screening.csv.gz"), facts_of_screening)
     latent_pca(generator, stored, split, results.with_name("latent_pca.csv.gz"))
     facts = {
@@ -198,8 +182,7 @@ def run(generator_run: Path, data_file: str, args: argparse.Namespace, results: 
         "per_structure": args.per_structure,
         "peak_threshold": models.spec.peak_threshold,
         "merge_saddle": models.spec.merge_saddle,
-        "overlap": models.overlap,
-        "overlap_calibrated": models.overlap_cut is not None,
+        **cut,
         "seconds": round(time.perf_counter() - start),
     }
     write_records(frame, results, facts)
@@ -242,6 +225,32 @@ def part_codes(data, stored: dict, ids: list[str]):
     rows_of = {sid: k for k, sid in enumerate(data.ids)}
     index = {sid: k for k, sid in enumerate(stored["ids"])}
     return [rows_of[sid] for sid in ids], stored["codes"][[index[sid] for sid in ids]]
+
+
+def load_run(generator_run: Path, data_file: str) -> tuple:
+    """What evaluating a generator run needs: the data set (refused unless it holds every
+    structure of the run's split), its structures by id, the run's :class:`DesignModels`
+    (decoded as chosen), its split and the codes of every structure (:func:`stored_codes`)."""
+    from matgnn.design.run import load_vo_dataset
+    from matgnn.design.training import load_design_models
+
+    data = load_vo_dataset(data_file, "", "")
+    structures = dict(zip(data.ids, data.structures, strict=True))
+    models = load_design_models(generator_run)
+    split = json.loads((generator_run / "split.json").read_text())
+    unknown = [sid for part in split.values() for sid in part if sid not in structures]
+    if unknown:
+        raise ValueError(
+            f"--data {data_file}: not the generator's data set: {len(unknown)} structures of "
+            f"{generator_run / 'split.json'} are not in it (e.g. {unknown[:3]})"
+        )
+    return data, structures, models, split, stored_codes(generator_run, models, data)
+
+
+def codes_of(stored: dict, ids: list[str]):
+    """The stored codes of ``ids``, in their order."""
+    index = {sid: k for k, sid in enumerate(stored["ids"])}
+    return stored["codes"][[index[sid] for sid in ids]]
 
 
 def stored_codes(generator_run: Path, models, data) -> dict:
@@ -351,6 +360,7 @@ def screening(frame, made, z, train_mu, split, data, snapshot: Path, overlap: fl
     import torch
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
+    from matgnn.design.generate import mark_overlapping
     from matgnn.design.screening import (
         StructureIndex,
         nearest_training,
@@ -362,7 +372,7 @@ def screening(frame, made, z, train_mu, split, data, snapshot: Path, overlap: fl
     matcher = StructureMatcher()
     wanted = frame["method"].isin(["random", "fitted", "slerp"]) & frame["decoded"]
     # overlapping atoms make no crystal a model can judge
-    apart = frame["min_distance"] >= overlap
+    apart = ~mark_overlapping(frame, overlap)["overlapping"]
     rows = list(np.flatnonzero(wanted & frame["valid_oxidation_state"] & apart))
     rows = [rows[k] for k in unique_structures([made[r] for r in rows], matcher)]
     nearest, distance = nearest_training(z[rows], train_mu, split["train"])
@@ -519,7 +529,7 @@ def table(results: Path = RESULTS) -> str:
     flags = ("decoded", "valid_oxidation_state", "matches_parent", "in_training_formulas",
              "parent_has_training_twin")  # fmt: skip
     frame, facts = read_records(results, booleans=flags, texts=["parent"])
-    from matgnn.design.generate import OVERLAP
+    from matgnn.design.generate import OVERLAP, mark_overlapping
 
     overlap = facts.get("overlap", OVERLAP)  # records before the calibrated cut: the constant
     lines = [
@@ -548,7 +558,7 @@ def table(results: Path = RESULTS) -> str:
             found = f"{len(hits)} of {len(parents)} ({twins}); {alone} found without a twin"
         apart = "-"  # rows written before the column
         if "min_distance" in part:
-            kept = part["valid_oxidation_state"] & (part["min_distance"] >= overlap)
+            kept = part["valid_oxidation_state"] & ~mark_overlapping(part, overlap)["overlapping"]
             apart = f"{int(kept.sum())} ({100 * kept.mean():.0f}%)"
         lines.append(
             f"| {method.replace('_', ' ')} | {len(part)} | {len(made)} "

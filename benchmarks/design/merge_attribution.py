@@ -41,44 +41,90 @@ SEEDS_BLOCK = "imatgen-generator-seeds"
 SPLIT = REPOSITORY / "benchmarks" / "design" / "runs" / "generator" / "split.json"
 
 
+#: the chain's outcomes a record counts, per part and route (the chain table's columns)
+COUNTED = ("decoded", "same_composition", "fully_reconstructed", "matches")
+#: the recipe a retraining must share with the kept generator (its ``.hydra/config.yaml``)
+RECIPE = {
+    "lr": ("lr",),
+    "batch_size": ("data", "batch_size"),
+    "max_epochs": ("trainer", "max_epochs"),
+    "latent": ("generator", "latent"),
+    "hidden": ("generator", "hidden"),
+    "kl_weight": ("generator", "kl_weight"),
+    "cell_weight": ("generator", "cell_weight"),
+    "property_weight": ("generator", "property_weight"),
+    "split_seed": ("data", "split_seed"),
+}
+
+
+def saddle_key(saddle: float | None) -> str:
+    """A merge saddle as a record's key: ``"none"`` for no merging."""
+    return "none" if saddle is None else str(saddle)
+
+
 def training_facts(generator_run: Path) -> dict:
-    """The run's seed (its ``.hydra/config.yaml``), best validation loss, epochs and training
-    time (its ``result.json``); None for what the folder does not hold."""
+    """The run's seed and recipe (its ``.hydra/config.yaml``), the SHA-256 of its split and of
+    its codes (``codes.pt``), and its best validation loss, epochs and training time (its
+    ``result.json``); None for what the folder does not hold."""
+    import hashlib
+
     import yaml
 
-    config = generator_run / ".hydra" / "config.yaml"
-    seed = yaml.safe_load(config.read_text()).get("seed") if config.is_file() else None
+    from matgnn.design.training import checkpoint_digest
+
+    path = generator_run / ".hydra" / "config.yaml"
+    config = yaml.safe_load(path.read_text()) if path.is_file() else None
+    recipe = None
+    if config is not None:
+        recipe = {}
+        for name, keys in RECIPE.items():
+            value = config
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
+            recipe[name] = value
     result = generator_run / "result.json"
     done = json.loads(result.read_text()) if result.is_file() else {}
+    codes = generator_run / "codes.pt"  # what it trained on; a kept folder may not hold them
     return {
-        "seed": seed,
+        "seed": None if config is None else config.get("seed"),
+        "recipe": recipe,
+        "split_sha256": hashlib.sha256((generator_run / "split.json").read_bytes()).hexdigest(),
+        "codes_sha256": checkpoint_digest(codes) if codes.is_file() else None,
         **{key: done.get(key) for key in ("best_val_loss", "epochs_run", "train_time_s")},
     }
 
 
-def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) -> dict:
+def attribute(
+    generator_run: Path,
+    data_file: str,
+    saddles: list[float | None] | None = None,
+    per_structure: int | None = None,
+    sigma: float | None = None,
+) -> dict:
+    """The record of one generator run: its weights, autoencoders, training, and per merge
+    saddle (default: none and the chosen one) the chain's counts and the rediscovery."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     from benchmarks.design.generation import (
+        PER_STRUCTURE,
+        SIGMA,
         chain_reconstruction,
+        codes_of,
+        load_run,
         matches_parents,
         rediscovery,
-        stored_codes,
     )
     from matgnn.checkpoints.digest import state_digest
     from matgnn.design.generate import generate
-    from matgnn.design.run import load_vo_dataset
-    from matgnn.design.training import load_design_models
 
     start = time.perf_counter()
-    data = load_vo_dataset(data_file, "", "")
-    structures = dict(zip(data.ids, data.structures, strict=True))
-    models = load_design_models(generator_run)
-    split = json.loads((generator_run / "split.json").read_text())
-    stored = stored_codes(generator_run, models, data)
-    index = {sid: k for k, sid in enumerate(stored["ids"])}
+    data, structures, models, split, stored = load_run(generator_run, data_file)
+    if saddles is None:
+        saddles = list(dict.fromkeys([None, models.spec.merge_saddle]))
+    per_structure = PER_STRUCTURE if per_structure is None else per_structure
+    sigma = SIGMA if sigma is None else sigma
     held = split["held_out"]
-    codes = stored["codes"][[index[sid] for sid in held]]
+    codes = codes_of(stored, held)
     record: dict = {
         "generator_run": str(generator_run),
         # which weights: the epoch and the SHA-256 of the weights themselves (a slimmed copy of
@@ -90,23 +136,24 @@ def attribute(generator_run: Path, data_file: str, saddles: list[float | None]) 
         "training": training_facts(generator_run),
         "peak_threshold": models.spec.peak_threshold,
         "chosen_merge_saddle": models.spec.merge_saddle,
+        "rediscovery": {"per_structure": per_structure, "sigma": sigma},
         "by_saddle": {},
     }
     matcher = StructureMatcher()
     for saddle in saddles:
         chosen = replace(models, spec=replace(models.spec, merge_saddle=saddle))
         chain = chain_reconstruction(chosen, stored, split, data)
-        fully = {
-            f"{part}/{through}": int(frame["fully_reconstructed"].sum())
+        counts = {
+            f"{part}/{through}": {column: int(frame[column].sum()) for column in COUNTED}
             for (part, through), frame in chain.groupby(["part", "through"])
         }
-        z, parents = rediscovery(chosen.generator, held, codes)
+        z, parents = rediscovery(chosen.generator, held, codes, per_structure, sigma)
         _, made = generate(chosen.generator, chosen.cell, chosen.basis, z, chosen.spec)
         hits = matches_parents(made, parents, structures, matcher)
-        found = {parent for parent, hit in zip(parents, hits, strict=True) if hit}
-        record["by_saddle"]["none" if saddle is None else str(saddle)] = {
-            "fully_reconstructed": fully,
-            "rediscovered": sorted(found),
+        record["by_saddle"][saddle_key(saddle)] = {
+            "chain": counts,
+            "rediscovery_decoded": sum(crystal is not None for crystal in made),
+            "rediscovered": sorted({p for p, hit in zip(parents, hits, strict=True) if hit}),
         }
         print(saddle, record["by_saddle"], flush=True)
     record["seconds"] = round(time.perf_counter() - start)
@@ -126,11 +173,16 @@ def seed_records(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> list[dict]:
         )
         records.append(json.loads(path.read_text()))
     first = records[0]
-    same = ("cell_sha256", "basis_sha256", "peak_threshold", "chosen_merge_saddle")
+    same = ("cell_sha256", "basis_sha256", "peak_threshold", "chosen_merge_saddle", "rediscovery")
+    assert first["training"]["recipe"] is not None, f"{kept}: the run's recipe is not recorded"
     for record in records[1:]:
+        seed = record["training"]["seed"]
         for key in same:
-            assert record[key] == first[key], f"seed {record['training']['seed']}: other {key}"
-        assert record["training"]["epochs_run"] == first["training"]["epochs_run"]
+            assert record[key] == first[key], f"seed {seed}: another {key} than the kept run's"
+        for key in ("recipe", "split_sha256", "codes_sha256", "epochs_run"):
+            assert record["training"][key] == first["training"][key], (
+                f"seed {seed}: another training {key} than the kept run's"
+            )
     seeds = [record["training"]["seed"] for record in records]
     assert seeds == [0, *SEEDS], f"the records' seeds are {seeds}, not {[0, *SEEDS]}"
     return records
@@ -142,24 +194,25 @@ def seeds_table(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> str:
 
     records = seed_records(seeds_dir, kept)
     sizes = {part: len(ids) for part, ids in json.loads(SPLIT.read_text()).items()}
-    saddle = str(records[0]["chosen_merge_saddle"])
+    saddle = saddle_key(records[0]["chosen_merge_saddle"])
     rows, tests, found = [], [], []
     for record in records:
         counts = record["by_saddle"][saddle]
-        fully, rediscovered = counts["fully_reconstructed"], counts["rediscovered"]
+        rediscovered = counts["rediscovered"]
+        fully = {route: n["fully_reconstructed"] for route, n in counts["chain"].items()}
         training = record["training"]
         tests.append(fully["test/generator"])
         found.append(len(rediscovered))
         names = ", ".join(name.removesuffix(":known") for name in rediscovered)
         rows.append(
             f"| {training['seed']}{' (kept)' if record is records[0] else ''} "
-            f"| {record['generator_epoch']} of {training['epochs_run']} "
+            f"| {record['generator_epoch']} ({training['epochs_run']} run) "
             f"| {training['best_val_loss']:.3f} "
             f"| {fully['val/generator']} | {fully['test/generator']} "
             f"({fully['test/generator'] / sizes['test']:.1%}) "
             f"| {len(rediscovered)} | {names} |"
         )
-    alone = {record["by_saddle"][saddle]["fully_reconstructed"]["test/autoencoders"]
+    alone = {record["by_saddle"][saddle]["chain"]["test/autoencoders"]["fully_reconstructed"]
              for record in records}  # fmt: skip
     assert len(alone) == 1, f"the autoencoders alone differ between the records: {alone}"
     n = len(records)
@@ -170,16 +223,21 @@ def seeds_table(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> str:
         f"{alone.pop()}), rediscovered {np.mean(found):.1f} ± {np.std(found, ddof=1):.1f} of "
         f"{sizes['held_out']}."
     )
+    recipe, draw = records[0]["training"]["recipe"], records[0]["rediscovery"]
+    same_codes = records[0]["training"]["codes_sha256"] is not None
     return "\n".join(
         [
-            "Generator retrained with the kept one's recipe (202 epochs, KL weight 1e-3, cell "
-            "weight 30; the same codes, autoencoders and split), one row per training seed, "
-            f"decoded at the chosen decoding (peak threshold {records[0]['peak_threshold']:g}, "
-            f"merge saddle {saddle}); the best checkpoint's epoch; structures fully "
-            f"reconstructed through the generator's latent mean ({sizes['val']} validation, "
-            f"{sizes['test']} test); rediscovered: a match among 30 latents (sigma 0.1) around "
-            f"each of the {sizes['held_out']} held-out structures. Only seed 0's weights are "
-            "kept; the others' SHA-256 are in `benchmarks/design/results/generator_seeds/`.",
+            f"Generator retrained with the kept one's recipe ({recipe['max_epochs']} epochs, "
+            f"KL weight {recipe['kl_weight']:g}, cell weight {recipe['cell_weight']:g}, latent "
+            f"{recipe['latent']}, Adam {recipe['lr']:g}, batch {recipe['batch_size']}; "
+            f"{'the same codes (SHA-256), ' if same_codes else ''}autoencoders and split), one "
+            "row per training seed, decoded at the chosen decoding (peak threshold "
+            f"{records[0]['peak_threshold']:g}, merge saddle {saddle}); the best checkpoint's "
+            "epoch (from 0); structures fully reconstructed through the generator's latent "
+            f"mean ({sizes['val']} validation, {sizes['test']} test); rediscovered: a match "
+            f"among {draw['per_structure']} latents (sigma {draw['sigma']:g}) around each of "
+            f"the {sizes['held_out']} held-out structures. Only seed 0's weights are kept; the "
+            "others' SHA-256 are in `benchmarks/design/results/generator_seeds/`.",
             "",
             "| seed | best epoch | validation loss | val through generator | test through "
             "generator | rediscovered | which |",
@@ -195,7 +253,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", type=Path)
     parser.add_argument("--data", default="sample", help="'sample' or a VODataset .json.gz")
-    parser.add_argument("--saddles", nargs="+", default=["none", "0.6"])
+    parser.add_argument(
+        "--saddles",
+        nargs="+",
+        help="merge saddles ('none': no merging); default: none and the basis run's chosen one",
+    )
+    parser.add_argument("--per-structure", type=int, help="rediscovery latents per structure")
+    parser.add_argument("--sigma", type=float, help="the rediscovery latents' spread")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
         "--update", type=Path, nargs="*", help="write the seed table into these pages"
@@ -208,8 +272,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.generator is None:
         parser.error("--generator RUN is needed (or --update PAGE for the seed table)")
-    saddles = [None if value == "none" else float(value) for value in args.saddles]
-    record = attribute(args.generator, args.data, saddles)
+    from matgnn.design.decoding import checked_saddle
+
+    saddles = None
+    if args.saddles is not None:
+        saddles = [
+            None if value == "none" else checked_saddle(float(value), "--saddles")
+            for value in args.saddles
+        ]
+    record = attribute(args.generator, args.data, saddles, args.per_structure, args.sigma)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")
 

@@ -197,7 +197,6 @@ SLIM_KEYS = (
 )
 
 
-
 def kept_for_loading(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     """The entries of :data:`SLIM_KEYS` a checkpoint has: what loading it needs and what it
     says about itself, without what only resuming needs (a model's or a design network's)."""
