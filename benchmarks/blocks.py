@@ -96,6 +96,10 @@ BLOCKS: dict[str, tuple[tuple[str, ...], Callable[[], str]]] = {
         ("docs/results/inverse-design.md",),
         _table("benchmarks/design/generation.py", "block"),
     ),
+    "imatgen-generator-seeds": (
+        ("docs/results/inverse-design.md",),
+        _table("benchmarks/design/merge_attribution.py", "seeds_table"),
+    ),
     "foundation-matbench": (
         ("docs/results/foundation.md",),
         _table("benchmarks/foundation/table.py"),

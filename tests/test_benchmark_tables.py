@@ -47,6 +47,26 @@ def test_every_block_on_a_page_is_registered_and_placed_where_the_registry_says(
             assert page in BLOCKS[name][0], f"{page}: block {name!r} belongs on {BLOCKS[name][0]}"
 
 
+def test_the_generator_seed_records_are_of_one_recipe_and_every_seed_is_there(tmp_path):
+    """The seed table's records (the kept generator's and the retrained seeds') share the
+    autoencoders, decoding, recipe, split and codes; a missing seed or another recipe fails."""
+    import json
+
+    attribution = script("benchmarks/design/merge_attribution.py")
+    records = attribution.seed_records()
+    assert [record["training"]["seed"] for record in records] == [0, *attribution.SEEDS]
+    assert len({record["generator_weights_sha256"] for record in records}) == len(records)
+    with pytest.raises(AssertionError, match=r"seed1\.json is missing: retrain"):
+        attribution.seed_records(tmp_path)
+    for seed in attribution.SEEDS:
+        record = json.loads((attribution.SEEDS_DIR / f"seed{seed}.json").read_text())
+        if seed == attribution.SEEDS[-1]:  # one trained with another KL weight
+            record["training"]["recipe"]["kl_weight"] *= 10
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps(record))
+    with pytest.raises(AssertionError, match="another training recipe than the kept run's"):
+        attribution.seed_records(tmp_path)
+
+
 def test_the_stored_merge_attribution_is_of_the_kept_generator_and_its_tables():
     """``merge_attribution.json`` (read by the inverse-design page's "What moved" prose) is of
     the kept generator's weights, and at the chosen merge saddle it gives the stored generation
