@@ -231,6 +231,14 @@ def _imatgen_generation() -> tuple[str, ...]:
     )
     if chain is None:
         raise ValueError("imatgen-generation: no test row through the generator")
+    spread = re.search(
+        r"Over the (\d+) seeds [^:]*: test structures through the generator ([\d.]+ ± [\d.]+) "
+        r"\(([\d.]+%)[^)]*\), rediscovered ([\d.]+ ± [\d.]+) of",
+        block_text("imatgen-generator-seeds"),
+    )
+    if spread is None:
+        raise ValueError("imatgen-generator-seeds: no spread line")
+    seeds, tests, share, found_spread = spread.groups()
     return (
         f"rediscovered {hits} of {of} held-out known V-O structures ({twins} of the {of} have a "
         f"training twin; {alone} of the {hits} found have none); V at +2..+5 (of all latents): "
@@ -238,7 +246,8 @@ def _imatgen_generation() -> tuple[str, ...]:
         f"{cut.group(1) if cut else '-'} Å: {apart['slerp']}, {apart['random']}); test "
         "structures fully reconstructed through the "
         "generator: "
-        f"{chain.group(2)} of {chain.group(1)}",
+        f"{chain.group(2)} of {chain.group(1)}; over {seeds} training seeds: rediscovered "
+        f"{found_spread}, test through the generator {tests} ({share})",
         "rediscovered 25 of 31; 89% (slerp), 17% (random) (Noh et al. 2019)",
         f"generator: {budget['epochs_run']} epochs in {budget['train_time_s'] / 60:.0f} min of "
         f"training over {budget['starts']} start(s) (tested: epoch {epoch.group(1)}, counting "

@@ -168,8 +168,7 @@ def seed_records(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> list[dict]:
         path = seeds_dir / f"seed{seed}.json"
         assert path.is_file(), (
             f"{path} is missing: retrain the generator with seed={seed} (benchmarks/design/runs/"
-            "README.md) and run merge_attribution.py --generator RUN --saddles 0.6 --out "
-            f"{path.relative_to(REPOSITORY)}"
+            f"README.md) and run merge_attribution.py --generator RUN --saddles 0.6 --out {path}"
         )
         records.append(json.loads(path.read_text()))
     first = records[0]
