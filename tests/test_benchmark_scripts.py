@@ -620,6 +620,18 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
     assert set(at_chosen["rediscovered"]) == set(redrawn.loc[redrawn["matches_parent"], "parent"])
     for counts in record["by_saddle"].values():
         assert set(counts["rediscovered"]) <= set(split["held_out"])
+    # the training facts rewritten from the run folder: the same, and refused for other weights
+    refresh = ("--generator", str(tmp_path / "generator"), "--out", str(attribution),
+               "--training-only")  # fmt: skip
+    run_script("benchmarks/design/merge_attribution.py", *refresh)
+    assert json.loads(attribution.read_text()) == record
+    attribution.write_text(json.dumps({**record, "generator_weights_sha256": "0" * 64}))
+    refused = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/design/merge_attribution.py"), *refresh],
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "not the weights" in refused.stderr
     # a generator run kept without its codes: the checked autoencoders make them again
     (tmp_path / "generator" / "codes.pt").unlink()
     again = tmp_path / "again.csv.gz"

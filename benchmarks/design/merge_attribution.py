@@ -20,6 +20,7 @@ moves the chain and the rediscovery.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -53,6 +54,10 @@ RECIPE = {
     "kl_weight": ("generator", "kl_weight"),
     "cell_weight": ("generator", "cell_weight"),
     "property_weight": ("generator", "property_weight"),
+    "property_labels": ("generator", "property", "labels"),
+    "property_column": ("generator", "property", "column"),
+    "property_threshold": ("generator", "property", "threshold"),
+    "precision": ("trainer", "precision"),
     "split_seed": ("data", "split_seed"),
 }
 
@@ -66,8 +71,6 @@ def training_facts(generator_run: Path) -> dict:
     """The run's seed and recipe (its ``.hydra/config.yaml``), the SHA-256 of its split and of
     its codes (``codes.pt``), and its best validation loss, epochs and training time (its
     ``result.json``); None for what the folder does not hold."""
-    import hashlib
-
     import yaml
 
     from matgnn.design.training import checkpoint_digest
@@ -160,6 +163,22 @@ def attribute(
     return record
 
 
+def refresh_training(generator_run: Path, out: Path) -> None:
+    """Rewrite the training facts of the record ``out`` from ``generator_run`` (what the
+    record's run folder says of its seed and recipe), refused unless the run's best checkpoint
+    holds the very weights the record names."""
+    from matgnn.checkpoints.digest import state_digest
+    from matgnn.design.training import load_generator
+
+    record = json.loads(out.read_text())
+    weights = state_digest(load_generator(generator_run / "checkpoints" / "best.ckpt"))
+    if weights != record["generator_weights_sha256"]:
+        raise SystemExit(f"{generator_run}: not the weights {out} records")
+    record["training"] = training_facts(generator_run)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"rewrote the training facts of {out}")
+
+
 def seed_records(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> list[dict]:
     """The kept generator's record and one per retraining seed of :data:`SEEDS`, checked to be
     of the same autoencoders, decoding and recipe; a missing one fails in words."""
@@ -184,6 +203,13 @@ def seed_records(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> list[dict]:
             )
     seeds = [record["training"]["seed"] for record in records]
     assert seeds == [0, *SEEDS], f"the records' seeds are {seeds}, not {[0, *SEEDS]}"
+    split = hashlib.sha256(SPLIT.read_bytes()).hexdigest()
+    assert first["training"]["split_sha256"] == split, f"the records' split is not {SPLIT}"
+    chosen = saddle_key(first["chosen_merge_saddle"])
+    for record in records:
+        assert chosen in record["by_saddle"], (
+            f"seed {record['training']['seed']}: not decoded at the chosen merge saddle {chosen}"
+        )
     return records
 
 
@@ -259,6 +285,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--per-structure", type=int, help="rediscovery latents per structure")
     parser.add_argument("--sigma", type=float, help="the rediscovery latents' spread")
+    parser.add_argument(
+        "--training-only", action="store_true",
+        help="rewrite only the training facts of the record --out holds, from --generator (its "
+        "weights checked against the record's SHA-256), without decoding again",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
         "--update", type=Path, nargs="*", help="write the seed table into these pages"
@@ -271,6 +302,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.generator is None:
         parser.error("--generator RUN is needed (or --update PAGE for the seed table)")
+    if args.training_only:
+        refresh_training(args.generator, args.out)
+        return
     from matgnn.design.decoding import checked_saddle
 
     saddles = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -365,7 +366,7 @@ def load_generator(path: str | Path) -> MaterialsGenerator:
     network.provenance = dict(hyper.get("provenance") or {})
     # the epoch of the weights read (a slimmed checkpoint keeps it): what its tables name
     epoch = checkpoint.get("epoch")
-    network.checkpoint_epoch = epoch if isinstance(epoch, int) else None
+    network.checkpoint_epoch = int(epoch) if isinstance(epoch, numbers.Integral) else None
     return network.eval()
 
 

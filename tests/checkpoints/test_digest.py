@@ -49,3 +49,14 @@ def test_a_tensor_feeds_its_dtype_shape_and_bytes():
     update_with_tensor(h, tensor.t())  # not contiguous: hashed as its row-major copy
     expected = hashlib.sha256(b"torch.float32(3, 2)" + tensor.t().contiguous().numpy().tobytes())
     assert h.hexdigest() == expected.hexdigest()
+
+
+def test_the_state_digest_is_pinned():
+    """The feature cache's fingerprints and the benchmark records' weight digests depend on this
+    byte format (names sorted, each name then its tensor); changing it invalidates every cached
+    feature file and stored digest, so it fails here first."""
+    state = {
+        "b.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+        "a.count": torch.tensor([7], dtype=torch.int64),
+    }
+    assert state_digest(state) == "6f447b7c42433d412be8085ccaf0619d8c2c329790375ad57825faf2a418e651"
