@@ -221,7 +221,7 @@ OTHER_RUNS: dict[tuple[str, str], int] = {
     ("ye2018 unmixed", "chgnet_frozen"): 5,
     ("ye2018 unmixed", "sevennet_frozen"): 5,
     # two seeds so far (splits 0 and 1; about 30 min each alone on 2 cores)
-    ("ye2018 unmixed", "chgnet_finetuned"): 3,
+    ("ye2018 unmixed", "chgnet_finetuned"): 4,
     ("ye2018 all", "ye2018_net"): 5,
     ("ye2018 all", "cgcnn"): 5,
     ("ye2018 all", "chgnet_frozen"): 5,
