@@ -20,7 +20,6 @@ moves the chain and the rediscovery.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -73,7 +72,7 @@ def training_facts(generator_run: Path) -> dict:
     ``result.json``); None for what the folder does not hold."""
     import yaml
 
-    from matgnn.design.training import checkpoint_digest
+    from matgnn.graphs.cache import file_sha256
 
     path = generator_run / ".hydra" / "config.yaml"
     config = yaml.safe_load(path.read_text()) if path.is_file() else None
@@ -91,8 +90,8 @@ def training_facts(generator_run: Path) -> dict:
     return {
         "seed": None if config is None else config.get("seed"),
         "recipe": recipe,
-        "split_sha256": hashlib.sha256((generator_run / "split.json").read_bytes()).hexdigest(),
-        "codes_sha256": checkpoint_digest(codes) if codes.is_file() else None,
+        "split_sha256": file_sha256(generator_run / "split.json"),
+        "codes_sha256": file_sha256(codes) if codes.is_file() else None,
         **{key: done.get(key) for key in ("best_val_loss", "epochs_run", "train_time_s")},
     }
 
@@ -203,7 +202,9 @@ def seed_records(seeds_dir: Path = SEEDS_DIR, kept: Path = OUT) -> list[dict]:
             )
     seeds = [record["training"]["seed"] for record in records]
     assert seeds == [0, *SEEDS], f"the records' seeds are {seeds}, not {[0, *SEEDS]}"
-    split = hashlib.sha256(SPLIT.read_bytes()).hexdigest()
+    from matgnn.graphs.cache import file_sha256
+
+    split = file_sha256(SPLIT)
     assert first["training"]["split_sha256"] == split, f"the records' split is not {SPLIT}"
     chosen = saddle_key(first["chosen_merge_saddle"])
     for record in records:

@@ -15,7 +15,6 @@ Lightning's ``ckpt_path`` with ``weights_only=True``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ from matgnn.design.decoding import read_decoding
 from matgnn.design.generate import OVERLAP
 from matgnn.design.images import ImageSpec
 from matgnn.design.networks import ImageAutoencoder, MaterialsGenerator
+from matgnn.graphs.cache import file_sha256
 from matgnn.outputs import Output
 
 #: the registered roots an autoencoder checkpoint may name, by image kind
@@ -382,11 +382,7 @@ def slim_generator_checkpoint(source: str | Path, target: str | Path) -> Path:
 
 def checkpoint_digest(path: str | Path) -> str:
     """SHA-256 of a checkpoint file: which weights made a set of codes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(Path(path))
 
 
 def image_spec_of(network: ImageAutoencoder) -> ImageSpec:
