@@ -155,9 +155,10 @@ for seed in $SEEDS; do
             rm -rf "$up/data" "$up"/output/cache_*  # copies of the task's crystals and graphs
         fi
         # matgnn's trainer on upstream's graphs (upstream_graphs.py): the same crystals for
-        # every seed, so upstream's graphs are built once per task
+        # every seed, so upstream's graphs are built once per task (and not at all when
+        # ALIGNN_NORMS is empty: no run of the sweep trains on them)
         graphs="$RUNS/alignn/$task/upstream_graphs.npz"
-        if [ ! -f "$graphs" ]; then
+        if [ -n "$ALIGNN_NORMS" ] && [ ! -f "$graphs" ]; then
             echo "### upstream graphs $task $(date +%T)"
             rm -rf "$graphs.data"
             python "$here/equal_budget_prepare.py" --layout alignn "$split" "$graphs.data" \
