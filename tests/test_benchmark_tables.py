@@ -578,8 +578,9 @@ def test_a_resumed_matgnn_run_has_a_boot_only_when_every_process_of_it_started_a
 
 
 def test_the_foundation_table_outside_matbench_states_each_goal_the_right_way_round(monkeypatch):
-    """An MAE meets its goal below it, an R² above it; R² gets no MAE ratio; a declared run that
-    is missing or a stored one not declared stops the table by name."""
+    """An MAE meets its goal below it, an R² above it; R² gets no MAE ratio; every row says what
+    MPtrj shares with the task; a declared run that is missing or a stored one not declared
+    stops the table by name."""
     import benchmarks.foundation.table as foundation
 
     results = {
@@ -600,6 +601,12 @@ def test_the_foundation_table_outside_matbench_states_each_goal_the_right_way_ro
     assert rows[(all_label, "from scratch", "cgcnn")][-2:] == ["1.03", "no"]
     assert rows[(dos, "frozen", "chgnet")][-2:] == ["-", "no"]
     assert rows[(dos, "frozen", "sevennet")][-2:] == ["-", "yes"]
+    # what pretraining shares with the task, said on every backbone row; nothing from scratch
+    assert (
+        rows[(all_label, "frozen", "chgnet")][3] == foundation.SHARED_WITH_PRETRAINING["ye2018 all"]
+    )
+    assert "never labels" in rows[(dos, "fine-tuned", "chgnet")][3]
+    assert rows[(all_label, "from scratch", "cgcnn")][3] == foundation.NO_PRETRAINING
     del results[("ye2018 all", "cgcnn")]
     with pytest.raises(SystemExit, match="cgcnn"):
         foundation.other_table()
