@@ -264,7 +264,7 @@ def test_equal_budget_resumes_a_killed_run_on_upstreams_graphs(tmp_path):
     run = task / "matgnn_nonenorm_upstream_graph" / "s0"
     assert f"run {run} failed: {run}/train.log" in failed.stderr
     (task / "upstream_graphs.npz").unlink()
-    no_norms = sweep("")  # no run on upstream's graphs: they are not built
+    no_norms = sweep(" ")  # no run on upstream's graphs: they are not built
     assert no_norms.returncode == 0 and "EQUAL-BUDGET-DONE" in no_norms.stdout, no_norms.stderr
     assert "upstream_graphs.py" not in no_norms.stdout
     assert not (task / "upstream_graphs.npz").exists()

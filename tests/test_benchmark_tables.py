@@ -383,6 +383,34 @@ def test_the_foundation_table_stops_at_a_missing_short_or_undeclared_run():
         check_declared([*stored, arm(next(iter(PENDING)), (0, 1, 2, 3, 4))])
 
 
+def test_the_foundation_matbench_table_says_what_pretraining_shares_on_every_row(monkeypatch):
+    """Every row of a backbone arm (stored or planned) says what MPtrj shares with its task;
+    a model trained from scratch says it had no pretraining; the goal row says nothing."""
+    import benchmarks.foundation.table as foundation
+
+    def arm(key: tuple[str, str, str], folds: tuple[int, ...]):
+        n = len(folds)
+        return foundation.Arm(*key, [1.0] * n, list(folds), [None] * n, 0, 10, "")
+
+    stored = [arm(key, folds) for key, folds in foundation.RUNS.items()]
+    monkeypatch.setattr(foundation, "arms", lambda tasks=None, every_task=False: stored)
+    header, _, *lines = foundation.table().splitlines()
+    names = [c.strip() for c in header.strip("|").split("|")]
+    column = names.index("shared with MPtrj (pretraining)")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    assert all(len(r) == len(names) for r in rows)
+    task_of = {f"{t} ({foundation.task_metadata(t).unit})": t for t in foundation.GOALS}
+    seen = set()
+    for r in rows:
+        task, kind = task_of[r[0]], r[1]
+        expected = {"goal": "", "from scratch": foundation.NO_PRETRAINING}.get(
+            kind, foundation.SHARED_WITH_PRETRAINING[task]
+        )
+        assert r[column] == expected, r
+        seen.add(kind)
+    assert {"goal", "from scratch", "frozen", "fine-tuned"} <= seen
+
+
 #: the memory-reduction figures of the speed page (prose, measured once on 2026-11-22 against
 #: the commit before; not a table), each with the stored log lines it comes from
 _SPEED, _LARGER = "training_speed_2026-11-22.txt", "alignn_memory_larger_batches_2026-11-22.txt"

@@ -158,7 +158,7 @@ for seed in $SEEDS; do
         # every seed, so upstream's graphs are built once per task (and not at all when
         # ALIGNN_NORMS is empty: no run of the sweep trains on them)
         graphs="$RUNS/alignn/$task/upstream_graphs.npz"
-        if [ -n "$ALIGNN_NORMS" ] && [ ! -f "$graphs" ]; then
+        if [[ -n "${ALIGNN_NORMS// /}" ]] && [ ! -f "$graphs" ]; then
             echo "### upstream graphs $task $(date +%T)"
             rm -rf "$graphs.data"
             python "$here/equal_budget_prepare.py" --layout alignn "$split" "$graphs.data" \

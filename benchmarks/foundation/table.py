@@ -89,21 +89,24 @@ GOALS = {
     "matbench_log_kvrh": ("coNGN", 0.0491),
     "matbench_log_gvrh": ("coNGN", 0.0670),
 }
+YE_SHARED = (
+    "substituted prototypes, not MP frames (some compositions are MP crystals); Ye et al.'s "
+    "perovskite energies never labels, their binary-oxide references mostly MP entries"
+)
 #: what MPtrj, the pretraining set of both backbones (the Materials Project's relaxation frames:
 #: structures with energies, forces and stresses; CHGNet's also with magnetic moments), shares
 #: with each task's test crystals and labels, as the tables' column says it
 SHARED_WITH_PRETRAINING = {
     "matbench_phonons": "MP crystals (Chen's PBEsol cells), likely seen with energies; "
     "phonon peaks never labels",
-    "matbench_perovskites": "Castelli et al.'s computed cubic perovskites, not MP frames; "
-    "their formation energies never labels",
+    "matbench_perovskites": "Castelli et al.'s computed cubic perovskites, not MP frames "
+    "(some compositions are MP crystals); their formation energies never labels",
     "matbench_log_kvrh": "MP crystals, likely seen with energies; moduli never labels",
     "matbench_log_gvrh": "MP crystals, likely seen with energies; moduli never labels",
-    "ye2018 unmixed": "substituted prototypes, not MP frames (some compositions are MP "
-    "crystals); Ye et al.'s formation energies never labels",
-    "ye2018 all": "substituted prototypes, not MP frames (some compositions are MP "
-    "crystals); Ye et al.'s formation energies never labels",
-    "phonon_dos": "MP crystals (PBEsol cells), likely seen with energies; DOS never labels",
+    "ye2018 unmixed": YE_SHARED,
+    "ye2018 all": YE_SHARED,
+    "phonon_dos": "MP crystals (Petretto et al.'s DFPT set, PBEsol cells), likely seen with "
+    "energies; DOS never labels",
 }
 #: the column's cell for an arm without pretraining
 NO_PRETRAINING = "none (trained from scratch)"
