@@ -724,3 +724,35 @@ def test_benchmark_batches_drawn_at_random_are_seeded_and_refuse_too_few_rows(tm
     assert all(s in head for s in drawn + other)
     with pytest.raises(SystemExit, match="fewer than the 1000000 to sample"):
         load(4, none, graphs, sample=(10**6, 0))
+
+
+def _design_run_calls(tmp_path: Path, steps: list[str], **env_vars: str) -> list[list[str]]:
+    """The ``python`` calls of ``benchmarks/design/run.sh`` for ``steps``, run with a
+    stand-in ``python`` that records its arguments, one call a line."""
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir(exist_ok=True)
+    calls = tmp_path / "calls.txt"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> "{calls}"\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "BASIS_WIDTH"}
+    env.update(PATH=f"{fake.parent}:{env['PATH']}", IMATGEN_RUNS=str(tmp_path / "runs"),
+               **env_vars)  # fmt: skip
+    done = subprocess.run(["bash", str(REPO / "benchmarks/design/run.sh"), *steps],
+                          cwd=REPO, env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [line.split() for line in calls.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("width", [None, "32"])
+def test_design_run_trains_and_uses_the_basis_autoencoder_of_its_width(tmp_path, width):
+    """``BASIS_WIDTH`` sets the basis autoencoder's width and run folder (default 16,
+    ``basis_w16``), and the generator and the evaluation read that run."""
+    extra = {"BASIS_WIDTH": width} if width else {}
+    basis, generator, evaluate = _design_run_calls(
+        tmp_path, ["basis", "generator", "evaluate"], **extra
+    )
+    run = str(tmp_path / "runs" / f"basis_w{width or 16}")
+    assert f"network.width={width or 16}" in basis and f"hydra.run.dir={run}" in basis
+    assert "stage=basis" in basis
+    assert f"generator.basis_run={run}" in generator
+    assert evaluate[evaluate.index("--basis") + 1] == run

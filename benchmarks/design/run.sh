@@ -12,6 +12,9 @@
 #   basis     BasisAutoencoder 64^3 -> 200, width 16 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_BASIS (default 1 h 15 min; about 7.5 min an epoch of 14,700 images,
 #             alone on 2 cores)
+#             BASIS_WIDTH: another width (default 16), trained in $OUT/basis_w<width>, which
+#             the generator and the evaluation then use (e.g. BASIS_WIDTH=32: about 2.8x the
+#             time a step, docs/how-to/inverse-design.md#training)
 #             BASIS_OVERRIDES: more overrides of the basis run, e.g. its learning-rate decay
 #             when resumed from its epoch-11 checkpoint ("lr_decay.start=12 lr_decay.epochs=12
 #             trainer.max_epochs=24", with MAX_TIME_BASIS raised by the ~90 min those take: the
@@ -48,6 +51,9 @@ CACHE=${MATGNN_CACHE_DIR:-.cache/graphs}
 OUT=${IMATGEN_RUNS:-runs/imatgen}
 # the cell autoencoder run the generator and the evaluation use (CELL_RUN: another one)
 CELL=${CELL_RUN:-$OUT/cell_w32}
+# the basis autoencoder's width, and its run (the one the generator and the evaluation use)
+WIDTH=${BASIS_WIDTH:-16}
+BASIS=$OUT/basis_w$WIDTH
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(labels basis cell generator evaluate generation)
 LABELS=benchmarks/design/results/vo_labels.csv.gz
@@ -68,7 +74,7 @@ train() {
 for step in "${STEPS[@]}"; do
     case $step in
         basis) read -r -a extra <<< "${BASIS_OVERRIDES:-}"
-            train basis "$OUT/basis_w16" "${MAX_TIME_BASIS:-00:01:15:00}" network.width=16 \
+            train basis "$BASIS" "${MAX_TIME_BASIS:-00:01:15:00}" network.width="$WIDTH" \
                 "${extra[@]}" ;;
         cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
         cell_shape) read -r -a extra <<< "${CELL_OVERRIDES:-}"
@@ -85,7 +91,7 @@ for step in "${STEPS[@]}"; do
                 [ -f "$OUT/generator/$CODES" ] && [ ! -f "$folder/$CODES" ] &&
                     mkdir -p "$folder" && cp "$OUT/generator/$CODES" "$folder/"
                 train generator "$folder" "${MAX_TIME_SWEEP:-00:00:10:00}" \
-                    generator.cell_run="$CELL" generator.basis_run="$OUT/basis_w16" \
+                    generator.cell_run="$CELL" generator.basis_run="$BASIS" \
                     generator.property.labels="$LABELS" generator.property.column="$LABEL" \
                     data.batch_size=64 trainer.max_epochs=1000 trainer.limit_val_batches=1.0 \
                     generator.kl_weight="$kl" generator.cell_weight="$cw"
@@ -94,14 +100,14 @@ for step in "${STEPS[@]}"; do
                 --data "$CACHE/vo_dataset.json.gz" ;;
         generator) read -r -a extra <<< "${GENERATOR_OVERRIDES:-}"
             train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
-            generator.cell_run="$CELL" generator.basis_run="$OUT/basis_w16" \
+            generator.cell_run="$CELL" generator.basis_run="$BASIS" \
             generator.property.labels="$LABELS" generator.property.column="$LABEL" \
             data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 \
             "${extra[@]}" ;;
         generation) python benchmarks/design/generation.py --run --generator "$OUT/generator" \
             --data "$CACHE/vo_dataset.json.gz" --snapshot "$DATA/mp36k/mp36k_with_ehull.csv.gz" ;;
         evaluate) python benchmarks/design/autoencoders.py --run --cell "$CELL" \
-            --basis "$OUT/basis_w16" --data "$CACHE/vo_dataset.json.gz" ;;
+            --basis "$BASIS" --data "$CACHE/vo_dataset.json.gz" ;;
         *) echo "unknown step $step (labels basis cell cell_shape generator_sweep generator" \
                 "evaluate generation)" >&2
             exit 2 ;;
