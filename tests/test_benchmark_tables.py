@@ -721,3 +721,23 @@ def test_the_sampled_speed_block_refuses_rows_that_did_not_do_the_same_work(
     monkeypatch.setattr(speed_tables, "read", tampered)
     with pytest.raises(ValueError, match=message):
         speed_tables.sampled_table()
+
+
+def test_the_summary_names_each_sides_seeds_where_they_differ(monkeypatch):
+    """An equal-budget summary row whose two trainers ran different seeds says so for each
+    side; the seed table's mark of a seed run in several processes (``1\\*``) is dropped."""
+    summary = script("benchmarks/summary.py")
+    seeds = {"ours": "3 (0, 1\\*, 2)", "theirs": "2 (0, 1)"}
+
+    def cell(name, column, implementation, **row):
+        return {"seeds": seeds[implementation], "epochs": "10"}.get(column, f"{implementation} MAE")
+
+    monkeypatch.setattr(summary, "cell", cell)
+    mine, other, budget = summary._equal_budget("alignn", "task", "ours", "theirs")
+    assert (mine, other) == ("ours MAE", "theirs MAE (reference trainer)")
+    assert budget == "10 epochs; matgnn 3 seeds (0, 1, 2), the reference 2 seeds (0, 1)"
+    seeds["theirs"] = "3 (0, 1, 2)"
+    assert (
+        summary._equal_budget("alignn", "task", "ours", "theirs")[2]
+        == "10 epochs, 3 seeds (0, 1, 2)"
+    )
