@@ -112,13 +112,14 @@ def _equal_budget(model: str, task: str, ours: str, theirs: str) -> tuple[str, .
     # "2 (0, 1\*)": the table's mark of a seed run in several processes, not needed here
     seeds = [cell("fidelity-equal-budget", "seeds", implementation=side, **row).replace("\\*", "")
              for side in (ours, theirs)]  # fmt: skip
-    count, _, which = seeds[0].partition(" ")
+    counted = []  # "2 (0, 1)" -> "2 seeds (0, 1)", "1 (0)" -> "1 seed (0)"
+    for text in seeds:
+        count, _, which = text.partition(" ")
+        counted.append(f"{count} seed{'' if count == '1' else 's'} {which}")
     if seeds[0] == seeds[1]:
-        return mine, f"{other} (reference trainer)", f"{epochs} epochs, {count} seeds {which}"
-    their_count, _, their_which = seeds[1].partition(" ")
+        return mine, f"{other} (reference trainer)", f"{epochs} epochs, {counted[0]}"
     return (mine, f"{other} (reference trainer)",
-            f"{epochs} epochs; matgnn {count} seeds {which}, the reference {their_count} seeds "
-            f"{their_which}")  # fmt: skip
+            f"{epochs} epochs; matgnn {counted[0]}, the reference {counted[1]}")  # fmt: skip
 
 
 def _ye() -> tuple[str, ...]:
@@ -355,6 +356,13 @@ ROWS: list[tuple[str, Callable[[], tuple[str, ...]], str, str]] = [
          "alignn", "matbench_phonons fold 0 (partial copy)",
          "matgnn ALIGNN with LayerNorm (`norm=layer`: `alignn_atomwise`'s network) on "
          "upstream's graphs",
+         "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; its jarvis "
+         "k-nearest graph)"),
+     "", "results/fidelity.md#equal-budget"),
+    ("ALIGNN vs upstream's trainer, MP 2018 5k",
+     lambda: _equal_budget(
+         "alignn", "mp2018 5k (5,000 / 625 / 625)",
+         "matgnn ALIGNN (BatchNorm; `alignn` graph)",
          "alignn 2026.8.11 `train_for_folder` (`alignn_atomwise`: LayerNorm; its jarvis "
          "k-nearest graph)"),
      "", "results/fidelity.md#equal-budget"),

@@ -746,13 +746,22 @@ def _design_run_calls(tmp_path: Path, steps: list[str], **env_vars: str) -> list
 @pytest.mark.parametrize("width", [None, "32"])
 def test_design_run_trains_and_uses_the_basis_autoencoder_of_its_width(tmp_path, width):
     """``BASIS_WIDTH`` sets the basis autoencoder's width and run folder (default 16,
-    ``basis_w16``), and the generator and the evaluation read that run."""
+    ``basis_w16``); the generators read that run and train in folders of their own width
+    (``generator``, else ``generator_w<width>``), which the generation reads."""
     extra = {"BASIS_WIDTH": width} if width else {}
-    basis, generator, evaluate = _design_run_calls(
-        tmp_path, ["basis", "generator", "evaluate"], **extra
+    steps = ["basis", "generator_sweep", "generator", "evaluate", "generation"]
+    basis, *sweep, compare, generator, evaluate, generation = _design_run_calls(
+        tmp_path, steps, **extra
     )
-    run = str(tmp_path / "runs" / f"basis_w{width or 16}")
+    runs = tmp_path / "runs"
+    run = str(runs / f"basis_w{width or 16}")
+    gen = str(runs / ("generator" + (f"_w{width}" if width else "")))
     assert f"network.width={width or 16}" in basis and f"hydra.run.dir={run}" in basis
     assert "stage=basis" in basis
-    assert f"generator.basis_run={run}" in generator
+    assert len(sweep) == 6 and compare[compare.index("--sweep") + 1].startswith(f"{gen}_kl")
+    for call in [*sweep, generator]:
+        assert f"generator.basis_run={run}" in call
+    assert all(any(a.startswith(f"hydra.run.dir={gen}_kl") for a in call) for call in sweep)
+    assert f"hydra.run.dir={gen}" in generator
     assert evaluate[evaluate.index("--basis") + 1] == run
+    assert generation[generation.index("--generator") + 1] == gen

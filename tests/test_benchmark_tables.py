@@ -736,6 +736,10 @@ def test_the_summary_names_each_sides_seeds_where_they_differ(monkeypatch):
     mine, other, budget = summary._equal_budget("alignn", "task", "ours", "theirs")
     assert (mine, other) == ("ours MAE", "theirs MAE (reference trainer)")
     assert budget == "10 epochs; matgnn 3 seeds (0, 1, 2), the reference 2 seeds (0, 1)"
+    seeds["theirs"] = "1 (0)"
+    assert summary._equal_budget("alignn", "task", "ours", "theirs")[2] == (
+        "10 epochs; matgnn 3 seeds (0, 1, 2), the reference 1 seed (0)"
+    )
     seeds["theirs"] = "3 (0, 1, 2)"
     assert (
         summary._equal_budget("alignn", "task", "ours", "theirs")[2]

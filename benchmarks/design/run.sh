@@ -13,8 +13,10 @@
 #             MAX_TIME_BASIS (default 1 h 15 min; about 7.5 min an epoch of 14,700 images,
 #             alone on 2 cores)
 #             BASIS_WIDTH: another width (default 16), trained in $OUT/basis_w<width>, which
-#             the generator and the evaluation then use (e.g. BASIS_WIDTH=32: about 2.8x the
-#             time a step, docs/how-to/inverse-design.md#training)
+#             the generator steps (in $OUT/generator_w<width>..., codes of their own) and the
+#             evaluation then use; the evaluation and generation write the published results
+#             (e.g. BASIS_WIDTH=32: about 2.8x the time of a training step on one core,
+#             docs/how-to/inverse-design.md, "Why the autoencoders use batch norm")
 #             BASIS_OVERRIDES: more overrides of the basis run, e.g. its learning-rate decay
 #             when resumed from its epoch-11 checkpoint ("lr_decay.start=12 lr_decay.epochs=12
 #             trainer.max_epochs=24", with MAX_TIME_BASIS raised by the ~90 min those take: the
@@ -54,6 +56,9 @@ CELL=${CELL_RUN:-$OUT/cell_w32}
 # the basis autoencoder's width, and its run (the one the generator and the evaluation use)
 WIDTH=${BASIS_WIDTH:-16}
 BASIS=$OUT/basis_w$WIDTH
+# the generators on its codes: $OUT/generator (width 16, the published run) or generator_w<width>
+GEN=$OUT/generator
+[ "$WIDTH" = 16 ] || GEN=${GEN}_w$WIDTH
 STEPS=("$@")
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(labels basis cell generator evaluate generation)
 LABELS=benchmarks/design/results/vo_labels.csv.gz
@@ -86,10 +91,10 @@ for step in "${STEPS[@]}"; do
             folders=()
             for setting in "${settings[@]}"; do
                 kl=${setting%%:*} cw=${setting##*:}
-                folder="$OUT/generator_kl${kl}_cw${cw}"
+                folder="${GEN}_kl${kl}_cw${cw}"
                 folders+=("$folder")
-                [ -f "$OUT/generator/$CODES" ] && [ ! -f "$folder/$CODES" ] &&
-                    mkdir -p "$folder" && cp "$OUT/generator/$CODES" "$folder/"
+                [ -f "$GEN/$CODES" ] && [ ! -f "$folder/$CODES" ] &&
+                    mkdir -p "$folder" && cp "$GEN/$CODES" "$folder/"
                 train generator "$folder" "${MAX_TIME_SWEEP:-00:00:10:00}" \
                     generator.cell_run="$CELL" generator.basis_run="$BASIS" \
                     generator.property.labels="$LABELS" generator.property.column="$LABEL" \
@@ -99,12 +104,12 @@ for step in "${STEPS[@]}"; do
             python benchmarks/design/generation.py --sweep "${folders[@]}" \
                 --data "$CACHE/vo_dataset.json.gz" ;;
         generator) read -r -a extra <<< "${GENERATOR_OVERRIDES:-}"
-            train generator "$OUT/generator" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
+            train generator "$GEN" "${MAX_TIME_GENERATOR:-00:00:06:00}" \
             generator.cell_run="$CELL" generator.basis_run="$BASIS" \
             generator.property.labels="$LABELS" generator.property.column="$LABEL" \
             data.batch_size=64 trainer.max_epochs=300 trainer.limit_val_batches=1.0 \
             "${extra[@]}" ;;
-        generation) python benchmarks/design/generation.py --run --generator "$OUT/generator" \
+        generation) python benchmarks/design/generation.py --run --generator "$GEN" \
             --data "$CACHE/vo_dataset.json.gz" --snapshot "$DATA/mp36k/mp36k_with_ehull.csv.gz" ;;
         evaluate) python benchmarks/design/autoencoders.py --run --cell "$CELL" \
             --basis "$BASIS" --data "$CACHE/vo_dataset.json.gz" ;;
