@@ -119,16 +119,24 @@ done
 """
 
 
+def _stand_in_python(tmp_path: Path, body: str = _WRITES_METRICS) -> Path:
+    """A folder ``tmp_path/bin`` holding a stand-in ``python``: a bash script of ``body``
+    (by default :data:`_WRITES_METRICS`). Put the folder first on ``PATH`` to run a benchmark
+    script without training anything."""
+    stand_in = tmp_path / "bin" / "python"
+    stand_in.parent.mkdir(exist_ok=True)
+    stand_in.write_text(f"#!/usr/bin/env bash\n{body}")
+    stand_in.chmod(0o755)
+    return stand_in.parent
+
+
 def tensor_run_args(tmp_path: Path, only: str = "") -> dict[str, list[str]]:
     """The matgnn.train arguments of each run of ``benchmarks/tensors/run.sh`` (those named in
     ``only``, else every run), as the script passes them: run with a stand-in ``python``."""
-    fake = tmp_path / "bin" / "python"
-    fake.parent.mkdir(exist_ok=True)
-    fake.write_text(f"#!/usr/bin/env bash\n{_WRITES_METRICS}")
-    fake.chmod(0o755)
+    bin_dir = _stand_in_python(tmp_path)
     runs = tmp_path / "tensor_runs"
     env = {k: v for k, v in os.environ.items() if k not in ("NO_METRICS", "ONLY")}
-    env.update(PATH=f"{fake.parent}:{env['PATH']}", VIRTUAL_ENV=str(fake.parent.parent),
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", VIRTUAL_ENV=str(bin_dir.parent),
                RUNS=str(runs), ONLY=only)  # fmt: skip
     done = subprocess.run(
         ["bash", str(REPO / "benchmarks/tensors/run.sh")],
@@ -177,14 +185,11 @@ def test_the_fine_tuning_sweep_runs_each_arm_through_train_run(tmp_path):
     """``benchmarks/finetune/learning_curve.sh`` with a stand-in ``python``: every arm, size
     and seed is one ``train_run`` (so a finished run is skipped and a killed one resumes), with
     the arm's fine-tuning overrides and the nested training subset of its size and seed."""
-    fake = tmp_path / "bin" / "python"
-    fake.parent.mkdir()
-    fake.write_text(f"#!/usr/bin/env bash\n{_WRITES_METRICS}")
-    fake.chmod(0o755)
+    bin_dir = _stand_in_python(tmp_path)
     runs = tmp_path / "runs"
     (runs / "frozen" / "n50_s1").mkdir(parents=True)
     (runs / "frozen" / "n50_s1" / "test_metrics.json").write_text("{}")
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "SEEDS": "1",
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SEEDS": "1",
            "SIZES": "50 all", "ARMS": "scratch slow frozen"}  # fmt: skip
     done = subprocess.run(
         ["bash", str(REPO / "benchmarks/finetune/learning_curve.sh"), str(runs)],
@@ -212,17 +217,14 @@ def test_equal_budget_resumes_a_killed_run_on_upstreams_graphs(tmp_path):
     with a stand-in ``python``: a run with a last checkpoint continues from it (``ckpt_path=
     last``, the attempt appended to its log), a fresh one starts from scratch, a finished one
     is skipped, and one that ends without test metrics stops the sweep, naming its log."""
-    fake = tmp_path / "bin" / "python"
-    fake.parent.mkdir()
-    fake.write_text(
-        "#!/usr/bin/env bash\n"
+    bin_dir = _stand_in_python(
+        tmp_path,
         'echo "args: $*"\n'
         'if [ "$2" = train ]; then\n'  # upstream_graphs.py train <graphs> <run> ...
         '    cp "$SPLIT" "$4/split.json"\n'
         '    [ -n "$NO_METRICS" ] || echo "{}" > "$4/test_metrics.json"\n'
-        "fi\n"
+        "fi\n",
     )
-    fake.chmod(0o755)
     runs = tmp_path / "runs"
     task = runs / "alignn" / "mp2018_5k"
     split = task / "split" / "s0" / "split.json"
@@ -234,7 +236,7 @@ def test_equal_budget_resumes_a_killed_run_on_upstreams_graphs(tmp_path):
         # the sweep's other settings from outside would rename or change its runs
         settings = {"NO_METRICS", "ALIGNN_HUGE_PAGES", "ALIGNN_RETAIN", "ALIGNN_EPOCHS", "TASKS"}
         env = {k: v for k, v in os.environ.items() if k not in settings}
-        env.update(PATH=f"{fake.parent}:{env['PATH']}", SPLIT=str(split), SEEDS="0",
+        env.update(PATH=f"{bin_dir}:{env['PATH']}", SPLIT=str(split), SEEDS="0",
                    ARMS="alignn", ALIGNN_TASKS="mp2018_5k", ALIGNN_RUNS="",
                    ALIGNN_NORMS=norms)  # fmt: skip
         if no_metrics:
@@ -276,12 +278,9 @@ def test_chen_dos_runs_give_each_foundation_arm_its_overrides_and_cap(tmp_path):
     e3nn recipe on Chen's DOS; the frozen backbones cache their features; the fine-tuned CHGNet
     trains whole and the last-blocks one freezes its embeddings and first 2 blocks, both with
     the backbone at a tenth of the learning rate and a 45-minute cap instead of 10."""
-    fake = tmp_path / "bin" / "python"
-    fake.parent.mkdir()
-    fake.write_text(f"#!/usr/bin/env bash\n{_WRITES_METRICS}")
-    fake.chmod(0o755)
+    bin_dir = _stand_in_python(tmp_path)
     runs = tmp_path / "runs"
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}",
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
            "MODELS": "cgcnn chgnet_frozen chgnet_finetuned chgnet_last_blocks"}  # fmt: skip
     done = subprocess.run(
         ["bash", str(REPO / "benchmarks/phonons/run_models.sh"), str(runs)],
@@ -310,15 +309,12 @@ def test_train_run_skips_resumes_and_stops_loudly(tmp_path):
     """``benchmarks/train_run.sh``, the run step of the benchmark run scripts, with a stand-in
     ``python`` that records its arguments: a finished run is skipped, a killed one resumes
     from its last checkpoint, and a failed one stops the script, naming its log."""
-    fake = tmp_path / "bin" / "python"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/usr/bin/env bash\n[ -z "$FAIL" ] || exit 1\n{_WRITES_METRICS}')
-    fake.chmod(0o755)
+    bin_dir = _stand_in_python(tmp_path, f'[ -z "$FAIL" ] || exit 1\n{_WRITES_METRICS}')
 
     def call(run: Path, fail: str = "") -> subprocess.CompletedProcess:
         script = f'source "{REPO}/benchmarks/train_run.sh"; train_run "{run}" task=x; echo after'
         env = {k: v for k, v in os.environ.items() if k not in ("FAIL", "NO_METRICS")}
-        env["PATH"] = f"{fake.parent}:{env['PATH']}"
+        env["PATH"] = f"{bin_dir}:{env['PATH']}"
         if fail:
             env[fail] = "1"
         return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
@@ -729,13 +725,10 @@ def test_benchmark_batches_drawn_at_random_are_seeded_and_refuse_too_few_rows(tm
 def _design_run_calls(tmp_path: Path, steps: list[str], **env_vars: str) -> list[list[str]]:
     """The ``python`` calls of ``benchmarks/design/run.sh`` for ``steps``, run with a
     stand-in ``python`` that records its arguments, one call a line."""
-    fake = tmp_path / "bin" / "python"
-    fake.parent.mkdir(exist_ok=True)
     calls = tmp_path / "calls.txt"
-    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> "{calls}"\n')
-    fake.chmod(0o755)
+    bin_dir = _stand_in_python(tmp_path, f'echo "$*" >> "{calls}"\n')
     env = {k: v for k, v in os.environ.items() if k != "BASIS_WIDTH"}
-    env.update(PATH=f"{fake.parent}:{env['PATH']}", IMATGEN_RUNS=str(tmp_path / "runs"),
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", IMATGEN_RUNS=str(tmp_path / "runs"),
                **env_vars)  # fmt: skip
     done = subprocess.run(["bash", str(REPO / "benchmarks/design/run.sh"), *steps],
                           cwd=REPO, env=env, capture_output=True, text=True)  # fmt: skip
