@@ -41,3 +41,20 @@ def test_readme_links_to_pages_that_exist():
     assert links, "README.md links to no documentation page"
     missing = [link for link in links if "://" not in link and not (REPO / link).exists()]
     assert not missing, f"README.md links to missing files: {missing}"
+
+
+def test_docs_links_resolve_in_the_repository():
+    """Every relative link on a docs page resolves from the page's own folder, as GitHub reads
+    it (figures by their repository path, ``../../benchmarks/...``; the site's hook rewrites
+    those, see ``scripts/docs_hooks.py``)."""
+    import re
+
+    missing = []
+    for page in sorted((REPO / "docs").rglob("*.md")):
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code, not links
+        text = re.sub(r"`[^`]*`", "", text)
+        for link in re.findall(r"\]\(([^)\s#]+)[^)]*\)", text):
+            if "://" not in link and not link.startswith("mailto:"):
+                if not (page.parent / link).exists():
+                    missing.append(f"{page.relative_to(REPO)}: {link}")
+    assert not missing, "links that GitHub cannot follow:\n" + "\n".join(missing)
