@@ -245,7 +245,8 @@ def goals_line(task: str) -> str:
 def table() -> str:
     parts = []
     for task, (label, units, splits) in TASKS.items():
-        parts += [f"**{label}** (MAE and width in {units}; CGCNN, seed 0)", "", HEADER]
+        recipe = "CGCNN, seed 0; the ensembles: seeds 0-4"
+        parts += [f"**{label}** (MAE and width in {units}; {recipe})", "", HEADER]
         parts.append("|---|---|" + "---:|" * 11)
         parts += [row(task, split, e) for split in splits for e in ESTIMATORS]
         parts += ["", runs_line(task), "", goals_line(task), ""]
