@@ -253,6 +253,44 @@ def _earlier_starts(output_dir: Path, resume: str | None) -> dict[str, Any]:
     return {"starts": 1, "unfinished_starts": 1, "wall_time_s": None}
 
 
+def _init_record(
+    run: Path, stage: str, spec: ImageSpec, parts: dict[str, list[str]]
+) -> dict[str, Any]:
+    """What a warm start (``init_from``) starts from: the run's best checkpoint and its
+    digest. Refused, naming the run: another stage's run, other images, or another split (a
+    structure this run validates or tests on must not have been trained on)."""
+    checkpoint = run / "checkpoints" / "best.ckpt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"init_from: no {checkpoint} (is {run} an autoencoder run?)")
+    source = load_autoencoder(checkpoint, stage)
+    if image_spec_of(source) != spec:
+        raise ValueError(
+            f"init_from: {run} was trained on other images ({image_spec_of(source)}, this run: "
+            f"{spec})"
+        )
+    split_file = run / "split.json"
+    if not split_file.is_file() or json.loads(split_file.read_text()) != parts:
+        raise ValueError(
+            f"init_from: {run} was trained on another split than this run's ({split_file}): "
+            "its weights may have seen this run's validation or test structures"
+        )
+    return {"run": str(run), "checkpoint_sha256": checkpoint_digest(checkpoint)}
+
+
+def _warm_start(network: torch.nn.Module, run: Path, stage: str) -> None:
+    """``network`` (a new run's) takes the weights of ``run``'s best checkpoint; a network of
+    another architecture (width, code, grid) is refused, naming the run."""
+    source = load_autoencoder(run / "checkpoints" / "best.ckpt", stage)
+    try:
+        network.load_state_dict(source.state_dict())
+    except RuntimeError as exc:
+        first = " ".join(str(exc).strip().splitlines()[:2])
+        raise ValueError(
+            f"init_from: {run}'s network does not fit this run's (same width, code and "
+            f"grid needed): {first}"
+        ) from None
+
+
 def _relative(path: str | Path, folder: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(folder.resolve()))
@@ -290,12 +328,18 @@ def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         "hold_out_known": bool(cfg.data.hold_out_known),
         "image": OmegaConf.to_container(cfg.image, resolve=True),
     }
+    resume = _resume_path(cfg, output_dir)
+    init = cfg.get("init_from")
+    if init and not resume:
+        provenance["init_from"] = _init_record(Path(init), cfg.stage, spec, parts)
     decay = cfg.get("lr_decay")
     decay = OmegaConf.to_container(decay, resolve=True) if decay is not None else None
     task = AutoencoderTask(
         network_node(cfg, spec), cfg.stage, lr=cfg.lr, lr_decay=decay, provenance=provenance
     )
-    metrics = _train(cfg, task, loaders, output_dir, _resume_path(cfg, output_dir), started)
+    if init and not resume:  # a resumed run has its own weights in last.ckpt
+        _warm_start(task.network, Path(init), cfg.stage)
+    metrics = _train(cfg, task, loaders, output_dir, resume, started)
     return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
 
 

@@ -178,6 +178,49 @@ def test_last_ckpt_is_the_last_epoch_even_when_validation_did_not_improve(tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
+def test_a_warm_start_takes_the_best_weights_of_a_run_of_the_same_split_and_network(tmp_path):
+    """``init_from=<run>``: a new run starts from that run's best weights (with ``lr=0`` and no
+    batch norm it keeps them exactly) and records which; another split, width or stage is
+    refused in words."""
+    fixed = ("stage=cell", "network.norm=false")
+    fit_autoencoder(_config(tmp_path, *fixed, "trainer.max_epochs=2", "lr=3e-3"), tmp_path / "a")
+    first = load_autoencoder(tmp_path / "a" / "checkpoints" / "best.ckpt", "cell")
+    warm = fit_autoencoder(
+        _config(
+            tmp_path,
+            *fixed,
+            "trainer.max_epochs=1",
+            "lr=0.0",
+            "network.shape_weight=1.0",
+            f"init_from={tmp_path / 'a'}",
+        ),
+        tmp_path / "b",
+    )
+    second = load_autoencoder(warm.best_checkpoint, "cell")
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[name]), name
+    record = second.provenance["init_from"]
+    assert record["run"] == str(tmp_path / "a") and len(record["checkpoint_sha256"]) == 64
+    cold = fit_autoencoder(
+        _config(tmp_path, *fixed, "trainer.max_epochs=1", "lr=0.0"), tmp_path / "c"
+    )
+    weights = load_autoencoder(cold.best_checkpoint, "cell").state_dict()
+    assert not all(torch.equal(v, weights[k]) for k, v in first.state_dict().items())
+
+    refused = {
+        "another split": ("data.train_limit=8",),
+        "does not fit": ("network.width=8",),
+    }
+    for number, (message, overrides) in enumerate(refused.items()):
+        cfg = _config(tmp_path, *fixed, "trainer.max_epochs=1", f"init_from={tmp_path / 'a'}",
+                      *overrides)  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            fit_autoencoder(cfg, tmp_path / f"refused_{number}")
+    basis = _config(tmp_path, "stage=basis", "trainer.max_epochs=1", f"init_from={tmp_path / 'a'}")
+    with pytest.raises(CheckpointError, match="not a 'basis' one"):
+        fit_autoencoder(basis, tmp_path / "refused_basis")
+
+
 def test_the_learning_rate_decays_by_half_cosine_from_its_start_epoch():
     decay = {"start": 10, "epochs": 4, "min": 1e-5}
     rates = [decayed_lr(1e-3, decay, epoch) for epoch in range(8, 16)]
