@@ -498,6 +498,14 @@ def test_imatgen_autoencoder_and_generation_tables_run_on_tiny_runs(tmp_path):
                         str(tmp_path / "cell"), str(tmp_path / "cell"))  # fmt: skip
     assert chosen.stdout.strip() == str(tmp_path / "cell")
     assert "best checkpoint epoch 0" in chosen.stderr and "within 0.1 Å and 2°" in chosen.stderr
+    chosen = run_script("benchmarks/design/basis_choice.py", "--data", "sample",
+                        str(tmp_path / "basis"), str(tmp_path / "basis"))  # fmt: skip
+    assert chosen.stdout.strip() == str(tmp_path / "basis")
+    lines = [line for line in chosen.stderr.splitlines() if "best checkpoint epoch" in line]
+    assert len(lines) == 2 and lines[0] == lines[1]  # the same run, the same numbers
+    assert "best checkpoint epoch 0, decoding threshold" in lines[0]
+    assert "the cell exact: fully reconstructed" in lines[0]
+    assert not (tmp_path / "basis" / "decoding.json").exists()  # written by the evaluation only
     results = tmp_path / "autoencoders.csv.gz"
     done = run_script("benchmarks/design/autoencoders.py", "--run",
                       "--cell", str(tmp_path / "cell"), "--basis", str(tmp_path / "basis"),
@@ -758,3 +766,29 @@ def test_design_run_trains_and_uses_the_basis_autoencoder_of_its_width(tmp_path,
     assert f"hydra.run.dir={gen}" in generator
     assert evaluate[evaluate.index("--basis") + 1] == run
     assert generation[generation.index("--generator") + 1] == gen
+
+
+def test_design_run_warm_starts_the_basis_autoencoder_and_compares_on_validation(tmp_path):
+    """``basis_shape`` and its control ``basis_continued`` start from the basis run's best
+    weights (``init_from``) with the same epochs and schedule, the shape term only in the
+    first, each in its own folder; ``basis_choice`` compares the basis run with those that
+    exist."""
+    basis, shape, continued, choice = _design_run_calls(
+        tmp_path, ["basis", "basis_shape", "basis_continued", "basis_choice"]
+    )
+    run = str(tmp_path / "runs" / "basis_w16")
+    for call, name in ((shape, "shape"), (continued, "continued")):
+        assert f"init_from={run}" in call and f"hydra.run.dir={run}_{name}" in call
+        assert "stage=basis" in call and "network.width=16" in call
+        assert {"lr=1e-4", "lr_decay.start=0", "trainer.max_epochs=6", "lr_decay.epochs=6"} <= set(
+            call
+        )
+    assert "network.shape_weight=1.0" in shape and "network.shape_weight=1.0" not in continued
+    assert "init_from" not in " ".join(basis)
+    # no warm run has a checkpoint here: the basis run is compared alone
+    assert choice[0] == "benchmarks/design/basis_choice.py" and choice[-1] == run
+    (tmp_path / "calls.txt").unlink()
+    (tmp_path / "runs" / "basis_w16_shape" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "runs" / "basis_w16_shape" / "checkpoints" / "best.ckpt").write_text("")
+    [choice] = _design_run_calls(tmp_path, ["basis_choice"])
+    assert choice[-2:] == [run, f"{run}_shape"]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iMatGen's autoencoders on the V-O data set (issue 27), one run after another on a 2-core CPU:
-#   bash benchmarks/design/run.sh [labels] [basis] [cell] [cell_shape] [generator_sweep]
-#       [generator] [evaluate] [generation]
+#   bash benchmarks/design/run.sh [labels] [basis] [basis_shape] [basis_continued]
+#       [basis_choice] [cell] [cell_shape] [generator_sweep] [generator] [evaluate] [generation]
 # (from the repository root; every step by default), then
 #   python benchmarks/blocks.py --update   (the labels, autoencoder and generation tables)
 # Each training run is resumable within its budget: run it again and it continues from its
@@ -22,6 +22,14 @@
 #             trainer.max_epochs=24", with MAX_TIME_BASIS raised by the ~90 min those take: the
 #             checkpoint's timer already holds the time spent; the last epoch, 23, runs at
 #             ~2.7e-5, the minimum comes at epoch start + epochs)
+#   basis_shape the basis run above warm-started (init_from) and trained WARM_EPOCHS more
+#             epochs (default 6; about 7 min each) with the log-value shape error added to the
+#             loss (network.shape_weight=1), at lr 1e-4 decaying by half cosine to 1e-5 over
+#             them, in $OUT/basis_w<width>_shape (MAX_TIME_BASIS_WARM, default 1 h)
+#   basis_continued its control: the same warm start, epochs and schedule, cross-entropy
+#             only, in $OUT/basis_w<width>_continued
+#   basis_choice benchmarks/design/basis_choice.py: the basis run and those of the two steps
+#             above that exist, compared on the validation structures (the cell exact)
 #   cell      CellAutoencoder 32^3 -> 20, width 32 (the paper: 64), batch 16, Adam 1e-3,
 #             MAX_TIME_CELL (default 20 min; about 1 min 20 s an epoch here)
 #   cell_shape the same with the log-value shape error added to the loss (network.shape_weight=1);
@@ -81,6 +89,18 @@ for step in "${STEPS[@]}"; do
         basis) read -r -a extra <<< "${BASIS_OVERRIDES:-}"
             train basis "$BASIS" "${MAX_TIME_BASIS:-00:01:15:00}" network.width="$WIDTH" \
                 "${extra[@]}" ;;
+        basis_shape | basis_continued)
+            warm=(init_from="$BASIS" trainer.max_epochs="${WARM_EPOCHS:-6}" lr=1e-4
+                  lr_decay.start=0 lr_decay.epochs="${WARM_EPOCHS:-6}" lr_decay.min=1e-5)
+            [ "$step" = basis_shape ] && warm+=(network.shape_weight=1.0)
+            train basis "${BASIS}_${step#basis_}" "${MAX_TIME_BASIS_WARM:-00:01:00:00}" \
+                network.width="$WIDTH" "${warm[@]}" ;;
+        basis_choice) runs=("$BASIS")
+            for run in "${BASIS}_shape" "${BASIS}_continued"; do
+                [ -f "$run/checkpoints/best.ckpt" ] && runs+=("$run")
+            done
+            python benchmarks/design/basis_choice.py --data "$CACHE/vo_dataset.json.gz" \
+                "${runs[@]}" ;;
         cell) train cell "$OUT/cell_w32" "${MAX_TIME_CELL:-00:00:20:00}" network.width=32 ;;
         cell_shape) read -r -a extra <<< "${CELL_OVERRIDES:-}"
             train cell "$OUT/cell_w32_shape" "${MAX_TIME_CELL:-00:00:20:00}" \
@@ -113,8 +133,8 @@ for step in "${STEPS[@]}"; do
             --data "$CACHE/vo_dataset.json.gz" --snapshot "$DATA/mp36k/mp36k_with_ehull.csv.gz" ;;
         evaluate) python benchmarks/design/autoencoders.py --run --cell "$CELL" \
             --basis "$BASIS" --data "$CACHE/vo_dataset.json.gz" ;;
-        *) echo "unknown step $step (labels basis cell cell_shape generator_sweep generator" \
-                "evaluate generation)" >&2
+        *) echo "unknown step $step (labels basis basis_shape basis_continued basis_choice cell" \
+                "cell_shape generator_sweep generator evaluate generation)" >&2
             exit 2 ;;
     esac
 done
