@@ -7,6 +7,7 @@ A link to a figure that no script wrote fails ``mkdocs build --strict``."""
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from pathlib import Path
@@ -17,10 +18,11 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 FIGURES = ("benchmarks/**/results/**/*.png",)  # ** matches zero folders too
 
 
-def stored_figures() -> list[str]:
+@functools.cache
+def stored_figures() -> tuple[str, ...]:
     """The stored figures' paths in the repository, each once, sorted."""
     found = {p.relative_to(REPOSITORY).as_posix() for f in FIGURES for p in REPOSITORY.glob(f)}
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def on_files(files: Files, config) -> Files:

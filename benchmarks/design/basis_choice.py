@@ -7,10 +7,10 @@ merge saddle (:func:`~matgnn.design.decoding.choose_decoding` over the same vali
 
 Prints each run's best checkpoint epoch, its chosen decoding, the structures fully
 reconstructed (every atom within 0.1 Å, the cell exact), matched by ``StructureMatcher`` and
-the median position RMSE (to stderr), then the chosen run folder (to stdout, for
-``BASIS_RUN=$(...)``). The runs must share one validation split; a run's ``decoding.json`` is
-neither read nor written (``run.sh evaluate`` chooses the published one through both
-autoencoders).
+the median position RMSE (to stderr), then the chosen run folder (to stdout;
+:func:`chosen_run`: the most fully reconstructed, then the most matched, then the first
+named). The runs must share one validation split; a run's ``decoding.json`` is neither read
+nor written (``run.sh evaluate`` chooses the published one through both autoencoders).
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ def compare_runs(data, runs: list[Path]) -> list[dict[str, object]]:
     return records
 
 
+def chosen_run(records: list[dict[str, object]]) -> str:
+    """The run of :func:`compare_runs`' records with the most structures fully reconstructed,
+    then the most matched; of equal ones the first named."""
+    return str(max(records, key=lambda r: (r["fully_reconstructed"], r["matches"]))["run"])
+
+
 def main(argv: list[str] | None = None) -> None:
     from matgnn.design.run import load_vo_dataset
 
@@ -80,8 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             f"position RMSE {r['median_position_rmse']:.4f} Å",
             file=sys.stderr,
         )
-    best = max(records, key=lambda r: (r["fully_reconstructed"], r["matches"]))
-    print(best["run"])
+    print(chosen_run(records))
 
 
 if __name__ == "__main__":

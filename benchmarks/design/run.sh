@@ -2,7 +2,7 @@
 # iMatGen's autoencoders on the V-O data set (issue 27), one run after another on a 2-core CPU:
 #   bash benchmarks/design/run.sh [labels] [basis] [basis_shape] [basis_continued]
 #       [basis_choice] [cell] [cell_shape] [generator_sweep] [generator] [evaluate] [generation]
-# (from the repository root; every step by default), then
+# (from the repository root; by default labels basis cell generator evaluate generation), then
 #   python benchmarks/blocks.py --update   (the labels, autoencoder and generation tables)
 # Each training run is resumable within its budget: run it again and it continues from its
 # last.ckpt (a run that ended at its max_time stops there; raise MAX_TIME to go on).
@@ -24,8 +24,8 @@
 #             ~2.7e-5, the minimum comes at epoch start + epochs)
 #   basis_shape the basis run above warm-started (init_from) and trained WARM_EPOCHS more
 #             epochs (default 6; about 7 min each) with the log-value shape error added to the
-#             loss (network.shape_weight=1), at lr 1e-4 decaying by half cosine to 1e-5 over
-#             them, in $OUT/basis_w<width>_shape (MAX_TIME_BASIS_WARM, default 1 h)
+#             loss (network.shape_weight=1), at lr 1e-4 decaying by half cosine to 1e-5 in
+#             the last of them, in $OUT/basis_w<width>_shape (MAX_TIME_BASIS_WARM, default 1 h)
 #   basis_continued its control: the same warm start, epochs and schedule, cross-entropy
 #             only, in $OUT/basis_w<width>_continued
 #   basis_choice benchmarks/design/basis_choice.py: the basis run and those of the two steps
@@ -90,8 +90,9 @@ for step in "${STEPS[@]}"; do
             train basis "$BASIS" "${MAX_TIME_BASIS:-00:01:15:00}" network.width="$WIDTH" \
                 "${extra[@]}" ;;
         basis_shape | basis_continued)
-            warm=(init_from="$BASIS" trainer.max_epochs="${WARM_EPOCHS:-6}" lr=1e-4
-                  lr_decay.start=0 lr_decay.epochs="${WARM_EPOCHS:-6}" lr_decay.min=1e-5)
+            epochs=${WARM_EPOCHS:-6}  # 1e-4 in the first epoch, the minimum in the last
+            warm=(init_from="$BASIS" trainer.max_epochs="$epochs" lr=1e-4
+                  lr_decay.start=0 lr_decay.epochs="$((epochs - 1))" lr_decay.min=1e-5)
             [ "$step" = basis_shape ] && warm+=(network.shape_weight=1.0)
             train basis "${BASIS}_${step#basis_}" "${MAX_TIME_BASIS_WARM:-00:01:00:00}" \
                 network.width="$WIDTH" "${warm[@]}" ;;

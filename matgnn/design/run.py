@@ -253,12 +253,41 @@ def _earlier_starts(output_dir: Path, resume: str | None) -> dict[str, Any]:
     return {"starts": 1, "unfinished_starts": 1, "wall_time_s": None}
 
 
+def _warm_start_record(
+    cfg: DictConfig,
+    output_dir: Path,
+    resume: str | None,
+    spec: ImageSpec,
+    parts: dict[str, list[str]],
+) -> dict[str, Any] | None:
+    """The ``init_from`` record of this run's checkpoints (None: not warm-started). A new run
+    checks its ``init_from`` (:func:`_init_record`); a resumed one carries the record of its
+    last checkpoint, and an ``init_from`` that names another run than that record is
+    refused."""
+    init = cfg.get("init_from")
+    if resume:
+        earlier = load_autoencoder(resume, cfg.stage).provenance.get("init_from")
+        if init and (not earlier or Path(str(earlier["run"])).resolve() != Path(init).resolve()):
+            started = f"from {earlier['run']}" if earlier else "from scratch"
+            raise ValueError(
+                f"init_from={init}: {output_dir} resumes a run started {started}; "
+                "a resumed run keeps its own start"
+            )
+        return dict(earlier) if earlier else None
+    if not init:
+        return None
+    if Path(init).resolve() == output_dir.resolve():
+        raise ValueError(f"init_from={init}: the run's own folder (resume=<folder> continues it)")
+    return _init_record(Path(init), cfg.stage, spec, parts)
+
+
 def _init_record(
     run: Path, stage: str, spec: ImageSpec, parts: dict[str, list[str]]
 ) -> dict[str, Any]:
     """What a warm start (``init_from``) starts from: the run's best checkpoint and its
-    digest. Refused, naming the run: another stage's run, other images, or another split (a
-    structure this run validates or tests on must not have been trained on)."""
+    digest. Refused, naming the run: another stage's run, other images, or another split (the
+    same training, validation, test and held-out structures: none this run validates or tests
+    on may have been trained on, and a subset of the training rows is another run)."""
     checkpoint = run / "checkpoints" / "best.ckpt"
     if not checkpoint.is_file():
         raise FileNotFoundError(f"init_from: no {checkpoint} (is {run} an autoencoder run?)")
@@ -279,7 +308,9 @@ def _init_record(
 
 def _warm_start(network: torch.nn.Module, run: Path, stage: str) -> None:
     """``network`` (a new run's) takes the weights of ``run``'s best checkpoint; a network of
-    another architecture (width, code, grid) is refused, naming the run."""
+    another architecture (width, code, grid, batch norm or not: other weights' names or shapes)
+    is refused, naming the run. Settings without weights of their own may differ: the loss's
+    ``shape_weight``, and ``background_logit``, which only sets the initial bias."""
     source = load_autoencoder(run / "checkpoints" / "best.ckpt", stage)
     try:
         network.load_state_dict(source.state_dict())
@@ -310,6 +341,9 @@ def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     parts = {
         k: [data.ids[i] for i in getattr(split, k)] for k in ("train", "val", "test", "held_out")
     }
+    resume = _resume_path(cfg, output_dir)
+    # checked before this run writes its split.json (the source's is read)
+    warm = _warm_start_record(cfg, output_dir, resume, spec, parts)
     (output_dir / "split.json").write_text(json.dumps(parts))
     loaders = {
         part: DataLoader(
@@ -328,17 +362,15 @@ def fit_autoencoder(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
         "hold_out_known": bool(cfg.data.hold_out_known),
         "image": OmegaConf.to_container(cfg.image, resolve=True),
     }
-    resume = _resume_path(cfg, output_dir)
-    init = cfg.get("init_from")
-    if init and not resume:
-        provenance["init_from"] = _init_record(Path(init), cfg.stage, spec, parts)
+    if warm:
+        provenance["init_from"] = warm
     decay = cfg.get("lr_decay")
     decay = OmegaConf.to_container(decay, resolve=True) if decay is not None else None
     task = AutoencoderTask(
         network_node(cfg, spec), cfg.stage, lr=cfg.lr, lr_decay=decay, provenance=provenance
     )
-    if init and not resume:  # a resumed run has its own weights in last.ckpt
-        _warm_start(task.network, Path(init), cfg.stage)
+    if warm and not resume:  # a resumed run has its own weights in last.ckpt
+        _warm_start(task.network, Path(warm["run"]), cfg.stage)
     metrics = _train(cfg, task, loaders, output_dir, resume, started)
     return AutoencoderRun(metrics["best_checkpoint"], metrics, split)
 
@@ -389,6 +421,11 @@ def fit_generator(cfg: DictConfig, output_dir: str | Path) -> AutoencoderRun:
     on their split; write the run folder (``codes.pt`` with the codes of every structure)."""
     started = time.perf_counter()
     output_dir = Path(output_dir)
+    if cfg.get("init_from"):
+        raise ValueError(
+            f"init_from={cfg.init_from}: warm starts are for the autoencoders (stage=cell or "
+            "basis), not the generator"
+        )
     L.seed_everything(cfg.seed, workers=True)
     runs = {k: Path(str(cfg.generator[f"{k}_run"] or "")) for k in AUTOENCODERS}
     for kind, folder in runs.items():

@@ -21,7 +21,7 @@ from matgnn.design.data import ImageSet, split_by_source
 from matgnn.design.evaluate import reconstruct, reconstruct_codes, summarise
 from matgnn.design.images import ImageSpec, basis_images, cell_image, standard_lattice
 from matgnn.design.networks import CellAutoencoder
-from matgnn.design.run import fit_autoencoder, read_metrics
+from matgnn.design.run import fit_autoencoder, fit_generator, read_metrics
 from matgnn.design.training import (
     AutoencoderTask,
     atom_count,
@@ -207,8 +207,26 @@ def test_a_warm_start_takes_the_best_weights_of_a_run_of_the_same_split_and_netw
     weights = load_autoencoder(cold.best_checkpoint, "cell").state_dict()
     assert not all(torch.equal(v, weights[k]) for k, v in first.state_dict().items())
 
+    # resumed, the run keeps its record (the checkpoints after the resume say it too) and
+    # refuses an init_from that names another run
+    resumed = fit_autoencoder(
+        _config(tmp_path, *fixed, "trainer.max_epochs=2", "lr=0.0", "network.shape_weight=1.0",
+                f"init_from={tmp_path / 'a'}", f"resume={tmp_path / 'b'}"),
+        tmp_path / "b",
+    )  # fmt: skip
+    assert resumed.metrics["epochs_run"] == 2
+    last = load_autoencoder(tmp_path / "b" / "checkpoints" / "last.ckpt", "cell")
+    assert last.provenance["init_from"] == record
+    with pytest.raises(ValueError, match="resumes a run started from"):
+        fit_autoencoder(
+            _config(tmp_path, *fixed, "trainer.max_epochs=3", f"init_from={tmp_path / 'c'}",
+                    f"resume={tmp_path / 'b'}"),
+            tmp_path / "b",
+        )  # fmt: skip
+
     refused = {
-        "another split": ("data.train_limit=8",),
+        "another split": ("data.split_seed=1",),  # validation and test structures trained on
+        "other images": ("image.sigma=0.3",),
         "does not fit": ("network.width=8",),
     }
     for number, (message, overrides) in enumerate(refused.items()):
@@ -216,9 +234,16 @@ def test_a_warm_start_takes_the_best_weights_of_a_run_of_the_same_split_and_netw
                       *overrides)  # fmt: skip
         with pytest.raises(ValueError, match=message):
             fit_autoencoder(cfg, tmp_path / f"refused_{number}")
+    own = _config(tmp_path, *fixed, "trainer.max_epochs=1", f"init_from={tmp_path / 'a'}")
+    with pytest.raises(ValueError, match="the run's own folder"):
+        fit_autoencoder(own, tmp_path / "a")
+    assert load_autoencoder(tmp_path / "a" / "checkpoints" / "best.ckpt", "cell")  # untouched
     basis = _config(tmp_path, "stage=basis", "trainer.max_epochs=1", f"init_from={tmp_path / 'a'}")
     with pytest.raises(CheckpointError, match="not a 'basis' one"):
         fit_autoencoder(basis, tmp_path / "refused_basis")
+    generator = _config(tmp_path, "stage=generator", f"init_from={tmp_path / 'a'}")
+    with pytest.raises(ValueError, match="not the generator"):
+        fit_generator(generator, tmp_path / "refused_generator")
 
 
 def test_the_learning_rate_decays_by_half_cosine_from_its_start_epoch():
