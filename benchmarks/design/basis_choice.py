@@ -27,7 +27,7 @@ def compare_runs(data, runs: list[Path]) -> list[dict[str, object]]:
     structures with every atom back)."""
     import torch
 
-    from matgnn.design.decoding import SADDLES, THRESHOLDS, choose_decoding
+    from matgnn.design.decoding import SADDLES, THRESHOLDS, choose_decoding, decoded_at
     from matgnn.design.evaluate import sweep_decodings
     from matgnn.design.training import image_spec_of, load_autoencoder
 
@@ -43,11 +43,7 @@ def compare_runs(data, runs: list[Path]) -> list[dict[str, object]]:
         network = load_autoencoder(path, "basis")
         sweep = sweep_decodings(data, rows, None, network, image_spec_of(network), settings)
         decoding = choose_decoding(sweep)
-        saddle = sweep["merge_saddle"]
-        chosen = sweep[
-            (sweep["threshold"] == decoding.peak_threshold)
-            & (saddle.isna() if decoding.merge_saddle is None else saddle == decoding.merge_saddle)
-        ]
+        chosen = decoded_at(sweep, decoding)
         back = chosen.loc[chosen["same_composition"].astype(bool), "position_rmse"]
         records.append(
             {

@@ -93,14 +93,21 @@ def choose_decoding(frame: pd.DataFrame) -> Decoding:
     return Decoding(float(best["threshold"]), saddle)
 
 
-def overlap_cut(frame: pd.DataFrame, decoding: Decoding) -> dict[str, object]:
-    """The overlap cut of a sweep's decodings at ``decoding``: the :data:`OVERLAP_QUANTILE`
-    quantile of the shortest interatomic distance of the crystals matched to their original,
-    floored to 0.01 Å, with what it was read from (``None`` where no crystal matched)."""
+def decoded_at(frame: pd.DataFrame, decoding: Decoding) -> pd.DataFrame:
+    """The rows of a sweep (``threshold``, and ``merge_saddle`` where swept) decoded at
+    ``decoding``'s threshold and merge saddle."""
     at = frame[frame["threshold"] == decoding.peak_threshold]
     if "merge_saddle" in at:
         saddle = at["merge_saddle"]
         at = at[saddle.isna() if decoding.merge_saddle is None else saddle == decoding.merge_saddle]
+    return at
+
+
+def overlap_cut(frame: pd.DataFrame, decoding: Decoding) -> dict[str, object]:
+    """The overlap cut of a sweep's decodings at ``decoding``: the :data:`OVERLAP_QUANTILE`
+    quantile of the shortest interatomic distance of the crystals matched to their original,
+    floored to 0.01 Å, with what it was read from (``None`` where no crystal matched)."""
+    at = decoded_at(frame, decoding)
     matched = at.loc[at["matches"].astype(bool), "min_distance"].dropna().to_numpy(dtype=float)
     if not len(matched):  # nothing to calibrate on: generation falls back to the constant
         return {"overlap_cut": None, "overlap": {"matched_crystals": 0}}
